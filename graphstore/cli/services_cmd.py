@@ -1,0 +1,162 @@
+"""`graphstore services start|stop|status|env`: local Neo4j and PostgreSQL servers without Docker."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from graphstore import services
+from graphstore.cli.context import console, settings_of
+from graphstore.errors import ServiceError
+
+app = typer.Typer(
+    help="Local Neo4j (+ Browser, GDS, APOC) and PostgreSQL servers for tests and development.\n\n"
+    "Example: graphstore services start && eval \"$(graphstore services env)\"",
+    no_args_is_help=True,
+)
+
+NEO4J_OPT = typer.Option(True, "--neo4j/--no-neo4j", help="Include the Neo4j server.")
+POSTGRES_OPT = typer.Option(True, "--postgres/--no-postgres", help="Include the PostgreSQL server.")
+RUN_DIR_OPT = typer.Option(None, "--run-dir", help="Parent of the neo4j/ and postgres/ run dirs "
+                           "[default: <data_dir>/services].")
+
+
+def _run_root(ctx: typer.Context, run_dir: Path | None) -> Path:
+    """The run root from --run-dir, else <data_dir>/services."""
+    return (run_dir or services.default_run_root(settings_of(ctx).data_dir)).expanduser().resolve()
+
+
+def _say(message: str) -> None:
+    """Progress line for long steps."""
+    console.print(f"[dim]{message}[/]", highlight=False, soft_wrap=True)
+
+
+def _show_neo4j(state: dict[str, Any]) -> None:
+    """Print where Neo4j answers."""
+    word = "already running" if state.get("already_running") else f"started in {state.get('seconds', '?')} s"
+    console.print(f"[green]Neo4j {state['version']}[/] {word} (pid {state['pid']}): "
+                  f"Bolt {state['bolt_uri']}, Browser {state['http_uri']}/browser/, "
+                  f"user {state['user']}", highlight=False, soft_wrap=True)
+
+
+def _show_postgres(state: dict[str, Any]) -> None:
+    """Print where PostgreSQL answers."""
+    word = "already running" if state.get("already_running") else "started"
+    console.print(f"[green]PostgreSQL {state['version']}[/] {word} (pid {state['pid']}): {state['url']}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    neo4j: bool = NEO4J_OPT,
+    postgres: bool = POSTGRES_OPT,
+    run_dir: Path | None = RUN_DIR_OPT,
+    timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for each server."),
+) -> None:
+    """Start the servers in the background (first Neo4j start fetches its jars with Maven); no-op if running.
+
+    Example: graphstore services start --no-postgres && eval "$(graphstore services env)"
+    """
+    dirs = services.run_dirs(_run_root(ctx, run_dir))
+    if postgres:
+        with console.status("Starting PostgreSQL..."):
+            _show_postgres(services.start_postgres(dirs["postgres"], timeout=timeout, say=_say))
+    if neo4j:
+        password = settings_of(ctx).neo4j_password or None
+        with console.status("Starting Neo4j..."):
+            _show_neo4j(services.start_neo4j(dirs["neo4j"], password, timeout=timeout, say=_say))
+    root = dirs["neo4j"].parent
+    console.print(f'Export the settings: eval "$(graphstore services env --run-dir {root})"', highlight=False,
+                  soft_wrap=True)
+
+
+@app.command("stop")
+def stop(
+    ctx: typer.Context,
+    neo4j: bool = NEO4J_OPT,
+    postgres: bool = POSTGRES_OPT,
+    run_dir: Path | None = RUN_DIR_OPT,
+) -> None:
+    """Stop the servers (Neo4j: SIGTERM, SIGKILL after 60 s; PostgreSQL: pg_ctl stop -m fast); data is kept.
+
+    Example: graphstore services stop --no-postgres
+    """
+    dirs = services.run_dirs(_run_root(ctx, run_dir))
+    for name, wanted, stop_fn in (("Neo4j", neo4j, services.stop_neo4j),
+                                  ("PostgreSQL", postgres, services.stop_postgres)):
+        if wanted:
+            with console.status(f"Stopping {name}..."):
+                stopped = stop_fn(dirs["neo4j" if name == "Neo4j" else "postgres"])
+            console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+
+
+def _describe(name: str, state: dict[str, Any]) -> str:
+    """One status line for a service."""
+    if not state.get("service"):
+        return f"{name}: [yellow]never started[/]"
+    if not state["running"]:
+        return f"{name}: [red]stopped[/] (run dir {state.get('run_dir')})"
+    where = (f"{state['bolt_uri']}, Browser {state['http_uri']}/browser/" if name == "neo4j"
+             else state.get("url", ""))
+    return f"{name}: [green]running[/] pid {state['pid']}, {where}, log {state.get('log')}"
+
+
+@app.command("status")
+def status(ctx: typer.Context, run_dir: Path | None = RUN_DIR_OPT) -> None:
+    """Show whether each server runs, its pid, URIs and log file.
+
+    Example: graphstore services status --run-dir /tmp/gs
+    """
+    states = services.status(_run_root(ctx, run_dir))
+    for name in ("neo4j", "postgres"):
+        console.print(_describe(name, states[name]), highlight=False, soft_wrap=True)
+
+
+def _exports(states: dict[str, dict[str, Any]], app_settings: bool) -> list[tuple[str, str]]:
+    """(name, value) pairs for the running services: test variables, plus app settings if asked."""
+    out: list[tuple[str, str]] = []
+    neo, pg = states["neo4j"], states["postgres"]
+    if neo["running"]:
+        out += [("GRAPHSTORE_TEST_NEO4J_URI", neo["bolt_uri"]),
+                ("GRAPHSTORE_TEST_NEO4J_HTTP", neo["http_uri"]),
+                ("GRAPHSTORE_TEST_NEO4J_USER", neo["user"]),
+                ("GRAPHSTORE_TEST_NEO4J_PASSWORD", neo["password"])]
+        if app_settings:
+            out += [("GRAPHSTORE_GRAPH_STORE", neo["bolt_uri"]), ("GRAPHSTORE_NEO4J_USER", neo["user"]),
+                    ("GRAPHSTORE_NEO4J_PASSWORD", neo["password"])]
+    if pg["running"]:
+        out.append(("GRAPHSTORE_TEST_DATABASE_URL", pg["url"]))
+        if app_settings:
+            out.append(("GRAPHSTORE_DATABASE_URL", pg["url"]))
+    return out
+
+
+@app.command("env")
+def env(
+    ctx: typer.Context,
+    run_dir: Path | None = RUN_DIR_OPT,
+    app_settings: bool = typer.Option(False, "--app", help="Also export GRAPHSTORE_GRAPH_STORE, "
+                                      "GRAPHSTORE_NEO4J_USER/PASSWORD and GRAPHSTORE_DATABASE_URL."),
+) -> None:
+    """Print shell `export` lines for the running servers: GRAPHSTORE_TEST_*, with --app the app settings.
+
+    Example: eval "$(graphstore services env)" && pytest -m "neo4j or postgres"
+    """
+    states = services.status(_run_root(ctx, run_dir))
+    pairs = _exports(states, app_settings)
+    if not pairs:
+        raise ServiceError("No local server is running.", "Start them: graphstore services start")
+    for name in ("neo4j", "postgres"):
+        if not states[name]["running"]:
+            typer.echo(f"# {name} is not running")
+    for key, value in pairs:
+        typer.echo(f"export {key}={shlex.quote(str(value))}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add the `services` group to the root app."""
+    root.add_typer(app, name="services")

@@ -1,0 +1,69 @@
+"""`graphstore store init|status|list|drop-graph`: manage the configured graph store."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from graphstore.cli.context import console, settings_of
+from graphstore.store import open_store
+
+app = typer.Typer(help="Manage the graph store (embedded Ladybug or Neo4j).", no_args_is_help=True)
+
+
+@app.command("init")
+def init(ctx: typer.Context) -> None:
+    """Create the schema (constraints, indexes, tables); safe to run again.
+
+    Example: graphstore --graph-store bolt://127.0.0.1:7687 store init
+    """
+    with open_store(settings_of(ctx)) as store:
+        store.init_schema()
+        console.print(f"Schema ready in {store.uri} ({store.dialect}).")
+
+
+@app.command("list")
+def list_graphs(ctx: typer.Context) -> None:
+    """List stored graphs with their kind, status and counts.
+
+    Example: graphstore store list
+    """
+    with open_store(settings_of(ctx)) as store:
+        infos = store.list_graphs()
+        table = Table(title=f"graphs in {store.uri}")
+    for column in ("graph_id", "kind", "status", "nodes", "edges", "created_at"):
+        table.add_column(column)
+    for info in infos:
+        style = "" if info.status == "complete" else "yellow"
+        table.add_row(info.graph_id, info.kind, info.status, str(info.node_count), str(info.edge_count),
+                      info.created_at or "", style=style)
+    console.print(table)
+
+
+@app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Say which store is configured, whether it answers, and how many graphs it holds.
+
+    Example: graphstore store status
+    """
+    with open_store(settings_of(ctx)) as store:
+        infos = store.list_graphs()
+        uri, dialect = store.uri, store.dialect
+    incomplete = [i.graph_id for i in infos if i.status != "complete"]
+    console.print(f"store: {uri} ({dialect}) - reachable")
+    console.print(f"graphs: {len(infos)} ({len(incomplete)} incomplete{': ' + ', '.join(incomplete) if incomplete else ''})")
+
+
+@app.command("drop-graph")
+def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The graph to delete.")) -> None:
+    """Delete one graph (complete or incomplete) from the store.
+
+    Example: graphstore store drop-graph demo-weights
+    """
+    with open_store(settings_of(ctx)) as store:
+        store.drop_graph(graph_id)
+    console.print(f"Dropped {graph_id}.")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="store")

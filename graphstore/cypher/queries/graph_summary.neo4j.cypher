@@ -1,0 +1,8 @@
+// description: Node counts by label and relationship counts by type within one graph.
+// param: graph_id str   the graph to summarise
+MATCH (n:GraphNode {graph_id: $graph_id})
+UNWIND [l IN labels(n) WHERE l <> 'GraphNode'] AS label
+RETURN 'node' AS element, label AS name, count(*) AS count
+UNION ALL
+MATCH (n:GraphNode {graph_id: $graph_id})-[r]->()
+RETURN 'relationship' AS element, type(r) AS name, count(*) AS count

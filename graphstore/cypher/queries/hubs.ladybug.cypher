@@ -1,0 +1,9 @@
+// description: Top nodes by degree (in + out, all relationship types) within one graph.
+// param: graph_id str       the graph to look in
+// param: limit int = 10     how many hubs
+MATCH (n {graph_id: $graph_id})-[r]-()
+WHERE r.graph_id = $graph_id
+WITH n, count(r) AS degree
+RETURN n.uid AS uid, label(n) AS label, n.key AS key, degree
+ORDER BY degree DESC, key ASC
+LIMIT $limit

@@ -1,0 +1,42 @@
+"""Dataset registry: every module here registers its datasets; `load_dataset` builds one from a name or spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from graphstore.nn import params as P
+from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset
+from graphstore.nn.registry import Entry, Registry
+
+DatasetBuilder = Callable[[Any, DatasetSpec, Path | None], LoadedDataset]
+DATASETS: Registry[DatasetBuilder] = Registry("dataset", "graphstore.nn.datasets")
+NOT_RECORDED = ("download",)  # parameters that do not change the data, left out of the recorded spec
+
+
+def dataset_spec(name: str, params: dict[str, Any] | None = None) -> DatasetSpec:
+    """A validated spec with every parameter filled in (defaults included); unknown names list the known ones."""
+    entry = DATASETS.get(name)
+    values = P.to_dict(entry.make_params(params))
+    return DatasetSpec(entry.name, {k: v for k, v in values.items() if k not in NOT_RECORDED})
+
+
+def load_dataset(spec: DatasetSpec | str, data_dir: str | Path | None = None, **params: Any) -> LoadedDataset:
+    """Load a dataset by spec or by name and parameters, reading files under <data_dir>/datasets (never fetching)."""
+    if isinstance(spec, str):
+        spec = DatasetSpec(spec, params)
+    elif params:
+        spec = DatasetSpec(spec.name, {**spec.params, **params})
+    entry = DATASETS.get(spec.name)
+    values = entry.make_params(spec.params)
+    clean = dataset_spec(entry.name, P.to_dict(values))
+    return entry.build(values, clean, Path(data_dir) if data_dir is not None else None)
+
+
+def dataset_entry(name: str) -> Entry[DatasetBuilder]:
+    """The registry entry (parameter dataclass, summary) of a dataset."""
+    return DATASETS.get(name)
+
+
+__all__ = ["DATASETS", "DataInfo", "DatasetSpec", "LoadedDataset", "dataset_entry", "dataset_spec", "load_dataset"]

@@ -1,0 +1,29 @@
+"""Errors of the nn layer (models, datasets, checkpoints, training); each names the fix in its hint."""
+
+from __future__ import annotations
+
+from graphstore.errors import GraphstoreError
+
+
+class UnknownName(GraphstoreError):
+    """A model or dataset name is not registered; the message lists the known ones."""
+
+
+class InvalidParams(GraphstoreError):
+    """A model, dataset or training parameter is unknown or does not parse."""
+
+
+class ModelDoesNotFit(GraphstoreError):
+    """A model cannot run on a dataset's input shape (e.g. too many pools for the image size)."""
+
+
+class DatasetMissing(GraphstoreError):
+    """A dataset's files are not on disk; the message names the expected files and where."""
+
+
+class DatasetInvalid(GraphstoreError):
+    """A dataset's files exist but do not parse as the expected format."""
+
+
+class CheckpointError(GraphstoreError):
+    """A checkpoint is missing, corrupt, foreign, or does not match its model."""

@@ -1,0 +1,27 @@
+"""`medium-cnn`: conv 64, 64, pool, conv 128, 128, pool (3x3, pad 1, BN, ReLU), FC 128, FC 64, out - 576 hidden."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphstore.nn.datasets.base import DataInfo
+from graphstore.nn.models import MODELS
+from graphstore.nn.models.base import POOL, SequentialNet, conv_stack, fc_stack, pooled_features, require_image
+
+PLAN = (64, 64, POOL, 128, 128, POOL)
+FC = (128, 64)
+
+
+@dataclass(frozen=True)
+class MediumCnn:
+    """Four convs (64, 64, 128, 128) in two pooled blocks and FC 128, 64: 576 hidden neurons."""
+
+    batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
+
+
+@MODELS.register("medium-cnn", MediumCnn)
+def build(params: MediumCnn, info: DataInfo) -> SequentialNet:
+    """Needs images of at least 4x4."""
+    c, h, w = require_image(info, "medium-cnn", pools=2)
+    convs, channels = conv_stack(c, PLAN, params.batch_norm)
+    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 2), FC, info.num_classes))

@@ -1,0 +1,27 @@
+"""`small-cnn`: conv32, conv64 (3x3, pad 1, BN, ReLU, maxpool 2 after each), FC 64, FC 32, out - 192 hidden."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from graphstore.nn.datasets.base import DataInfo
+from graphstore.nn.models import MODELS
+from graphstore.nn.models.base import POOL, SequentialNet, conv_stack, fc_stack, pooled_features, require_image
+
+PLAN = (32, POOL, 64, POOL)
+FC = (64, 32)
+
+
+@dataclass(frozen=True)
+class SmallCnn:
+    """Two conv blocks (32, 64 channels) and FC 64, 32: 192 hidden neurons."""
+
+    batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
+
+
+@MODELS.register("small-cnn", SmallCnn)
+def build(params: SmallCnn, info: DataInfo) -> SequentialNet:
+    """Needs images of at least 4x4."""
+    c, h, w = require_image(info, "small-cnn", pools=2)
+    convs, channels = conv_stack(c, PLAN, params.batch_norm)
+    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 2), FC, info.num_classes))

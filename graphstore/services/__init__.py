@@ -1,0 +1,43 @@
+"""Local servers for tests, CI and users without Docker: Neo4j 5.26 (+ Browser, GDS, APOC) and PostgreSQL.
+
+Each instance lives in its own run dir (default `<data_dir>/services/{neo4j,postgres}`) with a state.json
+that records pid, ports, URIs and the password, so `status`, `stop` and `env` work from any process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graphstore.services.neo4j_server import DEFAULT_PASSWORD, neo4j_status, start_neo4j, stop_neo4j
+from graphstore.services.postgres_server import postgres_status, start_postgres, stop_postgres
+
+__all__ = [
+    "DEFAULT_PASSWORD",
+    "default_run_root",
+    "neo4j_status",
+    "postgres_status",
+    "run_dirs",
+    "start_neo4j",
+    "start_postgres",
+    "status",
+    "stop_neo4j",
+    "stop_postgres",
+]
+
+
+def default_run_root(data_dir: Path) -> Path:
+    """The default parent of the run dirs: <data_dir>/services."""
+    return Path(data_dir) / "services"
+
+
+def run_dirs(run_root: Path) -> dict[str, Path]:
+    """The run dir of each service under run_root."""
+    root = Path(run_root)
+    return {"neo4j": root / "neo4j", "postgres": root / "postgres"}
+
+
+def status(run_root: Path) -> dict[str, dict[str, Any]]:
+    """State of both services under run_root, each with `running` (empty state when never started)."""
+    dirs = run_dirs(run_root)
+    return {"neo4j": neo4j_status(dirs["neo4j"]), "postgres": postgres_status(dirs["postgres"])}

@@ -1,0 +1,259 @@
+"""A local Neo4j 5.26 community server (Bolt + HTTP + Browser + GDS + APOC) as one detached background JVM."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from graphstore.errors import ServiceError
+from graphstore.services import neo4j_dist
+from graphstore.services.state import (
+    Say,
+    free_ports,
+    pid_alive,
+    port_open,
+    quiet,
+    read_state,
+    tail,
+    terminate,
+    write_state,
+)
+
+DEFAULT_PASSWORD = "graphstore-test"
+USER = "neo4j"
+HOST = "127.0.0.1"
+MEMORY = {"heap_initial": "1g", "heap_max": "2g", "pagecache": "512m", "tx_max": "1g"}
+# The 5.26 distribution's JVM flags, minus -XX:+AlwaysPreTouch (it would touch the whole heap at start).
+JVM_FLAGS = [
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields",
+    "-XX:+DisableExplicitGC",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Djdk.tls.ephemeralDHKeySize=2048",
+    "-Djdk.tls.rejectClientInitiatedRenegotiation=true",
+    "-XX:FlightRecorderOptions=stackdepth=256",
+    "-XX:+UnlockDiagnosticVMOptions",
+    "-XX:+DebugNonSafepoints",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--enable-native-access=ALL-UNNAMED",
+    "-Dlog4j2.disable.jmx=true",
+    "-Dlog4j.layout.jsonTemplate.maxStringLength=32768",
+]
+MAIN_CLASS = "org.neo4j.server.CommunityEntryPoint"
+
+
+def _marker(run_dir: Path) -> str:
+    """Text that the server's command line contains (guards against a recycled pid)."""
+    return f"--home-dir={run_dir}"
+
+
+def render_conf(run_dir: Path, dist: Path, bolt_port: int, http_port: int, memory: dict[str, str]) -> str:
+    """neo4j.conf for a loopback-only test/dev server whose data and logs live in run_dir."""
+    lines = [
+        f"server.default_listen_address={HOST}",
+        f"server.default_advertised_address={HOST}",
+        "server.bolt.enabled=true",
+        f"server.bolt.listen_address={HOST}:{bolt_port}",
+        f"server.bolt.advertised_address={HOST}:{bolt_port}",
+        "server.http.enabled=true",
+        f"server.http.listen_address={HOST}:{http_port}",
+        f"server.http.advertised_address={HOST}:{http_port}",
+        "server.https.enabled=false",
+        "dbms.security.auth_enabled=true",
+        "dbms.security.procedures.unrestricted=gds.*,apoc.*",
+        *(f"server.directories.{d}={run_dir / d}" for d in ("data", "logs", "run", "import")),
+        f"server.directories.plugins={dist / 'plugins'}",
+        f"server.directories.lib={dist / 'lib'}",
+        f"server.memory.heap.initial_size={memory['heap_initial']}",
+        f"server.memory.heap.max_size={memory['heap_max']}",
+        f"server.memory.pagecache.size={memory['pagecache']}",
+        f"dbms.memory.transaction.total.max={memory['tx_max']}",
+        "initial.dbms.default_database=neo4j",
+        "dbms.usage_report.enabled=false",
+        "client.allow_telemetry=false",
+        *(f"server.jvm.additional={flag}" for flag in JVM_FLAGS),
+    ]
+    return "# Written by graphstore services (rewritten on every start).\n" + "\n".join(lines) + "\n"
+
+
+def _java() -> str:
+    """The java executable ($JAVA_HOME/bin/java, else PATH), or a ServiceError naming the fix."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise ServiceError("Java is not installed (Neo4j 5.26 needs Java 17).",
+                           "Install it: apt-get install openjdk-17-jre-headless (or set JAVA_HOME).")
+    return java
+
+
+def _env(run_dir: Path) -> dict[str, str]:
+    """Environment for the launcher and server: NEO4J_HOME/NEO4J_CONF set, JAVA_OPTS/HEAP_SIZE removed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_OPTS", "HEAP_SIZE")}
+    env.update(NEO4J_HOME=str(run_dir), NEO4J_CONF=str(run_dir / "conf"))
+    return env
+
+
+def _launcher(run_dir: Path, dist: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of Neo4j's own launcher classes (Neo4jCommand, Neo4jAdminCommand) and capture its output."""
+    cmd = [_java(), "-cp", f"{dist / 'lib'}/*", *args]
+    return subprocess.run(cmd, env=_env(run_dir), capture_output=True, text=True, timeout=300)
+
+
+def _hand_built_command(run_dir: Path, dist: Path, memory: dict[str, str]) -> list[str]:
+    """The server command line the launcher would print, built by hand (fallback)."""
+    cp = f"{dist / 'plugins'}/*:{run_dir / 'conf'}/*:{dist / 'lib'}/*"
+    heap = [f"-Xms{memory['heap_initial']}", f"-Xmx{memory['heap_max']}"]
+    return [_java(), "-cp", cp, *JVM_FLAGS, "-Dfile.encoding=UTF-8", *heap, MAIN_CLASS,
+            f"--home-dir={run_dir}", f"--config-dir={run_dir / 'conf'}", "--console-mode"]
+
+
+def server_command(run_dir: Path, dist: Path, memory: dict[str, str], say: Say = quiet) -> list[str]:
+    """The server command line from `Neo4jCommand console --dry-run` (validates neo4j.conf too)."""
+    proc = _launcher(run_dir, dist, "org.neo4j.server.startup.Neo4jCommand", "console", "--dry-run")
+    lines = [ln for ln in proc.stdout.splitlines() if MAIN_CLASS in ln]
+    if proc.returncode == 0 and lines:
+        return shlex.split(lines[-1])
+    if "validation" in (proc.stdout + proc.stderr).lower():
+        raise ServiceError(f"neo4j.conf was rejected:\n{(proc.stdout + proc.stderr).strip()}",
+                           f"Fix or delete {run_dir / 'conf' / 'neo4j.conf'}.")
+    say(f"Launcher dry-run failed (exit {proc.returncode}); using a hand-built command line")
+    return _hand_built_command(run_dir, dist, memory)
+
+
+def _initialised(run_dir: Path) -> bool:
+    """Whether the server has started here before (its system database exists)."""
+    return (run_dir / "data" / "databases" / "system").exists()
+
+
+def _set_password(run_dir: Path, dist: Path, password: str) -> None:
+    """Set the initial password of user neo4j (only effective before the first start)."""
+    if len(password) < 8:
+        raise ServiceError("The Neo4j password must have at least 8 characters.", "Choose a longer password.")
+    proc = _launcher(run_dir, dist, "org.neo4j.server.startup.Neo4jAdminCommand",
+                     "dbms", "set-initial-password", password)
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip()[-2000:]
+        raise ServiceError(f"Could not set the Neo4j password:\n{output}",
+                           f"Check Java 17 and {run_dir / 'conf' / 'neo4j.conf'}.")
+
+
+def _check_password(run_dir: Path, previous: dict[str, Any], password: str | None) -> str:
+    """The password to use: a stored instance keeps the one it was created with."""
+    old = previous.get("password")
+    if _initialised(run_dir) and old:
+        if password and password != old:
+            raise ServiceError(f"The Neo4j instance in {run_dir} was created with another password.",
+                               f"Start it without a password option, or delete {run_dir} to start afresh.")
+        return old
+    return password or DEFAULT_PASSWORD
+
+
+def _prepare(run_dir: Path, dist: Path, memory: dict[str, str]) -> tuple[int, int]:
+    """Create the run dir layout and write neo4j.conf with two fresh free ports; return (bolt, http)."""
+    for sub in ("conf", "data", "logs", "run", "import"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    bolt_port, http_port = free_ports(2)
+    (run_dir / "conf" / "neo4j.conf").write_text(render_conf(run_dir, dist, bolt_port, http_port, memory))
+    return bolt_port, http_port
+
+
+def _spawn(cmd: list[str], run_dir: Path) -> int:
+    """Start the server in its own session (it outlives the caller); stdout/stderr go to console.log."""
+    with open(run_dir / "logs" / "console.log", "wb") as log:
+        proc = subprocess.Popen(cmd, env=_env(run_dir), cwd=run_dir, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc.pid
+
+
+def log_tail(run_dir: Path, lines: int = 25) -> str:
+    """The end of the server's console log (falls back to logs/neo4j.log)."""
+    logs = Path(run_dir) / "logs"
+    return tail(logs / "console.log", lines) or tail(logs / "neo4j.log", lines)
+
+
+def _bolt_ready(uri: str, password: str) -> bool:
+    """Whether Bolt answers and accepts the credentials (AuthError means a wrong password: raised)."""
+    import neo4j
+    from neo4j.exceptions import AuthError, DriverError, Neo4jError
+
+    try:
+        with neo4j.GraphDatabase.driver(uri, auth=(USER, password), connection_timeout=3) as driver:
+            driver.verify_connectivity()
+        return True
+    except AuthError as exc:
+        raise ServiceError(f"Neo4j refused the password: {exc.message}",
+                           "The stored instance uses another password; delete its run dir to reset.") from exc
+    except (DriverError, Neo4jError, OSError):
+        return False
+
+
+def _wait_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
+    """Wait until HTTP answers and Bolt accepts the credentials; else stop the process, raise with the log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(state["pid"], _marker(run_dir)):
+            raise ServiceError(f"Neo4j exited during startup. Last log lines:\n{log_tail(run_dir)}",
+                               f"Read {run_dir / 'logs'} for details.")
+        ports_up = port_open(state["bolt_port"]) and port_open(state["http_port"])
+        if ports_up and _bolt_ready(state["bolt_uri"], state["password"]):
+            return
+        time.sleep(0.5)
+    terminate(state["pid"], _marker(run_dir), timeout=30)
+    raise ServiceError(f"Neo4j did not answer on {state['bolt_uri']} within {timeout:.0f} s. "
+                       f"Last log lines:\n{log_tail(run_dir)}", "Raise the timeout or read the logs.")
+
+
+def neo4j_status(run_dir: Path) -> dict[str, Any]:
+    """The recorded state plus `running` (the recorded pid is a live Neo4j server for this run dir)."""
+    run_dir = Path(run_dir).resolve()
+    state = read_state(run_dir)
+    return {**state, "running": pid_alive(state.get("pid"), _marker(run_dir))}
+
+
+def start_neo4j(run_dir: Path, password: str | None = None, *, timeout: float = 180.0,
+                memory: dict[str, str] | None = None, say: Say = quiet) -> dict[str, Any]:
+    """Start Neo4j in run_dir (no-op when it already runs); return its state: pid, ports, URIs, password."""
+    run_dir = Path(run_dir).resolve()
+    current = neo4j_status(run_dir)
+    if current["running"]:
+        return {**current, "already_running": True}
+    memory = {**MEMORY, **(memory or {})}
+    dist = neo4j_dist.ensure_dist(say=say)
+    password = _check_password(run_dir, current, password)
+    bolt_port, http_port = _prepare(run_dir, dist, memory)
+    if not _initialised(run_dir):
+        _set_password(run_dir, dist, password)
+    started = time.monotonic()
+    state = {
+        "service": "neo4j", "version": neo4j_dist.neo4j_version(), "run_dir": str(run_dir), "dist": str(dist),
+        "bolt_port": bolt_port, "http_port": http_port, "bolt_uri": f"bolt://{HOST}:{bolt_port}",
+        "http_uri": f"http://{HOST}:{http_port}", "user": USER, "password": password,
+        "log": str(run_dir / "logs" / "console.log"),
+    }
+    state["pid"] = _spawn(server_command(run_dir, dist, memory, say), run_dir)
+    write_state(run_dir, state)
+    say(f"Neo4j process {state['pid']} started; waiting for Bolt on {state['bolt_uri']}")
+    _wait_ready(state, run_dir, timeout)
+    seconds = round(time.monotonic() - started, 1)
+    return {**state, "running": True, "already_running": False, "seconds": seconds}
+
+
+def stop_neo4j(run_dir: Path, timeout: float = 60.0) -> bool:
+    """Stop the Neo4j server of run_dir (SIGTERM, then SIGKILL); False when it was not running."""
+    run_dir = Path(run_dir).resolve()
+    state = neo4j_status(run_dir)
+    if not state["running"]:
+        return False
+    terminate(state["pid"], _marker(run_dir), timeout=timeout, group=True)
+    return True

@@ -1,0 +1,234 @@
+"""A local PostgreSQL cluster from the system packages: initdb once, pg_ctl start/stop, loopback, trust."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from graphstore.errors import ServiceError
+from graphstore.services.state import (
+    Say,
+    free_ports,
+    pid_alive,
+    quiet,
+    read_state,
+    tail,
+    terminate,
+    write_state,
+)
+
+HOST = "127.0.0.1"
+SUPERUSER = "graphstore"
+DATABASE = "graphstore"
+OS_USER = "postgres"  # PostgreSQL refuses to run as root; as root we run it as this user
+BINDIR_ENV = "GRAPHSTORE_PG_BINDIR"
+SOCKET_MAX = 100  # unix socket paths are limited to ~107 bytes
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    """Sort key for /usr/lib/postgresql/<version>/bin paths."""
+    return tuple(int(n) for n in re.findall(r"\d+", path.split("postgresql/")[-1]))
+
+
+def pg_bindir() -> Path:
+    """The dir with initdb/pg_ctl: $GRAPHSTORE_PG_BINDIR, `pg_config --bindir`, /usr/lib/postgresql/*/bin."""
+    candidates = [os.environ.get(BINDIR_ENV, "")]
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        candidates.append(out.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    candidates.append(str(Path(shutil.which("pg_ctl") or "/nonexistent").parent))
+    for cand in filter(None, candidates):
+        if (Path(cand) / "initdb").exists() and (Path(cand) / "pg_ctl").exists():
+            return Path(cand)
+    raise ServiceError("PostgreSQL server binaries (initdb, pg_ctl) were not found.",
+                       f"Install them (apt-get install postgresql) or set {BINDIR_ENV}.")
+
+
+def _is_root() -> bool:
+    """Whether we run as root (then PostgreSQL runs as the postgres OS user)."""
+    return os.geteuid() == 0
+
+
+def _as_owner(cmd: list[str]) -> list[str]:
+    """Prefix cmd with `runuser -u postgres --` when running as root."""
+    if not _is_root():
+        return cmd
+    if not shutil.which("runuser"):
+        raise ServiceError("runuser is missing; as root PostgreSQL must run as the postgres user.",
+                           "Install util-linux, or run graphstore as a normal user.")
+    return ["runuser", "-u", OS_USER, "--", *cmd]
+
+
+def _run(cmd: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL tool as the cluster owner, detached from our session, capturing its output."""
+    return subprocess.run(_as_owner(cmd), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _chown(*paths: Path) -> None:
+    """Give paths to the postgres OS user (only when running as root)."""
+    if not _is_root():
+        return
+    try:
+        owner = pwd.getpwnam(OS_USER)
+    except KeyError as exc:
+        raise ServiceError(f"OS user {OS_USER!r} does not exist.", "Install the postgresql package.") from exc
+    for path in paths:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def _reachable(path: Path) -> bool:
+    """Whether the cluster owner can enter path (as root: /root is often closed to other users)."""
+    return not _is_root() or _run(["test", "-x", str(path)]).returncode == 0
+
+
+def _cluster_dir(run_dir: Path) -> Path:
+    """Where pgdata, socket and log live: run_dir, or (root, run_dir closed to postgres) postgres's home."""
+    if _reachable(run_dir):
+        return run_dir
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
+    return Path(pwd.getpwnam(OS_USER).pw_dir) / "graphstore" / digest
+
+
+def _socket_dir(cluster: Path) -> Path:
+    """The unix socket dir: in the cluster dir unless that path is too long for a socket."""
+    sock = cluster / "socket"
+    if len(str(sock)) <= SOCKET_MAX:
+        return sock
+    digest = hashlib.sha256(str(cluster).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"graphstore-pg-{digest}"
+
+
+def _layout(run_dir: Path, previous: dict[str, Any]) -> dict[str, str]:
+    """Paths of the cluster (reused from the state file when it exists)."""
+    if previous.get("pgdata"):
+        return {k: previous[k] for k in ("cluster_dir", "pgdata", "socket_dir", "log")}
+    cluster = _cluster_dir(run_dir)
+    return {"cluster_dir": str(cluster), "pgdata": str(cluster / "pgdata"),
+            "socket_dir": str(_socket_dir(cluster)), "log": str(cluster / "postgres.log")}
+
+
+def _make_dirs(run_dir: Path, paths: dict[str, str]) -> None:
+    """Create the run, cluster and socket dirs, owned by the cluster owner."""
+    cluster = Path(paths["cluster_dir"])
+    if cluster != run_dir and not cluster.parent.exists():
+        cluster.parent.mkdir(parents=True, mode=0o755)
+        _chown(cluster.parent)
+    for key in ("cluster_dir", "socket_dir"):
+        Path(paths[key]).mkdir(parents=True, exist_ok=True, mode=0o755)
+        _chown(Path(paths[key]))
+
+
+def _initdb(bindir: Path, pgdata: Path) -> None:
+    """Create the cluster: superuser `graphstore`, trust auth (loopback only), UTF8."""
+    proc = _run([str(bindir / "initdb"), "-D", str(pgdata), f"--username={SUPERUSER}", "--auth=trust",
+                 "--encoding=UTF8", "--locale=C"])
+    if proc.returncode != 0:
+        raise ServiceError(f"initdb failed:\n{(proc.stdout + proc.stderr).strip()[-2000:]}",
+                           f"Delete {pgdata} and start again.")
+
+
+def _write_conf(pgdata: Path, port: int, socket_dir: str) -> None:
+    """Point the cluster at this start's port, loopback only, socket in our dir (included graphstore.conf)."""
+    main = pgdata / "postgresql.conf"
+    include = "include_if_exists = 'graphstore.conf'"
+    if include not in main.read_text():
+        with open(main, "a") as fh:
+            fh.write(f"\n{include}\n")
+    conf = pgdata / "graphstore.conf"
+    conf.write_text(f"# Written by graphstore services on every start.\nlisten_addresses = '{HOST}'\n"
+                    f"port = {port}\nunix_socket_directories = '{socket_dir}'\n")
+    _chown(conf)
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The postmaster pid from postmaster.pid (None when absent)."""
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pg_ctl_start(bindir: Path, paths: dict[str, str], timeout: float) -> None:
+    """`pg_ctl start -w`: returns once the server accepts connections, else raises with the log tail."""
+    cmd = [str(bindir / "pg_ctl"), "-D", paths["pgdata"], "-l", paths["log"], "-w", "-t", str(int(timeout))]
+    proc = _run([*cmd, "start"], timeout=timeout + 30)
+    if proc.returncode != 0:
+        raise ServiceError(f"PostgreSQL did not start:\n{(proc.stdout + proc.stderr).strip()}\n"
+                           f"Last log lines:\n{tail(Path(paths['log']))}", f"Read {paths['log']}.")
+
+
+def sqlalchemy_url(port: int, database: str = DATABASE) -> str:
+    """The SQLAlchemy URL of a database on the local cluster."""
+    return f"postgresql+psycopg://{SUPERUSER}@{HOST}:{port}/{database}"
+
+
+def _create_database(port: int, name: str = DATABASE) -> None:
+    """Create database `name` unless it exists."""
+    import psycopg
+
+    with psycopg.connect(host=HOST, port=port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _server_version(bindir: Path) -> str:
+    """`postgres --version` without the program name, e.g. '(PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)'."""
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True).stdout
+    return out.strip().removeprefix("postgres ").strip()
+
+
+def postgres_status(run_dir: Path) -> dict[str, Any]:
+    """The recorded state plus `running` (the cluster's postmaster is alive)."""
+    run_dir = Path(run_dir).resolve()
+    state = read_state(run_dir)
+    pid = _postmaster_pid(Path(state["pgdata"])) if state.get("pgdata") else None
+    return {**state, "running": pid_alive(pid, state.get("pgdata")), "pid": pid or state.get("pid")}
+
+
+def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) -> dict[str, Any]:
+    """Start (initdb on first use) the cluster of run_dir with database `graphstore`; no-op if it runs."""
+    run_dir = Path(run_dir).resolve()
+    current = postgres_status(run_dir)
+    if current["running"]:
+        return {**current, "already_running": True}
+    bindir = pg_bindir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = _layout(run_dir, current)
+    _make_dirs(run_dir, paths)
+    pgdata = Path(paths["pgdata"])
+    if not (pgdata / "PG_VERSION").exists():
+        say(f"Creating a PostgreSQL cluster in {pgdata}")
+        _initdb(bindir, pgdata)
+    (port,) = free_ports(1)
+    _write_conf(pgdata, port, paths["socket_dir"])
+    _pg_ctl_start(bindir, paths, timeout)
+    _create_database(port)
+    state = {"service": "postgres", "version": _server_version(bindir), "bindir": str(bindir), **paths,
+             "host": HOST, "port": port, "user": SUPERUSER, "database": DATABASE, "url": sqlalchemy_url(port),
+             "pid": _postmaster_pid(pgdata), "run_dir": str(run_dir)}
+    write_state(run_dir, state)
+    return {**state, "running": True, "already_running": False}
+
+
+def stop_postgres(run_dir: Path, timeout: float = 60.0) -> bool:
+    """Stop the cluster of run_dir (pg_ctl stop -m fast, SIGTERM/SIGKILL fallback); False if not running."""
+    run_dir = Path(run_dir).resolve()
+    state = postgres_status(run_dir)
+    if not state["running"]:
+        return False
+    bindir = Path(state.get("bindir") or pg_bindir())
+    _run([str(bindir / "pg_ctl"), "-D", state["pgdata"], "-m", "fast", "-w", "-t", str(int(timeout)), "stop"],
+         timeout=timeout + 30)
+    if pid_alive(state["pid"], state["pgdata"]):
+        terminate(state["pid"], state["pgdata"], timeout=10)
+    return True

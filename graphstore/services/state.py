@@ -1,0 +1,147 @@
+"""Shared plumbing for local servers: state files, free ports, process liveness, waiting and log tails."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from graphstore.errors import ServiceError
+
+STATE_FILE = "state.json"
+Say = Callable[[str], None]
+
+
+def quiet(_message: str) -> None:
+    """Default progress callback: print nothing."""
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    """The recorded state of the instance in run_dir ({} when it was never started)."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ServiceError(f"State file {path} is unreadable: {exc}",
+                           f"Delete {path} and start again.") from exc
+
+
+def write_state(run_dir: Path, state: dict[str, Any]) -> None:
+    """Atomically write the state file (mode 600: it holds the Neo4j password)."""
+    path = Path(run_dir) / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(state, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct TCP ports that are free on host right now (the OS picks them)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _reap(pid: int) -> bool:
+    """Collect pid if it is an exited child of this process; True when it was reaped."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == pid
+
+
+def _cmdline(pid: int) -> str | None:
+    """The command line of pid from /proc (None where /proc is unavailable)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return "" if not Path("/proc/self").exists() else None
+    except OSError:
+        return None
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def _zombie(pid: int) -> bool:
+    """Whether pid is a zombie (exited, not yet reaped by its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def pid_alive(pid: int | None, marker: str | None = None) -> bool:
+    """Whether pid runs (not a zombie) and, where /proc exists, its command line contains marker."""
+    if not pid or _reap(pid):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if _zombie(pid):
+        return False
+    cmd = _cmdline(pid)
+    if cmd is None:
+        return False
+    return not marker or not cmd or marker in cmd
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
+    """Poll check() until it is true or timeout seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def terminate(pid: int, marker: str | None, timeout: float = 60.0, group: bool = False) -> bool:
+    """SIGTERM pid (or its process group), wait up to timeout, then SIGKILL; True if SIGKILL was needed."""
+    kill = os.killpg if group else os.kill
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        if not pid_alive(pid, marker):
+            return sig == signal.SIGKILL
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, sig)
+        if wait_until(lambda: not pid_alive(pid, marker), wait):
+            return sig == signal.SIGKILL
+    raise ServiceError(f"Process {pid} survived SIGKILL.", f"Check `ps -p {pid}` and stop it by hand.")
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a text file ('' when it does not exist)."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

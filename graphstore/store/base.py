@@ -1,0 +1,293 @@
+"""The GraphStore contract and the write orchestration both backends share.
+
+A write marks the graph `writing` on its :Graph node, writes node tables then edge tables in batches, records
+progress after each batch (in the batch's own transaction where the backend has them), and ends `complete`. A
+failure or interrupt leaves it `incomplete` with its progress, so it can be resumed or dropped - never shown as
+complete.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from graphstore.errors import GraphExists, GraphNotFound
+from graphstore.graph import EdgeTable, Graph, NodeTable, check_graph_id, check_identifier
+from graphstore.store.queries import get_query
+
+COMPLETE, WRITING, INCOMPLETE = "complete", "writing", "incomplete"
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class GraphInfo:
+    """What a store knows about one stored graph (from its :Graph node)."""
+
+    graph_id: str
+    kind: str
+    status: str
+    node_count: int = 0
+    edge_count: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, dict[str, int]] = field(default_factory=dict)
+    run_id: int | None = None
+    checkpoint: str | None = None
+    created_at: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class QueryResult:
+    """Rows of a query with their column names."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass
+class WriteReport:
+    """What one write did."""
+
+    graph_id: str
+    nodes: int
+    edges: int
+    seconds: float
+    resumed: bool
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def batches(n: int, size: int, start: int = 0) -> Iterator[tuple[int, int]]:
+    """[start, stop) ranges covering start..n in steps of size."""
+    for lo in range(start, n, max(size, 1)):
+        yield lo, min(lo + size, n)
+
+
+class GraphStore(ABC):
+    """A place graphs live: the embedded Ladybug database or a Neo4j server."""
+
+    dialect: str = ""
+    uri: str = ""
+
+    def __init__(self, batch_size: int = 20_000) -> None:
+        self.batch_size = batch_size
+
+    # ---- primitives a backend implements -------------------------------------------------------------
+    @abstractmethod
+    def init_schema(self) -> None:
+        """Create constraints, indexes and tables (idempotent)."""
+
+    @abstractmethod
+    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+        """Run one Cypher statement with driver parameters."""
+
+    @abstractmethod
+    def graph_info(self, graph_id: str) -> GraphInfo | None:
+        """The :Graph node of a graph id, or None."""
+
+    @abstractmethod
+    def list_graphs(self) -> list[GraphInfo]:
+        """Every :Graph node, newest first."""
+
+    @abstractmethod
+    def _delete_graph(self, graph_id: str) -> None:
+        """Remove every node, relationship and the :Graph node of a graph id."""
+
+    @abstractmethod
+    def _create_graph_node(self, graph: Graph) -> None:
+        """Create the :Graph node with status `writing` and empty progress."""
+
+    @abstractmethod
+    def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
+        """Update properties of the :Graph node."""
+
+    @abstractmethod
+    def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
+        """Write one batch of nodes and, atomically where possible, the progress after it."""
+
+    @abstractmethod
+    def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
+        """Write one batch of relationships and, atomically where possible, the progress after it."""
+
+    @abstractmethod
+    def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
+        """All nodes of one label in a graph."""
+
+    @abstractmethod
+    def _read_edges(self, graph_id: str, rel_type: str) -> EdgeTable | None:
+        """All relationships of one type in a graph, or None when there are none."""
+
+    @abstractmethod
+    def _stored_labels(self, graph_id: str) -> list[str]:
+        """Labels present in a graph."""
+
+    @abstractmethod
+    def _stored_types(self, graph_id: str) -> list[str]:
+        """Relationship types present in a graph."""
+
+    @abstractmethod
+    def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
+        """Set properties on existing nodes by key."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- batch sizes: a backend may prefer whole tables (bulk COPY) ---------------------------------------
+    def node_batch_rows(self, table: NodeTable) -> int:
+        return self.batch_size
+
+    def edge_batch_rows(self, table: EdgeTable) -> int:
+        return self.batch_size
+
+    # ---- the shared contract ---------------------------------------------------------------------------
+    def write_graph(self, graph: Graph, *, replace: bool = False, resume: bool = False,
+                    on_progress: ProgressCallback | None = None) -> WriteReport:
+        """Write a graph in batches; refuse an existing id unless replace (or resume an incomplete one)."""
+        graph.validate()
+        start = time.perf_counter()
+        progress = self._prepare_write(graph, replace=replace, resume=resume)
+        resumed = bool(progress["nodes"] or progress["edges"])
+        try:
+            self._write_all(graph, progress, on_progress)
+            self._set_graph_fields(graph.graph_id, {
+                "status": COMPLETE, "node_count": graph.node_count, "edge_count": graph.edge_count,
+                "progress": json.dumps(progress), "error": None})
+        except BaseException as exc:
+            self._mark_incomplete(graph.graph_id, exc)
+            raise
+        return WriteReport(graph.graph_id, graph.node_count, graph.edge_count,
+                           time.perf_counter() - start, resumed)
+
+    def _prepare_write(self, graph: Graph, replace: bool, resume: bool) -> dict:
+        info = self.graph_info(graph.graph_id)
+        if info is not None:
+            if replace:
+                self._delete_graph(graph.graph_id)
+            elif resume and info.status != COMPLETE:
+                if info.kind != graph.kind:
+                    raise GraphExists(f"Graph {graph.graph_id} is a {info.kind} graph; cannot resume it as "
+                                      f"{graph.kind}.", "Use --replace to start over.")
+                self._set_graph_fields(graph.graph_id, {"status": WRITING, "error": None})
+                return {"nodes": dict(info.progress.get("nodes", {})), "edges": dict(info.progress.get("edges", {}))}
+            else:
+                raise self._exists_error(info)
+        self._create_graph_node(graph)
+        return {"nodes": {}, "edges": {}}
+
+    @staticmethod
+    def _exists_error(info: GraphInfo) -> GraphExists:
+        if info.status == COMPLETE:
+            return GraphExists(f"Graph {info.graph_id} already exists ({info.kind}, {info.node_count} nodes, "
+                               f"{info.edge_count} edges).",
+                               "Pass --replace to overwrite it, or choose another --graph-id.")
+        return GraphExists(f"Graph {info.graph_id} exists but is {info.status} (an earlier write did not finish).",
+                           f"Pass --resume to continue it, --replace to start over, or run "
+                           f"`graphstore store drop-graph {info.graph_id}`.")
+
+    def _write_all(self, graph: Graph, progress: dict, on_progress: ProgressCallback | None) -> None:
+        total = graph.node_count + graph.edge_count
+        done = sum(progress["nodes"].values()) + sum(progress["edges"].values())
+        for label in sorted(graph.nodes):
+            table = graph.nodes[label]
+            for lo, hi in batches(len(table), self.node_batch_rows(table), progress["nodes"].get(label, 0)):
+                progress["nodes"][label] = hi
+                self._write_nodes(graph, table.slice(lo, hi), progress)
+                done += hi - lo
+                if on_progress:
+                    on_progress(f"nodes {label}", done, total)
+        for rel_type in sorted(graph.edges):
+            table = graph.edges[rel_type]
+            for lo, hi in batches(len(table), self.edge_batch_rows(table), progress["edges"].get(rel_type, 0)):
+                progress["edges"][rel_type] = hi
+                self._write_edges(graph, table.slice(lo, hi), progress)
+                done += hi - lo
+                if on_progress:
+                    on_progress(f"edges {rel_type}", done, total)
+
+    def _mark_incomplete(self, graph_id: str, exc: BaseException) -> None:
+        """Best effort: a failed or interrupted write is never left looking complete."""
+        try:
+            self._set_graph_fields(graph_id, {"status": INCOMPLETE, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        except Exception:  # noqa: BLE001 - the original error is what the user needs to see
+            pass
+
+    def drop_graph(self, graph_id: str) -> None:
+        """Delete a graph (complete or not); an unknown id is an error that lists the stored ones."""
+        if self.graph_info(graph_id) is None:
+            raise self.not_found(graph_id)
+        self._delete_graph(graph_id)
+
+    def not_found(self, graph_id: str) -> GraphNotFound:
+        """GraphNotFound naming the closest stored ids."""
+        import difflib
+
+        ids = [g.graph_id for g in self.list_graphs()]
+        close = difflib.get_close_matches(graph_id, ids, n=5, cutoff=0.4)
+        hint = f"Did you mean: {', '.join(close)}?" if close else (
+            f"Stored graphs: {', '.join(ids[:20])}." if ids else "The store holds no graphs yet; run `graphstore ingest`.")
+        return GraphNotFound(f"Graph {graph_id!r} is not in the store ({self.uri}).", hint)
+
+    def read_graph(self, graph_id: str, *, labels: list[str] | None = None, rel_types: list[str] | None = None,
+                   allow_incomplete: bool = False) -> Graph:
+        """Read a stored graph back, whole or restricted to some labels / relationship types."""
+        info = self.graph_info(check_graph_id(graph_id))
+        if info is None:
+            raise self.not_found(graph_id)
+        if info.status != COMPLETE and not allow_incomplete:
+            raise GraphNotFound(f"Graph {graph_id} is {info.status}, not complete.",
+                                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}")
+        graph = Graph(graph_id, info.kind, params=info.params, run_id=info.run_id, checkpoint=info.checkpoint)
+        for label in labels if labels is not None else self._stored_labels(graph_id):
+            graph.nodes[check_identifier(label, "Label")] = self._read_nodes(graph_id, label)
+        for rel_type in rel_types if rel_types is not None else self._stored_types(graph_id):
+            edges = self._read_edges(graph_id, check_identifier(rel_type, "Relationship type"))
+            if edges is not None and edges.src_label in graph.nodes and edges.dst_label in graph.nodes:
+                graph.edges[rel_type] = edges
+        return graph
+
+    def write_node_properties(self, graph_id: str, label: str, keys: np.ndarray,
+                              props: dict[str, np.ndarray]) -> None:
+        """Write analysis results as node properties (as a GDS .write procedure would)."""
+        if self.graph_info(graph_id) is None:
+            raise self.not_found(graph_id)
+        check_identifier(label, "Label")
+        for name in props:
+            check_identifier(name, "Property")
+        keys = np.asarray(keys, dtype=np.int64)
+        for lo, hi in batches(len(keys), self.batch_size):
+            self._set_node_props(graph_id, label, keys[lo:hi], {k: np.asarray(v)[lo:hi] for k, v in props.items()})
+
+    def run_query(self, name: str, params: dict[str, Any] | None = None) -> QueryResult:
+        """Run a named query from cypher/queries with its declared parameters."""
+        query = get_query(name)
+        bound = query.bind(params or {})
+        return self.execute(query.text_for(self.dialect), bound)
+
+
+def info_from_record(rec: dict[str, Any]) -> GraphInfo:
+    """GraphInfo from the properties of a :Graph node (JSON text fields decoded)."""
+    return GraphInfo(
+        graph_id=rec["graph_id"], kind=rec.get("kind") or "", status=rec.get("status") or INCOMPLETE,
+        node_count=int(rec.get("node_count") or 0), edge_count=int(rec.get("edge_count") or 0),
+        params=json.loads(rec.get("params") or "{}"), progress=json.loads(rec.get("progress") or "{}"),
+        run_id=rec.get("run_id"), checkpoint=rec.get("checkpoint"), created_at=rec.get("created_at"),
+        error=rec.get("error"),
+    )

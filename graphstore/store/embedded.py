@@ -1,0 +1,250 @@
+"""The embedded graph store: Ladybug (the maintained Kuzu fork), Cypher in-process, no server.
+
+Node and edge tables are written with one bulk `COPY` per table from Arrow (Ladybug's fast path; copies into a
+non-empty relationship table are slower in batches than whole), each in a transaction that also records progress.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from graphstore.errors import StoreUnavailable
+from graphstore.graph import EdgeTable, Graph, NodeTable
+from graphstore.store.base import WRITING, GraphInfo, GraphStore, QueryResult, info_from_record, now_iso
+from graphstore.store.schema import schema_statements
+
+GRAPH_FIELDS = ("graph_id", "kind", "run_id", "checkpoint", "params", "created_at", "status", "progress",
+                "node_count", "edge_count", "error")
+BASE_NODE_COLUMNS = ("uid", "graph_id", "key")
+
+
+def ladybug_type(values: np.ndarray) -> str:
+    """The Ladybug column type for a numpy column."""
+    kind = values.dtype.kind
+    if kind == "b":
+        return "BOOLEAN"
+    if kind in "iu":
+        return "INT64"
+    if kind == "f":
+        return "DOUBLE"
+    return "STRING"
+
+
+def arrow_column(values: np.ndarray | None, type_name: str, n: int) -> pa.Array:
+    """An Arrow array for a column of the declared Ladybug type (all nulls when the graph lacks it)."""
+    arrow_type = {"BOOLEAN": pa.bool_(), "INT64": pa.int64(), "DOUBLE": pa.float64()}.get(type_name, pa.string())
+    if values is None:
+        return pa.nulls(n, arrow_type)
+    if arrow_type == pa.string():
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.array(values, arrow_type)
+
+
+class EmbeddedStore(GraphStore):
+    """Graphs in a Ladybug database directory on local disk."""
+
+    dialect = "ladybug"
+
+    def __init__(self, path: str | Path, batch_size: int = 20_000, read_only: bool = False) -> None:
+        super().__init__(batch_size)
+        import ladybug
+
+        self.path = Path(path).expanduser()
+        self.uri = str(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = ladybug.Database(str(self.path), read_only=read_only)
+        except RuntimeError as exc:
+            raise StoreUnavailable(f"Cannot open the embedded graph store at {self.path}: {exc}",
+                                   "Another graphstore process may hold it open; close it, or pass another "
+                                   "--graph-store path.") from exc
+        self._conn = ladybug.Connection(self._db)
+        self.init_schema()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()
+
+    # ---- basics -----------------------------------------------------------------------------------------
+    def init_schema(self) -> None:
+        for statement in schema_statements("ladybug"):
+            self._conn.execute(statement)
+
+    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+        result = self._conn.execute(cypher, params or {})
+        if isinstance(result, list):
+            result = result[-1]
+        return QueryResult(list(result.get_column_names()), [list(r) for r in result.get_all()])
+
+    def _columns(self, table: str) -> dict[str, str]:
+        rows = self.execute(f"CALL table_info('{table}') RETURN *").records()
+        return {r["name"]: r["type"] for r in rows}
+
+    def _tables(self, kind: str) -> list[str]:
+        return [r["name"] for r in self.execute("CALL show_tables() RETURN *").records() if r["type"] == kind]
+
+    def _connections(self, rel_type: str) -> list[tuple[str, str]]:
+        rows = self.execute(f"CALL show_connection('{rel_type}') RETURN *").rows
+        return [(r[0], r[1]) for r in rows]
+
+    # ---- graph nodes --------------------------------------------------------------------------------------
+    def graph_info(self, graph_id: str) -> GraphInfo | None:
+        cols = ", ".join(f"g.{f} AS {f}" for f in GRAPH_FIELDS)
+        recs = self.execute(f"MATCH (g:Graph) WHERE g.graph_id = $id RETURN {cols}", {"id": graph_id}).records()
+        return info_from_record(recs[0]) if recs else None
+
+    def list_graphs(self) -> list[GraphInfo]:
+        cols = ", ".join(f"g.{f} AS {f}" for f in GRAPH_FIELDS)
+        recs = self.execute(f"MATCH (g:Graph) RETURN {cols} ORDER BY g.created_at DESC, g.graph_id").records()
+        return [info_from_record(r) for r in recs]
+
+    def _create_graph_node(self, graph: Graph) -> None:
+        self.execute(
+            "CREATE (g:Graph {graph_id: $graph_id, kind: $kind, run_id: $run_id, checkpoint: $checkpoint, "
+            "params: $params, created_at: $created_at, status: $status, progress: $progress, node_count: 0, "
+            "edge_count: 0})",
+            {"graph_id": graph.graph_id, "kind": graph.kind, "run_id": graph.run_id, "checkpoint": graph.checkpoint,
+             "params": graph.params_json(), "created_at": now_iso(), "status": WRITING,
+             "progress": json.dumps({"nodes": {}, "edges": {}})},
+        )
+
+    def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
+        sets = ", ".join(f"g.`{name}` = ${name}" for name in fields)
+        self.execute(f"MATCH (g:Graph) WHERE g.graph_id = $graph_id SET {sets}", {"graph_id": graph_id, **fields})
+
+    def _delete_graph(self, graph_id: str) -> None:
+        for label in self._tables("NODE"):
+            if label != "Graph":
+                self.execute(f"MATCH (n:{label}) WHERE n.graph_id = $g DETACH DELETE n", {"g": graph_id})
+        self.execute("MATCH (g:Graph) WHERE g.graph_id = $g DELETE g", {"g": graph_id})
+
+    # ---- schema on demand -----------------------------------------------------------------------------------
+    def _ensure_node_table(self, table: NodeTable) -> dict[str, str]:
+        self.execute(f"CREATE NODE TABLE IF NOT EXISTS {table.label}(uid STRING, graph_id STRING, key INT64, "
+                     "PRIMARY KEY(uid))")
+        return self._ensure_props(table.label, table.props)
+
+    def _ensure_rel_table(self, table: EdgeTable) -> dict[str, str]:
+        self.execute(f"CREATE REL TABLE IF NOT EXISTS {table.type}(FROM {table.src_label} TO {table.dst_label}, "
+                     "graph_id STRING)")
+        if (table.src_label, table.dst_label) not in self._connections(table.type):
+            raise ValueError(f"Relationship {table.type} is declared between other labels "
+                             f"{self._connections(table.type)}, not {table.src_label}->{table.dst_label}.")
+        return self._ensure_props(table.type, table.props)
+
+    def _ensure_props(self, table_name: str, props: dict[str, np.ndarray]) -> dict[str, str]:
+        columns = self._columns(table_name)
+        for name, values in props.items():
+            wanted = ladybug_type(values)
+            if name not in columns:
+                self.execute(f"ALTER TABLE {table_name} ADD `{name}` {wanted}")
+                columns[name] = wanted
+            elif columns[name] != wanted and not (columns[name] == "DOUBLE" and wanted == "INT64"):
+                raise ValueError(f"Property {table_name}.{name} is stored as {columns[name]}, "
+                                 f"this graph has {wanted}.")
+        return columns
+
+    # ---- writes -------------------------------------------------------------------------------------------
+    def node_batch_rows(self, table: NodeTable) -> int:
+        return max(len(table), 1)
+
+    def edge_batch_rows(self, table: EdgeTable) -> int:
+        return max(len(table), 1)
+
+    def _copy(self, table_name: str, arrow: pa.Table, graph_id: str, progress: dict, options: str = "") -> None:
+        """One COPY and the progress update after it, in one transaction."""
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            self._conn.execute(f"COPY {table_name} FROM arrow{options}")
+            self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g SET g.progress = $p",
+                               {"g": graph_id, "p": json.dumps(progress)})
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
+        columns = self._ensure_node_table(table)
+        n = len(table)
+        data = {"uid": pa.array(graph.uids(table.keys), pa.string()),
+                "graph_id": pa.array(np.full(n, graph.graph_id, dtype=object), pa.string()),
+                "key": pa.array(table.keys, pa.int64())}
+        for name, type_name in columns.items():
+            if name not in BASE_NODE_COLUMNS:
+                data[name] = arrow_column(table.props.get(name), type_name, n)
+        self._copy(table.label, pa.table(data), graph.graph_id, progress)
+
+    def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
+        columns = self._ensure_rel_table(table)
+        order = np.lexsort((table.dst, table.src))
+        n = len(table)
+        data = {"from": pa.array(graph.uids(table.src[order]), pa.string()),
+                "to": pa.array(graph.uids(table.dst[order]), pa.string()),
+                "graph_id": pa.array(np.full(n, graph.graph_id, dtype=object), pa.string())}
+        for name, type_name in columns.items():
+            if name != "graph_id":
+                values = table.props.get(name)
+                data[name] = arrow_column(None if values is None else values[order], type_name, n)
+        options = ""
+        if len(self._connections(table.type)) > 1:
+            options = f" (from='{table.src_label}', to='{table.dst_label}')"
+        self._copy(table.type, pa.table(data), graph.graph_id, progress, options)
+
+    def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
+        self._ensure_props(label, props)
+        uids = [f"{graph_id}:{int(k)}" for k in keys]
+        columns = {name: np.asarray(values).tolist() for name, values in props.items()}
+        rows = [{"uid": uid, **{name: col[i] for name, col in columns.items()}} for i, uid in enumerate(uids)]
+        sets = ", ".join(f"n.`{name}` = r.`{name}`" for name in props)
+        self.execute(f"UNWIND $rows AS r MATCH (n:{label}) WHERE n.uid = r.uid SET {sets}", {"rows": rows})
+
+    # ---- reads --------------------------------------------------------------------------------------------
+    def _count(self, cypher: str, graph_id: str) -> int:
+        return int(self.execute(cypher, {"g": graph_id}).rows[0][0])
+
+    def _stored_labels(self, graph_id: str) -> list[str]:
+        return [label for label in sorted(self._tables("NODE")) if label != "Graph"
+                and self._count(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN count(*)", graph_id)]
+
+    def _stored_types(self, graph_id: str) -> list[str]:
+        return [t for t in sorted(self._tables("REL"))
+                if self._count(f"MATCH ()-[r:{t}]->() WHERE r.graph_id = $g RETURN count(*)", graph_id)]
+
+    def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
+        names = [c for c in self._columns(label) if c not in ("uid", "graph_id")]
+        cols = ", ".join(f"n.`{c}` AS `{c}`" for c in names)
+        result = self._conn.execute(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN {cols} ORDER BY n.key",
+                                    {"g": graph_id}).get_as_arrow()
+        props = {c: _to_numpy(result.column(c)) for c in names if c != "key"}
+        props = {c: v for c, v in props.items() if not _all_null(v)}
+        return NodeTable(label, result.column("key").to_numpy(), props)
+
+    def _read_edges(self, graph_id: str, rel_type: str) -> EdgeTable | None:
+        names = [c for c in self._columns(rel_type) if c != "graph_id"]
+        extra = "".join(f", r.`{c}` AS `{c}`" for c in names)
+        for src_label, dst_label in self._connections(rel_type):
+            result = self._conn.execute(
+                f"MATCH (a:{src_label})-[r:{rel_type}]->(b:{dst_label}) WHERE r.graph_id = $g "
+                f"RETURN a.key AS src, b.key AS dst{extra}", {"g": graph_id}).get_as_arrow()
+            if result.num_rows:
+                props = {c: _to_numpy(result.column(c)) for c in names}
+                props = {c: v for c, v in props.items() if not _all_null(v)}
+                return EdgeTable(rel_type, src_label, dst_label, result.column("src").to_numpy(),
+                                 result.column("dst").to_numpy(), props)
+        return None
+
+
+def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """Arrow column to numpy; strings and columns with nulls become object arrays."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or column.null_count:
+        return np.asarray(column.to_pylist(), dtype=object)
+    return column.to_numpy()
+
+
+def _all_null(values: np.ndarray) -> bool:
+    return values.dtype == object and all(v is None for v in values)

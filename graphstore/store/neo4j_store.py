@@ -1,0 +1,212 @@
+"""The Neo4j graph store: the official driver, batched columnar `UNWIND` writes in explicit transactions.
+
+Values always travel as driver parameters; only validated identifiers (labels, types, property names) are
+written into query text. Every stored node also carries the label :GraphNode so graph_id scoping uses an index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from graphstore.errors import QueryError, StoreUnavailable
+from graphstore.graph import EdgeTable, Graph, NodeTable
+from graphstore.store.base import WRITING, GraphInfo, GraphStore, QueryResult, info_from_record, now_iso
+from graphstore.store.schema import schema_statements
+
+START_HINT = ("Start one with `graphstore services start` (or `docker compose -f docker/compose.yaml up -d neo4j`), "
+              "or point GRAPHSTORE_GRAPH_STORE at a running server.")
+DELETE_BATCH = 10_000
+
+
+def _plain(value: Any) -> Any:
+    """Driver values (nodes, relationships, temporal types) as plain Python for tables and JSON."""
+    if hasattr(value, "items") and hasattr(value, "element_id"):
+        return dict(value.items())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value
+
+
+def _column_list(values: np.ndarray) -> list:
+    """A numpy column as a list of plain Python values for the driver."""
+    return values.tolist()
+
+
+class Neo4jStore(GraphStore):
+    """Graphs in a Neo4j 5 database, reached over Bolt."""
+
+    dialect = "neo4j"
+
+    def __init__(self, uri: str, user: str = "neo4j", password: str = "", database: str = "neo4j",
+                 batch_size: int = 20_000) -> None:
+        super().__init__(batch_size)
+        import neo4j
+
+        self.uri = uri
+        self.database = database
+        auth = (user, password) if password else None
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=10)
+        with self._errors():
+            self._driver.verify_connectivity()
+        self._user = user
+        self.init_schema()
+
+    def close(self) -> None:
+        self._driver.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn driver errors into messages that name the URI and the fix."""
+        from neo4j import exceptions as ex
+
+        try:
+            yield
+        except ex.AuthError as exc:
+            raise StoreUnavailable(f"Neo4j at {self.uri} refused the credentials for user {self._user_name()!r}.",
+                                   "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
+                                   "--neo4j-password) to the server's credentials.") from exc
+        except (ex.ServiceUnavailable, ex.SessionExpired, OSError) as exc:
+            raise StoreUnavailable(f"Cannot reach Neo4j at {self.uri}: {exc}", START_HINT) from exc
+        except ex.CypherSyntaxError as exc:
+            raise QueryError(f"Neo4j rejected the query: {exc.message}") from exc
+        except ex.ClientError as exc:
+            if exc.code and "ProcedureNotFound" in exc.code:
+                raise QueryError(f"{exc.message}", "Is the Graph Data Science / APOC plugin installed? "
+                                 "`graphstore services start` installs both.") from exc
+            raise
+
+    def _user_name(self) -> str:
+        return getattr(self, "_user", "neo4j")
+
+    def _session(self) -> Any:
+        return self._driver.session(database=self.database)
+
+    # ---- basics -----------------------------------------------------------------------------------------
+    def init_schema(self) -> None:
+        with self._errors(), self._session() as session:
+            for statement in schema_statements("neo4j"):
+                session.run(statement).consume()
+
+    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+        with self._errors(), self._session() as session:
+            result = session.run(cypher, params or {})
+            columns = list(result.keys())
+            rows = [[_plain(v) for v in record.values()] for record in result]
+        return QueryResult(columns, rows)
+
+    def _write_tx(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run statements in one explicit transaction (all or nothing)."""
+        with self._errors(), self._session() as session, session.begin_transaction() as tx:
+            for cypher, params in statements:
+                tx.run(cypher, params).consume()
+            tx.commit()
+
+    # ---- graph nodes --------------------------------------------------------------------------------------
+    def graph_info(self, graph_id: str) -> GraphInfo | None:
+        rows = self.execute("MATCH (g:Graph {graph_id: $id}) RETURN properties(g) AS g", {"id": graph_id}).rows
+        return info_from_record(rows[0][0]) if rows else None
+
+    def list_graphs(self) -> list[GraphInfo]:
+        rows = self.execute("MATCH (g:Graph) RETURN properties(g) AS g ORDER BY g.created_at DESC, g.graph_id").rows
+        return [info_from_record(r[0]) for r in rows]
+
+    def _create_graph_node(self, graph: Graph) -> None:
+        self._write_tx([(
+            "CREATE (g:Graph {graph_id: $graph_id, kind: $kind, run_id: $run_id, checkpoint: $checkpoint, "
+            "params: $params, created_at: $created_at, status: $status, progress: $progress, node_count: 0, "
+            "edge_count: 0})",
+            {"graph_id": graph.graph_id, "kind": graph.kind, "run_id": graph.run_id, "checkpoint": graph.checkpoint,
+             "params": graph.params_json(), "created_at": now_iso(), "status": WRITING,
+             "progress": json.dumps({"nodes": {}, "edges": {}})},
+        )])
+
+    def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
+        self._write_tx([("MATCH (g:Graph {graph_id: $graph_id}) SET g += $fields",
+                         {"graph_id": graph_id, "fields": fields})])
+
+    def _delete_graph(self, graph_id: str) -> None:
+        while True:
+            result = self.execute(
+                "MATCH (n:GraphNode {graph_id: $g}) WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS c",
+                {"g": graph_id, "batch": DELETE_BATCH})
+            if not result.rows or result.rows[0][0] == 0:
+                break
+        self.execute("MATCH (g:Graph {graph_id: $g}) DELETE g", {"g": graph_id})
+
+    # ---- writes -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _progress_statement(graph_id: str, progress: dict) -> tuple[str, dict[str, Any]]:
+        return ("MATCH (g:Graph {graph_id: $g}) SET g.progress = $p", {"g": graph_id, "p": json.dumps(progress)})
+
+    def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
+        props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
+        cypher = (f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
+                  f"{{uid: $uid[i], graph_id: $graph_id, key: $key[i]{props}}})")
+        params = {"uid": graph.uids(table.keys).tolist(), "key": table.keys.tolist(), "graph_id": graph.graph_id,
+                  **{"p_" + name: _column_list(values) for name, values in table.props.items()}}
+        self._write_tx([(cypher, params), self._progress_statement(graph.graph_id, progress)])
+
+    def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
+        props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
+        cypher = (f"UNWIND range(0, size($src) - 1) AS i "
+                  f"MATCH (a:{table.src_label} {{uid: $src[i]}}) MATCH (b:{table.dst_label} {{uid: $dst[i]}}) "
+                  f"CREATE (a)-[:{table.type} {{graph_id: $graph_id{props}}}]->(b)")
+        params = {"src": graph.uids(table.src).tolist(), "dst": graph.uids(table.dst).tolist(),
+                  "graph_id": graph.graph_id,
+                  **{"p_" + name: _column_list(values) for name, values in table.props.items()}}
+        self._write_tx([(cypher, params), self._progress_statement(graph.graph_id, progress)])
+
+    def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
+        sets = ", ".join(f"n.`{name}` = ${'p_' + name}[i]" for name in props)
+        uids = [f"{graph_id}:{int(k)}" for k in keys]
+        self._write_tx([(f"UNWIND range(0, size($uid) - 1) AS i MATCH (n:{label} {{uid: $uid[i]}}) SET {sets}",
+                         {"uid": uids, **{"p_" + k: _column_list(np.asarray(v)) for k, v in props.items()}})])
+
+    # ---- reads --------------------------------------------------------------------------------------------
+    def _stored_labels(self, graph_id: str) -> list[str]:
+        rows = self.execute("MATCH (n:GraphNode {graph_id: $g}) UNWIND labels(n) AS l WITH DISTINCT l "
+                            "WHERE l <> 'GraphNode' RETURN l ORDER BY l", {"g": graph_id}).rows
+        return [r[0] for r in rows]
+
+    def _stored_types(self, graph_id: str) -> list[str]:
+        rows = self.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN DISTINCT type(r) AS t ORDER BY t",
+                            {"g": graph_id}).rows
+        return [r[0] for r in rows]
+
+    def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
+        rows = self.execute(f"MATCH (n:{label} {{graph_id: $g}}) RETURN n.key AS key, properties(n) AS p "
+                            "ORDER BY key", {"g": graph_id}).rows
+        keys = np.array([r[0] for r in rows], dtype=np.int64)
+        return NodeTable(label, keys, _columns([r[1] for r in rows], skip={"uid", "graph_id", "key"}))
+
+    def _read_edges(self, graph_id: str, rel_type: str) -> EdgeTable | None:
+        ends = self.execute(
+            f"MATCH (a:GraphNode {{graph_id: $g}})-[r:{rel_type}]->(b) RETURN "
+            "[l IN labels(a) WHERE l <> 'GraphNode'][0] AS a, [l IN labels(b) WHERE l <> 'GraphNode'][0] AS b "
+            "LIMIT 1", {"g": graph_id}).rows
+        if not ends:
+            return None
+        src_label, dst_label = ends[0]
+        rows = self.execute(
+            f"MATCH (a:{src_label} {{graph_id: $g}})-[r:{rel_type}]->(b:{dst_label}) "
+            "RETURN a.key AS s, b.key AS t, properties(r) AS p ORDER BY s, t", {"g": graph_id}).rows
+        src = np.array([r[0] for r in rows], dtype=np.int64)
+        dst = np.array([r[1] for r in rows], dtype=np.int64)
+        return EdgeTable(rel_type, src_label, dst_label, src, dst, _columns([r[2] for r in rows], skip={"graph_id"}))
+
+
+def _columns(records: list[dict[str, Any]], skip: set[str]) -> dict[str, np.ndarray]:
+    """Property dicts to columns; a property missing on some rows becomes None there (object column)."""
+    names = sorted({k for rec in records for k in rec} - skip)
+    out = {}
+    for name in names:
+        values = [rec.get(name) for rec in records]
+        out[name] = np.asarray(values, dtype=object) if any(v is None for v in values) else np.asarray(values)
+    return out

@@ -1,0 +1,62 @@
+"""Shared fixtures: graph stores of both backends (embedded always; Neo4j from GRAPHSTORE_TEST_* variables)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from graphstore.graph import Graph
+from graphstore.store.base import GraphStore
+
+
+def make_embedded(tmp_path) -> GraphStore:
+    from graphstore.store.embedded import EmbeddedStore
+
+    return EmbeddedStore(tmp_path / "graphs.lbdb")
+
+
+def make_neo4j(batch_size: int = 20_000) -> GraphStore:
+    from graphstore.store.neo4j_store import Neo4jStore
+    from tests.servers import neo4j_params
+
+    params = neo4j_params()
+    store = Neo4jStore(params.uri, params.user, params.password, batch_size=batch_size)
+    store.execute("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    return store
+
+
+@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request, tmp_path) -> Iterator[GraphStore]:
+    """The same contract tests run unchanged against both backends."""
+    backend = make_embedded(tmp_path) if request.param == "embedded" else make_neo4j()
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def small_graph(graph_id: str = "g1") -> Graph:
+    """A hand-made weight graph: 3 inputs, 2 hidden, 2 outputs, plus classes linked to outputs."""
+    g = Graph(graph_id, "weights", params={"source": "test", "k": 3})
+    keys = np.arange(7)
+    g.add_nodes("Neuron", keys, layer=["in"] * 3 + ["h"] * 2 + ["out"] * 2,
+                index=[0, 1, 2, 0, 1, 0, 1], bias=np.linspace(0, 0.6, 7))
+    g.add_nodes("Class", [7, 8], name=["cat", "dog"])
+    src = np.array([0, 1, 2, 0, 3, 4, 3, 4])
+    dst = np.array([3, 3, 3, 4, 5, 5, 6, 6])
+    w = np.array([0.5, -0.25, 1.0, 2.0, -1.5, 0.75, 0.1, -0.2])
+    g.add_edges("WEIGHT", "Neuron", "Neuron", src, dst, w=w, abs_w=np.abs(w))
+    g.add_edges("REPRESENTS", "Neuron", "Class", [5, 6], [7, 8])
+    return g
+
+
+def random_graph(graph_id: str, n: int, m: int, seed: int = 0) -> Graph:
+    """A random Neuron graph with float weights (for batching tests)."""
+    rng = np.random.default_rng(seed)
+    g = Graph(graph_id, "weights")
+    g.add_nodes("Neuron", np.arange(n), layer=np.where(np.arange(n) % 2, "a", "b").astype(object))
+    w = rng.standard_normal(m)
+    g.add_edges("WEIGHT", "Neuron", "Neuron", rng.integers(0, n, m), rng.integers(0, n, m), w=w, abs_w=np.abs(w))
+    return g

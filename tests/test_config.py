@@ -1,0 +1,69 @@
+"""Settings precedence (flags > env > file > defaults), masking, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphstore.config import load_settings, mask_url
+from graphstore.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in ("GRAPHSTORE_CONFIG", "GRAPHSTORE_DATA_DIR", "GRAPHSTORE_GRAPH_STORE", "GRAPHSTORE_DATABASE_URL",
+                 "GRAPHSTORE_NEO4J_PASSWORD", "GRAPHSTORE_NEO4J_USER", "GRAPHSTORE_BATCH_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+def test_defaults_are_embedded():
+    s = load_settings()
+    assert s.data_dir == Path(s.data_dir) and str(s.data_dir).endswith("xdg/graphstore")
+    assert not s.is_neo4j and s.graph_store_uri.endswith("graphs.lbdb")
+    assert s.tracking_url.startswith("sqlite:///") and s.tracking_url.endswith("tracking.db")
+
+
+def test_precedence(monkeypatch, tmp_path):
+    cfg = tmp_path / "graphstore.toml"
+    cfg.write_text('graph_store = "bolt://file:7687"\nneo4j_user = "fromfile"\nbatch_size = 5\n')
+    s = load_settings()
+    assert (s.graph_store, s.neo4j_user, s.batch_size) == ("bolt://file:7687", "fromfile", 5)
+    monkeypatch.setenv("GRAPHSTORE_GRAPH_STORE", "neo4j://env:7687")
+    s = load_settings()
+    assert s.graph_store == "neo4j://env:7687" and s.neo4j_user == "fromfile" and s.is_neo4j
+    s = load_settings({"graph_store": "/tmp/flag.lbdb", "neo4j_user": None})
+    assert s.graph_store == "/tmp/flag.lbdb" and s.neo4j_user == "fromfile" and not s.is_neo4j
+
+
+def test_explicit_config_and_section(tmp_path):
+    cfg = tmp_path / "other.toml"
+    cfg.write_text('[graphstore]\ndatabase_url = "postgresql+psycopg://u:secret@h/db"\n')
+    s = load_settings(config=cfg)
+    assert s.database_url.endswith("@h/db")
+    assert "secret" not in str(s.masked()) and s.masked()["database_url"] == "postgresql+psycopg://u:****@h/db"
+
+
+def test_password_masked(monkeypatch):
+    monkeypatch.setenv("GRAPHSTORE_NEO4J_PASSWORD", "hunter22")
+    masked = load_settings().masked()
+    assert masked["neo4j_password"] == "****" and "hunter22" not in str(masked)
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_bad_inputs(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(config=tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("graph_store = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(config=bad)
+    bad.write_text('graph_stor = "x"\n')
+    with pytest.raises(ConfigError, match="Unknown settings.*graph_stor"):
+        load_settings(config=bad)
+    monkeypatch.setenv("GRAPHSTORE_BATCH_SIZE", "many")
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_settings()
