@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 GRAPH_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -147,10 +149,14 @@ class Graph:
         """The store-wide identifier of a node."""
         return f"{self.graph_id}:{int(key)}"
 
+    def uid_array(self, keys: np.ndarray) -> pa.Array:
+        """uids for an array of keys as an Arrow string array (vectorised in Arrow, no Python strings)."""
+        digits = pc.cast(pa.array(np.asarray(keys, dtype=np.int64)), pa.string())
+        return pc.binary_join_element_wise(pa.scalar(self.graph_id + ":"), digits, pa.scalar(""))
+
     def uids(self, keys: np.ndarray) -> np.ndarray:
         """Vector of uids for an array of keys (object dtype)."""
-        prefix = self.graph_id + ":"
-        return np.char.add(prefix, np.asarray(keys, dtype=np.int64).astype(str)).astype(object)
+        return self.uid_array(keys).to_numpy(zero_copy_only=False).astype(object)
 
     def params_json(self) -> str:
         return json.dumps(self.params, sort_keys=True, default=str)

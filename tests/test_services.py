@@ -184,40 +184,40 @@ def test_env_exports_only_running_services() -> None:
 
 
 @pytest.fixture
-def open_tmp() -> Iterator[Path]:
-    """A temp dir every user can enter (as root the postgres OS user must reach it)."""
+def run_tmp() -> Iterator[Path]:
+    """A mode-700 temp dir like `mktemp -d` (as root the postgres OS user cannot enter it)."""
     path = Path(tempfile.mkdtemp(prefix="gs-services-test-"))
-    path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.slow
-def test_postgres_lifecycle(open_tmp: Path) -> None:
+def test_postgres_lifecycle(run_tmp: Path) -> None:
     try:
         postgres_server.pg_bindir()
     except ServiceError:
         pytest.skip("PostgreSQL binaries are not installed")
-    info = postgres_server.start_postgres(open_tmp)
+    info = postgres_server.start_postgres(run_tmp / "postgres")
     try:
         assert info["running"] and not info["already_running"]
-        assert postgres_server.start_postgres(open_tmp)["already_running"]
+        assert postgres_server.start_postgres(run_tmp / "postgres")["already_running"]
         assert info["url"].endswith(f":{info['port']}/graphstore")
     finally:
-        assert postgres_server.stop_postgres(open_tmp)
-    assert not postgres_server.postgres_status(open_tmp)["running"]
+        assert postgres_server.stop_postgres(run_tmp / "postgres", purge=True)
     assert not state.pid_alive(info["pid"], info["pgdata"])
+    assert not Path(info["cluster_dir"]).exists() and not (run_tmp / "postgres").exists()
 
 
 @pytest.mark.slow
-def test_neo4j_lifecycle(open_tmp: Path) -> None:
+def test_neo4j_lifecycle(run_tmp: Path) -> None:
     if not neo4j_dist.is_complete(neo4j_dist.dist_dir()):
         pytest.skip("Neo4j jars are not cached yet (run `graphstore services start` once)")
-    info = neo4j_server.start_neo4j(open_tmp, "lifecycle-pass", memory={"heap_max": "1g", "pagecache": "64m"})
+    run_dir = run_tmp / "neo4j"
+    info = neo4j_server.start_neo4j(run_dir, "lifecycle-pass", memory={"heap_max": "1g", "pagecache": "64m"})
     try:
         assert info["running"] and state.port_open(info["bolt_port"]) and state.port_open(info["http_port"])
-        assert neo4j_server.start_neo4j(open_tmp)["already_running"]
+        assert neo4j_server.start_neo4j(run_dir)["already_running"]
     finally:
-        assert neo4j_server.stop_neo4j(open_tmp)
+        assert neo4j_server.stop_neo4j(run_dir, purge=True)
     assert not state.pid_alive(info["pid"])
-    assert not state.port_open(info["bolt_port"])
+    assert not state.port_open(info["bolt_port"]) and not run_dir.exists()

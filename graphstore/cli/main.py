@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "store_cmd",
     "services_cmd",
     "query_cmd",
+    "demo_cmd",
 ]
 
 

@@ -80,18 +80,20 @@ def stop(
     neo4j: bool = NEO4J_OPT,
     postgres: bool = POSTGRES_OPT,
     run_dir: Path | None = RUN_DIR_OPT,
+    purge: bool = typer.Option(False, "--purge", help="Also delete the servers' data and run dirs."),
 ) -> None:
     """Stop the servers (Neo4j: SIGTERM, SIGKILL after 60 s; PostgreSQL: pg_ctl stop -m fast); data is kept.
 
-    Example: graphstore services stop --no-postgres
+    Example: graphstore services stop --no-postgres   (or --purge --run-dir DIR to throw an instance away)
     """
     dirs = services.run_dirs(_run_root(ctx, run_dir))
-    for name, wanted, stop_fn in (("Neo4j", neo4j, services.stop_neo4j),
-                                  ("PostgreSQL", postgres, services.stop_postgres)):
+    for name, key, wanted, stop_fn in (("Neo4j", "neo4j", neo4j, services.stop_neo4j),
+                                       ("PostgreSQL", "postgres", postgres, services.stop_postgres)):
         if wanted:
             with console.status(f"Stopping {name}..."):
-                stopped = stop_fn(dirs["neo4j" if name == "Neo4j" else "postgres"])
-            console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+                stopped = stop_fn(dirs[key], purge=purge)
+            word = "stopped" if stopped else "was not running"
+            console.print(f"{name}: {word}{' (data deleted)' if purge else ''}")
 
 
 def _describe(name: str, state: dict[str, Any]) -> str:

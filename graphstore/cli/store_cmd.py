@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from graphstore.cli.context import console, settings_of
+from graphstore.persist import drop_graph as drop_graph_everywhere
 from graphstore.store import open_store
 
 app = typer.Typer(help="Manage the graph store (embedded Ladybug or Neo4j).", no_args_is_help=True)
@@ -60,9 +61,8 @@ def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The
 
     Example: graphstore store drop-graph demo-weights
     """
-    with open_store(settings_of(ctx)) as store:
-        store.drop_graph(graph_id)
-    console.print(f"Dropped {graph_id}.")
+    drop_graph_everywhere(settings_of(ctx), graph_id)
+    console.print(f"Dropped {graph_id} (store and tracking record).")
 
 
 def register(root: typer.Typer) -> None:

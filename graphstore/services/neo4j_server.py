@@ -198,8 +198,8 @@ def _bolt_ready(uri: str, password: str) -> bool:
         return False
 
 
-def _wait_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
-    """Wait until HTTP answers and Bolt accepts the credentials; else stop the process, raise with the log."""
+def _poll_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
+    """Poll until HTTP answers and Bolt accepts the credentials; raise if the process dies or time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(state["pid"], _marker(run_dir)):
@@ -209,9 +209,17 @@ def _wait_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
         if ports_up and _bolt_ready(state["bolt_uri"], state["password"]):
             return
         time.sleep(0.5)
-    terminate(state["pid"], _marker(run_dir), timeout=30)
     raise ServiceError(f"Neo4j did not answer on {state['bolt_uri']} within {timeout:.0f} s. "
-                       f"Last log lines:\n{log_tail(run_dir)}", "Raise the timeout or read the logs.")
+                       f"Last log lines:\n{log_tail(run_dir)}", "Raise --timeout or read the logs.")
+
+
+def _wait_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
+    """Wait for the server; on any failure stop the process before re-raising."""
+    try:
+        _poll_ready(state, run_dir, timeout)
+    except BaseException:
+        terminate(state["pid"], _marker(run_dir), timeout=30, group=True)
+        raise
 
 
 def neo4j_status(run_dir: Path) -> dict[str, Any]:
@@ -249,11 +257,15 @@ def start_neo4j(run_dir: Path, password: str | None = None, *, timeout: float = 
     return {**state, "running": True, "already_running": False, "seconds": seconds}
 
 
-def stop_neo4j(run_dir: Path, timeout: float = 60.0) -> bool:
-    """Stop the Neo4j server of run_dir (SIGTERM, then SIGKILL); False when it was not running."""
+def stop_neo4j(run_dir: Path, timeout: float = 60.0, purge: bool = False) -> bool:
+    """Stop the Neo4j server of run_dir (SIGTERM, then SIGKILL); purge also deletes the run dir and its data.
+
+    Returns False when it was not running.
+    """
     run_dir = Path(run_dir).resolve()
     state = neo4j_status(run_dir)
-    if not state["running"]:
-        return False
-    terminate(state["pid"], _marker(run_dir), timeout=timeout, group=True)
-    return True
+    if state["running"]:
+        terminate(state["pid"], _marker(run_dir), timeout=timeout, group=True)
+    if purge:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return bool(state["running"])

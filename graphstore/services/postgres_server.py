@@ -96,6 +96,9 @@ def _cluster_dir(run_dir: Path) -> Path:
     if _reachable(run_dir):
         return run_dir
     digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
+    tmp = Path(tempfile.gettempdir()).resolve()
+    if run_dir.is_relative_to(tmp):  # a throw-away run dir: keep its cluster throw-away too
+        return tmp / f"graphstore-pg-cluster-{digest}"
     return Path(pwd.getpwnam(OS_USER).pw_dir) / "graphstore" / digest
 
 
@@ -220,15 +223,32 @@ def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) ->
     return {**state, "running": True, "already_running": False}
 
 
-def stop_postgres(run_dir: Path, timeout: float = 60.0) -> bool:
-    """Stop the cluster of run_dir (pg_ctl stop -m fast, SIGTERM/SIGKILL fallback); False if not running."""
-    run_dir = Path(run_dir).resolve()
-    state = postgres_status(run_dir)
-    if not state["running"]:
-        return False
+def _pg_ctl_stop(state: dict[str, Any], timeout: float) -> None:
+    """`pg_ctl stop -m fast`, then SIGTERM/SIGKILL if the postmaster is still there."""
     bindir = Path(state.get("bindir") or pg_bindir())
-    _run([str(bindir / "pg_ctl"), "-D", state["pgdata"], "-m", "fast", "-w", "-t", str(int(timeout)), "stop"],
-         timeout=timeout + 30)
+    cmd = [str(bindir / "pg_ctl"), "-D", state["pgdata"], "-m", "fast", "-w", "-t", str(int(timeout)), "stop"]
+    _run(cmd, timeout=timeout + 30)
     if pid_alive(state["pid"], state["pgdata"]):
         terminate(state["pid"], state["pgdata"], timeout=10)
-    return True
+
+
+def stop_postgres(run_dir: Path, timeout: float = 60.0, purge: bool = False) -> bool:
+    """Stop the cluster of run_dir (pg_ctl stop -m fast, then SIGTERM/SIGKILL); purge also deletes its data.
+
+    Returns False when it was not running.
+    """
+    run_dir = Path(run_dir).resolve()
+    state = postgres_status(run_dir)
+    if state["running"]:
+        _pg_ctl_stop(state, timeout)
+    if purge:
+        _purge(run_dir, state)
+    return bool(state["running"])
+
+
+def _purge(run_dir: Path, state: dict[str, Any]) -> None:
+    """Delete the cluster, its socket dir and the run dir (the cluster may live outside the run dir)."""
+    for key in ("cluster_dir", "socket_dir"):
+        if state.get(key):
+            shutil.rmtree(state[key], ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)

@@ -188,12 +188,12 @@ class GraphStore(ABC):
                 self._set_graph_fields(graph.graph_id, {"status": WRITING, "error": None})
                 return {"nodes": dict(info.progress.get("nodes", {})), "edges": dict(info.progress.get("edges", {}))}
             else:
-                raise self._exists_error(info)
+                raise self.exists_error(info)
         self._create_graph_node(graph)
         return {"nodes": {}, "edges": {}}
 
     @staticmethod
-    def _exists_error(info: GraphInfo) -> GraphExists:
+    def exists_error(info: GraphInfo) -> GraphExists:
         if info.status == COMPLETE:
             return GraphExists(f"Graph {info.graph_id} already exists ({info.kind}, {info.node_count} nodes, "
                                f"{info.edge_count} edges).",

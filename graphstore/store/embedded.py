@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphstore.errors import StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
@@ -171,8 +172,8 @@ class EmbeddedStore(GraphStore):
     def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
         columns = self._ensure_node_table(table)
         n = len(table)
-        data = {"uid": pa.array(graph.uids(table.keys), pa.string()),
-                "graph_id": pa.array(np.full(n, graph.graph_id, dtype=object), pa.string()),
+        data = {"uid": graph.uid_array(table.keys),
+                "graph_id": pa.repeat(pa.scalar(graph.graph_id), n),
                 "key": pa.array(table.keys, pa.int64())}
         for name, type_name in columns.items():
             if name not in BASE_NODE_COLUMNS:
@@ -181,11 +182,11 @@ class EmbeddedStore(GraphStore):
 
     def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
         columns = self._ensure_rel_table(table)
-        order = np.lexsort((table.dst, table.src))
+        order = np.argsort(table.src, kind="stable")  # Ladybug builds its adjacency lists faster from sorted input
         n = len(table)
-        data = {"from": pa.array(graph.uids(table.src[order]), pa.string()),
-                "to": pa.array(graph.uids(table.dst[order]), pa.string()),
-                "graph_id": pa.array(np.full(n, graph.graph_id, dtype=object), pa.string())}
+        data = {"from": uid_column(graph, table.src_label, table.src[order]),
+                "to": uid_column(graph, table.dst_label, table.dst[order]),
+                "graph_id": pa.repeat(pa.scalar(graph.graph_id), n)}
         for name, type_name in columns.items():
             if name != "graph_id":
                 values = table.props.get(name)
@@ -237,6 +238,15 @@ class EmbeddedStore(GraphStore):
                 return EdgeTable(rel_type, src_label, dst_label, result.column("src").to_numpy(),
                                  result.column("dst").to_numpy(), props)
         return None
+
+
+def uid_column(graph: Graph, label: str, keys: np.ndarray) -> pa.Array:
+    """uids of edge endpoints: the label's node uids built once, then gathered by position (no per-edge strings)."""
+    node_keys = graph.nodes[label].keys
+    if len(node_keys) and node_keys[0] == 0 and np.array_equal(node_keys, np.arange(len(node_keys))):
+        return pc.take(graph.uid_array(node_keys), pa.array(keys))
+    order = np.argsort(node_keys, kind="stable")
+    return pc.take(graph.uid_array(node_keys[order]), pa.array(np.searchsorted(node_keys, keys, sorter=order)))
 
 
 def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:

@@ -1,0 +1,39 @@
+# graphstore: `make demo` runs the main job on embedded defaults, `make test` runs the whole suite against real
+# Neo4j (+ GDS, APOC, Browser) and PostgreSQL servers that it starts and stops. Both bootstrap .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: venv demo test test-fast lint bench services services-stop clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	bash scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
+	touch $@
+
+demo: venv
+	$(BIN)/graphstore demo
+
+test: venv
+	bash scripts/run-tests.sh
+
+test-fast: venv  ## unit tests only, no servers
+	$(BIN)/pytest -q -m "not neo4j and not postgres"
+
+lint: venv
+	$(BIN)/ruff check graphstore tests bench
+
+bench: venv
+	bash scripts/run-bench.sh
+
+services: venv
+	$(BIN)/graphstore services start
+	@$(BIN)/graphstore services env --app
+
+services-stop: venv
+	$(BIN)/graphstore services stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

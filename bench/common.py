@@ -1,0 +1,77 @@
+"""Helpers shared by the benchmarks: timing, peak memory, the machine line, and the server settings."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def machine() -> str:
+    """One line naming the machine the numbers come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def neo4j_settings() -> dict[str, str] | None:
+    """Neo4j connection from GRAPHSTORE_TEST_* (as exported by `graphstore services env`), or None."""
+    uri = os.environ.get("GRAPHSTORE_TEST_NEO4J_URI")
+    if not uri:
+        return None
+    return {"uri": uri, "user": os.environ.get("GRAPHSTORE_TEST_NEO4J_USER", "neo4j"),
+            "password": os.environ.get("GRAPHSTORE_TEST_NEO4J_PASSWORD", "")}
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process, MiB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssPeak:
+    """Context manager sampling RSS every few ms; `.increase_mib` is the peak above the starting RSS."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.increase_mib = 0.0
+
+    def __enter__(self) -> RssPeak:
+        import threading
+
+        self._base = rss_mib()
+        self._peak = self._base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak = max(self._peak, rss_mib())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, rss_mib())
+        self.increase_mib = self._peak - self._base

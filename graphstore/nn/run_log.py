@@ -1,0 +1,102 @@
+"""The one adapter between training and the tracking DB (graphstore.tracking): runs, metrics, checkpoints.
+
+Training code talks to `RunLog` only, so a change in the tracking API touches this file alone. Without a
+tracking URL, `RunLog(None)` hands out local run ids ("local-<timestamp>") and records nothing.
+Epoch metrics are stored with their split: loss/acc under "train", val_* under "val", test_* under "test",
+lr and seconds without a split.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from graphstore.nn.checkpoint import Checkpoint
+from graphstore.nn.train import Callback, Metrics, TrainResult, TrainState
+
+RunId = int | str
+SPLIT_PREFIXES = (("val_", "val"), ("test_", "test"))
+TRAIN_METRICS = ("loss", "acc")
+
+
+def split_metrics(metrics: Metrics) -> dict[str | None, dict[str, float]]:
+    """{'train': {'loss':..}, 'val': {...}, 'test': {...}, None: {'lr':.., 'seconds':..}}."""
+    out: dict[str | None, dict[str, float]] = {}
+    for key, value in metrics.items():
+        split, name = None, key
+        for prefix, label in SPLIT_PREFIXES:
+            if key.startswith(prefix):
+                split, name = label, key[len(prefix):]
+        if split is None and key in TRAIN_METRICS:
+            split = "train"
+        out.setdefault(split, {})[name] = float(value)
+    return out
+
+
+class RunLog:
+    """Runs, metrics and checkpoints in the tracking DB at `url` (or nowhere, with local ids, when url is None)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.tracking: Any = None
+        if url:
+            from graphstore.tracking import open_tracking
+
+            self.tracking = open_tracking(url)
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the DB connection."""
+        if self.tracking is not None:
+            self.tracking.close()
+
+    def start(self, kind: str, name: str, params: dict[str, Any], seed: int | None = None,
+              device: str | None = None, parent_run_id: int | None = None) -> RunId:
+        """Record a running run and return its id."""
+        if self.tracking is None:
+            return "local-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        return int(self.tracking.start_run(kind, name, params, parent_run_id=parent_run_id, seed=seed,
+                                           device=device))
+
+    def finish(self, run_id: RunId, status: str, error: str | None = None) -> None:
+        """Mark the run completed, failed or interrupted."""
+        if self.tracking is not None:
+            self.tracking.finish_run(int(run_id), status, error)
+
+    def metrics(self, run_id: RunId, step: int, metrics: Metrics) -> None:
+        """Record one epoch's (or round's) metrics, each under its split."""
+        if self.tracking is None:
+            return
+        rows = [(step, name, value, split) for split, values in split_metrics(metrics).items()
+                for name, value in values.items()]
+        self.tracking.log_metric_rows(int(run_id), rows)
+
+    def checkpoint(self, ckpt: Checkpoint) -> None:
+        """Record a saved checkpoint (path, epoch, round, sparsity, metrics)."""
+        if self.tracking is None or ckpt.run_id is None or ckpt.path is None or ckpt.extra.get("interrupted"):
+            return  # interrupted.pt is named in the run's error text instead (its epoch would clash)
+        self.tracking.add_checkpoint(int(ckpt.run_id), ckpt.epoch, str(ckpt.path), round=ckpt.round,
+                                     sparsity=ckpt.sparsity(), metrics=ckpt.metrics)
+
+
+class TrackingCallback(Callback):
+    """Logs each epoch's metrics to the run; on Ctrl-C marks the run interrupted."""
+
+    def __init__(self, log: RunLog, run_id: RunId, step_offset: int = 0) -> None:
+        self.log, self.run_id, self.step_offset = log, run_id, step_offset
+
+    def on_epoch_end(self, state: TrainState, metrics: Metrics) -> None:
+        self.log.metrics(self.run_id, self.step_offset + state.epoch, metrics)
+
+    def on_train_end(self, state: TrainState, result: TrainResult) -> None:
+        if state.config.restore_best:
+            self.log.metrics(self.run_id, self.step_offset + result.best_epoch, {
+                k: v for k, v in result.final.items() if k.startswith("test_")})
+
+    def on_interrupt(self, state: TrainState) -> None:
+        saved = f"; last state saved to {state.last_checkpoint}" if state.last_checkpoint else ""
+        self.log.finish(self.run_id, "interrupted", f"KeyboardInterrupt during epoch {state.epoch + 1}{saved}")

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create the virtual environment and install graphstore with its dev tools (PyTorch included).
+# uv keeps a download cache (~/.cache/uv), so a fresh clone installs from it in seconds after the first time.
+set -euo pipefail
+PYTHON=${1:-python3}
+VENV=${2:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -x "$VENV/bin/uv" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
+fi
+"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -e ".[dev]"
+"$VENV/bin/python" -c "import torch, graphstore; print(f'graphstore ready (torch {torch.__version__})')"
