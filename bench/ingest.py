@@ -80,7 +80,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(f"{tmp}/bench.lbdb") as store:
         emb = write_timed(store, graph)
     print(f"embedded (Ladybug COPY): {args.edges / emb['edge_s']:,.0f} edges/s "
-          f"(edges {emb['edge_s']:.2f} s, total {emb['total_s']:.2f} s, RSS +{emb['rss_increase_mib']:.0f} MiB during the write)")
+          f"(edges {emb['edge_s']:.2f} s, total {emb['total_s']:.2f} s, "
+          f"RSS +{emb['rss_increase_mib']:.0f} MiB during the write)")
 
     neo = neo4j_settings()
     if neo is None:

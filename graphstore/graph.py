@@ -31,7 +31,8 @@ def check_graph_id(graph_id: str) -> str:
     """Graph ids are user-facing handles: letters, digits, '_', '-', '.'; at most 128 characters."""
     if not GRAPH_ID_PATTERN.match(graph_id or ""):
         raise ValueError(
-            f"Graph id {graph_id!r} is not valid: use letters, digits, '_', '-' or '.', starting with a letter or digit."
+            f"Graph id {graph_id!r} is not valid: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit."
         )
     return graph_id
 

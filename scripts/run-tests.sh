@@ -4,8 +4,9 @@
 set -euo pipefail
 BIN=${VENV:-.venv}/bin
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/graphstore-test-XXXXXX")
+chmod 755 "$RUN_DIR"   # PostgreSQL runs as the postgres user when we are root
 cleanup() {
-  "$BIN/graphstore" services stop --run-dir "$RUN_DIR" || true
+  "$BIN/graphstore" services stop --purge --run-dir "$RUN_DIR" || true
   rm -rf "$RUN_DIR" || true
 }
 trap cleanup EXIT

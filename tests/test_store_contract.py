@@ -11,7 +11,8 @@ from tests.conftest import random_graph, small_graph
 
 
 def _edge_set(table) -> set[tuple[int, int, float]]:
-    return {(int(s), int(t), round(float(w), 6)) for s, t, w in zip(table.src, table.dst, table.props["w"], strict=True)}
+    rows = zip(table.src, table.dst, table.props["w"], strict=True)
+    return {(int(s), int(t), round(float(w), 6)) for s, t, w in rows}
 
 
 def test_write_and_read_back_whole(store):
@@ -118,7 +119,8 @@ def test_named_queries(store):
     store.write_graph(small_graph())
     hubs = store.run_query("hubs", {"graph_id": "g1", "limit": "3"}).records()
     assert [(h["key"], h["degree"]) for h in hubs] == [(3, 5), (4, 3), (5, 3)]
-    summary = {(r["element"], r["name"]): r["count"] for r in store.run_query("graph_summary", {"graph_id": "g1"}).records()}
+    rows = store.run_query("graph_summary", {"graph_id": "g1"}).records()
+    summary = {(r["element"], r["name"]): r["count"] for r in rows}
     assert summary == {("node", "Neuron"): 7, ("node", "Class"): 2, ("relationship", "WEIGHT"): 8,
                        ("relationship", "REPRESENTS"): 2}
     near = store.run_query("neighbourhood", {"graph_id": "g1", "key": "5"}).records()
@@ -163,5 +165,7 @@ def test_batched_writes_resume_exactly(store):
     store.write_graph(graph, resume=True)
     back = store.read_graph("big")
     assert len(back.edges["WEIGHT"]) == 300
-    assert sorted(zip(back.edges["WEIGHT"].src.tolist(), back.edges["WEIGHT"].dst.tolist())) == sorted(
-        zip(graph.edges["WEIGHT"].src.tolist(), graph.edges["WEIGHT"].dst.tolist()))
+    def pairs(table):
+        return sorted(zip(table.src.tolist(), table.dst.tolist(), strict=True))
+
+    assert pairs(back.edges["WEIGHT"]) == pairs(graph.edges["WEIGHT"])

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from graphstore.cli.context import console, settings_of
 from graphstore.config import mask_url
-from graphstore.tracking.db import SchemaStatus, behind_error, newer_error, schema_status, upgrade
+from graphstore.tracking import db as tracking_db
 
 app = typer.Typer(
     help="Create, upgrade and inspect the tracking database (SQLite by default, PostgreSQL by URL).\n\n"
@@ -32,14 +32,14 @@ def upgrade_cmd(
     Example: graphstore --database-url postgresql+psycopg://graphstore@127.0.0.1:5432/graphstore db upgrade
     """
     url = settings_of(ctx).tracking_url
-    before, after = upgrade(url, revision)
+    before, after = tracking_db.upgrade(url, revision)
     if before == after:
         console.print(f"{mask_url(url)} is already at revision {after}.", highlight=False)
     else:
         console.print(f"Upgraded {mask_url(url)}: {before or '(empty)'} -> {after}.", highlight=False)
 
 
-def _table(status: SchemaStatus) -> Table:
+def _table(status: tracking_db.SchemaStatus) -> Table:
     """The status as a two-column table."""
     table = Table(title="tracking database", show_header=False)
     table.add_column("field")
@@ -64,11 +64,11 @@ def status_cmd(
     Example: GRAPHSTORE_DATABASE_URL=sqlite:///runs.db graphstore db status --check
     """
     url = settings_of(ctx).tracking_url
-    status = schema_status(url)
+    status = tracking_db.schema_status(url)
     console.print(_table(status), highlight=False)
     if check and not status.up_to_date:
         heads = tuple(status.current.split(",")) if status.current else ()
-        raise newer_error(url, heads) if status.state == "newer" else behind_error(url, heads)
+        raise tracking_db.newer_error(url, heads) if status.state == "newer" else tracking_db.behind_error(url, heads)
 
 
 def register(root: typer.Typer) -> None:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import torch
 import typer
 
 from graphstore.cli.context import console, settings_of
 from graphstore.cli.output import OutputFormat, print_result
 from graphstore.cli.progress import write_progress
-from graphstore.extract.weights import weight_graph
-from graphstore.nn.datasets import load_dataset
-from graphstore.nn.models import build_model, model_spec
-from graphstore.persist import save_graph
-from graphstore.store import open_store
 
 
 def demo(
@@ -26,6 +20,14 @@ def demo(
 
     Example: graphstore demo --model small-cnn --dataset digits
     """
+    import torch
+
+    from graphstore.extract.weights import weight_graph
+    from graphstore.nn.datasets import load_dataset
+    from graphstore.nn.models import build_model, model_spec
+    from graphstore.persist import save_graph
+    from graphstore.store import open_store
+
     settings = settings_of(ctx)
     data = load_dataset(dataset, data_dir=settings.data_dir)
     torch.manual_seed(seed)

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "services_cmd",
     "query_cmd",
     "demo_cmd",
+    "train_cmd",
 ]
 
 
@@ -36,10 +37,12 @@ def root(
     ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", help="TOML config file (else $GRAPHSTORE_CONFIG, "
                                        "./graphstore.toml, ~/.config/graphstore/config.toml)."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Directory for embedded data (env GRAPHSTORE_DATA_DIR)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Directory for embedded data "
+                                         "(env GRAPHSTORE_DATA_DIR)."),
     graph_store: str | None = typer.Option(None, "--graph-store", help="Embedded path or bolt:// / neo4j:// URI "
                                            "(env GRAPHSTORE_GRAPH_STORE)."),
-    database_url: str | None = typer.Option(None, "--database-url", help="Tracking DB URL (env GRAPHSTORE_DATABASE_URL)."),
+    database_url: str | None = typer.Option(None, "--database-url", help="Tracking DB URL "
+                                            "(env GRAPHSTORE_DATABASE_URL)."),
     neo4j_user: str | None = typer.Option(None, "--neo4j-user", help="Neo4j user (env GRAPHSTORE_NEO4J_USER)."),
     neo4j_password: str | None = typer.Option(None, "--neo4j-password", help="Neo4j password "
                                               "(env GRAPHSTORE_NEO4J_PASSWORD)."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 
 from rich.table import Table
 
@@ -13,7 +13,7 @@ from graphstore.cli.context import console
 from graphstore.store.base import QueryResult
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

@@ -6,7 +6,6 @@ import typer
 from rich.table import Table
 
 from graphstore.cli.context import console, settings_of
-from graphstore.persist import drop_graph as drop_graph_everywhere
 from graphstore.store import open_store
 
 app = typer.Typer(help="Manage the graph store (embedded Ladybug or Neo4j).", no_args_is_help=True)
@@ -52,7 +51,8 @@ def status(ctx: typer.Context) -> None:
         uri, dialect = store.uri, store.dialect
     incomplete = [i.graph_id for i in infos if i.status != "complete"]
     console.print(f"store: {uri} ({dialect}) - reachable")
-    console.print(f"graphs: {len(infos)} ({len(incomplete)} incomplete{': ' + ', '.join(incomplete) if incomplete else ''})")
+    listed = f": {', '.join(incomplete)}" if incomplete else ""
+    console.print(f"graphs: {len(infos)} ({len(incomplete)} incomplete{listed})")
 
 
 @app.command("drop-graph")
@@ -61,6 +61,8 @@ def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The
 
     Example: graphstore store drop-graph demo-weights
     """
+    from graphstore.persist import drop_graph as drop_graph_everywhere
+
     drop_graph_everywhere(settings_of(ctx), graph_id)
     console.print(f"Dropped {graph_id} (store and tracking record).")
 

@@ -27,23 +27,52 @@ EXAMPLE = (
 )
 
 
-def _train(ctx: typer.Context, model: str, dataset: str, model_opt: list[str], data_opt: list[str],
-           name: str | None, list_all: bool, progress: bool, **config_values: Any) -> None:
+def _train(
+    ctx: typer.Context,
+    model: str,
+    dataset: str,
+    model_opt: list[str],
+    data_opt: list[str],
+    name: str | None,
+    list_all: bool,
+    progress: bool,
+    **config_values: Any,
+) -> None:
     """Resolve everything, then train with checkpoints and tracking."""
     if list_all:
         show_registries()
         return
     from graphstore.nn.config import TrainConfig
 
-    config = P.from_mapping(TrainConfig, {k: v for k, v in config_values.items() if v is not None}, "training")
+    config = P.from_mapping(
+        TrainConfig, {k: v for k, v in config_values.items() if v is not None}, "training"
+    )
     settings = settings_of(ctx)
-    run_training(settings.data_dir, settings.tracking_url, model, P.parse_assignments(model_opt, "--model-opt"),
-                 dataset, P.parse_assignments(data_opt, "--data-opt"), config, name, progress)
+    run_training(
+        settings.data_dir,
+        settings.tracking_url,
+        model,
+        P.parse_assignments(model_opt, "--model-opt"),
+        dataset,
+        P.parse_assignments(data_opt, "--data-opt"),
+        config,
+        name,
+        progress,
+    )
 
 
-def run_training(data_dir: Any, tracking_url: str | None, model: str, model_params: dict[str, Any], dataset: str,
-                 data_params: dict[str, Any], config: Any, name: str | None = None, progress: bool = True) -> Any:
-    """Load data, build the model, start a tracked run, train, and print a summary; returns the TrainResult."""
+def run_training(
+    data_dir: Any,
+    tracking_url: str | None,
+    model: str,
+    model_params: dict[str, Any],
+    dataset: str,
+    data_params: dict[str, Any],
+    config: Any,
+    name: str | None = None,
+    progress: bool = True,
+) -> Any:
+    """Load data, build the model, start a tracked run, train, print a summary; return the TrainResult."""
     from graphstore.nn.datasets import DatasetSpec, load_dataset
     from graphstore.nn.models import build_model, model_spec
     from graphstore.nn.run_log import RunLog, TrackingCallback
@@ -54,12 +83,21 @@ def run_training(data_dir: Any, tracking_url: str | None, model: str, model_para
     seed_everything(config.seed)
     spec = model_spec(model, data.info, model_params)
     net = build_model(spec, data.info)
-    params = {"model": spec.to_dict(), "dataset": data.spec.to_dict(), "train": config_dict(config),
-              "splits": data.meta.get("splits", {}), "hidden_neurons": net.hidden_neurons()}
+    params = {
+        "model": spec.to_dict(),
+        "dataset": data.spec.to_dict(),
+        "train": config_dict(config),
+        "splits": data.meta.get("splits", {}),
+        "hidden_neurons": net.hidden_neurons(),
+    }
     with RunLog(tracking_url) as log:
-        run_id = log.start("train", name or f"{spec.name}-{data.spec.name}", params, config.seed, config.device)
-        err_console.print(f"run {run_id}: {spec.name} ({net.hidden_neurons()} hidden neurons) on {data.info.name} "
-                          f"(train {data.size('train')}, val {data.size('val')}, test {data.size('test')})")
+        run_id = log.start(
+            "train", name or f"{spec.name}-{data.spec.name}", params, config.seed, config.device
+        )
+        err_console.print(
+            f"run {run_id}: {spec.name} ({net.hidden_neurons()} hidden neurons) on {data.info.name} "
+            f"(train {data.size('train')}, val {data.size('val')}, test {data.size('test')})"
+        )
         saver = CheckpointSaver(data_dir, run_id, data, on_saved=log.checkpoint)
         try:
             result = train(net, data, config, [saver, TrackingCallback(log, run_id)], progress=progress)
@@ -83,7 +121,9 @@ def print_summary(run_id: Any, result: Any, saved: list) -> None:
         table.add_row(str(epoch), *(f"{m[k]:.4g}" if k in m else "-" for k in SUMMARY_COLUMNS))
     console.print(table)
     if "test_acc" in result.final:
-        console.print(f"test accuracy {result.final['test_acc']:.4f}, test loss {result.final['test_loss']:.4f}")
+        console.print(
+            f"test accuracy {result.final['test_acc']:.4f}, test loss {result.final['test_loss']:.4f}"
+        )
     if saved:
         console.print(f"{len(saved)} checkpoint(s) in {saved[-1].parent} (last: {saved[-1].name})")
 
@@ -110,27 +150,73 @@ def _signature() -> inspect.Signature:
     kw = inspect.Parameter.KEYWORD_ONLY
     fixed = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-        inspect.Parameter("model", kw, annotation=str, default=typer.Option(
-            "small-cnn", "--model", "-m", help="Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18).")),
-        inspect.Parameter("dataset", kw, annotation=str, default=typer.Option(
-            "digits", "--dataset", "-d", help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, "
-            "cifar20, imagefolder, caltech101, boolean-modular).")),
-        inspect.Parameter("model_opt", kw, annotation=list[str], default=typer.Option(
-            [], "--model-opt", help="Model parameter KEY=VALUE (repeatable), e.g. width=0.25 or hidden=64,32.")),
-        inspect.Parameter("data_opt", kw, annotation=list[str], default=typer.Option(
-            [], "--data-opt", help="Dataset parameter KEY=VALUE (repeatable), e.g. size=28 or root=/data.")),
-        inspect.Parameter("name", kw, annotation=str | None, default=typer.Option(
-            None, "--name", help="Run name in the tracking DB (default <model>-<dataset>).")),
-        inspect.Parameter("list_all", kw, annotation=bool, default=typer.Option(
-            False, "--list", help="List models, datasets and their options, then exit.")),
-        inspect.Parameter("progress", kw, annotation=bool, default=typer.Option(
-            True, "--progress/--no-progress", help="Show a progress bar.")),
+        inspect.Parameter(
+            "model",
+            kw,
+            annotation=str,
+            default=typer.Option(
+                "small-cnn",
+                "--model",
+                "-m",
+                help="Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18).",
+            ),
+        ),
+        inspect.Parameter(
+            "dataset",
+            kw,
+            annotation=str,
+            default=typer.Option(
+                "digits",
+                "--dataset",
+                "-d",
+                help="Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, "
+                "cifar20, imagefolder, caltech101, boolean-modular).",
+            ),
+        ),
+        inspect.Parameter(
+            "model_opt",
+            kw,
+            annotation=list[str],
+            default=typer.Option(
+                [],
+                "--model-opt",
+                help="Model parameter KEY=VALUE (repeatable), e.g. width=0.25 or hidden=64,32.",
+            ),
+        ),
+        inspect.Parameter(
+            "data_opt",
+            kw,
+            annotation=list[str],
+            default=typer.Option(
+                [], "--data-opt", help="Dataset parameter KEY=VALUE (repeatable), e.g. size=28 or root=/data."
+            ),
+        ),
+        inspect.Parameter(
+            "name",
+            kw,
+            annotation=str | None,
+            default=typer.Option(
+                None, "--name", help="Run name in the tracking DB (default <model>-<dataset>)."
+            ),
+        ),
+        inspect.Parameter(
+            "list_all",
+            kw,
+            annotation=bool,
+            default=typer.Option(False, "--list", help="List models, datasets and their options, then exit."),
+        ),
+        inspect.Parameter(
+            "progress",
+            kw,
+            annotation=bool,
+            default=typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+        ),
     ]
     return inspect.Signature(fixed + P.cli_parameters(TrainConfig))
 
 
 def train_command(ctx: typer.Context, **kwargs: Any) -> None:
-    """Train a model on a dataset; checkpoints go to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics to the DB."""
+    """Train a model on a dataset; checkpoints to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics to the DB."""
     _train(ctx, **kwargs)
 
 

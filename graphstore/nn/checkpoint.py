@@ -1,4 +1,4 @@
-"""Checkpoints: one torch file holds model spec, dataset spec, weights, masks, theta_0, epoch, round and metrics.
+"""Checkpoints: one torch file holds model and dataset specs, weights, masks, theta_0, epoch, round, metrics.
 
 Files live at <data_dir>/runs/<run_id>/epoch_<k>.pt (or round_<r>_epoch_<k>.pt for pruning rounds; an
 interrupted run leaves interrupted.pt). They are read with `torch.load(weights_only=True)`, so a checkpoint
@@ -49,7 +49,7 @@ class Checkpoint:
     path: Path | None = None
 
     def build_model(self, device: str | torch.device = "cpu", weights: str = "trained") -> nn.Module:
-        """The model with its trained weights (or theta_0 with weights="initial"), masks applied, in eval mode."""
+        """The model with trained weights (theta_0 with weights="initial"), masks applied, in eval mode."""
         state = self.state_dict if weights == "trained" else self.theta0
         if state is None:
             raise CheckpointError(f"Checkpoint {self.path} holds no initial weights (theta_0).")
@@ -57,8 +57,10 @@ class Checkpoint:
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise CheckpointError(f"Checkpoint {self.path} does not match model {self.model.name}: {exc}",
-                                  "The file may be corrupt or written by an incompatible model version.") from exc
+            raise CheckpointError(
+                f"Checkpoint {self.path} does not match model {self.model.name}: {exc}",
+                "The file may be corrupt or written by an incompatible model version.",
+            ) from exc
         apply_masks(model, self.masks)
         return model.to(device).eval()
 
@@ -72,12 +74,24 @@ class Checkpoint:
 
     def to_payload(self) -> dict[str, Any]:
         """The dict written to disk (tensors and plain data only)."""
-        return {"format": FORMAT, "version": self.version, "model": self.model.to_dict(),
-                "dataset": self.dataset.to_dict(), "data_info": self.data_info.to_dict(),
-                "state_dict": self.state_dict, "masks": self.masks, "theta0": self.theta0, "epoch": self.epoch,
-                "round": self.round, "metrics": dict(self.metrics), "run_id": self.run_id, "extra": self.extra,
-                "created_at": datetime.now(UTC).isoformat(), "graphstore_version": __version__,
-                "torch_version": torch.__version__}
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "model": self.model.to_dict(),
+            "dataset": self.dataset.to_dict(),
+            "data_info": self.data_info.to_dict(),
+            "state_dict": self.state_dict,
+            "masks": self.masks,
+            "theta0": self.theta0,
+            "epoch": self.epoch,
+            "round": self.round,
+            "metrics": {str(k): float(v) for k, v in self.metrics.items()},
+            "run_id": self.run_id,
+            "extra": self.extra,
+            "created_at": datetime.now(UTC).isoformat(),
+            "graphstore_version": __version__,
+            "torch_version": str(torch.__version__),
+        }
 
 
 def cpu_state(model: nn.Module) -> Tensors:
@@ -85,17 +99,38 @@ def cpu_state(model: nn.Module) -> Tensors:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def make_checkpoint(model: nn.Module, dataset: DatasetSpec, data_info: DataInfo, epoch: int, *,
-                    masks: Tensors | None = None, theta0: Tensors | None = None, round: int | None = None,
-                    metrics: dict[str, float] | None = None, run_id: int | str | None = None,
-                    extra: dict[str, Any] | None = None) -> Checkpoint:
+def make_checkpoint(
+    model: nn.Module,
+    dataset: DatasetSpec,
+    data_info: DataInfo,
+    epoch: int,
+    *,
+    masks: Tensors | None = None,
+    theta0: Tensors | None = None,
+    round: int | None = None,
+    metrics: dict[str, float] | None = None,
+    run_id: int | str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Checkpoint:
     """Snapshot a model built by build_model (it carries `model.spec`) into a Checkpoint."""
     spec = getattr(model, "spec", None)
     if not isinstance(spec, ModelSpec):
-        raise CheckpointError("The model has no ModelSpec (`model.spec`); build it with graphstore.nn.make_model.")
-    return Checkpoint(spec, dataset, data_info, cpu_state(model),
-                      {k: v.detach().to("cpu", torch.bool) for k, v in (masks or {}).items()},
-                      theta0, epoch, round, dict(metrics or {}), run_id, dict(extra or {}))
+        raise CheckpointError(
+            "The model has no ModelSpec (`model.spec`); build it with graphstore.nn.make_model."
+        )
+    return Checkpoint(
+        spec,
+        dataset,
+        data_info,
+        cpu_state(model),
+        {k: v.detach().to("cpu", torch.bool) for k, v in (masks or {}).items()},
+        theta0,
+        epoch,
+        round,
+        dict(metrics or {}),
+        run_id,
+        dict(extra or {}),
+    )
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
@@ -113,13 +148,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read and validate a checkpoint; missing, corrupt or foreign files raise CheckpointError."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"No checkpoint file at {path}.",
-                              "Find checkpoints with `graphstore runs show RUN_ID` or under <data_dir>/runs/<run_id>/.")
+        raise CheckpointError(
+            f"No checkpoint file at {path}.",
+            "Find checkpoints with `graphstore runs show RUN_ID` or under <data_dir>/runs/<run_id>/.",
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types for non-torch or truncated files
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {_short(exc)}).",
-                              "The file is corrupt or not a torch file; re-create it with `graphstore train`.") from exc
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {_short(exc)}).",
+            "The file is corrupt or not a torch file; re-create it with `graphstore train`.",
+        ) from exc
     return _from_payload(payload, path)
 
 
@@ -132,21 +171,37 @@ def _from_payload(payload: Any, path: Path) -> Checkpoint:
     """Validate the loaded dict and turn it into a Checkpoint."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         keys = ", ".join(map(str, list(payload)[:8])) if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path} is a torch file but not a graphstore checkpoint (holds: {keys}).",
-                              "Pass a checkpoint written by graphstore (<data_dir>/runs/<run_id>/epoch_<k>.pt).")
+        raise CheckpointError(
+            f"{path} is a torch file but not a graphstore checkpoint (holds: {keys}).",
+            "Pass a checkpoint written by graphstore (<data_dir>/runs/<run_id>/epoch_<k>.pt).",
+        )
     version = payload.get("version")
     if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {version!r}; this graphstore reads <= {VERSION}.",
-                              "Upgrade graphstore to read it.")
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this graphstore reads <= {VERSION}.",
+            "Upgrade graphstore to read it.",
+        )
     absent = [k for k in REQUIRED if k not in payload]
     if absent:
-        raise CheckpointError(f"{path} is corrupt: missing {', '.join(absent)}.", "Re-create it with graphstore train.")
+        raise CheckpointError(
+            f"{path} is corrupt: missing {', '.join(absent)}.", "Re-create it with graphstore train."
+        )
     try:
-        ckpt = Checkpoint(ModelSpec.from_dict(payload["model"]), DatasetSpec.from_dict(payload["dataset"]),
-                          DataInfo.from_dict(payload["data_info"]), _tensors(payload["state_dict"], "state_dict"),
-                          _tensors(payload["masks"], "masks"), _optional_tensors(payload.get("theta0")),
-                          int(payload["epoch"]), _opt_int(payload.get("round")), dict(payload.get("metrics") or {}),
-                          payload.get("run_id"), dict(payload.get("extra") or {}), version, path)
+        ckpt = Checkpoint(
+            ModelSpec.from_dict(payload["model"]),
+            DatasetSpec.from_dict(payload["dataset"]),
+            DataInfo.from_dict(payload["data_info"]),
+            _tensors(payload["state_dict"], "state_dict"),
+            _tensors(payload["masks"], "masks"),
+            _optional_tensors(payload.get("theta0")),
+            int(payload["epoch"]),
+            _opt_int(payload.get("round")),
+            dict(payload.get("metrics") or {}),
+            payload.get("run_id"),
+            dict(payload.get("extra") or {}),
+            version,
+            path,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt: {exc}.", "Re-create it with graphstore train.") from exc
     _check_masks(ckpt)
@@ -175,8 +230,10 @@ def _check_masks(ckpt: Checkpoint) -> None:
     for name, mask in ckpt.masks.items():
         target = ckpt.state_dict.get(name)
         if target is None or target.shape != mask.shape or mask.dtype != torch.bool:
-            raise CheckpointError(f"{ckpt.path} is corrupt: mask {name!r} does not fit a weight of the model.",
-                                  "Masks must be bool tensors keyed by parameter name, e.g. 'conv1.weight'.")
+            raise CheckpointError(
+                f"{ckpt.path} is corrupt: mask {name!r} does not fit a weight of the model.",
+                "Masks must be bool tensors keyed by parameter name, e.g. 'conv1.weight'.",
+            )
 
 
 def apply_masks(model: nn.Module, masks: Tensors) -> None:
@@ -208,9 +265,10 @@ def list_checkpoints(data_dir: str | Path, run_id: int | str) -> list[tuple[int 
     return sorted(rows, key=lambda r: (-1 if r[0] is None else r[0], r[1]))
 
 
-def find_checkpoint(data_dir: str | Path, run_id: int | str, epoch: int | None = None,
-                    round: int | None = None) -> Path:
-    """A run's checkpoint at `epoch` (default: the last one) of `round` (default: no round / the last round)."""
+def find_checkpoint(
+    data_dir: str | Path, run_id: int | str, epoch: int | None = None, round: int | None = None
+) -> Path:
+    """A run's checkpoint at `epoch` (default: the last) of `round` (default: the round-less ones)."""
     rows = list_checkpoints(data_dir, run_id)
     if round is not None:
         rows = [r for r in rows if r[0] == round]
@@ -220,7 +278,9 @@ def find_checkpoint(data_dir: str | Path, run_id: int | str, epoch: int | None =
         rows = [r for r in rows if r[1] == epoch]
     if not rows:
         have = ", ".join(p.name for _, _, p in list_checkpoints(data_dir, run_id)) or "none"
-        raise CheckpointError(f"No checkpoint for run {run_id} epoch {epoch if epoch is not None else '(last)'}"
-                              f"{'' if round is None else f' round {round}'} in {run_dir(data_dir, run_id)}.",
-                              f"Checkpoints there: {have}.")
+        raise CheckpointError(
+            f"No checkpoint for run {run_id} epoch {epoch if epoch is not None else '(last)'}"
+            f"{'' if round is None else f' round {round}'} in {run_dir(data_dir, run_id)}.",
+            f"Checkpoints there: {have}.",
+        )
     return rows[-1][2]

@@ -26,23 +26,45 @@ class TrainConfig:
     lr: float = field(default=1e-3, metadata={"help": "Learning rate."})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum (ignored by Adam)."})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay."})
-    schedule: str = field(default="cosine", metadata={
-        "help": "Learning-rate schedule over the epochs.", "choices": ("cosine", "step", "none")})
+    schedule: str = field(
+        default="cosine",
+        metadata={"help": "Learning-rate schedule over the epochs.", "choices": ("cosine", "step", "none")},
+    )
     step_size: int = field(default=30, metadata={"help": "Epochs between decays (step schedule)."})
     gamma: float = field(default=0.1, metadata={"help": "Decay factor per step (step schedule)."})
-    patience: int = field(default=0, metadata={
-        "help": "Stop after this many epochs without a lower validation loss (0 = never stop early)."})
-    checkpoint_epochs: tuple[int, ...] | None = field(default=None, metadata={
-        "help": "Epochs to checkpoint: 'all' (default), 'none', or a list like 0,1,5,10 (0 = before training); "
-                "the final epoch is always saved.", "parse": parse_epochs})
+    patience: int = field(
+        default=0,
+        metadata={
+            "help": "Stop after this many epochs without a lower validation loss (0 = never stop early)."
+        },
+    )
+    checkpoint_epochs: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "Epochs to checkpoint: 'all' (default), 'none', or a list like 0,1,5,10 (0 = before "
+            "training); "
+            "the final epoch is always saved.",
+            "parse": parse_epochs,
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed for initialisation, shuffling, dropout and noise."})
-    device: str = field(default="cpu", metadata={"help": "Device to train on ('auto' = cuda when available).",
-                                                 "choices": ("cpu", "cuda", "auto")})
+    device: str = field(
+        default="cpu",
+        metadata={
+            "help": "Device to train on ('auto' = cuda when available).",
+            "choices": ("cpu", "cuda", "auto"),
+        },
+    )
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers for on-disk image folders."})
-    input_noise: float = field(default=0.0, metadata={
-        "help": "Std of Gaussian noise added to training inputs (0.1 for the Boolean tasks; 0 = none)."})
-    restore_best: bool = field(default=False, metadata={
-        "help": "End with the weights of the epoch with the lowest validation loss."})
+    input_noise: float = field(
+        default=0.0,
+        metadata={
+            "help": "Std of Gaussian noise added to training inputs (0.1 for the Boolean tasks; 0 = none)."
+        },
+    )
+    restore_best: bool = field(
+        default=False, metadata={"help": "End with the weights of the epoch with the lowest validation loss."}
+    )
     eval_batch_size: int = field(default=1024, metadata={"help": "Samples per batch when evaluating."})
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Parameter dataclasses: coerce text and JSON values into typed fields, validate choices, describe for --help.
+"""Parameter dataclasses: coerce text and JSON into typed fields, validate choices, describe for --help.
 
 Every model, dataset and the training config is a dataclass whose fields carry `metadata={"help": ...}` and
 optionally `"choices"` (allowed values) or `"parse"` (a function from text to the value). One set of helpers
@@ -54,7 +54,9 @@ def _scalar(value: Any, kind: Any) -> Any:
 def coerce(value: Any, kind: Any) -> Any:
     """Coerce text like "256,128" or JSON values into `kind` (scalars, tuple[X, ...], list[X], X | None)."""
     optional, kind = _is_optional(kind)
-    if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    if value is None or (
+        optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null")
+    ):
         return None
     origin = typing.get_origin(kind)
     if origin in (tuple, list):
@@ -68,12 +70,14 @@ def coerce(value: Any, kind: Any) -> Any:
 
 
 def from_mapping(cls: type[T], values: Mapping[str, Any] | None, what: str) -> T:
-    """Build dataclass `cls` from a mapping, coercing values; unknown keys or bad values raise InvalidParams."""
+    """Build dataclass `cls` from a mapping, coercing values; unknown keys, bad values raise InvalidParams."""
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise InvalidParams(f"Unknown parameter(s) for {what}: {', '.join(unknown)}.", f"Known: {known_list(cls)}")
+        raise InvalidParams(
+            f"Unknown parameter(s) for {what}: {', '.join(unknown)}.", f"Known: {known_list(cls)}"
+        )
     hints = field_types(cls)
     kwargs = {name: _coerce_field(fields[name], hints[name], raw, what) for name, raw in values.items()}
     try:
@@ -120,7 +124,9 @@ def parse_assignments(items: Iterable[str], what: str) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InvalidParams(f"{what} option {item!r} is not KEY=VALUE.", "Example: --model-opt width=0.25")
+            raise InvalidParams(
+                f"{what} option {item!r} is not KEY=VALUE.", "Example: --model-opt width=0.25"
+            )
         out[key.strip().replace("-", "_")] = value.strip()
     return out
 
@@ -154,7 +160,7 @@ def known_list(cls: type) -> str:
 
 
 def cli_parameters(cls: type, exclude: Iterable[str] = ()) -> list[Any]:
-    """One typer option (an inspect.Parameter) per dataclass field: --kebab-name, its help, default and choices.
+    """One typer option (an inspect.Parameter) per dataclass field: --kebab-name, help, default, choices.
 
     Scalars keep their type (bools become --x/--no-x flags); other types are taken as text and parsed by
     `from_mapping` (e.g. "0,1,5" for a tuple of epochs); their default is None, meaning the dataclass default.
@@ -176,6 +182,12 @@ def cli_parameters(cls: type, exclude: Iterable[str] = ()) -> list[Any]:
         text = field_help(f) if shown else f"{field_help(f)} [default: {_show(f.default)}]"
         option = typer.Option(default, decl, help=text, show_default=scalar)
         annotation = typing.Literal[tuple(map(str, choices))] if choices and kind is str else kind  # noqa
-        out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                     annotation=annotation if scalar else str | None))
+        out.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option,
+                annotation=annotation if scalar else str | None,
+            )
+        )
     return out

@@ -1,4 +1,4 @@
-"""A small plug-in registry: each module of a package registers entries at import; adding one = adding a file."""
+"""A small plug-in registry: each module of a package registers entries at import; add one = add a file."""
 
 from __future__ import annotations
 

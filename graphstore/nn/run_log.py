@@ -9,6 +9,7 @@ lr and seconds without a split.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from graphstore.nn.checkpoint import Checkpoint
@@ -26,7 +27,7 @@ def split_metrics(metrics: Metrics) -> dict[str | None, dict[str, float]]:
         split, name = None, key
         for prefix, label in SPLIT_PREFIXES:
             if key.startswith(prefix):
-                split, name = label, key[len(prefix):]
+                split, name = label, key[len(prefix) :]
         if split is None and key in TRAIN_METRICS:
             split = "train"
         out.setdefault(split, {})[name] = float(value)
@@ -34,7 +35,7 @@ def split_metrics(metrics: Metrics) -> dict[str | None, dict[str, float]]:
 
 
 class RunLog:
-    """Runs, metrics and checkpoints in the tracking DB at `url` (or nowhere, with local ids, when url is None)."""
+    """Runs, metrics and checkpoints in the tracking DB at `url` (nowhere, with local ids, if url is None)."""
 
     def __init__(self, url: str | None) -> None:
         self.tracking: Any = None
@@ -54,13 +55,21 @@ class RunLog:
         if self.tracking is not None:
             self.tracking.close()
 
-    def start(self, kind: str, name: str, params: dict[str, Any], seed: int | None = None,
-              device: str | None = None, parent_run_id: int | None = None) -> RunId:
+    def start(
+        self,
+        kind: str,
+        name: str,
+        params: dict[str, Any],
+        seed: int | None = None,
+        device: str | None = None,
+        parent_run_id: int | None = None,
+    ) -> RunId:
         """Record a running run and return its id."""
         if self.tracking is None:
             return "local-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
-        return int(self.tracking.start_run(kind, name, params, parent_run_id=parent_run_id, seed=seed,
-                                           device=device))
+        return int(
+            self.tracking.start_run(kind, name, params, parent_run_id=parent_run_id, seed=seed, device=device)
+        )
 
     def finish(self, run_id: RunId, status: str, error: str | None = None) -> None:
         """Mark the run completed, failed or interrupted."""
@@ -71,16 +80,26 @@ class RunLog:
         """Record one epoch's (or round's) metrics, each under its split."""
         if self.tracking is None:
             return
-        rows = [(step, name, value, split) for split, values in split_metrics(metrics).items()
-                for name, value in values.items()]
+        rows = [
+            (step, name, value, split)
+            for split, values in split_metrics(metrics).items()
+            for name, value in values.items()
+        ]
         self.tracking.log_metric_rows(int(run_id), rows)
 
     def checkpoint(self, ckpt: Checkpoint) -> None:
         """Record a saved checkpoint (path, epoch, round, sparsity, metrics)."""
         if self.tracking is None or ckpt.run_id is None or ckpt.path is None or ckpt.extra.get("interrupted"):
             return  # interrupted.pt is named in the run's error text instead (its epoch would clash)
-        self.tracking.add_checkpoint(int(ckpt.run_id), ckpt.epoch, str(ckpt.path), round=ckpt.round,
-                                     sparsity=ckpt.sparsity(), metrics=ckpt.metrics)
+        path = str(Path(ckpt.path).resolve())
+        self.tracking.add_checkpoint(
+            int(ckpt.run_id),
+            ckpt.epoch,
+            path,
+            round=ckpt.round,
+            sparsity=ckpt.sparsity(),
+            metrics=ckpt.metrics,
+        )
 
 
 class TrackingCallback(Callback):
@@ -94,9 +113,14 @@ class TrackingCallback(Callback):
 
     def on_train_end(self, state: TrainState, result: TrainResult) -> None:
         if state.config.restore_best:
-            self.log.metrics(self.run_id, self.step_offset + result.best_epoch, {
-                k: v for k, v in result.final.items() if k.startswith("test_")})
+            self.log.metrics(
+                self.run_id,
+                self.step_offset + result.best_epoch,
+                {k: v for k, v in result.final.items() if k.startswith("test_")},
+            )
 
     def on_interrupt(self, state: TrainState) -> None:
         saved = f"; last state saved to {state.last_checkpoint}" if state.last_checkpoint else ""
-        self.log.finish(self.run_id, "interrupted", f"KeyboardInterrupt during epoch {state.epoch + 1}{saved}")
+        self.log.finish(
+            self.run_id, "interrupted", f"KeyboardInterrupt during epoch {state.epoch + 1}{saved}"
+        )

@@ -35,13 +35,23 @@ from graphstore.nn.checkpoint import (
     run_dir,
     save_checkpoint,
 )
-from graphstore.nn.datasets.base import DataInfo, LoadedDataset
 from graphstore.nn.config import TrainConfig, parse_epochs
+from graphstore.nn.datasets.base import DataInfo, LoadedDataset
 from graphstore.nn.errors import InvalidParams
 
 Metrics = dict[str, float]
-__all__ = ["Callback", "CheckpointSaver", "EpochLogger", "TrainConfig", "TrainResult", "TrainState", "evaluate",
-           "parse_epochs", "seed_everything", "train"]
+__all__ = [
+    "Callback",
+    "CheckpointSaver",
+    "EpochLogger",
+    "TrainConfig",
+    "TrainResult",
+    "TrainState",
+    "evaluate",
+    "parse_epochs",
+    "seed_everything",
+    "train",
+]
 
 
 @dataclass
@@ -101,13 +111,22 @@ class EpochLogger(Callback):
 
 
 class CheckpointSaver(Callback):
-    """Saves <data_dir>/runs/<run_id>/epoch_<k>.pt when due, theta_0 included, and interrupted.pt on Ctrl-C."""
+    """Saves <data_dir>/runs/<run_id>/epoch_<k>.pt when due (theta_0 included), interrupted.pt on Ctrl-C."""
 
-    def __init__(self, data_dir: str | Path, run_id: int | str, data: LoadedDataset, *, round: int | None = None,
-                 theta0: Tensors | None = None, extra: dict[str, Any] | None = None,
-                 on_saved: Callable[[Checkpoint], None] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        run_id: int | str,
+        data: LoadedDataset,
+        *,
+        round: int | None = None,
+        theta0: Tensors | None = None,
+        extra: dict[str, Any] | None = None,
+        on_saved: Callable[[Checkpoint], None] | None = None,
+    ) -> None:
         self.data_dir, self.run_id, self.data, self.round = Path(data_dir), run_id, data, round
-        self.theta0, self.extra, self.on_saved = theta0, dict(extra or {}), on_saved
+        self.theta0, self.on_saved = theta0, on_saved
+        self.extra = {"splits": data.meta.get("splits", {}), **(extra or {})}
         self.saved: list[Path] = []
 
     def on_train_start(self, state: TrainState) -> None:
@@ -118,7 +137,12 @@ class CheckpointSaver(Callback):
 
     def on_epoch_end(self, state: TrainState, metrics: Metrics) -> None:
         if state.checkpoint_due:
-            self._save(state, state.epoch, metrics, checkpoint_path(self.data_dir, self.run_id, state.epoch, self.round))
+            self._save(
+                state,
+                state.epoch,
+                metrics,
+                checkpoint_path(self.data_dir, self.run_id, state.epoch, self.round),
+            )
 
     def on_train_end(self, state: TrainState, result: TrainResult) -> None:
         if state.config.restore_best and result.best_epoch:
@@ -128,14 +152,29 @@ class CheckpointSaver(Callback):
     def on_interrupt(self, state: TrainState) -> None:
         last = state.history[-1] if state.history else {}
         name = "interrupted.pt" if self.round is None else f"round_{self.round}_interrupted.pt"
-        self._save(state, state.epoch, last, run_dir(self.data_dir, self.run_id) / name,
-                   {"interrupted": True, "partial_epoch": state.epoch + 1})
+        self._save(
+            state,
+            state.epoch,
+            last,
+            run_dir(self.data_dir, self.run_id) / name,
+            {"interrupted": True, "partial_epoch": state.epoch + 1},
+        )
 
-    def _save(self, state: TrainState, epoch: int, metrics: Metrics, path: Path,
-              extra: dict[str, Any] | None = None) -> None:
-        ckpt = make_checkpoint(state.model, self.data.spec, self.data.info, epoch, masks=state.masks,
-                               theta0=self.theta0, round=self.round, metrics=metrics, run_id=self.run_id,
-                               extra={**self.extra, **(extra or {}), "train_config": config_dict(state.config)})
+    def _save(
+        self, state: TrainState, epoch: int, metrics: Metrics, path: Path, extra: dict[str, Any] | None = None
+    ) -> None:
+        ckpt = make_checkpoint(
+            state.model,
+            self.data.spec,
+            self.data.info,
+            epoch,
+            masks=state.masks,
+            theta0=self.theta0,
+            round=self.round,
+            metrics=metrics,
+            run_id=self.run_id,
+            extra={**self.extra, **(extra or {}), "train_config": config_dict(state.config)},
+        )
         state.last_checkpoint = save_checkpoint(ckpt, path)
         self.saved.append(path)
         if self.on_saved is not None:
@@ -164,7 +203,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidParams("--device cuda was asked for but torch sees no CUDA GPU.", "Use --device cpu or auto.")
+        raise InvalidParams(
+            "--device cuda was asked for but torch sees no CUDA GPU.", "Use --device cpu or auto."
+        )
     return torch.device(name)
 
 
@@ -172,7 +213,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     """Adam or SGD (momentum) over the trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -197,27 +240,41 @@ def hits(out: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return (out.argmax(1) == y).sum()
 
 
-def mask_pairs(model: nn.Module, masks: Tensors, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def mask_pairs(
+    model: nn.Module, masks: Tensors, device: torch.device
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(parameter, float mask on device) pairs; unknown or misshapen masks raise InvalidParams."""
     params = dict(model.named_parameters())
     pairs = []
     for name, mask in masks.items():
         if name not in params or params[name].shape != mask.shape:
-            raise InvalidParams(f"Mask {name!r} matches no parameter of the model (shape {tuple(mask.shape)}).",
-                                f"Mask keys are parameter names such as {', '.join(list(params)[:3])}.")
+            raise InvalidParams(
+                f"Mask {name!r} matches no parameter of the model (shape {tuple(mask.shape)}).",
+                f"Mask keys are parameter names such as {', '.join(list(params)[:3])}.",
+            )
         pairs.append((params[name], mask.to(device=device, dtype=params[name].dtype)))
     return pairs
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: LoadedDataset, split: str = "test", batch_size: int = 1024,
-             device: str | torch.device | None = None) -> Metrics:
+def evaluate(
+    model: nn.Module,
+    data: LoadedDataset,
+    split: str = "test",
+    batch_size: int = 1024,
+    device: str | torch.device | None = None,
+) -> Metrics:
     """Mean loss and accuracy of `model` on a split (one host sync at the end)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     multilabel, criterion = data.info.task == "multilabel", loss_fn(data.info)
-    total, correct, count, units = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long), 0, 0
+    total, correct, count, units = (
+        torch.zeros((), device=device),
+        torch.zeros((), device=device, dtype=torch.long),
+        0,
+        0,
+    )
     for xb, yb in data.loader(split, batch_size=batch_size, device=device):
         out = model(xb)
         total += criterion(out, yb) * len(yb)
@@ -257,10 +314,22 @@ def _epoch(state: TrainState, loader: Iterable, pairs: list, progress: Any, task
 def _progress(show: bool) -> Any:
     """A rich progress bar on stderr (disabled when show is False)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     return Progress(*columns, console=Console(stderr=True), disable=not show, transient=False)
 
 
@@ -268,7 +337,9 @@ def _describe(epoch: int, epochs: int, metrics: Metrics | None) -> str:
     """Progress bar text: epoch counter and the last epoch's metrics."""
     text = f"epoch {epoch}/{epochs}"
     if metrics:
-        text += " " + " ".join(f"{k} {metrics[k]:.4g}" for k in ("loss", "acc", "val_loss", "val_acc") if k in metrics)
+        text += " " + " ".join(
+            f"{k} {metrics[k]:.4g}" for k in ("loss", "acc", "val_loss", "val_acc") if k in metrics
+        )
     return text
 
 
@@ -281,13 +352,21 @@ def _end_epoch(state: TrainState, metrics: Metrics, best_state: dict | None) -> 
         if config.restore_best:
             best_state = copy.deepcopy(state.model.state_dict())
     state.stopped_early = config.patience > 0 and state.epoch - state.best_epoch >= config.patience
-    state.checkpoint_due = config.checkpoint_due(state.epoch, state.stopped_early or state.epoch == config.epochs)
+    state.checkpoint_due = config.checkpoint_due(
+        state.epoch, state.stopped_early or state.epoch == config.epochs
+    )
     return best_state
 
 
-def train(model: nn.Module, data: LoadedDataset, config: TrainConfig, callbacks: Sequence[Callback] = (),
-          masks: Tensors | None = None, progress: bool = True) -> TrainResult:
-    """Train `model` on `data`; masks (parameter name -> bool) keep masked weights at zero after every step."""
+def train(
+    model: nn.Module,
+    data: LoadedDataset,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    masks: Tensors | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `model` on `data`; masks (parameter name -> bool) keep masked weights at zero every step."""
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)
@@ -303,8 +382,14 @@ def train(model: nn.Module, data: LoadedDataset, config: TrainConfig, callbacks:
         cb.on_train_start(state)
     try:
         with _progress(progress) as bar:
-            loader = data.loader("train", config.batch_size, shuffle=True, device=device,
-                                 num_workers=config.num_workers, generator=generator)
+            loader = data.loader(
+                "train",
+                config.batch_size,
+                shuffle=True,
+                device=device,
+                num_workers=config.num_workers,
+                generator=generator,
+            )
             task = bar.add_task(_describe(1, config.epochs, None), total=config.epochs * len(loader))
             for epoch in range(1, config.epochs + 1):
                 tic = time.perf_counter()
@@ -342,7 +427,9 @@ def _test(state: TrainState) -> Metrics:
     return {"test_loss": test["loss"], "test_acc": test["acc"]}
 
 
-def _finish(state: TrainState, callbacks: Sequence[Callback], best_state: dict | None, seconds: float) -> TrainResult:
+def _finish(
+    state: TrainState, callbacks: Sequence[Callback], best_state: dict | None, seconds: float
+) -> TrainResult:
     """Restore the best weights if asked (and test them), and notify callbacks."""
     final = dict(state.history[-1]) if state.history else {}
     if best_state is not None:

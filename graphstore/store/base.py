@@ -8,6 +8,7 @@ complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -141,7 +142,7 @@ class GraphStore(ABC):
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         """Set properties on existing nodes by key."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - backends without connections need not override it
         """Release connections."""
 
     def __enter__(self) -> GraphStore:
@@ -224,10 +225,8 @@ class GraphStore(ABC):
 
     def _mark_incomplete(self, graph_id: str, exc: BaseException) -> None:
         """Best effort: a failed or interrupted write is never left looking complete."""
-        try:
+        with contextlib.suppress(Exception):  # the original error is what the user needs to see
             self._set_graph_fields(graph_id, {"status": INCOMPLETE, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-        except Exception:  # noqa: BLE001 - the original error is what the user needs to see
-            pass
 
     def drop_graph(self, graph_id: str) -> None:
         """Delete a graph (complete or not); an unknown id is an error that lists the stored ones."""
@@ -241,8 +240,12 @@ class GraphStore(ABC):
 
         ids = [g.graph_id for g in self.list_graphs()]
         close = difflib.get_close_matches(graph_id, ids, n=5, cutoff=0.4)
-        hint = f"Did you mean: {', '.join(close)}?" if close else (
-            f"Stored graphs: {', '.join(ids[:20])}." if ids else "The store holds no graphs yet; run `graphstore ingest`.")
+        if close:
+            hint = f"Did you mean: {', '.join(close)}?"
+        elif ids:
+            hint = f"Stored graphs: {', '.join(ids[:20])}."
+        else:
+            hint = "The store holds no graphs yet; run `graphstore ingest`."
         return GraphNotFound(f"Graph {graph_id!r} is not in the store ({self.uri}).", hint)
 
     def read_graph(self, graph_id: str, *, labels: list[str] | None = None, rel_types: list[str] | None = None,

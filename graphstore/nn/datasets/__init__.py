@@ -1,4 +1,4 @@
-"""Dataset registry: every module here registers its datasets; `load_dataset` builds one from a name or spec."""
+"""Dataset registry: each module here registers datasets; `load_dataset` builds one from a name or spec."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ NOT_RECORDED = ("download",)  # parameters that do not change the data, left out
 
 
 def dataset_spec(name: str, params: dict[str, Any] | None = None) -> DatasetSpec:
-    """A validated spec with every parameter filled in (defaults included); unknown names list the known ones."""
+    """A validated spec with every parameter filled in; unknown names list the known ones."""
     entry = DATASETS.get(name)
     values = P.to_dict(entry.make_params(params))
     return DatasetSpec(entry.name, {k: v for k, v in values.items() if k not in NOT_RECORDED})
 
 
 def load_dataset(spec: DatasetSpec | str, data_dir: str | Path | None = None, **params: Any) -> LoadedDataset:
-    """Load a dataset by spec or by name and parameters, reading files under <data_dir>/datasets (never fetching)."""
+    """Load a dataset by spec or name + parameters from files under <data_dir>/datasets (never fetching)."""
     if isinstance(spec, str):
         spec = DatasetSpec(spec, params)
     elif params:
@@ -39,4 +39,12 @@ def dataset_entry(name: str) -> Entry[DatasetBuilder]:
     return DATASETS.get(name)
 
 
-__all__ = ["DATASETS", "DataInfo", "DatasetSpec", "LoadedDataset", "dataset_entry", "dataset_spec", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "DataInfo",
+    "DatasetSpec",
+    "LoadedDataset",
+    "dataset_entry",
+    "dataset_spec",
+    "load_dataset",
+]

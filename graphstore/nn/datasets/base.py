@@ -1,7 +1,7 @@
-"""Dataset building blocks: DataInfo (shape contract), seeded splits, in-memory tensor sources and fast loaders.
+"""Dataset building blocks: DataInfo (the shape contract), seeded splits, in-memory sources, fast loaders.
 
-Image data stays in memory in its stored dtype (uint8 for MNIST/CIFAR) and is converted and normalised per batch
-in one fused op (`addcmul`), on the training device; this is much leaner than a DataLoader over PIL images.
+Image data stays in memory in its stored dtype (uint8 for MNIST/CIFAR) and is converted and normalised per
+batch in one fused op (`addcmul`) on the training device: much leaner than a DataLoader over PIL images.
 Folder datasets (ImageFolder layout) stream from disk through a DataLoader instead.
 """
 
@@ -28,7 +28,9 @@ class DataInfo:
     name: str
     input_shape: tuple[int, ...]
     class_names: tuple[str, ...]
-    task: str = "multiclass"  # "multiclass" (integer labels) or "multilabel" (bit vectors, e.g. boolean tasks)
+    task: str = (
+        "multiclass"  # "multiclass" (integer labels) or "multilabel" (bit vectors, e.g. boolean tasks)
+    )
 
     @property
     def num_classes(self) -> int:
@@ -57,14 +59,22 @@ class DataInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "input_shape": list(self.input_shape),
-                "class_names": list(self.class_names), "task": self.task}
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "class_names": list(self.class_names),
+            "task": self.task,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DataInfo:
         """Inverse of to_dict."""
-        return cls(str(data["name"]), tuple(int(v) for v in data["input_shape"]),
-                   tuple(str(c) for c in data["class_names"]), str(data.get("task", "multiclass")))
+        return cls(
+            str(data["name"]),
+            tuple(int(v) for v in data["input_shape"]),
+            tuple(str(c) for c in data["class_names"]),
+            str(data.get("task", "multiclass")),
+        )
 
 
 class Source(Protocol):
@@ -74,8 +84,14 @@ class Source(Protocol):
 
     def __len__(self) -> int: ...
 
-    def loader(self, batch_size: int, shuffle: bool, generator: torch.Generator | None,
-               device: torch.device, num_workers: int) -> BatchIterable: ...
+    def loader(
+        self,
+        batch_size: int,
+        shuffle: bool,
+        generator: torch.Generator | None,
+        device: torch.device,
+        num_workers: int,
+    ) -> BatchIterable: ...
 
 
 class BatchIterable(Protocol):
@@ -107,7 +123,7 @@ def channel_stats(x: torch.Tensor, chunk: int = 8192) -> Normalizer:
     squares = torch.zeros(x.shape[1], dtype=torch.float64)
     dims = [0] + list(range(2, x.ndim))
     for start in range(0, len(x), chunk):
-        block = x[start:start + chunk].to(torch.float64)
+        block = x[start : start + chunk].to(torch.float64)
         total += block.sum(dim=dims)
         squares += block.square().sum(dim=dims)
     count = max(1, x.numel() // x.shape[1])
@@ -119,8 +135,15 @@ def channel_stats(x: torch.Tensor, chunk: int = 8192) -> Normalizer:
 class TensorBatches:
     """Batches sliced from device-resident tensors; shuffled by a seeded generator; normalised per batch."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool,
-                 generator: torch.Generator | None, norm: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        generator: torch.Generator | None,
+        norm: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> None:
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.generator, self.norm = generator, norm
 
@@ -132,9 +155,9 @@ class TensorBatches:
         order = torch.randperm(n, generator=self.generator).to(self.x.device) if self.shuffle else None
         for start in range(0, n, size):
             if order is None:
-                xb, yb = self.x[start:start + size], self.y[start:start + size]
+                xb, yb = self.x[start : start + size], self.y[start : start + size]
             else:
-                idx = order[start:start + size]
+                idx = order[start : start + size]
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             yield self._transform(xb), yb
 
@@ -164,8 +187,14 @@ class TensorSource:
             self._cache[key] = (self.x.to(device), self.y.to(device))
         return self._cache[key]
 
-    def loader(self, batch_size: int, shuffle: bool, generator: torch.Generator | None,
-               device: torch.device, num_workers: int = 0) -> TensorBatches:
+    def loader(
+        self,
+        batch_size: int,
+        shuffle: bool,
+        generator: torch.Generator | None,
+        device: torch.device,
+        num_workers: int = 0,
+    ) -> TensorBatches:
         """Batches on `device` (num_workers is irrelevant for in-memory data)."""
         x, y = self.on(device)
         norm = self.normalizer.params(device, x.ndim) if self.normalizer else None
@@ -197,13 +226,25 @@ class StreamSource:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def loader(self, batch_size: int, shuffle: bool, generator: torch.Generator | None,
-               device: torch.device, num_workers: int = 0) -> DeviceLoader:
+    def loader(
+        self,
+        batch_size: int,
+        shuffle: bool,
+        generator: torch.Generator | None,
+        device: torch.device,
+        num_workers: int = 0,
+    ) -> DeviceLoader:
         """A DataLoader over the split's indices, moving batches to `device`."""
         subset = torch.utils.data.Subset(self.dataset, self.indices.tolist())
         loader = torch.utils.data.DataLoader(
-            subset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
-            pin_memory=device.type == "cuda", persistent_workers=False)
+            subset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=False,
+        )
         return DeviceLoader(loader, device)
 
 
@@ -226,7 +267,7 @@ class DatasetSpec:
 
 @dataclass
 class LoadedDataset:
-    """A dataset ready for training: info, the three splits, and metadata (split seed, sizes, index hashes)."""
+    """A dataset ready for training: info, the splits, and metadata (split seed, sizes, index hashes)."""
 
     spec: DatasetSpec
     info: DataInfo
@@ -237,9 +278,16 @@ class LoadedDataset:
         """Number of samples in a split (0 when absent)."""
         return len(self.splits[split]) if split in self.splits else 0
 
-    def loader(self, split: str, batch_size: int = 256, shuffle: bool = False, seed: int | None = None,
-               device: str | torch.device = "cpu", num_workers: int = 0,
-               generator: torch.Generator | None = None) -> BatchIterable:
+    def loader(
+        self,
+        split: str,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+        num_workers: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> BatchIterable:
         """Batches (x float32 normalised, y) of a split on `device`; shuffled by `generator` or `seed`."""
         if split not in self.splits:
             raise KeyError(f"dataset {self.info.name} has no {split!r} split (has {', '.join(self.splits)})")
@@ -265,7 +313,7 @@ def random_split(n: int, fractions: Mapping[str, float], seed: int) -> dict[str,
     start = 0
     for name, frac in fractions.items():
         count = int(round(n * frac))
-        out[name] = np.sort(order[start:start + count])
+        out[name] = np.sort(order[start : start + count])
         start += count
     out["train"] = np.sort(order[start:])
     return out
@@ -280,9 +328,13 @@ def limit_indices(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
 
 def split_meta(splits: Mapping[str, Source], seed: int, sources: Mapping[str, str]) -> dict[str, Any]:
     """Record of the splits: seed, and per split its size, the file it indexes into, and an index hash."""
-    return {"split_seed": seed, "splits": {
-        name: {"size": len(src), "source": sources.get(name, name), "index_hash": index_hash(src.indices)}
-        for name, src in splits.items()}}
+    return {
+        "split_seed": seed,
+        "splits": {
+            name: {"size": len(src), "source": sources.get(name, name), "index_hash": index_hash(src.indices)}
+            for name, src in splits.items()
+        },
+    }
 
 
 def resolve_root(root: str, data_dir: Path | None) -> Path:
@@ -296,19 +348,32 @@ def resolve_root(root: str, data_dir: Path | None) -> Path:
     return Path(data_dir) / "datasets"
 
 
-def in_memory(spec: DatasetSpec, info: DataInfo, arrays: Mapping[str, Batch], val_fraction: float,
-              test_fraction: float, seed: int, limit: int, meta: dict[str, Any] | None = None) -> LoadedDataset:
-    """Split in-memory arrays: val (and test, when there is no official test file) carved from 'train', seeded."""
+def in_memory(
+    spec: DatasetSpec,
+    info: DataInfo,
+    arrays: Mapping[str, Batch],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    limit: int,
+    meta: dict[str, Any] | None = None,
+) -> LoadedDataset:
+    """Split in-memory arrays: val (and test, without an official test file) carved from 'train', seeded."""
     x, y = arrays["train"]
     official_test = "test" in arrays
     fractions = {"val": val_fraction} if official_test else {"val": val_fraction, "test": test_fraction}
     parts = random_split(len(x), fractions, seed)
-    parts = {"train": limit_indices(parts["train"], limit, seed), **{k: v for k, v in parts.items() if k != "train"}}
+    parts = {
+        "train": limit_indices(parts["train"], limit, seed),
+        **{k: v for k, v in parts.items() if k != "train"},
+    }
     train_x = x[torch.from_numpy(parts["train"])]
     norm = channel_stats(train_x) if info.is_image else None
     splits: dict[str, Source] = {
         name: TensorSource(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)], idx, norm)
-        for name, idx in parts.items() if len(idx) or name == "train"}
+        for name, idx in parts.items()
+        if len(idx) or name == "train"
+    }
     if official_test:
         tx, ty = arrays["test"]
         splits["test"] = TensorSource(tx, ty, np.arange(len(tx)), norm)
@@ -329,4 +394,5 @@ def missing(what: str, where: Path, files: list[str], how: str) -> None:
         raise DatasetMissing(
             f"{what} not found: expected {', '.join(files)} in {where} (missing: {', '.join(absent)}).",
             f"{how} Or point --data-opt root=DIR at a folder that holds them. graphstore never downloads "
-            "unless asked (--data-opt download=true, where the network allows).")
+            "unless asked (--data-opt download=true, where the network allows).",
+        )

@@ -1,12 +1,12 @@
-"""`boolean-modular`: complete truth tables of hierarchically modular Boolean tasks (METHODS.md E, Neural Sculpting).
+"""`boolean-modular`: truth tables of hierarchically modular Boolean tasks (METHODS.md E, Neural Sculpting).
 
 Row r of a table with n inputs is the binary number r written x1..xn, x1 the most significant bit, so
-f0(x1..x4) is 1 exactly on rows 0011, 1010 and 1100. Outputs are bits (multilabel targets). Each task carries its
-ground truth as data: modules per level, which inputs each module reads, which modules feed which, and which
-module feeds each output. Level 1 is the first hidden level. Where the catalogue gives module counts but no
-decomposition (the input-overlap series and the depth task) the modules follow METHODS.md's counts: level-1
-modules of an overlapping pair are the groups of inputs read by f0 only, by both, and by g0 only; at full
-overlap ([4,1,2,2,k]) one shared input module feeds the minterm modules of f0 and g0, which feed their ORs.
+f0(x1..x4) is 1 exactly on rows 0011, 1010 and 1100. Outputs are bits (multilabel targets). Each task carries
+its ground truth as data: modules per level, which inputs each module reads, which modules feed which, and
+which module feeds each output. Level 1 is the first hidden level. Where the catalogue gives module counts
+but no decomposition (the input-overlap series and the depth task) the modules follow METHODS.md's counts:
+level-1 modules of an overlapping pair are the groups of inputs read by f0 only, by both, and by g0 only; at
+full overlap ([4,1,2,2,k]) one shared input module feeds the minterm modules of f0 and g0; they feed ORs.
 All splits are the full truth table (the sculpting protocol trains and scores on every row).
 """
 
@@ -74,22 +74,36 @@ class BooleanTask:
 
     def truth_table(self) -> tuple[np.ndarray, np.ndarray]:
         """All 2^n input rows (uint8, x1 = most significant bit) and their output bits (uint8)."""
-        rows = np.arange(2 ** self.n_inputs)[:, None]
+        rows = np.arange(2**self.n_inputs)[:, None]
         x = ((rows >> (self.n_inputs - 1 - np.arange(self.n_inputs))) & 1).astype(np.uint8)
         return x, self.compute(x).astype(np.uint8)
 
     def to_dict(self) -> dict[str, Any]:
         """The ground truth as JSON-ready data."""
-        return {"name": self.name, "arch": list(self.arch), "modules_per_level": list(self.modules_per_level),
-                "modules": [{"name": m.name, "level": m.level, "inputs": list(m.inputs), "sources": list(m.sources),
-                             "function": m.function} for m in self.modules],
-                "outputs": [{"source": s, "function": f} for s, f in zip(self.output_sources,
-                                                                          self.output_functions, strict=True)]}
+        return {
+            "name": self.name,
+            "arch": list(self.arch),
+            "modules_per_level": list(self.modules_per_level),
+            "modules": [
+                {
+                    "name": m.name,
+                    "level": m.level,
+                    "inputs": list(m.inputs),
+                    "sources": list(m.sources),
+                    "function": m.function,
+                }
+                for m in self.modules
+            ],
+            "outputs": [
+                {"source": s, "function": f}
+                for s, f in zip(self.output_sources, self.output_functions, strict=True)
+            ],
+        }
 
 
 def code4(x: np.ndarray, first: int) -> np.ndarray:
     """Inputs first..first+3 read as a 4-bit number (first input most significant)."""
-    return x[:, first:first + 4].astype(np.int64) @ np.array([8, 4, 2, 1])
+    return x[:, first : first + 4].astype(np.int64) @ np.array([8, 4, 2, 1])
 
 
 def on_rows(x: np.ndarray, first: int, rows: tuple[int, ...]) -> np.ndarray:
@@ -121,18 +135,27 @@ def input_separable(k: int) -> BooleanTask:
         return np.stack([a, 1 - a, b, 1 - b], axis=1)
 
     mods = (Module("A", 1, (0, 1), (), "x1 xor x2"), Module("B", 1, (2, 3), (), "x3 xor x4"))
-    return BooleanTask("input-separable", 4, mods, ("A", "A", "B", "B"),
-                       ("x1 xor x2", "not(x1 xor x2)", "x3 xor x4", "not(x3 xor x4)"), compute)
+    return BooleanTask(
+        "input-separable",
+        4,
+        mods,
+        ("A", "A", "B", "B"),
+        ("x1 xor x2", "not(x1 xor x2)", "x3 xor x4", "not(x3 xor x4)"),
+        compute,
+    )
 
 
 def reused(k: int) -> BooleanTask:
-    """[4,1,2,k]: minterms m1, m2, m3 of x1..x4 reused by f = m1 or m2 (odd outputs) and g = m2 or m3 (even)."""
+    """[4,1,2,k]: minterms m1, m2, m3 of x1..x4, reused by f = m1 or m2 (odd outputs), g = m2 or m3 (even)."""
 
     def compute(x: np.ndarray) -> np.ndarray:
         return alternate(k, on_rows(x, 0, (M1, M2)), on_rows(x, 0, (M2, M3)))
 
-    mods = (Module("M", 1, xs(range(4)), (), "m1 = x1 x2 !x3 !x4, m2 = x1 !x2 x3 !x4, m3 = !x1 !x2 x3 x4"),
-            Module("F", 2, xs(range(4)), ("M",), "m1 or m2"), Module("G", 2, xs(range(4)), ("M",), "m2 or m3"))
+    mods = (
+        Module("M", 1, xs(range(4)), (), "m1 = x1 x2 !x3 !x4, m2 = x1 !x2 x3 !x4, m3 = !x1 !x2 x3 x4"),
+        Module("F", 2, xs(range(4)), ("M",), "m1 or m2"),
+        Module("G", 2, xs(range(4)), ("M",), "m2 or m3"),
+    )
     return BooleanTask("reused", 4, mods, names(k, "F", "G"), names(k, "m1 or m2", "m2 or m3"), compute)
 
 
@@ -144,11 +167,22 @@ def separable_reused(k: int) -> BooleanTask:
         a, b, c = x[:, 0] & x[:, 1], x[:, 2] & x[:, 3], x[:, 4] & x[:, 5]
         return np.stack([a | b, a | c, b | c], axis=1)
 
-    mods = (Module("A", 1, (0, 1), (), "x1 and x2"), Module("B", 1, (2, 3), (), "x3 and x4"),
-            Module("C", 1, (4, 5), (), "x5 and x6"), Module("AB", 2, (0, 1, 2, 3), ("A", "B"), "A or B"),
-            Module("AC", 2, (0, 1, 4, 5), ("A", "C"), "A or C"), Module("BC", 2, (2, 3, 4, 5), ("B", "C"), "B or C"))
-    return BooleanTask("separable-reused", 6, mods, ("AB", "AC", "BC"),
-                       ("x1x2 or x3x4", "x1x2 or x5x6", "x3x4 or x5x6"), compute)
+    mods = (
+        Module("A", 1, (0, 1), (), "x1 and x2"),
+        Module("B", 1, (2, 3), (), "x3 and x4"),
+        Module("C", 1, (4, 5), (), "x5 and x6"),
+        Module("AB", 2, (0, 1, 2, 3), ("A", "B"), "A or B"),
+        Module("AC", 2, (0, 1, 4, 5), ("A", "C"), "A or C"),
+        Module("BC", 2, (2, 3, 4, 5), ("B", "C"), "B or C"),
+    )
+    return BooleanTask(
+        "separable-reused",
+        6,
+        mods,
+        ("AB", "AC", "BC"),
+        ("x1x2 or x3x4", "x1x2 or x5x6", "x3x4 or x5x6"),
+        compute,
+    )
 
 
 def single(k: int) -> BooleanTask:
@@ -173,19 +207,35 @@ def overlap(v: int, k: int) -> BooleanTask:
     groups = [(name, idx) for name, idx in groups if idx]
     g_label = f"g0(x{n - 3}..x{n})"
     if v == 0:
-        mods = (Module("F0", 1, xs(range(4)), (), "f0(x1..x4)"), Module("G0", 1, xs(range(4, 8)), (), g_label))
+        mods = (
+            Module("F0", 1, xs(range(4)), (), "f0(x1..x4)"),
+            Module("G0", 1, xs(range(4, 8)), (), g_label),
+        )
     elif v == 4:
-        mods = (Module("Shared", 1, xs(range(4)), (), "x1..x4 (read by f0 and g0)"),
-                Module("Fterms", 2, xs(range(4)), ("Shared",), "minterms of f0"),
-                Module("Gterms", 2, xs(range(4)), ("Shared",), "minterms of g0"),
-                Module("F0", 3, xs(range(4)), ("Fterms",), "f0 = OR of its minterms"),
-                Module("G0", 3, xs(range(4)), ("Gterms",), "g0 = OR of its minterms"))
+        mods = (
+            Module("Shared", 1, xs(range(4)), (), "x1..x4 (read by f0 and g0)"),
+            Module("Fterms", 2, xs(range(4)), ("Shared",), "minterms of f0"),
+            Module("Gterms", 2, xs(range(4)), ("Shared",), "minterms of g0"),
+            Module("F0", 3, xs(range(4)), ("Fterms",), "f0 = OR of its minterms"),
+            Module("G0", 3, xs(range(4)), ("Gterms",), "g0 = OR of its minterms"),
+        )
     else:
         level1 = tuple(Module(name, 1, tuple(idx), (), f"inputs {name}") for name, idx in groups)
         mods = level1 + (
-            Module("F0", 2, tuple(sorted(f_in)), tuple(m.name for m in level1 if set(m.inputs) & f_in), "f0(x1..x4)"),
-            Module("G0", 2, tuple(sorted(g_in)), tuple(m.name for m in level1 if set(m.inputs) & g_in), g_label))
-    return BooleanTask(f"overlap-{v}", n, mods, names(k, "F0", "G0"), names(k, "f0(x1..x4)", g_label), compute)
+            Module(
+                "F0",
+                2,
+                tuple(sorted(f_in)),
+                tuple(m.name for m in level1 if set(m.inputs) & f_in),
+                "f0(x1..x4)",
+            ),
+            Module(
+                "G0", 2, tuple(sorted(g_in)), tuple(m.name for m in level1 if set(m.inputs) & g_in), g_label
+            ),
+        )
+    return BooleanTask(
+        f"overlap-{v}", n, mods, names(k, "F0", "G0"), names(k, "f0(x1..x4)", g_label), compute
+    )
 
 
 def depth(k: int) -> BooleanTask:
@@ -196,9 +246,13 @@ def depth(k: int) -> BooleanTask:
         return alternate(k, a & ~b, ~a & b)
 
     all8 = xs(range(8))
-    mods = (Module("A", 1, xs(range(4)), (), "f0(x1..x4)"), Module("B", 1, xs(range(4, 8)), (), "g0(x5..x8)"),
-            Module("AB", 2, all8, ("A", "B"), "A, B combined"),
-            Module("P", 3, all8, ("AB",), "A and not B"), Module("Q", 3, all8, ("AB",), "not A and B"))
+    mods = (
+        Module("A", 1, xs(range(4)), (), "f0(x1..x4)"),
+        Module("B", 1, xs(range(4, 8)), (), "g0(x5..x8)"),
+        Module("AB", 2, all8, ("A", "B"), "A, B combined"),
+        Module("P", 3, all8, ("AB",), "A and not B"),
+        Module("Q", 3, all8, ("AB",), "not A and B"),
+    )
     return BooleanTask("depth", 8, mods, names(k, "P", "Q"), names(k, "A and not B", "not A and B"), compute)
 
 
@@ -219,7 +273,7 @@ TASKS: dict[str, tuple[Callable[[int], BooleanTask], int]] = {
 
 
 def boolean_task(name: str, outputs: int = 0) -> BooleanTask:
-    """A catalogue task by name (e.g. "reused") or by architecture (e.g. "4,1,2,8"); outputs 0 = the default."""
+    """A catalogue task by name ("reused") or architecture ("4,1,2,8"); outputs 0 = the default."""
     key = name.strip().lower()
     if key in TASKS:
         make, default = TASKS[key]
@@ -244,9 +298,14 @@ def catalogue() -> str:
 class BooleanModular:
     """Truth tables of hierarchically modular Boolean tasks (Neural Sculpting), with ground-truth modules."""
 
-    task: str = field(default="reused", metadata={
-        "help": "Task name (input-separable, reused, separable-reused, single, overlap-0..4, depth) or its "
-                "architecture, e.g. 4,1,2,8."})
+    task: str = field(
+        default="reused",
+        metadata={
+            "help": "Task name (input-separable, reused, separable-reused, single, overlap-0..4, depth) "
+            "or its "
+            "architecture, e.g. 4,1,2,8."
+        },
+    )
     outputs: int = field(default=0, metadata={"help": "Number of outputs k (0 = the task's default)."})
 
 
@@ -257,7 +316,8 @@ def build(params: BooleanModular, spec: DatasetSpec, data_dir: Path | None) -> L
     x, y = task.truth_table()
     source = TensorSource(torch.from_numpy(x).float(), torch.from_numpy(y).float(), np.arange(len(x)))
     splits = {"train": source, "val": source, "test": source}
-    info = DataInfo("boolean-modular", (task.n_inputs,), tuple(f"y{j + 1}" for j in range(task.n_outputs)),
-                    "multilabel")
+    info = DataInfo(
+        "boolean-modular", (task.n_inputs,), tuple(f"y{j + 1}" for j in range(task.n_outputs)), "multilabel"
+    )
     meta = {**split_meta(splits, 0, {s: "full truth table" for s in splits}), "ground_truth": task.to_dict()}
     return LoadedDataset(spec, info, splits, meta)

@@ -16,10 +16,16 @@ from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, in
 class Digits:
     """scikit-learn's 8x8 digits upsampled bilinearly (16x16 by default); no files, no network."""
 
-    size: int = field(default=16, metadata={"help": "Image side after upsampling (8 keeps the original).",
-                                            "choices": (8, 16, 28, 32)})
-    val_fraction: float = field(default=0.1, metadata={"help": "Fraction of all samples held out for validation."})
-    test_fraction: float = field(default=0.2, metadata={"help": "Fraction of all samples held out for testing."})
+    size: int = field(
+        default=16,
+        metadata={"help": "Image side after upsampling (8 keeps the original).", "choices": (8, 16, 28, 32)},
+    )
+    val_fraction: float = field(
+        default=0.1, metadata={"help": "Fraction of all samples held out for validation."}
+    )
+    test_fraction: float = field(
+        default=0.2, metadata={"help": "Fraction of all samples held out for testing."}
+    )
     split_seed: int = field(default=0, metadata={"help": "Seed of the train/val/test split."})
     limit: int = field(default=0, metadata={"help": "Use at most this many training samples (0 = all)."})
 
@@ -40,5 +46,13 @@ def build(params: Digits, spec: DatasetSpec, data_dir: Path | None) -> LoadedDat
     """Load, upsample and split the digits."""
     x, y = digits_arrays(params.size)
     info = DataInfo("digits", (1, params.size, params.size), tuple(str(i) for i in range(10)))
-    return in_memory(spec, info, {"train": (x, y)}, params.val_fraction, params.test_fraction,
-                     params.split_seed, params.limit, {"source": "sklearn.datasets.load_digits"})
+    return in_memory(
+        spec,
+        info,
+        {"train": (x, y)},
+        params.val_fraction,
+        params.test_fraction,
+        params.split_seed,
+        params.limit,
+        {"source": "sklearn.datasets.load_digits"},
+    )

@@ -1,8 +1,8 @@
 """`imagefolder` (any <path>/<class>/<image> tree) and `caltech101` (<root>/caltech101/101_ObjectCategories).
 
 Images stream from disk through a DataLoader (resize to a square, optional greyscale, ImageNet normalisation
-for colour). A folder with train/ and test/ (and optionally val/) subfolders uses them as the splits; otherwise
-one tree is split at random, seeded, into train/val/test.
+for colour). A folder with train/ and test/ (and optionally val/) subfolders uses them as the splits;
+otherwise one tree is split at random, seeded, into train/val/test.
 """
 
 from __future__ import annotations
@@ -40,11 +40,17 @@ class FolderParams:
 
     size: int = field(default=64, metadata={"help": "Images are resized to size x size."})
     channels: int = field(default=3, metadata={"help": "3 = RGB, 1 = greyscale.", "choices": (1, 3)})
-    val_fraction: float = field(default=0.1, metadata={"help": "Fraction held out for validation (no val/ folder)."})
-    test_fraction: float = field(default=0.2, metadata={"help": "Fraction held out for testing (no test/ folder)."})
+    val_fraction: float = field(
+        default=0.1, metadata={"help": "Fraction held out for validation (no val/ folder)."}
+    )
+    test_fraction: float = field(
+        default=0.2, metadata={"help": "Fraction held out for testing (no test/ folder)."}
+    )
     split_seed: int = field(default=0, metadata={"help": "Seed of the train/val/test split."})
     limit: int = field(default=0, metadata={"help": "Use at most this many training samples (0 = all)."})
-    root: str = field(default="", metadata={"help": "Base folder for relative paths (default <data_dir>/datasets)."})
+    root: str = field(
+        default="", metadata={"help": "Base folder for relative paths (default <data_dir>/datasets)."}
+    )
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,12 @@ class FolderImages(Dataset):
 
 def image_folder(path: Path, classes: list[str], params: FolderParams) -> FolderImages:
     """The images of `classes` under `path` (sorted, like torchvision's ImageFolder)."""
-    samples = [(str(f), label) for label, name in enumerate(classes)
-               for f in sorted((path / name).rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+    samples = [
+        (str(f), label)
+        for label, name in enumerate(classes)
+        for f in sorted((path / name).rglob("*"))
+        if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
     if not samples:
         raise DatasetInvalid(f"No images under {path} (looked for {', '.join(IMAGE_SUFFIXES)}).")
     return FolderImages(samples, params.size, params.channels)
@@ -94,33 +104,50 @@ def image_folder(path: Path, classes: list[str], params: FolderParams) -> Folder
 def class_dirs(path: Path, exclude: tuple[str, ...] = ()) -> list[str]:
     """Sorted class folder names under `path`; none raises DatasetMissing/DatasetInvalid."""
     if not path.is_dir():
-        raise DatasetMissing(f"Image folder {path} does not exist.",
-                             "Expected <folder>/<class name>/<image files>; pass --data-opt path=... or root=...")
+        raise DatasetMissing(
+            f"Image folder {path} does not exist.",
+            "Expected <folder>/<class name>/<image files>; pass --data-opt path=... or root=...",
+        )
     names = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name not in exclude)
     if not names:
-        raise DatasetInvalid(f"{path} has no class subfolders.", "Expected <folder>/<class name>/<image files>.")
+        raise DatasetInvalid(
+            f"{path} has no class subfolders.", "Expected <folder>/<class name>/<image files>."
+        )
     return names
 
 
-def build_tree(spec: DatasetSpec, name: str, path: Path, params: FolderParams,
-               exclude: tuple[str, ...] = ()) -> LoadedDataset:
+def build_tree(
+    spec: DatasetSpec, name: str, path: Path, params: FolderParams, exclude: tuple[str, ...] = ()
+) -> LoadedDataset:
     """Splits from train/val/test subfolders when present, else a seeded random split of one tree."""
     presplit = (path / "train").is_dir() and (path / "test").is_dir()
     classes = class_dirs(path / "train" if presplit else path, exclude)
     if presplit:
-        parts = {s: image_folder(path / s, classes, params) for s in ("train", "val", "test") if (path / s).is_dir()}
+        parts = {
+            s: image_folder(path / s, classes, params)
+            for s in ("train", "val", "test")
+            if (path / s).is_dir()
+        }
         splits: dict[str, Source] = {s: StreamSource(ds, np.arange(len(ds))) for s, ds in parts.items()}
         if "val" not in parts:
             splits = _carve(parts["train"], splits, params)
-        sources = {s: f"{s}/ folder" for s in parts} | {"val": "val/ folder" if "val" in parts else "train/ folder"}
+        sources = {s: f"{s}/ folder" for s in parts} | {
+            "val": "val/ folder" if "val" in parts else "train/ folder"
+        }
     else:
         tree = image_folder(path, classes, params)
-        idx = random_split(len(tree), {"val": params.val_fraction, "test": params.test_fraction}, params.split_seed)
+        idx = random_split(
+            len(tree), {"val": params.val_fraction, "test": params.test_fraction}, params.split_seed
+        )
         idx["train"] = limit_indices(idx["train"], params.limit, params.split_seed)
-        splits = {s: StreamSource(tree, idx[s]) for s in ("train", "val", "test") if len(idx[s]) or s == "train"}
+        splits = {
+            s: StreamSource(tree, idx[s]) for s in ("train", "val", "test") if len(idx[s]) or s == "train"
+        }
         sources = {s: "whole tree" for s in splits}
     info = DataInfo(name, (params.channels, params.size, params.size), tuple(classes))
-    return LoadedDataset(spec, info, splits, {**split_meta(splits, params.split_seed, sources), "source": str(path)})
+    return LoadedDataset(
+        spec, info, splits, {**split_meta(splits, params.split_seed, sources), "source": str(path)}
+    )
 
 
 def _carve(train: Dataset, splits: dict[str, Source], params: FolderParams) -> dict[str, Source]:
@@ -136,7 +163,9 @@ def _carve(train: Dataset, splits: dict[str, Source], params: FolderParams) -> d
 def build_imagefolder(params: ImageFolderParams, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Any ImageFolder tree given by --data-opt path=..."""
     if not params.path:
-        raise DatasetMissing("imagefolder needs a folder.", "Pass --data-opt path=/path/to/tree (<class>/<image>).")
+        raise DatasetMissing(
+            "imagefolder needs a folder.", "Pass --data-opt path=/path/to/tree (<class>/<image>)."
+        )
     path = Path(params.path).expanduser()
     path = path if path.is_absolute() else resolve_root(params.root, data_dir) / path
     return build_tree(spec, "imagefolder", path, params)
@@ -150,5 +179,6 @@ def build_caltech(params: Caltech101, spec: DatasetSpec, data_dir: Path | None) 
         raise DatasetMissing(
             f"caltech101 not found: expected class folders (accordion/, airplanes/, ...) in {path}.",
             "Extract 101_ObjectCategories.tar.gz there (torchvision.datasets.Caltech101's layout), or pass "
-            "--data-opt root=DIR. graphstore never downloads it.")
+            "--data-opt root=DIR. graphstore never downloads it.",
+        )
     return build_tree(spec, "caltech101", path, params, CALTECH_EXCLUDE)

@@ -1,7 +1,7 @@
 """Model registry: one module per model registers a parameter dataclass and a build function.
 
-    spec = model_spec("small-cnn", data.info)      # validated, JSON-serialisable
-    model = build_model(spec)                       # nn.Module with prunable_layers() / hidden_neurons()
+spec = model_spec("small-cnn", data.info)      # validated, JSON-serialisable
+model = build_model(spec)                       # nn.Module with prunable_layers() / hidden_neurons()
 """
 
 from __future__ import annotations
@@ -31,14 +31,22 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "params": P.to_dict_any(self.params), "input_shape": list(self.input_shape),
-                "num_classes": self.num_classes}
+        return {
+            "name": self.name,
+            "params": P.to_dict_any(self.params),
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
         """Inverse of to_dict."""
-        return cls(str(data["name"]), dict(data.get("params") or {}),
-                   tuple(int(v) for v in data.get("input_shape", ())), int(data.get("num_classes", 0)))
+        return cls(
+            str(data["name"]),
+            dict(data.get("params") or {}),
+            tuple(int(v) for v in data.get("input_shape", ())),
+            int(data.get("num_classes", 0)),
+        )
 
     def data_info(self) -> DataInfo:
         """A DataInfo with this spec's shape (class names are placeholders)."""

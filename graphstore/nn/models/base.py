@@ -1,7 +1,7 @@
 """Shared model pieces: the prunable-model contract, named conv/FC stacks, and input-fit checks.
 
-Layer names are flat and stable (conv1, bn1, relu1, pool1, ..., flatten, fc1, relu_fc1, ..., out), so masks and
-extraction code address weights as "conv1.weight", "fc2.weight", "out.weight".
+Layer names are flat and stable (conv1, bn1, relu1, pool1, ..., flatten, fc1, relu_fc1, ..., out), so masks
+and extraction code address weights as "conv1.weight", "fc2.weight", "out.weight".
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class SequentialNet(PrunableMixin, nn.Sequential):
 
 
 def conv_stack(in_channels: int, plan: Sequence[int | str], batch_norm: bool) -> tuple[list, int]:
-    """conv3x3(pad 1) [+BN] + ReLU per int in `plan`, maxpool 2 per "M"; returns (named layers, out channels)."""
+    """conv3x3(pad 1) [+BN] + ReLU per int in `plan`, maxpool 2 per "M"; -> (named layers, out channels)."""
     layers: list[tuple[str, nn.Module]] = []
     channels, conv, pool = in_channels, 0, 0
     for step in plan:
@@ -77,25 +77,28 @@ def fc_stack(in_features: int, hidden: Sequence[int], out: int, dropout: float =
 
 
 def require_image(info: DataInfo, model: str, pools: int) -> tuple[int, int, int]:
-    """(C, H, W) of an image dataset big enough for `pools` stride-2 pools; otherwise ModelDoesNotFit says why."""
+    """(C, H, W) of images big enough for `pools` stride-2 pools; else ModelDoesNotFit says why."""
     if not info.is_image:
         raise ModelDoesNotFit(
             f"{model} needs image inputs (channels, height, width); {info.name} gives vectors of "
-            f"{info.in_features} values.", "Use the mlp model for vector data such as boolean-modular.")
+            f"{info.in_features} values.",
+            "Use the mlp model for vector data such as boolean-modular.",
+        )
     c, h, w = info.input_shape
-    need = 2 ** pools
+    need = 2**pools
     if h < need or w < need:
         raise ModelDoesNotFit(
             f"{model} halves the image {pools} times and needs inputs of at least {need}x{need}; "
             f"{info.name} gives {h}x{w}.",
             "Use larger images (e.g. --data-opt size=32 for digits, or cifar10) or a model with fewer pools "
-            "(small-cnn: 2, medium-cnn: 2, conv6: 3).")
+            "(small-cnn: 2, medium-cnn: 2, conv6: 3).",
+        )
     return c, h, w
 
 
 def pooled_features(channels: int, h: int, w: int, pools: int) -> int:
     """Flattened size after `pools` 2x2 max-pools of a (channels, h, w) map."""
-    return channels * (h // 2 ** pools) * (w // 2 ** pools)
+    return channels * (h // 2**pools) * (w // 2**pools)
 
 
 def scaled(width: float, size: int) -> int:

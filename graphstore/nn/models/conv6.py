@@ -1,7 +1,9 @@
-"""`conv6` (lottery-ticket Conv-6): conv 64, 64, pool, 128, 128, pool, 256, 256, pool, FC 256, 256, out - 1408 hidden.
+"""`conv6` (lottery-ticket Conv-6): conv 64, 64, pool, 128, 128, pool, 256, 256, pool, FC 256, 256, out.
 
-All convolutions are padded (the thesis code's missing padding is a bug, METHODS.md A). Like Frankle & Carbin's
-Conv-6 it has no BatchNorm by default; `batch_norm=true` adds it.
+1408 hidden neurons.
+
+All convolutions are padded (the thesis code's missing padding is a bug, METHODS.md A). Like Frankle &
+Carbin's Conv-6 it has no BatchNorm by default; `batch_norm=true` adds it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.models import MODELS
-from graphstore.nn.models.base import POOL, SequentialNet, conv_stack, fc_stack, pooled_features, require_image
+from graphstore.nn.models.base import (
+    POOL,
+    SequentialNet,
+    conv_stack,
+    fc_stack,
+    pooled_features,
+    require_image,
+)
 
 PLAN = (64, 64, POOL, 128, 128, POOL, 256, 256, POOL)
 FC = (256, 256)
@@ -29,4 +38,6 @@ def build(params: Conv6, info: DataInfo) -> SequentialNet:
     """Needs images of at least 8x8."""
     c, h, w = require_image(info, "conv6", pools=3)
     convs, channels = conv_stack(c, PLAN, params.batch_norm)
-    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 3), FC, info.num_classes, params.dropout))
+    return SequentialNet(
+        convs + fc_stack(pooled_features(channels, h, w, 3), FC, info.num_classes, params.dropout)
+    )

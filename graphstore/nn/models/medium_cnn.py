@@ -1,4 +1,4 @@
-"""`medium-cnn`: conv 64, 64, pool, conv 128, 128, pool (3x3, pad 1, BN, ReLU), FC 128, FC 64, out - 576 hidden."""
+"""`medium-cnn`: conv 64, 64, pool, 128, 128, pool (3x3, pad 1, BN, ReLU), FC 128, 64, out (576 hidden)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.models import MODELS
-from graphstore.nn.models.base import POOL, SequentialNet, conv_stack, fc_stack, pooled_features, require_image
+from graphstore.nn.models.base import (
+    POOL,
+    SequentialNet,
+    conv_stack,
+    fc_stack,
+    pooled_features,
+    require_image,
+)
 
 PLAN = (64, 64, POOL, 128, 128, POOL)
 FC = (128, 64)

@@ -1,6 +1,6 @@
 """`resnet18`: torchvision's ResNet-18 with the dataset's channels and classes; a small-input stem by default.
 
-hidden_neurons() counts every conv's channels, the 1x1 downsample convs included (4,800 with the default stem).
+hidden_neurons() counts every conv's channels, 1x1 downsample convs included (4,800 with the default stem).
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ PARTS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer
 class Resnet18:
     """torchvision ResNet-18; small_input uses a 3x3 stride-1 stem without max-pool (CIFAR-style)."""
 
-    small_input: bool = field(default=True, metadata={
-        "help": "3x3 stride-1 stem, no max-pool (for 32x32-ish images); false = ImageNet stem (7x7/2 + pool)."})
+    small_input: bool = field(
+        default=True,
+        metadata={
+            "help": "3x3 stride-1 stem, no max-pool (for ~32x32 images); false = ImageNet stem (7x7/2, pool)."
+        },
+    )
 
 
 class ResNet18Net(PrunableMixin, nn.Module):

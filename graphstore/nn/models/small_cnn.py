@@ -1,4 +1,4 @@
-"""`small-cnn`: conv32, conv64 (3x3, pad 1, BN, ReLU, maxpool 2 after each), FC 64, FC 32, out - 192 hidden."""
+"""`small-cnn`: conv32, conv64 (3x3, pad 1, BN, ReLU, maxpool 2 after each), FC 64, FC 32, out: 192 hidden."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.models import MODELS
-from graphstore.nn.models.base import POOL, SequentialNet, conv_stack, fc_stack, pooled_features, require_image
+from graphstore.nn.models.base import (
+    POOL,
+    SequentialNet,
+    conv_stack,
+    fc_stack,
+    pooled_features,
+    require_image,
+)
 
 PLAN = (32, POOL, 64, POOL)
 FC = (64, 32)

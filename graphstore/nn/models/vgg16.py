@@ -1,4 +1,4 @@
-"""`vgg16`: 13 padded 3x3 convs in 5 pooled blocks, FC 4096, 4096, out; a width multiplier scales every layer."""
+"""`vgg16`: 13 padded 3x3 convs in 5 pooled blocks, FC 4096, 4096, out; a width multiplier scales all."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ FC = (4096, 4096)
 class Vgg16:
     """VGG-16 (configuration D) with BatchNorm; width < 1 shrinks every conv and FC layer for CPU runs."""
 
-    width: float = field(default=1.0, metadata={"help": "Width multiplier for all conv channels and FC units."})
+    width: float = field(
+        default=1.0, metadata={"help": "Width multiplier for all conv channels and FC units."}
+    )
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
     dropout: float = field(default=0.5, metadata={"help": "Dropout after each hidden FC layer (0 = none)."})
 
@@ -40,4 +42,6 @@ def build(params: Vgg16, info: DataInfo) -> SequentialNet:
     plan = [s if s == POOL else scaled(params.width, int(s)) for s in PLAN]
     convs, channels = conv_stack(c, plan, params.batch_norm)
     fc = [scaled(params.width, s) for s in FC]
-    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 5), fc, info.num_classes, params.dropout))
+    return SequentialNet(
+        convs + fc_stack(pooled_features(channels, h, w, 5), fc, info.num_classes, params.dropout)
+    )
