@@ -74,3 +74,14 @@ def test_drop_graph(demo_dir):
     assert result.returncode == 0, result.stderr
     again = run_cli(demo_dir, "store", "drop-graph", "demo-weights")
     assert again.returncode == 2 and "not in the store" in again.stderr
+
+
+def test_train_then_runs_list_and_show(tmp_path):
+    trained = run_cli(tmp_path, "train", "--model", "small-cnn", "--dataset", "digits", "--epochs", "1")
+    assert trained.returncode == 0, trained.stderr
+    listing = run_cli(tmp_path, "runs", "list")
+    assert "train" in listing.stdout and "completed" in listing.stdout
+    shown = run_cli(tmp_path, "runs", "show", "1")
+    assert shown.returncode == 0 and "epoch_1.pt" in shown.stdout and "train/loss" in shown.stdout
+    missing = run_cli(tmp_path, "runs", "show", "99")
+    assert missing.returncode == 2 and "not in the tracking database" in missing.stderr

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "query_cmd",
     "demo_cmd",
     "train_cmd",
+    "runs_cmd",
 ]
 
 
