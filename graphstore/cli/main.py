@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "demo_cmd",
     "train_cmd",
     "runs_cmd",
+    "analyze_cmd",
 ]
 
 

@@ -1,0 +1,113 @@
+"""What every graph analysis shares: the projection (which edges, which weight), results, and a registry.
+
+An analysis is a dataclass of parameters plus a client function (igraph / leidenalg / networkx on the in-memory
+Graph) and, where Graph Data Science has the algorithm, a GDS function that runs it inside Neo4j and writes the
+result as node properties, exactly as the client path writes them through the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphstore.convert import to_igraph
+from graphstore.errors import GraphstoreError
+from graphstore.graph import Graph
+
+DISTANCE_TRANSFORMS = ("none", "inverse", "exp")
+
+
+class AnalysisError(GraphstoreError):
+    """An analysis cannot run on this graph or with these parameters."""
+
+
+@dataclass
+class Projection:
+    """Which relationships an analysis sees and how they are weighted."""
+
+    rel_types: str = field(default="", metadata={"help": "Comma-separated relationship types (default: all)."})
+    weight: str = field(default="", metadata={"help": "Edge property used as weight (default: unweighted)."})
+    distance_to_similarity: str = field(
+        default="none", metadata={"help": "Turn a distance weight into a similarity: none, inverse (1/d) or exp "
+                                          "(exp(-d/mean d)). Community detection needs similarities.",
+                                  "choices": DISTANCE_TRANSFORMS})
+
+    def types(self, graph: Graph) -> list[str]:
+        """The chosen relationship types, checked against the graph."""
+        if not self.rel_types:
+            return sorted(graph.edges)
+        chosen = [t.strip() for t in self.rel_types.split(",") if t.strip()]
+        unknown = [t for t in chosen if t not in graph.edges]
+        if unknown:
+            raise AnalysisError(f"Graph {graph.graph_id} has no {', '.join(unknown)} relationships.",
+                                f"It has: {', '.join(sorted(graph.edges)) or 'none'}.")
+        return chosen
+
+
+@dataclass
+class AnalysisResult:
+    """Per-node values to write back (by label: keys and property columns) and a summary to record."""
+
+    node_props: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """A registered analysis: its parameter dataclass, its engines, and the graph kinds it fits (None = any)."""
+
+    name: str
+    params: type
+    client: Callable[[Graph, Any], AnalysisResult]
+    gds: Callable[[Any, str, Any], AnalysisResult] | None = None
+    kinds: tuple[str, ...] | None = None
+    summary: str = ""
+
+
+ANALYSES: dict[str, AnalysisSpec] = {}
+
+
+def register(spec: AnalysisSpec) -> AnalysisSpec:
+    """Add an analysis to the registry (one call per analysis module entry)."""
+    ANALYSES[spec.name] = spec
+    return spec
+
+
+def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.ndarray | None:
+    """The projection's weights over the chosen types (1 where a type lacks the property), transformed."""
+    if not projection.weight:
+        return None
+    parts = [np.asarray(graph.edges[t].props.get(projection.weight, np.ones(len(graph.edges[t]))), dtype=float)
+             for t in types]
+    w = np.concatenate(parts) if parts else np.empty(0)
+    if projection.distance_to_similarity == "inverse":
+        return 1.0 / np.maximum(w, 1e-12)
+    if projection.distance_to_similarity == "exp":
+        return np.exp(-w / max(float(w.mean()), 1e-12)) if len(w) else w
+    if len(w) and w.min() < 0:
+        raise AnalysisError(f"Weight {projection.weight!r} has negative values.",
+                            "Use a magnitude (e.g. abs_w) or run unweighted.")
+    return w
+
+
+def undirected_igraph(graph: Graph, projection: Projection) -> Any:
+    """The projection as an undirected igraph.Graph with a 'weight' attribute when weighted."""
+    types = projection.types(graph)
+    g = to_igraph(graph, types=types, directed=False)
+    weights = edge_weights(graph, projection, types)
+    if weights is not None:
+        g.es["weight"] = weights.tolist()
+    return g
+
+
+def per_label(graph: Graph, values: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Split per-node columns (in node_index order) into per-label (keys, columns) for write-back."""
+    keys, labels = graph.node_index()
+    out = {}
+    for label in np.unique(labels):
+        rows = labels == label
+        out[str(label)] = (keys[rows], {name: col[rows] for name, col in values.items()})
+    return out

@@ -1,0 +1,138 @@
+"""Centrality and hubs: degree, PageRank, betweenness (sampled option), eigenvector, k-core; client and GDS.
+
+Each writes one node property named after it (`degree` and `weighted_degree`, `pagerank`, `betweenness`,
+`eigenvector`, `kcore`). PageRank and eigenvector scores are reported normalised to sum 1 so the engines compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphstore.analysis.base import AnalysisResult, AnalysisSpec, Projection, per_label, register, undirected_igraph
+from graphstore.analysis.gds import projected, weight_config
+from graphstore.graph import Graph
+
+
+@dataclass
+class DegreeParams(Projection):
+    """Degree (and weighted degree, when a weight is given) on the undirected projection."""
+
+
+@dataclass
+class PageRankParams(Projection):
+    """PageRank on the undirected projection."""
+
+    damping: float = field(default=0.85, metadata={"help": "Damping factor."})
+
+
+@dataclass
+class BetweennessParams(Projection):
+    """Betweenness centrality (hops; a weight is taken as an edge length)."""
+
+    samples: int = field(default=0, metadata={"help": "Source nodes to sample (0 = exact, all sources)."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+
+@dataclass
+class EigenvectorParams(Projection):
+    """Eigenvector centrality on the undirected projection."""
+
+
+@dataclass
+class KCoreParams(Projection):
+    """k-core number (coreness) of every node, unweighted."""
+
+
+def _summary(name: str, values: np.ndarray, keys: np.ndarray, top: int = 10) -> dict[str, Any]:
+    order = np.argsort(-values, kind="stable")[:top]
+    return {"top": [[int(keys[i]), float(values[i])] for i in order], "mean": float(values.mean()) if len(values)
+            else 0.0, "max": float(values.max()) if len(values) else 0.0}
+
+
+def _result(graph: Graph, columns: dict[str, np.ndarray], main: str) -> AnalysisResult:
+    keys, _ = graph.node_index()
+    return AnalysisResult(per_label(graph, columns), _summary(main, columns[main], keys))
+
+
+def degree_client(graph: Graph, params: DegreeParams) -> AnalysisResult:
+    g = undirected_igraph(graph, params)
+    columns = {"degree": np.asarray(g.degree(), dtype=np.int64)}
+    if params.weight:
+        columns["weighted_degree"] = np.asarray(g.strength(weights="weight"), dtype=float)
+    return _result(graph, columns, "degree")
+
+
+def pagerank_client(graph: Graph, params: PageRankParams) -> AnalysisResult:
+    g = undirected_igraph(graph, params)
+    scores = g.pagerank(directed=False, damping=params.damping, weights="weight" if params.weight else None)
+    return _result(graph, {"pagerank": np.asarray(scores, dtype=float)}, "pagerank")
+
+
+def betweenness_client(graph: Graph, params: BetweennessParams) -> AnalysisResult:
+    g = undirected_igraph(graph, params)
+    weights = "weight" if params.weight else None
+    if params.samples and params.samples < g.vcount():
+        values = _sampled_betweenness(g, params.samples, params.seed, weights)
+    else:
+        values = np.asarray(g.betweenness(directed=False, weights=weights), dtype=float)
+    return _result(graph, {"betweenness": values}, "betweenness")
+
+
+def _sampled_betweenness(g: Any, samples: int, seed: int, weights: str | None) -> np.ndarray:
+    """Brandes from a random sample of sources (igraph subset betweenness), scaled by n / samples."""
+    rng = np.random.default_rng(seed)
+    sources = rng.choice(g.vcount(), size=samples, replace=False).tolist()
+    partial = np.asarray(g.betweenness(directed=False, weights=weights, sources=sources), dtype=float)
+    return partial * g.vcount() / samples
+
+
+def eigenvector_client(graph: Graph, params: EigenvectorParams) -> AnalysisResult:
+    g = undirected_igraph(graph, params)
+    scores = np.asarray(g.eigenvector_centrality(scale=False, weights="weight" if params.weight else None))
+    return _result(graph, {"eigenvector": scores / scores.sum() if scores.sum() else scores}, "eigenvector")
+
+
+def kcore_client(graph: Graph, params: KCoreParams) -> AnalysisResult:
+    g = undirected_igraph(graph, params)
+    g.simplify(multiple=True, loops=True)
+    return _result(graph, {"kcore": np.asarray(g.coreness(), dtype=np.int64)}, "kcore")
+
+
+def _gds_write(procedure: str, prop: str, config_of: Any, yields: str) -> Any:
+    """A GDS engine that runs `procedure` in `.write` mode and reads the summary columns it yields."""
+
+    def run(store: Any, graph_id: str, params: Projection) -> AnalysisResult:
+        types = [t.strip() for t in params.rel_types.split(",") if t.strip()] or store._stored_types(graph_id)
+        with projected(store, graph_id, params, types) as name:
+            config = {"writeProperty": prop, "concurrency": 1, **config_of(params)}
+            rows = store.execute(f"CALL {procedure}($name, $config) YIELD {yields} RETURN {yields}",
+                                 {"name": name, "config": config}).records()
+        return AnalysisResult({}, {"gds": rows[0]})
+
+    return run
+
+
+register(AnalysisSpec("degree", DegreeParams, degree_client,
+                      _gds_write("gds.degree.write", "degree", weight_config, "nodePropertiesWritten"),
+                      summary="Degree and weighted degree."))
+register(AnalysisSpec("pagerank", PageRankParams, pagerank_client,
+                      _gds_write("gds.pageRank.write", "pagerank",
+                                 lambda p: {"dampingFactor": p.damping, "maxIterations": 200, "tolerance": 1e-10,
+                                            **weight_config(p)}, "ranIterations, didConverge"),
+                      summary="PageRank."))
+register(AnalysisSpec("betweenness", BetweennessParams, betweenness_client,
+                      _gds_write("gds.betweenness.write", "betweenness",
+                                 lambda p: ({"samplingSize": p.samples, "samplingSeed": p.seed} if p.samples else {})
+                                 | weight_config(p), "nodePropertiesWritten"),
+                      summary="Betweenness centrality (exact or sampled)."))
+register(AnalysisSpec("eigenvector", EigenvectorParams, eigenvector_client,
+                      _gds_write("gds.eigenvector.write", "eigenvector",
+                                 lambda p: {"maxIterations": 500, "tolerance": 1e-10, **weight_config(p)},
+                                 "ranIterations, didConverge"),
+                      summary="Eigenvector centrality."))
+register(AnalysisSpec("kcore", KCoreParams, kcore_client,
+                      _gds_write("gds.kcore.write", "kcore", lambda p: {}, "nodePropertiesWritten, degeneracy"),
+                      summary="k-core number of every node."))

@@ -1,0 +1,95 @@
+"""Run a registered analysis on a stored graph: choose the engine, compute, write node properties, record it."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from graphstore.analysis.base import ANALYSES, AnalysisError, AnalysisResult, AnalysisSpec
+from graphstore.analysis.gds import has_gds, require_gds
+from graphstore.config import Settings
+from graphstore.errors import GraphstoreError
+from graphstore.store import open_store
+
+ANALYSIS_MODULES = ("communities", "centrality", "stats")
+ENGINES = ("auto", "gds", "client")
+
+
+def load_analyses() -> dict[str, AnalysisSpec]:
+    """Import the analysis modules (each registers its analyses) and return the registry."""
+    for name in ANALYSIS_MODULES:
+        importlib.import_module(f"graphstore.analysis.{name}")
+    return ANALYSES
+
+
+def get_analysis(name: str) -> AnalysisSpec:
+    """An analysis by name; an unknown one lists the known ones."""
+    known = load_analyses()
+    if name not in known:
+        raise AnalysisError(f"Unknown analysis {name!r}.", f"Known analyses: {', '.join(sorted(known))}.")
+    return known[name]
+
+
+@dataclass
+class AnalysisRun:
+    """What one analysis did: which engine, its summary, and how long it took."""
+
+    name: str
+    graph_id: str
+    engine: str
+    summary: dict[str, Any]
+    seconds: float
+
+
+def choose_engine(store: Any, spec: AnalysisSpec, engine: str) -> str:
+    """gds when asked (it must be there) or when auto and available; client otherwise."""
+    if engine not in ENGINES:
+        raise AnalysisError(f"Unknown engine {engine!r}.", f"Choose one of {', '.join(ENGINES)}.")
+    if engine == "gds":
+        if spec.gds is None:
+            raise AnalysisError(f"{spec.name} has no GDS engine.", "Use --engine client (or auto).")
+        require_gds(store)
+        return "gds"
+    if engine == "auto" and spec.gds is not None and has_gds(store):
+        return "gds"
+    return "client"
+
+
+def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engine: str = "auto") -> AnalysisRun:
+    """Run one analysis and record it; results become node properties in the store."""
+    spec = get_analysis(name)
+    start = time.perf_counter()
+    with open_store(settings) as store:
+        info = store.graph_info(graph_id)
+        if info is None:
+            raise store.not_found(graph_id)
+        if spec.kinds and info.kind not in spec.kinds:
+            raise AnalysisError(f"{name} does not apply to a {info.kind} graph.",
+                                f"It takes graphs of kind: {', '.join(spec.kinds)}.")
+        used = choose_engine(store, spec, engine)
+        result = spec.gds(store, graph_id, params) if used == "gds" else _client(store, spec, graph_id, params)
+    seconds = time.perf_counter() - start
+    _record(settings, graph_id, name, params, result.summary, used, seconds)
+    return AnalysisRun(name, graph_id, used, result.summary, seconds)
+
+
+def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> AnalysisResult:
+    graph = store.read_graph(graph_id)
+    result = spec.client(graph, params)
+    for label, (keys, columns) in result.node_props.items():
+        store.write_node_properties(graph_id, label, keys, columns)
+    return result
+
+
+def _record(settings: Settings, graph_id: str, name: str, params: Any, summary: dict, engine: str,
+            seconds: float) -> None:
+    """Record the analysis in the tracking DB (graphs written outside graphstore have no row to attach to)."""
+    from graphstore.tracking import open_tracking
+
+    with open_tracking(settings.tracking_url) as tracking:
+        if tracking.get_graph(graph_id) is None:
+            raise GraphstoreError(f"Graph {graph_id} has no tracking record; results were written to the store but "
+                                  "the analysis is not recorded.", "Write graphs with `graphstore ingest`.")
+        tracking.record_analysis(graph_id, name, params=params, summary=summary, engine=engine, seconds=seconds)

@@ -1,0 +1,54 @@
+"""`graphstore analyze NAME --graph ID`: one subcommand per registered analysis, options from its dataclass."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import typer
+
+from graphstore.cli.context import console, settings_of
+
+app = typer.Typer(help="Analyse a stored graph: communities, centrality, statistics. Results become node "
+                       "properties (as GDS .write does) and a record in the tracking DB.", no_args_is_help=True)
+
+ENGINE_HELP = "auto: GDS inside Neo4j when installed, else client-side; gds: require GDS; client: igraph/leidenalg."
+
+
+def _command(name: str, params_cls: type, summary: str) -> Any:
+    """A Typer command for one analysis whose options are generated from its parameter dataclass."""
+    from graphstore.nn import params as P
+
+    def command(ctx: typer.Context, graph: str, engine: str, **options: Any) -> None:
+        from graphstore.analysis.run import get_analysis, run_analysis
+
+        spec = get_analysis(name)
+        values = spec.params and P.from_mapping(spec.params, {k: v for k, v in options.items() if v is not None},
+                                                f"analysis {name!r}")
+        done = run_analysis(settings_of(ctx), name, graph, values, engine)
+        console.print(f"[bold]{name}[/] on {graph} ({done.engine}, {done.seconds:.2f} s)")
+        console.print_json(json.dumps(done.summary, default=str))
+
+    fixed = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        inspect.Parameter("graph", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                          default=typer.Option(..., "--graph", "-g", help="Graph id (see `graphstore store list`).")),
+        inspect.Parameter("engine", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                          default=typer.Option("auto", "--engine", help=ENGINE_HELP)),
+    ]
+    command.__signature__ = inspect.Signature(fixed + P.cli_parameters(params_cls))  # type: ignore[attr-defined]
+    command.__doc__ = f"{summary}\n\nExample: graphstore analyze {name} --graph demo-weights --engine client"
+    return command
+
+
+def _register_all() -> None:
+    from graphstore.analysis.run import load_analyses
+
+    for name, spec in sorted(load_analyses().items()):
+        app.command(name)(_command(name, spec.params, spec.summary))
+
+
+def register(root: typer.Typer) -> None:
+    _register_all()
+    root.add_typer(app, name="analyze")
