@@ -125,13 +125,13 @@ class Graph:
     def __post_init__(self) -> None:
         check_graph_id(self.graph_id)
 
-    def add_nodes(self, label: str, keys: Any, **props: Any) -> NodeTable:
+    def add_nodes(self, label: str, keys: Any, /, **props: Any) -> NodeTable:
         """Add (or replace) the node table of one label."""
         table = NodeTable(label, np.asarray(keys), dict(props))
         self.nodes[label] = table
         return table
 
-    def add_edges(self, type: str, src_label: str, dst_label: str, src: Any, dst: Any,
+    def add_edges(self, type: str, src_label: str, dst_label: str, src: Any, dst: Any, /,
                   directed: bool = True, **props: Any) -> EdgeTable:
         """Add (or replace) the edge table of one relationship type."""
         table = EdgeTable(type, src_label, dst_label, np.asarray(src), np.asarray(dst), dict(props), directed)

@@ -13,7 +13,7 @@ from graphstore.config import Settings
 from graphstore.errors import GraphstoreError
 from graphstore.store import open_store
 
-ANALYSIS_MODULES = ("communities", "centrality", "stats")
+ANALYSIS_MODULES = ("communities", "centrality", "stats", "hierarchy", "similarity")
 ENGINES = ("auto", "gds", "client")
 
 

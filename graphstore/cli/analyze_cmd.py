@@ -49,6 +49,27 @@ def _register_all() -> None:
         app.command(name)(_command(name, spec.params, spec.summary))
 
 
+def compare(
+    ctx: typer.Context,
+    method: str = typer.Argument(..., help="jaccard (graph-average Jaccard) or cns (class neighbourhood similarity)."),
+    graph_a: str = typer.Option(..., "--a", help="Reference graph id."),
+    graph_b: str = typer.Option(..., "--b", help="Graph id compared with the reference."),
+    rel_types: str = typer.Option("", help="Comma-separated relationship types (default: all)."),
+    label_property: str = typer.Option("label", help="Node property holding the class (CNS)."),
+) -> None:
+    """Compare two graphs on the same nodes (epochs, seeds, pruning rounds, noise levels); record the result.
+
+    Example: graphstore compare cns --a run1-e10-knn --b run1-e20-knn
+    """
+    from graphstore.analysis.compare import run_comparison
+    from graphstore.analysis.similarity import SimilarityParams
+
+    result = run_comparison(settings_of(ctx), method, graph_a, graph_b, SimilarityParams(rel_types, label_property))
+    console.print(f"[bold]{method}[/]({graph_a}, {graph_b}) = {result['value']}")
+    console.print_json(json.dumps(result))
+
+
 def register(root: typer.Typer) -> None:
     _register_all()
     root.add_typer(app, name="analyze")
+    root.command("compare")(compare)

@@ -1,0 +1,178 @@
+"""Class hierarchies from nested partitions of a co-activation graph (METHODS.md D, after 000), compared by RF.
+
+A nested partition is a list of memberships, finest level first, each level coarser than the one below. The
+class tree follows every output neuron's block upward; levels that do not change the grouping of the output
+neurons are dropped; each remaining (level, block) is a tree node labelled by its class set (equal sets kept once,
+at the lowest level); a node's parent is its minimal proper superset; classes not covered by a node's children
+become single-class leaves.
+
+Nested partitions come from graph-tool's nested SBM when it is installed (degree-corrected, real-exponential edge
+covariate, as 000) or, always available, from Louvain's level hierarchy (igraph multilevel, stochastic by seed).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphstore.analysis.base import (
+    AnalysisError,
+    AnalysisResult,
+    AnalysisSpec,
+    Projection,
+    per_label,
+    register,
+    undirected_igraph,
+)
+from graphstore.analysis.trees import check_leaves, newick_label, reference_tree, robinson_foulds
+from graphstore.graph import Graph
+
+METHODS = ("louvain-levels", "nsbm")
+
+
+@dataclass
+class HierarchyParams(Projection):
+    """Class hierarchy of a co-activation graph, compared with a reference tree over repeated stochastic runs."""
+
+    weight: str = field(default="w", metadata={"help": "Edge property used as weight (co-activation: w)."})
+    method: str = field(default="louvain-levels", metadata={
+        "help": "Nested partition: louvain-levels (igraph, always installed) or nsbm (graph-tool's nested SBM).",
+        "choices": METHODS})
+    reference: str = field(default="", metadata={
+        "help": "Reference tree: fashion-mnist, cifar20, a Newick file or string (default: none, no RF).",
+    })
+    runs: int = field(default=50, metadata={"help": "Stochastic runs (RF mean and sample std over them)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the first run (run i uses seed + i)."})
+    workers: int = field(default=0, metadata={"help": "Parallel processes (0 = all cores)."})
+
+
+def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
+    """Louvain's nested levels (finest first) plus a root level joining everything."""
+    random.seed(seed)
+    levels = g.community_multilevel(weights=weights, return_levels=True) if g.ecount() else []
+    out = [np.asarray(level.membership, dtype=np.int64) for level in levels]
+    out.append(np.zeros(g.vcount(), dtype=np.int64))
+    return out
+
+
+def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
+    """graph-tool's nested SBM levels projected onto the vertices (finest first); needs graph-tool."""
+    try:
+        import graph_tool.all as gt
+    except ImportError as exc:
+        raise AnalysisError("graph-tool is not installed, so the nested SBM is not available.",
+                            "Install Debian's python3-graph-tool (apt) into a Python that sees it, or use "
+                            "--method louvain-levels (installed).") from exc
+    gt.seed_rng(seed)
+    gtg = gt.Graph(directed=False)
+    gtg.add_vertex(g.vcount())
+    gtg.add_edge_list(g.get_edgelist())
+    state_args: dict[str, Any] = {"deg_corr": True}
+    if weights:
+        prop = gtg.new_edge_property("double", vals=g.es[weights])
+        state_args |= {"recs": [prop], "rec_types": ["real-exponential"]}
+    state = gt.minimize_nested_blockmodel_dl(gtg, state_args=state_args)
+    membership = np.arange(g.vcount())
+    out = []
+    for level in state.get_levels():
+        membership = np.asarray(level.get_blocks().a)[membership]
+        out.append(membership.copy())
+        if len(np.unique(membership)) == 1:
+            break
+    if len(np.unique(out[-1])) > 1:
+        out.append(np.zeros(g.vcount(), dtype=np.int64))
+    return out
+
+
+def class_tree(levels: list[np.ndarray], output_rows: np.ndarray, class_names: list[str]) -> str:
+    """The Newick class tree of a nested partition (rows of output neurons and their class names)."""
+    sets: list[frozenset[str]] = []
+    previous = None
+    for membership in levels:
+        blocks = membership[output_rows]
+        grouping = tuple(np.unique(blocks, return_inverse=True)[1].tolist())
+        if grouping == previous:
+            continue
+        previous = grouping
+        for block in np.unique(blocks):
+            members = frozenset(np.asarray(class_names, dtype=object)[blocks == block].tolist())
+            if members not in sets:
+                sets.append(members)
+    everything = frozenset(class_names)
+    if everything not in sets:
+        sets.append(everything)
+    return _newick(everything, sets) + ";"
+
+
+def _newick(node: frozenset[str], sets: list[frozenset[str]]) -> str:
+    """Children = maximal proper subsets among the sets; uncovered classes become leaves."""
+    subsets = [s for s in sets if s < node]
+    children = [s for s in subsets if not any(s < other for other in subsets)]
+    covered = frozenset().union(*children) if children else frozenset()
+    parts = [_newick(child, sets) if len(child) > 1 else newick_label(next(iter(child))) for child in children]
+    parts += [newick_label(name) for name in sorted(node - covered)]
+    if len(parts) == 1:
+        return parts[0]
+    return "(" + ",".join(sorted(parts)) + ")"
+
+
+def output_units(graph: Graph) -> tuple[np.ndarray, list[str]]:
+    """Rows (node_index order) and class names of the output neurons."""
+    keys, labels = graph.node_index()
+    table = graph.nodes.get("Neuron")
+    if table is None or "class_name" not in table.props:
+        raise AnalysisError(f"Graph {graph.graph_id} has no output neurons with class names.",
+                            "The hierarchy takes co-activation (or weight) graphs made by `graphstore ingest`.")
+    names = table.props["class_name"]
+    has_class = np.asarray([n is not None and n == n for n in names])
+    out_keys = table.keys[has_class]
+    rows = np.flatnonzero((labels == "Neuron") & np.isin(keys, out_keys))
+    order = np.argsort(keys[rows])
+    by_key = dict(zip(table.keys[has_class].tolist(), names[has_class].tolist(), strict=True))
+    rows = rows[order]
+    return rows, [str(by_key[int(k)]) for k in keys[rows]]
+
+
+def _one_run(args: tuple) -> tuple[str, list[np.ndarray]]:
+    graph, params, seed = args
+    g = undirected_igraph(graph, params)
+    weights = "weight" if params.weight else None
+    levels = (nsbm_levels if params.method == "nsbm" else louvain_levels)(g, seed, weights)
+    rows, names = output_units(graph)
+    return class_tree(levels, rows, names), levels
+
+
+def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
+    """Repeated runs in parallel; RF mean and sample std against the reference; levels of run 0 as properties."""
+    if params.runs < 1:
+        raise AnalysisError("--runs must be at least 1.")
+    _, names = output_units(graph)
+    reference = reference_tree(params.reference) if params.reference else None
+    if reference:
+        check_leaves(reference, names)
+    jobs = [(graph, params, params.seed + i) for i in range(params.runs)]
+    workers = params.workers or os.cpu_count() or 1
+    if workers > 1 and params.runs > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, params.runs)) as pool:
+            results = list(pool.map(_one_run, jobs))
+    else:
+        results = [_one_run(job) for job in jobs]
+    trees = [tree for tree, _ in results]
+    summary: dict[str, Any] = {"runs": params.runs, "method": params.method, "trees": trees,
+                               "levels": len(results[0][1])}
+    if reference:
+        rf = np.array([robinson_foulds(reference, tree) for tree in trees], dtype=float)
+        summary |= {"reference": reference, "rf": rf[:, 0].tolist(), "rf_mean": float(rf[:, 0].mean()),
+                    "rf_std": float(rf[:, 0].std(ddof=1)) if len(rf) > 1 else 0.0,
+                    "rf_normalised_mean": float(rf[:, 1].mean())}
+    columns = {f"hierarchy_l{i}": level for i, level in enumerate(results[0][1])}
+    return AnalysisResult(per_label(graph, columns), summary)
+
+
+register(AnalysisSpec("hierarchy", HierarchyParams, hierarchy_client, kinds=("coactivation", "weights"),
+                      summary="Class hierarchy (nested partition -> class tree) and Robinson-Foulds vs a reference."))
