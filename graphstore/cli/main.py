@@ -31,6 +31,9 @@ COMMAND_MODULES = [
     "train_cmd",
     "runs_cmd",
     "analyze_cmd",
+    "prune_cmd",
+    "prune_structured_cmd",
+    "prune_sculpt_cmd",
 ]
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.errors import ModelDoesNotFit
+from graphstore.nn.errors import InvalidParams, ModelDoesNotFit
 
 POOL = "M"
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -47,8 +47,15 @@ class SequentialNet(PrunableMixin, nn.Sequential):
         super().__init__(OrderedDict(layers))
 
 
-def conv_stack(in_channels: int, plan: Sequence[int | str], batch_norm: bool) -> tuple[list, int]:
-    """conv3x3(pad 1) [+BN] + ReLU per int in `plan`, maxpool 2 per "M"; -> (named layers, out channels)."""
+def conv_stack(
+    in_channels: int, plan: Sequence[int | str], batch_norm: bool, removed: Sequence[int] = ()
+) -> tuple[list, int]:
+    """conv3x3(pad 1) [+BN] + ReLU per int in `plan`, maxpool 2 per "M"; -> (named layers, out channels).
+
+    `removed` lists 1-based conv numbers left out (layer pruning, METHODS.md B4): the next kept conv takes the
+    previous kept layer's channels, pools stay, and kept layers keep their names (conv1, conv2, conv4, ...).
+    """
+    check_removed(removed, sum(step != POOL for step in plan))
     layers: list[tuple[str, nn.Module]] = []
     channels, conv, pool = in_channels, 0, 0
     for step in plan:
@@ -57,12 +64,24 @@ def conv_stack(in_channels: int, plan: Sequence[int | str], batch_norm: bool) ->
             layers.append((f"pool{pool}", nn.MaxPool2d(2)))
             continue
         conv += 1
+        if conv in removed:
+            continue
         layers.append((f"conv{conv}", nn.Conv2d(channels, int(step), 3, padding=1, bias=not batch_norm)))
         if batch_norm:
             layers.append((f"bn{conv}", nn.BatchNorm2d(int(step))))
         layers.append((f"relu{conv}", nn.ReLU(inplace=True)))
         channels = int(step)
     return layers, channels
+
+
+def check_removed(removed: Sequence[int], convs: int) -> None:
+    """Removed conv numbers must exist, and at least one conv must stay."""
+    bad = sorted(set(removed) - set(range(1, convs + 1)))
+    if bad or len(set(removed)) >= convs:
+        raise InvalidParams(
+            f"removed_convs={','.join(map(str, removed))} is not valid for a model with {convs} conv layers.",
+            f"Give conv numbers between 1 and {convs} and keep at least one conv layer.",
+        )
 
 
 def fc_stack(in_features: int, hidden: Sequence[int], out: int, dropout: float = 0.0) -> list:

@@ -31,13 +31,16 @@ class Conv6:
 
     batch_norm: bool = field(default=False, metadata={"help": "BatchNorm after each convolution."})
     dropout: float = field(default=0.0, metadata={"help": "Dropout after each hidden FC layer (0 = none)."})
+    removed_convs: tuple[int, ...] = field(
+        default=(), metadata={"help": "1-based conv layers left out (set by `graphstore prune layers`)."}
+    )
 
 
 @MODELS.register("conv6", Conv6)
 def build(params: Conv6, info: DataInfo) -> SequentialNet:
     """Needs images of at least 8x8."""
     c, h, w = require_image(info, "conv6", pools=3)
-    convs, channels = conv_stack(c, PLAN, params.batch_norm)
+    convs, channels = conv_stack(c, PLAN, params.batch_norm, params.removed_convs)
     return SequentialNet(
         convs + fc_stack(pooled_features(channels, h, w, 3), FC, info.num_classes, params.dropout)
     )

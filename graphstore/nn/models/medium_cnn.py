@@ -24,11 +24,14 @@ class MediumCnn:
     """Four convs (64, 64, 128, 128) in two pooled blocks and FC 128, 64: 576 hidden neurons."""
 
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
+    removed_convs: tuple[int, ...] = field(
+        default=(), metadata={"help": "1-based conv layers left out (set by `graphstore prune layers`)."}
+    )
 
 
 @MODELS.register("medium-cnn", MediumCnn)
 def build(params: MediumCnn, info: DataInfo) -> SequentialNet:
     """Needs images of at least 4x4."""
     c, h, w = require_image(info, "medium-cnn", pools=2)
-    convs, channels = conv_stack(c, PLAN, params.batch_norm)
+    convs, channels = conv_stack(c, PLAN, params.batch_norm, params.removed_convs)
     return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 2), FC, info.num_classes))

@@ -24,11 +24,14 @@ class SmallCnn:
     """Two conv blocks (32, 64 channels) and FC 64, 32: 192 hidden neurons."""
 
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
+    removed_convs: tuple[int, ...] = field(
+        default=(), metadata={"help": "1-based conv layers left out (set by `graphstore prune layers`)."}
+    )
 
 
 @MODELS.register("small-cnn", SmallCnn)
 def build(params: SmallCnn, info: DataInfo) -> SequentialNet:
     """Needs images of at least 4x4."""
     c, h, w = require_image(info, "small-cnn", pools=2)
-    convs, channels = conv_stack(c, PLAN, params.batch_norm)
+    convs, channels = conv_stack(c, PLAN, params.batch_norm, params.removed_convs)
     return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 2), FC, info.num_classes))

@@ -29,6 +29,9 @@ class Vgg16:
     )
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
     dropout: float = field(default=0.5, metadata={"help": "Dropout after each hidden FC layer (0 = none)."})
+    removed_convs: tuple[int, ...] = field(
+        default=(), metadata={"help": "1-based conv layers left out (set by `graphstore prune layers`)."}
+    )
 
     def __post_init__(self) -> None:
         if not self.width > 0:
@@ -40,7 +43,7 @@ def build(params: Vgg16, info: DataInfo) -> SequentialNet:
     """Needs images of at least 32x32 (five 2x2 pools)."""
     c, h, w = require_image(info, "vgg16", pools=5)
     plan = [s if s == POOL else scaled(params.width, int(s)) for s in PLAN]
-    convs, channels = conv_stack(c, plan, params.batch_norm)
+    convs, channels = conv_stack(c, plan, params.batch_norm, params.removed_convs)
     fc = [scaled(params.width, s) for s in FC]
     return SequentialNet(
         convs + fc_stack(pooled_features(channels, h, w, 5), fc, info.num_classes, params.dropout)

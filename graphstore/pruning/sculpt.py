@@ -1,0 +1,377 @@
+"""`sculpt`: neural sculpting (METHODS E, 002): unit pruning by loss sensitivity, then edge pruning by |w|.
+
+A masked MLP is trained on a Boolean task's full truth table. Unit phase: score every live hidden unit by
+s_u = mean over the table of |a_u(x)| * |dL(x)/da_u(x)| (post-ReLU), rank globally over hidden layers, prune
+the lowest up to the target, retrain from the current weights (fresh optimiser), accept if accuracy >=
+threshold; on rejection roll back and halve the step (in units, down to one); stop when a one-unit step fails.
+Edge phase: the same loop on |w| over all weight matrices (biases never pruned), step in weights. Targets are
+cumulative: target = pruned so far + step, where the first step is P percent of the dense count (so
+accepted targets follow P * i percent until a rejection halves the step). A sweep over (P_u, P_e) keeps the
+sparsest accepted network. A dense network below the threshold stops the run with a message (nothing pruned).
+
+    result = sculpt(model, data, SculptConfig(task="input-separable"))
+    run = run_sculpt(data_dir, tracking_url, SculptConfig(task="input-separable", widths=(24, 24)))
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from graphstore.nn.config import TrainConfig
+from graphstore.nn.errors import InvalidParams
+
+if TYPE_CHECKING:  # torch is imported inside the functions, so the CLI can build its options without it
+    import torch
+    from torch import nn
+
+    from graphstore.nn.datasets.base import LoadedDataset
+
+Tensors = dict[str, "torch.Tensor"]
+Metrics = dict[str, float]
+SWEEP_UNITS = tuple(float(p) for p in range(70, 0, -5))
+SWEEP_EDGES = (2.5, 2.0, 1.5, 1.0, 0.5)
+
+
+@dataclass(frozen=True)
+class SculptConfig:
+    """Neural sculpting of a masked MLP on a Boolean task: unit pruning, then edge pruning, under a threshold."""
+
+    task: str = field(default="input-separable", metadata={"help": "Boolean task name or architecture "
+                                                                    "(input-separable, reused, 4,1,2,8, ...)."})
+    outputs: int = field(default=0, metadata={"help": "Number of outputs k (0 = the task's default)."})
+    widths: tuple[int, ...] = field(default=(24, 24), metadata={"help": "Hidden layer widths (default 24,24)."})
+    p_unit: float = field(default=65.0, metadata={"help": "Unit-pruning step P_u, percent of hidden units."})
+    p_edge: float = field(default=1.5, metadata={"help": "Edge-pruning step P_e, percent of dense weights."})
+    threshold: float = field(default=1.0, metadata={"help": "Accept a step if accuracy (fraction of correct "
+                                                            "output bits) is at least this (1.0 for Boolean)."})
+    sweep: bool = field(default=False, metadata={"help": "Sweep --p-units x --p-edges; keep the sparsest."})
+    p_units: tuple[float, ...] = field(default=SWEEP_UNITS,
+                                       metadata={"help": "P_u values of the sweep (default 70,65,...,5)."})
+    p_edges: tuple[float, ...] = field(default=SWEEP_EDGES,
+                                       metadata={"help": "P_e values of the sweep (default 2.5,2,1.5,1,0.5)."})
+    epochs: int = field(default=200, metadata={"help": "Epochs of the dense training."})
+    retrain_epochs: int = field(default=100, metadata={"help": "Epochs of retraining after each pruning step."})
+    lr: float = field(default=0.05, metadata={"help": "Adam learning rate."})
+    batch_size: int = field(default=16, metadata={"help": "Rows per step (16 = a 4-input table in one batch)."})
+    weight_decay: float = field(default=1e-4, metadata={"help": "Adam weight decay."})
+    input_noise: float = field(default=0.1, metadata={"help": "Std of Gaussian input noise while training."})
+    seed: int = field(default=0, metadata={"help": "Seed of initialisation, shuffling and noise."})
+    device: str = field(default="cpu", metadata={"help": "Device.", "choices": ("cpu", "cuda", "auto")})
+
+    def __post_init__(self) -> None:
+        steps = (self.p_unit, self.p_edge, *self.p_units, *self.p_edges)
+        if not all(0 < p < 100 for p in steps):
+            raise InvalidParams(f"pruning steps must be percentages in (0, 100), got {steps}.",
+                                "Use e.g. --p-unit 65 --p-edge 1.5.")
+        if not 0 < self.threshold <= 1:
+            raise InvalidParams(f"threshold must be in (0, 1], got {self.threshold}.",
+                                "Accuracy is a fraction of correct output bits; 1.0 demands a perfect table.")
+        if not self.widths or min(self.widths) < 1:
+            raise InvalidParams(f"widths must be positive, got {self.widths}.", "Use e.g. --widths 24,24.")
+
+    def train_config(self, epochs: int) -> TrainConfig:
+        """Full-table Adam training with input noise, constant lr, keeping the best epoch, no checkpoints."""
+        return TrainConfig(epochs=epochs, batch_size=self.batch_size, optimizer="adam", lr=self.lr,
+                           weight_decay=self.weight_decay, schedule="none", checkpoint_epochs=(), seed=self.seed,
+                           device=self.device, input_noise=self.input_noise, restore_best=True)
+
+
+@dataclass
+class Step:
+    """One pruning attempt: phase, sweep setting, target, outcome and the resulting density and accuracy."""
+
+    index: int
+    phase: str
+    p: float
+    size: int
+    target: int
+    accepted: bool
+    acc: float
+    density: float
+    units_kept: int
+
+    def metrics(self) -> Metrics:
+        """The step as tracking metrics."""
+        return {"phase_edge": float(self.phase == "edge"), "p": self.p, "step_size": float(self.size),
+                "target": float(self.target), "accepted": float(self.accepted), "acc": self.acc,
+                "density": self.density, "units_kept": float(self.units_kept)}
+
+
+@dataclass
+class State:
+    """A network state: weights, masks, accuracy."""
+
+    weights: Tensors
+    masks: Tensors
+    acc: float
+
+
+@dataclass
+class SculptResult:
+    """The kept network (sparsest accepted, or the last good state), its shape, and every step taken."""
+
+    state: State
+    density: float
+    arch: list[int]
+    p_unit: float | None
+    p_edge: float | None
+    steps: list[Step]
+    met: bool
+    message: str
+    seconds: float
+
+
+def activations_and_grads(model: nn.Module, data: LoadedDataset) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(a(x), dL(x)/da(x)) of every hidden ReLU over the full table, with L(x) the per-row training loss."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    x, y = data.tensors("train", device)
+    model.eval()
+    acts, h = [], x
+    for name, module in model.named_children():
+        h = module(h)
+        if name.startswith("relu"):
+            acts.append(h)
+    loss = F.binary_cross_entropy_with_logits(h, y, reduction="sum") / y.shape[1]
+    grads = torch.autograd.grad(loss, acts)
+    model.train()
+    return [(a.detach(), g.detach()) for a, g in zip(acts, grads, strict=True)]
+
+
+def unit_scores(model: nn.Module, data: LoadedDataset) -> dict[str, torch.Tensor]:
+    """s_u = mean over the table of |a_u| * |dL/da_u| per hidden layer (names as in unit_layers)."""
+    from graphstore.pruning import units as U
+
+    layers = U.unit_layers(model)
+    pairs = activations_and_grads(model, data)
+    return {layer.name: (a.abs() * g.abs()).mean(0).cpu() for layer, (a, g) in zip(layers, pairs, strict=True)}
+
+
+def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: int) -> Tensors:
+    """Masks with `count` more units removed: the lowest scores among live units, ranked over all layers."""
+    import torch
+
+    from graphstore.pruning import units as U
+
+    scores, alive = unit_scores(model, data), U.kept_units(model, masks)
+    names = list(scores)
+    flat = torch.cat([scores[n].masked_fill(~alive[n], float("inf")) for n in names])
+    keep_flat = torch.cat([alive[n] for n in names])
+    keep_flat[torch.argsort(flat, stable=True)[:count]] = False
+    keep = dict(zip(names, torch.split(keep_flat, [len(scores[n]) for n in names]), strict=True))
+    return U.combine(masks, U.unit_masks(model, keep))
+
+
+def prune_edges(model: nn.Module, masks: Tensors, count: int) -> Tensors:
+    """Masks with the `count` smallest |w| among live weights removed (global over weight matrices)."""
+    import torch
+
+    names = [f"{n}.weight" for n, _ in model.prunable_layers()]
+    params = dict(model.named_parameters())
+    current = {n: masks.get(n, torch.ones_like(params[n], dtype=torch.bool, device="cpu")) for n in names}
+    flat = torch.cat([params[n].detach().abs().cpu().masked_fill(~current[n], float("inf")).flatten() for n in names])
+    keep = torch.cat([current[n].flatten() for n in names])
+    keep[torch.argsort(flat, stable=True)[:count]] = False
+    sizes = [current[n].numel() for n in names]
+    new = {n: k.view(current[n].shape) for n, k in zip(names, torch.split(keep, sizes), strict=True)}
+    return {**masks, **new}
+
+
+def pruned_units(model: nn.Module, masks: Tensors) -> int:
+    """Hidden units removed so far."""
+    from graphstore.pruning import units as U
+
+    return sum(n - k for k, n in U.unit_counts(model, masks).values())
+
+
+def pruned_weights(model: nn.Module, masks: Tensors) -> int:
+    """Weight entries removed so far."""
+    return sum(int((~masks[f"{n}.weight"]).sum()) for n, _ in model.prunable_layers() if f"{n}.weight" in masks)
+
+
+def total_weights(model: nn.Module) -> int:
+    """Dense weight entries over all weight matrices."""
+    return sum(m.weight.numel() for _, m in model.prunable_layers())
+
+
+def retrain(model: nn.Module, data: LoadedDataset, masks: Tensors, config: TrainConfig) -> float:
+    """Retrain the masked model from its current weights (fresh optimiser); its table accuracy afterwards."""
+    from graphstore.nn.train import evaluate, train
+
+    train(model, data, config, masks=masks, progress=False)
+    return evaluate(model, data, "test")["acc"]
+
+
+def prune_loop(
+    model: nn.Module, data: LoadedDataset, state: State, phase: str, p: float, method: SculptConfig,
+    on_step: Callable[[Step], None],
+) -> State:
+    """Prune in steps while accuracy >= threshold; halve the step on rejection; stop at a failed one-step."""
+    from graphstore.pruning import units as U
+
+    config = method.train_config(method.retrain_epochs)
+    total = sum(layer.size for layer in U.unit_layers(model)) if phase == "unit" else total_weights(model)
+    size = max(1, round(p / 100 * total))
+    while True:
+        done = pruned_units(model, state.masks) if phase == "unit" else pruned_weights(model, state.masks)
+        size = min(size, total - 1 - done)
+        if size < 1:
+            return state
+        masks = (prune_units(model, data, state.masks, size) if phase == "unit"
+                 else prune_edges(model, state.masks, size))
+        acc = retrain(model, data, masks, config)
+        accepted = acc >= method.threshold
+        on_step(Step(0, phase, p, size, done + size, accepted, acc, U.weight_density(model, masks),
+                     sum(k for k, _ in U.unit_counts(model, masks).values())))
+        if accepted:
+            state = State(copy.deepcopy(model.state_dict()), masks, acc)
+            continue
+        model.load_state_dict(state.weights)
+        if size == 1:
+            return state
+        size //= 2
+
+
+def pruned_arch(model: nn.Module, masks: Tensors) -> list[int]:
+    """[inputs used, hidden units with both in- and out-edges per layer..., outputs] of the masked MLP."""
+    import torch
+
+    layers = model.prunable_layers()
+    m = [masks.get(f"{n}.weight", torch.ones_like(mod.weight, dtype=torch.bool)).cpu() for n, mod in layers]
+    hidden = [int((m[i].any(1) & m[i + 1].any(0)).sum()) for i in range(len(m) - 1)]
+    return [int(m[0].any(0).sum()), *hidden, int(m[-1].shape[0])]
+
+
+@contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Run with `count` torch intra-op threads (tiny MLPs are many times faster single-threaded)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def sculpt(
+    model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None = None,
+) -> SculptResult:
+    """Train dense, then unit and edge pruning (one setting, or the sweep); keep the sparsest accepted net."""
+    with threads(1):
+        return _sculpt(model, data, method, on_step)
+
+
+def _sculpt(
+    model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None,
+) -> SculptResult:
+    """The body of `sculpt`."""
+    from graphstore.pruning import units as U
+
+    tic, steps = time.perf_counter(), []
+
+    def record(step: Step) -> None:
+        step.index = len(steps) + 1
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    acc = retrain(model, data, {}, method.train_config(method.epochs))
+    dense = State(copy.deepcopy(model.state_dict()), {}, acc)
+    record(Step(0, "dense", 0.0, 0, 0, acc >= method.threshold, acc, 1.0, model.hidden_neurons()))
+    if acc < method.threshold:
+        message = (f"The dense network reached accuracy {acc:.4f} < threshold {method.threshold} after "
+                   f"{method.epochs} epochs; nothing was pruned (the dense state is kept). Train longer "
+                   f"(--epochs), raise --lr or widths, or lower --threshold.")
+        return _result(model, dense, None, None, steps, False, message, tic)
+    grid = [(pu, method.p_edges) for pu in method.p_units] if method.sweep else [(method.p_unit, (method.p_edge,))]
+    best: tuple[State, float, float] | None = None
+    for p_unit, p_edges in grid:
+        model.load_state_dict(dense.weights)
+        after_units = prune_loop(model, data, dense, "unit", p_unit, method, record)
+        for p_edge in p_edges:
+            model.load_state_dict(after_units.weights)
+            final = prune_loop(model, data, after_units, "edge", p_edge, method, record)
+            if best is None or U.weight_density(model, final.masks) < U.weight_density(model, best[0].masks):
+                best = (final, p_unit, p_edge)
+    state, p_unit, p_edge = best  # type: ignore[misc]
+    return _result(model, state, p_unit, p_edge, steps, True, "", tic)
+
+
+def _result(model: nn.Module, state: State, p_unit: float | None, p_edge: float | None, steps: list[Step],
+            met: bool, message: str, tic: float) -> SculptResult:
+    """Load the kept state into the model and describe it."""
+    from graphstore.pruning import units as U
+
+    model.load_state_dict(state.weights)
+    U.apply_unit_masks(model, state.masks)
+    density = U.weight_density(model, state.masks)
+    return SculptResult(state, density, pruned_arch(model, state.masks), p_unit, p_edge, steps, met, message,
+                        time.perf_counter() - tic)
+
+
+# ---- tracked runs -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SculptRun:
+    """A finished tracked run: its id, the result and the final checkpoint."""
+
+    run_id: int | str
+    result: SculptResult
+    checkpoint: Path
+
+
+def build(method: SculptConfig, data_dir: str | Path | None = None) -> tuple[nn.Module, LoadedDataset]:
+    """The task's truth table and a freshly initialised MLP of the given widths (seeded)."""
+    from graphstore.nn.datasets import DatasetSpec, load_dataset
+    from graphstore.nn.models import make_model
+    from graphstore.nn.train import seed_everything
+
+    data = load_dataset(DatasetSpec("boolean-modular", {"task": method.task, "outputs": method.outputs}), data_dir)
+    seed_everything(method.seed)
+    return make_model("mlp", data.info, {"hidden": tuple(method.widths)}), data
+
+
+def run_sculpt(
+    data_dir: str | Path, tracking_url: str | None, method: SculptConfig, name: str | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> SculptRun:
+    """`sculpt` as a tracked run: one metrics row per step, the kept network as a checkpoint with masks."""
+    from graphstore.nn.checkpoint import checkpoint_path, cpu_state, make_checkpoint, save_checkpoint
+    from graphstore.nn.params import to_dict
+    from graphstore.pruning.common import PruningRun, Start
+
+    model, data = build(method, data_dir)
+    start = Start(model, data, cpu_state(model))
+    params = {"method": to_dict(method), "model": model.spec.to_dict(), "dataset": data.spec.to_dict(),
+              "ground_truth": data.meta.get("ground_truth")}
+    default = f"sculpt-{method.task}-{'x'.join(map(str, method.widths))}"
+    with PruningRun(data_dir, tracking_url, "prune-sculpt", name or default, params, start, method.seed,
+                    method.device) as run:
+
+        def step(s: Step) -> None:
+            run.log.metrics(run.run_id, s.index, s.metrics())
+            if on_step is not None:
+                on_step(s)
+
+        result = sculpt(model, data, method, step)
+        summary = {"acc": result.state.acc, "density": result.density, "met": float(result.met),
+                   **({"p_unit": result.p_unit, "p_edge": result.p_edge} if result.met else {})}
+        extra = {"method": "sculpt", "sculpt": to_dict(method), "arch": result.arch, "message": result.message,
+                 "ground_truth": data.meta.get("ground_truth"), "splits": data.meta.get("splits", {})}
+        ckpt = make_checkpoint(model, data.spec, data.info, method.retrain_epochs, masks=result.state.masks,
+                               theta0=start.theta0, round=len(result.steps), metrics=summary, run_id=run.run_id,
+                               extra=extra)
+        path = save_checkpoint(ckpt, checkpoint_path(data_dir, run.run_id, method.retrain_epochs, len(result.steps)))
+        run.log.checkpoint(ckpt)
+    return SculptRun(run.run_id, result, path)
