@@ -169,3 +169,11 @@ def test_batched_writes_resume_exactly(store):
         return sorted(zip(table.src.tolist(), table.dst.tolist(), strict=True))
 
     assert pairs(back.edges["WEIGHT"]) == pairs(graph.edges["WEIGHT"])
+
+
+def test_boolean_properties_round_trip_twice(store):
+    for graph_id in ("b1", "b2"):
+        graph = small_graph(graph_id)
+        graph.nodes["Neuron"].props["alive"] = np.array([True, False, True, True, False, True, True])
+        store.write_graph(graph)
+    assert store.read_graph("b2").nodes["Neuron"].props["alive"].tolist()[:2] == [True, False]

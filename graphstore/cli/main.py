@@ -28,12 +28,14 @@ COMMAND_MODULES = [
     "services_cmd",
     "query_cmd",
     "demo_cmd",
+    "ingest_cmd",
     "train_cmd",
     "runs_cmd",
     "analyze_cmd",
     "prune_cmd",
     "prune_structured_cmd",
     "prune_sculpt_cmd",
+    "prune_layers_cmd",
 ]
 
 

@@ -145,7 +145,7 @@ class EmbeddedStore(GraphStore):
             if name not in columns:
                 self.execute(f"ALTER TABLE {table_name} ADD `{name}` {wanted}")
                 columns[name] = wanted
-            elif columns[name] != wanted and not (columns[name] == "DOUBLE" and wanted == "INT64"):
+            elif _canonical(columns[name]) != wanted and not (columns[name] == "DOUBLE" and wanted == "INT64"):
                 raise ValueError(f"Property {table_name}.{name} is stored as {columns[name]}, "
                                  f"this graph has {wanted}.")
         return columns
@@ -238,6 +238,11 @@ class EmbeddedStore(GraphStore):
                 return EdgeTable(rel_type, src_label, dst_label, result.column("src").to_numpy(),
                                  result.column("dst").to_numpy(), props)
         return None
+
+
+def _canonical(type_name: str) -> str:
+    """Ladybug reports BOOLEAN columns as BOOL; compare types by one name."""
+    return "BOOLEAN" if type_name == "BOOL" else type_name
 
 
 def uid_column(graph: Graph, label: str, keys: np.ndarray) -> pa.Array:

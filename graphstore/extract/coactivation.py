@@ -1,0 +1,188 @@
+"""The co-activation graph (METHODS.md C2, after 000 / Horta et al.): Spearman correlation of unit activations.
+
+Spearman = Pearson on average ranks (ties matter: pre-ReLU outputs rarely tie, post-ReLU ones tie at zero a lot).
+Ranks are computed unit-chunked in numpy (one SIMD integer sort of packed value|position keys, tie groups by
+running max/min, scattered back; chunks in a thread pool), centred and normalised, and every pair's correlation
+comes from ONE matrix product Z Z^T (accumulated over sample chunks when asked). NaN activations are not handled.
+Constant (dead) units have no correlation: they are dropped and counted. Edges with rho >= threshold are kept,
+and rho in [threshold, 1] is mapped linearly to w in [0, 1] (option: per-graph min-max as in 000's code).
+Each undirected pair is stored once (COACTIVATES, rho and w).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from graphstore.errors import GraphstoreError
+from graphstore.extract.activations import WHERE, record, select_layers
+from graphstore.extract.registry import register
+from graphstore.extract.weights import add_classes, neuron_layout
+from graphstore.graph import Graph
+
+if TYPE_CHECKING:
+    from graphstore.nn.checkpoint import Checkpoint
+    from graphstore.nn.datasets.base import LoadedDataset
+
+RESCALE = ("linear", "minmax")
+
+
+@dataclass
+class CoactivationParams:
+    """Parameters of the co-activation graph."""
+
+    split: str = field(default="train", metadata={"help": "Dataset split whose samples are forwarded."})
+    limit: int = field(default=0, metadata={"help": "Use at most this many samples of the split (0 = all)."})
+    layers: tuple[str, ...] = field(default=(), metadata={"help": "Layers whose units are nodes (default: all "
+                                                                  "conv/linear layers, outputs included)."})
+    where: str = field(default="pre", metadata={"help": "Record layer outputs before BN/ReLU (pre) or after the "
+                                                        "ReLU (post).", "choices": WHERE})
+    threshold: float = field(default=0.5, metadata={"help": "Keep pairs with Spearman rho >= this."})
+    rescale: str = field(default="linear", metadata={"help": "Map kept rho to w: linear [threshold,1]->[0,1], or "
+                                                             "minmax over the graph's kept edges (000's code).",
+                                                     "choices": RESCALE})
+    batch_size: int = field(default=512, metadata={"help": "Samples per forward batch."})
+    device: str = field(default="cpu", metadata={"help": "Device for the forward pass."})
+    chunk: int = field(default=256, metadata={"help": "Units ranked at a time (bounds memory)."})
+    sample_chunk: int = field(default=0, metadata={"help": "Samples per step of the correlation product (0 = one "
+                                                           "product; set it to bound memory for huge splits)."})
+
+
+def sortable_keys(x: np.ndarray) -> np.ndarray:
+    """Order-preserving uint64 keys of float32 rows: value bits (high) and column position (low).
+
+    One integer sort of these keys gives each row's order and its values at once (numpy's SIMD sort makes it
+    several times faster than an argsort); -0.0 is folded into 0.0 so both tie, as in scipy.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32) + np.float32(0.0)
+    sign = (x.view(np.int32) >> 31).view(np.uint32)
+    bits = x.view(np.uint32) ^ (sign | np.uint32(0x80000000))
+    return (bits.astype(np.uint64) << np.uint64(32)) | np.arange(x.shape[1], dtype=np.uint64)
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (0-based; ties share their mean position) along each ROW of x (U, N), as float32."""
+    u, n = x.shape
+    key = sortable_keys(x)
+    key.sort(axis=1)
+    order = (key & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    values = key >> np.uint64(32)
+    step = values[:, 1:] != values[:, :-1]
+    pos = np.broadcast_to(np.arange(n, dtype=np.int32), (u, n))
+    edge = np.ones((u, 1), dtype=bool)
+    starts = np.maximum.accumulate(np.where(np.concatenate([edge, step], 1), pos, 0), axis=1)
+    ends = np.minimum.accumulate(np.where(np.concatenate([step, edge], 1), pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty((u, n), dtype=np.float32)
+    np.put_along_axis(ranks, order, ((starts + ends) * 0.5).astype(np.float32), axis=1)
+    return ranks
+
+
+def rank_matrix(x: np.ndarray, chunk: int = 256, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Centred, unit-norm rank rows Z (live units, N) of x (N, U) and the mask of live (non-constant) units.
+
+    Unit chunks are ranked in a thread pool (numpy's sort and accumulations release the GIL); memory is the
+    output plus a few chunk-sized temporaries per worker.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, u = x.shape
+    z = np.empty((u, n), dtype=np.float32)
+    norms = np.empty(u, dtype=np.float64)
+
+    def one(lo: int) -> None:
+        r = average_ranks(x[:, lo:lo + chunk].T)
+        r -= np.float32((n - 1) * 0.5)
+        norms[lo:lo + chunk] = np.sqrt(np.einsum("ij,ij->i", r, r, dtype=np.float64))
+        z[lo:lo + chunk] = r
+
+    with ThreadPoolExecutor(max_workers=workers or torch.get_num_threads()) as pool:
+        list(pool.map(one, range(0, u, max(chunk, 1))))
+    live = norms > 1e-9
+    z = z[live]
+    z /= norms[live].astype(np.float32)[:, None]
+    return z, live
+
+
+def gram(z: np.ndarray, sample_chunk: int = 0) -> np.ndarray:
+    """Z Z^T for Z (units, N) as one matrix product (accumulated over sample chunks when sample_chunk > 0)."""
+    t = torch.from_numpy(z)
+    if sample_chunk <= 0 or sample_chunk >= z.shape[1]:
+        return (t @ t.T).numpy()
+    out = torch.zeros((z.shape[0], z.shape[0]), dtype=torch.float32)
+    for lo in range(0, z.shape[1], sample_chunk):
+        block = t[:, lo:lo + sample_chunk]
+        out.addmm_(block, block.T)
+    return out.numpy()
+
+
+def spearman(x: np.ndarray, chunk: int = 256, sample_chunk: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman correlation matrix of the live columns of x (N, U) and the live-column mask."""
+    z, live = rank_matrix(x, chunk)
+    rho = gram(z, sample_chunk)
+    np.clip(rho, -1.0, 1.0, out=rho)
+    return rho, live
+
+
+def threshold_edges(rho: np.ndarray, threshold: float = 0.5, rescale: str = "linear"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, rho, w) for i < j with rho >= threshold, rho rescaled to w in [0, 1]."""
+    upper = np.triu(rho >= threshold, k=1)
+    i, j = np.nonzero(upper)
+    r = rho[i, j].astype(np.float64)
+    if rescale == "minmax":
+        lo, hi = (r.min(), r.max()) if len(r) else (0.0, 1.0)
+        w = (r - lo) / (hi - lo) if hi > lo else np.ones_like(r)
+    elif rescale == "linear":
+        w = (r - threshold) / (1.0 - threshold) if threshold < 1 else np.ones_like(r)
+    else:
+        raise GraphstoreError(f"Unknown rescale {rescale!r}.", f"Choose one of {', '.join(RESCALE)}.")
+    return i, j, r, np.clip(w, 0.0, 1.0)
+
+
+def coactivation_graph(graph_id: str, model: torch.nn.Module, data: LoadedDataset, params: CoactivationParams,
+                       class_names=None, progress: Callable[[int, int], None] | None = None) -> Graph:
+    """Record activations over a split, correlate every unit pair, keep the strong positive pairs."""
+    layers = select_layers(model, params.layers)
+    all_layers = model.prunable_layers()  # type: ignore[attr-defined]
+    layout = neuron_layout(all_layers, class_names)
+    rec = record(model, data, params.split, layers, params.where, params.batch_size, params.device, params.limit,
+                 progress)
+    if len(rec.values) < 3:
+        raise GraphstoreError(f"Only {len(rec.values)} samples in split {params.split!r}; Spearman needs >= 3.",
+                              "Choose a larger split (--split) or a larger --limit.")
+    rho, live = spearman(rec.values, params.chunk, params.sample_chunk)
+    rows = np.isin(layout.layer, [n for n, _ in layers])
+    keys = layout.keys[rows][live]
+    i, j, r, w = threshold_edges(rho, params.threshold, params.rescale)
+    graph = Graph(graph_id, "coactivation", params=asdict(params))
+    graph.add_nodes("Neuron", keys, **layout.props(np.flatnonzero(rows)[live]))
+    graph.add_edges("COACTIVATES", "Neuron", "Neuron", keys[i], keys[j], directed=False, rho=r, w=w)
+    dead_layers = layout.layer[rows][~live]
+    names, counts = np.unique(dead_layers.astype(str), return_counts=True)
+    graph.params.update(samples=len(rec.values), units=int(rows.sum()), dead_units=int((~live).sum()),
+                        dead_by_layer={str(a): int(b) for a, b in zip(names, counts, strict=True)},
+                        layers=[n for n, _ in layers])
+    out = (layout.layer_type == "output") & np.isin(layout.keys, keys)
+    if class_names is not None and out.any():
+        add_classes(graph, layout, layout.keys[out], layout.index[out], class_names)
+    return graph
+
+
+def check_coactivation(checkpoint: Checkpoint, model: torch.nn.Module, data: LoadedDataset | None,
+                       params: CoactivationParams) -> None:
+    """Layer names exist; the threshold is a correlation."""
+    select_layers(model, params.layers)
+    if not -1.0 <= params.threshold <= 1.0:
+        raise GraphstoreError(f"threshold={params.threshold} is not a correlation.", "Use a value in [-1, 1].")
+
+
+@register("coactivation", CoactivationParams, check=check_coactivation)
+def coactivation_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: CoactivationParams,
+                                 graph_id: str) -> Graph:
+    """Co-activation graph: Spearman of unit activations over a split, rho >= 0.5 kept (000)."""
+    return coactivation_graph(graph_id, checkpoint.build_model(params.device), data, params,
+                              checkpoint.data_info.class_names)

@@ -1,0 +1,224 @@
+"""Writing a Graph to files without a store: Parquet tables with a manifest, GraphML, GEXF.
+
+- `X.parquet` (a directory) or `X.zip`: one Parquet file per node label (`nodes/<Label>.parquet`: key + props)
+  and per relationship type (`edges/<TYPE>.parquet`: src, dst + props), and `manifest.json` (graph id, kind,
+  params, run, checkpoint, tables with row counts, labels of edge endpoints, directedness).
+- `X.graphml` / `X.gexf`: XML for Gephi, Cytoscape, networkx, igraph. Node ids are `n<key>`; every node carries
+  its label and properties, every edge its type and properties. The XML is built column-wise with Arrow string
+  kernels (no Python loop over nodes or edges).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from graphstore.errors import GraphstoreError
+from graphstore.graph import EdgeTable, Graph, NodeTable
+
+FORMATS = (".parquet", ".zip", ".graphml", ".gexf")
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A property column as Arrow (object columns as nullable strings)."""
+    if values.dtype == object:
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.array(values)
+
+
+def node_frame(table: NodeTable) -> pa.Table:
+    """Node table as Arrow: key + properties."""
+    return pa.table({"key": pa.array(table.keys, pa.int64()), **{k: _arrow(v) for k, v in table.props.items()}})
+
+
+def edge_frame(table: EdgeTable) -> pa.Table:
+    """Edge table as Arrow: src, dst + properties."""
+    return pa.table({"src": pa.array(table.src, pa.int64()), "dst": pa.array(table.dst, pa.int64()),
+                     **{k: _arrow(v) for k, v in table.props.items()}})
+
+
+def manifest(graph: Graph) -> dict[str, Any]:
+    """What the Parquet bundle holds."""
+    return {"format": "graphstore-graph", "version": 1, "graph_id": graph.graph_id, "kind": graph.kind,
+            "params": json.loads(graph.params_json()), "run_id": graph.run_id, "checkpoint": graph.checkpoint,
+            "nodes": {lb: {"file": f"nodes/{lb}.parquet", "rows": len(t)} for lb, t in graph.nodes.items()},
+            "edges": {ty: {"file": f"edges/{ty}.parquet", "rows": len(t), "src_label": t.src_label,
+                           "dst_label": t.dst_label, "directed": t.directed} for ty, t in graph.edges.items()}}
+
+
+def _parquet_files(graph: Graph) -> dict[str, bytes]:
+    """Every file of the bundle as bytes, by relative path."""
+    out = {"manifest.json": json.dumps(manifest(graph), indent=2, default=str).encode()}
+    tables = [(f"nodes/{lb}.parquet", node_frame(t)) for lb, t in graph.nodes.items()]
+    tables += [(f"edges/{ty}.parquet", edge_frame(t)) for ty, t in graph.edges.items()]
+    for name, table in tables:
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        out[name] = sink.getvalue()
+    return out
+
+
+def write_parquet(graph: Graph, path: Path) -> Path:
+    """A directory (X.parquet) or zip (X.zip) of node/edge Parquet tables with a manifest."""
+    files = _parquet_files(graph)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+        return path
+    for name, data in files.items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return path
+
+
+def read_parquet(path: str | Path) -> Graph:
+    """Read a bundle written by write_parquet back into a Graph."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            files = {n: zf.read(n) for n in zf.namelist()}
+    else:
+        files = {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    meta = json.loads(files["manifest.json"])
+    graph = Graph(meta["graph_id"], meta["kind"], params=meta["params"], run_id=meta["run_id"],
+                  checkpoint=meta["checkpoint"])
+    for label, info in meta["nodes"].items():
+        t = pq.read_table(io.BytesIO(files[info["file"]]))
+        graph.add_nodes(label, t["key"].to_numpy(), **{c: _np(t[c]) for c in t.column_names if c != "key"})
+    for rel, info in meta["edges"].items():
+        t = pq.read_table(io.BytesIO(files[info["file"]]))
+        graph.add_edges(rel, info["src_label"], info["dst_label"], t["src"].to_numpy(), t["dst"].to_numpy(),
+                        directed=info["directed"],
+                        **{c: _np(t[c]) for c in t.column_names if c not in ("src", "dst")})
+    return graph
+
+
+def _np(column: pa.ChunkedArray) -> np.ndarray:
+    """Arrow column to numpy (strings and nullable columns as object arrays)."""
+    if pa.types.is_string(column.type) or column.null_count:
+        return np.asarray(column.to_pylist(), dtype=object)
+    return column.to_numpy()
+
+
+# ---- XML ------------------------------------------------------------------------------------------------
+
+def _xml_text(values: np.ndarray) -> pa.Array:
+    """Escaped XML text of a column (nulls stay null)."""
+    if values.dtype.kind == "b":
+        arr = pc.if_else(pa.array(values), "true", "false")
+    elif values.dtype.kind == "f":
+        arr = pc.cast(pa.array(values), pa.string())
+    else:
+        arr = pc.cast(_arrow(values), pa.string())
+    for raw, esc in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        arr = pc.replace_substring(arr, raw, esc)
+    return arr
+
+
+def _xml_type(values: np.ndarray, flavour: str) -> str:
+    """GraphML / GEXF attribute type of a column."""
+    kind = values.dtype.kind
+    if kind == "b":
+        return "boolean"
+    if kind in "iu":
+        return "long"
+    if kind == "f":
+        return "double"
+    return "string"
+
+
+def _join(*parts: Any) -> pa.Array:
+    """Element-wise concatenation of string arrays and literals; a null part makes the result empty."""
+    arrays = [p if isinstance(p, pa.Array | pa.ChunkedArray) else pa.scalar(str(p)) for p in parts]
+    joined = pc.binary_join_element_wise(*arrays, pa.scalar(""), null_handling="emit_null")
+    return pc.fill_null(joined, "")
+
+
+def _attributes(graph: Graph, which: str) -> dict[str, str]:
+    """Property name -> XML type over every table of one side (nodes or edges)."""
+    tables = graph.nodes.values() if which == "node" else graph.edges.values()
+    out: dict[str, str] = {}
+    for t in tables:
+        for name, values in t.props.items():
+            out.setdefault(name, _xml_type(values, "graphml"))
+    return out
+
+
+def _lines(arrays: list[pa.Array]) -> str:
+    """Concatenate per-row XML fragments into one string."""
+    return "".join("\n".join(a.to_pylist()) + "\n" for a in arrays if len(a))
+
+
+def _keys(keys: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(keys, pa.int64()), pa.string())
+
+
+def graphml(graph: Graph) -> str:
+    """The graph as a GraphML document."""
+    nattr, eattr = _attributes(graph, "node"), _attributes(graph, "edge")
+    head = ['<?xml version="1.0" encoding="UTF-8"?>',
+            '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+            '<key id="label" for="node" attr.name="label" attr.type="string"/>',
+            '<key id="type" for="edge" attr.name="type" attr.type="string"/>']
+    head += [f'<key id="n_{n}" for="node" attr.name="{n}" attr.type="{t}"/>' for n, t in nattr.items()]
+    head += [f'<key id="e_{n}" for="edge" attr.name="{n}" attr.type="{t}"/>' for n, t in eattr.items()]
+    directed = all(t.directed for t in graph.edges.values())
+    head.append(f'<graph id="{graph.graph_id}" edgedefault="{"directed" if directed else "undirected"}">')
+    nodes = [_join('<node id="n', _keys(t.keys), f'"><data key="label">{t.label}</data>',
+                   *[_join(f'<data key="n_{n}">', _xml_text(v), "</data>") for n, v in t.props.items()], "</node>")
+             for t in graph.nodes.values()]
+    edges = [_join('<edge source="n', _keys(t.src), '" target="n', _keys(t.dst),
+                   f'"><data key="type">{t.type}</data>',
+                   *[_join(f'<data key="e_{n}">', _xml_text(v), "</data>") for n, v in t.props.items()], "</edge>")
+             for t in graph.edges.values()]
+    return "\n".join(head) + "\n" + _lines(nodes) + _lines(edges) + "</graph>\n</graphml>\n"
+
+
+def gexf(graph: Graph) -> str:
+    """The graph as a GEXF 1.3 document."""
+    nattr, eattr = _attributes(graph, "node"), _attributes(graph, "edge")
+    nid = {n: i for i, n in enumerate(nattr)}
+    eid = {n: i for i, n in enumerate(eattr)}
+    directed = all(t.directed for t in graph.edges.values())
+    head = ['<?xml version="1.0" encoding="UTF-8"?>', '<gexf xmlns="http://gexf.net/1.3" version="1.3">',
+            f'<graph defaultedgetype="{"directed" if directed else "undirected"}" mode="static">',
+            '<attributes class="node"><attribute id="label_" title="node_label" type="string"/>']
+    head += [f'<attribute id="{nid[n]}" title="{n}" type="{t}"/>' for n, t in nattr.items()]
+    head += ['</attributes>', '<attributes class="edge"><attribute id="type_" title="type" type="string"/>']
+    head += [f'<attribute id="{eid[n]}" title="{n}" type="{t}"/>' for n, t in eattr.items()]
+    head += ["</attributes>", "<nodes>"]
+    nodes = [_join('<node id="n', _keys(t.keys), '" label="', t.label, ':', _keys(t.keys), '"><attvalues>',
+                   f'<attvalue for="label_" value="{t.label}"/>',
+                   *[_join(f'<attvalue for="{nid[n]}" value="', _xml_text(v), '"/>') for n, v in t.props.items()],
+                   "</attvalues></node>") for t in graph.nodes.values()]
+    edges = [_join('<edge id="', t.type, "-", _keys(np.arange(len(t))), '" source="n', _keys(t.src),
+                   '" target="n', _keys(t.dst), '" type="', "directed" if t.directed else "undirected",
+                   '"><attvalues>', f'<attvalue for="type_" value="{t.type}"/>',
+                   *[_join(f'<attvalue for="{eid[n]}" value="', _xml_text(v), '"/>') for n, v in t.props.items()],
+                   "</attvalues></edge>") for t in graph.edges.values()]
+    return ("\n".join(head) + "\n" + _lines(nodes) + "</nodes>\n<edges>\n" + _lines(edges)
+            + "</edges>\n</graph>\n</gexf>\n")
+
+
+def write_graph_file(graph: Graph, path: str | Path) -> Path:
+    """Write a Graph to a file chosen by suffix: .parquet (directory), .zip, .graphml, .gexf."""
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise GraphstoreError(f"Cannot write {path.name}: unknown format {path.suffix or '(no suffix)'}.",
+                              f"End --out with one of {', '.join(FORMATS)}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix in (".parquet", ".zip"):
+        return write_parquet(graph, path)
+    text = graphml(graph) if path.suffix == ".graphml" else gexf(graph)
+    path.write_text(text, encoding="utf-8")
+    return path

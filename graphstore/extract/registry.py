@@ -1,0 +1,170 @@
+"""The registry of graph kinds: name -> parameter dataclass + extraction function + where it applies.
+
+Contract (how a kind plugs in - `graphstore ingest` and `graphstore extract` need nothing else):
+
+1. Add one public module under graphstore/extract/ (a file whose name does not start with "_"). The registry
+   imports every such module on first use, so the module registers itself at import time, like the model and
+   dataset registries of graphstore.nn do.
+2. In it, define a parameter dataclass: one field per option, `metadata={"help": ...}` (optionally
+   `"choices"`); defaults are the METHODS.md defaults. Field names shared with ingest's common options are set
+   by those options: `split` (--split), `limit` (--limit), `k` (--k), `layers` (--layers), `device` (--device),
+   `batch_size` (--batch-size). Any other field is set with `--opt KEY=VALUE` or `--opt KIND.KEY=VALUE`.
+3. Define the extraction function and register it:
+
+       @register("multilayer", MultilayerParams, needs_data=True, applies=requires_conv,
+                 check=check_multilayer)
+       def multilayer_graph(checkpoint: Checkpoint, data: LoadedDataset | None, params: MultilayerParams,
+                            graph_id: str) -> Graph: ...
+
+   - `checkpoint`: graphstore.nn.checkpoint.Checkpoint (`checkpoint.build_model()` gives the trained model with
+     masks applied, in eval mode; `checkpoint.masks` is keyed by parameter name, "conv1.weight", True = keep).
+   - `data`: the LoadedDataset (the checkpoint's dataset unless the user chose another, already checked to match
+     the model's input shape and class count) when `needs_data=True`, else None.
+   - returns one Graph whose id is `graph_id` (kind = the registered name), or a list of Graphs when one run
+     yields several (their ids must then be what `ids(params, graph_id)` announces, e.g. knn's `<id>-k4`).
+     Put every parameter that shaped the graph in `graph.params` (`dataclasses.asdict(params)` plus counts
+     worth keeping, e.g. dropped units); ingest adds the checkpoint, dataset and timing.
+   - raise graphstore.errors.GraphstoreError (message + hint naming the fix) for bad input.
+4. Optional hooks: `applies(checkpoint, model) -> str | None` returns why the kind does not apply to this
+   model (None = it applies; helpers below: any_model, requires_conv, requires_multiclass);
+   `check(checkpoint, model, data, params) -> None` validates parameters before any extraction starts (layer
+   names, k against the sample count), so ingest fails fast; `ids(params, graph_id) -> list[str]` names the
+   graphs one call produces (default: [graph_id]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graphstore.errors import GraphstoreError
+from graphstore.nn import params as P
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from graphstore.graph import Graph
+    from graphstore.nn.checkpoint import Checkpoint
+    from graphstore.nn.datasets.base import LoadedDataset
+
+Build = Callable[..., "Graph | list[Graph]"]
+Applies = Callable[["Checkpoint", "nn.Module"], "str | None"]
+Check = Callable[["Checkpoint", "nn.Module", "LoadedDataset | None", Any], None]
+Ids = Callable[[Any, str], list[str]]
+NOT_KIND_MODULES = ("registry", "files", "activations")
+
+
+class UnknownGraphKind(GraphstoreError):
+    """A graph kind is not registered."""
+
+
+class KindDoesNotApply(GraphstoreError):
+    """A graph kind cannot be extracted from this model (e.g. multilayer from an MLP)."""
+
+
+def any_model(checkpoint: Checkpoint, model: nn.Module) -> str | None:
+    """Every model qualifies."""
+    return None
+
+
+def requires_conv(checkpoint: Checkpoint, model: nn.Module) -> str | None:
+    """Kinds built on convolutional feature maps need at least one Conv2d layer."""
+    from torch import nn
+
+    if any(isinstance(m, nn.Conv2d) for _, m in model.prunable_layers()):  # type: ignore[attr-defined]
+        return None
+    return f"it needs convolutional layers and {checkpoint.model.name} has none"
+
+
+def requires_multiclass(checkpoint: Checkpoint, model: nn.Module) -> str | None:
+    """Kinds that group samples by class need one integer label per sample."""
+    task = checkpoint.data_info.task
+    return None if task == "multiclass" else f"it needs single-label classes and the data is {task}"
+
+
+def single_id(params: Any, graph_id: str) -> list[str]:
+    """The default: one graph, with the id it was given."""
+    return [graph_id]
+
+
+@dataclass(frozen=True)
+class GraphKind:
+    """One registered kind of graph."""
+
+    name: str
+    params: type
+    build: Build
+    summary: str
+    needs_data: bool = True
+    applies: Applies = any_model
+    check: Check | None = None
+    ids: Ids = single_id
+
+    def make_params(self, values: dict[str, Any] | None = None) -> Any:
+        """The parameter dataclass from a mapping of text or typed values (unknown keys are an error)."""
+        return P.from_mapping(self.params, values, f"graph kind {self.name!r}")
+
+    def field_names(self) -> set[str]:
+        """Names of the parameter fields."""
+        return {f.name for f in dataclasses.fields(self.params)}
+
+    def why_not(self, checkpoint: Checkpoint, model: nn.Module) -> str | None:
+        """None when the kind applies to this model, else the reason."""
+        return self.applies(checkpoint, model)
+
+
+_KINDS: dict[str, GraphKind] = {}
+_loaded = False
+
+
+def normalise(name: str) -> str:
+    """'class_graph', 'Class-Graph' -> 'class-graph'."""
+    return name.strip().lower().replace("_", "-")
+
+
+def register(name: str, params: type, *, needs_data: bool = True, applies: Applies = any_model,
+             check: Check | None = None, ids: Ids = single_id, summary: str = "") -> Callable[[Build], Build]:
+    """Decorator: register an extraction function under `name` (see the module docstring for the contract)."""
+
+    def decorate(build: Build) -> Build:
+        key = normalise(name)
+        if key in _KINDS and _KINDS[key].build is not build:
+            raise ValueError(f"graph kind {key!r} is registered twice")
+        text = summary or (build.__doc__ or params.__doc__ or "").strip().splitlines()[0]
+        _KINDS[key] = GraphKind(key, params, build, text, needs_data, applies, check, ids)
+        return build
+
+    return decorate
+
+
+def _load() -> None:
+    """Import every public module of graphstore.extract so their registrations run."""
+    global _loaded
+    if _loaded:
+        return
+    import graphstore.extract as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_") and info.name not in NOT_KIND_MODULES:
+            importlib.import_module(f"graphstore.extract.{info.name}")
+    _loaded = True
+
+
+def kinds() -> list[GraphKind]:
+    """Every registered kind, sorted by name."""
+    _load()
+    return [_KINDS[k] for k in sorted(_KINDS)]
+
+
+def get_kind(name: str) -> GraphKind:
+    """The kind registered as `name`; an unknown one lists the known ones."""
+    _load()
+    key = normalise(name)
+    if key not in _KINDS:
+        raise UnknownGraphKind(f"Unknown graph kind {name!r}.",
+                               f"Known kinds: {', '.join(sorted(_KINDS))} (graphstore ingest --list).")
+    return _KINDS[key]

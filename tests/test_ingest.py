@@ -1,0 +1,174 @@
+"""`graphstore ingest` / `extract` end to end: a small-cnn trained on digits, its graphs in both stores, the named
+queries answering on both; every bad input refused with a hint before any extraction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from graphstore.cli.ingest_cmd import IngestError, ingest, load_inputs, parse_kinds, plan
+from graphstore.config import Settings
+from graphstore.errors import GraphstoreError
+from graphstore.extract import registry
+from graphstore.extract.activations import LayerNotFound
+from graphstore.extract.knn import KTooLarge
+from graphstore.extract.registry import KindDoesNotApply, UnknownGraphKind
+from graphstore.graph import Graph
+from graphstore.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from graphstore.nn.config import TrainConfig
+from graphstore.nn.datasets import load_dataset
+from graphstore.nn.datasets.base import DataInfo
+from graphstore.nn.models import make_model
+from graphstore.nn.train import CheckpointSaver, train
+from graphstore.store import open_store
+
+KINDS = "weights,coactivation,knn,class-graph"
+COMMON = {"k": "4,8", "limit": 200}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small-cnn trained for one epoch on 16x16 digits (a 400-sample training subset)."""
+    root = tmp_path_factory.mktemp("ingest")
+    data = load_dataset("digits", root, limit=400)
+    torch.manual_seed(0)
+    model = make_model("small-cnn", data.info)
+    saver = CheckpointSaver(root, 7, data)
+    train(model, data, TrainConfig(epochs=1, batch_size=64), [saver], progress=False)
+    return root, saver.saved[-1]
+
+
+def settings_for(backend: str, root) -> Settings:
+    if backend == "embedded":
+        return Settings(data_dir=root, graph_store=str(root / f"graphs-{np.random.randint(1 << 30)}.lbdb"))
+    from tests.servers import neo4j_params
+
+    p = neo4j_params()
+    return Settings(data_dir=root, graph_store=p.uri, neo4j_user=p.user, neo4j_password=p.password)
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_ingest_writes_all_kinds_and_queries_answer(trained, backend):
+    root, path = trained
+    settings = settings_for(backend, root)
+    inputs = load_inputs(path, root, True)
+    jobs = plan(parse_kinds(KINDS), inputs, COMMON, {"coactivation.split": "test"}, f"it-{backend}")
+    outcomes = ingest(settings, inputs, jobs, replace=True, progress=False)
+    ids = [o.graph_id for o in outcomes]
+    base = f"it-{backend}"
+    assert ids == [f"{base}-weights", f"{base}-coactivation", f"{base}-knn-k4", f"{base}-knn-k8",
+                   f"{base}-class-graph"]
+    assert all(o.status == "complete" and o.nodes > 0 and o.edges > 0 for o in outcomes)
+    with open_store(settings) as store:
+        info = store.graph_info(f"{base}-coactivation")
+        assert info.params["split"] == "test" and info.params["dead_units"] >= 0 and info.params["epoch"] == 1
+        weights = store.read_graph(f"{base}-weights")
+        assert len(weights.edges["REPRESENTS"]) == 10
+        hubs = store.run_query("hubs_knn", {"graph_id": f"{base}-knn-k4", "limit": 3}).records()
+        assert len(hubs) == 3 and hubs[0]["k_occurrence"] >= hubs[-1]["k_occurrence"] > 0
+        shared = store.run_query("shared_neurons", {"graph_id": f"{base}-coactivation", "min_classes": 2}).records()
+        assert all(r["classes"] >= 2 and len(r["class_names"]) == r["classes"] for r in shared)
+        near = store.run_query("nearest_classes", {"graph_id": f"{base}-class-graph", "name": "3"}).records()
+        assert near and near == sorted(near, key=lambda r: (r["distance"], r["label"]))
+        mixed = store.run_query("mixed_regions", {"graph_id": f"{base}-knn-k8", "min_fraction": 0.0}).records()
+        assert mixed and all(0 < r["fraction"] <= 1 for r in mixed)
+        assert all(r["other_label_neighbours"] <= r["degree"] for r in mixed)
+    from graphstore.tracking import open_tracking
+
+    with open_tracking(settings.tracking_url) as tracking:
+        record = tracking.get_graph(f"{base}-knn-k8")
+        assert record.status == "complete" and record.params["k"] == 8 and "extract_seconds" in record.params
+
+
+def test_existing_graphs_refused_then_resume_skips_complete(trained):
+    root, path = trained
+    settings = settings_for("embedded", root)
+    inputs = load_inputs(path, root, False)
+    jobs = plan(parse_kinds("weights"), inputs, {}, {}, "again")
+    ingest(settings, inputs, jobs, progress=False)
+    with pytest.raises(GraphstoreError, match="already in the store") as info:
+        ingest(settings, inputs, jobs, progress=False)
+    assert "--replace" in info.value.hint
+    assert ingest(settings, inputs, jobs, resume=True, progress=False)[0].status == "skipped (complete)"
+
+
+def test_bad_inputs_are_refused_with_hints(trained, tmp_path):
+    root, path = trained
+    inputs = load_inputs(path, root, True)
+    with pytest.raises(KTooLarge) as info:
+        plan(parse_kinds("knn"), inputs, {"k": "500", "limit": 100}, {}, None)
+    assert "--k 99" in info.value.hint
+    with pytest.raises(LayerNotFound, match="conv9") as info:
+        plan(parse_kinds("coactivation"), inputs, {"layers": "conv1,conv9"}, {}, None)
+    assert "conv2" in info.value.hint
+    with pytest.raises(UnknownGraphKind) as info:
+        parse_kinds("weights,nope")
+    assert "class-graph" in info.value.hint
+    with pytest.raises(IngestError, match="no requested graph kind"):
+        plan(parse_kinds("knn"), inputs, {}, {"threshold": "0.3"}, None)
+    ckpt = load_checkpoint(path)
+    ckpt.state_dict["fc1.weight"] = ckpt.state_dict["fc1.weight"][:, :3]
+    save_checkpoint(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(GraphstoreError, match="does not match model small-cnn"):
+        load_inputs(tmp_path / "bad.pt", root, False)
+
+
+def test_dataset_with_other_class_count_is_refused(trained, tmp_path):
+    root, _ = trained
+    info = DataInfo("five", (1, 16, 16), tuple("abcde"))
+    five = make_checkpoint(make_model("small-cnn", info), load_dataset("digits", root).spec, info, 1)
+    save_checkpoint(five, tmp_path / "five.pt")
+    with pytest.raises(IngestError, match="10 classes; the model has 5 outputs") as err:
+        load_inputs(tmp_path / "five.pt", root, True)
+    assert "--dataset" in err.value.hint
+
+
+@dataclass
+class ConvOnly:
+    """Test kind needing conv layers."""
+
+    split: str = field(default="test", metadata={"help": "split"})
+
+
+def test_kind_that_does_not_apply_to_an_mlp(trained, tmp_path):
+    root, _ = trained
+    registry._load()
+    if "multilayer" not in registry._KINDS:
+        registry.register("conv-only-test", ConvOnly, applies=registry.requires_conv)(
+            lambda c, d, p, g: Graph(g, "conv-only-test"))
+    name = "multilayer" if "multilayer" in registry._KINDS else "conv-only-test"
+    data = load_dataset("digits", root)
+    mlp = make_checkpoint(make_model("mlp", data.info, {"hidden": (8,)}), data.spec, data.info, 1)
+    save_checkpoint(mlp, tmp_path / "mlp.pt")
+    inputs = load_inputs(tmp_path / "mlp.pt", root, True)
+    with pytest.raises(KindDoesNotApply, match="needs convolutional layers") as err:
+        plan(parse_kinds(f"weights,{name}"), inputs, {}, {}, None)
+    assert "weights" in err.value.hint and name not in err.value.hint
+
+
+def test_cli_ingest_and_extract(trained, tmp_path, monkeypatch):
+    from graphstore.cli import ingest_cmd
+
+    root, path = trained
+    monkeypatch.setenv("GRAPHSTORE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("GRAPHSTORE_GRAPH_STORE", raising=False)
+    monkeypatch.delenv("GRAPHSTORE_DATABASE_URL", raising=False)
+    app = typer.Typer()
+    ingest_cmd.register(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", str(path), "--graphs", "weights,knn", "--k", "3", "--limit", "60",
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "7-1-weights" in result.output and "7-1-knn-k3" in result.output
+    out = tmp_path / "knn.graphml"
+    result = runner.invoke(app, ["extract", str(path), "--graph", "knn", "--k", "3", "--limit", "60",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and "<graphml" in out.read_text()[:200]
+    result = runner.invoke(app, ["ingest", "--list"])
+    assert result.exit_code == 0 and "class-graph" in result.output

@@ -1,0 +1,174 @@
+"""Conv-layer pruning (METHODS.md B4): 001's VGG16 sizes, layer selection, rebuild + reload, a tracked retrain,
+a gamma sweep, and the CLI command (help, errors, a run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from graphstore.errors import GraphstoreError
+from graphstore.nn import params as P
+from graphstore.nn.datasets.base import DataInfo
+from graphstore.nn.errors import InvalidParams
+from graphstore.nn.models import ModelSpec, build_model, make_model, model_spec
+from graphstore.nn.models.base import count_parameters
+from graphstore.pruning.layers import LayerPruneParams, parameter_count, pruned_spec, select_layers
+
+# 001 Table 1: VGG16 on MNIST with a 512-wide flatten has 33,637,066 parameters. That is VGG16 without BatchNorm
+# on 1-channel 32x32 inputs (five pools take 32x32 to 1x1, so the flatten is 512 x 1 x 1) with 10 classes.
+MNIST32 = DataInfo("mnist", (1, 32, 32), tuple(str(i) for i in range(10)))
+VGG_CONVS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
+VGG_POOLED_AFTER = {2, 4, 7, 10, 13}
+
+
+def vgg16_parameters(removed: set[int], in_channels: int = 1, side: int = 32, classes: int = 10) -> int:
+    """Independent count: 3x3 convs with bias, the kept convs chained, FC 4096-4096-classes after 5 pools."""
+    total, channels = 0, in_channels
+    for number, out in enumerate(VGG_CONVS, start=1):
+        if number not in removed:
+            total += channels * out * 9 + out
+            channels = out
+    flat = channels * (side // 32) ** 2
+    return total + flat * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * classes + classes
+
+
+def test_vgg16_on_mnist_has_001s_parameter_count() -> None:
+    model = make_model("vgg16", MNIST32, {"batch_norm": False})
+    assert model.fc1.in_features == 512
+    assert count_parameters(model) == 33_637_066 == vgg16_parameters(set())
+
+
+@pytest.mark.parametrize("removed", [("conv5", "conv6", "conv8"), ("conv4", "conv13"), tuple(f"conv{i}"
+                                                                                            for i in range(8, 14))])
+def test_rebuilt_vgg16_size_follows_from_the_removed_layers(removed: tuple[str, ...]) -> None:
+    spec = pruned_spec(model_spec("vgg16", MNIST32, {"batch_norm": False}), removed)
+    numbers = {int(n[4:]) for n in removed}
+    assert spec.params["removed_convs"] == sorted(numbers)
+    assert parameter_count(spec) == vgg16_parameters(numbers)
+    model = build_model(ModelSpec.from_dict(spec.to_dict()))  # the spec reloads from JSON
+    convs = [n for n, m in model.prunable_layers() if n.startswith("conv")]
+    assert convs == [f"conv{i}" for i in range(1, 14) if i not in numbers]
+    assert model.hidden_neurons() == sum(c for i, c in enumerate(VGG_CONVS, 1) if i not in numbers) + 2 * 4096
+
+
+def test_removing_twice_accumulates_and_never_every_layer() -> None:
+    info = DataInfo("digits", (1, 16, 16), tuple("0123456789"))
+    spec = pruned_spec(model_spec("medium-cnn", info), ["conv2"])
+    again = pruned_spec(spec, ["conv4"])
+    assert again.params["removed_convs"] == [2, 4]
+    assert [n for n, _ in build_model(again).prunable_layers()] == ["conv1", "conv3", "fc1", "fc2", "out"]
+    with pytest.raises(InvalidParams, match="keep at least one"):
+        build_model(pruned_spec(again, ["conv1", "conv3"]))
+    with pytest.raises(GraphstoreError, match="cannot be rebuilt"):
+        pruned_spec(model_spec("mlp", info), ["conv1"])
+
+
+def test_inherit_copies_the_weights_whose_shapes_still_match() -> None:
+    from graphstore.pruning.layers import inherit_weights
+
+    info = DataInfo("digits", (1, 16, 16), tuple("0123456789"))
+    parent = make_model("medium-cnn", info)
+    child = build_model(pruned_spec(parent.spec, ["conv2"]))  # conv3 still reads 64 channels (from conv1 now)
+    copied = inherit_weights(child, parent.state_dict())
+    assert copied == len(child.state_dict())
+    assert all((child.state_dict()[k] == parent.state_dict()[k]).all() for k in ("conv1.weight", "conv3.weight"))
+    smaller = build_model(pruned_spec(parent.spec, ["conv3"]))  # conv4 now reads 64 instead of 128 channels
+    assert inherit_weights(smaller, parent.state_dict()) == len(smaller.state_dict()) - 1
+
+
+def test_selection_threshold_guard_and_median() -> None:
+    names = ["conv1", "conv2", "conv3"]
+    deltas = [np.array([0.2, 0.9]), np.array([0.5, 0.5]), np.array([0.1, 0.1])]
+    sel = select_layers(names, deltas, 1.5)
+    assert sel.center == pytest.approx(np.mean([0.2, 0.9, 0.5, 0.5, 0.1, 0.1]))
+    assert sel.kept == ["conv1"] and sel.removed == ["conv2", "conv3"] and not sel.guarded
+    assert select_layers(names, deltas, 1.0, "median").kept == ["conv1", "conv2"]  # median 0.35
+    guarded = select_layers(names, deltas, 10.0)
+    assert guarded.guarded and guarded.kept == ["conv1"] and guarded.removed == ["conv2", "conv3"]
+    for bad in (0.0, -1.0):
+        with pytest.raises(GraphstoreError, match="gamma must be > 0"):
+            select_layers(names, deltas, bad)
+    with pytest.raises(InvalidParams, match="gamma must be > 0"):
+        P.from_mapping(LayerPruneParams, {"gamma": "0"}, "prune layers")
+    assert P.from_mapping(LayerPruneParams, {"sweep": "0.25:1:0.25"}, "x").gammas() == (0.25, 0.5, 0.75, 1.0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """A medium-cnn trained one epoch on a few digits, as a tracked run (run 1)."""
+    from graphstore.nn.config import TrainConfig
+    from graphstore.pruning.common import train_start
+
+    root = tmp_path_factory.mktemp("layers")
+    url = f"sqlite:///{root / 'tracking.db'}"
+    config = TrainConfig(epochs=1, batch_size=64, checkpoint_epochs=())
+    train_start(root, url, "medium-cnn", {}, "digits", {"limit": 300}, config, progress=False)
+    return root, url
+
+
+def test_prune_layers_sweep_retrains_tracked_children(trained) -> None:
+    from graphstore.nn.checkpoint import find_checkpoint, load_checkpoint
+    from graphstore.nn.config import TrainConfig
+    from graphstore.pruning.common import load_start
+    from graphstore.pruning.layers import prune_layers
+    from graphstore.tracking import open_tracking
+
+    root, url = trained
+    start = load_start(root, run_id=1)
+    params = LayerPruneParams(sweep=(0.5, 1.0, 1.05, 100.0), limit=200)
+    config = TrainConfig(epochs=1, batch_size=64, checkpoint_epochs=())
+    result = prune_layers(start, params, config, root, url, progress=False)
+    assert result.layers == ["conv1", "conv2", "conv3", "conv4"]
+    assert result.parent_parameters == count_parameters(start.model) and "test_acc" in result.parent_metrics
+    assert [r.selection.gamma for r in result.rows] == [0.5, 1.0, 1.05, 100.0]
+    last = result.rows[-1]
+    assert last.selection.guarded and len(last.selection.kept) == 1
+    runs = {r.run_id for r in result.rows}
+    assert len(runs) == len({tuple(r.selection.removed) for r in result.rows})
+    with open_tracking(url) as tracking:
+        run = tracking.get_run(int(last.run_id))
+        assert run.kind == "prune-layers" and run.parent_run_id == 1 and run.status == "completed"
+        assert run.params["removed_layers"] == last.selection.removed
+    ckpt = load_checkpoint(find_checkpoint(root, last.run_id))
+    model = ckpt.build_model()
+    assert [n for n, _ in model.prunable_layers()][:-3] == last.selection.kept
+    assert count_parameters(model) == last.parameters and 0.0 <= last.metrics["test_acc"] <= 1.0
+
+
+def test_prune_layers_on_an_mlp_names_the_kinds_that_apply() -> None:
+    from graphstore.extract.registry import KindDoesNotApply
+    from graphstore.nn.config import TrainConfig
+    from graphstore.nn.datasets import load_dataset
+    from graphstore.pruning.common import Start
+    from graphstore.pruning.layers import prune_layers
+
+    data = load_dataset("digits", limit=50)
+    start = Start(make_model("mlp", data.info, {"hidden": (8,)}), data, {})
+    with pytest.raises(KindDoesNotApply, match="needs convolutional layers") as err:
+        prune_layers(start, LayerPruneParams(), TrainConfig(epochs=0), ".", None)
+    assert "weights" in (err.value.hint or "")
+
+
+def test_cli_help_errors_and_no_retrain_sweep(trained, monkeypatch) -> None:
+    from graphstore.cli import prune_layers_cmd
+
+    root, url = trained
+    monkeypatch.setenv("GRAPHSTORE_DATA_DIR", str(root))
+    monkeypatch.setenv("GRAPHSTORE_DATABASE_URL", url)
+    app = typer.Typer()
+    prune_layers_cmd.register(app)
+    prune_layers_cmd.register(app)  # idempotent
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["prune", "layers", "--help"], env={"COLUMNS": "200"}).output
+    assert "Example: graphstore prune layers" in help_text and "--sweep" in help_text and "--gamma" in help_text
+    bad = runner.invoke(app, ["prune", "layers", "--run", "1", "--gamma", "0"])
+    assert isinstance(bad.exception, GraphstoreError) and "--gamma must be > 0" in str(bad.exception)
+    assert "--sweep" in (bad.exception.hint or "")
+    ok = runner.invoke(app, ["prune", "layers", "--run", "1", "--sweep", "0.5,1", "--no-retrain", "--limit", "100",
+                             "--no-progress"], env={"COLUMNS": "200"})
+    assert ok.exit_code == 0, ok.output
+    assert "parent" in ok.output and "gamma 0.5" in ok.output
