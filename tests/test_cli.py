@@ -21,9 +21,11 @@ def run_cli(tmp_path, *args: str, env: dict[str, str] | None = None) -> subproce
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("cli")
-    result = run_cli(tmp_path, "demo")
+    result = run_cli(tmp_path, "demo", "--epochs", "1", "--rounds", "1")
     assert result.returncode == 0, result.stderr
-    assert "top hubs of demo-weights" in result.stdout
+    for step in ("prune imp", "ingest", "analyze louvain", "query hubs", "shared_neurons", "nearest_classes"):
+        assert step in result.stdout, step
+    assert "done" in result.stdout
     return tmp_path
 
 
@@ -40,14 +42,17 @@ def test_query_csv_and_list(demo_dir):
     result = run_cli(demo_dir, "query", "graph_summary", "-p", "graph_id=demo-weights", "-f", "csv")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "element,name,count" and "node,Neuron,203" in lines
+    assert lines[0] == "element,name,count" and "node,Neuron,203" in lines and "node,Class,10" in lines
     listing = run_cli(demo_dir, "query", "--list")
     assert "neighbourhood" in listing.stdout and "graph_id (str)" in listing.stdout
 
 
 def test_store_list_and_db_status(demo_dir):
     listing = run_cli(demo_dir, "store", "list")
-    assert "demo-weights" in listing.stdout and "complete" in listing.stdout
+    for graph_id in ("demo-weights", "demo-coactivation", "demo-knn-k8", "demo-class-graph"):
+        assert graph_id in listing.stdout
+    runs = run_cli(demo_dir, "runs", "list")
+    assert "prune-imp" in runs.stdout and "train" in runs.stdout
     status = run_cli(demo_dir, "db", "status")
     assert status.returncode == 0 and "0001" in status.stdout
 
