@@ -36,6 +36,8 @@ COMMAND_MODULES = [
     "prune_structured_cmd",
     "prune_sculpt_cmd",
     "prune_layers_cmd",
+    "modules_cmd",
+    "robustness_cmd",
 ]
 
 
