@@ -27,7 +27,7 @@ from graphstore.nn.models import make_model
 from graphstore.nn.train import CheckpointSaver, train
 from graphstore.store import open_store
 
-KINDS = "weights,coactivation,knn,class-graph"
+KINDS = "weights,coactivation,knn,class-graph,multilayer"
 COMMON = {"k": "4,8", "limit": 200}
 
 
@@ -62,7 +62,7 @@ def test_ingest_writes_all_kinds_and_queries_answer(trained, backend):
     ids = [o.graph_id for o in outcomes]
     base = f"it-{backend}"
     assert ids == [f"{base}-weights", f"{base}-coactivation", f"{base}-knn-k4", f"{base}-knn-k8",
-                   f"{base}-class-graph"]
+                   f"{base}-class-graph", f"{base}-multilayer"]
     assert all(o.status == "complete" and o.nodes > 0 and o.edges > 0 for o in outcomes)
     with open_store(settings) as store:
         info = store.graph_info(f"{base}-coactivation")
@@ -78,6 +78,8 @@ def test_ingest_writes_all_kinds_and_queries_answer(trained, backend):
         mixed = store.run_query("mixed_regions", {"graph_id": f"{base}-knn-k8", "min_fraction": 0.0}).records()
         assert mixed and all(0 < r["fraction"] <= 1 for r in mixed)
         assert all(r["other_label_neighbours"] <= r["degree"] for r in mixed)
+        top = store.run_query("high_delta", {"graph_id": f"{base}-multilayer", "limit": 5}).records()
+        assert len(top) == 5 and top[0]["delta"] >= top[-1]["delta"] >= 0
     from graphstore.tracking import open_tracking
 
     with open_tracking(settings.tracking_url) as tracking:
