@@ -204,24 +204,25 @@ class GraphStore(ABC):
                            f"`graphstore store drop-graph {info.graph_id}`.")
 
     def _write_all(self, graph: Graph, progress: dict, on_progress: ProgressCallback | None) -> None:
-        total = graph.node_count + graph.edge_count
-        done = sum(progress["nodes"].values()) + sum(progress["edges"].values())
-        for label in sorted(graph.nodes):
-            table = graph.nodes[label]
-            for lo, hi in batches(len(table), self.node_batch_rows(table), progress["nodes"].get(label, 0)):
-                progress["nodes"][label] = hi
-                self._write_nodes(graph, table.slice(lo, hi), progress)
-                done += hi - lo
+        counter = {"done": sum(progress["nodes"].values()) + sum(progress["edges"].values()),
+                   "total": graph.node_count + graph.edge_count}
+        self._write_tables(graph, graph.nodes, "nodes", self.node_batch_rows, self._write_nodes, progress,
+                           counter, on_progress)
+        self._write_tables(graph, graph.edges, "edges", self.edge_batch_rows, self._write_edges, progress,
+                           counter, on_progress)
+
+    @staticmethod
+    def _write_tables(graph: Graph, tables: dict, part: str, batch_rows: Callable, write: Callable, progress: dict,
+                      counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
+        """Write node (or edge) tables in batches from their recorded progress, reporting each batch."""
+        for name in sorted(tables):
+            table = tables[name]
+            for lo, hi in batches(len(table), batch_rows(table), progress[part].get(name, 0)):
+                progress[part][name] = hi
+                write(graph, table.slice(lo, hi), progress)
+                counter["done"] += hi - lo
                 if on_progress:
-                    on_progress(f"nodes {label}", done, total)
-        for rel_type in sorted(graph.edges):
-            table = graph.edges[rel_type]
-            for lo, hi in batches(len(table), self.edge_batch_rows(table), progress["edges"].get(rel_type, 0)):
-                progress["edges"][rel_type] = hi
-                self._write_edges(graph, table.slice(lo, hi), progress)
-                done += hi - lo
-                if on_progress:
-                    on_progress(f"edges {rel_type}", done, total)
+                    on_progress(f"{part} {name}", counter["done"], counter["total"])
 
     def _mark_incomplete(self, graph_id: str, exc: BaseException) -> None:
         """Best effort: a failed or interrupted write is never left looking complete."""
@@ -283,6 +284,18 @@ class GraphStore(ABC):
         query = get_query(name)
         bound = query.bind(params or {})
         return self.execute(query.text_for(self.dialect), bound)
+
+
+CREATE_GRAPH_NODE = (
+    "CREATE (g:Graph {graph_id: $graph_id, kind: $kind, run_id: $run_id, checkpoint: $checkpoint, params: $params, "
+    "created_at: $created_at, status: $status, progress: $progress, node_count: 0, edge_count: 0})")
+
+
+def graph_node_params(graph: Graph) -> dict[str, Any]:
+    """Parameters of CREATE_GRAPH_NODE for a graph about to be written."""
+    return {"graph_id": graph.graph_id, "kind": graph.kind, "run_id": graph.run_id, "checkpoint": graph.checkpoint,
+            "params": graph.params_json(), "created_at": now_iso(), "status": WRITING,
+            "progress": json.dumps({"nodes": {}, "edges": {}})}
 
 
 def info_from_record(rec: dict[str, Any]) -> GraphInfo:

@@ -16,7 +16,14 @@ import pyarrow.compute as pc
 
 from graphstore.errors import StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
-from graphstore.store.base import WRITING, GraphInfo, GraphStore, QueryResult, info_from_record, now_iso
+from graphstore.store.base import (
+    CREATE_GRAPH_NODE,
+    GraphInfo,
+    GraphStore,
+    QueryResult,
+    graph_node_params,
+    info_from_record,
+)
 from graphstore.store.schema import schema_statements
 
 GRAPH_FIELDS = ("graph_id", "kind", "run_id", "checkpoint", "params", "created_at", "status", "progress",
@@ -105,14 +112,7 @@ class EmbeddedStore(GraphStore):
         return [info_from_record(r) for r in recs]
 
     def _create_graph_node(self, graph: Graph) -> None:
-        self.execute(
-            "CREATE (g:Graph {graph_id: $graph_id, kind: $kind, run_id: $run_id, checkpoint: $checkpoint, "
-            "params: $params, created_at: $created_at, status: $status, progress: $progress, node_count: 0, "
-            "edge_count: 0})",
-            {"graph_id": graph.graph_id, "kind": graph.kind, "run_id": graph.run_id, "checkpoint": graph.checkpoint,
-             "params": graph.params_json(), "created_at": now_iso(), "status": WRITING,
-             "progress": json.dumps({"nodes": {}, "edges": {}})},
-        )
+        self.execute(CREATE_GRAPH_NODE, graph_node_params(graph))
 
     def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
         sets = ", ".join(f"g.`{name}` = ${name}" for name in fields)

@@ -15,7 +15,14 @@ import numpy as np
 
 from graphstore.errors import QueryError, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
-from graphstore.store.base import WRITING, GraphInfo, GraphStore, QueryResult, info_from_record, now_iso
+from graphstore.store.base import (
+    CREATE_GRAPH_NODE,
+    GraphInfo,
+    GraphStore,
+    QueryResult,
+    graph_node_params,
+    info_from_record,
+)
 from graphstore.store.schema import schema_statements
 
 START_HINT = ("Start one with `graphstore services start` (or `docker compose -f docker/compose.yaml up -d neo4j`), "
@@ -120,14 +127,7 @@ class Neo4jStore(GraphStore):
         return [info_from_record(r[0]) for r in rows]
 
     def _create_graph_node(self, graph: Graph) -> None:
-        self._write_tx([(
-            "CREATE (g:Graph {graph_id: $graph_id, kind: $kind, run_id: $run_id, checkpoint: $checkpoint, "
-            "params: $params, created_at: $created_at, status: $status, progress: $progress, node_count: 0, "
-            "edge_count: 0})",
-            {"graph_id": graph.graph_id, "kind": graph.kind, "run_id": graph.run_id, "checkpoint": graph.checkpoint,
-             "params": graph.params_json(), "created_at": now_iso(), "status": WRITING,
-             "progress": json.dumps({"nodes": {}, "edges": {}})},
-        )])
+        self._write_tx([(CREATE_GRAPH_NODE, graph_node_params(graph))])
 
     def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
         self._write_tx([("MATCH (g:Graph {graph_id: $graph_id}) SET g += $fields",
