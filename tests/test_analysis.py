@@ -128,3 +128,23 @@ def test_bad_requests(tmp_path):
         run_analysis(settings, "pagerank", "cliques", params("pagerank"), engine="gds")
     with pytest.raises(AnalysisError, match="no KNN relationships"):
         run_analysis(settings, "degree", "cliques", params("degree", rel_types="KNN"), engine="client")
+
+
+def test_hubness_skewness_and_hubs():
+    from scipy import stats
+
+    g = Graph("h", "knn", params={"k": 2})
+    counts = np.array([0, 1, 2, 2, 2, 9, 0, 1, 2, 1])
+    g.add_nodes("Sample", np.arange(10), k_occurrence=counts)
+    result = get_analysis("hubness").client(g, params("hubness"))
+    assert result.summary["skewness"] == pytest.approx(stats.skew(counts))
+    assert result.summary["hubs"] == 1 and result.summary["anti_hubs"] == 2 and result.summary["top"][0] == [5, 9]
+    assert column(result, "hub")[5] == 1 and sum(column(result, "hub").values()) == 1
+
+
+def test_analysis_kinds_are_enforced(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    save_graph(settings, two_cliques())
+    with pytest.raises(AnalysisError, match="does not apply to a coactivation graph") as info:
+        run_analysis(settings, "hubness", "cliques", params("hubness"))
+    assert "knn" in info.value.hint

@@ -78,3 +78,27 @@ def test_kcore_and_betweenness_agree(neo4j_settings):
     assert np.array_equal(gds, client)
     _, _, gds, client = _both(neo4j_settings, "betweenness", "rnd5", "Sample", "betweenness")
     np.testing.assert_allclose(gds, client, rtol=1e-6, atol=1e-6)
+
+
+def test_named_gds_queries_write_back(neo4j_settings):
+    save_graph(neo4j_settings, two_cliques())
+    with open_store(neo4j_settings) as store:
+        louvain = store.run_query("gds_louvain", {"graph_id": "cliques"}).records()[0]
+        assert louvain["communities"] == 2 and louvain["modularity"] > 0.4
+        assert store.run_query("gds_pagerank", {"graph_id": "cliques"}).records()[0]["converged"]
+        store.run_query("gds_betweenness", {"graph_id": "cliques"})
+        store.run_query("gds_leiden", {"graph_id": "cliques", "write_property": "leiden_q"})
+        neurons = store.read_graph("cliques").nodes["Neuron"].props
+        catalog = store.execute("CALL gds.graph.list() YIELD graphName RETURN count(*) AS n").rows[0][0]
+    assert len(set(neurons["louvain"][:6].tolist())) == 1 and neurons["louvain"][0] != neurons["louvain"][-1]
+    assert np.argmax(neurons["betweenness"].astype(float)) in (5, 6)  # the bridge ends
+    assert len(set(neurons["leiden_q"].tolist())) == 2 and catalog == 0  # projections dropped
+
+
+def test_gds_queries_say_which_store_they_need(tmp_path):
+    from graphstore.errors import QueryError
+
+    settings = Settings(data_dir=tmp_path)
+    save_graph(settings, two_cliques())
+    with open_store(settings) as store, pytest.raises(QueryError, match="no version for the ladybug store"):
+        store.run_query("gds_louvain", {"graph_id": "cliques"})

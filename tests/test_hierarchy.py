@@ -130,3 +130,39 @@ def test_nsbm_without_graph_tool_names_the_alternative():
     else:  # pragma: no cover - graph-tool present
         result = hierarchy_client(planted(), HierarchyParams(method="nsbm", runs=1, reference="fashion-mnist"))
         assert result.summary["rf"][0] >= 0
+
+
+def test_hierarchy_is_stored_as_community_nodes_with_parents(tmp_path):
+    from graphstore.analysis.run import run_analysis
+    from graphstore.config import Settings
+    from graphstore.persist import save_graph
+    from graphstore.store import open_store
+
+    settings = Settings(data_dir=tmp_path)
+    save_graph(settings, planted())
+    done = run_analysis(settings, "hierarchy", "planted", HierarchyParams(runs=2, workers=1))
+    with open_store(settings) as store:
+        tree = store.read_graph(done.summary["community_graph"])
+        neurons = store.read_graph("planted").nodes["Neuron"]
+    communities = tree.nodes["Community"]
+    levels = communities.props["level"]
+    top = levels.max()
+    assert (levels == top).sum() == 1 and communities.props["size"][levels == top][0] == 130
+    parent = tree.edges["PARENT"]
+    assert len(parent) == len(communities) - 1  # a tree: every community but the root has one parent
+    assert set(communities.props["block"][levels == 0].tolist()) == set(neurons.props["hierarchy_l0"].tolist())
+    all_classes = ",".join(communities.props["classes"][levels == top][0].split(","))
+    assert sorted(all_classes.split(",")) == sorted(FASHION)
+
+
+def test_community_tree_query_on_both_stores(store):
+    from graphstore.analysis.base import undirected_igraph
+    from graphstore.analysis.hierarchy import community_graph, louvain_levels
+
+    graph = planted()
+    params = HierarchyParams(runs=1)
+    levels = louvain_levels(undirected_igraph(graph, params), 0, "weight")
+    store.write_graph(community_graph("planted-hierarchy", levels, graph, params))
+    rows = store.run_query("community_tree", {"graph_id": "planted-hierarchy"}).records()
+    assert rows[0]["parent"] is None and rows[0]["size"] == 130
+    assert all(r["parent"] is not None for r in rows[1:])

@@ -53,6 +53,7 @@ class AnalysisResult:
 
     node_props: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    graphs: list[Graph] = field(default_factory=list)  # companion graphs to store (e.g. a community hierarchy)
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,47 @@ def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
         summary |= {"reference": reference, "rf": rf[:, 0].tolist(), "rf_mean": float(rf[:, 0].mean()),
                     "rf_std": float(rf[:, 0].std(ddof=1)) if len(rf) > 1 else 0.0,
                     "rf_normalised_mean": float(rf[:, 1].mean())}
-    columns = {f"hierarchy_l{i}": level for i, level in enumerate(results[0][1])}
-    return AnalysisResult(per_label(graph, columns), summary)
+    levels = results[0][1]
+    columns = {f"hierarchy_l{i}": level for i, level in enumerate(levels)}
+    tree = community_graph(f"{graph.graph_id}-hierarchy", levels, graph, params)
+    summary["community_graph"] = tree.graph_id
+    return AnalysisResult(per_label(graph, columns), summary, [tree])
+
+
+def community_graph(graph_id: str, levels: list[np.ndarray], graph: Graph, params: HierarchyParams) -> Graph:
+    """The nested partition of run 0 as :Community nodes (level, block, size, classes) with PARENT links upward.
+
+    A node of the analysed graph belongs to the community (level l, block b) when its `hierarchy_l<l>` is b.
+    """
+    rows, names = output_units(graph)
+    class_of = np.full(graph.node_count, "", dtype=object)
+    class_of[rows] = names
+    keys, level_col, block_col, size_col, classes_col, parent_src, parent_dst = [], [], [], [], [], [], []
+    offset = 0
+    for depth, membership in enumerate(levels):
+        blocks, sizes = np.unique(membership, return_counts=True)
+        block_keys = offset + np.arange(len(blocks))
+        keys.append(block_keys)
+        level_col.append(np.full(len(blocks), depth))
+        block_col.append(blocks)
+        size_col.append(sizes)
+        classes_col.append(np.array([",".join(sorted(c for c in class_of[membership == b] if c)) for b in blocks],
+                                    dtype=object))
+        if depth + 1 < len(levels):
+            above = levels[depth + 1]
+            parents = np.array([above[np.flatnonzero(membership == b)[0]] for b in blocks])
+            upper_blocks = np.unique(above)
+            parent_src.append(block_keys)
+            parent_dst.append(offset + len(blocks) + np.searchsorted(upper_blocks, parents))
+        offset += len(blocks)
+    tree = Graph(graph_id, "hierarchy", params={"source_graph": graph.graph_id, "method": params.method,
+                                                 "seed": params.seed})
+    tree.add_nodes("Community", np.concatenate(keys), algorithm=params.method, level=np.concatenate(level_col),
+                   block=np.concatenate(block_col), size=np.concatenate(size_col),
+                   classes=np.concatenate(classes_col))
+    if parent_src:
+        tree.add_edges("PARENT", "Community", "Community", np.concatenate(parent_src), np.concatenate(parent_dst))
+    return tree
 
 
 register(AnalysisSpec("hierarchy", HierarchyParams, hierarchy_client, kinds=("coactivation", "weights"),

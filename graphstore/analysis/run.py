@@ -13,7 +13,7 @@ from graphstore.config import Settings
 from graphstore.errors import GraphstoreError
 from graphstore.store import open_store
 
-ANALYSIS_MODULES = ("communities", "centrality", "stats", "hierarchy", "similarity")
+ANALYSIS_MODULES = ("communities", "centrality", "stats", "hierarchy", "hubness")
 ENGINES = ("auto", "gds", "client")
 
 
@@ -70,6 +70,8 @@ def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engi
                                 f"It takes graphs of kind: {', '.join(spec.kinds)}.")
         used = choose_engine(store, spec, engine)
         result = spec.gds(store, graph_id, params) if used == "gds" else _client(store, spec, graph_id, params)
+        if result.graphs:
+            _store_graphs(settings, store, result.graphs)
     seconds = time.perf_counter() - start
     _record(settings, graph_id, name, params, result.summary, used, seconds)
     return AnalysisRun(name, graph_id, used, result.summary, seconds)
@@ -81,6 +83,16 @@ def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> Analy
     for label, (keys, columns) in result.node_props.items():
         store.write_node_properties(graph_id, label, keys, columns)
     return result
+
+
+def _store_graphs(settings: Settings, store: Any, graphs: list) -> None:
+    """Write an analysis's companion graphs (replacing earlier ones), tracked like any graph."""
+    from graphstore.persist import write_tracked
+    from graphstore.tracking import open_tracking
+
+    with open_tracking(settings.tracking_url) as tracking:
+        for graph in graphs:
+            write_tracked(store, tracking, graph, replace=True)
 
 
 def _record(settings: Settings, graph_id: str, name: str, params: Any, summary: dict, engine: str,
