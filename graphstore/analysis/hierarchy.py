@@ -7,7 +7,8 @@ at the lowest level); a node's parent is its minimal proper superset; classes no
 become single-class leaves.
 
 Nested partitions come from graph-tool's nested SBM when it is installed (degree-corrected, real-exponential edge
-covariate, as 000) or, always available, from Louvain's level hierarchy (igraph multilevel, stochastic by seed).
+covariate, as 000; Debian's python3-graph-tool runs in the system Python through nsbm_worker.py) or, always
+available, from Louvain's level hierarchy (igraph multilevel, stochastic by seed).
 """
 
 from __future__ import annotations
@@ -60,33 +61,46 @@ def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
     return out
 
 
+def graph_tool_python() -> str | None:
+    """An interpreter that imports graph_tool: $GRAPHSTORE_GRAPH_TOOL_PYTHON, this one, or the system python3."""
+    import shutil
+    import subprocess
+    import sys
+
+    candidates = [os.environ.get("GRAPHSTORE_GRAPH_TOOL_PYTHON"), sys.executable, shutil.which("python3"),
+                  "/usr/bin/python3"]
+    for python in dict.fromkeys(c for c in candidates if c):
+        probe = subprocess.run([python, "-c", "import graph_tool.all"], capture_output=True, timeout=120)
+        if probe.returncode == 0:
+            return python
+    return None
+
+
 def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
-    """graph-tool's nested SBM levels projected onto the vertices (finest first); needs graph-tool."""
-    try:
-        import graph_tool.all as gt
-    except ImportError as exc:
+    """graph-tool's nested SBM levels projected onto the vertices (finest first), plus a root level."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    python = graph_tool_python()
+    if python is None:
         raise AnalysisError("graph-tool is not installed, so the nested SBM is not available.",
-                            "Install Debian's python3-graph-tool (apt) into a Python that sees it, or use "
-                            "--method louvain-levels (installed).") from exc
-    gt.seed_rng(seed)
-    gtg = gt.Graph(directed=False)
-    gtg.add_vertex(g.vcount())
-    gtg.add_edge_list(g.get_edgelist())
-    state_args: dict[str, Any] = {"deg_corr": True}
-    if weights:
-        prop = gtg.new_edge_property("double", vals=g.es[weights])
-        state_args |= {"recs": [prop], "rec_types": ["real-exponential"]}
-    state = gt.minimize_nested_blockmodel_dl(gtg, state_args=state_args)
-    membership = np.arange(g.vcount())
-    out = []
-    for level in state.get_levels():
-        membership = np.asarray(level.get_blocks().a)[membership]
-        out.append(membership.copy())
-        if len(np.unique(membership)) == 1:
-            break
-    if len(np.unique(out[-1])) > 1:
-        out.append(np.zeros(g.vcount(), dtype=np.int64))
-    return out
+                            "Install Debian's python3-graph-tool (`apt-get install python3-graph-tool`; graphstore "
+                            "runs it with the system python3, or set GRAPHSTORE_GRAPH_TOOL_PYTHON), or use "
+                            "--method louvain-levels (installed).")
+    edges = np.asarray(g.get_edgelist(), dtype=np.int64).reshape(-1, 2)
+    weight = np.asarray(g.es[weights], dtype=float) if weights else np.empty(0)
+    worker = Path(__file__).with_name("nsbm_worker.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(f"{tmp}/in.npz", n=g.vcount(), src=edges[:, 0], dst=edges[:, 1], weight=weight, seed=seed)
+        done = subprocess.run([python, str(worker), f"{tmp}/in.npz", f"{tmp}/out.npz"], capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise AnalysisError(f"graph-tool's nested SBM failed: {done.stderr.strip()[-800:]}")
+        levels = list(np.load(f"{tmp}/out.npz")["levels"].astype(np.int64))
+    if len(np.unique(levels[-1])) > 1:
+        levels.append(np.zeros(g.vcount(), dtype=np.int64))
+    return levels
 
 
 def class_tree(levels: list[np.ndarray], output_rows: np.ndarray, class_names: list[str]) -> str:
