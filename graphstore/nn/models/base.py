@@ -120,6 +120,15 @@ def pooled_features(channels: int, h: int, w: int, pools: int) -> int:
     return channels * (h // 2**pools) * (w // 2**pools)
 
 
+def plain_cnn(info: DataInfo, name: str, plan: Sequence[int | str], fc: Sequence[int], batch_norm: bool,
+              removed: Sequence[int] = (), dropout: float = 0.0) -> SequentialNet:
+    """A conv stack (3x3, pad 1, optional BN, ReLU, 2x2 pools) then an FC head: the plain CNNs of the registry."""
+    pools = sum(1 for item in plan if item == POOL)
+    c, h, w = require_image(info, name, pools=pools)
+    convs, channels = conv_stack(c, plan, batch_norm, removed)
+    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, pools), fc, info.num_classes, dropout))
+
+
 def scaled(width: float, size: int) -> int:
     """A layer size times the width multiplier, at least 1."""
     return max(1, int(round(size * width)))

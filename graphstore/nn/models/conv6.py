@@ -12,14 +12,7 @@ from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.models import MODELS
-from graphstore.nn.models.base import (
-    POOL,
-    SequentialNet,
-    conv_stack,
-    fc_stack,
-    pooled_features,
-    require_image,
-)
+from graphstore.nn.models.base import POOL, SequentialNet, plain_cnn
 
 PLAN = (64, 64, POOL, 128, 128, POOL, 256, 256, POOL)
 FC = (256, 256)
@@ -39,8 +32,4 @@ class Conv6:
 @MODELS.register("conv6", Conv6)
 def build(params: Conv6, info: DataInfo) -> SequentialNet:
     """Needs images of at least 8x8."""
-    c, h, w = require_image(info, "conv6", pools=3)
-    convs, channels = conv_stack(c, PLAN, params.batch_norm, params.removed_convs)
-    return SequentialNet(
-        convs + fc_stack(pooled_features(channels, h, w, 3), FC, info.num_classes, params.dropout)
-    )
+    return plain_cnn(info, "conv6", PLAN, FC, params.batch_norm, params.removed_convs, params.dropout)

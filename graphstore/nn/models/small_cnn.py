@@ -6,14 +6,7 @@ from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.models import MODELS
-from graphstore.nn.models.base import (
-    POOL,
-    SequentialNet,
-    conv_stack,
-    fc_stack,
-    pooled_features,
-    require_image,
-)
+from graphstore.nn.models.base import POOL, SequentialNet, plain_cnn
 
 PLAN = (32, POOL, 64, POOL)
 FC = (64, 32)
@@ -32,6 +25,4 @@ class SmallCnn:
 @MODELS.register("small-cnn", SmallCnn)
 def build(params: SmallCnn, info: DataInfo) -> SequentialNet:
     """Needs images of at least 4x4."""
-    c, h, w = require_image(info, "small-cnn", pools=2)
-    convs, channels = conv_stack(c, PLAN, params.batch_norm, params.removed_convs)
-    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 2), FC, info.num_classes))
+    return plain_cnn(info, "small-cnn", PLAN, FC, params.batch_norm, params.removed_convs)
