@@ -29,7 +29,8 @@ def list_queries() -> None:
     for column in ("name", "parameters", "description", "dialects"):
         table.add_column(column)
     for query in load_catalog().values():
-        table.add_row(query.name, query.signature(), query.description, ", ".join(sorted(query.texts)))
+        dialects = "both" if "any" in query.texts else ", ".join(sorted(query.texts))
+        table.add_row(query.name, query.signature(), query.description, dialects)
     console.print(table)
 
 
