@@ -23,7 +23,7 @@ test-fast: venv  ## unit tests only, no servers
 	$(BIN)/pytest -q -m "not neo4j and not postgres"
 
 lint: venv
-	$(BIN)/ruff check graphstore tests bench
+	$(BIN)/ruff check graphstore cli migrations tests bench
 
 bench: venv
 	bash scripts/run-bench.sh

@@ -1,4 +1,4 @@
-"""Maximum spanning forests and neural persistence (METHODS.md F) against scipy and gudhi; kappa* and overlap."""
+"""Maximum spanning forests and neural persistence (docs/METHODS.md F) against scipy and gudhi; kappa* and overlap."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The multilayer class networks (METHODS.md C3): 001's worked example, box-filter degrees against explicit arcs
+"""The multilayer class networks (docs/METHODS.md C3): 001's worked example, box-filter degrees against explicit arcs
 and networkx, the feature-map recorder, the stored graph (both stores) and the errors."""
 
 from __future__ import annotations

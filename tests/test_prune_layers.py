@@ -1,4 +1,4 @@
-"""Conv-layer pruning (METHODS.md B4): 001's VGG16 sizes, layer selection, rebuild + reload, a tracked retrain,
+"""Conv-layer pruning (docs/METHODS.md B4): 001's VGG16 sizes, layer selection, rebuild + reload, a tracked retrain,
 a gamma sweep, and the CLI command (help, errors, a run)."""
 
 from __future__ import annotations

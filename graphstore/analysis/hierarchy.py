@@ -1,4 +1,4 @@
-"""Class hierarchies from nested partitions of a co-activation graph (METHODS.md D, after 000), compared by RF.
+"""Class hierarchies from nested partitions of a co-activation graph (docs/METHODS.md D, after 000), compared by RF.
 
 A nested partition is a list of memberships, finest level first, each level coarser than the one below. The
 class tree follows every output neuron's block upward; levels that do not change the grouping of the output

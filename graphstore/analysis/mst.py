@@ -1,4 +1,4 @@
-"""Zeroth-order topology of weights (METHODS.md F): maximum spanning forests, neural persistence, kappa*, overlap.
+"""Zeroth-order topology of weights (docs/METHODS.md F): maximum spanning forests, neural persistence, kappa*, overlap.
 
 A layer is a bipartite graph between its n inputs and m outputs; the edge weight is w' = |w| / max|w| and zero
 (masked) weights are not edges. The descending filtration's merge edges are the maximum spanning forest (MSF),
@@ -145,7 +145,7 @@ def kappa_conv(kernel: tuple[int, int], in_size: tuple[int, int], padding: tuple
 
 
 def overlap_lower_bound(n: int, m: int) -> float:
-    """E[X] >= (1/(n+m-1)) sum_{i=1..min(n,m)} (n-i+1)(m-i+1)/(nm) (METHODS.md F, reconstructed)."""
+    """E[X] >= (1/(n+m-1)) sum_{i=1..min(n,m)} (n-i+1)(m-i+1)/(nm) (docs/METHODS.md F, reconstructed)."""
     i = np.arange(1, min(n, m) + 1, dtype=np.float64)
     return float(np.sum((n - i + 1) * (m - i + 1)) / (n * m) / (n + m - 1))
 

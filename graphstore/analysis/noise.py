@@ -1,4 +1,4 @@
-"""Noise robustness of the latent kNN graph (METHODS.md D, 003 eq. 4.1).
+"""Noise robustness of the latent kNN graph (docs/METHODS.md D, 003 eq. 4.1).
 
 Latents X are the input of the classifier's output layer over a split. For each noise level p,
 Y = X + N(0, p * var_col(X)) (one seeded generator per level, so a level's noise does not depend on the other

@@ -1,4 +1,4 @@
-"""Zeroth-order topology report of a checkpoint or of every round of a pruning run (METHODS.md F).
+"""Zeroth-order topology report of a checkpoint or of every round of a pruning run (docs/METHODS.md F).
 
 Per layer: NP_2, normalised NP, kappa* = |E| / |MST edges| (masked weights are not edges), the overlap of the
 top-|MST| weights with the MST, its lower bound, and (option) the overlap of an i.i.d. Gaussian layer of the

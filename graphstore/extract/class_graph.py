@@ -1,4 +1,4 @@
-"""The class graph (METHODS.md C5, 003 eq. 4.2) from the latent kNN sample graph.
+"""The class graph (docs/METHODS.md C5, 003 eq. 4.2) from the latent kNN sample graph.
 
 d(ci, cj) = mean over sample pairs (k in ci, l in cj, k != l) of the shortest-path length between k and l in the
 union kNN graph (edge length = distance by default; `hops` counts edges). It is computed by multi-source Dijkstra

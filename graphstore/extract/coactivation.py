@@ -1,4 +1,4 @@
-"""The co-activation graph (METHODS.md C2, after 000 / Horta et al.): Spearman correlation of unit activations.
+"""The co-activation graph (docs/METHODS.md C2, after 000 / Horta et al.): Spearman correlation of unit activations.
 
 Spearman = Pearson on average ranks (ties matter: pre-ReLU outputs rarely tie, post-ReLU ones tie at zero a lot).
 Ranks are computed unit-chunked in numpy (one SIMD integer sort of packed value|position keys, tie groups by

@@ -1,6 +1,6 @@
 """Class-averaged conv feature maps, recorded with forward hooks in batches without gradients.
 
-The multilayer class networks (METHODS.md C3) need, per target class, the average over that class's images of
+The multilayer class networks (docs/METHODS.md C3) need, per target class, the average over that class's images of
 every conv layer's post-ReLU output map (and, for the `response` weighting of 001 section 3.1.3, of the raw conv
 output). Averages accumulate on the device with one `index_add_` per layer and batch; with
 `reduce_channels=True` each map is first averaged over its channels (enough for the mean descriptor: the

@@ -1,11 +1,11 @@
-"""The latent kNN sample graph (METHODS.md C4, after 003).
+"""The latent kNN sample graph (docs/METHODS.md C4, after 003).
 
 Latents are the input of the final classifier layer (a forward pre-hook on the output layer) over a split.
 Each sample links to its k nearest other samples (L1 by default; L2, cosine), self excluded, ties broken by
 sample index; the stored graph is the undirected union of those links, each pair once.
 
 Several k at once: the largest k is searched once and sliced. Decision: ONE GRAPH PER k (id `<id>-k<k>`), so
-every stored graph is exactly the union kNN graph METHODS.md defines and analyses and comparisons (Jaccard, CNS
+every stored graph is exactly the union kNN graph docs/METHODS.md defines and analyses and comparisons (Jaccard, CNS
 across k, noise levels, epochs) read it directly without filtering. Edges carry `distance` and `rank` (the
 smallest neighbour rank of the pair over its two directions = the smallest k at which it is in the union
 graph) and `mutual` (each is among the other's k nearest). The direction lost by storing the union once is kept

@@ -1,4 +1,4 @@
-"""`multilayer`: the per-class patch networks of a CNN (001, METHODS.md C3) and the entropy of degree delta.
+"""`multilayer`: the per-class patch networks of a CNN (001, docs/METHODS.md C3) and the entropy of degree delta.
 
 Nodes are the spatial positions (i, j) of every conv layer's output (all positions, the last conv included).
 A node of conv k has arcs to the kh x kw neighbourhood (kh x kw = the next conv's filter, clipped at the border)

@@ -6,7 +6,7 @@ Contract (how a kind plugs in - `graphstore ingest` and `graphstore extract` nee
    imports every such module on first use, so the module registers itself at import time, like the model and
    dataset registries of graphstore.nn do.
 2. In it, define a parameter dataclass: one field per option, `metadata={"help": ...}` (optionally
-   `"choices"`); defaults are the METHODS.md defaults. Field names shared with ingest's common options are set
+   `"choices"`); defaults are the docs/METHODS.md defaults. Field names shared with ingest's common options are set
    by those options: `split` (--split), `limit` (--limit), `k` (--k), `layers` (--layers), `device` (--device),
    `batch_size` (--batch-size). Any other field is set with `--opt KEY=VALUE` or `--opt KIND.KEY=VALUE`.
 3. Define the extraction function and register it:

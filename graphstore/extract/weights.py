@@ -1,4 +1,4 @@
-"""The weight graph (METHODS.md C1): neurons as nodes, weights as WEIGHT edges; masked weights are absent.
+"""The weight graph (docs/METHODS.md C1): neurons as nodes, weights as WEIGHT edges; masked weights are absent.
 
 Linear layers give one edge per weight; a convolution gives one edge per (in-channel, out-channel) whose
 `abs_w` is a norm of the kernel slice (L1 by default) and whose signed `w` is the slice's sum. A Linear after a

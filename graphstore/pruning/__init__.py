@@ -1,4 +1,4 @@
-"""Pruning methods (METHODS.md B): imp and topology (T-IMP); shared run plumbing in graphstore.pruning.common.
+"""Pruning methods (docs/METHODS.md B): imp and topology (T-IMP); shared run plumbing in graphstore.pruning.common.
 
 The parameter dataclasses live here, torch-free, so the CLI can build its options without importing torch.
 """

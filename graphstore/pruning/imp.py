@@ -1,4 +1,4 @@
-"""Iterative magnitude pruning / lottery tickets (METHODS.md B1): train, prune p of the survivors by |w|, rewind.
+"""Iterative magnitude pruning / lottery tickets (docs/METHODS.md B1): train, prune p of the survivors by |w|, rewind.
 
 The prune step is a pure function of weights and masks (`magnitude_prune`), so the schedule is testable without
 training: after t rounds at rate p the sparsity is 1 - (1 - p)^t up to rounding of weight counts. The global

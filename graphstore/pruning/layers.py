@@ -1,4 +1,4 @@
-"""`prune layers` (METHODS.md B4, 001 section 4): convolutional-layer pruning from the multilayer class network.
+"""`prune layers` (docs/METHODS.md B4, 001 section 4): convolutional-layer pruning from the multilayer class network.
 
 delta is computed for every node of the multilayer network (graphstore.extract.multilayer); a conv layer is
 kept when at least one of its nodes has delta > gamma x mean(delta) (or the median), the others are removed.

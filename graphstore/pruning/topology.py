@@ -1,4 +1,4 @@
-"""Topology-preserving IMP (T-IMP, METHODS.md F): every round keeps each layer's maximum spanning forest first.
+"""Topology-preserving IMP (T-IMP, docs/METHODS.md F): every round keeps each layer's maximum spanning forest first.
 
 At pruning time the MSF of every chosen layer's current (masked) weights is computed with the same routine as
 the analysis (graphstore.analysis.mst); its edges are forced to stay (for a conv channel graph: every surviving

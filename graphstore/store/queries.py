@@ -1,4 +1,4 @@
-"""Named Cypher queries shipped in graphstore/cypher/queries, with a header that declares their parameters.
+"""Named Cypher queries shipped in cypher/queries, with a header that declares their parameters.
 
 A query file `NAME.cypher` serves every backend; `NAME.neo4j.cypher` / `NAME.ladybug.cypher` override it for one
 dialect. The header is a block of `//` lines at the top:
@@ -111,7 +111,7 @@ def _split_name(filename: str) -> tuple[str, str]:
 
 def load_catalog() -> dict[str, NamedQuery]:
     """Every named query shipped with the package, by name."""
-    root = resources.files("graphstore") / "cypher" / "queries"
+    root = resources.files("graphstore.cypher") / "queries"
     found: dict[str, dict[str, str]] = {}
     for entry in root.iterdir():
         if entry.name.endswith(".cypher"):

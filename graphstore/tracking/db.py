@@ -1,6 +1,6 @@
 """Tracking DB plumbing: URL parsing, engines, and Alembic (the only path by which the schema changes).
 
-Alembic is configured programmatically (no alembic.ini): the script directory is graphstore/migrations,
+Alembic is configured programmatically (no alembic.ini): the script directory is migrations/ (installed as graphstore.migrations),
 shipped as package data, and the connection is handed to env.py through `Config.attributes["connection"]`.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from importlib import resources
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from graphstore import __version__
 from graphstore.config import mask_url
 from graphstore.errors import ConfigError, TrackingError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(str(resources.files("graphstore.migrations")))  # migrations/ at the repo root
 VALID_FORMS = (
     "sqlite:///path.db (a file; sqlite:////abs/path.db for an absolute path) or "
     "postgresql+psycopg://user:pass@host:5432/db"
@@ -246,7 +247,7 @@ def downgrade(url: str, revision: str = "base") -> tuple[str | None, str | None]
 
 
 def new_revision(message: str, url: str, autogenerate: bool = True) -> str:
-    """For maintainers: write a new migration under graphstore/migrations/versions (diffing models vs `url`).
+    """For maintainers: write a new migration under migrations/versions (diffing models vs `url`).
 
     Example: python -c "from graphstore.tracking.db import new_revision as r; r('add x', 'sqlite:///dev.db')"
     """

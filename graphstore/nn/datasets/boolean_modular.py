@@ -1,10 +1,10 @@
-"""`boolean-modular`: truth tables of hierarchically modular Boolean tasks (METHODS.md E, Neural Sculpting).
+"""`boolean-modular`: truth tables of hierarchically modular Boolean tasks (docs/METHODS.md E, Neural Sculpting).
 
 Row r of a table with n inputs is the binary number r written x1..xn, x1 the most significant bit, so
 f0(x1..x4) is 1 exactly on rows 0011, 1010 and 1100. Outputs are bits (multilabel targets). Each task carries
 its ground truth as data: modules per level, which inputs each module reads, which modules feed which, and
 which module feeds each output. Level 1 is the first hidden level. Where the catalogue gives module counts
-but no decomposition (the input-overlap series and the depth task) the modules follow METHODS.md's counts:
+but no decomposition (the input-overlap series and the depth task) the modules follow docs/METHODS.md's counts:
 level-1 modules of an overlapping pair are the groups of inputs read by f0 only, by both, and by g0 only; at
 full overlap ([4,1,2,2,k]) one shared input module feeds the minterm modules of f0 and g0; they feed ORs.
 All splits are the full truth table (the sculpting protocol trains and scores on every row).

@@ -1,6 +1,6 @@
 """`cifar10`, `cifar100`, `cifar20`: torchvision's pickles under cifar-10-batches-py / cifar-100-python.
 
-cifar20 (METHODS.md A) is the CIFAR-100 subset of four superclasses - medium mammals, large carnivores,
+cifar20 (docs/METHODS.md A) is the CIFAR-100 subset of four superclasses - medium mammals, large carnivores,
 vehicles 1, vehicles 2 - i.e. 20 fine classes, relabelled 0..19 grouped by superclass in that order (fine
 labels ascending within a superclass), named by their fine class names; each one's superclass is in meta.
 """

@@ -52,7 +52,7 @@ def conv_stack(
 ) -> tuple[list, int]:
     """conv3x3(pad 1) [+BN] + ReLU per int in `plan`, maxpool 2 per "M"; -> (named layers, out channels).
 
-    `removed` lists 1-based conv numbers left out (layer pruning, METHODS.md B4): the next kept conv takes the
+    `removed` lists 1-based conv numbers left out (layer pruning, docs/METHODS.md B4): the next kept conv takes the
     previous kept layer's channels, pools stay, and kept layers keep their names (conv1, conv2, conv4, ...).
     """
     check_removed(removed, sum(step != POOL for step in plan))

@@ -2,7 +2,7 @@
 
 1408 hidden neurons.
 
-All convolutions are padded (the thesis code's missing padding is a bug, METHODS.md A). Like Frankle &
+All convolutions are padded (the thesis code's missing padding is a bug, docs/METHODS.md A). Like Frankle &
 Carbin's Conv-6 it has no BatchNorm by default; `batch_norm=true` adds it.
 """
 

@@ -1,4 +1,4 @@
-"""`graphstore prune layers`: conv-layer pruning from the multilayer class network (001; METHODS.md B4).
+"""`graphstore prune layers`: conv-layer pruning from the multilayer class network (001; docs/METHODS.md B4).
 
 Options come from graphstore.pruning.layers.LayerPruneParams (method) and TrainConfig (retraining; its step-decay
 `gamma` is left at its default because --gamma is the layer-pruning threshold), through cli_parameters.

@@ -25,7 +25,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 def list_queries() -> None:
     """Print every named query with its parameters."""
-    table = Table(title="named queries (graphstore/cypher/queries)")
+    table = Table(title="named queries (cypher/queries)")
     for column in ("name", "parameters", "description", "dialects"):
         table.add_column(column)
     for query in load_catalog().values():
