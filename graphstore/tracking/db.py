@@ -1,6 +1,6 @@
 """Tracking DB plumbing: URL parsing, engines, and Alembic (the only path by which the schema changes).
 
-Alembic is configured programmatically (no alembic.ini): the script directory is migrations/ (installed as graphstore.migrations),
+Alembic is configured programmatically: the script directory is migrations/ (installed as graphstore.migrations),
 shipped as package data, and the connection is handed to env.py through `Config.attributes["connection"]`.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from importlib import resources
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
