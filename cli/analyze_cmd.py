@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from graphstore.cli.context import console, settings_of
+from graphstore.cli.options import cli_parameters
 
 app = typer.Typer(help="Analyse a stored graph: communities, centrality, statistics. Results become node "
                        "properties (as GDS .write does) and a record in the tracking DB.", no_args_is_help=True)
@@ -37,7 +38,7 @@ def _command(name: str, params_cls: type, summary: str) -> Any:
         inspect.Parameter("engine", inspect.Parameter.KEYWORD_ONLY, annotation=str,
                           default=typer.Option("auto", "--engine", help=ENGINE_HELP)),
     ]
-    command.__signature__ = inspect.Signature(fixed + P.cli_parameters(params_cls))  # type: ignore[attr-defined]
+    command.__signature__ = inspect.Signature(fixed + cli_parameters(params_cls))  # type: ignore[attr-defined]
     command.__doc__ = f"{summary}\n\nExample: graphstore analyze {name} --graph demo-weights --engine client"
     return command
 

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from graphstore.cli.context import console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.errors import GraphstoreError
 from graphstore.nn import params as P
 
@@ -99,7 +100,7 @@ def _signature() -> inspect.Signature:
         opt("round", int | None, typer.Option(None, "--round", help="Pruning round of the checkpoint.")),
         opt("name", str | None, typer.Option(None, "--name", help="Run name in the tracking DB.")),
     ]
-    return inspect.Signature(fixed + P.cli_parameters(ModuleParams))
+    return inspect.Signature(fixed + cli_parameters(ModuleParams))
 
 
 modules_command.__signature__ = _signature()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ Other pruning modules add a command to this group and attach it, e.g. in prune_s
         prune_cmd.register(root)          # idempotent: the group is added to the root once
 
 Method options come from the method's parameter dataclass and training options from TrainConfig, both through
-graphstore.nn.params.cli_parameters, so the CLI, the dataclass and the tracking record agree.
+graphstore.cli.options.cli_parameters, so the CLI, the dataclass and the tracking record agree.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from graphstore.cli.context import err_console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.nn import params as P
 
 app = typer.Typer(name="prune", help="Prune trained networks (IMP, T-IMP, structured, sculpt, layers).\n\n"
@@ -110,7 +111,7 @@ def _signature(method_cls: type) -> inspect.Signature:
     """Start options, then the method dataclass's options, then TrainConfig's."""
     from graphstore.nn.config import TrainConfig
 
-    return inspect.Signature(start_parameters() + P.cli_parameters(method_cls) + P.cli_parameters(TrainConfig))
+    return inspect.Signature(start_parameters() + cli_parameters(method_cls) + cli_parameters(TrainConfig))
 
 
 def imp_command(ctx: typer.Context, **kwargs: Any) -> None:

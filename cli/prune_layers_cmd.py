@@ -13,8 +13,8 @@ import typer
 
 from graphstore.cli import prune_cmd
 from graphstore.cli.context import console, err_console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.errors import GraphstoreError
-from graphstore.nn import params as P
 
 EXAMPLES = (
     "Example: graphstore prune layers --run 1 --gamma 1.25 --epochs 5\n\n"
@@ -91,8 +91,8 @@ def _signature() -> inspect.Signature:
         inspect.Parameter("retrain", kw, annotation=bool, default=typer.Option(
             True, "--retrain/--no-retrain", help="Retrain each rebuilt model (--no-retrain: sizes only).")),
     ]
-    return inspect.Signature(prune_cmd.start_parameters() + extra + P.cli_parameters(LayerPruneParams)
-                             + P.cli_parameters(TrainConfig, exclude=("gamma",)))
+    return inspect.Signature(prune_cmd.start_parameters() + extra + cli_parameters(LayerPruneParams)
+                             + cli_parameters(TrainConfig, exclude=("gamma",)))
 
 
 layers_command.__signature__ = _signature()  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from graphstore.cli import prune_cmd
 from graphstore.cli.context import console, err_console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.nn import params as P
 
 EXAMPLES = (
@@ -75,7 +76,7 @@ def _signature() -> inspect.Signature:
         inspect.Parameter("progress", kw, annotation=bool,
                           default=typer.Option(True, "--progress/--no-progress", help="One line per step.")),
     ]
-    return inspect.Signature(fixed + P.cli_parameters(SculptConfig))
+    return inspect.Signature(fixed + cli_parameters(SculptConfig))
 
 
 sculpt_command.__signature__ = _signature()  # type: ignore[attr-defined]

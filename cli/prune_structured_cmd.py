@@ -16,6 +16,7 @@ from rich.table import Table
 
 from graphstore.cli import prune_cmd
 from graphstore.cli.context import console, err_console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.nn import params as P
 
 EXAMPLES = (
@@ -84,7 +85,7 @@ def _signature() -> inspect.Signature:
     from graphstore.nn.config import TrainConfig
     from graphstore.pruning.structured import StructuredConfig
 
-    params = prune_cmd.start_parameters() + P.cli_parameters(StructuredConfig) + P.cli_parameters(TrainConfig)
+    params = prune_cmd.start_parameters() + cli_parameters(StructuredConfig) + cli_parameters(TrainConfig)
     return inspect.Signature(params)
 
 

@@ -1,6 +1,6 @@
 """`graphstore noise` (noise robustness of the latent kNN graph) and `graphstore topology` (zeroth-order topology
 of a checkpoint, or of every round of a pruning run). Options come from NoiseParams / TopologyReportParams via
-graphstore.nn.params.cli_parameters, so the CLI and the tracking record agree; torch loads inside the commands.
+graphstore.cli.options.cli_parameters, so the CLI and the tracking record agree; torch loads inside the commands.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from graphstore.cli.context import err_console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.cli.output import OutputFormat
 from graphstore.errors import GraphstoreError
 
@@ -141,13 +142,12 @@ def _attach() -> None:
     """Generated signatures: the source options, then the method dataclass's options."""
     from graphstore.analysis.noise import NoiseParams
     from graphstore.analysis.topology_report import TopologyReportParams
-    from graphstore.nn import params as P
 
     noise_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        _source_parameters() + P.cli_parameters(NoiseParams))
+        _source_parameters() + cli_parameters(NoiseParams))
     rounds = _opt("all_rounds", bool, False, "--all-rounds", help="Tabulate every pruning round of --run.")
     topology_command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        _source_parameters() + [rounds] + P.cli_parameters(TopologyReportParams))
+        _source_parameters() + [rounds] + cli_parameters(TopologyReportParams))
 
 
 _attach()

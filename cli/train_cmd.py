@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from graphstore.cli.context import console, err_console, settings_of
+from graphstore.cli.options import cli_parameters
 from graphstore.nn import params as P
 
 SUMMARY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "seconds")
@@ -212,7 +213,7 @@ def _signature() -> inspect.Signature:
             default=typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
         ),
     ]
-    return inspect.Signature(fixed + P.cli_parameters(TrainConfig))
+    return inspect.Signature(fixed + cli_parameters(TrainConfig))
 
 
 def train_command(ctx: typer.Context, **kwargs: Any) -> None:

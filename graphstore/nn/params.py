@@ -143,11 +143,11 @@ def describe(cls: type) -> list[tuple[str, str, str]]:
     out = []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        out.append((f.name, _show(default), field_help(f)))
+        out.append((f.name, show_value(default), field_help(f)))
     return out
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     """Render a default value compactly ("256,128" for tuples)."""
     if isinstance(value, tuple | list):
         return ",".join(map(str, value)) or "(empty)"
@@ -157,37 +157,3 @@ def _show(value: Any) -> str:
 def known_list(cls: type) -> str:
     """Field names with defaults, e.g. "width=1.0, batch_norm=True"."""
     return ", ".join(f"{name}={default}" for name, default, _ in describe(cls)) or "(none)"
-
-
-def cli_parameters(cls: type, exclude: Iterable[str] = ()) -> list[Any]:
-    """One typer option (an inspect.Parameter) per dataclass field: --kebab-name, help, default, choices.
-
-    Scalars keep their type (bools become --x/--no-x flags); other types are taken as text and parsed by
-    `from_mapping` (e.g. "0,1,5" for a tuple of epochs); their default is None, meaning the dataclass default.
-    """
-    import inspect
-
-    import typer
-
-    hints, out = field_types(cls), []
-    for f in dataclasses.fields(cls):
-        if f.name in exclude:
-            continue
-        kind, flag = hints[f.name], "--" + f.name.replace("_", "-")
-        choices = f.metadata.get("choices")
-        scalar = kind in (int, float, str, bool)
-        default = f.default if scalar and f.default is not dataclasses.MISSING else None
-        decl = f"{flag}/--no-{flag[2:]}" if kind is bool else flag
-        shown = scalar or f.default in (None, dataclasses.MISSING)
-        text = field_help(f) if shown else f"{field_help(f)} [default: {_show(f.default)}]"
-        option = typer.Option(default, decl, help=text, show_default=scalar)
-        annotation = typing.Literal[tuple(map(str, choices))] if choices and kind is str else kind  # noqa
-        out.append(
-            inspect.Parameter(
-                f.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=option,
-                annotation=annotation if scalar else str | None,
-            )
-        )
-    return out
