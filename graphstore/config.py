@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from graphstore.errors import ConfigError
+from graphstore.masking import mask_text, mask_url
+
+__all__ = ["Settings", "config_file_path", "default_data_dir", "load_settings", "mask_text", "mask_url"]
 
 ENV_PREFIX = "GRAPHSTORE_"
 SECRET_FIELDS = frozenset({"neo4j_password"})
@@ -59,20 +62,8 @@ class Settings:
         for name in SECRET_FIELDS:
             out[name] = "****" if out[name] else "(empty)"
         out["graph_store (effective)"] = self.graph_store_uri
-        out["database_url (effective)"] = mask_url(self.tracking_url)
-        out["database_url"] = mask_url(out["database_url"])
-        return out
-
-
-def mask_url(url: str) -> str:
-    """Hide the password in a URL like scheme://user:pass@host/db."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    if ":" in creds:
-        creds = creds.split(":", 1)[0] + ":****"
-    return f"{scheme}://{creds}@{host}"
+        out["database_url (effective)"] = self.tracking_url
+        return {key: mask_text(value) for key, value in out.items()}
 
 
 def config_file_path(explicit: str | os.PathLike | None = None) -> Path | None:

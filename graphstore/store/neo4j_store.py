@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from graphstore.errors import QueryError, StoreUnavailable
+from graphstore.errors import ConfigError, QueryError, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
+from graphstore.masking import mask_secret, mask_url
 from graphstore.store.base import (
     CREATE_GRAPH_NODE,
     GraphInfo,
@@ -56,11 +57,17 @@ class Neo4jStore(GraphStore):
         super().__init__(batch_size)
         import neo4j
 
-        self.uri = uri
+        self.uri = mask_url(uri)  # what messages, tables and the tracking DB show: never a secret
         self.database = database
+        self._secrets = (password,)
         auth = (user, password) if password else None
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=10,
-                                                  notifications_disabled_classifications=["DEPRECATION"])
+        try:
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=10,
+                                                      notifications_disabled_classifications=["DEPRECATION"])
+        except (neo4j.exceptions.ConfigurationError, ValueError) as exc:
+            raise ConfigError(f"Neo4j URI {self.uri} is not usable: {mask_secret(str(exc), password)}",
+                              "Give user and password in GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD, "
+                              "not in the URI.") from None
         self._node_ids: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         with self._errors():
             self._driver.verify_connectivity()
@@ -82,7 +89,8 @@ class Neo4jStore(GraphStore):
                                    "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
                                    "--neo4j-password) to the server's credentials.") from exc
         except (ex.ServiceUnavailable, ex.SessionExpired, OSError) as exc:
-            raise StoreUnavailable(f"Cannot reach Neo4j at {self.uri}: {exc}", START_HINT) from exc
+            raise StoreUnavailable(f"Cannot reach Neo4j at {self.uri}: {mask_secret(str(exc), *self._secrets)}",
+                                   START_HINT) from None
         except ex.CypherSyntaxError as exc:
             raise QueryError(f"Neo4j rejected the query: {exc.message}") from exc
         except ex.ClientError as exc:

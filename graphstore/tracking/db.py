@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.pool import StaticPool
 
 from graphstore import __version__
-from graphstore.config import mask_url
+from graphstore.config import mask_text, mask_url
 from graphstore.errors import ConfigError, TrackingError
 
 MIGRATIONS_DIR = Path(str(resources.files("graphstore.migrations")))  # migrations/ at the repo root
@@ -45,10 +45,10 @@ def parse_url(url: str) -> URL:
     """Parse a tracking URL; `postgresql://` and `postgres://` mean psycopg 3; raise ConfigError otherwise."""
     try:
         parsed = make_url(url)
-    except (ArgumentError, ValueError, TypeError) as exc:
+    except (ArgumentError, ValueError, TypeError):
         raise ConfigError(
             f"Tracking database URL {mask_url(str(url))!r} does not parse.", f"Use {VALID_FORMS}."
-        ) from exc
+        ) from None  # the parser's own message repeats the URL unmasked
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -113,7 +113,7 @@ def make_engine(url: str) -> Engine:
 
 def unreachable(url: str, exc: BaseException) -> TrackingError:
     """A TrackingError for a connection failure, with the masked URL and how to get a server."""
-    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    reason = mask_text(" ".join(str(getattr(exc, "orig", None) or exc).split()))
     hint = "Check the SQLite file's directory and permissions." if is_sqlite(url) else SERVER_HINT
     return TrackingError(f"Cannot use the tracking database at {mask_url(url)}: {reason}", hint)
 
@@ -125,7 +125,7 @@ def connect(engine: Engine, url: str, *, begin: bool = False) -> Iterator[Connec
         with engine.begin() if begin else engine.connect() as conn:
             yield conn
     except OperationalError as exc:
-        raise unreachable(url, exc) from exc
+        raise unreachable(url, exc) from None  # the masked reason is in the message; the driver's is not masked
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
