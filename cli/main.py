@@ -1,44 +1,63 @@
-"""Root of the `graphstore` CLI: global options, command groups, and error reporting that names the fix."""
+"""Root of the `graphstore` CLI: global options, the command table (imported lazily), and the error boundary."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import typer
 
-from graphstore.cli.context import CliState, err_console
-from graphstore.errors import GraphstoreError
+from graphstore.cli.boundary import run_guarded
+from graphstore.cli.context import CliState
+from graphstore.cli.lazy import LazyCommand, LazyGroup
+
+# Every root command: the cli modules whose register(app) adds it, and its one-line help (shown by --help without
+# importing the command). Adding a command is adding its module and one line here.
+COMMANDS = [
+    LazyCommand("demo", ("demo_cmd",),
+                "Train and prune a small CNN on digits, ingest its graphs, find communities, and query hubs."),
+    LazyCommand("train", ("train_cmd",),
+                "Train a model on a dataset; checkpoints to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics to the DB."),
+    LazyCommand("prune", ("prune_cmd", "prune_structured_cmd", "prune_sculpt_cmd", "prune_layers_cmd"),
+                "Prune trained networks (IMP, T-IMP, structured, sculpt, layers)."),
+    LazyCommand("ingest", ("ingest_cmd",),
+                "Extract graphs from a checkpoint and store them (graph store + tracking DB), with a summary table."),
+    LazyCommand("extract", ("ingest_cmd",),
+                "Extract one graph from a checkpoint and write it to a file, without a store."),
+    LazyCommand("analyze", ("analyze_cmd",),
+                "Analyse a stored graph: communities, centrality, statistics."),
+    LazyCommand("compare", ("analyze_cmd",),
+                "Compare two graphs on the same nodes (epochs, seeds, pruning rounds, noise levels)"),
+    LazyCommand("query", ("query_cmd",),
+                "Run a named Cypher query against the configured graph store and print the rows."),
+    LazyCommand("noise", ("robustness_cmd",),
+                "Noise robustness (003 eq. 4.1): Jaccard and CNS of the noisy latent kNN graph"),
+    LazyCommand("topology", ("robustness_cmd",),
+                "Zeroth-order topology (METHODS F): per-layer NP, normalised NP, kappa*, MST overlap"),
+    LazyCommand("modules", ("modules_cmd",),
+                "Detect modules per level in a sculpted MLP checkpoint; compare with the Boolean task's ground truth."),
+    LazyCommand("runs", ("runs_cmd",),
+                "Inspect tracked runs (training, pruning, ingestion, analyses)."),
+    LazyCommand("store", ("store_cmd",),
+                "Manage the graph store (embedded Ladybug or Neo4j)."),
+    LazyCommand("db", ("db_cmd",),
+                "Create, upgrade and inspect the tracking database (SQLite by default, PostgreSQL by URL)."),
+    LazyCommand("config", ("config_cmd",),
+                "Inspect configuration."),
+    LazyCommand("services", ("services_cmd",),
+                "Local Neo4j (+ Browser, GDS, APOC) and PostgreSQL servers for tests and development."),
+]
+LazyGroup.table = {c.name: c for c in COMMANDS}
 
 app = typer.Typer(
     name="graphstore",
+    cls=LazyGroup,
     help="Train and prune networks, extract their graphs, store them in Neo4j or an embedded store, analyse them.\n\n"
     "Example: graphstore demo",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-
-# Modules under graphstore.cli; each has register(app). Adding a command group is adding one module here.
-COMMAND_MODULES = [
-    "config_cmd",
-    "db_cmd",
-    "store_cmd",
-    "services_cmd",
-    "query_cmd",
-    "demo_cmd",
-    "ingest_cmd",
-    "train_cmd",
-    "runs_cmd",
-    "analyze_cmd",
-    "prune_cmd",
-    "prune_structured_cmd",
-    "prune_sculpt_cmd",
-    "prune_layers_cmd",
-    "modules_cmd",
-    "robustness_cmd",
-]
 
 
 @app.callback()
@@ -67,27 +86,9 @@ def root(
     ctx.obj = CliState(flags=flags, config=str(config) if config else None)
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"graphstore.cli.{name}")
-        module.register(app)
-
-
-_register()
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry: run the app; a GraphstoreError becomes a message, a hint and exit code 2."""
-    try:
-        app(args=argv, prog_name="graphstore")
-    except GraphstoreError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
-        if exc.hint:
-            err_console.print(f"[yellow]Hint:[/] {exc.hint}", highlight=False)
-        return 2
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+    """Console-script entry: run the app inside the error boundary (message + hint, exit 2; Ctrl-C, 130)."""
+    return run_guarded(lambda: app(args=argv, prog_name="graphstore"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""The CLI's one error boundary: every error a message and a hint (exit 2), Ctrl-C a line (exit 130), a bug a short
+message plus the log file holding its traceback (exit 1). Everything printed or logged here has secrets masked."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from graphstore.errors import GraphstoreError
+
+EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
+INTERRUPTED_LINE = ("Interrupted. Work finished before the interrupt is saved; the run or graph in progress is "
+                    "recorded as interrupted/incomplete (finish it with --resume where the command offers it, or "
+                    "drop it).")
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@\s/]*)@")
+_QUERY_SECRET = re.compile(r"(?P<key>[?&;](?:password|passwd|pwd|sslpassword|token|secret|api_?key)=)[^&\s'\"]*",
+                           re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """Hide passwords in every URI/URL inside `text`: userinfo (user:pass@) and secret query parameters."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:****@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m['key']}****", text)
+
+
+def log_dir() -> Path:
+    """Where tracebacks of unexpected errors go: $GRAPHSTORE_LOG_DIR, else the XDG state dir."""
+    explicit = os.environ.get("GRAPHSTORE_LOG_DIR")
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "graphstore" / "logs"
+
+
+def log_traceback(exc: BaseException) -> Path | None:
+    """Write the masked traceback to a new file (0600) and return its path; None when it cannot be written."""
+    text = mask_secrets("".join(traceback.format_exception(exc)))
+    try:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"graphstore {' '.join(mask_secrets(a) for a in sys.argv[1:])}\n\n{text}")
+        return path
+    except OSError:
+        return None
+
+
+def _say(label: str, text: str, style: str) -> None:
+    """One line on stderr, styled when stderr is a terminal."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[{style}]{label}[/] {mask_secrets(text)}", highlight=False, markup=True,
+                               soft_wrap=True)
+
+
+def run_guarded(command: Callable[[], object]) -> int:
+    """Run the CLI and turn whatever ends it into an exit code and a readable message."""
+    try:
+        command()
+    except GraphstoreError as exc:
+        _say("Error:", _escape(exc.message), "bold red")
+        if exc.hint:
+            _say("Hint:", _escape(exc.hint), "yellow")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _say("Interrupted:", INTERRUPTED_LINE, "bold yellow")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # noqa: BLE001 - the boundary: any bug becomes a short message and a logged traceback
+        where = log_traceback(exc)
+        _say("Unexpected error:", _escape(f"{type(exc).__name__}: {exc}"), "bold red")
+        _say("Hint:", f"This is a bug in graphstore or an unhandled environment problem. Full traceback: "
+                      f"{where or '(could not write a log file)'}", "yellow")
+        return EXIT_BUG
+    return 0
+
+
+def _escape(text: str) -> str:
+    """Escape rich markup in user text."""
+    from rich.markup import escape
+
+    return escape(text)
