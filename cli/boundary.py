@@ -4,7 +4,6 @@ message plus the log file holding its traceback (exit 1). Everything printed or 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 import traceback
@@ -12,20 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from graphstore.errors import GraphstoreError
+from graphstore.masking import mask_text as mask_secrets
 
 EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
 INTERRUPTED_LINE = ("Interrupted. Work finished before the interrupt is saved; the run or graph in progress is "
                     "recorded as interrupted/incomplete (finish it with --resume where the command offers it, or "
                     "drop it).")
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@\s/]*)@")
-_QUERY_SECRET = re.compile(r"(?P<key>[?&;](?:password|passwd|pwd|sslpassword|token|secret|api_?key)=)[^&\s'\"]*",
-                           re.IGNORECASE)
-
-
-def mask_secrets(text: str) -> str:
-    """Hide passwords in every URI/URL inside `text`: userinfo (user:pass@) and secret query parameters."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:****@", text)
-    return _QUERY_SECRET.sub(lambda m: f"{m['key']}****", text)
 
 
 def log_dir() -> Path:
