@@ -3,8 +3,8 @@
 Contract (how a kind plugs in - `graphstore ingest` and `graphstore extract` need nothing else):
 
 1. Add one public module under graphstore/extract/ (a file whose name does not start with "_"). The registry
-   imports every such module on first use, so the module registers itself at import time, like the model and
-   dataset registries of graphstore.nn do.
+   (a graphstore.registry.Registry) imports every such module on first use, so the module registers itself at
+   import time, like the model, dataset and analysis registries do.
 2. In it, define a parameter dataclass: one field per option, `metadata={"help": ...}` (optionally
    `"choices"`); defaults are the docs/METHODS.md defaults. Field names shared with ingest's common options are set
    by those options: `split` (--split), `limit` (--limit), `k` (--k), `layers` (--layers), `device` (--device),
@@ -35,14 +35,13 @@ Contract (how a kind plugs in - `graphstore ingest` and `graphstore extract` nee
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn import params as P
+from graphstore.registry import Registry, UnknownName, canonical_name
 
 if TYPE_CHECKING:
     from torch import nn
@@ -58,7 +57,7 @@ Ids = Callable[[Any, str], list[str]]
 NOT_KIND_MODULES = ("registry", "files", "activations")
 
 
-class UnknownGraphKind(GraphstoreError):
+class UnknownGraphKind(UnknownName):
     """A graph kind is not registered."""
 
 
@@ -117,13 +116,13 @@ class GraphKind:
         return self.applies(checkpoint, model)
 
 
-_KINDS: dict[str, GraphKind] = {}
-_loaded = False
-
-
 def normalise(name: str) -> str:
     """'class_graph', 'Class-Graph' -> 'class-graph'."""
-    return name.strip().lower().replace("_", "-")
+    return canonical_name(name)
+
+
+KINDS: Registry[GraphKind] = Registry("graph kind", "graphstore.extract", skip=NOT_KIND_MODULES,
+                                      error=UnknownGraphKind, hint="See `graphstore ingest --list`.")
 
 
 def register(name: str, params: type, *, needs_data: bool = True, applies: Applies = any_model,
@@ -132,39 +131,18 @@ def register(name: str, params: type, *, needs_data: bool = True, applies: Appli
 
     def decorate(build: Build) -> Build:
         key = normalise(name)
-        if key in _KINDS and _KINDS[key].build is not build:
-            raise ValueError(f"graph kind {key!r} is registered twice")
         text = summary or (build.__doc__ or params.__doc__ or "").strip().splitlines()[0]
-        _KINDS[key] = GraphKind(key, params, build, text, needs_data, applies, check, ids)
+        KINDS.register(key, GraphKind(key, params, build, text, needs_data, applies, check, ids))
         return build
 
     return decorate
 
 
-def _load() -> None:
-    """Import every public module of graphstore.extract so their registrations run."""
-    global _loaded
-    if _loaded:
-        return
-    import graphstore.extract as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_") and info.name not in NOT_KIND_MODULES:
-            importlib.import_module(f"graphstore.extract.{info.name}")
-    _loaded = True
-
-
 def kinds() -> list[GraphKind]:
     """Every registered kind, sorted by name."""
-    _load()
-    return [_KINDS[k] for k in sorted(_KINDS)]
+    return KINDS.entries()
 
 
 def get_kind(name: str) -> GraphKind:
-    """The kind registered as `name`; an unknown one lists the known ones."""
-    _load()
-    key = normalise(name)
-    if key not in _KINDS:
-        raise UnknownGraphKind(f"Unknown graph kind {name!r}.",
-                               f"Known kinds: {', '.join(sorted(_KINDS))} (graphstore ingest --list).")
-    return _KINDS[key]
+    """The kind registered as `name`; an unknown one names close matches and lists the known ones."""
+    return KINDS.get(name)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from graphstore.errors import GraphstoreError
+from graphstore.registry import UnknownName
 
-
-class UnknownName(GraphstoreError):
-    """A model or dataset name is not registered; the message lists the known ones."""
+__all__ = ["CheckpointError", "DatasetInvalid", "DatasetMissing", "InvalidParams", "ModelDoesNotFit", "UnknownName"]
 
 
 class InvalidParams(GraphstoreError):

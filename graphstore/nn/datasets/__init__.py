@@ -8,10 +8,10 @@ from typing import Any
 
 from graphstore.nn import params as P
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset
-from graphstore.nn.registry import Entry, Registry
+from graphstore.nn.registry import BuilderRegistry, Entry
 
 DatasetBuilder = Callable[[Any, DatasetSpec, Path | None], LoadedDataset]
-DATASETS: Registry[DatasetBuilder] = Registry("dataset", "graphstore.nn.datasets")
+DATASETS: BuilderRegistry[DatasetBuilder] = BuilderRegistry("dataset", "graphstore.nn.datasets")
 NOT_RECORDED = ("download",)  # parameters that do not change the data, left out of the recorded spec
 
 

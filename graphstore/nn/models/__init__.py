@@ -14,10 +14,10 @@ from torch import nn
 
 from graphstore.nn import params as P
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.registry import Entry, Registry
+from graphstore.nn.registry import BuilderRegistry, Entry
 
 ModelBuilder = Callable[[Any, DataInfo], nn.Module]
-MODELS: Registry[ModelBuilder] = Registry("model", "graphstore.nn.models")
+MODELS: BuilderRegistry[ModelBuilder] = BuilderRegistry("model", "graphstore.nn.models")
 
 
 @dataclass(frozen=True)
