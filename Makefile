@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv demo test test-fast lint bench services services-stop clean
+.PHONY: venv demo test test-fast lint typecheck bench services services-stop clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ test-fast: venv  ## unit tests only, no servers
 
 lint: venv
 	$(BIN)/ruff check graphstore cli migrations tests bench
+	bash scripts/typecheck.sh $(VENV)
+
+typecheck: venv  ## mypy over the installed layout (graphstore + cli/, cypher/, migrations/)
+	bash scripts/typecheck.sh $(VENV)
 
 bench: venv
 	bash scripts/run-bench.sh
