@@ -1,12 +1,7 @@
 // description: Louvain communities inside Neo4j (GDS): project one graph by graph_id, write the community id, drop the projection.
-// param: graph_id str                       the stored graph
-// param: write_property str = louvain     node property to write
-MATCH (a:GraphNode {graph_id: $graph_id})
-OPTIONAL MATCH (a)-[r]->(b:GraphNode {graph_id: $graph_id})
-WITH gds.graph.project('gs-query-' + $graph_id + '-' + randomUUID(), a, b, {},
-                       {undirectedRelationshipTypes: ['*']}) AS g
-CALL gds.louvain.write(g.graphName, {writeProperty: $write_property, concurrency: 1})
+// param: graph_id graph                       the stored graph
+// param: write_property property = louvain   node property to write
+// gds-projection: graph_id
+CALL gds.louvain.write($projection, {writeProperty: $write_property, concurrency: 1})
 YIELD communityCount, modularity
-WITH g, communityCount AS communities, modularity
-CALL gds.graph.drop(g.graphName, false) YIELD graphName
-RETURN communities, modularity
+RETURN communityCount AS communities, modularity

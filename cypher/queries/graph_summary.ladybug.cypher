@@ -1,5 +1,5 @@
 // description: Node counts by label and relationship counts by type within one graph.
-// param: graph_id str   the graph to summarise
+// param: graph_id graph the graph to summarise
 MATCH (n {graph_id: $graph_id})
 WHERE label(n) <> 'Graph'
 RETURN 'node' AS element, label(n) AS name, count(*) AS count

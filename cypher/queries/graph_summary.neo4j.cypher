@@ -1,5 +1,5 @@
 // description: Node counts by label and relationship counts by type within one graph.
-// param: graph_id str   the graph to summarise
+// param: graph_id graph the graph to summarise
 MATCH (n:GraphNode {graph_id: $graph_id})
 UNWIND [l IN labels(n) WHERE l <> 'GraphNode'] AS label
 RETURN 'node' AS element, label AS name, count(*) AS count

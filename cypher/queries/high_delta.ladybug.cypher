@@ -1,6 +1,6 @@
 // description: Patches of a multilayer graph with the highest entropy of degree delta, with their layer's max and mean delta.
-// param: graph_id str       the multilayer graph to look in
-// param: limit int = 20     how many patches
+// param: graph_id graph     the multilayer graph to look in
+// param: limit int[1..1000000] = 20    how many patches
 MATCH (q:Patch)
 WHERE q.graph_id = $graph_id
 WITH q.layer AS layer, max(q.delta) AS layer_max, avg(q.delta) AS layer_mean

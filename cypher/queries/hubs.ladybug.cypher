@@ -1,6 +1,6 @@
 // description: Top nodes by degree (in + out, all relationship types) within one graph.
-// param: graph_id str       the graph to look in
-// param: limit int = 10     how many hubs
+// param: graph_id graph     the graph to look in
+// param: limit int[1..1000000] = 10    how many hubs
 MATCH (n {graph_id: $graph_id})-[r]-()
 WHERE r.graph_id = $graph_id
 WITH n, count(r) AS degree

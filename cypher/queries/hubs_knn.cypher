@@ -1,6 +1,6 @@
 // description: Hub samples of a kNN graph by k-occurrence (how many samples have it among their k nearest; 003's hubness), with the union-graph degree.
-// param: graph_id str       the kNN graph (kind knn, e.g. 3-10-knn-k8)
-// param: limit int = 10     how many hubs
+// param: graph_id graph     the kNN graph (kind knn, e.g. 3-10-knn-k8)
+// param: limit int[1..1000000] = 10    how many hubs
 MATCH (s:Sample)-[r:KNN]-(:Sample)
 WHERE s.graph_id = $graph_id AND r.graph_id = $graph_id
 WITH s, count(r) AS degree

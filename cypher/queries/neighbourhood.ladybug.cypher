@@ -1,7 +1,7 @@
 // description: The neighbours of one node (by key) within a graph, with the relationship and its direction.
-// param: graph_id str       the graph to look in
-// param: key int            the node's key (its uid is graph_id:key)
-// param: limit int = 50     how many neighbours
+// param: graph_id graph     the graph to look in
+// param: key int               the node's key (its uid is graph_id:key)
+// param: limit int[1..1000000] = 50    how many neighbours
 MATCH (n {graph_id: $graph_id})-[r]-(m)
 WHERE n.key = $key AND label(n) <> 'Graph'
 OPTIONAL MATCH (n)-[out]->(m)

@@ -21,7 +21,7 @@ import numpy as np
 
 from graphstore.errors import GraphExists, GraphNotFound
 from graphstore.graph import EdgeTable, Graph, NodeTable, check_graph_id, check_identifier
-from graphstore.store.queries import get_query
+from graphstore.store.queries import run_named
 
 COMPLETE, WRITING, INCOMPLETE = "complete", "writing", "incomplete"
 ProgressCallback = Callable[[str, int, int], None]
@@ -137,6 +137,10 @@ class GraphStore(ABC):
     @abstractmethod
     def _stored_types(self, graph_id: str) -> list[str]:
         """Relationship types present in a graph."""
+
+    @abstractmethod
+    def stored_types(self, graph_id: str) -> dict[str, list[str]]:
+        """Relationship types present in a graph, each with the property names its relationships carry (sorted)."""
 
     @abstractmethod
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
@@ -280,10 +284,8 @@ class GraphStore(ABC):
             self._set_node_props(graph_id, label, keys[lo:hi], {k: np.asarray(v)[lo:hi] for k, v in props.items()})
 
     def run_query(self, name: str, params: dict[str, Any] | None = None) -> QueryResult:
-        """Run a named query from cypher/queries with its declared parameters."""
-        query = get_query(name)
-        bound = query.bind(params or {})
-        return self.execute(query.text_for(self.dialect), bound)
+        """Run a named query from cypher/queries with its declared parameters, checked against this store."""
+        return run_named(self, name, params or {})
 
 
 CREATE_GRAPH_NODE = (

@@ -216,6 +216,17 @@ class EmbeddedStore(GraphStore):
         return [t for t in sorted(self._tables("REL"))
                 if self._count(f"MATCH ()-[r:{t}]->() WHERE r.graph_id = $g RETURN count(*)", graph_id)]
 
+    def stored_types(self, graph_id: str) -> dict[str, list[str]]:
+        out = {}
+        for rel_type in sorted(self._tables("REL")):
+            names = sorted(c for c in self._columns(rel_type) if c != "graph_id")
+            counts = "".join(f", count(r.`{c}`)" for c in names)  # count(x) skips nulls: columns this graph uses
+            row = self.execute(f"MATCH ()-[r:{rel_type}]->() WHERE r.graph_id = $g RETURN count(*){counts}",
+                               {"g": graph_id}).rows[0]
+            if row[0]:
+                out[rel_type] = [c for c, n in zip(names, row[1:], strict=True) if n]
+        return out
+
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
         names = [c for c in self._columns(label) if c not in ("uid", "graph_id")]
         cols = ", ".join(f"n.`{c}` AS `{c}`" for c in names)

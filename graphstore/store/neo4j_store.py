@@ -208,6 +208,11 @@ class Neo4jStore(GraphStore):
                             {"g": graph_id}).rows
         return [r[0] for r in rows]
 
+    def stored_types(self, graph_id: str) -> dict[str, list[str]]:
+        rows = self.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() "
+                            "RETURN type(r) AS t, collect(DISTINCT keys(r)) AS ks ORDER BY t", {"g": graph_id}).rows
+        return {t: sorted({k for ks in key_lists for k in ks} - {"graph_id"}) for t, key_lists in rows}
+
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
         rows = self.execute(f"MATCH (n:{label} {{graph_id: $g}}) RETURN n.key AS key, properties(n) AS p "
                             "ORDER BY key", {"g": graph_id}).rows
