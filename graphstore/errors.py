@@ -27,6 +27,10 @@ class GraphExists(GraphstoreError):
     """A graph id is already stored and --replace was not given."""
 
 
+class InvalidGraph(GraphstoreError):
+    """A graph cannot be stored as it is (e.g. a NaN or infinite edge weight)."""
+
+
 class GraphNotFound(GraphstoreError):
     """A graph id is not in the store."""
 
