@@ -11,9 +11,10 @@ smallest neighbour rank of the pair over its two directions = the smallest k at 
 graph) and `mutual` (each is among the other's k nearest). The direction lost by storing the union once is kept
 on the nodes: `k_occurrence` = how many samples have this one among their k nearest (hubness, 003).
 
-Exact search: faiss IndexFlat (METRIC_L1) for L1 (without faiss: chunked torch.cdist, several times slower),
-chunked torch matrix products for L2 and cosine; queries run in chunks, so memory is the data plus one chunk of
-distances. `approximate=True` uses a faiss HNSW index (for large N).
+Exact search: L1 by the compiled kernel of graphstore.extract.l1_topk (each pair once, cache-blocked, float32
+then re-ranked in float64; memory is the data plus threads x N x (k + 4) candidates), L2 and cosine by chunked
+torch matrix products (memory is the data plus one chunk of distances). `approximate=True` uses a faiss HNSW
+index (for large N).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class KnnParams:
     split: str = field(default="test", metadata={"help": "Dataset split whose samples are the nodes."})
     limit: int = field(default=0, metadata={"help": "Use at most this many samples of the split (0 = all)."})
     approximate: bool = field(default=False, metadata={"help": "Approximate search (faiss HNSW) for large N."})
-    chunk: int = field(default=4096, metadata={"help": "Query rows per search chunk (bounds memory)."})
+    chunk: int = field(default=4096, metadata={"help": "Query rows per search chunk (bounds memory; L2, cosine, "
+                                                        "approximate)."})
     batch_size: int = field(default=512, metadata={"help": "Samples per forward batch."})
     device: str = field(default="cpu", metadata={"help": "Device for the forward pass."})
 
@@ -78,38 +80,30 @@ def _order_rows(dist: np.ndarray, idx: np.ndarray, rows: np.ndarray, k: int) -> 
 
 
 def have_faiss() -> bool:
-    """Whether faiss (the fast exact L1 path and the approximate index) is installed."""
+    """Whether faiss (the approximate index) is installed."""
     import importlib.util
 
     return importlib.util.find_spec("faiss") is not None
 
 
-def _faiss_index(x: np.ndarray, metric: str, approximate: bool, k: int):
-    """A faiss index over x (L1 flat, or HNSW when approximate)."""
+def _faiss_index(x: np.ndarray, metric: str, k: int):
+    """A faiss HNSW index over x (the approximate search)."""
     if not have_faiss():
         raise GraphstoreError("Approximate kNN search needs faiss, which is not installed.",
                               "pip install faiss-cpu (or graphstore[fast]), or drop approximate.")
     import faiss
 
-    d = x.shape[1]
-    kind = faiss.METRIC_L1 if metric == "l1" else faiss.METRIC_L2
-    if approximate:
-        index = faiss.IndexHNSWFlat(d, 32, kind)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = max(64, 4 * k)
-    else:
-        index = faiss.IndexFlat(d, kind)
+    index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_L1 if metric == "l1" else faiss.METRIC_L2)
+    index.hnsw.efConstruction = 80
+    index.hnsw.efSearch = max(64, 4 * k)
     index.add(x)
     return index
 
 
 def _torch_search(x: torch.Tensor, q: torch.Tensor, metric: str, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """m smallest distances of query rows q against x (L2/cosine via one matrix product; L1 by cdist when faiss
-    is not installed)."""
+    """m smallest distances of query rows q against x (L2/cosine via one matrix product)."""
     if metric == "cosine":
         d = 1.0 - q @ x.T
-    elif metric == "l1":
-        d = torch.cdist(q, x, p=1.0)
     else:
         d = (q.square().sum(1, keepdim=True) + x.square().sum(1) - 2.0 * (q @ x.T)).clamp_min_(0)
     vals, idx = torch.topk(d, m, dim=1, largest=False, sorted=True)
@@ -125,12 +119,16 @@ def knn_search(x: np.ndarray, k: int, metric: str = "l1", approximate: bool = Fa
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = len(x)
     check_k([k], n)
+    if metric == "l1" and not approximate:
+        from graphstore.extract.l1_topk import l1_topk  # numba: imported (and compiled) only when needed
+
+        rows = None if progress is None else (lambda done, total: progress(n * done // total, n))
+        return l1_topk(x, k, rows)
     m = min(n, k + 1 + TIE_MARGIN)
     dist, nbr = np.empty((n, k)), np.empty((n, k), np.int64)
     if metric == "cosine":
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    use_faiss = (metric == "l1" and have_faiss()) or approximate
-    index = _faiss_index(x, metric, approximate, m) if use_faiss else None
+    index = _faiss_index(x, metric, m) if approximate else None
     xt = torch.from_numpy(x)
     for lo in range(0, n, max(chunk, 1)):
         q = x[lo:lo + chunk]
