@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
+from graphstore.errors import GraphstoreError
 from graphstore.extract.activations import Recorded
 from graphstore.extract.knn import KnnParams, KTooLarge, knn_graphs, knn_search, union_edges
 
@@ -68,11 +69,15 @@ def test_k_not_below_sample_count_is_refused():
     assert "--k 4" in info.value.hint
 
 
-def test_l1_without_faiss_matches(monkeypatch):
+def test_exact_l1_needs_no_faiss_and_reports_progress(monkeypatch):
     from graphstore.extract import knn
 
     x = np.random.default_rng(4).standard_normal((90, 7)).astype(np.float32)
-    fast = knn_search(x, 5, "l1")
     monkeypatch.setattr(knn, "have_faiss", lambda: False)
-    slow = knn_search(x, 5, "l1", chunk=16)
-    assert np.array_equal(fast[1], slow[1]) and np.allclose(fast[0], slow[0], atol=1e-4)
+    calls: list[tuple[int, int]] = []
+    dist, nbr = knn_search(x, 5, "l1", progress=lambda done, total: calls.append((done, total)))
+    ref_d, ref_i = NearestNeighbors(n_neighbors=6, metric="manhattan", algorithm="brute").fit(x).kneighbors(x)
+    assert np.array_equal(nbr, ref_i[:, 1:]) and np.allclose(dist, ref_d[:, 1:], atol=1e-5)
+    assert calls[-1] == (90, 90) and all(a <= b for (a, _), (b, _) in zip(calls, calls[1:], strict=False))
+    with pytest.raises(GraphstoreError, match="needs faiss"):
+        knn_search(x, 5, "l1", approximate=True)
