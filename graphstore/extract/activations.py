@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.base import LoadedDataset
+
+if TYPE_CHECKING:
+    from graphstore.nn.models.base import PrunableMixin
 
 WHERE = ("pre", "post")
 
@@ -37,7 +41,7 @@ class Recorded:
 
 def select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
     """The prunable layers named (all, in forward order, when names is empty); unknown names raise."""
-    layers = model.prunable_layers()  # type: ignore[attr-defined]
+    layers = cast("PrunableMixin", model).prunable_layers()
     if not names:
         return layers
     known = dict(layers)
@@ -53,7 +57,7 @@ def post_modules(model: nn.Module, layers: Sequence[tuple[str, nn.Module]]) -> l
     """For each layer, the first ReLU after it in module order (the output layer keeps its logits)."""
     order = [(n, m) for n, m in model.named_modules() if n]
     position = {n: i for i, (n, _) in enumerate(order)}
-    output = model.prunable_layers()[-1][0]  # type: ignore[attr-defined]
+    output = cast("PrunableMixin", model).prunable_layers()[-1][0]
     out = []
     for name, module in layers:
         relu = next((pair for pair in order[position[name] + 1:] if isinstance(pair[1], nn.ReLU)), None)
@@ -87,8 +91,8 @@ def record(model: nn.Module, data: LoadedDataset, split: str, layers: Sequence[t
 def latents(model: nn.Module, data: LoadedDataset, split: str, batch_size: int = 512, device: str = "cpu",
             limit: int = 0, progress=None) -> Recorded:
     """The input of the output layer (the classifier's latent vector) for every sample of a split."""
-    _, out_layer = model.prunable_layers()[-1]  # type: ignore[attr-defined]
-    width = int(out_layer.weight.shape[1])
+    _, out_layer = cast("PrunableMixin", model).prunable_layers()[-1]
+    width = int(cast(torch.Tensor, out_layer.weight).shape[1])
 
     def hooks(buf: np.ndarray, rows: list[int]) -> list:
         def pre(module: nn.Module, inputs: tuple) -> None:
@@ -101,7 +105,7 @@ def latents(model: nn.Module, data: LoadedDataset, split: str, batch_size: int =
 
 def unit_count(module: nn.Module) -> int:
     """Units of a Conv2d/Linear (a ReLU stands for its layer and is not asked)."""
-    return int(module.weight.shape[0])
+    return int(cast(torch.Tensor, module.weight).shape[0])
 
 
 def _writer(buf: np.ndarray, rows: list[int], start: int, stop: int):

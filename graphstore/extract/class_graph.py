@@ -147,6 +147,7 @@ def check_class_graph(checkpoint: Checkpoint, model: torch.nn.Module, data: Load
 def class_graph_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: ClassGraphParams,
                                 graph_id: str) -> Graph:
     """Class graph: mean shortest paths between classes in the latent kNN graph, kNN over classes (003)."""
+    assert data is not None, "registered with needs_data=True: ingest always passes the data"
     model = checkpoint.build_model(params.device)
     rec = latents(model, data, params.split, params.batch_size, params.device, params.limit)
     return class_graph_from_latents(graph_id, rec.values, rec.labels, list(checkpoint.data_info.class_names),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from graphstore.graph import Graph
 if TYPE_CHECKING:
     from graphstore.nn.checkpoint import Checkpoint
     from graphstore.nn.datasets.base import LoadedDataset
+    from graphstore.nn.models.base import PrunableMixin
 
 RESCALE = ("linear", "minmax")
 
@@ -147,7 +148,7 @@ def coactivation_graph(graph_id: str, model: torch.nn.Module, data: LoadedDatase
                        class_names=None, progress: Callable[[int, int], None] | None = None) -> Graph:
     """Record activations over a split, correlate every unit pair, keep the strong positive pairs."""
     layers = select_layers(model, params.layers)
-    all_layers = model.prunable_layers()  # type: ignore[attr-defined]
+    all_layers = cast("PrunableMixin", model).prunable_layers()
     layout = neuron_layout(all_layers, class_names)
     rec = record(model, data, params.split, layers, params.where, params.batch_size, params.device, params.limit,
                  progress)
@@ -184,5 +185,6 @@ def check_coactivation(checkpoint: Checkpoint, model: torch.nn.Module, data: Loa
 def coactivation_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: CoactivationParams,
                                  graph_id: str) -> Graph:
     """Co-activation graph: Spearman of unit activations over a split, rho >= 0.5 kept (000)."""
+    assert data is not None, "registered with needs_data=True: ingest always passes the data"
     return coactivation_graph(graph_id, checkpoint.build_model(params.device), data, params,
                               checkpoint.data_info.class_names)

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.base import LoadedDataset
+
+if TYPE_CHECKING:
+    from graphstore.nn.models.base import PrunableMixin
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class FeatureMaps:
 
 def conv_modules(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """(name, Conv2d) in forward order (from prunable_layers() when the model has it)."""
-    layers = model.prunable_layers() if hasattr(model, "prunable_layers") else model.named_modules()
+    layers = (cast("PrunableMixin", model).prunable_layers() if hasattr(model, "prunable_layers")
+              else model.named_modules())
     return [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
 
 

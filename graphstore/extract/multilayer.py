@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -291,8 +292,8 @@ def _add_arcs(graph: Graph, ml: Multilayer, params: MultilayerParams, weights: d
     mean = flat.get("mean", torch.cat([w.reshape(classes, -1) for w in ml.weights], 1).cpu().numpy())
     median = flat.get("median", np.full_like(mean, np.nan))
     cls = np.repeat(np.arange(classes, dtype=np.int64), len(src))
-    graph.add_edges("ARC", "Patch", "Patch", np.tile(src, classes), np.tile(dst, classes),
-                    **{"class": cls, "w_mean": mean[:, src].reshape(-1), "w_median": median[:, src].reshape(-1)})
+    props: dict[str, Any] = {"class": cls, "w_mean": mean[:, src].reshape(-1), "w_median": median[:, src].reshape(-1)}
+    graph.add_edges("ARC", "Patch", "Patch", np.tile(src, classes), np.tile(dst, classes), **props)
 
 
 def check_arc_budget(layers: list[ConvGeometry], classes: int, max_arcs: int) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from graphstore.graph import Graph, NodeTable
 if TYPE_CHECKING:
     from graphstore.nn.checkpoint import Checkpoint
     from graphstore.nn.datasets.base import LoadedDataset
+    from graphstore.nn.models.base import PrunableMixin
 
 NORMS = ("l1", "l2", "sum", "maxabs")
 
@@ -67,13 +68,13 @@ class NeuronLayout:
 
 def unit_count(module: nn.Module) -> int:
     """Output channels of a conv, output features of a linear layer."""
-    return int(module.weight.shape[0])
+    return int(cast(torch.Tensor, module.weight).shape[0])
 
 
 def neuron_layout(layers: Sequence[tuple[str, nn.Module]], class_names: Sequence[str] | None = None
                   ) -> NeuronLayout:
     """The key layout of inputs and units; output units get class names."""
-    in_units = int(layers[0][1].weight.shape[1])
+    in_units = int(cast(torch.Tensor, layers[0][1].weight).shape[1])
     sizes = [in_units] + [unit_count(m) for _, m in layers]
     names = ["input"] + [n for n, _ in layers]
     kinds = ["input"] + ["output" if i == len(layers) - 1 else ("conv" if isinstance(m, nn.Conv2d) else "linear")
@@ -120,10 +121,11 @@ def _slice_norm(block: np.ndarray, norm: str, axis: tuple[int, ...]) -> np.ndarr
 def _layer_matrices(module: nn.Module, mask: torch.Tensor | None, in_units: int, norm: str
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(signed, magnitude, present) matrices of shape (out, in_units) for one Conv2d or Linear layer."""
-    weight = module.weight.detach().cpu().numpy().astype(np.float64)
+    weight = cast(torch.Tensor, module.weight).detach().cpu().numpy().astype(np.float64)
     present = np.ones_like(weight, dtype=bool) if mask is None else mask.detach().cpu().numpy().astype(bool)
     weight = np.where(present, weight, 0.0)
     out_units = weight.shape[0]
+    axes: tuple[int, ...]
     if isinstance(module, nn.Conv2d):
         axes = (2, 3)
     elif weight.shape[1] == in_units:
@@ -134,7 +136,7 @@ def _layer_matrices(module: nn.Module, mask: torch.Tensor | None, in_units: int,
         weight = weight.reshape(out_units, in_units, -1)
         present = present.reshape(out_units, in_units, -1)
         axes = (2,)
-    return weight.sum(axis=axes), _slice_norm(weight, norm, axes), present.any(axis=axes)
+    return weight.sum(axis=axes), _slice_norm(weight, norm, axes), cast(np.ndarray, present.any(axis=axes))
 
 
 def _mask_of(masks: dict[str, torch.Tensor], name: str) -> torch.Tensor | None:
@@ -163,7 +165,8 @@ def weight_graph(graph_id: str, layers: Sequence[tuple[str, nn.Module]], masks: 
         prev_keys = keys
     rows = np.ones(len(layout.keys), bool) if params.include_inputs else layout.layer_type != "input"
     graph.add_nodes("Neuron", layout.keys[rows], **layout.props(rows))
-    graph.add_edges("WEIGHT", "Neuron", "Neuron", *(np.concatenate(edges[k]) for k in ("src", "dst")),
+    src, dst = np.concatenate(edges["src"]), np.concatenate(edges["dst"])
+    graph.add_edges("WEIGHT", "Neuron", "Neuron", src, dst,
                     w=np.concatenate(edges["w"]), abs_w=np.concatenate(edges["abs_w"]))
     if class_names is not None:
         out = layout.layer_type == "output"
@@ -177,5 +180,5 @@ def weights_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, 
                             graph_id: str) -> Graph:
     """Neuron graph of the weights (masked weights absent, signed w and abs_w)."""
     model = checkpoint.build_model()
-    return weight_graph(graph_id, model.prunable_layers(), checkpoint.masks, checkpoint.data_info.class_names,
-                        params)
+    layers = cast("PrunableMixin", model).prunable_layers()
+    return weight_graph(graph_id, layers, checkpoint.masks, checkpoint.data_info.class_names, params)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from graphstore.nn.datasets import DATASETS
-from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, TensorSource, split_meta
+from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, Source, TensorSource, split_meta
 from graphstore.nn.errors import InvalidParams
 
 F0_ROWS, G0_ROWS = (0b0011, 0b1010, 0b1100), (0b0101, 0b1001, 0b1111)
@@ -206,6 +207,7 @@ def overlap(v: int, k: int) -> BooleanTask:
     groups = [("Fonly", sorted(f_in - g_in)), ("Shared", sorted(f_in & g_in)), ("Gonly", sorted(g_in - f_in))]
     groups = [(name, idx) for name, idx in groups if idx]
     g_label = f"g0(x{n - 3}..x{n})"
+    mods: tuple[Module, ...]
     if v == 0:
         mods = (
             Module("F0", 1, xs(range(4)), (), "f0(x1..x4)"),
@@ -267,7 +269,7 @@ TASKS: dict[str, tuple[Callable[[int], BooleanTask], int]] = {
     "reused": (reused, 4),
     "separable-reused": (separable_reused, 3),
     "single": (single, 4),
-    **{f"overlap-{v}": ((lambda k, v=v: overlap(v, k)), 8) for v in range(5)},
+    **{f"overlap-{v}": (partial(overlap, v), 8) for v in range(5)},
     "depth": (depth, 4),
 }
 
@@ -315,7 +317,7 @@ def build(params: BooleanModular, spec: DatasetSpec, data_dir: Path | None) -> L
     task = boolean_task(params.task, params.outputs)
     x, y = task.truth_table()
     source = TensorSource(torch.from_numpy(x).float(), torch.from_numpy(y).float(), np.arange(len(x)))
-    splits = {"train": source, "val": source, "test": source}
+    splits: dict[str, Source] = {"train": source, "val": source, "test": source}
     info = DataInfo(
         "boolean-modular", (task.n_inputs,), tuple(f"y{j + 1}" for j in range(task.n_outputs)), "multilabel"
     )

@@ -81,8 +81,8 @@ class FolderImages(Dataset):
         from PIL import Image
 
         path, label = self.samples[i]
-        with Image.open(path) as img:
-            img = img.convert(self.mode).resize((self.size, self.size), Image.Resampling.BILINEAR)
+        with Image.open(path) as opened:
+            img = opened.convert(self.mode).resize((self.size, self.size), Image.Resampling.BILINEAR)
             arr = torch.from_numpy(np.array(img, dtype=np.uint8, copy=True))
         arr = arr.unsqueeze(0) if arr.ndim == 2 else arr.permute(2, 0, 1)
         return torch.addcmul(self.shift, arr.float(), self.mult), label
@@ -150,7 +150,7 @@ def build_tree(
     )
 
 
-def _carve(train: Dataset, splits: dict[str, Source], params: FolderParams) -> dict[str, Source]:
+def _carve(train: FolderImages, splits: dict[str, Source], params: FolderParams) -> dict[str, Source]:
     """Carve a seeded validation split out of the train/ folder."""
     idx = random_split(len(train), {"val": params.val_fraction}, params.split_seed)
     out = dict(splits)

@@ -64,7 +64,7 @@ def build_model(spec: ModelSpec, info: DataInfo | None = None) -> nn.Module:
     """Build the (freshly initialised) model of a spec; `spec` is attached as `model.spec`."""
     entry = MODELS.get(spec.name)
     model = entry.build(entry.make_params(spec.params), info or spec.data_info())
-    model.spec = spec
+    model.spec = spec  # type: ignore[assignment]  # nn.Module types attributes as Tensor | Module
     return model
 
 

@@ -32,6 +32,17 @@ class Resnet18:
 class ResNet18Net(PrunableMixin, nn.Module):
     """The torchvision modules under their usual names (conv1, layer1.0.conv1, ..., fc)."""
 
+    conv1: nn.Module
+    bn1: nn.Module
+    relu: nn.Module
+    maxpool: nn.Module
+    layer1: nn.Module
+    layer2: nn.Module
+    layer3: nn.Module
+    layer4: nn.Module
+    avgpool: nn.Module
+    fc: nn.Module
+
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         for name in PARTS:
