@@ -1,24 +1,35 @@
-"""Progress bars for long steps (rich), shared by every command."""
+"""Progress of a running job on stderr (rich): one bar per step label, and a status line for short waits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from graphstore.cli.context import console
-from graphstore.store.base import ProgressCallback
+from graphstore.cli.context import err_console
+from graphstore.progress import ProgressCallback, no_progress
+
+Status = Callable[[str], None]
 
 
 @contextmanager
-def write_progress(description: str) -> Iterator[ProgressCallback]:
-    """A callback for GraphStore.write_graph that drives one progress bar (rows written of total)."""
+def job_progress(show: bool = True) -> Iterator[tuple[ProgressCallback, Status]]:
+    """(progress, status) callbacks for a JobContext: a bar per step label ('writing g1' of 'writing g1: nodes')."""
+    if not show:
+        yield no_progress, lambda text: None
+        return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(description, total=None)
+    with Progress(*columns, console=err_console, transient=False) as bars:
+        tasks: dict[str, TaskID] = {}
 
         def update(step: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total, description=f"{description}: {step}")
+            label = step.split(":", 1)[0]
+            if label not in tasks:
+                tasks[label] = bars.add_task(step, total=total or None)
+            bars.update(tasks[label], completed=done, total=total or None, description=step)
 
-        yield update
+        def status(text: str) -> None:
+            bars.console.print(f"[dim]{text}[/]", highlight=False)
+
+        yield update, status

@@ -11,7 +11,6 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from graphstore.cli.ingest_cmd import IngestError, ingest, load_inputs, parse_kinds, plan
 from graphstore.config import Settings
 from graphstore.errors import GraphstoreError
 from graphstore.extract import registry
@@ -19,6 +18,8 @@ from graphstore.extract.activations import LayerNotFound
 from graphstore.extract.knn import KTooLarge
 from graphstore.extract.registry import KindDoesNotApply, UnknownGraphKind
 from graphstore.graph import Graph
+from graphstore.jobs.base import JobContext
+from graphstore.jobs.ingest import IngestError, load_inputs, parse_kinds, plan, store_planned
 from graphstore.nn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import load_dataset
@@ -39,7 +40,7 @@ def trained(tmp_path_factory):
     torch.manual_seed(0)
     model = make_model("small-cnn", data.info)
     saver = CheckpointSaver(root, 7, data)
-    train(model, data, TrainConfig(epochs=1, batch_size=64), [saver], progress=False)
+    train(model, data, TrainConfig(epochs=1, batch_size=64), [saver])
     return root, saver.saved[-1]
 
 
@@ -58,7 +59,7 @@ def test_ingest_writes_all_kinds_and_queries_answer(trained, backend):
     settings = settings_for(backend, root)
     inputs = load_inputs(path, root, True)
     jobs = plan(parse_kinds(KINDS), inputs, COMMON, {"coactivation.split": "test"}, f"it-{backend}")
-    outcomes = ingest(settings, inputs, jobs, replace=True, progress=False)
+    outcomes = store_planned(JobContext(settings), inputs, jobs, replace=True)
     ids = [o.graph_id for o in outcomes]
     base = f"it-{backend}"
     assert ids == [f"{base}-weights", f"{base}-coactivation", f"{base}-knn-k4", f"{base}-knn-k8",
@@ -92,11 +93,11 @@ def test_existing_graphs_refused_then_resume_skips_complete(trained):
     settings = settings_for("embedded", root)
     inputs = load_inputs(path, root, False)
     jobs = plan(parse_kinds("weights"), inputs, {}, {}, "again")
-    ingest(settings, inputs, jobs, progress=False)
+    store_planned(JobContext(settings), inputs, jobs)
     with pytest.raises(GraphstoreError, match="already in the store") as info:
-        ingest(settings, inputs, jobs, progress=False)
+        store_planned(JobContext(settings), inputs, jobs)
     assert "--replace" in info.value.hint
-    assert ingest(settings, inputs, jobs, resume=True, progress=False)[0].status == "skipped (complete)"
+    assert store_planned(JobContext(settings), inputs, jobs, resume=True)[0].status == "skipped (complete)"
 
 
 def test_bad_inputs_are_refused_with_hints(trained, tmp_path):

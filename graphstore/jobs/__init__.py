@@ -1,0 +1,1 @@
+"""Jobs: every command's work as a parameter dataclass plus `run(context, params) -> result` (no printing)."""

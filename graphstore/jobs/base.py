@@ -1,0 +1,63 @@
+"""What every job shares: a context (settings, stores, tracking, progress) and a spec (name, parameters, run).
+
+A job is a parameter dataclass plus `run(context, params) -> result` (OpenLTH's Runner habit): it returns data and
+never prints; front ends (the CLI adapter, experiments, tests, library users) render the result and the progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from graphstore.config import Settings
+from graphstore.progress import ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    from graphstore.store.base import GraphStore
+    from graphstore.tracking.repo import Tracking
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass
+class JobContext:
+    """Where a job runs: the settings, a progress callback, and the stores opened on demand."""
+
+    settings: Settings
+    progress: ProgressCallback = no_progress
+    status: Callable[[str], None] = field(default=lambda text: None)
+
+    def open_store(self) -> GraphStore:
+        """The configured graph store (a context manager); store code is imported only when a job needs it."""
+        from graphstore.store import open_store
+
+        return open_store(self.settings)
+
+    def open_tracking(self) -> Tracking:
+        """The tracking DB (a context manager), migrated when it is SQLite."""
+        from graphstore.tracking import open_tracking
+
+        return open_tracking(self.settings.tracking_url)
+
+
+@dataclass(frozen=True)
+class JobSpec(Generic[P, R]):
+    """A named job: its parameter dataclass (the CLI's options and the tracked record) and its run function."""
+
+    name: str
+    summary: str
+    params: type[P]
+    run: Callable[[JobContext, P], R]
+    example: str = ""
+
+    def __call__(self, context: JobContext, params: P) -> R:
+        return self.run(context, params)
+
+
+def describe_params(params: Any) -> dict[str, Any]:
+    """A parameter dataclass (nested ones included) as the JSON-ready record a tracked run stores."""
+    from graphstore.nn.params import to_dict
+
+    return to_dict(params)

@@ -1,0 +1,418 @@
+"""The ingest and extract jobs: graphs from a checkpoint, into the store (tracked) or into a file.
+
+Both resolve the same plan: the checkpoint (graphstore.jobs.source), the model it holds, the dataset (the
+checkpoint's, or --dataset), and for each requested graph kind (graphstore.extract.registry) its parameter dataclass
+filled from the common options (--split, --limit, --k, --layers, --device, --batch-size set the field of that name in
+every kind that has it; an int field such as class-graph's k takes the smallest --k) and from --opt KEY=VALUE /
+--opt KIND.KEY=VALUE. Everything is checked before the first extraction starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphstore.errors import GraphExists, GraphstoreError
+from graphstore.graph import check_graph_id
+from graphstore.jobs.base import JobContext, JobSpec
+from graphstore.jobs.source import CheckpointSource
+
+DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
+
+
+class IngestError(GraphstoreError):
+    """An ingest or extract request that cannot run as given."""
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Data and extraction options shared by every requested graph kind."""
+
+    dataset: str | None = field(default=None, metadata={
+        "help": "Dataset to forward (default: the checkpoint's).", "flags": ("--dataset", "-d")})
+    data_opt: tuple[str, ...] = field(default=(), metadata={
+        "help": "Dataset parameter KEY=VALUE (repeatable).", "repeat": True})
+    split: str | None = field(default=None, metadata={
+        "help": "Split for data-driven kinds (default per kind: coactivation train, knn and class-graph test)."})
+    limit: int | None = field(default=None, metadata={"help": "At most this many samples of the split (0 = all)."})
+    k: str | None = field(default=None, metadata={
+        "help": "kNN neighbours, e.g. 4,8,16 (knn: one graph per k; class-graph: the smallest)."})
+    layers: str | None = field(default=None, metadata={
+        "help": "Layers for coactivation, e.g. conv1,fc1,out (default all)."})
+    device: str | None = field(default=None, metadata={"help": "Device for forward passes (cpu, cuda)."})
+    batch_size: int | None = field(default=None, metadata={"help": "Samples per forward batch."})
+    opt: tuple[str, ...] = field(default=(), metadata={
+        "help": "Kind parameter KEY=VALUE or KIND.KEY=VALUE (repeatable), e.g. coactivation.threshold=0.6 "
+                "(see --list).", "repeat": True})
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 0:
+            raise ValueError(f"limit must be >= 0 (0 = all samples), got {self.limit}")
+        if self.batch_size is not None and self.batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
+
+    def common(self) -> dict[str, Any]:
+        """The options that set the field of the same name in every kind that has it."""
+        return {"split": self.split, "limit": self.limit, "k": self.k, "layers": self.layers, "device": self.device,
+                "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """Extract graphs from a checkpoint and store them, tracked."""
+
+    source: CheckpointSource = field(default_factory=CheckpointSource)
+    graphs: str = field(default=DEFAULT_KINDS, metadata={
+        "help": "Graph kinds, comma-separated (see --list).", "flags": ("--graphs", "-g")})
+    options: ExtractOptions = field(default_factory=ExtractOptions)
+    graph_id_prefix: str | None = field(default=None, metadata={
+        "help": "Graph ids <prefix>-<kind> instead of <run>-<epoch>-<kind>."})
+    replace: bool = field(default=False, metadata={"help": "Overwrite graphs with the same ids."})
+    resume: bool = field(default=False, metadata={
+        "help": "Finish incomplete graphs (same checkpoint and parameters only); skip complete ones."})
+
+    def __post_init__(self) -> None:
+        if self.graph_id_prefix is not None:
+            check_graph_id(f"{self.graph_id_prefix}-x")
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    """Extract one graph kind from a checkpoint into a file, without a store."""
+
+    graph: str = field(metadata={"help": "Graph kind (see graphstore ingest --list)."})
+    out: str = field(metadata={"help": "Output file: .parquet (directory), .zip, .graphml, .gexf.",
+                               "flags": ("--out", "-o")})
+    source: CheckpointSource = field(default_factory=CheckpointSource)
+    options: ExtractOptions = field(default_factory=ExtractOptions)
+    graph_id: str | None = field(default=None, metadata={"help": "Graph id written into the file."})
+
+
+@dataclass
+class Planned:
+    """One kind to extract: its registry entry, parameters, base graph id and the ids it will produce."""
+
+    kind: Any
+    params: Any
+    base_id: str
+    ids: list[str]
+
+
+@dataclass
+class Outcome:
+    """What happened to one graph."""
+
+    kind: str
+    graph_id: str
+    nodes: int = 0
+    edges: int = 0
+    extract_s: float = 0.0
+    write_s: float = 0.0
+    status: str = "complete"
+
+
+@dataclass
+class Inputs:
+    """The loaded checkpoint, its model, the dataset (None when no kind needs data) and the file's digest."""
+
+    path: Path
+    checkpoint: Any
+    model: Any
+    data: Any
+    digest: str = ""
+
+
+@dataclass
+class IngestResult:
+    """Every graph the job produced or skipped, and where."""
+
+    checkpoint: Path
+    target: str
+    outcomes: list[Outcome]
+
+
+# ---- resolution ---------------------------------------------------------------------------------------
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a checkpoint file: the identity a resumed extraction must match."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_inputs(path: Path, data_dir: Path, needs_data: bool, dataset: str | None = None,
+                data_opts: dict[str, str] | None = None) -> Inputs:
+    """Checkpoint, its model (weights must fit the spec) and the dataset, checked against the model."""
+    from graphstore.nn.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model()
+    data = load_data(ckpt, data_dir, dataset, data_opts or {}) if needs_data else None
+    return Inputs(path, ckpt, model, data, file_digest(path))
+
+
+def load_data(ckpt: Any, data_dir: Path, dataset: str | None, data_opts: dict[str, str]) -> Any:
+    """The checkpoint's dataset (or the one named), refusing one the model cannot read or label."""
+    from graphstore.nn.datasets import DatasetSpec, load_dataset
+
+    spec = ckpt.dataset if dataset is None else DatasetSpec(dataset, {})
+    params = {**(spec.params if dataset is None else {}), **data_opts}
+    data = load_dataset(DatasetSpec(spec.name, params), data_dir)
+    model_shape, model_classes = tuple(ckpt.model.input_shape), ckpt.model.num_classes
+    if tuple(data.info.input_shape) != model_shape:
+        raise IngestError(f"Dataset {data.info.name} gives inputs of shape {tuple(data.info.input_shape)}; the model "
+                          f"was built for {model_shape}.",
+                          "Use the dataset the model was trained on (leave out --dataset), or set --data-opt "
+                          "(e.g. size=...) to match.")
+    if data.info.num_classes != model_classes:
+        raise IngestError(f"Dataset {data.info.name} has {data.info.num_classes} classes; the model has "
+                          f"{model_classes} outputs.",
+                          "Use the dataset the model was trained on (leave out --dataset), or one with as many "
+                          "classes as the model's outputs.")
+    return data
+
+
+def base_graph_id(ckpt: Any, path: Path, kind: str, prefix: str | None) -> str:
+    """`<run>-<epoch>-<kind>` (`<run>-r<round>-<epoch>-<kind>` in pruning rounds), or `<prefix>-<kind>`."""
+    if prefix:
+        return f"{prefix}-{kind}"
+    run = ckpt.run_id if ckpt.run_id is not None else path.stem
+    stem = f"{run}-{ckpt.epoch}" if ckpt.round is None else f"{run}-r{ckpt.round}-{ckpt.epoch}"
+    return f"{stem}-{kind}"
+
+
+def parse_kinds(text: str) -> list[Any]:
+    """Registry entries for a comma-separated list of kinds (unknown ones raise, listing the known)."""
+    from graphstore.extract.registry import get_kind
+
+    names = [t for t in (s.strip() for s in text.split(",")) if t]
+    if not names:
+        raise IngestError("No graph kinds given.", f"Example: --graphs {DEFAULT_KINDS}")
+    entries = [get_kind(n) for n in names]
+    return list({e.name: e for e in entries}.values())
+
+
+def kind_values(entry: Any, common: dict[str, Any], opts: dict[str, str]) -> dict[str, Any]:
+    """The parameter values one kind takes from the common options and --opt."""
+    from graphstore.nn import params as P
+
+    names, hints = entry.field_names(), P.field_types(entry.params)
+    values: dict[str, Any] = {}
+    for key, value in common.items():
+        if value is None or key not in names:
+            continue
+        if key == "k" and hints["k"] is int:
+            value = min(int(v) for v in str(value).split(","))
+        values[key] = value
+    for key, value in opts.items():
+        kind, _, name = key.rpartition(".")
+        if (not kind or kind.replace("_", "-") == entry.name) and name in names:
+            values[name] = value
+    return values
+
+
+def check_opts(entries: list[Any], opts: dict[str, str]) -> None:
+    """Every --opt names a field of some requested kind."""
+    for key in opts:
+        kind, _, name = key.rpartition(".")
+        targets = [e for e in entries if not kind or kind.replace("_", "-") == e.name]
+        if not any(name in e.field_names() for e in targets):
+            known = "; ".join(f"{e.name}: {', '.join(sorted(e.field_names()))}" for e in entries)
+            raise IngestError(f"--opt {key}: no requested graph kind has a parameter {name!r}.",
+                              f"Parameters: {known}.")
+
+
+def plan(entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[str, str],
+         prefix: str | None) -> list[Planned]:
+    """Parameters and graph ids for each kind; applicability and parameter checks before any extraction."""
+    from graphstore.extract.registry import KindDoesNotApply, kinds
+
+    check_opts(entries, opts)
+    for entry in entries:
+        reason = entry.why_not(inputs.checkpoint, inputs.model)
+        if reason:
+            usable = ", ".join(e.name for e in kinds() if not e.why_not(inputs.checkpoint, inputs.model))
+            raise KindDoesNotApply(f"Graph kind {entry.name!r} does not apply to {inputs.checkpoint.model.name}: "
+                                   f"{reason}.", f"Kinds that apply to this model: {usable}.")
+    planned = []
+    for entry in entries:
+        params = entry.make_params(kind_values(entry, common, opts))
+        if entry.check is not None:
+            entry.check(inputs.checkpoint, inputs.model, inputs.data, params)
+        base = base_graph_id(inputs.checkpoint, inputs.path, entry.name, prefix)
+        planned.append(Planned(entry, params, base, entry.ids(params, base)))
+    return planned
+
+
+def fingerprint(item: Planned, inputs: Inputs) -> dict[str, Any]:
+    """What makes two extractions the same graph: the checkpoint's bytes, the kind's parameters, the data."""
+    from graphstore.nn import params as P
+
+    data = inputs.data.spec.to_dict() if inputs.data is not None and item.kind.needs_data else None
+    return {"checkpoint_sha256": inputs.digest, "kind": item.kind.name, "params": P.to_dict(item.params),
+            "dataset": data}
+
+
+def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Any], float]:
+    """Run one kind's extraction; annotate each graph with its provenance, fingerprint and timing."""
+    start = time.perf_counter()
+    result = item.kind.build(inputs.checkpoint, inputs.data, item.params, item.base_id)
+    seconds = time.perf_counter() - start
+    graphs = result if isinstance(result, list) else [result]
+    ckpt = inputs.checkpoint
+    for graph in graphs:
+        graph.checkpoint = str(inputs.path.resolve())
+        graph.run_id = ckpt.run_id if isinstance(ckpt.run_id, int) else None
+        graph.params.update(model=ckpt.model.name, epoch=ckpt.epoch, round=ckpt.round, run=ckpt.run_id,
+                            extract_seconds=round(seconds / len(graphs), 4), extraction=fingerprint(item, inputs))
+        if inputs.data is not None and item.kind.needs_data:
+            graph.params["dataset"] = inputs.data.spec.to_dict()
+    return graphs, seconds
+
+
+def prepare(context: JobContext, source: CheckpointSource, kinds_text: str, options: ExtractOptions,
+            prefix: str | None) -> tuple[Inputs, list[Planned]]:
+    """The inputs and the checked plan shared by ingest and extract."""
+    from graphstore.nn import params as P
+
+    entries = parse_kinds(kinds_text)
+    data_dir = Path(context.settings.data_dir)
+    path = source.resolve(data_dir)
+    context.status(f"Loading {path.name} ...")
+    inputs = load_inputs(path, data_dir, any(e.needs_data for e in entries), options.dataset,
+                         P.parse_assignments(options.data_opt, "--data-opt"))
+    opts = P.parse_assignments(options.opt, "--opt")
+    return inputs, plan(entries, inputs, options.common(), opts, prefix)
+
+
+# ---- the store side ----------------------------------------------------------------------------------
+
+def existing(context: JobContext, ids: list[str]) -> dict[str, Any]:
+    """GraphInfo of the given graph ids already in the store."""
+    with context.open_store() as store:
+        infos = {i: store.graph_info(i) for i in ids}
+    return {i: info for i, info in infos.items() if info is not None}
+
+
+def check_resumable(item: Planned, inputs: Inputs, found: dict[str, Any]) -> None:
+    """Refuse to resume a graph that another checkpoint or other parameters started, naming the difference."""
+    want = fingerprint(item, inputs)
+    for graph_id in item.ids:
+        info = found.get(graph_id)
+        if info is None or info.status == "complete":
+            continue
+        have = (info.params or {}).get("extraction")
+        if have is None:
+            raise IngestError(f"Cannot resume {graph_id}: the stored graph does not record which checkpoint and "
+                              "parameters started it.", "Pass --replace to extract it again from scratch.")
+        diff = sorted(k for k in want if _normal(want[k]) != _normal(have.get(k)))
+        if diff:
+            detail = "; ".join(f"{k}: stored {have.get(k)!r}, now {want[k]!r}" for k in diff)
+            raise IngestError(f"Cannot resume {graph_id}: it was started from a different extraction ({detail}).",
+                              "Resume with the same checkpoint and options, pass --replace to overwrite it, or "
+                              "use another --graph-id-prefix.")
+
+
+def _normal(value: Any) -> Any:
+    """Compare JSON round-tripped values (tuples vs lists) alike."""
+    import json
+
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def checkpoint_record(context: JobContext, inputs: Inputs) -> tuple[int | None, bool]:
+    """(checkpoint id in the tracking DB or None, whether the run is tracked there)."""
+    run_id = inputs.checkpoint.run_id
+    if not isinstance(run_id, int):
+        return None, False
+    with context.open_tracking() as tracking:
+        if tracking.get_run(run_id) is None:
+            return None, False
+        path = str(inputs.path.resolve())
+        ids = [c.id for c in tracking.list_checkpoints(run_id) if str(Path(c.path).resolve()) == path]
+    return (ids[0] if ids else None), True
+
+
+def store_planned(context: JobContext, inputs: Inputs, planned: list[Planned], replace: bool = False,
+                  resume: bool = False) -> list[Outcome]:
+    """Extract each planned graph and save it to the store with its tracking record."""
+    from graphstore.persist import save_graph
+
+    found = existing(context, [i for item in planned for i in item.ids])
+    if found and not (replace or resume):
+        raise GraphExists(f"Graphs already in the store: {', '.join(f'{i} ({s.status})' for i, s in found.items())}.",
+                          "Pass --replace to overwrite, --resume to finish incomplete ones and skip complete ones, "
+                          "or --graph-id-prefix to store new copies.")
+    if resume and not replace:
+        for item in planned:
+            check_resumable(item, inputs, found)
+    ckpt_id, tracked = checkpoint_record(context, inputs)
+    outcomes = []
+    for item in planned:
+        if resume and not replace and all(getattr(found.get(i), "status", None) == "complete" for i in item.ids):
+            outcomes += [Outcome(item.kind.name, i, status="skipped (complete)") for i in item.ids]
+            continue
+        context.progress(f"extracting {item.kind.name}", 0, 0)
+        graphs, seconds = extract_planned(item, inputs)
+        context.progress(f"extracting {item.kind.name}", 1, 1)
+        for graph in graphs:
+            if not tracked:
+                graph.run_id = None
+            label = f"writing {graph.graph_id}"
+            report = save_graph(context.settings, graph, replace=replace, resume=resume and not replace,
+                                on_progress=lambda step, done, total, label=label: context.progress(
+                                    f"{label}: {step}", done, total),
+                                checkpoint_id=ckpt_id)
+            outcomes.append(Outcome(item.kind.name, graph.graph_id, report.nodes, report.edges,
+                                    seconds / len(graphs), report.seconds,
+                                    "resumed" if report.resumed else "complete"))
+    return outcomes
+
+
+# ---- the jobs ------------------------------------------------------------------------------------------
+
+def run_ingest(context: JobContext, params: IngestParams) -> IngestResult:
+    """Plan, extract and store every requested graph; a resumed graph must come from the same extraction."""
+    inputs, planned = prepare(context, params.source, params.graphs, params.options, params.graph_id_prefix)
+    outcomes = store_planned(context, inputs, planned, replace=params.replace, resume=params.resume)
+    return IngestResult(inputs.path, context.settings.graph_store_uri, outcomes)
+
+
+def run_extract(context: JobContext, params: ExtractParams) -> IngestResult:
+    """Extract one graph kind and write it (or one file per graph, for kinds that make several) to a file."""
+    from graphstore.extract.files import FORMATS, write_graph_file
+
+    out = Path(params.out)
+    if out.suffix not in FORMATS:
+        raise IngestError(f"Unknown output format {out.suffix or '(none)'} for {out}.",
+                          f"End --out with one of {', '.join(FORMATS)}.")
+    inputs, planned = prepare(context, params.source, params.graph, params.options, params.graph_id)
+    if len(planned) != 1:
+        raise IngestError("extract writes one graph kind at a time.", "Pass a single --graph KIND.")
+    item = planned[0]
+    if params.graph_id:
+        item.base_id = params.graph_id
+    context.progress(f"extracting {item.kind.name}", 0, 0)
+    graphs, seconds = extract_planned(item, inputs)
+    context.progress(f"extracting {item.kind.name}", 1, 1)
+    outcomes = []
+    for g in graphs:
+        suffix = g.graph_id[len(item.base_id):]
+        target = out if len(graphs) == 1 else out.with_name(f"{out.stem}{suffix}{out.suffix}")
+        write_graph_file(g, target)
+        outcomes.append(Outcome(item.kind.name, g.graph_id, g.node_count, g.edge_count, seconds / len(graphs),
+                                status=str(target)))
+    return IngestResult(inputs.path, str(out), outcomes)
+
+
+INGEST = JobSpec("ingest", "Extract graphs from a checkpoint and store them (graph store + tracking DB).",
+                 IngestParams, run_ingest,
+                 "graphstore ingest --run 3 --epoch 10 --graphs weights,coactivation,knn,class-graph --k 4,8,16")
+EXTRACT = JobSpec("extract", "Extract one graph from a checkpoint and write it to a file, without a store.",
+                  ExtractParams, run_extract, "graphstore extract runs/1/epoch_5.pt --graph coactivation "
+                                              "--out coact.graphml")
