@@ -82,19 +82,17 @@ def main() -> None:
 
 def gds_time(graph: Graph, neo: dict[str, str]) -> None:
     """Write the graph into Neo4j and time projection + gds.louvain.write."""
-    from graphstore.analysis.gds import projected
+    from graphstore.analysis import gds
     from graphstore.store.neo4j_store import Neo4jStore
 
     with Neo4jStore(neo["uri"], neo["user"], neo["password"], batch_size=50_000) as store:
         report = store.write_graph(graph, replace=True)
         print(f"neo4j write: {report.edges / report.seconds:,.0f} relationships/s ({report.seconds:.1f} s)")
-        params = CommunityParams()
+        params = CommunityParams(rel_types="KNN")
 
         def run() -> list:
-            with projected(store, graph.graph_id, params, ["KNN"]) as name:
-                return store.execute("CALL gds.louvain.write($name, {writeProperty: 'louvain'}) "
-                                     "YIELD communityCount, modularity RETURN communityCount, modularity",
-                                     {"name": name}).rows
+            row = gds.write(store, "louvain", graph.graph_id, params, writeProperty="louvain")
+            return [[row["communityCount"], row["modularity"]]]
         rows, seconds = timed(run)
         print(f"GDS Louvain (projection + write, 2 cores): {seconds:.2f} s, {rows[0][0]} communities, "
               f"modularity {rows[0][1]:.4f}")

@@ -48,10 +48,10 @@ def query(
     if list_all or not name:
         list_queries()
         return
-    named = get_query(name)
-    params = named.bind(parse_params(param))
+    given = parse_params(param)
+    get_query(name).bind(given)  # name and parameter values checked before connecting
     with open_store(settings_of(ctx)) as store:
-        result = store.execute(named.text_for(store.dialect), params)
+        result = store.run_query(name, given)
     print_result(result, fmt, title=f"{name} ({store.uri})")
 
 

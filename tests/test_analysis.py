@@ -6,11 +6,13 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graphstore.analysis.base import AnalysisError
+from graphstore.analysis.base import AnalysisError, UnknownAnalysis
+from graphstore.analysis.gds import GdsError
 from graphstore.analysis.run import get_analysis, run_analysis
 from graphstore.config import Settings
 from graphstore.errors import GraphNotFound
 from graphstore.graph import Graph
+from graphstore.nn import params as P
 from graphstore.persist import save_graph
 from graphstore.store import open_store
 from graphstore.tracking import open_tracking
@@ -118,13 +120,13 @@ def test_run_writes_properties_and_records(tmp_path):
 def test_bad_requests(tmp_path):
     settings = Settings(data_dir=tmp_path)
     save_graph(settings, two_cliques())
-    with pytest.raises(AnalysisError, match="Unknown analysis") as info:
+    with pytest.raises(UnknownAnalysis, match="Unknown analysis 'pagernk'. Did you mean pagerank?") as info:
         get_analysis("pagernk")
-    assert "pagerank" in info.value.hint
+    assert "betweenness" in info.value.hint and "label-propagation" in info.value.hint
     with pytest.raises(GraphNotFound) as info:
         run_analysis(settings, "degree", "clique", params("degree"))
     assert "cliques" in info.value.hint
-    with pytest.raises(AnalysisError, match="needs a Neo4j store"):
+    with pytest.raises(GdsError, match="needs a Neo4j store"):
         run_analysis(settings, "pagerank", "cliques", params("pagerank"), engine="gds")
     with pytest.raises(AnalysisError, match="no KNN relationships"):
         run_analysis(settings, "degree", "cliques", params("degree", rel_types="KNN"), engine="client")
@@ -148,3 +150,44 @@ def test_analysis_kinds_are_enforced(tmp_path):
     with pytest.raises(AnalysisError, match="does not apply to a coactivation graph") as info:
         run_analysis(settings, "hubness", "cliques", params("hubness"))
     assert "knn" in info.value.hint
+
+
+def test_unknown_relationship_type_and_weight_are_refused(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    save_graph(settings, two_cliques())
+    with pytest.raises(AnalysisError, match="no NOPE relationships") as info:
+        run_analysis(settings, "degree", "cliques", params("degree", rel_types="NOPE"), engine="client")
+    assert "COACTIVATES" in info.value.hint
+    with pytest.raises(AnalysisError, match="no weight 'nosuchprop'") as info:
+        run_analysis(settings, "pagerank", "cliques", params("pagerank", weight="nosuchprop"), engine="client")
+    assert "They carry: w." in info.value.hint
+    with open_tracking(settings.tracking_url) as tracking:
+        assert tracking.list_analyses(graph_id="cliques") == []
+    with open_store(settings) as store:
+        assert "degree" not in store.read_graph("cliques").nodes["Neuron"].props
+
+
+@pytest.mark.parametrize(("name", "values", "match"), [
+    ("louvain", {"resolution": "-1"}, "--resolution -1.0 is invalid"),
+    ("leiden", {"resolution": "0"}, "--resolution 0.0 is invalid"),
+    ("leiden", {"resolution": "nan"}, "--resolution nan is invalid"),
+    ("pagerank", {"damping": "1.5"}, "--damping 1.5 is invalid"),
+    ("betweenness", {"samples": "-2"}, "--samples -2 is invalid"),
+    ("kcore", {"weight": "w"}, "the k-core number is unweighted"),
+    ("stats", {"histogram_bins": "0"}, "--histogram-bins 0 is invalid"),
+    ("hubness", {"top": "0"}, "--top 0 is invalid"),
+    ("hierarchy", {"runs": "0"}, "--runs 0 is invalid"),
+    ("degree", {"weight": "w`) DETACH DELETE n //"}, "must be a property name"),
+    ("degree", {"rel_types": "KNN,A-B"}, "must list relationship type names"),
+])
+def test_parameters_are_validated(name, values, match):
+    with pytest.raises(AnalysisError, match=match) as info:
+        P.from_mapping(get_analysis(name).params, values, f"analysis {name!r}")
+    assert info.value.hint
+
+
+def test_parameters_are_validated_when_built_directly():
+    with pytest.raises(AnalysisError, match="must be one of none, inverse, exp"):
+        get_analysis("degree").params(distance_to_similarity="log")
+    with pytest.raises(AnalysisError, match="--resolution -1 is invalid"):
+        get_analysis("louvain").params(resolution=-1)

@@ -1,5 +1,8 @@
 """What every graph analysis shares: the projection (which edges, which weight), results, and a registry.
 
+Adding an analysis is adding one module to graphstore/analysis that calls `register(AnalysisSpec(...))` at import:
+ANALYSES (a graphstore.registry.Registry) imports every module of the package on first lookup.
+
 An analysis is a dataclass of parameters plus a client function (igraph / leidenalg / networkx on the in-memory
 Graph) and, where Graph Data Science has the algorithm, a GDS function that runs it inside Neo4j and writes the
 result as node properties, exactly as the client path writes them through the store.
@@ -7,7 +10,7 @@ result as node properties, exactly as the client path writes them through the st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +18,25 @@ import numpy as np
 
 from graphstore.convert import to_igraph
 from graphstore.errors import GraphstoreError
-from graphstore.graph import Graph
+from graphstore.graph import IDENTIFIER, Graph
+from graphstore.registry import Registry, UnknownName
 
 DISTANCE_TRANSFORMS = ("none", "inverse", "exp")
 
 
 class AnalysisError(GraphstoreError):
     """An analysis cannot run on this graph or with these parameters."""
+
+
+class UnknownAnalysis(UnknownName, AnalysisError):
+    """An analysis name is not registered."""
+
+
+def invalid(name: str, value: Any, rule: str) -> AnalysisError:
+    """The error for a parameter value outside its allowed range, naming the option and the rule."""
+    option = f"--{name.replace('_', '-')}"
+    return AnalysisError(f"{option} {value!r} is invalid: it must {rule}.",
+                         f"Pass another {option}, or leave it out for the default.")
 
 
 @dataclass
@@ -35,16 +50,40 @@ class Projection:
                                           "(exp(-d/mean d)). Community detection needs similarities.",
                                   "choices": DISTANCE_TRANSFORMS})
 
-    def types(self, graph: Graph) -> list[str]:
-        """The chosen relationship types, checked against the graph."""
-        if not self.rel_types:
-            return sorted(graph.edges)
-        chosen = [t.strip() for t in self.rel_types.split(",") if t.strip()]
-        unknown = [t for t in chosen if t not in graph.edges]
+    def __post_init__(self) -> None:
+        bad = [t for t in self.chosen_types() if not IDENTIFIER.match(t)]
+        if bad:
+            raise invalid("rel_types", self.rel_types, "list relationship type names (letters, digits, _)")
+        if self.weight and not IDENTIFIER.match(self.weight):
+            raise invalid("weight", self.weight, "be a property name (letters, digits, _) or empty")
+        if self.distance_to_similarity not in DISTANCE_TRANSFORMS:
+            raise invalid("distance_to_similarity", self.distance_to_similarity,
+                          f"be one of {', '.join(DISTANCE_TRANSFORMS)}")
+
+    def chosen_types(self) -> list[str]:
+        """The relationship types named by rel_types (empty = all)."""
+        return [t.strip() for t in self.rel_types.split(",") if t.strip()]
+
+    def check(self, available: Mapping[str, Sequence[str]], graph_id: str) -> list[str]:
+        """The chosen types, checked with the weight against what the graph has (type -> its property names)."""
+        chosen = self.chosen_types() or sorted(available)
+        unknown = [t for t in chosen if t not in available]
         if unknown:
-            raise AnalysisError(f"Graph {graph.graph_id} has no {', '.join(unknown)} relationships.",
-                                f"It has: {', '.join(sorted(graph.edges)) or 'none'}.")
+            raise AnalysisError(f"Graph {graph_id} has no {', '.join(unknown)} relationships.",
+                                f"It has: {', '.join(sorted(available)) or 'none'}. Pass some of them to "
+                                "--rel-types, or leave it empty for all.")
+        if self.weight:
+            has = sorted({name for t in chosen for name in available[t]})
+            if self.weight not in has:
+                raise AnalysisError(f"Graph {graph_id} has no weight {self.weight!r} on its "
+                                    f"{', '.join(chosen) or 'no'} relationships.",
+                                    f"They carry: {', '.join(has)}." if has else
+                                    "They carry no properties; leave --weight empty to run unweighted.")
         return chosen
+
+    def types(self, graph: Graph) -> list[str]:
+        """The chosen relationship types, checked (with the weight) against the graph."""
+        return self.check({t: list(table.props) for t, table in graph.edges.items()}, graph.graph_id)
 
 
 @dataclass
@@ -68,13 +107,14 @@ class AnalysisSpec:
     summary: str = ""
 
 
-ANALYSES: dict[str, AnalysisSpec] = {}
+ANALYSES: Registry[AnalysisSpec] = Registry(
+    "analysis", "graphstore.analysis", plural="analyses", skip=("nsbm_worker",), error=UnknownAnalysis,
+    hint="`graphstore analyze --help` lists them.")
 
 
 def register(spec: AnalysisSpec) -> AnalysisSpec:
-    """Add an analysis to the registry (one call per analysis module entry)."""
-    ANALYSES[spec.name] = spec
-    return spec
+    """Add an analysis to the registry: a module of graphstore.analysis calls this at import, so one file adds one."""
+    return ANALYSES.register(spec.name, spec)
 
 
 def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.ndarray | None:
@@ -84,6 +124,7 @@ def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.n
     parts = [np.asarray(graph.edges[t].props.get(projection.weight, np.ones(len(graph.edges[t]))), dtype=float)
              for t in types]
     w = np.concatenate(parts) if parts else np.empty(0)
+    w = np.where(np.isnan(w), 1.0, w)  # a relationship without the property weighs 1, as GDS's coalesce(r.w, 1.0)
     if projection.distance_to_similarity == "inverse":
         return 1.0 / np.maximum(w, 1e-12)
     if projection.distance_to_similarity == "exp":

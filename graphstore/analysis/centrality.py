@@ -6,13 +6,22 @@ Each writes one node property named after it (`degree` and `weighted_degree`, `p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from graphstore.analysis.base import AnalysisResult, AnalysisSpec, Projection, per_label, register, undirected_igraph
-from graphstore.analysis.gds import projected, weight_config
+from graphstore.analysis import gds
+from graphstore.analysis.base import (
+    AnalysisResult,
+    AnalysisSpec,
+    Projection,
+    invalid,
+    per_label,
+    register,
+    undirected_igraph,
+)
 from graphstore.graph import Graph
 
 
@@ -27,6 +36,11 @@ class PageRankParams(Projection):
 
     damping: float = field(default=0.85, metadata={"help": "Damping factor."})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.damping < 1:
+            raise invalid("damping", self.damping, "be between 0 and 1 (exclusive)")
+
 
 @dataclass
 class BetweennessParams(Projection):
@@ -34,6 +48,11 @@ class BetweennessParams(Projection):
 
     samples: int = field(default=0, metadata={"help": "Source nodes to sample (0 = exact, all sources)."})
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.samples < 0:
+            raise invalid("samples", self.samples, "be 0 (exact) or a positive number of sources")
 
 
 @dataclass
@@ -44,6 +63,11 @@ class EigenvectorParams(Projection):
 @dataclass
 class KCoreParams(Projection):
     """k-core number (coreness) of every node, unweighted."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight:
+            raise invalid("weight", self.weight, "be empty: the k-core number is unweighted")
 
 
 def _summary(name: str, values: np.ndarray, keys: np.ndarray, top: int = 10) -> dict[str, Any]:
@@ -101,38 +125,35 @@ def kcore_client(graph: Graph, params: KCoreParams) -> AnalysisResult:
     return _result(graph, {"kcore": np.asarray(g.coreness(), dtype=np.int64)}, "kcore")
 
 
-def _gds_write(procedure: str, prop: str, config_of: Any, yields: str) -> Any:
-    """A GDS engine that runs `procedure` in `.write` mode and reads the summary columns it yields."""
+def _gds_write(procedure: str, prop: str, config_of: Callable[[Any], dict[str, Any]],
+               yields: tuple[str, ...]) -> Callable[[Any, str, Any], AnalysisResult]:
+    """A GDS engine running gds.<procedure>.write into `prop` (one thread) and keeping the `yields` columns."""
 
     def run(store: Any, graph_id: str, params: Projection) -> AnalysisResult:
-        types = [t.strip() for t in params.rel_types.split(",") if t.strip()] or store._stored_types(graph_id)
-        with projected(store, graph_id, params, types) as name:
-            config = {"writeProperty": prop, "concurrency": 1, **config_of(params)}
-            rows = store.execute(f"CALL {procedure}($name, $config) YIELD {yields} RETURN {yields}",
-                                 {"name": name, "config": config}).records()
-        return AnalysisResult({}, {"gds": rows[0]})
+        row = gds.write(store, procedure, graph_id, params, writeProperty=prop, concurrency=1, **config_of(params))
+        return AnalysisResult({}, {"gds": {name: row.get(name) for name in yields}})
 
     return run
 
 
 register(AnalysisSpec("degree", DegreeParams, degree_client,
-                      _gds_write("gds.degree.write", "degree", weight_config, "nodePropertiesWritten"),
+                      _gds_write("degree", "degree", lambda p: {}, ("nodePropertiesWritten",)),
                       summary="Degree and weighted degree."))
 register(AnalysisSpec("pagerank", PageRankParams, pagerank_client,
-                      _gds_write("gds.pageRank.write", "pagerank",
-                                 lambda p: {"dampingFactor": p.damping, "maxIterations": 200, "tolerance": 1e-10,
-                                            **weight_config(p)}, "ranIterations, didConverge"),
+                      _gds_write("pageRank", "pagerank",
+                                 lambda p: {"dampingFactor": p.damping, "maxIterations": 200, "tolerance": 1e-10},
+                                 ("ranIterations", "didConverge")),
                       summary="PageRank."))
 register(AnalysisSpec("betweenness", BetweennessParams, betweenness_client,
-                      _gds_write("gds.betweenness.write", "betweenness",
-                                 lambda p: ({"samplingSize": p.samples, "samplingSeed": p.seed} if p.samples else {})
-                                 | weight_config(p), "nodePropertiesWritten"),
+                      _gds_write("betweenness", "betweenness",
+                                 lambda p: {"samplingSize": p.samples, "samplingSeed": p.seed} if p.samples else {},
+                                 ("nodePropertiesWritten",)),
                       summary="Betweenness centrality (exact or sampled)."))
 register(AnalysisSpec("eigenvector", EigenvectorParams, eigenvector_client,
-                      _gds_write("gds.eigenvector.write", "eigenvector",
-                                 lambda p: {"maxIterations": 500, "tolerance": 1e-10, **weight_config(p)},
-                                 "ranIterations, didConverge"),
+                      _gds_write("eigenvector", "eigenvector",
+                                 lambda p: {"maxIterations": 500, "tolerance": 1e-10},
+                                 ("ranIterations", "didConverge")),
                       summary="Eigenvector centrality."))
 register(AnalysisSpec("kcore", KCoreParams, kcore_client,
-                      _gds_write("gds.kcore.write", "kcore", lambda p: {}, "nodePropertiesWritten, degeneracy"),
+                      _gds_write("kcore", "kcore", lambda p: {}, ("nodePropertiesWritten", "degeneracy")),
                       summary="k-core number of every node."))

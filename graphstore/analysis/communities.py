@@ -6,22 +6,25 @@ Results are node properties named after the algorithm (`louvain`, `leiden`, `lab
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from graphstore.analysis import gds
 from graphstore.analysis.base import (
     AnalysisError,
     AnalysisResult,
     AnalysisSpec,
     Projection,
+    invalid,
     per_label,
     register,
     undirected_igraph,
 )
-from graphstore.analysis.gds import projected, weight_config
 from graphstore.graph import Graph
 
 
@@ -31,6 +34,11 @@ class CommunityParams(Projection):
 
     resolution: float = field(default=1.0, metadata={"help": "Modularity resolution (gamma); 1 is standard."})
     seed: int = field(default=0, metadata={"help": "Random seed (client engines)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.resolution > 0 and math.isfinite(self.resolution)):
+            raise invalid("resolution", self.resolution, "be a positive number (1 is standard modularity)")
 
 
 def _result(graph: Graph, g: Any, membership: list[int], prop: str, resolution: float) -> AnalysisResult:
@@ -69,16 +77,13 @@ def label_propagation_client(graph: Graph, params: CommunityParams) -> AnalysisR
     return _result(graph, g, clusters.membership, "label_propagation", params.resolution)
 
 
-def _gds_community(procedure: str, prop: str, extra: Any) -> Any:
+def _gds_community(procedure: str, prop: str, extra: Callable[[CommunityParams], dict[str, Any]]) -> Any:
     """A GDS engine for one community procedure (`.write`, one thread so results are reproducible)."""
 
     def run(store: Any, graph_id: str, params: CommunityParams) -> AnalysisResult:
-        types = [t.strip() for t in params.rel_types.split(",") if t.strip()] or store._stored_types(graph_id)
-        with projected(store, graph_id, params, types) as name:
-            config = {"writeProperty": prop, "concurrency": 1, **weight_config(params), **extra(params)}
-            rows = store.execute(f"CALL {procedure}($name, $config) YIELD communityCount, modularity "
-                                 "RETURN communityCount, modularity", {"name": name, "config": config}).rows
-        return AnalysisResult({}, {"communities": int(rows[0][0]), "modularity": float(rows[0][1])})
+        config = extra(params)
+        row = gds.write(store, procedure, graph_id, params, writeProperty=prop, concurrency=1, **config)
+        return AnalysisResult({}, {"communities": int(row["communityCount"]), "modularity": float(row["modularity"])})
 
     return run
 
@@ -95,10 +100,10 @@ def _leiden_config(params: CommunityParams) -> dict[str, Any]:
 
 
 register(AnalysisSpec("louvain", CommunityParams, louvain_client,
-                      _gds_community("gds.louvain.write", "louvain", _louvain_config),
+                      _gds_community("louvain", "louvain", _louvain_config),
                       summary="Louvain communities and modularity (igraph / GDS)."))
 register(AnalysisSpec("leiden", CommunityParams, leiden_client,
-                      _gds_community("gds.leiden.write", "leiden", _leiden_config),
+                      _gds_community("leiden", "leiden", _leiden_config),
                       summary="Leiden communities and modularity (leidenalg / GDS)."))
 register(AnalysisSpec("label-propagation", CommunityParams, label_propagation_client,
                       summary="Label propagation communities (igraph)."))

@@ -1,76 +1,69 @@
-"""Graph Data Science in Neo4j: project one stored graph (by graph_id) into the GDS catalog, run, drop.
+"""Running Graph Data Science algorithms on one stored graph: project -> CALL gds.<proc>.write -> drop.
 
-The projection uses Cypher aggregation (`gds.graph.project`) over :GraphNode nodes of one graph_id, with the
-same relationship types and weight (and distance transform) as the client path, undirected.
+The projection (graphstore.store.gds) holds the :GraphNode nodes of one graph_id with the same relationship types
+and weight (and distance transform) as the client path, undirected; types and weight are checked against what
+the graph has first, the write property is never structural, and the projection is dropped on success and on
+failure alike.
 """
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from graphstore.analysis.base import AnalysisError, Projection
-from graphstore.graph import check_identifier
+from graphstore.store import gds as store_gds
+from graphstore.store.gds import INSTALL_HINT, GdsError, has_gds, require_gds
+from graphstore.store.queries import check_write_property
 
-INSTALL_HINT = ("Install the Graph Data Science plugin in Neo4j: `graphstore services start` ships it; with Docker "
-                "set NEO4J_PLUGINS='[\"graph-data-science\"]' (docker/compose.yaml does). Or pass --engine client.")
+__all__ = ["INSTALL_HINT", "GdsError", "has_gds", "projection", "require_gds", "weight_config", "write"]
 
-
-def has_gds(store: Any) -> bool:
-    """Whether the store is Neo4j with the GDS procedures installed."""
-    if getattr(store, "dialect", "") != "neo4j":
-        return False
-    rows = store.execute("SHOW FUNCTIONS YIELD name WHERE name = 'gds.version' RETURN count(*) AS n").rows
-    return bool(rows and rows[0][0])
+PROCEDURE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
 
 
-def require_gds(store: Any) -> None:
-    """Raise an error naming how to install GDS when it is missing."""
-    if getattr(store, "dialect", "") != "neo4j":
-        raise AnalysisError(f"The GDS engine needs a Neo4j store; {store.uri} is the embedded store.",
-                            "Use --engine client, or set GRAPHSTORE_GRAPH_STORE to a Neo4j server.")
-    if not has_gds(store):
-        raise AnalysisError(f"Graph Data Science is not installed in Neo4j at {store.uri}.", INSTALL_HINT)
-
-
-def _weight_expression(projection: Projection, mean: float) -> str:
-    name = check_identifier(projection.weight, "Weight property")
-    raw = f"coalesce(r.`{name}`, 1.0)"
-    if projection.distance_to_similarity == "inverse":
+def _weight_expression(params: Projection, mean: float) -> str:
+    raw = f"coalesce(r.`{params.weight}`, 1.0)"
+    if params.distance_to_similarity == "inverse":
         return f"1.0 / CASE WHEN {raw} < 1e-12 THEN 1e-12 ELSE {raw} END"
-    if projection.distance_to_similarity == "exp":
+    if params.distance_to_similarity == "exp":
         return f"exp(-{raw} / {max(mean, 1e-12)!r})"
     return raw
 
 
 @contextmanager
-def projected(store: Any, graph_id: str, projection: Projection, types: list[str]) -> Iterator[str]:
-    """Project the graph into the GDS catalog under a fresh name; always drop it afterwards."""
+def projection(store: Any, graph_id: str, params: Projection | None = None) -> Iterator[str]:
+    """The graph projected into the GDS catalog (types and weight checked first); dropped however the block ends."""
+    params = params or Projection()
     require_gds(store)
-    name = f"gs-{graph_id}-{uuid.uuid4().hex[:8]}"
-    params: dict[str, Any] = {"g": graph_id, "types": types, "name": name}
-    props = ""
-    if projection.weight:
+    types = params.check(store.stored_types(graph_id), graph_id)
+    weight = None
+    if params.weight:
         mean = 1.0
-        if projection.distance_to_similarity == "exp":
+        if params.distance_to_similarity == "exp":
             rows = store.execute(f"MATCH (:GraphNode {{graph_id: $g}})-[r]->() WHERE type(r) IN $types "
-                                 f"RETURN avg(r.`{check_identifier(projection.weight, 'Weight property')}`)",
-                                 params).rows
+                                 f"RETURN avg(r.`{params.weight}`)", {"g": graph_id, "types": types}).rows
             mean = float(rows[0][0] or 1.0)
-        props = f"{{relationshipProperties: r {{w: {_weight_expression(projection, mean)}}}}}"
-    cypher = ("MATCH (a:GraphNode {graph_id: $g}) "
-              "OPTIONAL MATCH (a)-[r]->(b:GraphNode {graph_id: $g}) WHERE type(r) IN $types "
-              f"WITH gds.graph.project($name, a, b, {props or '{}'}, {{undirectedRelationshipTypes: ['*']}}) AS g "
-              "RETURN g.nodeCount AS nodes, g.relationshipCount AS relationships")
-    store.execute(cypher, params)
-    try:
+        weight = _weight_expression(params, mean)
+    with store_gds.projected(store, graph_id, types, weight) as name:
         yield name
-    finally:
-        store.execute("CALL gds.graph.drop($name, false) YIELD graphName RETURN graphName", {"name": name})
 
 
-def weight_config(projection: Projection) -> dict[str, Any]:
+def write(store: Any, proc: str, graph_id: str, params: Projection | None = None, **config: Any) -> dict[str, Any]:
+    """Project the graph, CALL gds.<proc>.write with `config` (writeProperty required), drop; the result row."""
+    if not PROCEDURE.match(proc):
+        raise AnalysisError(f"{proc!r} is not a GDS procedure name.", "Pass e.g. 'pageRank' or 'louvain'.")
+    if "writeProperty" not in config:
+        raise AnalysisError(f"gds.{proc}.write needs a writeProperty.", "Pass writeProperty=<node property>.")
+    check_write_property(config["writeProperty"], "Write property")
+    params = params or Projection()
+    with projection(store, graph_id, params) as name:
+        rows = store_gds.call(store, f"CALL gds.{proc}.write($name, $config)",
+                              {"name": name, "config": {**config, **weight_config(params)}}).records()
+    return rows[0] if rows else {}
+
+
+def weight_config(params: Projection) -> dict[str, Any]:
     """The relationshipWeightProperty entry of a GDS algorithm config, when weighted."""
-    return {"relationshipWeightProperty": "w"} if projection.weight else {}
+    return {"relationshipWeightProperty": "w"} if params.weight else {}

@@ -26,6 +26,7 @@ from graphstore.analysis.base import (
     AnalysisResult,
     AnalysisSpec,
     Projection,
+    invalid,
     per_label,
     register,
     undirected_igraph,
@@ -50,6 +51,15 @@ class HierarchyParams(Projection):
     runs: int = field(default=50, metadata={"help": "Stochastic runs (RF mean and sample std over them)."})
     seed: int = field(default=0, metadata={"help": "Seed of the first run (run i uses seed + i)."})
     workers: int = field(default=0, metadata={"help": "Parallel processes (0 = all cores)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method not in METHODS:
+            raise invalid("method", self.method, f"be one of {', '.join(METHODS)}")
+        if self.runs < 1:
+            raise invalid("runs", self.runs, "be at least 1")
+        if self.workers < 0:
+            raise invalid("workers", self.workers, "be 0 (all cores) or a positive number of processes")
 
 
 def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
@@ -163,8 +173,6 @@ def _one_run(args: tuple) -> tuple[str, list[np.ndarray]]:
 
 def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
     """Repeated runs in parallel; RF mean and sample std against the reference; levels of run 0 as properties."""
-    if params.runs < 1:
-        raise AnalysisError("--runs must be at least 1.")
     _, names = output_units(graph)
     reference = reference_tree(params.reference) if params.reference else None
     if reference:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from graphstore.analysis.base import AnalysisError, AnalysisResult, AnalysisSpec, register
+from graphstore.analysis.base import AnalysisError, AnalysisResult, AnalysisSpec, invalid, register
 from graphstore.graph import Graph
 
 
@@ -22,6 +22,12 @@ class HubnessParams:
 
     top: int = field(default=10, metadata={"help": "How many hubs to list in the summary."})
     hub_factor: float = field(default=2.0, metadata={"help": "A hub has k-occurrence above hub_factor * k."})
+
+    def __post_init__(self) -> None:
+        if self.top < 1:
+            raise invalid("top", self.top, "be at least 1")
+        if not self.hub_factor > 0:
+            raise invalid("hub_factor", self.hub_factor, "be positive")
 
 
 def hubness_client(graph: Graph, params: HubnessParams) -> AnalysisResult:

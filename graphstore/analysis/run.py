@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,26 +9,21 @@ from typing import Any
 from graphstore.analysis.base import ANALYSES, AnalysisError, AnalysisResult, AnalysisSpec
 from graphstore.analysis.gds import has_gds, require_gds
 from graphstore.config import Settings
-from graphstore.errors import GraphstoreError
-from graphstore.store import open_store
+from graphstore.errors import GraphNotFound, GraphstoreError
+from graphstore.store import COMPLETE, open_store
+from graphstore.store.queries import check_write_property
 
-ANALYSIS_MODULES = ("communities", "centrality", "stats", "hierarchy", "hubness")
 ENGINES = ("auto", "gds", "client")
 
 
 def load_analyses() -> dict[str, AnalysisSpec]:
-    """Import the analysis modules (each registers its analyses) and return the registry."""
-    for name in ANALYSIS_MODULES:
-        importlib.import_module(f"graphstore.analysis.{name}")
-    return ANALYSES
+    """Every registered analysis by name (the registry imports graphstore.analysis's modules on first use)."""
+    return dict(ANALYSES.items())
 
 
 def get_analysis(name: str) -> AnalysisSpec:
-    """An analysis by name; an unknown one lists the known ones."""
-    known = load_analyses()
-    if name not in known:
-        raise AnalysisError(f"Unknown analysis {name!r}.", f"Known analyses: {', '.join(sorted(known))}.")
-    return known[name]
+    """An analysis by name; an unknown one raises UnknownAnalysis with close matches and the known names."""
+    return ANALYSES.get(name)
 
 
 @dataclass
@@ -65,6 +59,9 @@ def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engi
         info = store.graph_info(graph_id)
         if info is None:
             raise store.not_found(graph_id)
+        if info.status != COMPLETE:
+            raise GraphNotFound(f"Graph {graph_id} is {info.status}, not complete.",
+                                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}")
         if spec.kinds and info.kind not in spec.kinds:
             raise AnalysisError(f"{name} does not apply to a {info.kind} graph.",
                                 f"It takes graphs of kind: {', '.join(spec.kinds)}.")
@@ -80,6 +77,9 @@ def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engi
 def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> AnalysisResult:
     graph = store.read_graph(graph_id)
     result = spec.client(graph, params)
+    for columns in (cols for _, cols in result.node_props.values()):
+        for name in columns:
+            check_write_property(name, f"{spec.name} result property")
     for label, (keys, columns) in result.node_props.items():
         store.write_node_properties(graph_id, label, keys, columns)
     return result

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphstore.analysis.base import AnalysisResult, AnalysisSpec, Projection, per_label, register, undirected_igraph
+from graphstore.analysis.base import (
+    AnalysisResult,
+    AnalysisSpec,
+    Projection,
+    invalid,
+    per_label,
+    register,
+    undirected_igraph,
+)
 from graphstore.graph import Graph
 
 
@@ -15,6 +23,13 @@ class StatsParams(Projection):
     """Whole-graph statistics on the undirected, unweighted projection."""
 
     histogram_bins: int = field(default=20, metadata={"help": "Bins of the reported degree histogram."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight:
+            raise invalid("weight", self.weight, "be empty: these statistics are unweighted (hops)")
+        if self.histogram_bins < 1:
+            raise invalid("histogram_bins", self.histogram_bins, "be at least 1")
 
 
 def stats_client(graph: Graph, params: StatsParams) -> AnalysisResult:
