@@ -22,7 +22,9 @@ import typer
 
 from graphstore.cli.context import err_console, settings_of
 from graphstore.cli.options import cli_parameters
+from graphstore.cli.render import print_rounds, progress_bar
 from graphstore.nn import params as P
+from graphstore.progress import ProgressCallback
 
 app = typer.Typer(name="prune", help="Prune trained networks (IMP, T-IMP, structured, sculpt, layers).\n\n"
                   "Example: graphstore prune imp --model small-cnn --dataset digits --rounds 3",
@@ -64,7 +66,7 @@ def split_values(values: dict[str, Any], method_cls: type) -> tuple[Any, Any]:
 
 def resolve_start(ctx: typer.Context, params: Any, config: Any, checkpoint: str | None, run: int | None,
                   epoch: int | None, model: str | None, dataset: str, model_opt: list[str], data_opt: list[str],
-                  progress: bool) -> tuple[Any, Any]:
+                  progress: ProgressCallback | None) -> tuple[Any, Any]:
     """(Start, rewind state or None): load the checkpoint / run, or train --model on --dataset first."""
     from graphstore.pruning.common import PruningError, load_start, train_start
 
@@ -92,17 +94,17 @@ def _run_method(method: str, ctx: typer.Context, checkpoint: str | None, run: in
                 **values: Any) -> None:
     """Parse options, find the start, run IMP or T-IMP round by round, print the round table."""
     from graphstore.pruning import ImpParams, TopologyImpParams
-    from graphstore.pruning.common import print_rounds
     from graphstore.pruning.imp import run_imp
     from graphstore.pruning.topology import run_topology
 
     cls, fn = (ImpParams, run_imp) if method == "imp" else (TopologyImpParams, run_topology)
     params, config = split_values(values, cls)
-    start, rewind_to = resolve_start(ctx, params, config, checkpoint, run, epoch, model, dataset, model_opt,
-                                     data_opt, progress)
     settings = settings_of(ctx)
-    result = fn(start, params, config, settings.data_dir, settings.tracking_url, progress=progress,
-                rewind_to=rewind_to, on_round=lambda rec: round_line(rec, params.rounds))
+    with progress_bar(progress) as bar:
+        start, rewind_to = resolve_start(ctx, params, config, checkpoint, run, epoch, model, dataset, model_opt,
+                                         data_opt, bar)
+        result = fn(start, params, config, settings.data_dir, settings.tracking_url, progress=bar,
+                    rewind_to=rewind_to, on_round=lambda rec: round_line(rec, params.rounds))
     columns = ("test_loss", "np", "overlap") if params.track_topology else ("test_loss",)
     print_rounds(result.rounds, f"{method} run {result.run_id} (parent run {start.parent_run_id})", columns)
 

@@ -14,6 +14,7 @@ import typer
 from graphstore.cli import prune_cmd
 from graphstore.cli.context import console, err_console, settings_of
 from graphstore.cli.options import cli_parameters
+from graphstore.cli.render import progress_bar
 from graphstore.errors import GraphstoreError
 
 EXAMPLES = (
@@ -41,13 +42,14 @@ def _run(ctx: typer.Context, checkpoint: str | None, run: int | None, epoch: int
                               "The threshold is gamma x mean (or median) delta; 001 sweeps 0.25 to 2. "
                               "Use e.g. --gamma 1, or --sweep 0.25:2:0.25.")
     params, config = prune_cmd.split_values(values, LayerPruneParams)
-    start, _ = prune_cmd.resolve_start(ctx, params, config, checkpoint, run, epoch, model, dataset, model_opt,
-                                       data_opt, progress)
     settings = settings_of(ctx)
-    err_console.print(f"computing delta for every node of {start.model.spec.name}'s multilayer network "
-                      f"({params.split} split, {params.weight} arc weights, {params.source})")
-    result = prune_layers(start, params, config, settings.data_dir, settings.tracking_url, name=name,
-                          progress=progress, retrain_models=retrain, on_row=_row_line)
+    with progress_bar(progress) as bar:
+        start, _ = prune_cmd.resolve_start(ctx, params, config, checkpoint, run, epoch, model, dataset, model_opt,
+                                           data_opt, bar)
+        err_console.print(f"computing delta for every node of {start.model.spec.name}'s multilayer network "
+                          f"({params.split} split, {params.weight} arc weights, {params.source})")
+        result = prune_layers(start, params, config, settings.data_dir, settings.tracking_url, name=name,
+                              progress=bar, retrain_models=retrain, on_row=_row_line)
     print_sweep(result, start.parent_run_id)
 
 
@@ -82,7 +84,7 @@ def print_sweep(result: Any, parent_run: Any) -> None:
 def _signature() -> inspect.Signature:
     """Start options, --name/--retrain, the method's options, then TrainConfig's (without its `gamma`)."""
     from graphstore.nn.config import TrainConfig
-    from graphstore.pruning.layers import LayerPruneParams
+    from graphstore.pruning.params import LayerPruneParams
 
     kw = inspect.Parameter.KEYWORD_ONLY
     extra = [

@@ -30,7 +30,8 @@ def sculpt_command(ctx: typer.Context, **kwargs: Any) -> None:
 
 def _run(ctx: typer.Context, name: str | None, progress: bool, **values: Any) -> None:
     """Parse options, run the tracked sculpting, print the summary (and the message if the threshold failed)."""
-    from graphstore.pruning.sculpt import SculptConfig, run_sculpt
+    from graphstore.pruning.params import SculptConfig
+    from graphstore.pruning.sculpt import run_sculpt
 
     method = P.from_mapping(SculptConfig, {k: v for k, v in values.items() if v is not None}, "prune sculpt")
     settings = settings_of(ctx)
@@ -66,7 +67,7 @@ def print_summary(run: Any) -> None:
 
 def _signature() -> inspect.Signature:
     """--name, --progress, then one option per SculptConfig field."""
-    from graphstore.pruning.sculpt import SculptConfig
+    from graphstore.pruning.params import SculptConfig
 
     kw = inspect.Parameter.KEYWORD_ONLY
     fixed = [

@@ -17,6 +17,7 @@ from rich.table import Table
 from graphstore.cli import prune_cmd
 from graphstore.cli.context import console, err_console, settings_of
 from graphstore.cli.options import cli_parameters
+from graphstore.cli.render import progress_bar
 from graphstore.nn import params as P
 
 EXAMPLES = (
@@ -37,7 +38,8 @@ def _run(ctx: typer.Context, checkpoint: str | None, run: int | None, epoch: int
          dataset: str, model_opt: list[str], data_opt: list[str], progress: bool, **values: Any) -> None:
     """Parse options, pick the start, run the tracked schedule, print the summary."""
     from graphstore.pruning.common import load_start
-    from graphstore.pruning.structured import StructuredConfig, fresh_start, run_structured
+    from graphstore.pruning.params import StructuredConfig
+    from graphstore.pruning.structured import fresh_start, run_structured
 
     method, config = prune_cmd.split_values(values, StructuredConfig)
     method.prune_at(config.epochs)
@@ -54,7 +56,8 @@ def _run(ctx: typer.Context, checkpoint: str | None, run: int | None, epoch: int
         raise PruningError("Nothing to prune.", "Pass --checkpoint PATH, --run RUN_ID, or --model M --dataset D.")
     err_console.print(f"structured pruning of {start.model.spec.name} on {start.data.info.name}: p={method.sparsity}, "
                       f"prune after epoch {method.prune_at(config.epochs)} of {config.epochs}, lambda {method.lam}")
-    result = run_structured(settings.data_dir, settings.tracking_url, method, config, start, progress=progress)
+    with progress_bar(progress) as bar:
+        result = run_structured(settings.data_dir, settings.tracking_url, method, config, start, progress=bar)
     print_summary(result)
 
 
@@ -83,7 +86,7 @@ def print_summary(run: Any) -> None:
 def _signature() -> inspect.Signature:
     """Start options, then StructuredConfig's, then TrainConfig's."""
     from graphstore.nn.config import TrainConfig
-    from graphstore.pruning.structured import StructuredConfig
+    from graphstore.pruning.params import StructuredConfig
 
     params = prune_cmd.start_parameters() + cli_parameters(StructuredConfig) + cli_parameters(TrainConfig)
     return inspect.Signature(params)

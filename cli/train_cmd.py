@@ -15,6 +15,7 @@ from rich.table import Table
 
 from graphstore.cli.context import console, err_console, settings_of
 from graphstore.cli.options import cli_parameters
+from graphstore.cli.render import progress_bar
 from graphstore.nn import params as P
 
 SUMMARY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "seconds")
@@ -73,43 +74,20 @@ def run_training(
     name: str | None = None,
     progress: bool = True,
 ) -> Any:
-    """Load data, build the model, start a tracked run, train, print a summary; return the TrainResult."""
-    from graphstore.nn.datasets import DatasetSpec, load_dataset
-    from graphstore.nn.models import build_model, model_spec
-    from graphstore.nn.run_log import RunLog, TrackingCallback
-    from graphstore.nn.train import CheckpointSaver, config_dict, seed_everything, train
+    """Train as a tracked run (graphstore.nn.tracked.train_tracked), print a summary; return the TrainResult."""
+    from graphstore.nn.tracked import train_tracked
 
-    with err_console.status(f"Loading {dataset} ..."):
-        data = load_dataset(DatasetSpec(dataset, data_params), data_dir)
-    seed_everything(config.seed)
-    spec = model_spec(model, data.info, model_params)
-    net = build_model(spec, data.info)
-    params = {
-        "model": spec.to_dict(),
-        "dataset": data.spec.to_dict(),
-        "train": config_dict(config),
-        "splits": data.meta.get("splits", {}),
-        "hidden_neurons": net.hidden_neurons(),
-    }
-    with RunLog(tracking_url) as log:
-        run_id = log.start(
-            "train", name or f"{spec.name}-{data.spec.name}", params, config.seed, config.device
-        )
+    def announce(run_id: Any, net: Any, data: Any) -> None:
         err_console.print(
-            f"run {run_id}: {spec.name} ({net.hidden_neurons()} hidden neurons) on {data.info.name} "
+            f"run {run_id}: {net.spec.name} ({net.hidden_neurons()} hidden neurons) on {data.info.name} "
             f"(train {data.size('train')}, val {data.size('val')}, test {data.size('test')})"
         )
-        saver = CheckpointSaver(data_dir, run_id, data, on_saved=log.checkpoint)
-        try:
-            result = train(net, data, config, [saver, TrackingCallback(log, run_id)], progress=progress)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            log.finish(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
-        log.finish(run_id, "completed")
-    print_summary(run_id, result, saver.saved)
-    return result
+
+    with progress_bar(progress) as bar:
+        out = train_tracked(data_dir, tracking_url, model, model_params, dataset, data_params, config, name=name,
+                            on_start=announce, progress=bar)
+    print_summary(out.run_id, out.result, out.saved)
+    return out.result
 
 
 def print_summary(run_id: Any, result: Any, saved: list) -> None:

@@ -107,6 +107,40 @@ def test_run_errors_and_tracked_run(tracking: Tracking) -> None:
     assert [r.id for r in tracking.list_runs(status="failed")] == [bad_id]
 
 
+def test_one_lifecycle_policy_with_notes_and_a_single_finish() -> None:
+    from graphstore.tracking.lifecycle import outcome, run_lifecycle
+
+    assert outcome(None) == ("completed", None)
+    assert outcome(RuntimeError("diverged"), "after round 2") == ("failed", "RuntimeError: diverged; after round 2")
+    assert outcome(KeyboardInterrupt()) == ("interrupted", "KeyboardInterrupt")
+    finished: list[tuple] = []
+    with pytest.raises(ValueError), run_lifecycle(lambda: 7, lambda *a: finished.append(a)) as run:
+        run.note = "during epoch 3"
+        raise ValueError("bad lr")
+    with run_lifecycle(lambda: 8, lambda *a: finished.append(a)):
+        pass
+    assert finished == [(7, "failed", "ValueError: bad lr; during epoch 3"), (8, "completed", None)]
+
+
+def test_ctrl_c_while_the_run_row_is_written_still_finishes_it(tracking: Tracking) -> None:
+    import os
+    import signal
+
+    def start() -> int:
+        run_id = tracking.start_run("train", "sigint-at-start")
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, arriving before the block has begun
+        return run_id
+
+    from graphstore.tracking.lifecycle import run_lifecycle
+
+    body_ran = False
+    with pytest.raises(KeyboardInterrupt), run_lifecycle(start, tracking.finish_run):
+        body_ran = True
+    run = tracking.list_runs(limit=1)[0]
+    assert not body_ran and run.name == "sigint-at-start"
+    assert (run.status, run.error) == ("interrupted", "KeyboardInterrupt")
+
+
 def test_metrics(tracking: Tracking) -> None:
     run_id = tracking.start_run("train", "m")
     tracking.log_metric(run_id, 0, "loss", 2.5, split="train")

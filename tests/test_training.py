@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -235,3 +242,128 @@ def test_cli_help_list_and_errors(tmp_path: Path) -> None:
     assert all(name in listing for name in ("small-cnn", "vgg16", "cifar20", "boolean-modular", "width"))
     bad = runner.invoke(app, ["train", "--model-opt", "nope"], env={"GRAPHSTORE_DATA_DIR": str(tmp_path)})
     assert isinstance(bad.exception, InvalidParams)
+
+
+def test_penalty_mask_hook_and_optimiser_hand_over(digits) -> None:
+    seed_everything(0)
+    model = make_model("mlp", digits.info, {"hidden": (16,)})
+    calls: list[int] = []
+
+    def penalty(net) -> torch.Tensor:
+        calls.append(1)
+        return 1e-3 * net.fc1.weight.square().sum()
+
+    cut = torch.ones_like(model.fc1.weight, dtype=torch.bool)
+    cut[:8] = False
+
+    class PruneAfterFirst(Callback):
+        def on_epoch_trained(self, state, metrics) -> None:
+            if state.epoch == 1:
+                state.masks, state.penalty = {"fc1.weight": cut}, None
+                metrics["pruned"] = 1.0
+
+    config = TrainConfig(epochs=2, batch_size=256, schedule="step", step_size=1, gamma=0.5, checkpoint_epochs=())
+    batches = math.ceil(digits.size("train") / 256)
+    first = train(model, digits, config, [PruneAfterFirst()], penalty=penalty, mask_gradients=True)
+    assert len(calls) == batches  # the hook switched the penalty off after epoch 1
+    assert first.history[0]["pruned"] == 1.0 and torch.equal(first.masks["fc1.weight"], cut)
+    assert (model.fc1.weight[:8] == 0).all() and (model.fc1.weight.grad[:8] == 0).all()
+    again = train(model, digits, dataclasses.replace(config, epochs=1), masks=first.masks,
+                  optimizer=first.optimizer, scheduler=first.scheduler)
+    assert again.optimizer is first.optimizer and again.scheduler is first.scheduler
+    assert again.history[0]["lr"] == pytest.approx(config.lr * 0.25)  # the schedule continued: two halvings
+    assert (model.fc1.weight[:8] == 0).all()
+
+
+def test_train_tracked_records_the_run_and_returns_everything(tmp_path: Path) -> None:
+    from graphstore.nn.tracked import train_tracked
+    from graphstore.tracking import open_tracking
+
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    seen: list[tuple[str, int, int]] = []
+    out = train_tracked(tmp_path, url, "mlp", {"hidden": (8,)}, "digits", {"size": 8, "limit": 200},
+                        TrainConfig(epochs=2, batch_size=64, checkpoint_epochs=(0,)), name="tiny",
+                        progress=lambda step, done, total: seen.append((step, done, total)))
+    assert out.run_id == 1 and [p.name for p in out.saved] == ["epoch_0.pt", "epoch_2.pt"]
+    assert out.params["model"]["params"]["hidden"] == [8] and out.result.final["test_acc"] >= 0
+    assert seen[0][0] == "loading digits" and seen[-1][1] == seen[-1][2] > 0
+    with open_tracking(url) as tracking:
+        run = tracking.get_run(1)
+        assert (run.status, run.name, run.error) == ("completed", "tiny", None)
+        assert [c.epoch for c in tracking.list_checkpoints(1)] == [0, 2]
+
+
+class StopAt(Callback):
+    """Raises `exc` at the start of training (the earliest callback point, before the epoch loop)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def on_train_start(self, state) -> None:
+        raise self.exc
+
+
+def test_a_run_stopped_before_its_first_epoch_is_never_left_running(tmp_path: Path) -> None:
+    from graphstore.nn.tracked import train_tracked
+    from graphstore.tracking import open_tracking
+
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    args = (tmp_path, url, "mlp", {"hidden": (8,)}, "digits", {"size": 8, "limit": 100}, TrainConfig(epochs=1))
+
+    def interrupt_on_start(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_tracked(*args, on_start=interrupt_on_start)
+    with pytest.raises(KeyboardInterrupt):
+        train_tracked(*args, callbacks=[StopAt(KeyboardInterrupt())])
+    with pytest.raises(RuntimeError):
+        train_tracked(*args, callbacks=[StopAt(RuntimeError("no GPU memory"))])
+    with open_tracking(url) as tracking:
+        runs = {r.id: (r.status, r.error) for r in tracking.list_runs()}
+    assert runs == {1: ("interrupted", "KeyboardInterrupt"), 2: ("interrupted", "KeyboardInterrupt"),
+                    3: ("failed", "RuntimeError: no GPU memory")}
+
+
+def test_sigint_to_a_real_graphstore_train_marks_the_run_interrupted(tmp_path: Path) -> None:
+    """Issue 8 #8: Ctrl-C right after the run row appears (before or in the first epoch) -> 'interrupted'."""
+    exe = Path(sys.executable).parent / "graphstore"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "graphstore.cli.main"]
+    cmd += ["train", "-m", "mlp", "--model-opt", "hidden=8", "--data-opt", "size=8", "--epochs", "100000",
+            "--checkpoint-epochs", "0", "--no-progress"]
+    env = {**os.environ, "GRAPHSTORE_DATA_DIR": str(tmp_path), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
+    db = tmp_path / "tracking.db"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while not _runs(db):
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "graphstore train never created its run"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=180)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    ((status, error),) = _runs(db)
+    assert status == "interrupted" and error.startswith("KeyboardInterrupt"), output
+
+
+def _runs(db: Path) -> list[tuple[str, str | None]]:
+    """(status, error) of every run in a SQLite tracking DB (empty while it is not there yet)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT status, error FROM runs ORDER BY id").fetchall()
+    except sqlite3.Error:
+        return []
+
+
+def test_training_and_pruning_import_no_cli_libraries() -> None:
+    code = ("import sys, graphstore.nn.train, graphstore.nn.run_log, graphstore.nn.tracked, graphstore.nn.params, "
+            "graphstore.pruning.common, graphstore.pruning.imp, graphstore.pruning.structured, "
+            "graphstore.pruning.sculpt, graphstore.pruning.layers; "
+            "print(sorted(m for m in ('rich', 'typer', 'graphstore.cli', 'graphstore.pruning.topology') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

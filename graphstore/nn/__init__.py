@@ -35,6 +35,9 @@ _EXPORTS = {
     "CheckpointSaver": "graphstore.nn.train",
     "seed_everything": "graphstore.nn.train",
     "RunLog": "graphstore.nn.run_log",
+    "tracked_run": "graphstore.nn.run_log",
+    "TrackedTraining": "graphstore.nn.tracked",
+    "train_tracked": "graphstore.nn.tracked",
     "boolean_task": "graphstore.nn.datasets.boolean_modular",
 }
 __all__ = sorted(_EXPORTS)

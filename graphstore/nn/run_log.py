@@ -1,19 +1,31 @@
 """The one adapter between training and the tracking DB (graphstore.tracking): runs, metrics, checkpoints.
 
-Training code talks to `RunLog` only, so a change in the tracking API touches this file alone. Without a
-tracking URL, `RunLog(None)` hands out local run ids ("local-<timestamp>") and records nothing.
+Training code talks to `RunLog` and `tracked_run` only, so a change in the tracking API touches this file alone.
+Without a tracking URL, `RunLog(None)` hands out local run ids ("local-<timestamp>") and records nothing.
 Epoch metrics are stored with their split: loss/acc under "train", val_* under "val", test_* under "test",
 lr and seconds without a split.
+
+    with tracked_run(tracking_url, "train", "mlp-digits", params, seed=0, device="cpu") as run:
+        train(model, data, config, [CheckpointSaver(data_dir, run.run_id, data, on_saved=run.checkpoint),
+                                    run.callback()])
+
+The run's status follows graphstore.tracking.lifecycle: completed, failed ("ExcType: message") or
+interrupted (Ctrl-C, re-raised), whatever the point where the block stops.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from graphstore.nn.checkpoint import Checkpoint
 from graphstore.nn.train import Callback, Metrics, TrainResult, TrainState
+from graphstore.tracking import Tracking, open_tracking
+from graphstore.tracking.lifecycle import INTERRUPTED, RunHandle, error_text, run_lifecycle
 
 RunId = int | str
 SPLIT_PREFIXES = (("val_", "val"), ("test_", "test"))
@@ -35,14 +47,12 @@ def split_metrics(metrics: Metrics) -> dict[str | None, dict[str, float]]:
 
 
 class RunLog:
-    """Runs, metrics and checkpoints in the tracking DB at `url` (nowhere, with local ids, if url is None)."""
+    """Runs, metrics and checkpoints in a tracking DB (a URL it opens, or an open Tracking); nowhere if None."""
 
-    def __init__(self, url: str | None) -> None:
-        self.tracking: Any = None
-        if url:
-            from graphstore.tracking import open_tracking
-
-            self.tracking = open_tracking(url)
+    def __init__(self, tracking: str | Tracking | None) -> None:
+        self._owned = isinstance(tracking, str) and bool(tracking)
+        self.tracking: Tracking | None = open_tracking(tracking) if self._owned else (tracking or None)  # type: ignore[arg-type]
+        self.finished: dict[RunId, str] = {}
 
     def __enter__(self) -> RunLog:
         return self
@@ -51,8 +61,8 @@ class RunLog:
         self.close()
 
     def close(self) -> None:
-        """Release the DB connection."""
-        if self.tracking is not None:
+        """Release the DB connection (only one this log opened itself)."""
+        if self._owned and self.tracking is not None:
             self.tracking.close()
 
     def start(
@@ -72,7 +82,10 @@ class RunLog:
         )
 
     def finish(self, run_id: RunId, status: str, error: str | None = None) -> None:
-        """Mark the run completed, failed or interrupted."""
+        """Mark the run completed, failed or interrupted, once: the first (most specific) record stays."""
+        if run_id in self.finished:
+            return
+        self.finished[run_id] = status
         if self.tracking is not None:
             self.tracking.finish_run(int(run_id), status, error)
 
@@ -102,8 +115,63 @@ class RunLog:
         )
 
 
+@dataclass
+class TrackedRun:
+    """A tracked run in progress: its log and id; `note` is added to the error text if it stops early."""
+
+    log: RunLog
+    handle: RunHandle[RunId]
+
+    @property
+    def run_id(self) -> RunId:
+        """The run's id (an int in a tracking DB, "local-..." without one)."""
+        return self.handle.run_id
+
+    @property
+    def note(self) -> str | None:
+        """Where the run was, for the error text (e.g. "after round 3")."""
+        return self.handle.note
+
+    @note.setter
+    def note(self, text: str | None) -> None:
+        self.handle.note = text
+
+    def metrics(self, step: int, metrics: Metrics) -> None:
+        """Record metrics at a step (epoch or round)."""
+        self.log.metrics(self.run_id, step, metrics)
+
+    def checkpoint(self, ckpt: Checkpoint) -> None:
+        """Record a saved checkpoint (use as CheckpointSaver's on_saved)."""
+        self.log.checkpoint(ckpt)
+
+    def callback(self, step_offset: int = 0) -> TrackingCallback:
+        """A training callback logging each epoch's metrics to this run."""
+        return TrackingCallback(self.log, self.run_id, step_offset)
+
+
+@contextmanager
+def tracked_run(
+    tracking: str | Tracking | RunLog | None,
+    kind: str,
+    name: str,
+    params: dict[str, Any],
+    seed: int | None = None,
+    device: str | None = None,
+    parent_run_id: int | None = None,
+) -> Iterator[TrackedRun]:
+    """Start a run, yield it, finish it by the one policy: completed | failed | interrupted (Ctrl-C re-raised)."""
+    log = tracking if isinstance(tracking, RunLog) else RunLog(tracking)
+    try:
+        start = lambda: log.start(kind, name, params, seed, device, parent_run_id)  # noqa: E731
+        with run_lifecycle(start, log.finish) as handle:
+            yield TrackedRun(log, handle)
+    finally:
+        if log is not tracking:
+            log.close()
+
+
 class TrackingCallback(Callback):
-    """Logs each epoch's metrics to the run; on Ctrl-C marks the run interrupted."""
+    """Logs each epoch's metrics to the run; on Ctrl-C marks the run interrupted, naming the epoch and last state."""
 
     def __init__(self, log: RunLog, run_id: RunId, step_offset: int = 0) -> None:
         self.log, self.run_id, self.step_offset = log, run_id, step_offset
@@ -121,6 +189,5 @@ class TrackingCallback(Callback):
 
     def on_interrupt(self, state: TrainState) -> None:
         saved = f"; last state saved to {state.last_checkpoint}" if state.last_checkpoint else ""
-        self.log.finish(
-            self.run_id, "interrupted", f"KeyboardInterrupt during epoch {state.epoch + 1}{saved}"
-        )
+        text = error_text(KeyboardInterrupt(f"during epoch {state.epoch + 1}{saved}"))
+        self.log.finish(self.run_id, INTERRUPTED, text)

@@ -7,6 +7,12 @@ Per-batch work is forward, backward, step, the mask multiply (when masks are giv
 accumulations; losses and hits are read back once per epoch. Callbacks see every epoch's metrics
 (loss, acc, val_loss, val_acc, lr, seconds). KeyboardInterrupt calls each callback's on_interrupt (the
 checkpoint saver writes interrupted.pt, the run logger marks the run interrupted) and re-raises.
+
+Hooks for methods that change the model while it trains (structured pruning): `penalty(model)` is added to the
+loss (switchable per epoch through `state.penalty`); `Callback.on_epoch_trained` runs after each epoch's
+training and validation, before the test evaluation, and may prune (assign `state.masks`: the loop then keeps
+the new masks) or add metrics; `mask_gradients` zeroes masked entries' gradients too; an existing optimiser and
+scheduler can be handed in and come back in the result. Progress goes to a graphstore.progress callback.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import copy
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,16 +45,21 @@ from graphstore.nn.checkpoint import (
 from graphstore.nn.config import TrainConfig, parse_epochs
 from graphstore.nn.datasets.base import DataInfo, LoadedDataset
 from graphstore.nn.errors import InvalidParams
+from graphstore.nn.params import to_dict
+from graphstore.progress import ProgressCallback, progress_or_silent
 
 Metrics = dict[str, float]
+Penalty = Callable[[nn.Module], torch.Tensor]
 __all__ = [
     "Callback",
     "CheckpointSaver",
     "EpochLogger",
+    "Penalty",
     "TrainConfig",
     "TrainResult",
     "TrainState",
     "evaluate",
+    "masked_gradients",
     "parse_epochs",
     "seed_everything",
     "train",
@@ -56,7 +68,10 @@ __all__ = [
 
 @dataclass
 class TrainState:
-    """What callbacks see: the model, optimiser, data, config, progress so far, and the masks in force."""
+    """What callbacks see: model, optimiser, data, config, progress so far, masks, scheduler and loss penalty.
+
+    A callback may assign `masks` (new masks are kept from the next step on) and `penalty` (None = plain loss).
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -71,17 +86,23 @@ class TrainState:
     stopped_early: bool = False
     interrupted: bool = False
     last_checkpoint: Path | None = None
+    scheduler: Any = None
+    penalty: Penalty | None = None
 
 
 @dataclass
 class TrainResult:
-    """Per-epoch history, the best epoch by validation loss, the final metrics, and how the run ended."""
+    """Per-epoch history, best epoch by validation loss, final metrics, how the run ended, and the masks,
+    optimiser and scheduler at the end (to continue training with the same state)."""
 
     history: list[Metrics]
     final: Metrics
     best_epoch: int
     stopped_early: bool
     seconds: float
+    masks: Tensors = field(default_factory=dict)
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
 
 
 class Callback:
@@ -89,6 +110,10 @@ class Callback:
 
     def on_train_start(self, state: TrainState) -> None:
         """Before the first epoch (weights are theta_0 here)."""
+
+    def on_epoch_trained(self, state: TrainState, metrics: Metrics) -> None:
+        """After an epoch's training, validation and lr step, before its test evaluation: may prune (assign
+        `state.masks`), switch `state.penalty`, or add entries to `metrics`."""
 
     def on_epoch_end(self, state: TrainState, metrics: Metrics) -> None:
         """After each epoch with its metrics; `state.checkpoint_due` says whether to save."""
@@ -111,7 +136,10 @@ class EpochLogger(Callback):
 
 
 class CheckpointSaver(Callback):
-    """Saves <data_dir>/runs/<run_id>/epoch_<k>.pt when due (theta_0 included), interrupted.pt on Ctrl-C."""
+    """Saves <data_dir>/runs/<run_id>/epoch_<k>.pt when due (theta_0 included), interrupted.pt on Ctrl-C.
+
+    `extra` goes into every checkpoint's extra; `extra_fn(state)` adds entries computed at save time.
+    """
 
     def __init__(
         self,
@@ -123,9 +151,10 @@ class CheckpointSaver(Callback):
         theta0: Tensors | None = None,
         extra: dict[str, Any] | None = None,
         on_saved: Callable[[Checkpoint], None] | None = None,
+        extra_fn: Callable[[TrainState], dict[str, Any]] | None = None,
     ) -> None:
         self.data_dir, self.run_id, self.data, self.round = Path(data_dir), run_id, data, round
-        self.theta0, self.on_saved = theta0, on_saved
+        self.theta0, self.on_saved, self.extra_fn = theta0, on_saved, extra_fn
         self.extra = {"splits": data.meta.get("splits", {}), **(extra or {})}
         self.saved: list[Path] = []
 
@@ -173,7 +202,12 @@ class CheckpointSaver(Callback):
             round=self.round,
             metrics=metrics,
             run_id=self.run_id,
-            extra={**self.extra, **(extra or {}), "train_config": config_dict(state.config)},
+            extra={
+                **self.extra,
+                **(self.extra_fn(state) if self.extra_fn is not None else {}),
+                **(extra or {}),
+                "train_config": config_dict(state.config),
+            },
         )
         state.last_checkpoint = save_checkpoint(ckpt, path)
         self.saved.append(path)
@@ -183,8 +217,6 @@ class CheckpointSaver(Callback):
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:
     """TrainConfig as JSON-ready data."""
-    from graphstore.nn.params import to_dict
-
     return to_dict(config)
 
 
@@ -284,9 +316,25 @@ def evaluate(
     return {"loss": total.item() / max(1, count), "acc": correct.item() / max(1, units)}
 
 
-def _epoch(state: TrainState, loader: Iterable, pairs: list, progress: Any, task: Any) -> Metrics:
-    """One pass over the training batches; returns mean loss and accuracy."""
-    model, opt, config = state.model, state.optimizer, state.config
+@contextmanager
+def masked_gradients(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Iterator[None]:
+    """Within the block, gradients of masked parameters are multiplied by their mask (pruned entries get 0)."""
+    params = dict(model.named_parameters())
+    handles = []
+    for name, mask in masks.items():
+        param = params[name]
+        factor = mask.to(param.device, param.dtype)
+        handles.append(param.register_hook(lambda grad, f=factor: grad * f))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _epoch(state: TrainState, loader: Iterable, pairs: list, report: Callable[[int], None]) -> Metrics:
+    """One pass over the training batches (loss + penalty, masked); returns the mean loss and accuracy."""
+    model, opt, config, penalty = state.model, state.optimizer, state.config, state.penalty
     multilabel, criterion = state.data.info.task == "multilabel", loss_fn(state.data.info)
     device = next(model.parameters()).device
     total, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
@@ -297,8 +345,9 @@ def _epoch(state: TrainState, loader: Iterable, pairs: list, progress: Any, task
             xb = xb + config.input_noise * torch.randn_like(xb)
         out = model(xb)
         loss = criterion(out, yb)
+        objective = loss if penalty is None else loss + penalty(model)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         opt.step()
         if pairs:
             with torch.no_grad():
@@ -307,40 +356,30 @@ def _epoch(state: TrainState, loader: Iterable, pairs: list, progress: Any, task
         total += loss.detach() * len(yb)
         correct += hits(out.detach(), yb, multilabel)
         count, units = count + len(yb), units + yb.numel()
-        progress.advance(task)
+        report(1)
     return {"loss": total.item() / max(1, count), "acc": correct.item() / max(1, units)}
 
 
-def _progress(show: bool) -> Any:
-    """A rich progress bar on stderr (disabled when show is False)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    return Progress(*columns, console=Console(stderr=True), disable=not show, transient=False)
-
-
 def _describe(epoch: int, epochs: int, metrics: Metrics | None) -> str:
-    """Progress bar text: epoch counter and the last epoch's metrics."""
+    """Progress text: epoch counter and the last epoch's metrics."""
     text = f"epoch {epoch}/{epochs}"
     if metrics:
         text += " " + " ".join(
             f"{k} {metrics[k]:.4g}" for k in ("loss", "acc", "val_loss", "val_acc") if k in metrics
         )
     return text
+
+
+class _Reporter:
+    """Counts batches and reports `(text, batches done, batches in all)` to a progress callback."""
+
+    def __init__(self, progress: ProgressCallback, total: int, text: str) -> None:
+        self.progress, self.total, self.text, self.done = progress, total, text, 0
+        progress(text, 0, total)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        self.progress(self.text, self.done, self.total)
 
 
 def _end_epoch(state: TrainState, metrics: Metrics, best_state: dict | None) -> dict | None:
@@ -358,65 +397,94 @@ def _end_epoch(state: TrainState, metrics: Metrics, best_state: dict | None) -> 
     return best_state
 
 
+def _cpu_masks(masks: Mapping[str, torch.Tensor] | None) -> Tensors:
+    """Masks as CPU bool tensors."""
+    return {k: v.to("cpu", torch.bool) for k, v in (masks or {}).items()}
+
+
 def train(
     model: nn.Module,
     data: LoadedDataset,
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
     masks: Tensors | None = None,
-    progress: bool = True,
+    progress: ProgressCallback | None = None,
+    *,
+    penalty: Penalty | None = None,
+    mask_gradients: bool = False,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
 ) -> TrainResult:
-    """Train `model` on `data`; masks (parameter name -> bool) keep masked weights at zero every step."""
+    """Train `model` on `data`; masks (parameter name -> bool) keep masked weights at zero every step.
+
+    `penalty(model)` is added to the loss; `mask_gradients` also zeroes masked entries' gradients; `optimizer`
+    and `scheduler` continue an earlier run's (default: fresh ones from `config`); progress is reported per batch.
+    """
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)
-    masks = {k: v.to("cpu", torch.bool) for k, v in (masks or {}).items()}
+    masks = _cpu_masks(masks)
     pairs = mask_pairs(model, masks, device)
     apply_masks(model, masks)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config)
-    state = TrainState(model, optimizer, data, config, masks)
+    optimizer = optimizer if optimizer is not None else make_optimizer(model, config)
+    scheduler = scheduler if scheduler is not None else make_scheduler(optimizer, config)
+    state = TrainState(model, optimizer, data, config, masks, scheduler=scheduler, penalty=penalty)
     generator = torch.Generator().manual_seed(config.seed)
-    start, best_state = time.perf_counter(), None
+    start, best_state, report = time.perf_counter(), None, progress_or_silent(progress)
     for cb in callbacks:
         cb.on_train_start(state)
     try:
-        with _progress(progress) as bar:
-            loader = data.loader(
-                "train",
-                config.batch_size,
-                shuffle=True,
-                device=device,
-                num_workers=config.num_workers,
-                generator=generator,
-            )
-            task = bar.add_task(_describe(1, config.epochs, None), total=config.epochs * len(loader))
-            for epoch in range(1, config.epochs + 1):
-                tic = time.perf_counter()
-                lr = optimizer.param_groups[0]["lr"]
-                metrics = _epoch(state, loader, pairs, bar, task)
-                if data.size("val"):
-                    val = evaluate(model, data, "val", config.eval_batch_size, device)
-                    metrics.update(val_loss=val["loss"], val_acc=val["acc"])
-                metrics.update(lr=lr, seconds=time.perf_counter() - tic)
-                if scheduler is not None:
-                    scheduler.step()
-                state.epoch = epoch
-                state.history.append(metrics)
-                best_state = _end_epoch(state, metrics, best_state)
-                if (state.stopped_early or epoch == config.epochs) and not config.restore_best:
-                    metrics.update(_test(state))
-                bar.update(task, description=_describe(epoch, config.epochs, metrics))
-                for cb in callbacks:
-                    cb.on_epoch_end(state, metrics)
-                if state.stopped_early:
-                    break
+        loader = data.loader(
+            "train",
+            config.batch_size,
+            shuffle=True,
+            device=device,
+            num_workers=config.num_workers,
+            generator=generator,
+        )
+        reporter = _Reporter(report, config.epochs * len(loader), _describe(1, config.epochs, None))
+        for epoch in range(1, config.epochs + 1):
+            tic = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            with masked_gradients(model, state.masks) if mask_gradients else nullcontext():
+                metrics = _epoch(state, loader, pairs, reporter)
+            if data.size("val"):
+                val = evaluate(model, data, "val", config.eval_batch_size, device)
+                metrics.update(val_loss=val["loss"], val_acc=val["acc"])
+            metrics.update(lr=lr, seconds=time.perf_counter() - tic)
+            if scheduler is not None:
+                scheduler.step()
+            state.epoch = epoch
+            pairs = _epoch_trained(state, callbacks, metrics, pairs, device)
+            state.history.append(metrics)
+            best_state = _end_epoch(state, metrics, best_state)
+            if (state.stopped_early or epoch == config.epochs) and not config.restore_best:
+                metrics.update(_test(state))
+            reporter.text = _describe(epoch, config.epochs, metrics)
+            for cb in callbacks:
+                cb.on_epoch_end(state, metrics)
+            if state.stopped_early:
+                break
     except KeyboardInterrupt:
         state.interrupted = True
         for cb in callbacks:
             cb.on_interrupt(state)
         raise
     return _finish(state, callbacks, best_state, time.perf_counter() - start)
+
+
+def _epoch_trained(
+    state: TrainState, callbacks: Sequence[Callback], metrics: Metrics, pairs: list, device: torch.device
+) -> list:
+    """Run the callbacks' on_epoch_trained; if they replaced the masks, apply and keep the new ones."""
+    before = state.masks
+    for cb in callbacks:
+        cb.on_epoch_trained(state, metrics)
+    if state.masks is before:
+        return pairs
+    state.masks = _cpu_masks(state.masks)
+    apply_masks(state.model, state.masks)
+    return mask_pairs(state.model, state.masks, device)
 
 
 def _test(state: TrainState) -> Metrics:
@@ -435,7 +503,16 @@ def _finish(
     if best_state is not None:
         state.model.load_state_dict(best_state)
         final = {**state.history[state.best_epoch - 1], **_test(state)}
-    result = TrainResult(state.history, final, state.best_epoch, state.stopped_early, seconds)
+    result = TrainResult(
+        state.history,
+        final,
+        state.best_epoch,
+        state.stopped_early,
+        seconds,
+        state.masks,
+        state.optimizer,
+        state.scheduler,
+    )
     for cb in callbacks:
         cb.on_train_end(state, result)
     return result

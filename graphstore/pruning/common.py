@@ -12,11 +12,12 @@ The small API every pruning method uses (imp, topology, structured, sculpt, ...)
             rewind(start.model, start.theta0, masks)           # or a rewind state, or None (no rewind)
             run.train_round(r, start.model, masks, config)     # trains masked, checkpoints round_<r>_epoch_<E>.pt,
                                                                # logs sparsity + metrics at step r in the tracking DB
-    print_rounds(run.rounds, "title")
+    run.rounds                                                 # RoundRecords: the CLI renders them (cli/render.py)
 
 The pruning run is one tracked run (kind e.g. "prune-imp") whose parent is the run that trained the starting
 checkpoint; its metrics at step r are round r's (sparsity, test acc/loss, val acc/loss, plus any extras), and
 each round's checkpoint is in the tracking DB with its round and sparsity, so accuracy vs sparsity is a query.
+The run's status follows the one lifecycle (graphstore.nn.run_log.tracked_run); Ctrl-C records "after round r".
 """
 
 from __future__ import annotations
@@ -30,7 +31,21 @@ import torch
 from torch import nn
 
 from graphstore.errors import GraphstoreError
-from graphstore.nn.checkpoint import Tensors, apply_masks, cpu_state
+from graphstore.nn.checkpoint import (
+    Tensors,
+    apply_masks,
+    checkpoint_path,
+    cpu_state,
+    find_checkpoint,
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
+)
+from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.nn.run_log import RunLog, TrackedRun, tracked_run
+from graphstore.nn.tracked import train_tracked
+from graphstore.nn.train import CheckpointSaver, Metrics, evaluate, train
+from graphstore.progress import ProgressCallback
 from graphstore.pruning import LAYER_CHOICES
 
 Masks = Tensors
@@ -75,9 +90,6 @@ def _tracking_id(run_id: Any) -> int | None:
 def load_start(data_dir: str | Path, checkpoint: str | Path | None = None, run_id: int | None = None,
                epoch: int | None = None, data_params: dict[str, Any] | None = None, data: Any = None) -> Start:
     """Start from a checkpoint file, or from run `run_id`'s checkpoint at `epoch` (default: its last)."""
-    from graphstore.nn.checkpoint import find_checkpoint, load_checkpoint
-    from graphstore.nn.datasets import DatasetSpec, load_dataset
-
     if checkpoint is None and run_id is None:
         raise PruningError("Nothing to prune.", "Pass --checkpoint PATH, --run RUN_ID, or --model and --dataset.")
     path = Path(checkpoint) if checkpoint is not None else find_checkpoint(data_dir, run_id, epoch)  # type: ignore[arg-type]
@@ -94,43 +106,21 @@ def load_start(data_dir: str | Path, checkpoint: str | Path | None = None, run_i
 
 def train_start(data_dir: str | Path, tracking_url: str | None, model: str, model_params: dict[str, Any],
                 dataset: str, data_params: dict[str, Any], config: Any, keep_epoch: int | None = None,
-                progress: bool = True) -> tuple[Start, Tensors | None]:
+                progress: ProgressCallback | None = None) -> tuple[Start, Tensors | None]:
     """Train a dense model from scratch as a tracked "train" run (the parent); -> (Start, state at keep_epoch)."""
-    from graphstore.nn.checkpoint import find_checkpoint, load_checkpoint
-    from graphstore.nn.datasets import DatasetSpec, load_dataset
-    from graphstore.nn.models import build_model, model_spec
-    from graphstore.nn.run_log import RunLog, TrackingCallback
-    from graphstore.nn.train import CheckpointSaver, config_dict, seed_everything, train
-
     if keep_epoch is not None and config.checkpoint_epochs is not None:
         config = dataclasses.replace(config, checkpoint_epochs=tuple(sorted({*config.checkpoint_epochs, keep_epoch})))
-    data = load_dataset(DatasetSpec(dataset, data_params), data_dir)
-    seed_everything(config.seed)
-    spec = model_spec(model, data.info, model_params)
-    net = build_model(spec, data.info)
-    params = {"model": spec.to_dict(), "dataset": data.spec.to_dict(), "train": config_dict(config),
-              "splits": data.meta.get("splits", {}), "hidden_neurons": net.hidden_neurons()}
-    with RunLog(tracking_url) as log:
-        run_id = log.start("train", f"{spec.name}-{data.spec.name}", params, config.seed, config.device)
-        saver = CheckpointSaver(data_dir, run_id, data, on_saved=log.checkpoint)
-        try:
-            train(net, data, config, [saver, TrackingCallback(log, run_id)], progress=progress)
-        except BaseException as exc:
-            log.finish(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
-            raise
-        log.finish(run_id, "completed")
-    start = load_start(data_dir, checkpoint=find_checkpoint(data_dir, run_id), data=data)
+    out = train_tracked(data_dir, tracking_url, model, model_params, dataset, data_params, config, progress=progress)
+    start = load_start(data_dir, checkpoint=find_checkpoint(data_dir, out.run_id), data=out.data)
     kept = None
     if keep_epoch is not None:
-        path = find_checkpoint(data_dir, run_id, keep_epoch)
+        path = find_checkpoint(data_dir, out.run_id, keep_epoch)
         kept = start.theta0 if keep_epoch == 0 else load_checkpoint(path).state_dict
     return start, kept
 
 
 def rewind_state(data_dir: str | Path, start: Start, epoch: int) -> Tensors:
     """The weights at `epoch` of the run that trained the start (epoch 0 is theta_0), for rewinding."""
-    from graphstore.nn.checkpoint import find_checkpoint, load_checkpoint
-
     if epoch == 0:
         return start.theta0
     if start.parent_run_id is None:
@@ -189,42 +179,56 @@ def rewind(model: nn.Module, state: Tensors | None, masks: Masks) -> None:
 
 
 class PruningRun:
-    """One tracked pruning run: round checkpoints under <data_dir>/runs/<id>/, round metrics in the tracking DB."""
+    """One tracked pruning run: round checkpoints under <data_dir>/runs/<id>/, round metrics in the tracking DB.
+
+    The run is created on entering the `with` block and finished on leaving it (completed, failed, or
+    interrupted "after round r"), by the one lifecycle of graphstore.nn.run_log.tracked_run.
+    """
 
     def __init__(self, data_dir: str | Path, tracking_url: str | None, kind: str, name: str,
                  params: dict[str, Any], start: Start, seed: int | None = None, device: str | None = None) -> None:
-        from graphstore.nn.run_log import RunLog
-
-        self.data_dir, self.start, self.rounds = Path(data_dir), start, []  # type: ignore[var-annotated]
+        self.data_dir, self.start = Path(data_dir), start
         self.rounds: list[RoundRecord] = []
-        self.log = RunLog(tracking_url)
         params = {**params, "start_checkpoint": str(start.checkpoint) if start.checkpoint else None}
-        self.run_id = self.log.start(kind, name, params, seed, device, parent_run_id=start.parent_run_id)
+        self._lifecycle = tracked_run(tracking_url, kind, name, params, seed, device, start.parent_run_id)
+        self._run: TrackedRun | None = None
 
     def __enter__(self) -> PruningRun:
+        self._run = self._lifecycle.__enter__()
         return self
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, _tb: object) -> None:
-        if exc_type is None:
-            self.log.finish(self.run_id, "completed")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.log.finish(self.run_id, "interrupted", f"KeyboardInterrupt after round {len(self.rounds) - 1}")
-        else:
-            self.log.finish(self.run_id, "failed", f"{exc_type.__name__}: {exc}")
-        self.log.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool | None:
+        return self._lifecycle.__exit__(exc_type, exc, tb)
+
+    @property
+    def run(self) -> TrackedRun:
+        """The tracked run (inside the `with` block)."""
+        if self._run is None:
+            raise PruningError("The pruning run has not started.", "Use it as `with PruningRun(...) as run:`.")
+        return self._run
+
+    @property
+    def run_id(self) -> int | str:
+        """The run's id."""
+        return self.run.run_id
+
+    @property
+    def log(self) -> RunLog:
+        """The run's log (metrics and checkpoints)."""
+        return self.run.log
+
+    def metrics(self, step: int, metrics: Metrics) -> None:
+        """Log metrics at a step (a round, an epoch or a pruning step)."""
+        self.run.metrics(step, metrics)
 
     def record_start(self, masks: Masks, extra: dict[str, float] | None = None) -> RoundRecord:
         """Round 0: evaluate the starting model, checkpoint it with its masks, log its metrics."""
-        from graphstore.nn.train import evaluate
-
         metrics = {f"test_{k}": v for k, v in evaluate(self.start.model, self.start.data, "test").items()}
         return self.record(0, self.start.model, masks, {**metrics, **(extra or {})}, self.start.epoch)
 
     def record(self, round: int, model: nn.Module, masks: Masks, metrics: dict[str, float], epoch: int = 0
                ) -> RoundRecord:
         """Checkpoint a round's model and masks and log its sparsity and metrics at step `round`."""
-        from graphstore.nn.checkpoint import checkpoint_path, make_checkpoint, save_checkpoint
-
         data = self.start.data
         ckpt = make_checkpoint(model, data.spec, data.info, epoch, masks=masks, theta0=self.start.theta0,
                                round=round, metrics=metrics, run_id=self.run_id,
@@ -233,11 +237,10 @@ class PruningRun:
         self.log.checkpoint(ckpt)
         return self._log_round(round, masks, metrics, path)
 
-    def train_round(self, round: int, model: nn.Module, masks: Masks, config: Any, progress: bool = True,
+    def train_round(self, round: int, model: nn.Module, masks: Masks, config: Any,
+                    progress: ProgressCallback | None = None,
                     extra: dict[str, float] | None = None) -> RoundRecord:
         """Train the masked model, checkpoint the round's last epoch, log the round; returns its record."""
-        from graphstore.nn.train import CheckpointSaver, train
-
         saver = CheckpointSaver(self.data_dir, self.run_id, self.start.data, round=round, theta0=self.start.theta0,
                                 on_saved=self.log.checkpoint)
         config = dataclasses.replace(config, checkpoint_epochs=())
@@ -248,25 +251,11 @@ class PruningRun:
     def _log_round(self, round: int, masks: Masks, metrics: dict[str, float], path: Path | None) -> RoundRecord:
         """Log the round's metrics (with its sparsity) at step `round`; keep its record."""
         sparsity = sparsity_of(masks)
-        self.log.metrics(self.run_id, round, {**metrics, "sparsity": sparsity})
+        self.metrics(round, {**metrics, "sparsity": sparsity})
         record = RoundRecord(round, sparsity, dict(metrics), path)
         self.rounds.append(record)
+        self.run.note = f"after round {round}"
         return record
-
-
-def print_rounds(rounds: list[RoundRecord], title: str, columns: tuple[str, ...] = ()) -> None:
-    """A table of round, sparsity, test accuracy (and extra metric columns) on the console."""
-    from rich.table import Table
-
-    from graphstore.cli.context import console
-
-    table = Table(title=title)
-    for column in ("round", "sparsity", "test_acc", *columns):
-        table.add_column(column, justify="right")
-    for r in rounds:
-        cells = [f"{r.metrics[c]:.4g}" if c in r.metrics else "-" for c in ("test_acc", *columns)]
-        table.add_row(str(r.round), f"{r.sparsity:.4%}", *cells)
-    console.print(table)
 
 
 def cpu_copy(model: nn.Module) -> Tensors:

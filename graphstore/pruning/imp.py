@@ -18,6 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphstore.nn.params import to_dict
+from graphstore.nn.train import config_dict
+from graphstore.progress import ProgressCallback
 from graphstore.pruning import SCOPES, ImpParams
 from graphstore.pruning.common import (
     Masks,
@@ -30,6 +33,7 @@ from graphstore.pruning.common import (
     weight_masks,
     weights_of,
 )
+from graphstore.pruning.msf import mst_keep_masks
 
 
 def expected_sparsity(rate: float, rounds: int) -> float:
@@ -186,17 +190,14 @@ KeepFn = Callable[[nn.Module, list[tuple[str, nn.Module]], Masks], tuple[Masks, 
 
 
 def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, tracking_url: str | None,
-            progress: bool = True, rewind_to: dict[str, torch.Tensor] | None = None, kind: str = "prune-imp",
-            keep_fn: KeepFn | None = None, method_params: Any = None,
+            progress: ProgressCallback | None = None, rewind_to: dict[str, torch.Tensor] | None = None,
+            kind: str = "prune-imp", keep_fn: KeepFn | None = None, method_params: Any = None,
             on_round: Callable[[RoundRecord], None] | None = None) -> PruningRun:
     """Run IMP from `start`: round 0 records the start, rounds 1..n prune, rewind, retrain; returns the run.
 
     `keep_fn(model, layers, masks) -> (forced masks, extra metrics)` lets a variant (T-IMP) force weights to
     stay before the magnitude fill; its metrics are logged with the round.
     """
-    from graphstore.nn.params import to_dict
-    from graphstore.nn.train import config_dict
-
     model, layers = start.model, select_layers(start.model, params.layers, params.exclude_output)
     masks = weight_masks(model, layers, start.masks)
     keys = [f"{name}.weight" for name, _ in layers]
@@ -214,7 +215,7 @@ def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, 
             record_r = run.train_round(r, model, masks, config, progress)
             forced, extra = _measure(model, layers, masks, params, keep_fn)
             if extra:
-                run.log.metrics(run.run_id, r, extra)
+                run.metrics(r, extra)
                 record_r.metrics.update(extra)
             _notify(on_round, record_r)
     return run
@@ -227,8 +228,6 @@ def _measure(model: nn.Module, layers: list[tuple[str, nn.Module]], masks: Masks
         return keep_fn(model, layers, masks)
     if not params.track_topology:
         return None, {}
-    from graphstore.pruning.topology import mst_keep_masks
-
     return None, mst_keep_masks(layers, masks)[1]
 
 

@@ -13,7 +13,7 @@ every delta lies in [0, ln C] and, for a trained network, close to ln C, so with
 gammas lie just below 1 (above ~1.0 nothing passes and the guard keeps one layer). The signed `response`
 weights give most nodes a negative degree in some class (delta 0), which lowers the mean and widens the range.
 
-Module-level imports are torch-free so the CLI can build its options from LayerPruneParams quickly.
+LayerPruneParams lives in graphstore.pruning.params (torch-free), so the CLI builds its options without torch.
 """
 
 from __future__ import annotations
@@ -22,61 +22,22 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from torch import nn
 
 from graphstore.errors import GraphstoreError
-
-if TYPE_CHECKING:
-    from torch import nn
-
-    from graphstore.nn.models import ModelSpec
-    from graphstore.pruning.common import Start
-
-AGGREGATES = ("mean", "median")
-INITS = ("scratch", "inherit")
-
-
-def _gammas(text: str) -> tuple[float, ...]:
-    """'0.25,0.5' -> (0.25, 0.5); '0.25:2:0.25' -> 0.25, 0.5, ..., 2.0 (inclusive range)."""
-    if ":" in text:
-        lo, hi, step = (float(v) for v in text.split(":"))
-        return tuple(round(v, 10) for v in np.arange(lo, hi + step / 2, step))
-    return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
-
-
-@dataclass(frozen=True)
-class LayerPruneParams:
-    """Conv-layer pruning (001): threshold gamma x mean/median delta, arc weights, data, and retraining init."""
-
-    gamma: float = field(default=1.0, metadata={"help": "Keep a conv layer if one of its nodes has delta > gamma x "
-                                                        "the aggregate delta (must be > 0; 001 uses 0.25-2)."})
-    aggregate: str = field(default="mean", metadata={"help": "Aggregate of delta over all nodes for the threshold.",
-                                                      "choices": AGGREGATES})
-    weight: str = field(default="mean", metadata={"help": "Arc weight: mean or median over window and channels.",
-                                                   "choices": ("mean", "median")})
-    source: str = field(default="activation", metadata={"help": "activation = post-ReLU map of layer k; response = "
-                                                                "raw output of layer k+1 (001 3.1.3).",
-                                                        "choices": ("activation", "response")})
-    split: str = field(default="train", metadata={"help": "Split whose images are averaged per class."})
-    limit: int = field(default=0, metadata={"help": "Average over at most this many images (0 = all)."})
-    sweep: tuple[float, ...] = field(default=(), metadata={
-        "help": "Gammas to sweep instead of --gamma, e.g. 0.25,0.5,1 or 0.25:2:0.25; each removal is retrained once.",
-        "parse": _gammas})
-    init: str = field(default="scratch", metadata={"help": "Retrain from a fresh init (001) or inherit the weights "
-                                                           "whose names and shapes still match.", "choices": INITS})
-
-    def __post_init__(self) -> None:
-        bad = [g for g in (self.gamma, *self.sweep) if not g > 0]
-        if bad:
-            raise ValueError(f"gamma must be > 0 (threshold = gamma x {self.aggregate} delta), got {bad[0]}")
-        if self.limit < 0:
-            raise ValueError(f"limit must be >= 0, got {self.limit}")
-
-    def gammas(self) -> tuple[float, ...]:
-        """The sweep, or the single gamma."""
-        return self.sweep or (self.gamma,)
+from graphstore.extract.multilayer import MultilayerParams, multilayer_of, require_multilayer
+from graphstore.nn.models import ModelSpec, build_model, model_entry, model_spec
+from graphstore.nn.models.base import count_parameters
+from graphstore.nn.tracked import train_tracked
+from graphstore.nn.train import evaluate, resolve_device
+from graphstore.progress import ProgressCallback
+from graphstore.pruning.common import Start
+from graphstore.pruning.params import AGGREGATES as AGGREGATES
+from graphstore.pruning.params import INITS as INITS
+from graphstore.pruning.params import LayerPruneParams as LayerPruneParams
 
 
 @dataclass
@@ -123,8 +84,6 @@ def conv_number(name: str) -> int:
 
 def pruned_spec(spec: ModelSpec, removed: Sequence[str]) -> ModelSpec:
     """The model spec without the `removed` conv layers (on top of any removed before)."""
-    from graphstore.nn.models import model_entry, model_spec
-
     fields = {f.name for f in dataclasses.fields(model_entry(spec.name).params)}
     if "removed_convs" not in fields:
         raise GraphstoreError(f"Model {spec.name} cannot be rebuilt without conv layers.",
@@ -135,17 +94,12 @@ def pruned_spec(spec: ModelSpec, removed: Sequence[str]) -> ModelSpec:
 
 def parameter_count(spec: ModelSpec) -> int:
     """Trainable parameters of the model a spec builds."""
-    from graphstore.nn.models import build_model
-    from graphstore.nn.models.base import count_parameters
-
     return count_parameters(build_model(spec))
 
 
 def layer_deltas(model: nn.Module, data: Any, params: LayerPruneParams, device: str,
                  batch_size: int) -> tuple[list[str], list[np.ndarray]]:
     """Conv layer names and the delta of each layer's nodes (box filters, no arcs)."""
-    from graphstore.extract.multilayer import MultilayerParams, multilayer_of
-
     ml_params = MultilayerParams(weight=params.weight, source=params.source, split=params.split, limit=params.limit,
                                  batch_size=batch_size, device=device, arcs=False)
     ml, _ = multilayer_of(model, data, ml_params)
@@ -182,48 +136,32 @@ def inherit_weights(model: nn.Module, state: dict[str, Any]) -> int:
 
 
 def retrain(start: Start, row: SweepRow, params: LayerPruneParams, config: Any, data_dir: str | Path,
-            tracking_url: str | None, name: str | None = None, progress: bool = True) -> tuple[Any, dict[str, float]]:
+            tracking_url: str | None, name: str | None = None, progress: ProgressCallback | None = None
+            ) -> tuple[Any, dict[str, float]]:
     """Build the smaller CNN and train it as a tracked run (parent = the start's run); -> (run id, metrics)."""
-    from graphstore.nn.models import build_model
-    from graphstore.nn.run_log import RunLog, TrackingCallback
-    from graphstore.nn.train import CheckpointSaver, config_dict, seed_everything, train
-
-    seed_everything(config.seed)
-    net = build_model(row.spec, start.data.info)
-    if params.init == "inherit":
-        inherit_weights(net, start.model.state_dict())
     sel = row.selection
+    start_checkpoint = str(start.checkpoint) if start.checkpoint else None
     record = {"method": dataclasses.asdict(params), "gamma": sel.gamma, "threshold": sel.threshold,
               "delta_center": sel.center, "removed_layers": sel.removed, "kept_layers": sel.kept,
-              "layer_max_delta": sel.layer_max, "guarded": sel.guarded, "model": row.spec.to_dict(),
-              "parent_model": start.model.spec.to_dict(), "dataset": start.data.spec.to_dict(),
-              "train": config_dict(config), "parameters": row.parameters, "hidden_neurons": net.hidden_neurons(),
-              "start_checkpoint": str(start.checkpoint) if start.checkpoint else None}
-    label = name or f"{row.spec.name}-layers-g{sel.gamma:g}"
-    with RunLog(tracking_url) as log:
-        run_id = log.start("prune-layers", label, record, config.seed, config.device,
-                           parent_run_id=start.parent_run_id)
-        log.metrics(run_id, 0, {"parameters": float(row.parameters), "removed_layers": float(len(sel.removed)),
-                                "threshold": sel.threshold})
-        saver = CheckpointSaver(data_dir, run_id, start.data, on_saved=log.checkpoint,
-                                extra={"removed_layers": sel.removed, "parent_checkpoint": record["start_checkpoint"]})
-        try:
-            result = train(net, start.data, config, [saver, TrackingCallback(log, run_id)], progress=progress)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            log.finish(run_id, status, f"{type(exc).__name__}: {exc}")
-            raise
-        log.finish(run_id, "completed")
-    return run_id, dict(result.final)
+              "layer_max_delta": sel.layer_max, "guarded": sel.guarded, "parent_model": start.model.spec.to_dict(),
+              "parameters": row.parameters, "start_checkpoint": start_checkpoint}
+    out = train_tracked(
+        data_dir, tracking_url, row.spec, None, None, None, config, data=start.data,
+        name=name or f"{row.spec.name}-layers-g{sel.gamma:g}", kind="prune-layers",
+        parent_run_id=start.parent_run_id, params=record,
+        start_metrics={"parameters": float(row.parameters), "removed_layers": float(len(sel.removed)),
+                       "threshold": sel.threshold},
+        checkpoint_extra={"removed_layers": sel.removed, "parent_checkpoint": start_checkpoint},
+        init=(lambda net: inherit_weights(net, start.model.state_dict())) if params.init == "inherit" else None,
+        progress=progress,
+    )
+    return out.run_id, dict(out.result.final)
 
 
 def prune_layers(start: Start, params: LayerPruneParams, config: Any, data_dir: str | Path,
-                 tracking_url: str | None, *, name: str | None = None, progress: bool = True,
+                 tracking_url: str | None, *, name: str | None = None, progress: ProgressCallback | None = None,
                  retrain_models: bool = True, on_row: Callable[[SweepRow], None] | None = None) -> LayerPruneResult:
     """delta once, then per gamma: select, rebuild, count parameters, retrain (once per distinct removal)."""
-    from graphstore.extract.multilayer import require_multilayer
-    from graphstore.nn.train import evaluate, resolve_device
-
     device = str(resolve_device(config.device))
     ckpt_like = _CheckpointView(start)
     require_multilayer(ckpt_like, start.model)  # type: ignore[arg-type]

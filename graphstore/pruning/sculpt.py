@@ -19,69 +19,27 @@ import copy
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphstore.nn.checkpoint import Tensors, checkpoint_path, cpu_state, make_checkpoint, save_checkpoint
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.errors import InvalidParams
+from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.nn.datasets.base import LoadedDataset
+from graphstore.nn.models import make_model
+from graphstore.nn.params import to_dict
+from graphstore.nn.train import evaluate, seed_everything, train
+from graphstore.pruning import units as U
+from graphstore.pruning.common import PruningRun, Start
+from graphstore.pruning.params import SWEEP_EDGES as SWEEP_EDGES
+from graphstore.pruning.params import SWEEP_UNITS as SWEEP_UNITS
+from graphstore.pruning.params import SculptConfig as SculptConfig
 
-if TYPE_CHECKING:  # torch is imported inside the functions, so the CLI can build its options without it
-    import torch
-    from torch import nn
-
-    from graphstore.nn.datasets.base import LoadedDataset
-
-Tensors = dict[str, "torch.Tensor"]
 Metrics = dict[str, float]
-SWEEP_UNITS = tuple(float(p) for p in range(70, 0, -5))
-SWEEP_EDGES = (2.5, 2.0, 1.5, 1.0, 0.5)
-
-
-@dataclass(frozen=True)
-class SculptConfig:
-    """Neural sculpting of a masked MLP on a Boolean task: unit pruning, then edge pruning, under a threshold."""
-
-    task: str = field(default="input-separable", metadata={"help": "Boolean task name or architecture "
-                                                                    "(input-separable, reused, 4,1,2,8, ...)."})
-    outputs: int = field(default=0, metadata={"help": "Number of outputs k (0 = the task's default)."})
-    widths: tuple[int, ...] = field(default=(24, 24), metadata={"help": "Hidden layer widths (default 24,24)."})
-    p_unit: float = field(default=65.0, metadata={"help": "Unit-pruning step P_u, percent of hidden units."})
-    p_edge: float = field(default=1.5, metadata={"help": "Edge-pruning step P_e, percent of dense weights."})
-    threshold: float = field(default=1.0, metadata={"help": "Accept a step if accuracy (fraction of correct "
-                                                            "output bits) is at least this (1.0 for Boolean)."})
-    sweep: bool = field(default=False, metadata={"help": "Sweep --p-units x --p-edges; keep the sparsest."})
-    p_units: tuple[float, ...] = field(default=SWEEP_UNITS,
-                                       metadata={"help": "P_u values of the sweep (default 70,65,...,5)."})
-    p_edges: tuple[float, ...] = field(default=SWEEP_EDGES,
-                                       metadata={"help": "P_e values of the sweep (default 2.5,2,1.5,1,0.5)."})
-    epochs: int = field(default=200, metadata={"help": "Epochs of the dense training."})
-    retrain_epochs: int = field(default=100, metadata={"help": "Epochs of retraining after each pruning step."})
-    lr: float = field(default=0.05, metadata={"help": "Adam learning rate."})
-    batch_size: int = field(default=16, metadata={"help": "Rows per step (16 = a 4-input table in one batch)."})
-    weight_decay: float = field(default=1e-4, metadata={"help": "Adam weight decay."})
-    input_noise: float = field(default=0.1, metadata={"help": "Std of Gaussian input noise while training."})
-    seed: int = field(default=0, metadata={"help": "Seed of initialisation, shuffling and noise."})
-    device: str = field(default="cpu", metadata={"help": "Device.", "choices": ("cpu", "cuda", "auto")})
-
-    def __post_init__(self) -> None:
-        steps = (self.p_unit, self.p_edge, *self.p_units, *self.p_edges)
-        if not all(0 < p < 100 for p in steps):
-            raise InvalidParams(f"pruning steps must be percentages in (0, 100), got {steps}.",
-                                "Use e.g. --p-unit 65 --p-edge 1.5.")
-        if not 0 < self.threshold <= 1:
-            raise InvalidParams(f"threshold must be in (0, 1], got {self.threshold}.",
-                                "Accuracy is a fraction of correct output bits; 1.0 demands a perfect table.")
-        if not self.widths or min(self.widths) < 1:
-            raise InvalidParams(f"widths must be positive, got {self.widths}.", "Use e.g. --widths 24,24.")
-
-    def train_config(self, epochs: int) -> TrainConfig:
-        """Full-table Adam training with input noise, constant lr, keeping the best epoch, no checkpoints."""
-        return TrainConfig(epochs=epochs, batch_size=self.batch_size, optimizer="adam", lr=self.lr,
-                           weight_decay=self.weight_decay, schedule="none", checkpoint_epochs=(), seed=self.seed,
-                           device=self.device, input_noise=self.input_noise, restore_best=True)
-
-
 @dataclass
 class Step:
     """One pruning attempt: phase, sweep setting, target, outcome and the resulting density and accuracy."""
@@ -129,9 +87,6 @@ class SculptResult:
 
 def activations_and_grads(model: nn.Module, data: LoadedDataset) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(a(x), dL(x)/da(x)) of every hidden ReLU over the full table, with L(x) the per-row training loss."""
-    import torch
-    import torch.nn.functional as F
-
     device = next(model.parameters()).device
     x, y = data.tensors("train", device)
     model.eval()
@@ -148,8 +103,6 @@ def activations_and_grads(model: nn.Module, data: LoadedDataset) -> list[tuple[t
 
 def unit_scores(model: nn.Module, data: LoadedDataset) -> dict[str, torch.Tensor]:
     """s_u = mean over the table of |a_u| * |dL/da_u| per hidden layer (names as in unit_layers)."""
-    from graphstore.pruning import units as U
-
     layers = U.unit_layers(model)
     pairs = activations_and_grads(model, data)
     return {layer.name: (a.abs() * g.abs()).mean(0).cpu() for layer, (a, g) in zip(layers, pairs, strict=True)}
@@ -157,10 +110,6 @@ def unit_scores(model: nn.Module, data: LoadedDataset) -> dict[str, torch.Tensor
 
 def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: int) -> Tensors:
     """Masks with `count` more units removed: the lowest scores among live units, ranked over all layers."""
-    import torch
-
-    from graphstore.pruning import units as U
-
     scores, alive = unit_scores(model, data), U.kept_units(model, masks)
     names = list(scores)
     flat = torch.cat([scores[n].masked_fill(~alive[n], float("inf")) for n in names])
@@ -172,8 +121,6 @@ def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: in
 
 def prune_edges(model: nn.Module, masks: Tensors, count: int) -> Tensors:
     """Masks with the `count` smallest |w| among live weights removed (global over weight matrices)."""
-    import torch
-
     names = [f"{n}.weight" for n, _ in model.prunable_layers()]
     params = dict(model.named_parameters())
     current = {n: masks.get(n, torch.ones_like(params[n], dtype=torch.bool, device="cpu")) for n in names}
@@ -187,8 +134,6 @@ def prune_edges(model: nn.Module, masks: Tensors, count: int) -> Tensors:
 
 def pruned_units(model: nn.Module, masks: Tensors) -> int:
     """Hidden units removed so far."""
-    from graphstore.pruning import units as U
-
     return sum(n - k for k, n in U.unit_counts(model, masks).values())
 
 
@@ -204,9 +149,7 @@ def total_weights(model: nn.Module) -> int:
 
 def retrain(model: nn.Module, data: LoadedDataset, masks: Tensors, config: TrainConfig) -> float:
     """Retrain the masked model from its current weights (fresh optimiser); its table accuracy afterwards."""
-    from graphstore.nn.train import evaluate, train
-
-    train(model, data, config, masks=masks, progress=False)
+    train(model, data, config, masks=masks)
     return evaluate(model, data, "test")["acc"]
 
 
@@ -215,8 +158,6 @@ def prune_loop(
     on_step: Callable[[Step], None],
 ) -> State:
     """Prune in steps while accuracy >= threshold; halve the step on rejection; stop at a failed one-step."""
-    from graphstore.pruning import units as U
-
     config = method.train_config(method.retrain_epochs)
     total = sum(layer.size for layer in U.unit_layers(model)) if phase == "unit" else total_weights(model)
     size = max(1, round(p / 100 * total))
@@ -242,8 +183,6 @@ def prune_loop(
 
 def pruned_arch(model: nn.Module, masks: Tensors) -> list[int]:
     """[inputs used, hidden units with both in- and out-edges per layer..., outputs] of the masked MLP."""
-    import torch
-
     layers = model.prunable_layers()
     m = [masks.get(f"{n}.weight", torch.ones_like(mod.weight, dtype=torch.bool)).cpu() for n, mod in layers]
     hidden = [int((m[i].any(1) & m[i + 1].any(0)).sum()) for i in range(len(m) - 1)]
@@ -253,8 +192,6 @@ def pruned_arch(model: nn.Module, masks: Tensors) -> list[int]:
 @contextmanager
 def threads(count: int) -> Iterator[None]:
     """Run with `count` torch intra-op threads (tiny MLPs are many times faster single-threaded)."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
@@ -275,8 +212,6 @@ def _sculpt(
     model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None,
 ) -> SculptResult:
     """The body of `sculpt`."""
-    from graphstore.pruning import units as U
-
     tic, steps = time.perf_counter(), []
 
     def record(step: Step) -> None:
@@ -310,8 +245,6 @@ def _sculpt(
 def _result(model: nn.Module, state: State, p_unit: float | None, p_edge: float | None, steps: list[Step],
             met: bool, message: str, tic: float) -> SculptResult:
     """Load the kept state into the model and describe it."""
-    from graphstore.pruning import units as U
-
     model.load_state_dict(state.weights)
     U.apply_unit_masks(model, state.masks)
     density = U.weight_density(model, state.masks)
@@ -333,10 +266,6 @@ class SculptRun:
 
 def build(method: SculptConfig, data_dir: str | Path | None = None) -> tuple[nn.Module, LoadedDataset]:
     """The task's truth table and a freshly initialised MLP of the given widths (seeded)."""
-    from graphstore.nn.datasets import DatasetSpec, load_dataset
-    from graphstore.nn.models import make_model
-    from graphstore.nn.train import seed_everything
-
     data = load_dataset(DatasetSpec("boolean-modular", {"task": method.task, "outputs": method.outputs}), data_dir)
     seed_everything(method.seed)
     return make_model("mlp", data.info, {"hidden": tuple(method.widths)}), data
@@ -347,10 +276,6 @@ def run_sculpt(
     on_step: Callable[[Step], None] | None = None,
 ) -> SculptRun:
     """`sculpt` as a tracked run: one metrics row per step, the kept network as a checkpoint with masks."""
-    from graphstore.nn.checkpoint import checkpoint_path, cpu_state, make_checkpoint, save_checkpoint
-    from graphstore.nn.params import to_dict
-    from graphstore.pruning.common import PruningRun, Start
-
     model, data = build(method, data_dir)
     start = Start(model, data, cpu_state(model))
     params = {"method": to_dict(method), "model": model.spec.to_dict(), "dataset": data.spec.to_dict(),
@@ -360,7 +285,7 @@ def run_sculpt(
                     method.device) as run:
 
         def step(s: Step) -> None:
-            run.log.metrics(run.run_id, s.index, s.metrics())
+            run.metrics(s.index, s.metrics())
             if on_step is not None:
                 on_step(s)
 

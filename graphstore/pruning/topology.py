@@ -5,43 +5,31 @@ the analysis (graphstore.analysis.mst); its edges are forced to stay (for a conv
 weight of the kernel slice, so the channel edge keeps its exact norm), then the rest of the round's budget is
 filled by magnitude exactly as in IMP. Since the pruned layer still contains its old MSF with unchanged edge
 weights, that MSF stays a maximum spanning forest: zeroth-order features (and NP) are preserved exactly.
+The forced-keep masks come from graphstore.pruning.msf (shared with IMP's per-round topology tracking).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from graphstore.analysis.mst import TopologyParams, model_np, model_topology
+from graphstore.progress import ProgressCallback
 from graphstore.pruning import TopologyImpParams
-from graphstore.pruning.common import Masks, PruningRun, Start
+from graphstore.pruning.common import Masks, PruningRun, RoundRecord, Start
 from graphstore.pruning.imp import run_imp
+from graphstore.pruning.msf import mst_keep_masks
 
-
-def mst_keep_masks(layers: list[tuple[str, nn.Module]], masks: Masks, conv_norm: str = "l1"
-                   ) -> tuple[Masks, dict[str, float]]:
-    """Forced-keep masks (the MSF of each layer's current weights) and the model's NP / kappa* / overlap."""
-    forced = {}
-    tops = model_topology(layers, masks, TopologyParams(conv_norm=conv_norm))
-    for (name, _), top in zip(layers, tops, strict=True):
-        key = f"{name}.weight"
-        mask = masks[key].cpu()
-        keep = torch.zeros_like(mask, dtype=torch.bool)
-        keep[torch.from_numpy(top.mst_out), torch.from_numpy(top.mst_in)] = True
-        forced[key] = keep & mask.bool()
-    summary = model_np(tops)
-    summary["overlap"] = float(np.mean([t.overlap for t in tops]))
-    summary["mst_edges"] = float(sum(len(t.mst_out) for t in tops))
-    return forced, summary
+__all__ = ["mst_keep_masks", "run_topology"]
 
 
 def run_topology(start: Start, params: TopologyImpParams, config: Any, data_dir: str | Path,
-                 tracking_url: str | None, progress: bool = True, rewind_to: dict[str, torch.Tensor] | None = None,
-                 on_round: Any = None) -> PruningRun:
+                 tracking_url: str | None, progress: ProgressCallback | None = None,
+                 rewind_to: dict[str, torch.Tensor] | None = None,
+                 on_round: Callable[[RoundRecord], None] | None = None) -> PruningRun:
     """Run T-IMP from `start` (same rounds, schedule, rewinding and tracking as IMP; kind "prune-topology")."""
 
     def keep(model: nn.Module, layers: list[tuple[str, nn.Module]], masks: Masks) -> tuple[Masks, dict[str, float]]:

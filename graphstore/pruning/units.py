@@ -10,8 +10,7 @@ channel then emits the constant relu(beta) instead of 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -148,22 +147,6 @@ def weight_density(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> float
     total = sum(m.weight.numel() for _, m in layers)
     kept = sum(int(masks[f"{n}.weight"].sum()) if f"{n}.weight" in masks else m.weight.numel() for n, m in layers)
     return kept / max(1, total)
-
-
-@contextmanager
-def masked_gradients(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Iterator[None]:
-    """Within the block, gradients of masked parameters are multiplied by their mask (pruned entries get 0)."""
-    params = dict(model.named_parameters())
-    handles = []
-    for name, mask in masks.items():
-        param = params[name]
-        factor = mask.to(param.device, param.dtype)
-        handles.append(param.register_hook(lambda grad, f=factor: grad * f))
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def apply_unit_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:

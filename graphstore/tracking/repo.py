@@ -26,6 +26,7 @@ from graphstore import __version__
 from graphstore.config import mask_url
 from graphstore.errors import GraphExists, GraphNotFound, TrackingError
 from graphstore.tracking import db
+from graphstore.tracking.lifecycle import COMPLETED, run_lifecycle
 from graphstore.tracking.models import (
     ANALYSIS_STATUSES,
     RUN_FINISHED_STATUSES,
@@ -156,7 +157,7 @@ class Tracking:
             session.flush()
             return row.id
 
-    def finish_run(self, run_id: int, status: str = "completed", error: str | None = None) -> RunRecord:
+    def finish_run(self, run_id: int, status: str = COMPLETED, error: str | None = None) -> RunRecord:
         """Mark a run completed, failed or interrupted (with an error text) and stamp finished_at."""
         _check(status, RUN_FINISHED_STATUSES, "run status")
         with self._session() as session:
@@ -166,17 +167,9 @@ class Tracking:
 
     @contextlib.contextmanager
     def tracked_run(self, kind: str, name: str, params: Any = None, **kwargs: Any) -> Iterator[int]:
-        """Start a run, yield its id, finish it: completed, interrupted (Ctrl-C) or failed."""
-        run_id = self.start_run(kind, name, params, **kwargs)
-        try:
-            yield run_id
-        except KeyboardInterrupt:
-            self.finish_run(run_id, "interrupted", "KeyboardInterrupt")
-            raise
-        except BaseException as exc:
-            self.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
-        self.finish_run(run_id, "completed")
+        """Start a run, yield its id, finish it by the one policy (graphstore.tracking.lifecycle)."""
+        with run_lifecycle(lambda: self.start_run(kind, name, params, **kwargs), self.finish_run) as run:
+            yield run.run_id
 
     @staticmethod
     def _run(session: Session, run_id: int) -> Run:
