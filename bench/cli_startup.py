@@ -1,0 +1,159 @@
+"""CLI start-up: `graphstore --help`, `graphstore query --list` and `graphstore runs list` against bare Typer apps.
+
+    python -m bench.cli_startup [--runs 5]
+
+Each command runs as a fresh process (the console script of this venv) with an empty embedded data dir in a temp
+dir (GRAPHSTORE_DATA_DIR; any other GRAPHSTORE_* setting is dropped). The anchors are bare Typer apps run by the
+same interpreter: one with a single command, one with two commands (a group, like ours). Runs are interleaved (one
+of each per round, after a warm-up round) and the median of --runs rounds is reported, as wall seconds and as CPU
+seconds of the child (user + sys), which depends much less on the load of a shared machine.
+
+Targets: --help within 1.5x of the bare app's --help; query --list and runs list within 2x of the bare app running
+its command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import machine
+
+BARE_ONE = '''import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def hello(name: str = "world") -> None:
+    """Say hello."""
+    print(f"hello {name}")
+
+
+if __name__ == "__main__":
+    app()
+'''
+
+BARE_TWO = '''import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def hello(name: str = "world") -> None:
+    """Say hello."""
+    print(f"hello {name}")
+
+
+@app.command()
+def bye(name: str = "world") -> None:
+    """Say goodbye."""
+    print(f"bye {name}")
+
+
+if __name__ == "__main__":
+    app()
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    """One timed command line."""
+
+    label: str
+    argv: list[str]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median wall and CPU seconds of one case."""
+
+    wall: float
+    cpu: float
+
+
+def run_once(case: Case, env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, child CPU seconds) of one run; a failing command stops the benchmark."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(case.argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"{case.label} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure(cases: list[Case], runs: int, env: dict[str, str], cwd: Path) -> dict[str, Timing]:
+    """One warm-up round, then `runs` interleaved rounds; the median per case."""
+    for case in cases:
+        run_once(case, env, cwd)
+    samples: dict[str, list[tuple[float, float]]] = {c.label: [] for c in cases}
+    for _ in range(runs):
+        for case in cases:
+            samples[case.label].append(run_once(case, env, cwd))
+    return {label: Timing(statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
+            for label, s in samples.items()}
+
+
+def cases_in(tmp: Path) -> tuple[list[Case], dict[str, tuple[str, str, float]]]:
+    """The timed cases, and for each of ours: (one-command anchor, two-command anchor, target ratio)."""
+    bin_dir = Path(sys.executable).parent
+    graphstore = str(bin_dir / "graphstore")
+    one, two = tmp / "bare_one.py", tmp / "bare_two.py"
+    one.write_text(BARE_ONE)
+    two.write_text(BARE_TWO)
+    py = sys.executable
+    cases = [
+        Case("graphstore --help", [graphstore, "--help"]),
+        Case("graphstore query --list", [graphstore, "query", "--list"]),
+        Case("graphstore runs list", [graphstore, "runs", "list"]),
+        Case("bare 1-command --help", [py, str(one), "--help"]),
+        Case("bare 1-command run", [py, str(one), "--name", "x"]),
+        Case("bare 2-command --help", [py, str(two), "--help"]),
+        Case("bare 2-command run", [py, str(two), "hello", "--name", "x"]),
+    ]
+    anchors = {
+        "graphstore --help": ("bare 1-command --help", "bare 2-command --help", 1.5),
+        "graphstore query --list": ("bare 1-command run", "bare 2-command run", 2.0),
+        "graphstore runs list": ("bare 1-command run", "bare 2-command run", 2.0),
+    }
+    return cases, anchors
+
+
+def main() -> None:
+    """Time the cases and print ours, the anchors and the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed rounds (median reported)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="graphstore-cli-startup-") as name:
+        tmp = Path(name)
+        (tmp / "data").mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSTORE_")}
+        env.update({"GRAPHSTORE_DATA_DIR": str(tmp / "data"), "COLUMNS": "120"})
+        cases, anchors = cases_in(tmp)
+        times = measure(cases, args.runs, env, tmp)
+    print(f"machine: {machine()}; load {os.getloadavg()[0]:.1f}; median of {args.runs} runs after a warm-up")
+    print(f"{'command':<26}{'wall s':>8}{'cpu s':>8}")
+    for case in cases:
+        print(f"{case.label:<26}{times[case.label].wall:>8.3f}{times[case.label].cpu:>8.3f}")
+    print()
+    print(f"{'ours vs anchor':<26}{'wall x':>8}{'cpu x':>8}  {'vs 2-command (wall/cpu)':>24}  target  met?")
+    for ours, (one, two, target) in anchors.items():
+        t, a1, a2 = times[ours], times[one], times[two]
+        wall1, cpu1 = t.wall / a1.wall, t.cpu / a1.cpu
+        met = f"{'yes' if wall1 <= target else 'no'} (wall) / {'yes' if cpu1 <= target else 'no'} (cpu)"
+        print(f"{ours:<26}{wall1:>7.2f}x{cpu1:>7.2f}x  {t.wall / a2.wall:>11.2f}x / {t.cpu / a2.cpu:.2f}x"
+              f"  <= {target}x  {met}")
+
+
+if __name__ == "__main__":
+    main()
