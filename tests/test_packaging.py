@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The card's layout: these top-level directories install inside the package.
+# Run by the fresh venv's python: a 3-neuron, 2-edge weight graph "x" into the embedded store at argv[1].
+WRITE_GRAPH = """
+import sys
+import numpy as np
+from graphstore.graph import Graph
+from graphstore.store.embedded import EmbeddedStore
+g = Graph("x", "weights")
+g.add_nodes("Neuron", np.arange(3), layer=["in", "in", "out"])
+g.add_edges("WEIGHT", "Neuron", "Neuron", [0, 1], [2, 2], w=np.array([0.5, -1.0]))
+store = EmbeddedStore(sys.argv[1])
+try:
+    store.init_schema()
+    store.write_graph(g)
+finally:
+    store.close()
+"""
 TOP_LEVEL_SUBPACKAGES = {"graphstore.cli": "cli", "graphstore.cypher": "cypher", "graphstore.migrations": "migrations"}
 
 
@@ -179,10 +196,21 @@ def test_wheel_installs_and_runs(tmp_path):
     assert initialised.returncode == 0, initialised.stdout + initialised.stderr
     assert "Schema ready" in initialised.stdout
     assert (data_dir / "graphs.lbdb").exists()
+    unknown_graph = cli("query", "graph_summary", "-p", "graph_id=x")
+    assert unknown_graph.returncode == 2, unknown_graph.stdout + unknown_graph.stderr
+    assert "Hint:" in unknown_graph.stderr
+    unknown_query = cli("query", "no_such_query")
+    assert unknown_query.returncode == 2, unknown_query.stdout + unknown_query.stderr
+    assert "Hint:" in unknown_query.stderr
+
+    # One small graph written through the installed package's API, then read back through its named queries.
+    written = subprocess.run([str(python), "-c", WRITE_GRAPH, str(data_dir / "graphs.lbdb")], capture_output=True,
+                             text=True, cwd=cwd, env=env, timeout=300)
+    assert written.returncode == 0, written.stdout + written.stderr
     summary = cli("query", "graph_summary", "-p", "graph_id=x", "--format", "json")
     assert summary.returncode == 0, summary.stdout + summary.stderr
-    assert summary.stdout.strip() == "[]", summary.stdout
-
-    missing = cli("query", "no_such_query")
-    assert missing.returncode == 2, missing.stdout + missing.stderr
-    assert "Hint:" in missing.stderr
+    counts = {(row["element"], row["name"]): row["count"] for row in json.loads(summary.stdout)}
+    assert counts[("node", "Neuron")] == 3 and counts[("relationship", "WEIGHT")] == 2, counts
+    listed_graphs = cli("store", "list")
+    assert listed_graphs.returncode == 0, listed_graphs.stderr
+    assert "x" in listed_graphs.stdout.split(), listed_graphs.stdout
