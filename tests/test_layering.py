@@ -3,7 +3,7 @@
 Imports are read with `ast` from every module's source (module level and inside functions), so a deferred import
 counts as much as a top-level one. Layers, bottom to top (docs/DESIGN.md, team rules):
 
-    L0  graphstore (package), graph, config, errors, registry, progress, convert, cypher (query files only)
+    L0  graphstore (package), graph, config, errors, registry, progress, convert, masking, cypher (query files only)
     L1  store, tracking, services, persist, migrations (Alembic scripts of tracking)
     L2  nn, extract, analysis, pruning
     L3  jobs
@@ -31,7 +31,8 @@ PACKAGE_ROOTS = {"graphstore": ROOT / "graphstore", "graphstore.cli": ROOT / "cl
 
 LAYERS: dict[str, int] = {
     "graphstore": 0, "graphstore.graph": 0, "graphstore.config": 0, "graphstore.errors": 0,
-    "graphstore.registry": 0, "graphstore.progress": 0, "graphstore.convert": 0, "graphstore.cypher": 0,
+    "graphstore.registry": 0, "graphstore.progress": 0, "graphstore.convert": 0, "graphstore.masking": 0,
+    "graphstore.cypher": 0,
     "graphstore.store": 1, "graphstore.tracking": 1, "graphstore.services": 1, "graphstore.persist": 1,
     "graphstore.migrations": 1,
     "graphstore.nn": 2, "graphstore.extract": 2, "graphstore.analysis": 2, "graphstore.pruning": 2,
@@ -44,8 +45,10 @@ LAYERS: dict[str, int] = {
 # the kNN graph), pruning may use all three (T-IMP uses analysis.mst, layer pruning uses extract.multilayer).
 _L0_BELOW = ("graphstore", "graphstore.errors")
 PEER_EDGES: set[tuple[str, str]] = {
-    *((f"graphstore.{m}", base) for m in ("graph", "config", "registry", "progress", "convert") for base in _L0_BELOW),
+    *((f"graphstore.{m}", base) for m in ("graph", "config", "registry", "progress", "convert", "masking")
+      for base in _L0_BELOW),
     ("graphstore.convert", "graphstore.graph"),
+    ("graphstore.config", "graphstore.masking"),
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
     ("graphstore.persist", "graphstore.tracking"),
