@@ -1,16 +1,20 @@
-"""Printing query results as a rich table, CSV or JSON."""
+"""Printing rows (query results, reports) as a rich table, CSV or JSON."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from graphstore.cli.context import console
-from graphstore.store.base import QueryResult
+
+if TYPE_CHECKING:
+    from graphstore.store.base import QueryResult
 
 
 class OutputFormat(StrEnum):
@@ -19,18 +23,25 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-def print_result(result: QueryResult, fmt: OutputFormat, title: str | None = None) -> None:
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat,
+               title: str | None = None) -> None:
     """Write rows to stdout in the chosen format (CSV/JSON are plain, for pipes)."""
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(result.records(), default=str, indent=2) + "\n")
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(records, default=str, indent=2) + "\n")
     elif fmt is OutputFormat.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
+        writer.writerow(columns)
+        writer.writerows(rows)
     else:
         table = Table(title=title)
-        for column in result.columns:
+        for column in columns:
             table.add_column(column)
-        for row in result.rows:
+        for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(table)
+
+
+def print_result(result: QueryResult, fmt: OutputFormat, title: str | None = None) -> None:
+    """A query result's rows."""
+    print_rows(result.columns, result.rows, fmt, title)

@@ -30,6 +30,7 @@ def job_progress(show: bool = True) -> Iterator[tuple[ProgressCallback, Status]]
             bars.update(tasks[label], completed=done, total=total or None, description=step)
 
         def status(text: str) -> None:
-            bars.console.print(f"[dim]{text}[/]", highlight=False)
+            if bars.console.is_terminal:
+                bars.console.print(f"[dim]{text}[/]", highlight=False)
 
         yield update, status
