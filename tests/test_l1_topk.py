@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import cdist
 
 from graphstore.errors import GraphstoreError
-from graphstore.extract.l1_topk import NonFiniteInput, block_pairs, block_rows, l1_topk
+from graphstore.extract.l1_topk import NonFiniteInput, block_pairs, block_rows, exact_in_float32, l1_topk
 
 
 def brute(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,3 +99,30 @@ def test_property_equals_brute_force(data, n, dim, block):
     x = data.draw(arrays(np.float32, (n, dim), elements=st.integers(-3, 3).map(float)))
     k = data.draw(st.integers(1, n - 1))
     assert_same(x, k, block=block, threads=data.draw(st.integers(1, 3)))
+
+
+def test_near_ties_below_float32_resolution_are_recomputed(monkeypatch):
+    """Row 0's distances to all others differ only below float32 resolution at 512: its float32 candidate list
+    is arbitrary, the rounding bound flags it and the float64 fallback restores the brute-force order."""
+    from graphstore.extract import l1_topk as kernel
+
+    rng = np.random.default_rng(8)
+    n, dim = 200, 512
+    x = np.ones((n, dim), np.float32)
+    x[0] = 0
+    x[np.arange(1, n), np.arange(1, n) % dim] += rng.uniform(0, 5e-5, n - 1).astype(np.float32)
+    assert_same(x, 3)
+    monkeypatch.setattr(kernel, "uncertain_rows", lambda *_: np.empty(0, np.int64))
+    _, unchecked = l1_topk(x, 3)
+    assert not np.array_equal(unchecked[0], brute(x, 3)[1][0])  # without the check this row would be wrong
+
+
+def test_exact_in_float32_only_for_small_integers():
+    assert exact_in_float32(np.array([[0, 3], [-7, 2]], np.float32))
+    assert not exact_in_float32(np.array([[0, 0.5]], np.float32))
+    assert not exact_in_float32(np.full((1, 512), 2.0**14, np.float32))
+
+
+def test_overflowing_magnitudes_refused():
+    with pytest.raises(NonFiniteInput, match="overflow"):
+        l1_topk(np.full((4, 32), 1e37, np.float32), 2)

@@ -12,10 +12,14 @@ arithmetic floor on this hardware (bench/knn.py). This kernel
 - keeps, per thread, a sorted candidate list of the m = k + margin best (distance, index) pairs per row
   (insertion into a small buffer, skipped when a distance does not beat the list's last entry), so memory is
   the input plus threads x N x m candidates plus one B x B block per thread, never N x N;
-- merges the threads' lists, recomputes the candidates' distances in float64 and sorts them by (distance,
-  index), so the result equals a float64 brute force with ties broken by the lower index. The margin covers
-  float32 rounding: a true neighbour could only be lost if more than `margin` others were within float32
-  rounding of the k-th distance (never with integer-valued data, whose float32 sums are exact).
+- merges the threads' lists, recomputes the candidates' distances in float64 (summed in dimension order, as
+  scipy's cdist does) and sorts them by (distance, index);
+- then proves each row exact or recomputes it: a float32 sum of n non-negative terms is within
+  gamma = (n + 2) u / (1 - (n + 2) u) (u = 2^-24) of the exact sum in any summation order, so a row whose last
+  float32 candidate, lowered by that bound, still exceeds its k-th float64 distance cannot have missed a
+  neighbour. Other rows (many others within float32 rounding of the k-th distance; none in the benchmarks) are
+  recomputed by a float64 scan over all rows. Integer-valued data with sums below 2^24 is exact in float32 and
+  needs no check. So the result equals a float64 brute force with ties broken by the lower index.
 
 Self is excluded by index (a duplicate row is still a neighbour at distance 0), as in graphstore.extract.knn.
 """
@@ -33,7 +37,8 @@ from graphstore.errors import GraphstoreError
 MARGIN = 4  # extra float32 candidates per row, re-ranked in float64
 TILE = 4  # register tile edge (rows x rows)
 L2_BUDGET = 256 * 1024  # bytes of the two row blocks of one block pair (half the smallest common L2)
-PROGRESS_STEPS = 32  # progress callbacks per search
+PROGRESS_STEPS = 32  # at most this many progress callbacks per search ...
+STEP_WORK = 4e9  # ... each after at least this many abs-diff-adds (a kernel launch ends in a barrier of threads)
 FAST = {"reassoc", "contract", "nsz", "arcp"}  # fastmath without no-NaN/no-inf: the candidate lists start at +inf
 
 
@@ -160,6 +165,49 @@ def _refine(x: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return dist, nbr
 
 
+@njit(parallel=True, cache=True)
+def _rows_exact(x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fallback: float64 distances of the given rows to every other row, k smallest by (distance, index)."""
+    n, dim = x.shape
+    dist = np.empty((len(rows), k), np.float64)
+    nbr = np.empty((len(rows), k), np.int64)
+    for r in prange(len(rows)):
+        i = rows[r]
+        best = np.full(k, np.inf)
+        ids = np.full(k, n, np.int64)
+        for j in range(n):
+            if j == i:
+                continue
+            s = 0.0
+            for t in range(dim):
+                s += abs(np.float64(x[i, t]) - np.float64(x[j, t]))
+            if s < best[k - 1]:  # j ascends, so an equal distance never displaces a lower index
+                pos = k - 1
+                while pos > 0 and best[pos - 1] > s:
+                    best[pos] = best[pos - 1]
+                    ids[pos] = ids[pos - 1]
+                    pos -= 1
+                best[pos] = s
+                ids[pos] = j
+        dist[r] = best
+        nbr[r] = ids
+    return dist, nbr
+
+
+def exact_in_float32(x: np.ndarray) -> bool:
+    """Whether every float32 L1 sum over x is exact: integer values whose sums stay below 2^24."""
+    top = float(np.abs(x).max(initial=0.0))
+    return 2.0 * top * x.shape[1] < 2.0**24 and bool((x == np.round(x)).all())
+
+
+def uncertain_rows(dist: np.ndarray, last32: np.ndarray, dim: int) -> np.ndarray:
+    """Rows whose float32 candidate list might have missed a neighbour: the list's last float32 distance, lowered by
+    the float32 rounding bound, does not exceed the k-th float64 distance (and is not an exact 0)."""
+    gamma = (dim + 2) * 2.0**-24 / (1 - (dim + 2) * 2.0**-24)  # |float32 sum - exact| <= gamma * exact, any order
+    lower = last32.astype(np.float64) / (1 + gamma)
+    return np.flatnonzero((last32 > 0) & ~(lower > dist[:, -1] * (1 + (dim + 2) * 2.0**-52)))
+
+
 def block_rows(dim: int) -> int:
     """Rows per block: two blocks of float32 rows fit the L2 budget; a multiple of the tile, 16..256."""
     rows = L2_BUDGET // (2 * 4 * max(dim, 1))
@@ -185,17 +233,27 @@ def l1_topk(x: np.ndarray, k: int, progress: Callable[[int, int], None] | None =
     if not np.isfinite(x).all():
         raise NonFiniteInput("The vectors contain NaN or infinity; L1 distances are undefined.",
                              "Check the recorded latents (a diverged model?) or drop the affected samples.")
+    if float(np.abs(x).max(initial=0.0)) * 2 * x.shape[1] >= float(np.finfo(np.float32).max):
+        raise NonFiniteInput("The vectors are so large that their L1 distances overflow float32.",
+                             "Check the recorded latents (a diverged model?) or rescale them.")
     m = min(k + MARGIN, n - 1)
     threads = threads or numba.get_num_threads()
     block = block_rows(x.shape[1]) if block is None else max(TILE, block // TILE * TILE)
     pairs = block_pairs(n, block)
     cand_d = np.full((threads, n, m), np.inf, np.float32)
     cand_i = np.full((threads, n, m), n, np.int64)
-    steps = np.unique(np.linspace(0, len(pairs), min(PROGRESS_STEPS, len(pairs)) + 1).astype(np.int64))
+    parts = int(np.clip(len(pairs) * block * block * x.shape[1] // STEP_WORK, 1, PROGRESS_STEPS))
+    steps = np.unique(np.linspace(0, len(pairs), parts + 1).astype(np.int64))
     for lo, hi in zip(steps[:-1], steps[1:], strict=True):
         _search_pairs(x, block, pairs, int(lo), int(hi), cand_d, cand_i, np.float32(1.0))
         if progress is not None:
             progress(int(hi), len(pairs))
-    order = np.lexsort((cand_i.transpose(1, 0, 2).reshape(n, -1), cand_d.transpose(1, 0, 2).reshape(n, -1)), axis=1)
-    cand = np.take_along_axis(cand_i.transpose(1, 0, 2).reshape(n, -1), order[:, :m], 1)
-    return _refine(x, np.ascontiguousarray(cand), k)
+    cand_d = cand_d.transpose(1, 0, 2).reshape(n, -1)
+    cand_i = cand_i.transpose(1, 0, 2).reshape(n, -1)
+    order = np.lexsort((cand_i, cand_d), axis=1)[:, :m]
+    dist, nbr = _refine(x, np.ascontiguousarray(np.take_along_axis(cand_i, order, 1)), k)
+    if m < n - 1 and not exact_in_float32(x):
+        unsure = uncertain_rows(dist, np.take_along_axis(cand_d, order[:, -1:], 1)[:, 0], x.shape[1])
+        if len(unsure):
+            dist[unsure], nbr[unsure] = _rows_exact(x, unsure, k)
+    return dist, nbr
