@@ -66,7 +66,8 @@ def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engi
             raise AnalysisError(f"{name} does not apply to a {info.kind} graph.",
                                 f"It takes graphs of kind: {', '.join(spec.kinds)}.")
         used = choose_engine(store, spec, engine)
-        result = spec.gds(store, graph_id, params) if used == "gds" else _client(store, spec, graph_id, params)
+        gds_engine = spec.gds if used == "gds" else None
+        result = gds_engine(store, graph_id, params) if gds_engine else _client(store, spec, graph_id, params)
         if result.graphs:
             _store_graphs(settings, store, result.graphs)
     seconds = time.perf_counter() - start

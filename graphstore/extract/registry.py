@@ -74,7 +74,7 @@ def requires_conv(checkpoint: Checkpoint, model: nn.Module) -> str | None:
     """Kinds built on convolutional feature maps need at least one Conv2d layer."""
     from torch import nn
 
-    if any(isinstance(m, nn.Conv2d) for _, m in model.prunable_layers()):  # type: ignore[attr-defined]
+    if any(isinstance(m, nn.Conv2d) for _, m in model.prunable_layers()):  # type: ignore[attr-defined,operator]
         return None
     return f"it needs convolutional layers and {checkpoint.model.name} has none"
 

@@ -92,9 +92,13 @@ class QueryParam:
         kind = TYPES[self.type]
         if not isinstance(raw, str):
             if self.type in ("int", "float") and isinstance(raw, numbers.Real) and not isinstance(raw, bool):
-                if self.type == "int" and not float(raw).is_integer():
-                    raise QueryError(f"Parameter {self.name}={raw!r} is not a valid int.")
-                return int(raw) if self.type == "int" else float(raw)
+                if self.type == "float":
+                    return float(raw)
+                if isinstance(raw, numbers.Integral):
+                    return int(raw)
+                if float(raw).is_integer():
+                    return int(float(raw))
+                raise QueryError(f"Parameter {self.name}={raw!r} is not a valid int.")
             if not isinstance(raw, kind) or isinstance(raw, bool) != (self.type == "bool"):
                 raise QueryError(f"Parameter {self.name}={raw!r} is not a valid {self.type}.")
             return raw
