@@ -17,6 +17,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from graphstore.config import default_data_dir
+from graphstore.nn.errors import DatasetMissing
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 SPLITS = ("train", "val", "test")
 
@@ -342,8 +345,6 @@ def resolve_root(root: str, data_dir: Path | None) -> Path:
     if root:
         return Path(root).expanduser()
     if data_dir is None:
-        from graphstore.config import default_data_dir
-
         data_dir = default_data_dir()
     return Path(data_dir) / "datasets"
 
@@ -387,8 +388,6 @@ def in_memory(
 
 def missing(what: str, where: Path, files: list[str], how: str) -> None:
     """Raise DatasetMissing naming the expected files, the folder, and how to get them, if any is absent."""
-    from graphstore.nn.errors import DatasetMissing
-
     absent = [f for f in files if not (where / f).exists() and not (where / (f + ".gz")).exists()]
     if absent:
         raise DatasetMissing(

@@ -224,7 +224,7 @@ def cifar_root(
     """The folder holding the pickles, after an optional explicit download; raises when files are missing."""
     root = resolve_root(params.root, data_dir)
     if params.download:
-        import torchvision
+        import torchvision  # deferred: torchvision is slow to import and only this path needs it
 
         getattr(torchvision.datasets, tv_class)(str(root), download=True)
     missing(

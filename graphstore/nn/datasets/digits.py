@@ -32,7 +32,7 @@ class Digits:
 
 def digits_arrays(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All 1,797 images as float32 (N, 1, size, size) in the original 0..16 units, and int64 labels."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # deferred: sklearn is slow to import and only this path needs it
 
     bunch = load_digits()
     x = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1)

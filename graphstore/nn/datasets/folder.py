@@ -78,7 +78,7 @@ class FolderImages(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image
+        from PIL import Image  # deferred: PIL is slow to import and only this path needs it
 
         path, label = self.samples[i]
         with Image.open(path) as opened:

@@ -119,7 +119,7 @@ def build_idx(
 
 def _download(folder: str, root: Path) -> None:
     """Fetch the files with torchvision, only when asked."""
-    import torchvision
+    import torchvision  # deferred: torchvision is slow to import and only this path needs it
 
     getattr(torchvision.datasets, folder)(str(root), download=True)
 

@@ -58,7 +58,7 @@ class ResNet18Net(PrunableMixin, nn.Module):
 @MODELS.register("resnet18", Resnet18)
 def build(params: Resnet18, info: DataInfo) -> ResNet18Net:
     """Needs at least 8x8 images (small stem) or 32x32 (ImageNet stem)."""
-    from torchvision.models import resnet18
+    from torchvision.models import resnet18  # deferred: torchvision is slow to import and only this path needs it
 
     c, _, _ = require_image(info, "resnet18", pools=3 if params.small_input else 5)
     net = resnet18(weights=None, num_classes=info.num_classes)
