@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import typer
 from graphstore import services
 from graphstore.cli.context import console, settings_of
 from graphstore.errors import ServiceError
+from graphstore.masking import MASK, mask_url
 
 app = typer.Typer(
     help="Local Neo4j (+ Browser, GDS, APOC) and PostgreSQL servers for tests and development.\n\n"
@@ -45,7 +47,7 @@ def _show_neo4j(state: dict[str, Any]) -> None:
 def _show_postgres(state: dict[str, Any]) -> None:
     """Print where PostgreSQL answers."""
     word = "already running" if state.get("already_running") else "started"
-    console.print(f"[green]PostgreSQL {state['version']}[/] {word} (pid {state['pid']}): {state['url']}",
+    console.print(f"[green]PostgreSQL {state['version']}[/] {word} (pid {state['pid']}): {mask_url(state['url'])}",
                   highlight=False, soft_wrap=True)
 
 
@@ -103,7 +105,7 @@ def _describe(name: str, state: dict[str, Any]) -> str:
     if not state["running"]:
         return f"{name}: [red]stopped[/] (run dir {state.get('run_dir')})"
     where = (f"{state['bolt_uri']}, Browser {state['http_uri']}/browser/" if name == "neo4j"
-             else state.get("url", ""))
+             else mask_url(state.get("url", "")))
     return f"{name}: [green]running[/] pid {state['pid']}, {where}, log {state.get('log')}"
 
 
@@ -143,9 +145,11 @@ def env(
     run_dir: Path | None = RUN_DIR_OPT,
     app_settings: bool = typer.Option(False, "--app", help="Also export GRAPHSTORE_GRAPH_STORE, "
                                       "GRAPHSTORE_NEO4J_USER/PASSWORD and GRAPHSTORE_DATABASE_URL."),
+    reveal: bool = typer.Option(False, "--reveal", help="Print the passwords even on a terminal."),
 ) -> None:
     """Print shell `export` lines for the running servers: GRAPHSTORE_TEST_*, with --app the app settings.
 
+    The lines carry the generated passwords, for `eval`; on a terminal they are masked unless --reveal.
     Example: eval "$(graphstore services env)" && pytest -m "neo4j or postgres"
     """
     states = services.status(_run_root(ctx, run_dir))
@@ -155,8 +159,18 @@ def env(
     for name in ("neo4j", "postgres"):
         if not states[name]["running"]:
             typer.echo(f"# {name} is not running")
+    hide = sys.stdout.isatty() and not reveal
+    if hide:
+        typer.echo('# passwords masked on a terminal: use eval "$(graphstore services env ...)" or --reveal')
     for key, value in pairs:
-        typer.echo(f"export {key}={shlex.quote(str(value))}")
+        typer.echo(f"export {key}={shlex.quote(_shown(key, str(value), hide))}")
+
+
+def _shown(key: str, value: str, hide: bool) -> str:
+    """value as printed: passwords and URL passwords masked when hide."""
+    if not hide:
+        return value
+    return MASK if key.endswith("PASSWORD") else mask_url(value)
 
 
 def register(root: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """Local servers for tests, CI and users without Docker: Neo4j 5.26 (+ Browser, GDS, APOC) and PostgreSQL.
 
 Each instance lives in its own run dir (default `<data_dir>/services/{neo4j,postgres}`) with a state.json
-that records pid, ports, URIs and the password, so `status`, `stop` and `env` work from any process.
+(mode 600) that records pid, ports, URIs and the generated passwords, so `status`, `stop` and `env` work from
+any process. Both servers listen on 127.0.0.1 only and require a password: see docs/SECURITY.md.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from graphstore.services.neo4j_server import DEFAULT_PASSWORD, neo4j_status, start_neo4j, stop_neo4j
+from graphstore.services.neo4j_server import neo4j_status, start_neo4j, stop_neo4j
 from graphstore.services.postgres_server import postgres_status, start_postgres, stop_postgres
 
 __all__ = [
-    "DEFAULT_PASSWORD",
     "default_run_root",
     "neo4j_status",
     "postgres_status",

@@ -1,4 +1,9 @@
-"""A local Neo4j 5.26 community server (Bolt + HTTP + Browser + GDS + APOC) as one detached background JVM."""
+"""A local Neo4j 5.26 community server (Bolt + HTTP + Browser + GDS + APOC) as one detached background JVM.
+
+Only its owner can use it: auth is on, the password of user neo4j is generated per run dir (or chosen by the
+caller) and set before the first start; it is kept in the run dir's state.json (mode 600) and the run dir,
+with the data and the hashed credentials, is mode 700.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from graphstore.errors import ServiceError
+from graphstore.masking import mask_secret
 from graphstore.services import neo4j_dist
 from graphstore.services.state import (
     Say,
     free_ports,
+    new_password,
     pid_alive,
     port_open,
     quiet,
@@ -24,7 +31,7 @@ from graphstore.services.state import (
     write_state,
 )
 
-DEFAULT_PASSWORD = "graphstore-test"
+LEGACY_PASSWORD = "graphstore-test"  # the fixed default of older versions: published, so refused
 USER = "neo4j"
 HOST = "127.0.0.1"
 MEMORY = {"heap_initial": "1g", "heap_max": "2g", "pagecache": "512m", "tx_max": "1g"}
@@ -140,31 +147,58 @@ def _initialised(run_dir: Path) -> bool:
     return (run_dir / "data" / "databases" / "system").exists()
 
 
+def _argfile_quote(arg: str) -> str:
+    """One argument for a java @argfile: double-quoted, backslash and quote escaped."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _admin_tool(run_dir: Path, dist: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run Neo4j's AdminTool with its arguments in a mode-600 java @argfile, so no password shows in `ps`."""
+    argfile = run_dir / "conf" / ".admin-args"
+    words = ["-cp", f"{run_dir / 'conf'}/*:{dist / 'lib'}/*", "-Dfile.encoding=UTF-8", "org.neo4j.cli.AdminTool", *args]
+    fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(_argfile_quote(w) for w in words) + "\n")
+    try:
+        return subprocess.run([_java(), f"@{argfile}"], env=_env(run_dir), capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        argfile.unlink(missing_ok=True)
+
+
 def _set_password(run_dir: Path, dist: Path, password: str) -> None:
     """Set the initial password of user neo4j (only effective before the first start)."""
-    if len(password) < 8:
-        raise ServiceError("The Neo4j password must have at least 8 characters.", "Choose a longer password.")
-    proc = _launcher(run_dir, dist, "org.neo4j.server.startup.Neo4jAdminCommand",
-                     "dbms", "set-initial-password", password)
+    if len(password) < 8 or any(c in password for c in "\r\n\0"):
+        raise ServiceError("The Neo4j password must have at least 8 characters and no line breaks.",
+                           "Choose another password.")
+    if password == LEGACY_PASSWORD:
+        raise ServiceError("The Neo4j password is the old published default.",
+                           "Unset GRAPHSTORE_NEO4J_PASSWORD to get a generated one, or choose another.")
+    proc = _admin_tool(run_dir, dist, "dbms", "set-initial-password", "--", password)
     if proc.returncode != 0:
-        output = (proc.stdout + proc.stderr).strip()[-2000:]
+        output = mask_secret((proc.stdout + proc.stderr).strip()[-2000:], password)
         raise ServiceError(f"Could not set the Neo4j password:\n{output}",
                            f"Check Java 17 and {run_dir / 'conf' / 'neo4j.conf'}.")
 
 
 def _check_password(run_dir: Path, previous: dict[str, Any], password: str | None) -> str:
-    """The password to use: a stored instance keeps the one it was created with."""
+    """The password to use: a stored instance keeps its own; a new one gets `password` or a generated one."""
     old = previous.get("password")
     if _initialised(run_dir) and old:
         if password and password != old:
             raise ServiceError(f"The Neo4j instance in {run_dir} was created with another password.",
                                f"Start it without a password option, or delete {run_dir} to start afresh.")
         return old
-    return password or DEFAULT_PASSWORD
+    if _initialised(run_dir):
+        raise ServiceError(f"The Neo4j instance in {run_dir} has no recorded password (its state file is lost).",
+                           f"Delete it: graphstore services stop --purge (or rm -r {run_dir}), then start.")
+    return password or new_password()
 
 
 def _prepare(run_dir: Path, dist: Path, memory: dict[str, str]) -> tuple[int, int]:
     """Create the run dir layout and write neo4j.conf with two fresh free ports; return (bolt, http)."""
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run_dir.chmod(0o700)  # data, logs and the hashed credentials are for the owner only
     for sub in ("conf", "data", "logs", "run", "import"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     bolt_port, http_port = free_ports(2)

@@ -1,4 +1,10 @@
-"""A local PostgreSQL cluster from the system packages: initdb once, pg_ctl start/stop, loopback, trust."""
+"""A local PostgreSQL cluster from the system packages: initdb once, pg_ctl start/stop, loopback only.
+
+Only its owner can use it: SCRAM password authentication on TCP and on the unix socket (no `trust`), a socket
+dir and socket of mode 700, generated passwords kept in the run dir's state.json (mode 600). The app role
+`graphstore` is not a superuser: it may log in and create databases, and owns database `graphstore`; the
+bootstrap superuser `graphstore_admin` is used only to create and update that role.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from graphstore.errors import ServiceError
+from graphstore.masking import mask_secret
 from graphstore.services.state import (
     Say,
     free_ports,
+    new_password,
     pid_alive,
     quiet,
     read_state,
@@ -26,8 +35,11 @@ from graphstore.services.state import (
 )
 
 HOST = "127.0.0.1"
-SUPERUSER = "graphstore"
+ADMIN_USER = "graphstore_admin"  # bootstrap superuser: creates the app role, never handed out
+APP_USER = "graphstore"  # what GRAPHSTORE_DATABASE_URL uses: LOGIN CREATEDB, not a superuser
 DATABASE = "graphstore"
+HBA = ("# Written by graphstore services on every start: SCRAM passwords for every connection, loopback only.\n"
+       "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n")
 OS_USER = "postgres"  # PostgreSQL refuses to run as root; as root we run it as this user
 BINDIR_ENV = "GRAPHSTORE_PG_BINDIR"
 SOCKET_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -121,36 +133,52 @@ def _layout(run_dir: Path, previous: dict[str, Any]) -> dict[str, str]:
 
 
 def _make_dirs(run_dir: Path, paths: dict[str, str]) -> None:
-    """Create the run, cluster and socket dirs, owned by the cluster owner."""
+    """Create the run, cluster and socket dirs: mode 700, owned by the cluster owner."""
     cluster = Path(paths["cluster_dir"])
     if cluster != run_dir and not cluster.parent.exists():
         cluster.parent.mkdir(parents=True, mode=0o755)
         _chown(cluster.parent)
     for key in ("cluster_dir", "socket_dir"):
-        Path(paths[key]).mkdir(parents=True, exist_ok=True, mode=0o755)
-        _chown(Path(paths[key]))
+        path = Path(paths[key])
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+        _chown(path)
 
 
-def _initdb(bindir: Path, pgdata: Path) -> None:
-    """Create the cluster: superuser `graphstore`, trust auth (loopback only), UTF8."""
-    proc = _run([str(bindir / "initdb"), "-D", str(pgdata), f"--username={SUPERUSER}", "--auth=trust",
-                 "--encoding=UTF8", "--locale=C"])
+def _private_file(path: Path, text: str) -> None:
+    """Write text to a new mode-600 file owned by the cluster owner."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    _chown(path)
+
+
+def _initdb(bindir: Path, paths: dict[str, str], admin_password: str) -> None:
+    """Create the cluster: superuser graphstore_admin with a password, SCRAM auth everywhere, UTF8."""
+    pwfile = Path(paths["cluster_dir"]) / ".initdb-password"
+    _private_file(pwfile, admin_password + "\n")
+    try:
+        proc = _run([str(bindir / "initdb"), "-D", paths["pgdata"], f"--username={ADMIN_USER}",
+                     f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"])
+    finally:
+        pwfile.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise ServiceError(f"initdb failed:\n{(proc.stdout + proc.stderr).strip()[-2000:]}",
-                           f"Delete {pgdata} and start again.")
+                           f"Delete {paths['pgdata']} and start again.")
 
 
 def _write_conf(pgdata: Path, port: int, socket_dir: str) -> None:
-    """Point the cluster at this start's port, loopback only, socket in our dir (included graphstore.conf)."""
+    """This start's settings (included graphstore.conf): port, loopback, private socket; pg_hba.conf: SCRAM."""
     main = pgdata / "postgresql.conf"
     include = "include_if_exists = 'graphstore.conf'"
     if include not in main.read_text():
         with open(main, "a") as fh:
             fh.write(f"\n{include}\n")
-    conf = pgdata / "graphstore.conf"
-    conf.write_text(f"# Written by graphstore services on every start.\nlisten_addresses = '{HOST}'\n"
-                    f"port = {port}\nunix_socket_directories = '{socket_dir}'\n")
-    _chown(conf)
+    _private_file(pgdata / "graphstore.conf",
+                  f"# Written by graphstore services on every start.\nlisten_addresses = '{HOST}'\n"
+                  f"port = {port}\nunix_socket_directories = '{socket_dir}'\nunix_socket_permissions = 0700\n"
+                  "password_encryption = 'scram-sha-256'\n")
+    _private_file(pgdata / "pg_hba.conf", HBA)
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
@@ -170,18 +198,50 @@ def _pg_ctl_start(bindir: Path, paths: dict[str, str], timeout: float) -> None:
                            f"Last log lines:\n{tail(Path(paths['log']))}", f"Read {paths['log']}.")
 
 
-def sqlalchemy_url(port: int, database: str = DATABASE) -> str:
-    """The SQLAlchemy URL of a database on the local cluster."""
-    return f"postgresql+psycopg://{SUPERUSER}@{HOST}:{port}/{database}"
+def sqlalchemy_url(port: int, password: str, database: str = DATABASE, user: str = APP_USER) -> str:
+    """The SQLAlchemy URL (with the password: keep it out of output, see graphstore.masking) of a database."""
+    return f"postgresql+psycopg://{user}:{quote(password, safe='')}@{HOST}:{port}/{database}"
 
 
-def _create_database(port: int, name: str = DATABASE) -> None:
-    """Create database `name` unless it exists."""
+def _bootstrap(port: int, admin_password: str, app_password: str) -> None:
+    """As the superuser: the app role (login, createdb, no superuser, this password) owning database graphstore."""
+    import psycopg
+    from psycopg import sql
+
+    role, db = sql.Identifier(APP_USER), sql.Identifier(DATABASE)
+    with psycopg.connect(host=HOST, port=port, user=ADMIN_USER, password=admin_password, dbname="postgres",
+                         autocommit=True, connect_timeout=10) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_USER,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {}").format(role))
+        conn.execute(sql.SQL("ALTER ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                             "PASSWORD {}").format(role, sql.Literal(app_password)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, role))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, role))
+
+
+def _set_up_roles(state: dict[str, Any], timeout: float) -> None:
+    """Run _bootstrap on the started cluster; on failure stop it again and raise a ServiceError."""
     import psycopg
 
-    with psycopg.connect(host=HOST, port=port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        _bootstrap(state["port"], state["admin_password"], state["password"])
+    except psycopg.Error as exc:
+        _pg_ctl_stop(state, timeout)
+        message = mask_secret(str(exc), state["admin_password"], state["password"])
+        raise ServiceError(f"Could not set up the PostgreSQL roles: {message}",
+                           f"Read {state['log']}; or delete the instance: graphstore services stop --purge.") from None
+
+
+def _passwords(pgdata: Path, previous: dict[str, Any]) -> dict[str, str]:
+    """The superuser and app passwords: kept from the state file, new for a new cluster."""
+    if (pgdata / "PG_VERSION").exists():
+        if not previous.get("admin_password"):
+            raise ServiceError(f"The PostgreSQL cluster in {pgdata} was created without passwords (trust "
+                               "authentication, by an older graphstore) or its state file is lost.",
+                               "Delete it: graphstore services stop --purge (with the same --run-dir), then start.")
+        return {"admin_password": previous["admin_password"], "password": previous["password"]}
+    return {"admin_password": new_password(), "password": new_password()}
 
 
 def _server_version(bindir: Path) -> str:
@@ -209,17 +269,19 @@ def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) ->
     paths = _layout(run_dir, current)
     _make_dirs(run_dir, paths)
     pgdata = Path(paths["pgdata"])
+    state = {"service": "postgres", "bindir": str(bindir), **paths, "host": HOST, "user": APP_USER,
+             "admin_user": ADMIN_USER, "database": DATABASE, **_passwords(pgdata, current), "run_dir": str(run_dir)}
+    write_state(run_dir, state)  # the passwords are on disk before the cluster that needs them exists
     if not (pgdata / "PG_VERSION").exists():
         say(f"Creating a PostgreSQL cluster in {pgdata}")
-        _initdb(bindir, pgdata)
+        _initdb(bindir, paths, state["admin_password"])
     (port,) = free_ports(1)
     _write_conf(pgdata, port, paths["socket_dir"])
     _pg_ctl_start(bindir, paths, timeout)
-    _create_database(port)
-    state = {"service": "postgres", "version": _server_version(bindir), "bindir": str(bindir), **paths,
-             "host": HOST, "port": port, "user": SUPERUSER, "database": DATABASE, "url": sqlalchemy_url(port),
-             "pid": _postmaster_pid(pgdata), "run_dir": str(run_dir)}
+    state.update(version=_server_version(bindir), port=port, pid=_postmaster_pid(pgdata),
+                 url=sqlalchemy_url(port, state["password"]))
     write_state(run_dir, state)
+    _set_up_roles(state, timeout)
     return {**state, "running": True, "already_running": False}
 
 

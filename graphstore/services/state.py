@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import time
@@ -42,6 +43,14 @@ def write_state(run_dir: Path, state: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(state, fh, indent=2, sort_keys=True)
     os.replace(tmp, path)
+
+
+def new_password() -> str:
+    """A random password: 32 URL-safe characters (no quoting needed in a URL), never starting with '-'."""
+    while True:
+        password = secrets.token_urlsafe(24)
+        if password[0].isalnum():
+            return password
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -88,12 +97,16 @@ def _cmdline(pid: int) -> str | None:
 
 
 def _zombie(pid: int) -> bool:
-    """Whether pid is a zombie (exited, not yet reaped by its parent)."""
+    """Whether pid is a zombie (exited, not yet reaped): its main thread is 'Z' and no other thread still runs.
+
+    A JVM whose main thread has exited shows 'Z' while its other threads still hold its sockets open.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z" and threads <= 1
 
 
 def pid_alive(pid: int | None, marker: str | None = None) -> bool:
