@@ -140,11 +140,10 @@ class ConvOnly:
 
 def test_kind_that_does_not_apply_to_an_mlp(trained, tmp_path):
     root, _ = trained
-    registry._load()
-    if "multilayer" not in registry._KINDS:
+    if "multilayer" not in registry.KINDS:
         registry.register("conv-only-test", ConvOnly, applies=registry.requires_conv)(
             lambda c, d, p, g: Graph(g, "conv-only-test"))
-    name = "multilayer" if "multilayer" in registry._KINDS else "conv-only-test"
+    name = "multilayer" if "multilayer" in registry.KINDS else "conv-only-test"
     data = load_dataset("digits", root)
     mlp = make_checkpoint(make_model("mlp", data.info, {"hidden": (8,)}), data.spec, data.info, 1)
     save_checkpoint(mlp, tmp_path / "mlp.pt")
