@@ -165,6 +165,51 @@ def test_missing_cifar_names_files(tmp_path: Path) -> None:
         load_dataset("cifar20", root=str(tmp_path))
 
 
+class RunsShell:
+    """A pickle payload that, when unpickled with plain pickle.load, runs `touch marker` through os.system."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_pickle_that_runs_code_is_refused(tmp_path: Path, protocol: int) -> None:
+    write_cifar10(tmp_path)
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    batch = cifar_batch(np.arange(10, dtype=np.uint8), "labels")
+    crafted.write_bytes(pickle.dumps({**batch, b"batch_label": RunsShell(marker)}, protocol=protocol))
+    with pytest.raises(DatasetInvalid, match=r"data_batch_3 is not a CIFAR file: it asks to load \S*system"):
+        load_dataset("cifar10", root=str(tmp_path))
+    assert not marker.exists()
+    pickle.loads(crafted.read_bytes())  # the same bytes through plain pickle do run the command
+    assert marker.exists()
+
+
+def test_cifar_pickle_with_any_other_class_is_refused(tmp_path: Path) -> None:
+    from collections import OrderedDict
+
+    write_cifar10(tmp_path)
+    dump(tmp_path / "cifar-10-batches-py" / "test_batch", OrderedDict(cifar_batch(np.arange(10), "labels")))
+    with pytest.raises(DatasetInvalid, match=r"test_batch .*collections\.OrderedDict"):
+        load_dataset("cifar10", root=str(tmp_path))
+
+
+def test_cifar_pickles_of_every_protocol_load(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    for protocol, name in enumerate(["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                                     "data_batch_5", "test_batch"]):
+        batch = cifar_batch(np.arange(10, dtype=np.uint8), "labels")
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    assert load_dataset("cifar10", root=str(tmp_path), val_fraction=0).size("train") == 50
+
+
 def test_cifar100_fine_and_coarse(tmp_path: Path) -> None:
     write_cifar100(tmp_path)
     fine = load_dataset("cifar100", root=str(tmp_path), val_fraction=0)

@@ -7,6 +7,7 @@ labels ascending within a superclass), named by their fine class names; each one
 
 from __future__ import annotations
 
+import _compat_pickle
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,12 +176,43 @@ class Cifar20(FileParams):
     """CIFAR-100 subset: 4 superclasses (medium mammals, large carnivores, vehicles 1, 2) = 20 classes."""
 
 
+# What a CIFAR pickle may name: numpy's array/dtype rebuilders (numpy 1.x and 2.x module paths) and builtin
+# containers. Anything else (os.system, subprocess, eval, ...) is refused before it is looked up.
+NUMPY_CORES = ("numpy.core", "numpy._core")
+SAFE_GLOBALS = frozenset({
+    *((f"{core}.multiarray", name) for core in NUMPY_CORES for name in ("_reconstruct", "scalar")),
+    *((f"{core}.numeric", "_frombuffer") for core in NUMPY_CORES),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *(("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "bytearray")),
+    ("_codecs", "encode"),  # how protocol-2 pickles spell a bytes object
+})
+
+
+class UnsafePickle(pickle.UnpicklingError):
+    """A pickle names a global outside SAFE_GLOBALS."""
+
+
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds only numpy arrays, dtypes and builtin containers: a CIFAR file cannot run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        """Look up module.name only when it is in SAFE_GLOBALS (Python 2 names such as __builtin__ mapped first)."""
+        if (_compat_pickle.IMPORT_MAPPING.get(module, module), name) not in SAFE_GLOBALS:
+            raise UnsafePickle(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
 def read_pickle(path: Path) -> dict[str, Any]:
-    """One CIFAR pickle as a dict with str keys; anything else raises DatasetInvalid."""
+    """One CIFAR pickle as a dict with str keys, read by ArraysOnlyUnpickler; anything else raises DatasetInvalid."""
     try:
         with path.open("rb") as fh:
-            data = pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+            data = ArraysOnlyUnpickler(fh, encoding="latin1").load()
+    except UnsafePickle as exc:
+        raise DatasetInvalid(
+            f"{path} is not a CIFAR file: it asks to load {exc}, which could run code; it was not loaded.",
+            "Delete it and fetch the original (e.g. with the dataset option download=true).",
+        ) from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DatasetInvalid(
             f"{path} is not a CIFAR pickle ({exc}).", "Replace it with the original file."
         ) from exc
