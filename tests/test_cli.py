@@ -44,7 +44,7 @@ def test_query_csv_and_list(demo_dir):
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "element,name,count" and "node,Neuron,203" in lines and "node,Class,10" in lines
     listing = run_cli(demo_dir, "query", "--list")
-    assert "neighbourhood" in listing.stdout and "graph_id (str)" in listing.stdout
+    assert "neighbourhood" in listing.stdout and "graph_id (graph)" in listing.stdout
 
 
 def test_store_list_and_db_status(demo_dir):
