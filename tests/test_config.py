@@ -54,6 +54,15 @@ def test_password_masked(monkeypatch):
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+def test_every_uri_setting_is_masked(monkeypatch):
+    monkeypatch.setenv("GRAPHSTORE_GRAPH_STORE", "neo4j://neo4j:pw-store@h:7687?token=tok-store")
+    monkeypatch.setenv("GRAPHSTORE_DATABASE_URL", "postgresql://u@h/db?password=pw-query&sslpassword=pw-ssl")
+    masked = load_settings().masked()
+    assert not any(secret in str(masked) for secret in ("pw-store", "tok-store", "pw-query", "pw-ssl"))
+    assert masked["graph_store (effective)"] == "neo4j://neo4j:****@h:7687?token=****"
+    assert masked["database_url"] == "postgresql://u@h/db?password=****&sslpassword=****"
+
+
 def test_bad_inputs(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(config=tmp_path / "missing.toml")
