@@ -50,7 +50,12 @@ def drop_graph(settings: Settings, graph_id: str) -> None:
     with open_tracking(settings.tracking_url) as tracking, open_store(settings) as store:
         in_store = store.graph_info(graph_id) is not None
         if in_store:
-            store.drop_graph(graph_id)
+            try:
+                store.drop_graph(graph_id)
+            except BaseException as exc:  # the store now says incomplete: the tracking row must agree
+                if tracking.get_graph(graph_id) is not None:
+                    tracking.fail_graph(graph_id, f"drop did not finish: {type(exc).__name__}: {exc}"[:2000])
+                raise
         in_tracking = tracking.drop_graph(graph_id)
         if not in_store and not in_tracking:
             raise store.not_found(graph_id)

@@ -3,7 +3,7 @@
 // param: name str           the class name, e.g. 3 or cat
 // param: limit int[1..1000000] = 5     how many neighbours
 MATCH (c:Class)-[r:NEAR]-(d:Class)
-WHERE c.graph_id = $graph_id AND r.graph_id = $graph_id AND c.name = $name
+WHERE c.graph_id = $graph_id AND d.graph_id = $graph_id AND c.name = $name
 RETURN d.name AS class, d.label AS label, r.distance AS distance, r.rank AS rank
 ORDER BY distance ASC, label ASC
 LIMIT $limit

@@ -4,7 +4,7 @@
 // param: min_w float = 0.0       least rescaled edge weight w counted
 // param: limit int[1..1000000] = 20         how many units
 MATCH (n:Neuron)-[r:COACTIVATES]-(o:Neuron)
-WHERE n.graph_id = $graph_id AND r.graph_id = $graph_id AND o.layer_type = 'output'
+WHERE n.graph_id = $graph_id AND o.graph_id = $graph_id AND o.layer_type = 'output'
       AND n.layer_type <> 'output' AND r.w >= $min_w
 WITH n, count(DISTINCT o.class_name) AS classes, collect(DISTINCT o.class_name) AS class_names
 WHERE classes >= $min_classes

@@ -3,12 +3,14 @@
 A write marks the graph `writing` on its :Graph node, writes node tables then edge tables in batches, records
 progress after each batch (in the batch's own transaction where the backend has them), and ends `complete`. A
 failure or interrupt leaves it `incomplete` with its progress, so it can be resumed or dropped - never shown as
-complete.
+complete. A batch commits only if the stored progress does not already hold its rows, so a retried batch (its
+first commit acknowledged or not) never duplicates nodes or relationships.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
 from abc import ABC, abstractmethod
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from graphstore.errors import GraphExists, GraphNotFound
+from graphstore.errors import ConfigError, GraphExists, GraphNotFound, InvalidGraph
 from graphstore.graph import EdgeTable, Graph, NodeTable, check_graph_id, check_identifier
 from graphstore.store.queries import run_named
 
@@ -70,10 +72,86 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def check_batch_size(value: Any) -> int:
+    """A batch size is a positive whole number of rows; anything else is a ConfigError naming the fix."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"batch_size must be a positive number of rows, got {value!r}.",
+                          "Set batch_size in the config file, GRAPHSTORE_BATCH_SIZE or --batch-size to a positive "
+                          "number, e.g. 20000.")
+    return int(value)
+
+
 def batches(n: int, size: int, start: int = 0) -> Iterator[tuple[int, int]]:
-    """[start, stop) ranges covering start..n in steps of size."""
-    for lo in range(start, n, max(size, 1)):
+    """[start, stop) ranges covering start..n in steps of size: never empty, never overlapping."""
+    size = check_batch_size(size)
+    for lo in range(max(start, 0), n, size):
         yield lo, min(lo + size, n)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows [lo, hi) of one node table (part 'nodes') or edge table (part 'edges')."""
+
+    part: str
+    name: str
+    lo: int
+    hi: int
+
+
+def _ahead_key(part: str, name: str) -> str:
+    return f"{part}/{name}"
+
+
+def record_batch(progress: dict, batch: Batch) -> dict | None:
+    """Progress with the batch's rows recorded, or None when any of them already are (a replayed batch).
+
+    progress[part][name] is the count of rows written as a prefix of the table; batches that finished ahead of
+    that prefix (parallel writers) wait in progress['ahead'] until the gap before them closes.
+    """
+    new = copy.deepcopy(progress)
+    prefix = new.setdefault(batch.part, {}).get(batch.name, 0)
+    ahead_all = new.setdefault("ahead", {})
+    ahead = sorted(tuple(r) for r in ahead_all.get(_ahead_key(batch.part, batch.name), []))
+    if batch.lo < prefix or any(lo < batch.hi and batch.lo < hi for lo, hi in ahead):
+        return None
+    ahead = sorted([*ahead, (batch.lo, batch.hi)])
+    while ahead and ahead[0][0] == prefix:
+        prefix = ahead.pop(0)[1]
+    new[batch.part][batch.name] = prefix
+    if ahead:
+        ahead_all[_ahead_key(batch.part, batch.name)] = [list(r) for r in ahead]
+    else:
+        ahead_all.pop(_ahead_key(batch.part, batch.name), None)
+    if not ahead_all:
+        new.pop("ahead")
+    return new
+
+
+def pending_ranges(progress: dict, part: str, name: str, n: int) -> list[tuple[int, int]]:
+    """The row ranges of one table that the recorded progress does not cover yet."""
+    start = progress.get(part, {}).get(name, 0)
+    out = []
+    for lo, hi in sorted(tuple(r) for r in progress.get("ahead", {}).get(_ahead_key(part, name), [])):
+        if lo > start:
+            out.append((start, lo))
+        start = max(start, hi)
+    if start < n:
+        out.append((start, n))
+    return out
+
+
+def check_finite_edges(graph: Graph) -> None:
+    """Refuse NaN or infinite edge properties: analyses would silently read them from a 'complete' graph."""
+    for edges in graph.edges.values():
+        for name, values in edges.props.items():
+            if values.dtype.kind == "f" and not np.isfinite(values).all():
+                bad = ~np.isfinite(values)
+                first = int(np.flatnonzero(bad)[0])
+                raise InvalidGraph(
+                    f"Graph {graph.graph_id}: {int(bad.sum())} {edges.type} relationships have a non-finite "
+                    f"{name!r} (first: {int(edges.src[first])}->{int(edges.dst[first])} = {values[first]}).",
+                    f"Fix the {edges.type}.{name} values before storing (drop or clip them, e.g. "
+                    "np.nan_to_num), or exclude those edges.")
 
 
 class GraphStore(ABC):
@@ -84,6 +162,15 @@ class GraphStore(ABC):
 
     def __init__(self, batch_size: int = 20_000) -> None:
         self.batch_size = batch_size
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per write batch (always >= 1)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._batch_size = check_batch_size(value)
 
     # ---- primitives a backend implements -------------------------------------------------------------
     @abstractmethod
@@ -115,12 +202,12 @@ class GraphStore(ABC):
         """Update properties of the :Graph node."""
 
     @abstractmethod
-    def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
-        """Write one batch of nodes and, atomically where possible, the progress after it."""
+    def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
+        """Write one batch of nodes with its progress in one transaction; False (nothing written) when replayed."""
 
     @abstractmethod
-    def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
-        """Write one batch of relationships and, atomically where possible, the progress after it."""
+    def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch) -> bool:
+        """Write one batch of relationships with its progress in one transaction; False when replayed."""
 
     @abstractmethod
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
@@ -167,6 +254,7 @@ class GraphStore(ABC):
                     on_progress: ProgressCallback | None = None) -> WriteReport:
         """Write a graph in batches; refuse an existing id unless replace (or resume an incomplete one)."""
         graph.validate()
+        check_finite_edges(graph)
         start = time.perf_counter()
         progress = self._prepare_write(graph, replace=replace, resume=resume)
         resumed = bool(progress["nodes"] or progress["edges"])
@@ -185,13 +273,13 @@ class GraphStore(ABC):
         info = self.graph_info(graph.graph_id)
         if info is not None:
             if replace:
-                self._delete_graph(graph.graph_id)
+                self._remove_graph(graph.graph_id)
             elif resume and info.status != COMPLETE:
                 if info.kind != graph.kind:
                     raise GraphExists(f"Graph {graph.graph_id} is a {info.kind} graph; cannot resume it as "
                                       f"{graph.kind}.", "Use --replace to start over.")
                 self._set_graph_fields(graph.graph_id, {"status": WRITING, "error": None})
-                return {"nodes": dict(info.progress.get("nodes", {})), "edges": dict(info.progress.get("edges", {}))}
+                return {"nodes": {}, "edges": {}, **info.progress}
             else:
                 raise self.exists_error(info)
         self._create_graph_node(graph)
@@ -208,25 +296,40 @@ class GraphStore(ABC):
                            f"`graphstore store drop-graph {info.graph_id}`.")
 
     def _write_all(self, graph: Graph, progress: dict, on_progress: ProgressCallback | None) -> None:
-        counter = {"done": sum(progress["nodes"].values()) + sum(progress["edges"].values()),
-                   "total": graph.node_count + graph.edge_count}
+        total = graph.node_count + graph.edge_count
+        pending = {(part, name): pending_ranges(progress, part, name, len(table))
+                   for part, tables in (("nodes", graph.nodes), ("edges", graph.edges))
+                   for name, table in tables.items()}
+        counter = {"done": total - sum(hi - lo for ranges in pending.values() for lo, hi in ranges), "total": total}
         self._write_tables(graph, graph.nodes, "nodes", self.node_batch_rows, self._write_nodes, progress,
                            counter, on_progress)
         self._write_tables(graph, graph.edges, "edges", self.edge_batch_rows, self._write_edges, progress,
                            counter, on_progress)
 
-    @staticmethod
-    def _write_tables(graph: Graph, tables: dict, part: str, batch_rows: Callable, write: Callable, progress: dict,
-                      counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
+    def _write_tables(self, graph: Graph, tables: dict, part: str, batch_rows: Callable, write: Callable,
+                      progress: dict, counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
         """Write node (or edge) tables in batches from their recorded progress, reporting each batch."""
         for name in sorted(tables):
             table = tables[name]
-            for lo, hi in batches(len(table), batch_rows(table), progress[part].get(name, 0)):
-                progress[part][name] = hi
-                write(graph, table.slice(lo, hi), progress)
-                counter["done"] += hi - lo
+            for batch in self.table_batches(part, name, len(table), batch_rows(table), progress):
+                write(graph, self.batch_rows_of(table, batch), batch)
+                recorded = record_batch(progress, batch)
+                if recorded is not None:
+                    progress.clear()
+                    progress.update(recorded)
+                counter["done"] += batch.hi - batch.lo
                 if on_progress:
                     on_progress(f"{part} {name}", counter["done"], counter["total"])
+
+    @staticmethod
+    def table_batches(part: str, name: str, n: int, size: int, progress: dict) -> list[Batch]:
+        """The batches still to write for one table, in order, from its recorded progress."""
+        return [Batch(part, name, lo, hi) for start, stop in pending_ranges(progress, part, name, n)
+                for lo, hi in batches(stop, size, start)]
+
+    def batch_rows_of(self, table: NodeTable | EdgeTable, batch: Batch) -> NodeTable | EdgeTable:
+        """The rows of a table that a batch writes (a backend may write a table in another fixed row order)."""
+        return table.slice(batch.lo, batch.hi)
 
     def _mark_incomplete(self, graph_id: str, exc: BaseException) -> None:
         """Best effort: a failed or interrupted write is never left looking complete."""
@@ -237,6 +340,12 @@ class GraphStore(ABC):
         """Delete a graph (complete or not); an unknown id is an error that lists the stored ones."""
         if self.graph_info(graph_id) is None:
             raise self.not_found(graph_id)
+        self._remove_graph(graph_id)
+
+    def _remove_graph(self, graph_id: str) -> None:
+        """Mark the graph incomplete, then delete it: a delete that fails part-way never leaves it 'complete'."""
+        self._set_graph_fields(graph_id, {"status": INCOMPLETE, "error": "being dropped (drop or replace did not "
+                                          "finish); drop it again or write it with --replace"})
         self._delete_graph(graph_id)
 
     def not_found(self, graph_id: str) -> GraphNotFound:

@@ -1,7 +1,10 @@
 """The embedded graph store: Ladybug (the maintained Kuzu fork), Cypher in-process, no server.
 
-Node and edge tables are written with one bulk `COPY` per table from Arrow (Ladybug's fast path; copies into a
-non-empty relationship table are slower in batches than whole), each in a transaction that also records progress.
+Node and edge tables are written with bulk `COPY` from Arrow (Ladybug's fast path) in pieces of at most
+`copy_rows` rows, so memory is bounded by that size, not by the graph; each piece is one transaction that also
+records progress, and is skipped when the progress already holds it (replay-safe). Copies into a non-empty
+relationship table get slower the smaller the pieces, hence a piece of 1M rows by default rather than batch_size.
+Edges are copied in source order (Ladybug builds adjacency lists faster from sorted input).
 """
 
 from __future__ import annotations
@@ -18,17 +21,21 @@ from graphstore.errors import StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.store.base import (
     CREATE_GRAPH_NODE,
+    Batch,
     GraphInfo,
     GraphStore,
     QueryResult,
+    check_batch_size,
     graph_node_params,
     info_from_record,
+    record_batch,
 )
 from graphstore.store.schema import schema_statements
 
 GRAPH_FIELDS = ("graph_id", "kind", "run_id", "checkpoint", "params", "created_at", "status", "progress",
                 "node_count", "edge_count", "error")
 BASE_NODE_COLUMNS = ("uid", "graph_id", "key")
+COPY_ROWS = 1_000_000
 
 
 def ladybug_type(values: np.ndarray) -> str:
@@ -58,8 +65,11 @@ class EmbeddedStore(GraphStore):
 
     dialect = "ladybug"
 
-    def __init__(self, path: str | Path, batch_size: int = 20_000, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, batch_size: int = 20_000, read_only: bool = False,
+                 copy_rows: int = COPY_ROWS) -> None:
         super().__init__(batch_size)
+        self.copy_rows = check_batch_size(copy_rows)
+        self._order: tuple[EdgeTable, np.ndarray] | None = None
         import ladybug
 
         self.path = Path(path).expanduser()
@@ -152,24 +162,44 @@ class EmbeddedStore(GraphStore):
 
     # ---- writes -------------------------------------------------------------------------------------------
     def node_batch_rows(self, table: NodeTable) -> int:
-        return max(len(table), 1)
+        return self.copy_rows
 
     def edge_batch_rows(self, table: EdgeTable) -> int:
-        return max(len(table), 1)
+        return self.copy_rows
 
-    def _copy(self, table_name: str, arrow: pa.Table, graph_id: str, progress: dict, options: str = "") -> None:
-        """One COPY and the progress update after it, in one transaction."""
+    def _edge_order(self, table: EdgeTable) -> np.ndarray:
+        """The fixed row order edges are copied in (stable sort by source), computed once per table."""
+        if self._order is None or self._order[0] is not table:
+            self._order = (table, np.argsort(table.src, kind="stable"))
+        return self._order[1]
+
+    def batch_rows_of(self, table: NodeTable | EdgeTable, batch: Batch) -> NodeTable | EdgeTable:
+        if not isinstance(table, EdgeTable):
+            return table.slice(batch.lo, batch.hi)
+        rows = self._edge_order(table)[batch.lo:batch.hi]
+        return EdgeTable(table.type, table.src_label, table.dst_label, table.src[rows], table.dst[rows],
+                         {k: v[rows] for k, v in table.props.items()}, table.directed)
+
+    def _copy(self, table_name: str, arrow: pa.Table, graph_id: str, batch: Batch, options: str = "") -> bool:
+        """One COPY and the progress after it in one transaction; skipped (False) when the progress holds it."""
         self._conn.execute("BEGIN TRANSACTION")
         try:
-            self._conn.execute(f"COPY {table_name} FROM arrow{options}")
+            stored = self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g RETURN g.progress",
+                                        {"g": graph_id}).get_all()
+            progress = record_batch(json.loads(stored[0][0] or "{}") if stored else {}, batch)
+            if progress is None:
+                self._conn.execute("ROLLBACK")
+                return False
+            self._conn.execute(f"COPY {table_name} FROM $arrow{options}", {"arrow": arrow})
             self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g SET g.progress = $p",
                                {"g": graph_id, "p": json.dumps(progress)})
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
+        return True
 
-    def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
+    def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
         columns = self._ensure_node_table(table)
         n = len(table)
         data = {"uid": graph.uid_array(table.keys),
@@ -178,23 +208,21 @@ class EmbeddedStore(GraphStore):
         for name, type_name in columns.items():
             if name not in BASE_NODE_COLUMNS:
                 data[name] = arrow_column(table.props.get(name), type_name, n)
-        self._copy(table.label, pa.table(data), graph.graph_id, progress)
+        return self._copy(table.label, pa.table(data), graph.graph_id, batch)
 
-    def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
+    def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch) -> bool:
         columns = self._ensure_rel_table(table)
-        order = np.argsort(table.src, kind="stable")  # Ladybug builds its adjacency lists faster from sorted input
         n = len(table)
-        data = {"from": uid_column(graph, table.src_label, table.src[order]),
-                "to": uid_column(graph, table.dst_label, table.dst[order]),
+        data = {"from": uid_column(graph, table.src_label, table.src),
+                "to": uid_column(graph, table.dst_label, table.dst),
                 "graph_id": pa.repeat(pa.scalar(graph.graph_id), n)}
         for name, type_name in columns.items():
             if name != "graph_id":
-                values = table.props.get(name)
-                data[name] = arrow_column(None if values is None else values[order], type_name, n)
+                data[name] = arrow_column(table.props.get(name), type_name, n)
         options = ""
         if len(self._connections(table.type)) > 1:
             options = f" (from='{table.src_label}', to='{table.dst_label}')"
-        self._copy(table.type, pa.table(data), graph.graph_id, progress, options)
+        return self._copy(table.type, pa.table(data), graph.graph_id, batch, options)
 
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         self._ensure_props(label, props)

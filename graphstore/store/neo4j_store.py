@@ -2,6 +2,10 @@
 
 Values always travel as driver parameters; only validated identifiers (labels, types, property names) are
 written into query text. Every stored node also carries the label :GraphNode so graph_id scoping uses an index.
+Relationships carry only their own properties: their graph is the graph_id of their endpoints. Each batch commits
+with its progress, under the :Graph node's lock, only if that progress does not already hold it (replay-safe).
+Deletes run in bounded `CALL { ... } IN TRANSACTIONS` (relationships first), so any graph size fits the server's
+transaction memory.
 """
 
 from __future__ import annotations
@@ -13,22 +17,28 @@ from typing import Any
 
 import numpy as np
 
-from graphstore.errors import ConfigError, QueryError, StoreUnavailable
+from graphstore.errors import ConfigError, GraphNotFound, QueryError, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.masking import mask_secret, mask_url
 from graphstore.store.base import (
     CREATE_GRAPH_NODE,
+    Batch,
     GraphInfo,
     GraphStore,
     QueryResult,
     graph_node_params,
     info_from_record,
+    record_batch,
 )
 from graphstore.store.schema import schema_statements
 
 START_HINT = ("Start one with `graphstore services start` (or `docker compose -f docker/compose.yaml up -d neo4j`), "
               "or point GRAPHSTORE_GRAPH_STORE at a running server.")
+RESUME_HINT = ("The graph stays incomplete with its progress: when the server is back, rerun the same command "
+               "with --resume (or drop it with `graphstore store drop-graph`).")
 DELETE_BATCH = 10_000
+READ_PROGRESS = "MATCH (g:Graph {graph_id: $g}) RETURN g.progress AS p"
+LOCK_AND_READ_PROGRESS = "MATCH (g:Graph {graph_id: $g}) SET g.progress = g.progress RETURN g.progress AS p"
 
 
 def _plain(value: Any) -> Any:
@@ -88,9 +98,15 @@ class Neo4jStore(GraphStore):
             raise StoreUnavailable(f"Neo4j at {self.uri} refused the credentials for user {self._user_name()!r}.",
                                    "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
                                    "--neo4j-password) to the server's credentials.") from exc
-        except (ex.ServiceUnavailable, ex.SessionExpired, OSError) as exc:
+        except (ex.ServiceUnavailable, ex.SessionExpired, ex.DatabaseUnavailable, OSError) as exc:
             raise StoreUnavailable(f"Cannot reach Neo4j at {self.uri}: {mask_secret(str(exc), *self._secrets)}",
-                                   START_HINT) from None
+                                   f"{START_HINT} {RESUME_HINT}") from None
+        except ex.TransientError as exc:
+            if "MemoryPoolOutOfMemory" not in (exc.code or ""):
+                raise
+            raise ConfigError(f"Neo4j at {self.uri} ran out of transaction memory: {exc.message}",
+                              "Lower batch_size (GRAPHSTORE_BATCH_SIZE) or raise the server's "
+                              f"dbms.memory.transaction.total.max. {RESUME_HINT}") from None
         except ex.CypherSyntaxError as exc:
             raise QueryError(f"Neo4j rejected the query: {exc.message}") from exc
         except ex.ClientError as exc:
@@ -125,6 +141,30 @@ class Neo4jStore(GraphStore):
                 tx.run(cypher, params).consume()
             tx.commit()
 
+    def _write_batch(self, graph_id: str, batch: Batch, cypher: str, params: dict[str, Any]) -> bool:
+        """One batch and its progress in one transaction; rolled back (False) when the progress already holds it.
+
+        The progress is checked before the rows are written (a replay writes nothing, not even a node that the
+        uid constraint would refuse) and again under the :Graph node's lock (SET to itself) after them, so check
+        and update are atomic with respect to other writers, which serialise only on that last step.
+        """
+        with self._errors(), self._session() as session, session.begin_transaction() as tx:
+            for statement, run_batch in ((READ_PROGRESS, True), (LOCK_AND_READ_PROGRESS, False)):
+                stored = tx.run(statement, {"g": graph_id}).single()
+                if stored is None:
+                    raise GraphNotFound(f"Graph {graph_id} was dropped while it was being written.",
+                                        "Write it again (with --replace if it was recreated meanwhile).")
+                progress = record_batch(json.loads(stored["p"] or "{}"), batch)
+                if progress is None:
+                    tx.rollback()
+                    return False
+                if run_batch:
+                    tx.run(cypher, params).consume()
+            tx.run("MATCH (g:Graph {graph_id: $g}) SET g.progress = $p",
+                   {"g": graph_id, "p": json.dumps(progress)}).consume()
+            tx.commit()
+        return True
+
     # ---- graph nodes --------------------------------------------------------------------------------------
     def graph_info(self, graph_id: str) -> GraphInfo | None:
         rows = self.execute("MATCH (g:Graph {graph_id: $id}) RETURN properties(g) AS g", {"id": graph_id}).rows
@@ -143,27 +183,21 @@ class Neo4jStore(GraphStore):
 
     def _delete_graph(self, graph_id: str) -> None:
         self._node_ids = {k: v for k, v in self._node_ids.items() if k[0] != graph_id}
-        while True:
-            result = self.execute(
-                "MATCH (n:GraphNode {graph_id: $g}) WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS c",
-                {"g": graph_id, "batch": DELETE_BATCH})
-            if not result.rows or result.rows[0][0] == 0:
-                break
+        self.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } "
+                     "IN TRANSACTIONS OF $batch ROWS", {"g": graph_id, "batch": DELETE_BATCH})
+        self.execute("MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } "
+                     "IN TRANSACTIONS OF $batch ROWS", {"g": graph_id, "batch": DELETE_BATCH})
         self.execute("MATCH (g:Graph {graph_id: $g}) DELETE g", {"g": graph_id})
 
     # ---- writes -------------------------------------------------------------------------------------------
-    @staticmethod
-    def _progress_statement(graph_id: str, progress: dict) -> tuple[str, dict[str, Any]]:
-        return ("MATCH (g:Graph {graph_id: $g}) SET g.progress = $p", {"g": graph_id, "p": json.dumps(progress)})
-
-    def _write_nodes(self, graph: Graph, table: NodeTable, progress: dict) -> None:
+    def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
         self._node_ids.pop((graph.graph_id, table.label), None)
         props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
         cypher = (f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
                   f"{{uid: $uid[i], graph_id: $graph_id, key: $key[i]{props}}})")
         params = {"uid": graph.uids(table.keys).tolist(), "key": table.keys.tolist(), "graph_id": graph.graph_id,
                   **{"p_" + name: _column_list(values) for name, values in table.props.items()}}
-        self._write_tx([(cypher, params), self._progress_statement(graph.graph_id, progress)])
+        return self._write_batch(graph.graph_id, batch, cypher, params)
 
     def _internal_ids(self, graph_id: str, label: str, keys: np.ndarray) -> np.ndarray:
         """Neo4j's internal node ids for node keys: read once per (graph, label), then a vectorised lookup.
@@ -180,16 +214,15 @@ class Neo4jStore(GraphStore):
         node_keys, node_ids = cached
         return node_ids[np.searchsorted(node_keys, keys)]
 
-    def _write_edges(self, graph: Graph, table: EdgeTable, progress: dict) -> None:
-        props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
+    def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch) -> bool:
+        props = ", ".join(f"`{name}`: ${'p_' + name}[i]" for name in table.props)
         cypher = (f"UNWIND range(0, size($src) - 1) AS i "
                   f"MATCH (a) WHERE id(a) = $src[i] MATCH (b) WHERE id(b) = $dst[i] "
-                  f"CREATE (a)-[:{table.type} {{graph_id: $graph_id{props}}}]->(b)")
+                  f"CREATE (a)-[:{table.type}{f' {{{props}}}' if props else ''}]->(b)")
         params = {"src": self._internal_ids(graph.graph_id, table.src_label, table.src).tolist(),
                   "dst": self._internal_ids(graph.graph_id, table.dst_label, table.dst).tolist(),
-                  "graph_id": graph.graph_id,
                   **{"p_" + name: _column_list(values) for name, values in table.props.items()}}
-        self._write_tx([(cypher, params), self._progress_statement(graph.graph_id, progress)])
+        return self._write_batch(graph.graph_id, batch, cypher, params)
 
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         sets = ", ".join(f"n.`{name}` = ${'p_' + name}[i]" for name in props)
