@@ -51,6 +51,14 @@ def _show_postgres(state: dict[str, Any]) -> None:
                   highlight=False, soft_wrap=True)
 
 
+def _explicit_password(ctx: typer.Context) -> str | None:
+    """The --neo4j-password flag only: GRAPHSTORE_NEO4J_PASSWORD may belong to another server, so a new
+    instance gets a generated password unless one is given on this command line."""
+    settings_of(ctx)  # resolve the global options (and fail early on a bad config)
+    flags = getattr(ctx.find_root().obj, "flags", {}) or {}
+    return flags.get("neo4j_password") or None
+
+
 @app.command("start")
 def start(
     ctx: typer.Context,
@@ -68,7 +76,7 @@ def start(
         with console.status("Starting PostgreSQL..."):
             _show_postgres(services.start_postgres(dirs["postgres"], timeout=timeout, say=_say))
     if neo4j:
-        password = settings_of(ctx).neo4j_password or None
+        password = _explicit_password(ctx)
         with console.status("Starting Neo4j..."):
             _show_neo4j(services.start_neo4j(dirs["neo4j"], password, timeout=timeout, say=_say))
     root = dirs["neo4j"].parent

@@ -173,7 +173,7 @@ def _set_password(run_dir: Path, dist: Path, password: str) -> None:
                            "Choose another password.")
     if password == LEGACY_PASSWORD:
         raise ServiceError("The Neo4j password is the old published default.",
-                           "Unset GRAPHSTORE_NEO4J_PASSWORD to get a generated one, or choose another.")
+                           "Leave out --neo4j-password to get a generated one, or choose another.")
     proc = _admin_tool(run_dir, dist, "dbms", "set-initial-password", "--", password)
     if proc.returncode != 0:
         output = mask_secret((proc.stdout + proc.stderr).strip()[-2000:], password)
@@ -187,7 +187,7 @@ def _check_password(run_dir: Path, previous: dict[str, Any], password: str | Non
     if _initialised(run_dir) and old:
         if password and password != old:
             raise ServiceError(f"The Neo4j instance in {run_dir} was created with another password.",
-                               f"Start it without a password option, or delete {run_dir} to start afresh.")
+                               f"Start it without --neo4j-password, or delete {run_dir} to start afresh.")
         return old
     if _initialised(run_dir):
         raise ServiceError(f"The Neo4j instance in {run_dir} has no recorded password (its state file is lost).",
