@@ -23,6 +23,8 @@ The run's status follows the one lifecycle (graphstore.nn.run_log.tracked_run); 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,6 +258,17 @@ class PruningRun:
         self.rounds.append(record)
         self.run.note = f"after round {round}"
         return record
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with at most `count` torch intra-op threads, then restore the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(count, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def cpu_copy(model: nn.Module) -> Tensors:

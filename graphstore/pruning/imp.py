@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from graphstore.pruning.common import (
     rewind,
     rewind_state,
     select_layers,
+    torch_threads,
     weight_masks,
     weights_of,
 )
@@ -47,15 +47,6 @@ PASS_THREADS = 1  # torch threads for the chunked passes: 4 MiB chunks are cache
 # intra-op threads mostly wait at each op's barrier (vgg16 at 224, load ~4: 1.4 s with 1 thread, 9.6 s with 2)
 
 
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run the block with `n` torch intra-op threads, then restore the caller's setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(n, before))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 NAN = torch.tensor(math.nan)
 Chunks = Callable[[], Iterator[torch.Tensor]]
 
@@ -178,7 +169,7 @@ def magnitude_prune(weights: dict[str, torch.Tensor], masks: Masks, rate: float,
               for key in weights}
     groups = [list(weights)] if scope == "global" else [[key] for key in weights]
     out: Masks = {}
-    with _threads(PASS_THREADS):
+    with torch_threads(PASS_THREADS):
         for keys in groups:
             n_alive = sum(alive[key] for key in keys)
             budget = min(n_alive - sum(pinned[key] for key in keys), round(rate * n_alive))

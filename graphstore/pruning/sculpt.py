@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from graphstore.nn.models import make_model
 from graphstore.nn.params import to_dict
 from graphstore.nn.train import evaluate, seed_everything, train
 from graphstore.pruning import units as U
-from graphstore.pruning.common import PruningRun, Start
+from graphstore.pruning.common import PruningRun, Start, torch_threads
 from graphstore.pruning.params import SWEEP_EDGES as SWEEP_EDGES
 from graphstore.pruning.params import SWEEP_UNITS as SWEEP_UNITS
 from graphstore.pruning.params import SculptConfig as SculptConfig
@@ -189,22 +188,11 @@ def pruned_arch(model: nn.Module, masks: Tensors) -> list[int]:
     return [int(m[0].any(0).sum()), *hidden, int(m[-1].shape[0])]
 
 
-@contextmanager
-def threads(count: int) -> Iterator[None]:
-    """Run with `count` torch intra-op threads (tiny MLPs are many times faster single-threaded)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def sculpt(
     model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None = None,
 ) -> SculptResult:
     """Train dense, then unit and edge pruning (one setting, or the sweep); keep the sparsest accepted net."""
-    with threads(1):
+    with torch_threads(1):  # tiny MLPs are many times faster single-threaded
         return _sculpt(model, data, method, on_step)
 
 
