@@ -7,7 +7,6 @@ across the whole graph, so `uid = f"{graph_id}:{key}"` identifies a node in any 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,26 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-GRAPH_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_PROPS = frozenset({"uid", "graph_id", "key"})
+from graphstore.names import GRAPH_ID_PATTERN, IDENTIFIER, RESERVED_PROPS, check_graph_id, check_identifier
 
-
-def check_identifier(name: str, what: str) -> str:
-    """Labels, relationship types and property names end up in Cypher text, so they must be identifiers."""
-    if not IDENTIFIER.match(name):
-        raise ValueError(f"{what} {name!r} is not a valid identifier (letters, digits, underscore).")
-    return name
-
-
-def check_graph_id(graph_id: str) -> str:
-    """Graph ids are user-facing handles: letters, digits, '_', '-', '.'; at most 128 characters."""
-    if not GRAPH_ID_PATTERN.match(graph_id or ""):
-        raise ValueError(
-            f"Graph id {graph_id!r} is not valid: use letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit."
-        )
-    return graph_id
+__all__ = ["GRAPH_ID_PATTERN", "IDENTIFIER", "RESERVED_PROPS", "EdgeTable", "Graph", "NodeTable", "check_graph_id",
+           "check_identifier"]
 
 
 def _column(values: Any, n: int, name: str) -> np.ndarray:

@@ -23,7 +23,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from graphstore.errors import GraphNotFound, GraphstoreError, QueryError
-from graphstore.graph import IDENTIFIER, RESERVED_PROPS, check_graph_id
+from graphstore.names import IDENTIFIER, RESERVED_PROPS, check_graph_id
 from graphstore.registry import Registry, UnknownName
 from graphstore.store import gds
 
