@@ -21,7 +21,7 @@ COMMANDS = [
     LazyCommand("prune", ("prune_cmd", "prune_structured_cmd", "prune_sculpt_cmd", "prune_layers_cmd"),
                 "Prune trained networks (IMP, T-IMP, structured, sculpt, layers)."),
     LazyCommand("ingest", ("ingest_cmd",),
-                "Extract graphs from a checkpoint and store them (graph store + tracking DB), with a summary table."),
+                "Extract graphs from a checkpoint and store them (graph store + tracking DB)."),
     LazyCommand("extract", ("ingest_cmd",),
                 "Extract one graph from a checkpoint and write it to a file, without a store."),
     LazyCommand("analyze", ("analyze_cmd",),
