@@ -193,3 +193,10 @@ def test_cli_status_and_upgrade(db_url: str, monkeypatch: pytest.MonkeyPatch, tm
     result = runner.invoke(app, ["db", "status", "--check"])
     assert result.exit_code == 0, result.output
     assert head_revision() in result.output and "runs" in result.output and "yes" in result.output
+
+
+def test_shipped_head_constant_is_alembics_head() -> None:
+    """A current database is recognised without Alembic; the constant must follow every new migration."""
+    from graphstore.tracking.db import SHIPPED_HEAD, head_revision
+
+    assert SHIPPED_HEAD == head_revision()

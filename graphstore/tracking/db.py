@@ -12,14 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
@@ -28,7 +23,14 @@ from graphstore import __version__
 from graphstore.config import mask_text, mask_url
 from graphstore.errors import ConfigError, TrackingError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS_DIR = Path(str(resources.files("graphstore.migrations")))  # migrations/ at the repo root
+# The newest shipped migration. A database at exactly this revision is current without consulting Alembic's script
+# directory; tests/test_migrations.py checks it equals Alembic's head, so a new migration must update it.
+SHIPPED_HEAD = "0001"
 VALID_FORMS = (
     "sqlite:///path.db (a file; sqlite:////abs/path.db for an absolute path) or "
     "postgresql+psycopg://user:pass@host:5432/db"
@@ -130,6 +132,8 @@ def connect(engine: Engine, url: str, *, begin: bool = False) -> Iterator[Connec
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic Config without an ini file; env.py takes the connection from `attributes`."""
+    from alembic.config import Config  # deferred: alembic (about 1 s) loads only to migrate or inspect revisions
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     cfg.attributes["connection"] = connection
@@ -139,6 +143,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 @functools.cache
 def script_directory() -> ScriptDirectory:
     """The migration scripts shipped with this graphstore (read once per process)."""
+    from alembic.script import ScriptDirectory  # deferred: alembic loads only to migrate or inspect revisions
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -151,8 +157,14 @@ def head_revision() -> str:
 
 
 def _heads(conn: Connection) -> tuple[str, ...]:
-    """The revision(s) recorded in the database's alembic_version table (empty when unmanaged)."""
-    return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+    """The revision(s) recorded in the database's alembic_version table (empty when unmanaged).
+
+    Read with plain SQL (the table is Alembic's documented bookkeeping), so opening a current database needs no
+    Alembic import: commands such as `graphstore runs list` start fast.
+    """
+    if not inspect(conn).has_table("alembic_version"):
+        return ()
+    return tuple(sorted(row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))))
 
 
 def _known(revision: str) -> bool:
@@ -162,6 +174,8 @@ def _known(revision: str) -> bool:
 
 def classify(heads: tuple[str, ...]) -> str:
     """'current', 'behind' (or empty) or 'newer' (a revision this code does not know)."""
+    if heads == (SHIPPED_HEAD,):
+        return "current"
     if any(not _known(rev) for rev in heads):
         return "newer"
     return "current" if set(heads) == set(script_directory().get_heads()) else "behind"
@@ -212,6 +226,9 @@ def _migrate(url: str, engine: Engine, action: str, revision: str) -> tuple[str 
         heads = _heads(conn)
         if classify(heads) == "newer":
             raise newer_error(url, heads)
+        from alembic import command  # deferred: alembic loads only to migrate
+        from alembic.util import CommandError
+
         cfg = alembic_config(conn)
         try:
             getattr(command, action)(cfg, revision)
@@ -251,6 +268,8 @@ def new_revision(message: str, url: str, autogenerate: bool = True) -> str:
 
     Example: python -c "from graphstore.tracking.db import new_revision as r; r('add x', 'sqlite:///dev.db')"
     """
+    from alembic import command  # deferred: alembic loads only to migrate
+
     engine = make_engine(url)
     try:
         with connect(engine, url, begin=True) as conn:
