@@ -19,6 +19,7 @@ index (for large N).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -81,8 +82,6 @@ def _order_rows(dist: np.ndarray, idx: np.ndarray, rows: np.ndarray, k: int) -> 
 
 def have_faiss() -> bool:
     """Whether faiss (the approximate index) is installed."""
-    import importlib.util
-
     return importlib.util.find_spec("faiss") is not None
 
 
@@ -91,7 +90,7 @@ def _faiss_index(x: np.ndarray, metric: str, k: int):
     if not have_faiss():
         raise GraphstoreError("Approximate kNN search needs faiss, which is not installed.",
                               "pip install faiss-cpu (or graphstore[fast]), or drop approximate.")
-    import faiss
+    import faiss  # deferred: optional and heavy, only for the approximate search
 
     index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_L1 if metric == "l1" else faiss.METRIC_L2)
     index.hnsw.efConstruction = 80
@@ -120,7 +119,7 @@ def knn_search(x: np.ndarray, k: int, metric: str = "l1", approximate: bool = Fa
     n = len(x)
     check_k([k], n)
     if metric == "l1" and not approximate:
-        from graphstore.extract.l1_topk import l1_topk  # numba: imported (and compiled) only when needed
+        from graphstore.extract.l1_topk import l1_topk  # deferred: numba loads only when an exact L1 search runs
 
         rows = None if progress is None else (lambda done, total: progress(n * done // total, n))
         return l1_topk(x, k, rows)
