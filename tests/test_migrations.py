@@ -199,4 +199,4 @@ def test_shipped_head_constant_is_alembics_head() -> None:
     """A current database is recognised without Alembic; the constant must follow every new migration."""
     from graphstore.tracking.db import SHIPPED_HEAD, head_revision
 
-    assert SHIPPED_HEAD == head_revision()
+    assert head_revision() == SHIPPED_HEAD
