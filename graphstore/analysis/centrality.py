@@ -53,6 +53,8 @@ class BetweennessParams(Projection):
         super().__post_init__()
         if self.samples < 0:
             raise invalid("samples", self.samples, "be 0 (exact) or a positive number of sources")
+        if self.seed < 0:
+            raise invalid("seed", self.seed, "be 0 or positive")
 
 
 @dataclass

@@ -39,6 +39,8 @@ class CommunityParams(Projection):
         super().__post_init__()
         if not (self.resolution > 0 and math.isfinite(self.resolution)):
             raise invalid("resolution", self.resolution, "be a positive number (1 is standard modularity)")
+        if self.seed < 0:
+            raise invalid("seed", self.seed, "be 0 or positive")
 
 
 def _result(graph: Graph, g: Any, membership: list[int], prop: str, resolution: float) -> AnalysisResult:

@@ -58,6 +58,8 @@ class HierarchyParams(Projection):
             raise invalid("method", self.method, f"be one of {', '.join(METHODS)}")
         if self.runs < 1:
             raise invalid("runs", self.runs, "be at least 1")
+        if self.seed < 0:
+            raise invalid("seed", self.seed, "be 0 or positive")
         if self.workers < 0:
             raise invalid("workers", self.workers, "be 0 (all cores) or a positive number of processes")
 
