@@ -9,7 +9,7 @@ from typing import Any
 from graphstore.analysis.base import ANALYSES, AnalysisSpec
 from graphstore.analysis.run import ENGINES, AnalysisRun, run_analysis
 from graphstore.analysis.similarity import METHODS, SimilarityParams
-from graphstore.jobs.base import JobContext, JobSpec
+from graphstore.jobs.base import JobContext, JobSpec, register
 
 ENGINE_HELP = "auto: GDS inside Neo4j when installed, else client-side; gds: require GDS; client: igraph/leidenalg."
 
@@ -63,3 +63,4 @@ def run_compare(context: JobContext, params: CompareParams) -> CompareResult:
 COMPARE = JobSpec("compare", "Compare two graphs on the same nodes (epochs, seeds, pruning rounds, noise levels); "
                   "record the result.", CompareParams, run_compare,
                   "graphstore compare cns --a run1-e10-knn --b run1-e20-knn")
+register(COMPARE)

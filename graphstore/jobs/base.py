@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from graphstore.config import Settings
 from graphstore.progress import ProgressCallback, no_progress
+from graphstore.registry import Registry
 
 if TYPE_CHECKING:
     from graphstore.store.base import GraphStore
@@ -61,3 +62,12 @@ def describe_params(params: Any) -> dict[str, Any]:
     from graphstore.nn.params import to_dict
 
     return to_dict(params)
+
+
+JOBS: Registry[JobSpec[Any, Any]] = Registry("job", "graphstore.jobs", skip=("base", "source"),
+                                             hint="Analyses are jobs too: graphstore.jobs.analyze.analysis_job(name).")
+
+
+def register(spec: JobSpec[P, R]) -> JobSpec[P, R]:
+    """Add a job to JOBS under its name (each job module registers its own; experiments look them up by name)."""
+    return JOBS.register(spec.name, spec)

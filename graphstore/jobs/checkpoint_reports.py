@@ -10,7 +10,7 @@ from graphstore.analysis.modules import ModuleParams, ModuleResult, analyse_chec
 from graphstore.analysis.noise import NoiseParams, NoiseRow
 from graphstore.analysis.topology_report import ROUND_COLUMNS, TopologyReportParams
 from graphstore.errors import GraphstoreError
-from graphstore.jobs.base import JobContext, JobSpec
+from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.source import CheckpointSource
 
 
@@ -135,3 +135,6 @@ TOPOLOGY = JobSpec("topology", "Zeroth-order topology (METHODS F): per-layer NP,
                    TopologyJobParams, run_topology, "graphstore topology --run 2 --all-rounds --null")
 MODULES = JobSpec("modules", "Detect modules per level in a sculpted MLP checkpoint; compare with the Boolean task's "
                   "ground truth.", ModulesJobParams, run_modules, "graphstore modules --run 12 --merge-in 0.8")
+register(NOISE)
+register(TOPOLOGY)
+register(MODULES)

@@ -17,7 +17,7 @@ from typing import Any
 
 from graphstore.errors import GraphExists, GraphstoreError
 from graphstore.graph import check_graph_id
-from graphstore.jobs.base import JobContext, JobSpec
+from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.source import CheckpointSource
 
 DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
@@ -416,3 +416,5 @@ INGEST = JobSpec("ingest", "Extract graphs from a checkpoint and store them (gra
 EXTRACT = JobSpec("extract", "Extract one graph from a checkpoint and write it to a file, without a store.",
                   ExtractParams, run_extract, "graphstore extract runs/1/epoch_5.pt --graph coactivation "
                                               "--out coact.graphml")
+register(INGEST)
+register(EXTRACT)
