@@ -239,3 +239,21 @@ def test_compose_takes_passwords_from_the_environment() -> None:
     assert "$${NEO4J_AUTH#neo4j/}" in health  # read inside the container, not written into the file
     for service in doc["services"].values():
         assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+
+
+@pytest.mark.neo4j
+def test_repeated_wrong_passwords_end_in_a_user_error_not_a_crash() -> None:
+    from graphstore.errors import StoreUnavailable
+    from graphstore.store.neo4j_store import Neo4jStore
+
+    params = neo4j_params()
+    messages = []
+    try:
+        for _ in range(5):  # Neo4j locks the user for a few seconds after 3 failures in a row
+            with pytest.raises(StoreUnavailable) as info:
+                Neo4jStore(params.uri, params.user, params.password + "-wrong")
+            messages.append(str(info.value))
+    finally:
+        _until_accepted(params.uri, params.auth)
+    assert any("too many failed logins" in m for m in messages), messages
+    assert not any(params.password in m for m in messages)

@@ -113,6 +113,10 @@ class Neo4jStore(GraphStore):
             if exc.code and "ProcedureNotFound" in exc.code:
                 raise QueryError(f"{exc.message}", "Is the Graph Data Science / APOC plugin installed? "
                                  "`graphstore services start` installs both.") from exc
+            if exc.code and exc.code.endswith("Security.AuthenticationRateLimit"):
+                raise StoreUnavailable(f"Neo4j at {self.uri} refused user {self._user_name()!r} after too many "
+                                       "failed logins in a row.", "Wait a few seconds, then retry with the "
+                                       "server's password (GRAPHSTORE_NEO4J_PASSWORD / --neo4j-password).") from exc
             raise
 
     def _user_name(self) -> str:
