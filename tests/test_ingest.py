@@ -174,3 +174,57 @@ def test_cli_ingest_and_extract(trained, tmp_path, monkeypatch):
     assert out.exists() and "<graphml" in out.read_text()[:200]
     result = runner.invoke(app, ["ingest", "--list"])
     assert result.exit_code == 0 and "class-graph" in result.output
+
+
+class _StopAfterFirstBatch:
+    """A progress callback that interrupts a write once its first rows are stored (a Ctrl-C mid-ingest)."""
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step.startswith("writing") and 0 < done < total:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_resume_refuses_another_checkpoint_and_finishes_the_same_one(trained, tmp_path, backend):
+    """Issue 8 #3: interrupt an ingest of checkpoint A, resume with checkpoint B -> refused, naming the difference;
+    resume with A -> the graph completes and equals a fresh extraction."""
+    root, path = trained
+    other = tmp_path / "other.pt"
+    ckpt = load_checkpoint(path)
+    ckpt.state_dict = {k: v + 0.01 if v.is_floating_point() else v for k, v in ckpt.state_dict.items()}
+    save_checkpoint(ckpt, other)
+    settings = Settings(**{**settings_for(backend, root).__dict__, "batch_size": 50})
+    prefix = f"resume-{backend}"
+    interrupted = JobContext(settings, progress=_StopAfterFirstBatch())
+    with pytest.raises(KeyboardInterrupt):
+        store_planned(interrupted, load_inputs(path, root, False), plan(parse_kinds("weights"),
+                      load_inputs(path, root, False), {}, {}, prefix), replace=True)
+    with open_store(settings) as store:
+        assert store.graph_info(f"{prefix}-weights").status != "complete"
+    b = load_inputs(other, root, False)
+    with pytest.raises(IngestError, match="checkpoint_sha256") as err:
+        store_planned(JobContext(settings), b, plan(parse_kinds("weights"), b, {}, {}, prefix), resume=True)
+    assert "--replace" in err.value.hint
+    a = load_inputs(path, root, False)
+    outcome = store_planned(JobContext(settings), a, plan(parse_kinds("weights"), a, {}, {}, prefix), resume=True)[0]
+    assert outcome.status in ("resumed", "complete")
+    with open_store(settings) as store:
+        resumed = store.read_graph(f"{prefix}-weights")
+        assert store.graph_info(f"{prefix}-weights").status == "complete"
+    fresh = plan(parse_kinds("weights"), a, {}, {}, prefix)[0]
+    expected = fresh.kind.build(a.checkpoint, None, fresh.params, f"{prefix}-weights")
+    assert resumed.edge_count == expected.edge_count and resumed.node_count == expected.node_count
+
+
+def test_bad_options_refused_before_extraction(trained, tmp_path):
+    """Issue 8 #9/#10: a negative --limit and an invalid --graph-id-prefix are refused by the parameters."""
+    from graphstore.cli.adapter import build
+    from graphstore.jobs.ingest import IngestParams
+    from graphstore.nn.errors import InvalidParams
+
+    with pytest.raises(InvalidParams, match="limit must be >= 0"):
+        build(IngestParams, {"limit": -3}, "ingest")
+    with pytest.raises(InvalidParams, match="not valid"):
+        build(IngestParams, {"graph_id_prefix": "bad id!"}, "ingest")
+    params = build(IngestParams, {"checkpoint": "x.pt", "limit": 5, "opt": ["knn.k=3"]}, "ingest")
+    assert params.source.checkpoint == "x.pt" and params.options.limit == 5 and params.options.opt == ("knn.k=3",)

@@ -142,8 +142,13 @@ def describe(cls: type) -> list[tuple[str, str, str]]:
     """(name, default, help) per field, for --help and listings."""
     out = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        out.append((f.name, show_value(default), field_help(f)))
+        if f.default is not dataclasses.MISSING:
+            shown = show_value(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            shown = show_value(f.default_factory())
+        else:
+            shown = "(required)"
+        out.append((f.name, shown, field_help(f)))
     return out
 
 
