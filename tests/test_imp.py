@@ -217,3 +217,21 @@ def test_chunked_bracket_path_with_ties_across_layers(monkeypatch: pytest.Monkey
         assert float(dropped.max()) <= float(kept.min()) and all(bool((new[k] <= masks[k]).all()) for k in new)
         if forced:
             assert bool(new["l1.weight"][forced["l1.weight"] & masks["l1.weight"]].all())
+
+
+def test_ctrl_c_between_rounds_marks_the_pruning_run_interrupted_after_that_round(tmp_path: Path) -> None:
+    from graphstore.tracking import open_tracking
+
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    params = ImpParams(rounds=3, rate=0.5, track_topology=False)
+
+    def stop_after_first(record) -> None:
+        if record.round == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_imp(mlp_start(), params, TrainConfig(epochs=0), tmp_path, url, on_round=stop_after_first)
+    with open_tracking(url) as tracking:
+        run = tracking.list_runs()[0]
+        assert (run.kind, run.status, run.error) == ("prune-imp", "interrupted", "KeyboardInterrupt; after round 1")
+        assert sorted({m.step for m in tracking.list_metrics(run.id, name="sparsity")}) == [0, 1]

@@ -51,7 +51,9 @@ class RunLog:
 
     def __init__(self, tracking: str | Tracking | None) -> None:
         self._owned = isinstance(tracking, str) and bool(tracking)
-        self.tracking: Tracking | None = open_tracking(tracking) if self._owned else (tracking or None)  # type: ignore[arg-type]
+        self.tracking: Tracking | None = (
+            open_tracking(tracking) if isinstance(tracking, str) and tracking else tracking or None  # type: ignore[assignment]
+        )
         self.finished: dict[RunId, str] = {}
 
     def __enter__(self) -> RunLog:
@@ -85,9 +87,9 @@ class RunLog:
         """Mark the run completed, failed or interrupted, once: the first (most specific) record stays."""
         if run_id in self.finished:
             return
-        self.finished[run_id] = status
         if self.tracking is not None:
             self.tracking.finish_run(int(run_id), status, error)
+        self.finished[run_id] = status
 
     def metrics(self, run_id: RunId, step: int, metrics: Metrics) -> None:
         """Record one epoch's (or round's) metrics, each under its split."""

@@ -277,7 +277,7 @@ def mask_pairs(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(parameter, float mask on device) pairs; unknown or misshapen masks raise InvalidParams."""
     params = dict(model.named_parameters())
-    pairs = []
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
     for name, mask in masks.items():
         if name not in params or params[name].shape != mask.shape:
             raise InvalidParams(

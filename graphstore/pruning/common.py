@@ -144,7 +144,7 @@ def select_layers(model: nn.Module, layers: str = "all", exclude_output: bool = 
     if exclude_output:
         found = found[:-1]
     kinds = {"all": (nn.Conv2d, nn.Linear), "conv": (nn.Conv2d,), "linear": (nn.Linear,)}[layers]
-    chosen = [(n, m) for n, m in found if isinstance(m, kinds)]
+    chosen: list[tuple[str, nn.Module]] = [(n, m) for n, m in found if isinstance(m, kinds)]
     if not chosen:
         raise PruningError(f"The model has no {layers} layers to prune.", f"Choose one of: {', '.join(LAYER_CHOICES)}.")
     return chosen
