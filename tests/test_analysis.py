@@ -191,3 +191,12 @@ def test_parameters_are_validated_when_built_directly():
         get_analysis("degree").params(distance_to_similarity="log")
     with pytest.raises(AnalysisError, match="--resolution -1 is invalid"):
         get_analysis("louvain").params(resolution=-1)
+
+
+def test_cli_refuses_a_negative_resolution(tmp_path):
+    """Finding: `analyze louvain --resolution -1` ended in an igraph traceback."""
+    from tests.test_cli import run_cli
+
+    save_graph(Settings(data_dir=tmp_path / "data"), two_cliques())
+    result = run_cli(tmp_path, "analyze", "louvain", "--graph", "cliques", "--resolution", "-1")
+    assert result.returncode == 2 and "--resolution -1.0 is invalid" in result.stderr, result.stderr

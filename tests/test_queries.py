@@ -84,3 +84,13 @@ def test_stored_types_name_each_type_with_its_properties(store):
     assert store.stored_types("g1") == {"REPRESENTS": [], "WEIGHT": ["abs_w", "w"]}
     assert store.stored_types("g2") == {"WEIGHT": ["sign", "w"]}  # another graph's columns do not leak
     assert store.stored_types("nope") == {}
+
+
+def test_cli_refuses_unknown_graph_and_bad_limit(tmp_path):
+    """Through the real command line: exit code 2 with the message, no empty table with exit code 0."""
+    from tests.test_cli import run_cli
+
+    result = run_cli(tmp_path, "query", "hubs", "-p", "graph_id=nope")
+    assert result.returncode == 2 and "'nope' is not in the store" in result.stderr, result.stderr
+    result = run_cli(tmp_path, "query", "hubs", "-p", "graph_id=nope", "-p", "limit=-3")
+    assert result.returncode == 2 and "limit=-3 is out of range" in result.stderr, result.stderr
