@@ -36,7 +36,7 @@ class BuilderRegistry(Generic[F]):
 
     def __init__(self, kind: str, package: str) -> None:
         self.kind = kind
-        self.entries_by_name: Registry[Entry[F]] = Registry(
+        self.registry: Registry[Entry[F]] = Registry(
             kind, package, skip=("base", "common"),
             hint=f"`graphstore train --list` shows the {kind}s and their options.")
 
@@ -45,26 +45,26 @@ class BuilderRegistry(Generic[F]):
 
         def decorate(build: F) -> F:
             text = summary or (params.__doc__ or "").strip().splitlines()[0]
-            key = self.entries_by_name.normalise(name)
-            self.entries_by_name.register(name, Entry(key, params, build, text, self.kind))
+            key = self.registry.normalise(name)
+            self.registry.register(name, Entry(key, params, build, text, self.kind))
             return build
 
         return decorate
 
     def get(self, name: str) -> Entry[F]:
         """The entry for `name`; an unknown name raises UnknownName with close matches and the known names."""
-        return self.entries_by_name.get(name)
+        return self.registry.get(name)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
-        return self.entries_by_name.names()
+        return self.registry.names()
 
     def entries(self) -> list[Entry[F]]:
         """All entries, sorted by name."""
-        return self.entries_by_name.entries()
+        return self.registry.entries()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return name in self.entries_by_name
+        return name in self.registry
