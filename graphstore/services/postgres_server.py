@@ -269,7 +269,7 @@ def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) ->
     paths = _layout(run_dir, current)
     _make_dirs(run_dir, paths)
     pgdata = Path(paths["pgdata"])
-    state = {"service": "postgres", "bindir": str(bindir), **paths, "host": HOST, "user": APP_USER,
+    state: dict[str, Any] = {"service": "postgres", "bindir": str(bindir), **paths, "host": HOST, "user": APP_USER,
              "admin_user": ADMIN_USER, "database": DATABASE, **_passwords(pgdata, current), "run_dir": str(run_dir)}
     write_state(run_dir, state)  # the passwords are on disk before the cluster that needs them exists
     if not (pgdata / "PG_VERSION").exists():
