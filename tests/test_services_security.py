@@ -257,3 +257,13 @@ def test_repeated_wrong_passwords_end_in_a_user_error_not_a_crash() -> None:
         _until_accepted(params.uri, params.auth)
     assert any("too many failed logins" in m for m in messages), messages
     assert not any(params.password in m for m in messages)
+
+
+def test_env_masks_secrets_only_for_a_terminal() -> None:
+    from graphstore.cli.services_cmd import _shown
+
+    url = "postgresql+psycopg://graphstore:pw-123@127.0.0.1:5/graphstore"
+    assert _shown("GRAPHSTORE_TEST_DATABASE_URL", url, hide=True) == "postgresql+psycopg://graphstore:****@127.0.0.1:5/graphstore"
+    assert _shown("GRAPHSTORE_NEO4J_PASSWORD", "pw-123", hide=True) == "****"
+    assert _shown("GRAPHSTORE_TEST_NEO4J_URI", "bolt://127.0.0.1:1", hide=True) == "bolt://127.0.0.1:1"
+    assert _shown("GRAPHSTORE_DATABASE_URL", url, hide=False) == url  # what `eval "$(...)"` receives
