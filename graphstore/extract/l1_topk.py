@@ -96,18 +96,35 @@ def _insert(dist: np.ndarray, idx: np.ndarray, t: int, row: int, d: np.float32, 
     idx[t, row, pos] = j
 
 
+@njit(cache=True)
+def _unrank(p: int, nb: int) -> tuple[int, int]:
+    """The p-th block pair (bi, bj), bi <= bj, in row-major order over nb blocks."""
+    bi = 0
+    while bi < nb and p >= nb - bi:
+        p -= nb - bi
+        bi += 1
+    return bi, bi + p
+
+
 @njit(parallel=True, fastmath=FAST, cache=True)
-def _search_pairs(x: np.ndarray, block: int, pairs: np.ndarray, lo: int, hi: int, cand_d: np.ndarray,
-                  cand_i: np.ndarray, one: np.float32) -> None:
-    """Block pairs lo..hi-1 of `pairs` (bi <= bj), thread t taking every T-th, into thread t's candidate lists."""
+def _search_pairs(x: np.ndarray, block: int, lo: int, hi: int, cand_d: np.ndarray, cand_i: np.ndarray,
+                  one: np.float32) -> None:
+    """Block pairs lo..hi-1 (row-major, bi <= bj), thread t taking every T-th, into thread t's candidate lists;
+    consecutive pairs share the row block bi, which stays cached."""
     n = x.shape[0]
+    nb = (n + block - 1) // block
     threads = cand_d.shape[0]
     last = cand_d.shape[2] - 1
     for t in prange(threads):
         buf = np.empty((block, block), np.float32)
-        for p in range(lo + t, hi, threads):
-            r0 = pairs[p, 0] * block
-            c0 = pairs[p, 1] * block
+        bi, bj = _unrank(lo + t, nb)
+        for _ in range(lo + t, hi, threads):
+            r0 = bi * block
+            c0 = bj * block
+            bj += threads
+            while bj >= nb and bi < nb:
+                bi += 1
+                bj -= nb - bi
             rows = min(block, n - r0)
             cols = min(block, n - c0)
             for ii in range(0, rows, TILE):
@@ -252,11 +269,10 @@ def block_rows(dim: int) -> int:
     return int(min(256, max(16, rows // TILE * TILE)))
 
 
-def block_pairs(n: int, block: int) -> np.ndarray:
-    """(bi, bj) with bi <= bj over ceil(n / block) row blocks, grouped by bi (the bi rows stay cached)."""
+def pair_count(n: int, block: int) -> int:
+    """Block pairs (bi <= bj) over ceil(n / block) row blocks."""
     nb = -(-n // block)
-    bi, bj = np.triu_indices(nb)
-    return np.stack([bi, bj], axis=1).astype(np.int64)
+    return nb * (nb + 1) // 2
 
 
 def l1_topk(x: np.ndarray, k: int, progress: Callable[[int, int], None] | None = None,
@@ -277,15 +293,15 @@ def l1_topk(x: np.ndarray, k: int, progress: Callable[[int, int], None] | None =
     m = min(k + MARGIN, n - 1)
     threads = max(1, min(threads or numba.get_num_threads(), CANDIDATE_BUDGET // (n * m * 12)))
     block = block_rows(x.shape[1]) if block is None else max(TILE, block // TILE * TILE)
-    pairs = block_pairs(n, block)
+    pairs = pair_count(n, block)
     cand_d = np.full((threads, n, m), np.inf, np.float32)
     cand_i = np.full((threads, n, m), n, np.int64)
-    parts = int(np.clip(len(pairs) * block * block * x.shape[1] // STEP_WORK, 1, PROGRESS_STEPS))
-    steps = np.unique(np.linspace(0, len(pairs), parts + 1).astype(np.int64))
+    parts = int(np.clip(pairs * block * block * x.shape[1] // STEP_WORK, 1, PROGRESS_STEPS))
+    steps = np.unique(np.linspace(0, pairs, parts + 1).astype(np.int64))
     for lo, hi in zip(steps[:-1], steps[1:], strict=True):
-        _search_pairs(x, block, pairs, int(lo), int(hi), cand_d, cand_i, np.float32(1.0))
+        _search_pairs(x, block, int(lo), int(hi), cand_d, cand_i, np.float32(1.0))
         if progress is not None:
-            progress(int(hi), len(pairs))
+            progress(int(hi), pairs)
     cand, last32 = _merge(cand_d, cand_i)
     del cand_d, cand_i
     dist, nbr = _refine(x, cand, k)
