@@ -6,7 +6,9 @@ arithmetic floor on this hardware (bench/knn.py). This kernel
 - computes each unordered pair once (L1 is symmetric): blocks of B rows are paired (bi <= bj), and one block
   distance matrix feeds the candidate lists of both its row block and its column block;
 - computes a block in 4 x 4 register tiles over the full dimension, so 8 rows are loaded per 16 distances and
-  the two row blocks stay in the L2 cache; LLVM vectorises the inner loop over the dimension (AVX-512/AVX2);
+  the two row blocks stay in the L2 cache; LLVM vectorises the inner loop over the dimension (AVX-512/AVX2).
+  Measured single-threaded here: 27 G abs-diff-adds per second; a transposed layout (vectorised over 16
+  columns, accumulators in the block buffer) reached 17;
 - accumulates in float32 and writes |a - b| * one with a run-time `one` (= 1.0), which LLVM contracts into a
   fused multiply-add: the adds then run on the FMA pipes next to the subtractions (about +20% measured);
 - keeps, per thread, a sorted candidate list of the m = k + margin best (distance, index) pairs per row
