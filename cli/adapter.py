@@ -2,7 +2,8 @@
 
 Options come from the dataclass fields (nested dataclasses are flattened into one namespace): `--kebab-name`, the
 field's help and default, `choices` as a choice list, `flags` for extra spellings, `argument` for a positional
-argument, `repeat` for a repeatable option. Values are parsed and validated by graphstore.nn.params.from_mapping,
+argument, `repeat` for a repeatable option; a nested field's `exclude` hides some of its fields (they keep their
+defaults). Values are parsed and validated by graphstore.nn.params.from_mapping,
 so the CLI, the dataclass and the tracked record always agree. No command writes its own signature.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import typer
 
 from graphstore.cli.context import settings_of
+from graphstore.cli.progress import job_progress
 from graphstore.jobs.base import JobContext, JobSpec
 from graphstore.nn.errors import InvalidParams
 from graphstore.nn.params import field_help, field_types, from_mapping, show_value
@@ -34,6 +36,19 @@ class Extra:
     option: Any
 
 
+PROGRESS = Extra("progress", bool, typer.Option(True, "--progress/--no-progress", help="Show progress bars."))
+
+
+def list_option(what: str) -> Extra:
+    """A `--list` flag that lists `what` instead of running the job."""
+    return Extra("list_all", bool, typer.Option(False, "--list", help=f"List {what}, then exit."))
+
+
+def show_progress(cli: dict[str, Any]) -> Any:
+    """Progress bars unless --no-progress (for job_command's `progress`)."""
+    return job_progress(cli.get("progress", True))
+
+
 def is_nested(kind: Any) -> bool:
     """Whether a field's type is itself a parameter dataclass (flattened into the command's options)."""
     return isinstance(kind, type) and dataclasses.is_dataclass(kind)
@@ -44,7 +59,8 @@ def walk(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, .
     hints = field_types(cls)
     for f in dataclasses.fields(cls):
         if is_nested(hints[f.name]):
-            yield from walk(hints[f.name], (*prefix, f.name))
+            hidden = set(f.metadata.get("exclude", ()))
+            yield from ((p, g, k) for p, g, k in walk(hints[f.name], (*prefix, f.name)) if g.name not in hidden)
         else:
             yield (*prefix, f.name), f, hints[f.name]
 
@@ -102,7 +118,8 @@ def build(cls: type, values: dict[str, Any], what: str) -> Any:
     for f in dataclasses.fields(cls):
         value = values.get(f.name)
         if is_nested(hints[f.name]):
-            nested[f.name] = build(hints[f.name], values, what)
+            hidden = set(f.metadata.get("exclude", ()))
+            nested[f.name] = build(hints[f.name], {k: v for k, v in values.items() if k not in hidden}, what)
         elif value is not None and not (f.metadata.get("repeat") and not value):
             flat[f.name] = tuple(value) if f.metadata.get("repeat") else value
     made = from_mapping(cls, flat, what)
@@ -120,7 +137,7 @@ def job_command(job: JobSpec, render: Render, *, extras: Sequence[Extra] = (),
     """A Typer command function that builds the job's parameters, runs it in a JobContext and renders the result.
 
     `before(ctx, extras)` may answer the command itself (e.g. --list) by returning True; `progress(extras)` gives a
-    context manager yielding (progress callback, status callback) for the run.
+    context manager yielding the (progress, status, note) callbacks for the run (default: notes only).
     """
     extra_names = {e.name for e in extras}
 
@@ -129,8 +146,8 @@ def job_command(job: JobSpec, render: Render, *, extras: Sequence[Extra] = (),
         if before is not None and before(ctx, cli_values):
             return
         params = build(job.params, values, job.name)
-        with (progress(cli_values) if progress else _silent()) as (on_progress, on_status):
-            result = job.run(JobContext(settings_of(ctx), on_progress, on_status), params)
+        with (progress(cli_values) if progress else job_progress(False)) as (on_progress, on_status, on_note):
+            result = job.run(JobContext(settings_of(ctx), on_progress, on_status, on_note), params)
         render(result, cli_values)
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
@@ -140,15 +157,3 @@ def job_command(job: JobSpec, render: Render, *, extras: Sequence[Extra] = (),
     command.__doc__ = f"{job.summary}\n\nExample: {job.example}" if job.example else job.summary
     command.__name__ = job.name.replace("-", "_")
     return command
-
-
-class _silent:
-    """No progress, no status."""
-
-    def __enter__(self) -> tuple[Any, Any]:
-        from graphstore.progress import no_progress
-
-        return no_progress, lambda text: None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

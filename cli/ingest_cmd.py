@@ -7,13 +7,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from graphstore.cli.adapter import Extra, job_command
+from graphstore.cli.adapter import PROGRESS, job_command, list_option, show_progress
 from graphstore.cli.context import console
-from graphstore.cli.progress import job_progress
 from graphstore.jobs.ingest import EXTRACT, INGEST, IngestResult
-
-PROGRESS = Extra("progress", bool, typer.Option(True, "--progress/--no-progress", help="Show progress bars."))
-LIST = Extra("list_all", bool, typer.Option(False, "--list", help="List graph kinds and their parameters, then exit."))
 
 
 def render(result: IngestResult, _cli: dict[str, Any]) -> None:
@@ -46,6 +42,7 @@ def list_kinds(_ctx: typer.Context, cli: dict[str, Any]) -> bool:
 
 def register(root: typer.Typer) -> None:
     """Add `graphstore ingest` and `graphstore extract` to the root app."""
-    show = lambda cli: job_progress(cli.get("progress", True))  # noqa: E731
-    root.command("ingest")(job_command(INGEST, render, extras=(PROGRESS, LIST), before=list_kinds, progress=show))
-    root.command("extract")(job_command(EXTRACT, render, extras=(PROGRESS,), progress=show))
+    listing = list_option("graph kinds and their parameters")
+    root.command("ingest")(job_command(INGEST, render, extras=(PROGRESS, listing), before=list_kinds,
+                                       progress=show_progress))
+    root.command("extract")(job_command(EXTRACT, render, extras=(PROGRESS,), progress=show_progress))

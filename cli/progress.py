@@ -14,10 +14,11 @@ Status = Callable[[str], None]
 
 
 @contextmanager
-def job_progress(show: bool = True) -> Iterator[tuple[ProgressCallback, Status]]:
-    """(progress, status) callbacks for a JobContext: a bar per step label ('writing g1' of 'writing g1: nodes')."""
+def job_progress(show: bool = True) -> Iterator[tuple[ProgressCallback, Status, Status]]:
+    """(progress, status, note) callbacks for a JobContext: a bar per step label ('writing g1' of 'writing g1:
+    nodes'), status lines on a terminal only, notes always (on stderr)."""
     if not show:
-        yield no_progress, lambda text: None
+        yield no_progress, lambda text: None, note
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=False) as bars:
@@ -33,4 +34,12 @@ def job_progress(show: bool = True) -> Iterator[tuple[ProgressCallback, Status]]
             if bars.console.is_terminal:
                 bars.console.print(f"[dim]{text}[/]", highlight=False)
 
-        yield update, status
+        def keep(text: str) -> None:
+            bars.console.print(text, highlight=False, markup=False)
+
+        yield update, status, keep
+
+
+def note(text: str) -> None:
+    """A line worth keeping (one per round or step), on stderr."""
+    err_console.print(text, highlight=False, markup=False)

@@ -120,13 +120,13 @@ def test_sparsity_out_of_range_is_a_clear_error() -> None:
 
 
 def test_tracked_run_from_a_checkpoint_links_its_parent(digits, tmp_path: Path) -> None:
-    from graphstore.cli.train_cmd import run_training
     from graphstore.nn.checkpoint import find_checkpoint, load_checkpoint
+    from graphstore.nn.tracked import train_tracked
     from graphstore.pruning.common import load_start
     from graphstore.tracking import open_tracking
 
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    run_training(tmp_path, url, "small-cnn", {}, "digits", DATA, TrainConfig(epochs=1, batch_size=64), progress=False)
+    train_tracked(tmp_path, url, "small-cnn", {}, "digits", DATA, TrainConfig(epochs=1, batch_size=64))
     run = run_structured(tmp_path, url, StructuredConfig(0.75, prune_epoch=1, lam=1e-4),
                          TrainConfig(epochs=2, batch_size=64), load_start(tmp_path, find_checkpoint(tmp_path, 1)),
                          progress=False)

@@ -31,6 +31,12 @@ def analysis_job(name: str) -> JobSpec[Any, AnalysisRun]:
                    f"graphstore analyze {spec.name} --graph demo-weights --engine client")
 
 
+def analysis_params(name: str, graph: str, engine: str = "auto", **method: Any) -> Any:
+    """Parameters of analysis `name`'s job: the graph, the engine, and the analysis's own fields."""
+    spec: AnalysisSpec = ANALYSES.get(name)
+    return analysis_job(name).params(graph=graph, engine=engine, method=spec.params(**method))
+
+
 @dataclass(frozen=True)
 class CompareParams:
     """Two stored graphs on the same nodes, and how to compare them."""

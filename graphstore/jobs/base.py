@@ -24,11 +24,13 @@ R = TypeVar("R")
 
 @dataclass
 class JobContext:
-    """Where a job runs: the settings, a progress callback, and the stores opened on demand."""
+    """Where a job runs: settings, callbacks (progress; status for short waits; note for lines worth keeping, such
+    as one per pruning round), and the stores opened on demand."""
 
     settings: Settings
     progress: ProgressCallback = no_progress
     status: Callable[[str], None] = field(default=lambda text: None)
+    note: Callable[[str], None] = field(default=lambda text: None)
 
     def open_store(self) -> GraphStore:
         """The configured graph store (a context manager); store code is imported only when a job needs it."""

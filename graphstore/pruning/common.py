@@ -12,7 +12,7 @@ The small API every pruning method uses (imp, topology, structured, sculpt, ...)
             rewind(start.model, start.theta0, masks)           # or a rewind state, or None (no rewind)
             run.train_round(r, start.model, masks, config)     # trains masked, checkpoints round_<r>_epoch_<E>.pt,
                                                                # logs sparsity + metrics at step r in the tracking DB
-    run.rounds                                                 # RoundRecords: the CLI renders them (cli/render.py)
+    run.rounds                                                 # RoundRecords: the CLI renders them (cli/prune_cmd.py)
 
 The pruning run is one tracked run (kind e.g. "prune-imp") whose parent is the run that trained the starting
 checkpoint; its metrics at step r are round r's (sparsity, test acc/loss, val acc/loss, plus any extras), and

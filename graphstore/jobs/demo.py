@@ -1,0 +1,86 @@
+"""The demo job: a researcher's day composed of the real jobs (prune imp -> ingest -> analyze -> named queries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphstore.jobs.analyze import analysis_job, analysis_params
+from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.ingest import ExtractOptions, IngestParams, IngestResult, run_ingest
+from graphstore.jobs.prune import ImpJobParams, PruneStart, RoundsResult, StartModel, run_imp_job
+from graphstore.jobs.source import CheckpointSource
+from graphstore.nn.config import TrainConfig
+from graphstore.pruning.params import ImpParams
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    """Train and prune a small CNN on digits, ingest its graphs, find communities, and query hubs."""
+
+    model: str = field(default="small-cnn", metadata={"help": "Model from the registry."})
+    dataset: str = field(default="digits", metadata={"help": "Dataset from the registry (digits ships offline)."})
+    epochs: int = field(default=4, metadata={"help": "Training epochs (dense, and per pruning round)."})
+    rounds: int = field(default=2, metadata={"help": "IMP rounds."})
+    rate: float = field(default=0.5, metadata={"help": "Fraction of the remaining weights pruned per round."})
+    prefix: str = field(default="demo", metadata={"help": "Graph ids are <prefix>-<kind> (replaced if present)."})
+
+
+@dataclass
+class QueryStep:
+    """One named query the demo ran, and its rows."""
+
+    title: str
+    name: str
+    params: dict[str, Any]
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class DemoResult:
+    """Every step's result, in order, and where the graphs are."""
+
+    pruning: RoundsResult
+    ingest: IngestResult
+    analysis: Any
+    queries: list[QueryStep]
+    store: str
+
+
+def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The demo's named queries: (title, query, parameters)."""
+    return [
+        ("hubs of the weight graph", "hubs", {"graph_id": f"{prefix}-weights", "limit": 5}),
+        ("shared neurons (co-activated with 2+ classes)", "shared_neurons",
+         {"graph_id": f"{prefix}-coactivation", "limit": 5}),
+        ("hub samples of the latent kNN graph", "hubs_knn", {"graph_id": f"{prefix}-knn-k8", "limit": 5}),
+        ("the classes nearest to class 3", "nearest_classes", {"graph_id": f"{prefix}-class-graph", "name": "3"}),
+    ]
+
+
+def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
+    """Run each step through its job, on the configured stores, and collect the results."""
+    context.note("1/4 train a dense network, then prune it (IMP with rewinding)")
+    pruning = run_imp_job(context, ImpJobParams(
+        start=PruneStart(choice=StartModel(model=params.model, dataset=params.dataset)),
+        method=ImpParams(rounds=params.rounds, rate=params.rate), train=TrainConfig(epochs=params.epochs)))
+    context.note("2/4 ingest the pruned network's graphs")
+    ingest = run_ingest(context, IngestParams(
+        source=CheckpointSource(run=int(pruning.run_id), round=params.rounds),
+        graphs="weights,coactivation,knn,class-graph", options=ExtractOptions(k="8", limit=600),
+        graph_id_prefix=params.prefix, replace=True))
+    context.note("3/4 communities of the co-activation graph")
+    analysis = analysis_job("louvain").run(context, analysis_params("louvain", f"{params.prefix}-coactivation",
+                                                                    weight="w"))
+    context.note("4/4 named queries")
+    steps = []
+    with context.open_store() as store:
+        for title, name, values in queries(params.prefix):
+            result = store.run_query(name, values)
+            steps.append(QueryStep(title, name, values, list(result.columns), [list(r) for r in result.rows]))
+    return DemoResult(pruning, ingest, analysis, steps, context.settings.graph_store_uri)
+
+
+DEMO = JobSpec("demo", DemoParams.__doc__ or "", DemoParams, run_demo, "graphstore demo --epochs 4 --rounds 2")
+register(DEMO)
