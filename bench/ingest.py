@@ -1,18 +1,28 @@
-"""Graph write throughput: the project's writers (embedded COPY, Neo4j batched UNWIND) vs per-row CREATE.
+"""Graph write throughput against the limits of each store, all in one run on the same graph.
 
-    python bench/ingest.py [--nodes 200000] [--edges 2000000] [--sample 20000] [--batch-size 20000]
+    python -m bench.ingest [--scale 1.0] [--sample 20000] [--batch-size 50000] [--run-dir DIR] [--only X]
 
-Anchor: the per-row habit (one `CREATE` per relationship in its own auto-commit statement, as with a naive
-driver loop or py2neo), measured on a sample of edges into the same Neo4j, reported as a rate.
-Neo4j runs when GRAPHSTORE_TEST_NEO4J_URI is set (`eval "$(graphstore services env)"`).
-Memory: the RSS increase over the write (sampled every 10 ms) and the process peak RSS.
+The graph: 200k Neuron nodes (layer property) and 2M random WEIGHT edges (w, abs_w) at --scale 1.
+Embedded (Ladybug): the store's write (bounded COPY pieces, progress per piece) vs the bare `COPY ... FROM` of the
+same Arrow tables, whole, into a fresh database: time and peak RSS increase of each.
+Neo4j (needs GRAPHSTORE_TEST_NEO4J_URI, `eval "$(graphstore services env)"`):
+- limit: `neo4j-admin database import full` of the same graph as CSV, with the cached distribution's jars and a
+  copy of the running server's neo4j.conf (same heap / page cache), into a scratch DBMS home; wall time of the
+  importer process (JVM start included) and of the CSV writing;
+- ours: `Neo4jStore.write_graph` into the running server;
+- anchor: one auto-commit CREATE per relationship on a --sample of the edges.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +34,8 @@ def random_graph(graph_id: str, n: int, m: int, seed: int = 0) -> Graph:
     """n Neuron nodes with a layer property, m random WEIGHT edges with w and abs_w."""
     rng = np.random.default_rng(seed)
     graph = Graph(graph_id, "weights", params={"bench": "ingest"})
-    graph.add_nodes("Neuron", np.arange(n), layer=np.asarray(["l" + str(i % 8) for i in range(n)], dtype=object))
+    layers = np.asarray([f"l{i}" for i in range(8)], dtype=object)
+    graph.add_nodes("Neuron", np.arange(n), layer=layers[np.arange(n) % 8])
     w = rng.standard_normal(m)
     graph.add_edges("WEIGHT", "Neuron", "Neuron", rng.integers(0, n, m), rng.integers(0, n, m), w=w, abs_w=np.abs(w))
     return graph
@@ -45,6 +56,56 @@ def write_timed(store, graph: Graph) -> dict[str, float]:
     return {"total_s": end - start, "edge_s": end - marks["nodes_done"], "rss_increase_mib": rss.increase_mib}
 
 
+def bare_copy(graph: Graph, path: str) -> dict[str, float]:
+    """The bare Ladybug COPY of the same Arrow tables the store builds (whole tables, fresh database)."""
+    import ladybug
+    import pyarrow as pa
+
+    from graphstore.store.embedded import uid_column
+
+    db = ladybug.Database(path)
+    conn = ladybug.Connection(db)
+    conn.execute("CREATE NODE TABLE Neuron(uid STRING, graph_id STRING, key INT64, layer STRING, PRIMARY KEY(uid))")
+    conn.execute("CREATE REL TABLE WEIGHT(FROM Neuron TO Neuron, graph_id STRING, w DOUBLE, abs_w DOUBLE)")
+    nodes, edges = graph.nodes["Neuron"], graph.edges["WEIGHT"]
+    order = np.argsort(edges.src, kind="stable")
+    with RssPeak() as rss:
+        start = time.perf_counter()
+        node_table = pa.table({"uid": graph.uid_array(nodes.keys), "graph_id": pa.repeat(pa.scalar(graph.graph_id),
+                               len(nodes)), "key": pa.array(nodes.keys), "layer": pa.array(nodes.props["layer"])})
+        conn.execute("COPY Neuron FROM $t", {"t": node_table})
+        mid = time.perf_counter()
+        edge_table = pa.table({"from": uid_column(graph, "Neuron", edges.src[order]),
+                               "to": uid_column(graph, "Neuron", edges.dst[order]),
+                               "graph_id": pa.repeat(pa.scalar(graph.graph_id), len(edges)),
+                               "w": edges.props["w"][order], "abs_w": edges.props["abs_w"][order]})
+        conn.execute("COPY WEIGHT FROM $t", {"t": edge_table})
+        end = time.perf_counter()
+    conn.close()
+    db.close()
+    return {"total_s": end - start, "edge_s": end - mid, "rss_increase_mib": rss.increase_mib}
+
+
+def run_importer(graph: Graph, server_conf: Path, dist: Path, scratch: Path) -> dict[str, float]:
+    """neo4j-admin import of the graph into a scratch DBMS home with the running server's settings."""
+    from graphstore.store.neo4j_import import run_import, write_csvs
+
+    home = scratch / "home"
+    for sub in ("conf", "data", "logs", "run", "import"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    conf = [line for line in server_conf.read_text().splitlines()
+            if not line.startswith(("server.directories.data", "server.directories.logs", "server.directories.run",
+                                    "server.directories.import"))]
+    conf += [f"server.directories.{d}={home / d}" for d in ("data", "logs", "run", "import")]
+    (home / "conf" / "neo4j.conf").write_text("\n".join(conf) + "\n")
+    (node_files, rel_files), csv_s = timed(lambda: write_csvs([graph], scratch / "csv"))
+    output, import_s = timed(lambda: run_import(home, dist, node_files, rel_files))
+    internal = re.search(r"IMPORT DONE in (?:(\d+)m )?(\d+)s (\d+)ms", output)
+    internal_s = (int(internal.group(1) or 0) * 60 + int(internal.group(2)) + int(internal.group(3)) / 1000
+                  if internal else float("nan"))
+    return {"csv_s": csv_s, "import_s": import_s, "internal_s": internal_s}
+
+
 def per_row_rate(store, graph: Graph, sample: int) -> float:
     """Relationships/s for one auto-commit CREATE statement per relationship (the anchor)."""
     edges = graph.edges["WEIGHT"]
@@ -52,54 +113,94 @@ def per_row_rate(store, graph: Graph, sample: int) -> float:
     stub.nodes = graph.nodes
     store.write_graph(stub, replace=True)
     uids = stub.uids(np.arange(len(graph.nodes["Neuron"])))
-    cypher = ("MATCH (a:Neuron {uid: $s}) MATCH (b:Neuron {uid: $t}) "
-              "CREATE (a)-[:WEIGHT {graph_id: $g, w: $w, abs_w: $a}]->(b)")
+    cypher = "MATCH (a:Neuron {uid: $s}) MATCH (b:Neuron {uid: $t}) CREATE (a)-[:WEIGHT {w: $w, abs_w: $a}]->(b)"
     with store._driver.session(database=store.database) as session:
         def run() -> None:
             for i in range(sample):
-                session.run(cypher, {"s": uids[edges.src[i]], "t": uids[edges.dst[i]], "g": stub.graph_id,
+                session.run(cypher, {"s": uids[edges.src[i]], "t": uids[edges.dst[i]],
                                      "w": float(edges.props["w"][i]), "a": float(edges.props["abs_w"][i])}).consume()
         _, seconds = timed(run)
     store.drop_graph(stub.graph_id)
     return sample / seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=200_000)
-    parser.add_argument("--edges", type=int, default=2_000_000)
-    parser.add_argument("--sample", type=int, default=20_000)
-    parser.add_argument("--batch-size", type=int, default=20_000)
-    args = parser.parse_args()
-    print(f"machine: {machine()}")
-    graph = random_graph("bench-ingest", args.nodes, args.edges)
-    print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges (in-memory Graph, RSS now {peak_rss_mib():.0f} MiB)")
+def server_files(run_dir: str | None) -> tuple[Path, Path] | None:
+    """(neo4j.conf, distribution dir) of the local server in run_dir (`graphstore services start --run-dir`)."""
+    uri = os.environ.get("GRAPHSTORE_TEST_NEO4J_URI", "")
+    for state_file in Path(run_dir).glob("**/state.json") if run_dir else []:
+        state = json.loads(state_file.read_text())
+        if state.get("bolt_uri") == uri:
+            return state_file.parent / "conf" / "neo4j.conf", Path(state["dist"])
+    return None
 
+
+def embedded_part(graph: Graph, m: int) -> None:
+    """The store's embedded write vs the bare COPY, each into a fresh database."""
     from graphstore.store.embedded import EmbeddedStore
 
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bare_copy(graph, f"{tmp}/bare.lbdb")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(f"{tmp}/bench.lbdb") as store:
-        emb = write_timed(store, graph)
-    print(f"embedded (Ladybug COPY): {args.edges / emb['edge_s']:,.0f} edges/s "
-          f"(edges {emb['edge_s']:.2f} s, total {emb['total_s']:.2f} s, "
-          f"RSS +{emb['rss_increase_mib']:.0f} MiB during the write)")
+        ours = write_timed(store, graph)
+    print(f"embedded bare COPY (limit): {bare['total_s']:.2f} s total ({m / bare['edge_s']:,.0f} edges/s), "
+          f"RSS +{bare['rss_increase_mib']:.0f} MiB")
+    print(f"embedded store write (COPY pieces of {store.copy_rows:,} rows): {ours['total_s']:.2f} s total "
+          f"({m / ours['edge_s']:,.0f} edges/s), RSS +{ours['rss_increase_mib']:.0f} MiB")
+    print(f"embedded ratio store / bare COPY: {ours['total_s'] / bare['total_s']:.2f}x time")
 
+
+def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
+    """Importer (limit), the store's write and the per-row anchor, on the same server settings."""
     neo = neo4j_settings()
     if neo is None:
         print("neo4j: skipped (GRAPHSTORE_TEST_NEO4J_URI not set; run `eval \"$(graphstore services env)\"`)")
         return
     from graphstore.store.neo4j_store import Neo4jStore
 
+    files = None if args.skip_import else server_files(args.run_dir)
+    limit = None
+    if files is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            limit = run_importer(graph, files[0], files[1], Path(tmp))
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"neo4j-admin import (limit): {limit['import_s']:.1f} s wall ({limit['internal_s']:.1f} s reported "
+              f"by the importer), CSV writing {limit['csv_s']:.1f} s; {m / limit['import_s']:,.0f} rel/s wall")
+    else:
+        print("neo4j-admin import: skipped (pass --run-dir of the local server the test variables point at)")
     with Neo4jStore(neo["uri"], neo["user"], neo["password"], batch_size=args.batch_size) as store:
-        batched = write_timed(store, graph)
-        batched_rate = args.edges / batched["edge_s"]
-        print(f"neo4j (UNWIND batches of {args.batch_size:,}): {batched_rate:,.0f} relationships/s "
-              f"(edges {batched['edge_s']:.1f} s, total {batched['total_s']:.1f} s, "
-              f"RSS +{batched['rss_increase_mib']:.0f} MiB during the write)")
+        ours = write_timed(store, graph)
+        print(f"neo4j store write (UNWIND batches of {args.batch_size:,}): {ours['total_s']:.1f} s total "
+              f"(edges {ours['edge_s']:.1f} s, {m / ours['edge_s']:,.0f} rel/s; "
+              f"{m / ours['total_s']:,.0f} rel/s over the whole write), RSS +{ours['rss_increase_mib']:.0f} MiB")
+        (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
+        print(f"neo4j drop of the graph: {drop_s:.1f} s")
         row_rate = per_row_rate(store, graph, args.sample)
-        print(f"neo4j per-row CREATE (anchor, {args.sample:,}-edge sample): {row_rate:,.0f} relationships/s")
-        print(f"ratio batched / per-row: {batched_rate / row_rate:.1f}x")
-        store.drop_graph(graph.graph_id)
-    print(f"process peak RSS: {peak_rss_mib():.0f} MiB")
+    print(f"neo4j per-row CREATE (anchor, {args.sample:,}-edge sample): {row_rate:,.0f} rel/s")
+    print(f"ratio store / per-row: {m / ours['total_s'] / row_rate:.1f}x")
+    if limit is not None:
+        print(f"ratio store / importer (whole graph, wall): {limit['import_s'] / ours['total_s']:.2f} "
+              f"(CSV writing included: {(limit['import_s'] + limit['csv_s']) / ours['total_s']:.2f}; "
+              f"importer-reported time: {limit['internal_s'] / ours['total_s']:.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 200k nodes / 2M edges")
+    parser.add_argument("--sample", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--run-dir", default=None, help="run dir of the local server (for its neo4j.conf)")
+    parser.add_argument("--only", choices=("embedded", "neo4j"), default=None)
+    args = parser.parse_args()
+    n, m = int(200_000 * args.scale), int(2_000_000 * args.scale)
+    print(f"machine: {machine()}; load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
+    graph = random_graph("bench-ingest", n, m)
+    print(f"graph: {n:,} nodes, {m:,} edges (in-memory Graph, RSS now {peak_rss_mib():.0f} MiB)")
+    if args.only != "neo4j":
+        embedded_part(graph, m)
+    if args.only != "embedded":
+        neo4j_part(graph, m, args)
+    print(f"process peak RSS: {peak_rss_mib():.0f} MiB; load after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

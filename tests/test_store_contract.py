@@ -158,11 +158,13 @@ def test_values_are_parameters_never_query_text(store):
 def test_batched_writes_resume_exactly(store):
     """Small batches: an interrupt after the first edge batch resumes from the recorded progress, no duplicates."""
     store.batch_size = 7
+    if store.dialect == "ladybug":
+        store.copy_rows = 7  # the embedded store copies copy_rows (default 1M) rows at a time
     graph = random_graph("big", 50, 300, seed=3)
     with pytest.raises(Interrupt):
         store.write_graph(graph, on_progress=_interrupt_after("edges"))
     written = store.graph_info("big").progress["edges"]["WEIGHT"]
-    assert written == (300 if store.dialect == "ladybug" else 7)  # embedded copies a whole table at once
+    assert written == 7
     store.write_graph(graph, resume=True)
     back = store.read_graph("big")
     assert len(back.edges["WEIGHT"]) == 300

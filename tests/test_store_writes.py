@@ -175,31 +175,35 @@ def test_neo4j_gone_mid_write_is_store_unavailable_and_resumable(tmp_path):
 
 
 # ---- drop and replace beyond the transaction memory limit ------------------------------------------------------------
-SMALL_TX_MEMORY = "64m"
+SMALL_TX_MEMORY = "32m"
 
 
 @pytest.fixture(scope="module")
 def small_tx_neo4j(tmp_path_factory):
-    """A dedicated Neo4j whose transactions may use only 64 MiB in total (dbms.memory.transaction.total.max).
+    """A dedicated Neo4j whose transactions may use only 32 MiB in total (dbms.memory.transaction.total.max),
+    first loaded offline with `graphstore store import`'s function (neo4j-admin import before the first start).
 
     Community edition cannot change that limit at run time (no dbms.setConfigValue), so this one test module
     starts its own small server (about 20-60 s) and stops it afterwards.
     """
     neo4j_params()  # skip (or fail when servers are required) exactly like the other Neo4j tests
+    from graphstore.persist import import_offline_tracked
     from graphstore.services.neo4j_server import start_neo4j, stop_neo4j
 
-    run_dir = tmp_path_factory.mktemp("small-tx-neo4j")
-    state = start_neo4j(run_dir, memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m",
-                                         "tx_max": SMALL_TX_MEMORY})
+    root = tmp_path_factory.mktemp("small-tx-services")
+    settings = load_settings({"database_url": f"sqlite:///{root / 'tracking.db'}"})
+    report = import_offline_tracked(settings, [small_graph("imported"), random_graph("imported-2", 200, 2_000)], root)
+    state = start_neo4j(root / "neo4j", memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m",
+                                                "tx_max": SMALL_TX_MEMORY})
     try:
-        yield state
+        yield {**state, "root": root, "settings": settings, "import": report}
     finally:
-        stop_neo4j(run_dir, purge=True)
+        stop_neo4j(root / "neo4j", purge=True)
 
 
 def _big_graph(graph_id: str):
-    """A few hub-heavy nodes with 80k edges: deleting them in one transaction needs more than 64 MiB."""
-    return random_graph(graph_id, 400, 80_000, seed=9)
+    """A few hub-heavy nodes with 50k edges: deleting them in one transaction needs more than 32 MiB."""
+    return random_graph(graph_id, 400, 50_000, seed=9)
 
 
 @pytest.mark.neo4j
@@ -208,15 +212,15 @@ def test_drop_and_replace_larger_than_transaction_memory(small_tx_neo4j, tmp_pat
     from graphstore.store.neo4j_store import Neo4jStore
 
     state = small_tx_neo4j
-    with Neo4jStore(state["bolt_uri"], state["user"], state["password"], batch_size=5_000) as store, \
+    with Neo4jStore(state["bolt_uri"], state["user"], state["password"], batch_size=2_500) as store, \
             open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking:
         write_tracked(store, tracking, _big_graph("big"))
         with pytest.raises(ConfigError, match="transaction memory") as oom:  # the old one-transaction delete
             store.execute("MATCH (n:GraphNode {graph_id: 'big'}) DETACH DELETE n")
         assert "batch_size" in oom.value.hint
-        assert store.graph_info("big").status == COMPLETE and _rel_count(store, "big") == 80_000
+        assert store.graph_info("big").status == COMPLETE and _rel_count(store, "big") == 50_000
         write_tracked(store, tracking, _big_graph("big"), replace=True)
-        assert store.graph_info("big").status == COMPLETE and _rel_count(store, "big") == 80_000
+        assert store.graph_info("big").status == COMPLETE and _rel_count(store, "big") == 50_000
         assert tracking.get_graph("big").status == COMPLETE
 
         settings = load_settings({"graph_store": state["bolt_uri"], "neo4j_password": state["password"],
@@ -273,3 +277,40 @@ def test_progress_is_json_of_prefixes(store):
     progress = store.graph_info("g1").progress
     assert progress["nodes"] == {"Neuron": 7, "Class": 2} and progress["edges"] == {"WEIGHT": 8, "REPRESENTS": 2}
     assert "ahead" not in progress and json.loads(json.dumps(progress)) == progress
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_offline_import_is_a_complete_readable_graph(small_tx_neo4j):
+    from graphstore.errors import GraphExists, ServiceError
+    from graphstore.persist import import_offline_tracked
+    from graphstore.store.neo4j_store import Neo4jStore
+
+    state = small_tx_neo4j
+    assert state["import"].nodes == 9 + 200 and state["import"].edges == 10 + 2_000
+    with Neo4jStore(state["bolt_uri"], state["user"], state["password"]) as store:
+        info = store.graph_info("imported")
+        assert info.status == COMPLETE and (info.node_count, info.edge_count) == (9, 10)
+        original, back = small_graph("imported"), store.read_graph("imported")
+        assert back.params == original.params and sorted(back.edges) == ["REPRESENTS", "WEIGHT"]
+        assert back.nodes["Class"].props["name"].tolist() == ["cat", "dog"]
+        np.testing.assert_allclose(back.nodes["Neuron"].props["bias"].astype(float), np.linspace(0, 0.6, 7))
+        assert _edge_triples(back) == _edge_triples(original)
+        hubs = store.run_query("hubs", {"graph_id": "imported", "limit": 3}).records()
+        assert [(h["key"], h["degree"]) for h in hubs] == [(3, 5), (4, 3), (5, 3)]
+        assert _rel_count(store, "imported-2") == 2_000
+        store.write_graph(small_graph("online"))  # the imported database takes ordinary writes with the schema
+    with open_tracking(state["settings"].tracking_url) as tracking:
+        assert tracking.get_graph("imported").status == COMPLETE
+    with pytest.raises(ServiceError, match="running"):
+        import_offline_tracked(state["settings"], [small_graph("x")], state["root"])
+    stopped = state["root"].parent / "stopped-services"
+    (stopped / "neo4j" / "data" / "databases" / "neo4j").mkdir(parents=True)
+    with pytest.raises(GraphExists, match="replaces it whole") as exists:
+        import_offline_tracked(state["settings"], [small_graph("x")], stopped)
+    assert "--overwrite" in exists.value.hint
+
+
+def _edge_triples(graph) -> list[tuple[int, int, float]]:
+    table = graph.edges["WEIGHT"]
+    return sorted(zip(table.src.tolist(), table.dst.tolist(), np.round(table.props["w"], 6).tolist(), strict=True))
