@@ -46,6 +46,7 @@ class DemoResult:
     analysis: Any
     queries: list[QueryStep]
     store: str
+    commands: list[str] = field(default_factory=list)
 
 
 def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -79,7 +80,17 @@ def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
         for title, name, values in queries(params.prefix):
             result = store.run_query(name, values)
             steps.append(QueryStep(title, name, values, list(result.columns), [list(r) for r in result.rows]))
-    return DemoResult(pruning, ingest, analysis, steps, context.settings.graph_store_uri)
+    return DemoResult(pruning, ingest, analysis, steps, context.settings.graph_store_uri, commands(params, pruning))
+
+
+def commands(params: DemoParams, pruning: RoundsResult) -> list[str]:
+    """The command lines that do the same steps one by one (shown with each step's result)."""
+    p = params.prefix
+    return [f"graphstore prune imp --model {params.model} --dataset {params.dataset} --epochs {params.epochs} "
+            f"--rounds {params.rounds} --rate {params.rate}",
+            f"graphstore ingest --run {pruning.run_id} --round {params.rounds} --graphs "
+            f"weights,coactivation,knn,class-graph --k 8 --limit 600 --graph-id-prefix {p} --replace",
+            f"graphstore analyze louvain --graph {p}-coactivation --weight w"]
 
 
 DEMO = JobSpec("demo", DemoParams.__doc__ or "", DemoParams, run_demo, "graphstore demo --epochs 4 --rounds 2")
