@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from graphstore.analysis.base import ANALYSES
 from graphstore.cli.adapter import job_command
 from graphstore.cli.context import console
 from graphstore.jobs.analyze import COMPARE, CompareResult, analysis_job
@@ -29,8 +30,6 @@ def render_compare(done: CompareResult, _cli: dict[str, Any]) -> None:
 
 def register(root: typer.Typer) -> None:
     """Add `graphstore analyze <name>` for every registered analysis, and `graphstore compare`."""
-    from graphstore.analysis.base import ANALYSES
-
     for name in ANALYSES.names():
         app.command(name)(job_command(analysis_job(name), render_analysis))
     root.add_typer(app, name="analyze")

@@ -10,6 +10,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
+
 from graphstore.errors import GraphstoreError
 from graphstore.masking import mask_text as mask_secrets
 
@@ -45,8 +48,6 @@ def log_traceback(exc: BaseException) -> Path | None:
 
 def _say(label: str, text: str, style: str) -> None:
     """One line on stderr, styled when stderr is a terminal."""
-    from rich.console import Console
-
     Console(stderr=True).print(f"[{style}]{label}[/] {mask_secrets(text)}", highlight=False, markup=True,
                                soft_wrap=True)
 
@@ -76,6 +77,4 @@ def run_guarded(command: Callable[[], object]) -> int:
 
 def _escape(text: str) -> str:
     """Escape rich markup in user text."""
-    from rich.markup import escape
-
     return escape(text)

@@ -9,7 +9,9 @@ from rich.table import Table
 
 from graphstore.cli.adapter import PROGRESS, job_command, list_option, show_progress
 from graphstore.cli.context import console
+from graphstore.extract.registry import kinds
 from graphstore.jobs.ingest import EXTRACT, INGEST, IngestResult
+from graphstore.nn.params import describe
 
 
 def render(result: IngestResult, _cli: dict[str, Any]) -> None:
@@ -27,8 +29,6 @@ def list_kinds(_ctx: typer.Context, cli: dict[str, Any]) -> bool:
     """--list: every graph kind with its parameters (answers the command)."""
     if not cli.get("list_all"):
         return False
-    from graphstore.extract.registry import kinds
-    from graphstore.nn.params import describe
 
     table = Table(title="graph kinds (--graphs; parameters via common options or --opt KIND.KEY=VALUE)")
     for column in ("kind", "description", "needs data", "parameters (default: help)"):

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from graphstore.analysis.topology_report import ROUND_COLUMNS
 from graphstore.cli.adapter import Extra, job_command
 from graphstore.cli.output import OutputFormat, print_rows
 from graphstore.cli.progress import job_progress
@@ -39,8 +40,6 @@ def render_noise(result: NoiseResult, cli: dict[str, Any]) -> None:
 
 def render_topology(result: TopologyResult, cli: dict[str, Any]) -> None:
     """The layer table and totals, or the per-round table."""
-    from graphstore.analysis.topology_report import ROUND_COLUMNS
-
     if result.round_rows:
         _print(ROUND_COLUMNS, result.round_rows, cli["fmt"], result.title)
         return

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from graphstore.cli.context import console, settings_of
 from graphstore.errors import TrackingError
+from graphstore.tracking import open_tracking
 
 app = typer.Typer(help="Inspect tracked runs (training, pruning, ingestion, analyses).", no_args_is_help=True)
 
@@ -24,8 +25,6 @@ def list_runs(
 
     Example: graphstore runs list --kind train
     """
-    from graphstore.tracking import open_tracking
-
     with open_tracking(settings_of(ctx).tracking_url) as tracking:
         runs = tracking.list_runs(kind=kind, limit=limit)
     table = Table(title="runs")
@@ -43,8 +42,6 @@ def show(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (see
 
     Example: graphstore runs show 3
     """
-    from graphstore.tracking import open_tracking
-
     with open_tracking(settings_of(ctx).tracking_url) as tracking:
         run = tracking.get_run(run_id)
         if run is None:

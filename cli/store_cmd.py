@@ -7,7 +7,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from graphstore import services
 from graphstore.cli.context import console, settings_of
+from graphstore.extract.files import read_parquet
+from graphstore.persist import drop_graph as drop_graph_everywhere
+from graphstore.persist import import_offline_tracked
 from graphstore.store import open_store
 
 app = typer.Typer(help="Manage the graph store (embedded Ladybug or Neo4j).", no_args_is_help=True)
@@ -63,8 +67,6 @@ def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The
 
     Example: graphstore store drop-graph demo-weights
     """
-    from graphstore.persist import drop_graph as drop_graph_everywhere
-
     drop_graph_everywhere(settings_of(ctx), graph_id)
     console.print(f"Dropped {graph_id} (store and tracking record).")
 
@@ -85,10 +87,6 @@ def import_graphs(
 
     Example: graphstore store import big.parquet --overwrite
     """
-    from graphstore import services
-    from graphstore.extract.files import read_parquet
-    from graphstore.persist import import_offline_tracked
-
     settings = settings_of(ctx)
     root = (run_dir or services.default_run_root(settings.data_dir)).expanduser().resolve()
     report = import_offline_tracked(settings, [read_parquet(f) for f in files], root, overwrite=overwrite)

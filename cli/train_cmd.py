@@ -10,6 +10,9 @@ from rich.table import Table
 from graphstore.cli.adapter import PROGRESS, job_command, list_option, show_progress
 from graphstore.cli.context import console
 from graphstore.jobs.train import TRAIN, TrainOutcome
+from graphstore.nn.datasets import DATASETS
+from graphstore.nn.models import MODELS
+from graphstore.nn.params import describe
 
 SUMMARY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "seconds")
 EXAMPLES = (
@@ -39,9 +42,6 @@ def show_registries(_ctx: typer.Context, cli: dict[str, Any]) -> bool:
     """--list: tables of models and datasets with their parameters (answers the command)."""
     if not cli.get("list_all"):
         return False
-    from graphstore.nn.datasets import DATASETS
-    from graphstore.nn.models import MODELS
-    from graphstore.nn.params import describe
 
     for title, registry, flag in (("models", MODELS, "--model-opt"), ("datasets", DATASETS, "--data-opt")):
         table = Table(title=f"{title} ({flag} KEY=VALUE)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from graphstore.analysis.base import ANALYSES, AnalysisSpec
+from graphstore.analysis.compare import run_comparison
 from graphstore.analysis.run import ENGINES, AnalysisRun, run_analysis
 from graphstore.analysis.similarity import METHODS, SimilarityParams
 from graphstore.jobs.base import JobContext, JobSpec, register
@@ -40,7 +41,6 @@ def analysis_params(name: str, graph: str, engine: str = "auto", **method: Any) 
 @dataclass(frozen=True)
 class CompareParams:
     """Two stored graphs on the same nodes, and how to compare them."""
-
     method: str = field(metadata={"help": "jaccard (graph-average Jaccard) or cns (class neighbourhood similarity).",
                                   "choices": METHODS, "argument": True})
     a: str = field(metadata={"help": "Reference graph id."})
@@ -51,7 +51,6 @@ class CompareParams:
 @dataclass
 class CompareResult:
     """The value (None when undefined), how many nodes took part, and the two graphs."""
-
     method: str
     a: str
     b: str
@@ -60,8 +59,6 @@ class CompareResult:
 
 def run_compare(context: JobContext, params: CompareParams) -> CompareResult:
     """Read both graphs, compare them (A is the reference for CNS), record and return the result."""
-    from graphstore.analysis.compare import run_comparison
-
     summary = run_comparison(context.settings, params.method, params.a, params.b, params.similarity)
     return CompareResult(params.method, params.a, params.b, summary)
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from graphstore.config import Settings
 from graphstore.progress import ProgressCallback, no_progress
 from graphstore.registry import Registry
+from graphstore.store import open_store
+from graphstore.tracking import open_tracking
 
 if TYPE_CHECKING:
     from graphstore.store.base import GraphStore
@@ -26,29 +28,23 @@ R = TypeVar("R")
 class JobContext:
     """Where a job runs: settings, callbacks (progress; status for short waits; note for lines worth keeping, such
     as one per pruning round), and the stores opened on demand."""
-
     settings: Settings
     progress: ProgressCallback = no_progress
     status: Callable[[str], None] = field(default=lambda text: None)
     note: Callable[[str], None] = field(default=lambda text: None)
 
     def open_store(self) -> GraphStore:
-        """The configured graph store (a context manager); store code is imported only when a job needs it."""
-        from graphstore.store import open_store
-
+        """The configured graph store (a context manager)."""
         return open_store(self.settings)
 
     def open_tracking(self) -> Tracking:
         """The tracking DB (a context manager), migrated when it is SQLite."""
-        from graphstore.tracking import open_tracking
-
         return open_tracking(self.settings.tracking_url)
 
 
 @dataclass(frozen=True)
 class JobSpec(Generic[P, R]):
     """A named job: its parameter dataclass (the CLI's options and the tracked record) and its run function."""
-
     name: str
     summary: str
     params: type[P]
@@ -57,13 +53,6 @@ class JobSpec(Generic[P, R]):
 
     def __call__(self, context: JobContext, params: P) -> R:
         return self.run(context, params)
-
-
-def describe_params(params: Any) -> dict[str, Any]:
-    """A parameter dataclass (nested ones included) as the JSON-ready record a tracked run stores."""
-    from graphstore.nn.params import to_dict
-
-    return to_dict(params)
 
 
 JOBS: Registry[JobSpec[Any, Any]] = Registry("job", "graphstore.jobs", skip=("base", "source"),

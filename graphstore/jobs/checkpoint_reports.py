@@ -7,17 +7,25 @@ from pathlib import Path
 from typing import Any
 
 from graphstore.analysis.modules import ModuleParams, ModuleResult, analyse_checkpoint
-from graphstore.analysis.noise import NoiseParams, NoiseRow
-from graphstore.analysis.topology_report import ROUND_COLUMNS, TopologyReportParams
+from graphstore.analysis.noise import NoiseParams, NoiseRow, noise_sweep, track_noise
+from graphstore.analysis.topology_report import (
+    LAYER_COLUMNS,
+    ROUND_COLUMNS,
+    TopologyReportParams,
+    checkpoint_topology,
+    rounds_table,
+    track_topology,
+)
 from graphstore.errors import GraphstoreError
 from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.ingest import load_data
 from graphstore.jobs.source import CheckpointSource
+from graphstore.nn.checkpoint import load_checkpoint
 
 
 @dataclass(frozen=True)
 class NoiseJobParams:
     """Noise robustness of a checkpoint's latent kNN graph."""
-
     source: CheckpointSource = field(default_factory=CheckpointSource)
     method: NoiseParams = field(default_factory=NoiseParams)
 
@@ -25,7 +33,6 @@ class NoiseJobParams:
 @dataclass
 class NoiseResult:
     """Rows per noise level and the tracked run that holds them."""
-
     checkpoint: Path
     params: NoiseParams
     rows: list[NoiseRow]
@@ -34,10 +41,6 @@ class NoiseResult:
 
 def run_noise(context: JobContext, params: NoiseJobParams) -> NoiseResult:
     """Sweep the noise levels on the checkpoint's latents; record one step per level."""
-    from graphstore.analysis.noise import noise_sweep, track_noise
-    from graphstore.jobs.ingest import load_data
-    from graphstore.nn.checkpoint import load_checkpoint
-
     path = params.source.resolve(context.settings.data_dir)
     ckpt = load_checkpoint(path)
     context.status(f"noise sweep on {path.name} ...")
@@ -51,7 +54,6 @@ def run_noise(context: JobContext, params: NoiseJobParams) -> NoiseResult:
 @dataclass(frozen=True)
 class TopologyJobParams:
     """Zeroth-order topology of one checkpoint, or of every pruning round of a run."""
-
     source: CheckpointSource = field(default_factory=CheckpointSource)
     all_rounds: bool = field(default=False, metadata={"help": "Tabulate every pruning round of --run."})
     method: TopologyReportParams = field(default_factory=TopologyReportParams)
@@ -60,7 +62,6 @@ class TopologyJobParams:
 @dataclass
 class TopologyResult:
     """Either one checkpoint's layer table and totals, or one row per pruning round."""
-
     title: str
     run_id: int | None
     layer_columns: tuple[str, ...] = ()
@@ -71,9 +72,6 @@ class TopologyResult:
 
 def run_topology(context: JobContext, params: TopologyJobParams) -> TopologyResult:
     """NP, kappa* and MST overlap per layer (one checkpoint) or per round (--all-rounds --run)."""
-    from graphstore.analysis.topology_report import LAYER_COLUMNS, checkpoint_topology, rounds_table, track_topology
-    from graphstore.nn.checkpoint import load_checkpoint
-
     settings, source = context.settings, params.source
     if params.all_rounds:
         if source.checkpoint or source.run is None:
@@ -97,7 +95,6 @@ def run_topology(context: JobContext, params: TopologyJobParams) -> TopologyResu
 @dataclass(frozen=True)
 class ModulesJobParams:
     """Modules of a sculpted MLP checkpoint, scored against its Boolean task."""
-
     source: CheckpointSource = field(default_factory=CheckpointSource)
     name: str | None = field(default=None, metadata={"help": "Run name in the tracking DB."})
     method: ModuleParams = field(default_factory=ModuleParams)
@@ -106,7 +103,6 @@ class ModulesJobParams:
 @dataclass
 class ModulesResult:
     """The detected modules and the tracked run."""
-
     checkpoint: Path
     result: ModuleResult
     run_id: int

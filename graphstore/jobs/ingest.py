@@ -10,15 +10,22 @@ every kind that has it; an int field such as class-graph's k takes the smallest 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graphstore.errors import GraphExists, GraphstoreError
+from graphstore.extract.files import FORMATS, write_graph_file
+from graphstore.extract.registry import KindDoesNotApply, get_kind, kinds
 from graphstore.graph import check_graph_id
 from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.source import CheckpointSource
+from graphstore.nn import params as P
+from graphstore.nn.checkpoint import load_checkpoint
+from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.persist import save_graph
 
 DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
 
@@ -30,7 +37,6 @@ class IngestError(GraphstoreError):
 @dataclass(frozen=True)
 class ExtractOptions:
     """Data and extraction options shared by every requested graph kind."""
-
     dataset: str | None = field(default=None, metadata={
         "help": "Dataset to forward (default: the checkpoint's).", "flags": ("--dataset", "-d")})
     data_opt: tuple[str, ...] = field(default=(), metadata={
@@ -63,7 +69,6 @@ class ExtractOptions:
 @dataclass(frozen=True)
 class IngestParams:
     """Extract graphs from a checkpoint and store them, tracked."""
-
     source: CheckpointSource = field(default_factory=CheckpointSource)
     graphs: str = field(default=DEFAULT_KINDS, metadata={
         "help": "Graph kinds, comma-separated (see --list).", "flags": ("--graphs", "-g")})
@@ -82,7 +87,6 @@ class IngestParams:
 @dataclass(frozen=True)
 class ExtractParams:
     """Extract one graph kind from a checkpoint into a file, without a store."""
-
     graph: str = field(metadata={"help": "Graph kind (see graphstore ingest --list)."})
     out: str = field(metadata={"help": "Output file: .parquet (directory), .zip, .graphml, .gexf.",
                                "flags": ("--out", "-o")})
@@ -94,7 +98,6 @@ class ExtractParams:
 @dataclass
 class Planned:
     """One kind to extract: its registry entry, parameters, base graph id and the ids it will produce."""
-
     kind: Any
     params: Any
     base_id: str
@@ -104,7 +107,6 @@ class Planned:
 @dataclass
 class Outcome:
     """What happened to one graph."""
-
     kind: str
     graph_id: str
     nodes: int = 0
@@ -117,7 +119,6 @@ class Outcome:
 @dataclass
 class Inputs:
     """The loaded checkpoint, its model, the dataset (None when no kind needs data) and the file's digest."""
-
     path: Path
     checkpoint: Any
     model: Any
@@ -128,7 +129,6 @@ class Inputs:
 @dataclass
 class IngestResult:
     """Every graph the job produced or skipped, and where."""
-
     checkpoint: Path
     target: str
     outcomes: list[Outcome]
@@ -148,8 +148,6 @@ def file_digest(path: Path) -> str:
 def load_inputs(path: Path, data_dir: Path, needs_data: bool, dataset: str | None = None,
                 data_opts: dict[str, str] | None = None) -> Inputs:
     """Checkpoint, its model (weights must fit the spec) and the dataset, checked against the model."""
-    from graphstore.nn.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
     data = load_data(ckpt, data_dir, dataset, data_opts or {}) if needs_data else None
@@ -158,8 +156,6 @@ def load_inputs(path: Path, data_dir: Path, needs_data: bool, dataset: str | Non
 
 def load_data(ckpt: Any, data_dir: Path, dataset: str | None, data_opts: dict[str, str]) -> Any:
     """The checkpoint's dataset (or the one named), refusing one the model cannot read or label."""
-    from graphstore.nn.datasets import DatasetSpec, load_dataset
-
     spec = ckpt.dataset if dataset is None else DatasetSpec(dataset, {})
     params = {**(spec.params if dataset is None else {}), **data_opts}
     data = load_dataset(DatasetSpec(spec.name, params), data_dir)
@@ -188,8 +184,6 @@ def base_graph_id(ckpt: Any, path: Path, kind: str, prefix: str | None) -> str:
 
 def parse_kinds(text: str) -> list[Any]:
     """Registry entries for a comma-separated list of kinds (unknown ones raise, listing the known)."""
-    from graphstore.extract.registry import get_kind
-
     names = [t for t in (s.strip() for s in text.split(",")) if t]
     if not names:
         raise IngestError("No graph kinds given.", f"Example: --graphs {DEFAULT_KINDS}")
@@ -199,8 +193,6 @@ def parse_kinds(text: str) -> list[Any]:
 
 def kind_values(entry: Any, common: dict[str, Any], opts: dict[str, str]) -> dict[str, Any]:
     """The parameter values one kind takes from the common options and --opt."""
-    from graphstore.nn import params as P
-
     names, hints = entry.field_names(), P.field_types(entry.params)
     values: dict[str, Any] = {}
     for key, value in common.items():
@@ -230,8 +222,6 @@ def check_opts(entries: list[Any], opts: dict[str, str]) -> None:
 def plan(entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[str, str],
          prefix: str | None) -> list[Planned]:
     """Parameters and graph ids for each kind; applicability and parameter checks before any extraction."""
-    from graphstore.extract.registry import KindDoesNotApply, kinds
-
     check_opts(entries, opts)
     for entry in entries:
         reason = entry.why_not(inputs.checkpoint, inputs.model)
@@ -251,8 +241,6 @@ def plan(entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[
 
 def fingerprint(item: Planned, inputs: Inputs) -> dict[str, Any]:
     """What makes two extractions the same graph: the checkpoint's bytes, the kind's parameters, the data."""
-    from graphstore.nn import params as P
-
     data = inputs.data.spec.to_dict() if inputs.data is not None and item.kind.needs_data else None
     return {"checkpoint_sha256": inputs.digest, "kind": item.kind.name, "params": P.to_dict(item.params),
             "dataset": data}
@@ -278,8 +266,6 @@ def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Any], float]:
 def prepare(context: JobContext, source: CheckpointSource, kinds_text: str, options: ExtractOptions,
             prefix: str | None) -> tuple[Inputs, list[Planned]]:
     """The inputs and the checked plan shared by ingest and extract."""
-    from graphstore.nn import params as P
-
     entries = parse_kinds(kinds_text)
     data_dir = Path(context.settings.data_dir)
     path = source.resolve(data_dir)
@@ -320,8 +306,6 @@ def check_resumable(item: Planned, inputs: Inputs, found: dict[str, Any]) -> Non
 
 def _normal(value: Any) -> Any:
     """Compare JSON round-tripped values (tuples vs lists) alike."""
-    import json
-
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
@@ -341,8 +325,6 @@ def checkpoint_record(context: JobContext, inputs: Inputs) -> tuple[int | None, 
 def store_planned(context: JobContext, inputs: Inputs, planned: list[Planned], replace: bool = False,
                   resume: bool = False) -> list[Outcome]:
     """Extract each planned graph and save it to the store with its tracking record."""
-    from graphstore.persist import save_graph
-
     found = existing(context, [i for item in planned for i in item.ids])
     if found and not (replace or resume):
         raise GraphExists(f"Graphs already in the store: {', '.join(f'{i} ({s.status})' for i, s in found.items())}.",
@@ -385,8 +367,6 @@ def run_ingest(context: JobContext, params: IngestParams) -> IngestResult:
 
 def run_extract(context: JobContext, params: ExtractParams) -> IngestResult:
     """Extract one graph kind and write it (or one file per graph, for kinds that make several) to a file."""
-    from graphstore.extract.files import FORMATS, write_graph_file
-
     out = Path(params.out)
     if out.suffix not in FORMATS:
         raise IngestError(f"Unknown output format {out.suffix or '(none)'} for {out}.",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graphstore.errors import GraphstoreError
+from graphstore.nn.checkpoint import find_checkpoint
 
 
 class SourceError(GraphstoreError):
@@ -15,7 +16,6 @@ class SourceError(GraphstoreError):
 @dataclass(frozen=True)
 class CheckpointSource:
     """Which checkpoint a job reads: a file, or a tracked run's checkpoint at an epoch and/or pruning round."""
-
     checkpoint: str | None = field(default=None, metadata={
         "help": "Checkpoint file (.pt); or use --run [--epoch | --round].", "argument": True})
     run: int | None = field(default=None, metadata={"help": "Run id whose checkpoint to use (default: its last)."})
@@ -29,8 +29,6 @@ class CheckpointSource:
 
     def resolve(self, data_dir: str | Path) -> Path:
         """The checkpoint path; refuses both a path and a run, neither, or epoch/round without a run."""
-        from graphstore.nn.checkpoint import find_checkpoint
-
         if self.checkpoint is not None and self.run is not None:
             raise SourceError("Give a checkpoint path or --run, not both.", "Drop one of them.")
         if self.checkpoint is not None:
