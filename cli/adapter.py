@@ -74,6 +74,8 @@ def _optional_inner(kind: Any) -> Any:
 def parameter(f: dataclasses.Field, kind: Any) -> inspect.Parameter:
     """One Typer option (or argument) for a dataclass field."""
     meta, inner = f.metadata, _optional_inner(kind)
+    annotation: Any
+    default: Any
     scalar = inner in (int, float, str, bool)
     has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
     if meta.get("repeat"):
@@ -82,7 +84,7 @@ def parameter(f: dataclasses.Field, kind: Any) -> inspect.Parameter:
         annotation = kind
         default = f.default if f.default is not dataclasses.MISSING else ...
         if meta.get("choices") and inner is str:
-            annotation = typing.Literal[tuple(map(str, meta["choices"]))]  # type: ignore[misc]
+            annotation = typing.Literal[tuple(map(str, meta["choices"]))]
     else:
         annotation, default = str | None, (None if has_default else ...)
     help_text = field_help(f)
@@ -122,7 +124,7 @@ def build(cls: type, values: dict[str, Any], what: str) -> Any:
             nested[f.name] = build(hints[f.name], {k: v for k, v in values.items() if k not in hidden}, what)
         elif value is not None and not (f.metadata.get("repeat") and not value):
             flat[f.name] = tuple(value) if f.metadata.get("repeat") else value
-    made = from_mapping(cls, flat, what)
+    made: Any = from_mapping(cls, flat, what)
     if not nested:
         return made
     try:

@@ -26,6 +26,7 @@ from graphstore.nn import params as P
 from graphstore.nn.checkpoint import load_checkpoint
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.persist import save_graph
+from graphstore.progress import ProgressCallback
 
 DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
 
@@ -345,15 +346,20 @@ def store_planned(context: JobContext, inputs: Inputs, planned: list[Planned], r
         for graph in graphs:
             if not tracked:
                 graph.run_id = None
-            label = f"writing {graph.graph_id}"
             report = save_graph(context.settings, graph, replace=replace, resume=resume and not replace,
-                                on_progress=lambda step, done, total, label=label: context.progress(
-                                    f"{label}: {step}", done, total),
+                                on_progress=labelled(context.progress, f"writing {graph.graph_id}"),
                                 checkpoint_id=ckpt_id)
             outcomes.append(Outcome(item.kind.name, graph.graph_id, report.nodes, report.edges,
                                     seconds / len(graphs), report.seconds,
                                     "resumed" if report.resumed else "complete"))
     return outcomes
+
+
+def labelled(progress: ProgressCallback, label: str) -> ProgressCallback:
+    """A progress callback that prefixes every step with `label` (one bar per graph written)."""
+    def report(step: str, done: int, total: int) -> None:
+        progress(f"{label}: {step}", done, total)
+    return report
 
 
 # ---- the jobs ------------------------------------------------------------------------------------------

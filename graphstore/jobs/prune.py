@@ -55,6 +55,11 @@ def resolve_start(context: JobContext, start: PruneStart, config: TrainConfig, k
                        config, keep_epoch, context.progress)
 
 
+def model_name(start: Start) -> str:
+    """The registry name of the start's model (graphstore models carry their ModelSpec)."""
+    return str(getattr(start.model, "spec").name)  # noqa: B009 - nn.Module's type does not know graphstore's spec
+
+
 @dataclass(frozen=True)
 class ImpJobParams:
     """Iterative magnitude pruning (lottery tickets): train, prune p of the survivors by |w|, rewind, repeat."""
@@ -130,12 +135,12 @@ def run_structured_job(context: JobContext, params: StructuredJobParams) -> Stru
     if params.start.source.given:
         start, _ = resolve_start(context, params.start, config)
     elif params.start.choice.model is not None:
-        choice = params.start.choice
-        start = fresh_start(settings.data_dir, choice.model, parse_assignments(choice.model_opt, "--model-opt"),
+        choice, model = params.start.choice, params.start.choice.model
+        start = fresh_start(settings.data_dir, model, parse_assignments(choice.model_opt, "--model-opt"),
                             choice.dataset, parse_assignments(choice.data_opt, "--data-opt"), config.seed)
     else:
         raise PruningError("Nothing to prune.", "Pass a checkpoint path, --run RUN_ID, or --model M --dataset D.")
-    context.note(f"structured pruning of {start.model.spec.name} on {start.data.info.name}: p={method.sparsity}, "
+    context.note(f"structured pruning of {model_name(start)} on {start.data.info.name}: p={method.sparsity}, "
                  f"prune after epoch {prune_epoch} of {config.epochs}, lambda {method.lam}")
     return run_structured(settings.data_dir, settings.tracking_url, method, config, start, progress=context.progress)
 
@@ -164,7 +169,7 @@ def run_layers_job(context: JobContext, params: LayersJobParams) -> LayersResult
     """delta once, then per gamma: select, rebuild, count parameters, retrain."""
     start, _ = resolve_start(context, params.start, params.train)
     method = params.method
-    context.note(f"computing delta for every node of {start.model.spec.name}'s multilayer network "
+    context.note(f"computing delta for every node of {model_name(start)}'s multilayer network "
                  f"({method.split} split, {method.weight} arc weights, {method.source})")
 
     def row_note(row: SweepRow) -> None:
@@ -208,5 +213,8 @@ LAYERS = JobSpec("prune-layers", LayersJobParams.__doc__ or "", LayersJobParams,
                  "graphstore prune layers --run 1 --sweep 0.25:2:0.25 --aggregate median")
 SCULPT = JobSpec("prune-sculpt", SculptJobParams.__doc__ or "", SculptJobParams, run_sculpt_job,
                  "graphstore prune sculpt --task input-separable --widths 24,24 --p-unit 65 --p-edge 1.5")
-for _spec in (IMP, TIMP, STRUCTURED, LAYERS, SCULPT):
-    register(_spec)
+register(IMP)
+register(TIMP)
+register(STRUCTURED)
+register(LAYERS)
+register(SCULPT)

@@ -71,8 +71,8 @@ def run_train(context: JobContext, params: TrainParams) -> TrainOutcome:
                         choice.data_params(), params.train, name=params.name, on_start=announce,
                         progress=context.progress)
     sizes = {split: out.data.size(split) for split in ("train", "val", "test")}
-    return TrainOutcome(out.run_id, out.model.spec.name, out.data.info.name, out.model.hidden_neurons(), sizes,
-                        list(out.result.history), dict(out.result.final), list(out.saved))
+    return TrainOutcome(out.run_id, out.params["model"]["name"], out.data.info.name, out.params["hidden_neurons"],
+                        sizes, list(out.result.history), dict(out.result.final), list(out.saved))
 
 
 TRAIN = JobSpec("train", "Train a model on a dataset; checkpoints to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics "
