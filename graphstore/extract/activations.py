@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -18,9 +18,7 @@ from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.base import LoadedDataset
-
-if TYPE_CHECKING:
-    from graphstore.nn.models.base import PrunableMixin
+from graphstore.nn.models.base import PrunableLayer, prunable
 
 WHERE = ("pre", "post")
 
@@ -39,9 +37,9 @@ class Recorded:
     indices: np.ndarray         # (N,) original sample indices of the split
 
 
-def select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
+def select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, PrunableLayer]]:
     """The prunable layers named (all, in forward order, when names is empty); unknown names raise."""
-    layers = cast("PrunableMixin", model).prunable_layers()
+    layers = prunable(model).prunable_layers()
     if not names:
         return layers
     known = dict(layers)
@@ -57,7 +55,7 @@ def post_modules(model: nn.Module, layers: Sequence[tuple[str, nn.Module]]) -> l
     """For each layer, the first ReLU after it in module order (the output layer keeps its logits)."""
     order = [(n, m) for n, m in model.named_modules() if n]
     position = {n: i for i, (n, _) in enumerate(order)}
-    output = cast("PrunableMixin", model).prunable_layers()[-1][0]
+    output = prunable(model).prunable_layers()[-1][0]
     out = []
     for name, module in layers:
         relu = next((pair for pair in order[position[name] + 1:] if isinstance(pair[1], nn.ReLU)), None)
@@ -91,7 +89,7 @@ def record(model: nn.Module, data: LoadedDataset, split: str, layers: Sequence[t
 def latents(model: nn.Module, data: LoadedDataset, split: str, batch_size: int = 512, device: str = "cpu",
             limit: int = 0, progress=None) -> Recorded:
     """The input of the output layer (the classifier's latent vector) for every sample of a split."""
-    _, out_layer = cast("PrunableMixin", model).prunable_layers()[-1]
+    _, out_layer = prunable(model).prunable_layers()[-1]
     width = int(cast(torch.Tensor, out_layer.weight).shape[1])
 
     def hooks(buf: np.ndarray, rows: list[int]) -> list:

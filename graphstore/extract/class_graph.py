@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
 
 from graphstore.errors import GraphstoreError
 from graphstore.extract.activations import latents
@@ -71,8 +72,6 @@ def sample_graph(n: int, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> sp
 def class_distances(adj: sp.csr_matrix, labels: np.ndarray, num_classes: int, chunk: int = 256,
                     progress: Callable[[int, int], None] | None = None) -> ClassDistances:
     """Per-class-pair mean shortest-path lengths by chunked multi-source Dijkstra (adj must be symmetric)."""
-    from scipy.sparse.csgraph import dijkstra
-
     n = adj.shape[0]
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, num_classes))
     sums = np.zeros((num_classes, num_classes))

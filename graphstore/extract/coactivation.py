@@ -12,8 +12,9 @@ Each undirected pair is stored once (COACTIVATES, rho and w).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,11 +24,11 @@ from graphstore.extract.activations import WHERE, record, select_layers
 from graphstore.extract.registry import register
 from graphstore.extract.weights import add_classes, neuron_layout
 from graphstore.graph import Graph
+from graphstore.nn.models.base import prunable
 
 if TYPE_CHECKING:
     from graphstore.nn.checkpoint import Checkpoint
     from graphstore.nn.datasets.base import LoadedDataset
-    from graphstore.nn.models.base import PrunableMixin
 
 RESCALE = ("linear", "minmax")
 
@@ -88,8 +89,6 @@ def rank_matrix(x: np.ndarray, chunk: int = 256, workers: int = 0) -> tuple[np.n
     Unit chunks are ranked in a thread pool (numpy's sort and accumulations release the GIL); memory is the
     output plus a few chunk-sized temporaries per worker.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     n, u = x.shape
     z = np.empty((u, n), dtype=np.float32)
     norms = np.empty(u, dtype=np.float64)
@@ -148,7 +147,7 @@ def coactivation_graph(graph_id: str, model: torch.nn.Module, data: LoadedDatase
                        class_names=None, progress: Callable[[int, int], None] | None = None) -> Graph:
     """Record activations over a split, correlate every unit pair, keep the strong positive pairs."""
     layers = select_layers(model, params.layers)
-    all_layers = cast("PrunableMixin", model).prunable_layers()
+    all_layers = prunable(model).prunable_layers()
     layout = neuron_layout(all_layers, class_names)
     rec = record(model, data, params.split, layers, params.where, params.batch_size, params.device, params.limit,
                  progress)

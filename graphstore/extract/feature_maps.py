@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.base import LoadedDataset
-
-if TYPE_CHECKING:
-    from graphstore.nn.models.base import PrunableMixin
+from graphstore.nn.models.base import prunable
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class FeatureMaps:
 
 def conv_modules(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """(name, Conv2d) in forward order (from prunable_layers() when the model has it)."""
-    layers = (cast("PrunableMixin", model).prunable_layers() if hasattr(model, "prunable_layers")
+    layers = (prunable(model).prunable_layers() if hasattr(model, "prunable_layers")
               else model.named_modules())
     return [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
 

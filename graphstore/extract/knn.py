@@ -121,8 +121,8 @@ def knn_search(x: np.ndarray, k: int, metric: str = "l1", approximate: bool = Fa
     if metric == "l1" and not approximate:
         from graphstore.extract.l1_topk import l1_topk  # deferred: numba loads only when an exact L1 search runs
 
-        rows = None if progress is None else (lambda done, total: progress(n * done // total, n))
-        return l1_topk(x, k, rows)
+        report = None if progress is None else (lambda done, total: progress(n * done // total, n))
+        return l1_topk(x, k, report)
     m = min(n, k + 1 + TIE_MARGIN)
     dist, nbr = np.empty((n, k)), np.empty((n, k), np.int64)
     if metric == "cosine":
@@ -200,6 +200,7 @@ def knn_ids(params: KnnParams, graph_id: str) -> list[str]:
 def knn_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: KnnParams,
                         graph_id: str) -> list[Graph]:
     """Latent kNN sample graphs (L1, union, one per k) over a split (003)."""
+    assert data is not None, "registered with needs_data=True: ingest always passes the data"
     model = checkpoint.build_model(params.device)
     rec = latents(model, data, params.split, params.batch_size, params.device, params.limit)
     return knn_graphs(graph_id, rec, params, params.split)

@@ -44,6 +44,8 @@ from graphstore.extract.registry import (
 from graphstore.graph import Graph
 from graphstore.nn.checkpoint import Checkpoint
 from graphstore.nn.datasets.base import LoadedDataset
+from graphstore.nn.models.base import SequentialNet
+from graphstore.nn.train import resolve_device
 
 WEIGHTS = ("mean", "median")
 SOURCES = ("activation", "response")
@@ -312,8 +314,6 @@ def check_arc_budget(layers: list[ConvGeometry], classes: int, max_arcs: int) ->
 
 def why_not_multilayer(checkpoint: Checkpoint, model: nn.Module) -> str | None:
     """Why the multilayer kind does not apply to this model (None = it applies)."""
-    from graphstore.nn.models.base import SequentialNet
-
     reason = requires_conv(checkpoint, model) or requires_multiclass(checkpoint, model)
     if reason is None and not isinstance(model, SequentialNet):
         reason = f"it needs a plain conv/pool chain and {checkpoint.model.name} has residual blocks"
@@ -368,8 +368,6 @@ def check_multilayer(checkpoint: Checkpoint, model: nn.Module, data: LoadedDatas
 def multilayer_of(model: nn.Module, data: LoadedDataset, params: MultilayerParams,
                   full: bool = False) -> tuple[Multilayer, FeatureMaps]:
     """Record the class-averaged maps of `model` on `data` and compute weights, degrees and delta."""
-    from graphstore.nn.train import resolve_device
-
     params = replace(params, device=str(resolve_device(params.device)))
     model = model.to(params.device)
     maps = record_maps(model, data, params, full or params.weight == "median")
@@ -380,8 +378,6 @@ def multilayer_of(model: nn.Module, data: LoadedDataset, params: MultilayerParam
 def extract_multilayer(checkpoint: Checkpoint, data: LoadedDataset | None, params: MultilayerParams,
                        graph_id: str) -> Graph:
     """Per-class patch networks of a CNN (001) with the entropy of degree delta on every Patch node."""
-    from graphstore.nn.train import resolve_device
-
     model = checkpoint.build_model(resolve_device(params.device))
     check_multilayer(checkpoint, model, data, params)
     if data is None:

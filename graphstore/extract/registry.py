@@ -72,7 +72,7 @@ def any_model(checkpoint: Checkpoint, model: nn.Module) -> str | None:
 
 def requires_conv(checkpoint: Checkpoint, model: nn.Module) -> str | None:
     """Kinds built on convolutional feature maps need at least one Conv2d layer."""
-    from torch import nn
+    from torch import nn  # deferred: the kind registry is read without torch; only this check needs it
 
     if any(isinstance(m, nn.Conv2d) for _, m in model.prunable_layers()):  # type: ignore[attr-defined,operator]
         return None

@@ -22,11 +22,11 @@ from torch import nn
 
 from graphstore.extract.registry import register
 from graphstore.graph import Graph, NodeTable
+from graphstore.nn.models.base import prunable
 
 if TYPE_CHECKING:
     from graphstore.nn.checkpoint import Checkpoint
     from graphstore.nn.datasets.base import LoadedDataset
-    from graphstore.nn.models.base import PrunableMixin
 
 NORMS = ("l1", "l2", "sum", "maxabs")
 
@@ -180,5 +180,5 @@ def weights_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, 
                             graph_id: str) -> Graph:
     """Neuron graph of the weights (masked weights absent, signed w and abs_w)."""
     model = checkpoint.build_model()
-    layers = cast("PrunableMixin", model).prunable_layers()
+    layers = prunable(model).prunable_layers()
     return weight_graph(graph_id, layers, checkpoint.masks, checkpoint.data_info.class_names, params)

@@ -6,7 +6,7 @@ UnknownName error with close matches); this module adds the (params, build, summ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -26,7 +26,7 @@ class Entry(Generic[F]):
     summary: str
     kind_label: str = "model"
 
-    def make_params(self, values: dict[str, Any] | None = None) -> Any:
+    def make_params(self, values: Mapping[str, Any] | None = None) -> Any:
         """The parameter dataclass from a mapping of (text or typed) values."""
         return P.from_mapping(self.params, values, f"{self.kind_label} {self.name!r}")
 

@@ -23,6 +23,7 @@ from torch import nn
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import DatasetSpec, LoadedDataset, load_dataset
 from graphstore.nn.models import ModelSpec, build_model, model_spec
+from graphstore.nn.models.base import prunable
 from graphstore.nn.run_log import RunId, RunLog, tracked_run
 from graphstore.nn.train import Callback, CheckpointSaver, Metrics, TrainResult, config_dict, seed_everything, train
 from graphstore.progress import ProgressCallback, progress_or_silent
@@ -45,7 +46,7 @@ class TrackedTraining:
 def training_params(spec: ModelSpec, net: nn.Module, data: LoadedDataset, config: TrainConfig) -> dict[str, Any]:
     """What a training run records: model and dataset specs, the TrainConfig, the splits, the hidden neurons."""
     return {"model": spec.to_dict(), "dataset": data.spec.to_dict(), "train": config_dict(config),
-            "splits": data.meta.get("splits", {}), "hidden_neurons": net.hidden_neurons()}
+            "splits": data.meta.get("splits", {}), "hidden_neurons": prunable(net).hidden_neurons()}
 
 
 def train_tracked(

@@ -44,6 +44,7 @@ from graphstore.nn.checkpoint import (
     save_checkpoint,
 )
 from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.nn.models.base import PrunableLayer, prunable
 from graphstore.nn.run_log import RunLog, TrackedRun, tracked_run
 from graphstore.nn.tracked import train_tracked
 from graphstore.nn.train import CheckpointSaver, Metrics, evaluate, train
@@ -136,21 +137,22 @@ def rewind_state(data_dir: str | Path, start: Start, epoch: int) -> Tensors:
                            f"({exc.message})") from exc
 
 
-def select_layers(model: nn.Module, layers: str = "all", exclude_output: bool = False) -> list[tuple[str, nn.Module]]:
+def select_layers(model: nn.Module, layers: str = "all",
+                  exclude_output: bool = False) -> list[tuple[str, PrunableLayer]]:
     """The prunable (name, Conv2d | Linear) layers: all, conv-only or linear-only; optionally not the output."""
     if layers not in LAYER_CHOICES:
         raise PruningError(f"Unknown layer choice {layers!r}.", f"Choose one of: {', '.join(LAYER_CHOICES)}.")
-    found = list(model.prunable_layers())  # type: ignore[operator]
+    found = list(prunable(model).prunable_layers())
     if exclude_output:
         found = found[:-1]
     kinds = {"all": (nn.Conv2d, nn.Linear), "conv": (nn.Conv2d,), "linear": (nn.Linear,)}[layers]
-    chosen: list[tuple[str, nn.Module]] = [(n, m) for n, m in found if isinstance(m, kinds)]
+    chosen: list[tuple[str, PrunableLayer]] = [(n, m) for n, m in found if isinstance(m, kinds)]
     if not chosen:
         raise PruningError(f"The model has no {layers} layers to prune.", f"Choose one of: {', '.join(LAYER_CHOICES)}.")
     return chosen
 
 
-def weight_masks(model: nn.Module, layers: list[tuple[str, nn.Module]], masks: Masks | None = None) -> Masks:
+def weight_masks(model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks | None = None) -> Masks:
     """A mask per chosen layer's weight ("<name>.weight"): the given one if present, else all True."""
     masks = masks or {}
     out = {}

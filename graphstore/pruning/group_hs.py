@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from graphstore.nn.models.base import PrunableLayer, prunable
+
 EPS = 1e-12
 
 
@@ -27,7 +29,7 @@ def group_hs(weight: torch.Tensor) -> torch.Tensor:
     return (in_groups.square() + out_groups.square()) / w.square().sum().clamp_min(EPS)
 
 
-def group_hs_penalty(layers: Iterable[tuple[str, nn.Module]], lam: float) -> torch.Tensor:
+def group_hs_penalty(layers: Iterable[tuple[str, PrunableLayer]], lam: float) -> torch.Tensor:
     """lambda * sum of group_hs over the layers' weights (a 0-d tensor; 0 when lambda is 0)."""
     layers = list(layers)
     if lam == 0 or not layers:
@@ -37,4 +39,4 @@ def group_hs_penalty(layers: Iterable[tuple[str, nn.Module]], lam: float) -> tor
 
 def model_group_hs(model: nn.Module, lam: float) -> torch.Tensor:
     """The regulariser over every prunable layer of a graphstore model (output layer included)."""
-    return group_hs_penalty(model.prunable_layers(), lam)
+    return group_hs_penalty(prunable(model).prunable_layers(), lam)

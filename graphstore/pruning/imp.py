@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphstore.nn.models import spec_of
+from graphstore.nn.models.base import PrunableLayer
 from graphstore.nn.params import to_dict
 from graphstore.nn.train import config_dict
 from graphstore.progress import ProgressCallback
@@ -177,7 +179,7 @@ def magnitude_prune(weights: dict[str, torch.Tensor], masks: Masks, rate: float,
     return {key: m.to("cpu") for key, m in out.items()}
 
 
-KeepFn = Callable[[nn.Module, list[tuple[str, nn.Module]], Masks], tuple[Masks, dict[str, float]]]
+KeepFn = Callable[[nn.Module, list[tuple[str, PrunableLayer]], Masks], tuple[Masks, dict[str, float]]]
 
 
 def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, tracking_url: str | None,
@@ -194,8 +196,8 @@ def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, 
     keys = [f"{name}.weight" for name, _ in layers]
     state = _rewind_target(start, params, data_dir, rewind_to)
     record = {"method": to_dict(method_params or params), "train": config_dict(config),
-              "model": model.spec.to_dict(), "dataset": start.data.spec.to_dict()}
-    name = f"{kind}-{model.spec.name}-{start.data.spec.name}"
+              "model": spec_of(model).to_dict(), "dataset": start.data.spec.to_dict()}
+    name = f"{kind}-{spec_of(model).name}-{start.data.spec.name}"
     with PruningRun(data_dir, tracking_url, kind, name, record, start, config.seed, config.device) as run:
         forced, extra = _measure(model, layers, masks, params, keep_fn)
         _notify(on_round, run.record_start(masks, extra))
@@ -212,7 +214,7 @@ def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, 
     return run
 
 
-def _measure(model: nn.Module, layers: list[tuple[str, nn.Module]], masks: Masks, params: ImpParams,
+def _measure(model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks, params: ImpParams,
              keep_fn: KeepFn | None) -> tuple[Masks | None, dict[str, float]]:
     """(forced masks or None, topology metrics) of the current weights, before the next pruning step."""
     if keep_fn is not None:

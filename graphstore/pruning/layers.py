@@ -29,7 +29,7 @@ from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.extract.multilayer import MultilayerParams, multilayer_of, require_multilayer
-from graphstore.nn.models import ModelSpec, build_model, model_entry, model_spec
+from graphstore.nn.models import ModelSpec, build_model, model_entry, model_spec, spec_of
 from graphstore.nn.models.base import count_parameters
 from graphstore.nn.tracked import train_tracked
 from graphstore.nn.train import evaluate, resolve_device
@@ -143,7 +143,7 @@ def retrain(start: Start, row: SweepRow, params: LayerPruneParams, config: Any, 
     start_checkpoint = str(start.checkpoint) if start.checkpoint else None
     record = {"method": dataclasses.asdict(params), "gamma": sel.gamma, "threshold": sel.threshold,
               "delta_center": sel.center, "removed_layers": sel.removed, "kept_layers": sel.kept,
-              "layer_max_delta": sel.layer_max, "guarded": sel.guarded, "parent_model": start.model.spec.to_dict(),
+              "layer_max_delta": sel.layer_max, "guarded": sel.guarded, "parent_model": spec_of(start.model).to_dict(),
               "parameters": row.parameters, "start_checkpoint": start_checkpoint}
     out = train_tracked(
         data_dir, tracking_url, row.spec, None, None, None, config, data=start.data,
@@ -166,7 +166,7 @@ def prune_layers(start: Start, params: LayerPruneParams, config: Any, data_dir: 
     ckpt_like = _CheckpointView(start)
     require_multilayer(ckpt_like, start.model)  # type: ignore[arg-type]
     names, deltas = layer_deltas(start.model, start.data, params, device, config.eval_batch_size)
-    spec = start.model.spec
+    spec = spec_of(start.model)
     parent_metrics = {k: v for k, v in start.metrics.items() if k.startswith("test_")}
     if "test_acc" not in parent_metrics and start.data.size("test"):
         parent_metrics = {f"test_{k}": v for k, v in evaluate(start.model, start.data, "test").items()}
@@ -194,7 +194,7 @@ class _CheckpointView:
 
     @property
     def model(self) -> ModelSpec:
-        return self.start.model.spec
+        return spec_of(self.start.model)
 
     @property
     def data_info(self) -> Any:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from graphstore.analysis.mst import TopologyParams, model_np, model_topology
 from graphstore.nn.checkpoint import Tensors
+from graphstore.nn.models.base import PrunableLayer
 
 Masks = Tensors
 
 
-def mst_keep_masks(layers: list[tuple[str, nn.Module]], masks: Masks, conv_norm: str = "l1"
+def mst_keep_masks(layers: list[tuple[str, PrunableLayer]], masks: Masks, conv_norm: str = "l1"
                    ) -> tuple[Masks, dict[str, float]]:
     """Forced-keep masks (the MSF of each layer's current weights) and the model's NP / kappa* / overlap."""
     forced = {}

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,8 @@ from graphstore.nn.checkpoint import Tensors, checkpoint_path, cpu_state, make_c
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.datasets.base import LoadedDataset
-from graphstore.nn.models import make_model
+from graphstore.nn.models import make_model, spec_of
+from graphstore.nn.models.base import prunable
 from graphstore.nn.params import to_dict
 from graphstore.nn.train import evaluate, seed_everything, train
 from graphstore.pruning import units as U
@@ -120,7 +122,7 @@ def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: in
 
 def prune_edges(model: nn.Module, masks: Tensors, count: int) -> Tensors:
     """Masks with the `count` smallest |w| among live weights removed (global over weight matrices)."""
-    names = [f"{n}.weight" for n, _ in model.prunable_layers()]
+    names = [f"{n}.weight" for n, _ in prunable(model).prunable_layers()]
     params = dict(model.named_parameters())
     current = {n: masks.get(n, torch.ones_like(params[n], dtype=torch.bool, device="cpu")) for n in names}
     flat = torch.cat([params[n].detach().abs().cpu().masked_fill(~current[n], float("inf")).flatten() for n in names])
@@ -138,12 +140,13 @@ def pruned_units(model: nn.Module, masks: Tensors) -> int:
 
 def pruned_weights(model: nn.Module, masks: Tensors) -> int:
     """Weight entries removed so far."""
-    return sum(int((~masks[f"{n}.weight"]).sum()) for n, _ in model.prunable_layers() if f"{n}.weight" in masks)
+    return sum(int((~masks[f"{n}.weight"]).sum()) for n, _ in prunable(model).prunable_layers()
+               if f"{n}.weight" in masks)
 
 
 def total_weights(model: nn.Module) -> int:
     """Dense weight entries over all weight matrices."""
-    return sum(m.weight.numel() for _, m in model.prunable_layers())
+    return sum(m.weight.numel() for _, m in prunable(model).prunable_layers())
 
 
 def retrain(model: nn.Module, data: LoadedDataset, masks: Tensors, config: TrainConfig) -> float:
@@ -182,7 +185,7 @@ def prune_loop(
 
 def pruned_arch(model: nn.Module, masks: Tensors) -> list[int]:
     """[inputs used, hidden units with both in- and out-edges per layer..., outputs] of the masked MLP."""
-    layers = model.prunable_layers()
+    layers = prunable(model).prunable_layers()
     m = [masks.get(f"{n}.weight", torch.ones_like(mod.weight, dtype=torch.bool)).cpu() for n, mod in layers]
     hidden = [int((m[i].any(1) & m[i + 1].any(0)).sum()) for i in range(len(m) - 1)]
     return [int(m[0].any(0).sum()), *hidden, int(m[-1].shape[0])]
@@ -200,7 +203,8 @@ def _sculpt(
     model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None,
 ) -> SculptResult:
     """The body of `sculpt`."""
-    tic, steps = time.perf_counter(), []
+    tic = time.perf_counter()
+    steps: list[Step] = []
 
     def record(step: Step) -> None:
         step.index = len(steps) + 1
@@ -210,7 +214,7 @@ def _sculpt(
 
     acc = retrain(model, data, {}, method.train_config(method.epochs))
     dense = State(copy.deepcopy(model.state_dict()), {}, acc)
-    record(Step(0, "dense", 0.0, 0, 0, acc >= method.threshold, acc, 1.0, model.hidden_neurons()))
+    record(Step(0, "dense", 0.0, 0, 0, acc >= method.threshold, acc, 1.0, prunable(model).hidden_neurons()))
     if acc < method.threshold:
         message = (f"The dense network reached accuracy {acc:.4f} < threshold {method.threshold} after "
                    f"{method.epochs} epochs; nothing was pruned (the dense state is kept). Train longer "
@@ -266,7 +270,7 @@ def run_sculpt(
     """`sculpt` as a tracked run: one metrics row per step, the kept network as a checkpoint with masks."""
     model, data = build(method, data_dir)
     start = Start(model, data, cpu_state(model))
-    params = {"method": to_dict(method), "model": model.spec.to_dict(), "dataset": data.spec.to_dict(),
+    params = {"method": to_dict(method), "model": spec_of(model).to_dict(), "dataset": data.spec.to_dict(),
               "ground_truth": data.meta.get("ground_truth")}
     default = f"sculpt-{method.task}-{'x'.join(map(str, method.widths))}"
     with PruningRun(data_dir, tracking_url, "prune-sculpt", name or default, params, start, method.seed,
@@ -278,8 +282,9 @@ def run_sculpt(
                 on_step(s)
 
         result = sculpt(model, data, method, step)
+        met = {"p_unit": result.p_unit, "p_edge": result.p_edge} if result.met else {}
         summary = {"acc": result.state.acc, "density": result.density, "met": float(result.met),
-                   **({"p_unit": result.p_unit, "p_edge": result.p_edge} if result.met else {})}
+                   **cast("dict[str, float]", met)}  # both levels are set whenever the target was met
         extra = {"method": "sculpt", "sculpt": to_dict(method), "arch": result.arch, "message": result.message,
                  "ground_truth": data.meta.get("ground_truth"), "splits": data.meta.get("splits", {})}
         ckpt = make_checkpoint(model, data.spec, data.info, method.retrain_epochs, masks=result.state.masks,

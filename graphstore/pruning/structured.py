@@ -26,7 +26,8 @@ from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.datasets.base import LoadedDataset
 from graphstore.nn.errors import InvalidParams
-from graphstore.nn.models import build_model, model_spec
+from graphstore.nn.models import build_model, model_spec, spec_of
+from graphstore.nn.models.base import prunable
 from graphstore.nn.params import to_dict
 from graphstore.nn.train import Callback, CheckpointSaver, TrainState, config_dict, evaluate, seed_everything, train
 from graphstore.progress import ProgressCallback
@@ -170,9 +171,9 @@ def run_structured(
     """`structured_prune` as a tracked run (child of the checkpoint's run): per-epoch metrics and checkpoints."""
     method.prune_at(config.epochs)
     net, data = start.model, start.data
-    params = {"method": to_dict(method), "train": config_dict(config), "model": net.spec.to_dict(),
-              "dataset": data.spec.to_dict(), "hidden_neurons": net.hidden_neurons()}
-    default_name = f"structured-{net.spec.name}-{data.spec.name}-p{method.sparsity}"
+    params = {"method": to_dict(method), "train": config_dict(config), "model": spec_of(net).to_dict(),
+              "dataset": data.spec.to_dict(), "hidden_neurons": prunable(net).hidden_neurons()}
+    default_name = f"structured-{spec_of(net).name}-{data.spec.name}-p{method.sparsity}"
     with PruningRun(data_dir, tracking_url, "prune-structured", name or default_name, params, start,
                     config.seed, config.device) as run:
         extra = {"method": "structured", "structured": to_dict(method), "start_checkpoint": str(start.checkpoint or "")}

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphstore.nn.models.base import PrunableLayer
 from graphstore.progress import ProgressCallback
 from graphstore.pruning import TopologyImpParams
 from graphstore.pruning.common import Masks, PruningRun, RoundRecord, Start
@@ -32,7 +33,7 @@ def run_topology(start: Start, params: TopologyImpParams, config: Any, data_dir:
                  on_round: Callable[[RoundRecord], None] | None = None) -> PruningRun:
     """Run T-IMP from `start` (same rounds, schedule, rewinding and tracking as IMP; kind "prune-topology")."""
 
-    def keep(model: nn.Module, layers: list[tuple[str, nn.Module]], masks: Masks) -> tuple[Masks, dict[str, float]]:
+    def keep(model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks) -> tuple[Masks, dict[str, float]]:
         return mst_keep_masks(layers, masks, params.conv_norm)
 
     return run_imp(start, params, config, data_dir, tracking_url, progress, rewind_to, "prune-topology", keep,

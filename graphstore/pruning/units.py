@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from graphstore.nn.errors import InvalidParams
+from graphstore.nn.models.base import PrunableLayer, prunable
 
 Tensors = dict[str, torch.Tensor]
 
@@ -26,10 +27,10 @@ class UnitLayer:
     """A hidden layer's units: the layer, the BN after it (if any), and the layer that consumes its output."""
 
     name: str
-    module: nn.Module
+    module: PrunableLayer
     bn_name: str | None
     next_name: str
-    next_module: nn.Module
+    next_module: PrunableLayer
 
     @property
     def size(self) -> int:
@@ -50,14 +51,14 @@ def unit_layers(model: nn.Module) -> list[UnitLayer]:
     return out
 
 
-def _prunable(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def _prunable(model: nn.Module) -> list[tuple[str, PrunableLayer]]:
     """model.prunable_layers(), refusing models whose layers are not a simple chain (ResNet skips)."""
     if not hasattr(model, "prunable_layers") or not isinstance(model, nn.Sequential):
         raise InvalidParams(
             f"Unit pruning needs a sequential graphstore model; {type(model).__name__} is not one.",
             "Use mlp, small-cnn, medium-cnn, conv6 or vgg16 (resnet18's skip connections are not supported).",
         )
-    return model.prunable_layers()
+    return prunable(model).prunable_layers()
 
 
 def _check_chain(layers: list[UnitLayer]) -> None:
@@ -143,7 +144,7 @@ def unit_counts(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> dict[str
 
 def weight_density(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> float:
     """Kept fraction of the Conv/Linear weight entries (biases and BN excluded)."""
-    layers = model.prunable_layers()
+    layers = prunable(model).prunable_layers()
     total = sum(m.weight.numel() for _, m in layers)
     kept = sum(int(masks[f"{n}.weight"].sum()) if f"{n}.weight" in masks else m.weight.numel() for n, m in layers)
     return kept / max(1, total)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -68,6 +68,11 @@ def build_model(spec: ModelSpec, info: DataInfo | None = None) -> nn.Module:
     return model
 
 
+def spec_of(model: nn.Module) -> ModelSpec:
+    """The ModelSpec build_model attached as `model.spec`, typed (nn.Module types attributes as Tensor | Module)."""
+    return cast(ModelSpec, model.spec)
+
+
 def make_model(name: str, info: DataInfo, params: Mapping[str, Any] | None = None) -> nn.Module:
     """Spec and build in one step: `make_model("small-cnn", data.info)`."""
     return build_model(model_spec(name, info, params), info)
@@ -78,4 +83,4 @@ def model_entry(name: str) -> Entry[ModelBuilder]:
     return MODELS.get(name)
 
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "make_model", "model_entry", "model_spec"]
+__all__ = ["MODELS", "ModelSpec", "build_model", "make_model", "model_entry", "model_spec", "spec_of"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -17,12 +18,13 @@ from graphstore.nn.errors import InvalidParams, ModelDoesNotFit
 
 POOL = "M"
 PRUNABLE = (nn.Conv2d, nn.Linear)
+PrunableLayer = nn.Conv2d | nn.Linear  # what prunable_layers() yields: layers whose `weight` is a Tensor
 
 
 class PrunableMixin:
     """The model contract used by pruning and extraction: ordered prunable layers and hidden-neuron count."""
 
-    def prunable_layers(self) -> list[tuple[str, nn.Module]]:
+    def prunable_layers(self) -> list[tuple[str, PrunableLayer]]:
         """(name, layer) of every Conv2d/Linear in forward order; the output layer is last."""
         return [(n, m) for n, m in self.named_modules() if isinstance(m, PRUNABLE)]  # type: ignore[attr-defined]
 
@@ -30,9 +32,14 @@ class PrunableMixin:
         """Conv channels plus FC units over all prunable layers except the output layer."""
         return sum(units(m) for _, m in self.prunable_layers()[:-1])
 
-    def output_layer(self) -> tuple[str, nn.Module]:
+    def output_layer(self) -> tuple[str, PrunableLayer]:
         """(name, layer) of the output layer."""
         return self.prunable_layers()[-1]
+
+
+def prunable(model: nn.Module) -> PrunableMixin:
+    """A model built by build_model, typed as the prunable-model contract (nn.Module types attributes as Tensor)."""
+    return cast(PrunableMixin, model)
 
 
 def units(layer: nn.Module) -> int:
