@@ -107,8 +107,12 @@ class AnalysisSpec:
     summary: str = ""
 
 
+# Modules of the package that register no analysis, so the registry never imports them: the nested-SBM worker (run
+# by another interpreter), the runners that record in the tracking DB, and the checkpoint reports (they load torch).
+NOT_ANALYSIS_MODULES = ("nsbm_worker", "run", "compare", "modules", "noise", "topology_report")
+
 ANALYSES: Registry[AnalysisSpec] = Registry(
-    "analysis", "graphstore.analysis", plural="analyses", skip=("nsbm_worker",), error=UnknownAnalysis,
+    "analysis", "graphstore.analysis", plural="analyses", skip=NOT_ANALYSIS_MODULES, error=UnknownAnalysis,
     hint="`graphstore analyze --help` lists them.")
 
 

@@ -62,7 +62,7 @@ def louvain_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
 
 def leiden_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
     """leidenalg's Leiden on the modularity (RB configuration) quality function."""
-    import leidenalg
+    import leidenalg  # deferred: optional and slow to import (about 2 s); only the leiden method needs it
 
     g = undirected_igraph(graph, params)
     partition = leidenalg.find_partition(

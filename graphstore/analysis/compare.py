@@ -9,6 +9,7 @@ from graphstore.analysis.base import AnalysisError
 from graphstore.analysis.similarity import METHODS, SimilarityParams, cns, jaccard
 from graphstore.config import Settings
 from graphstore.store import open_store
+from graphstore.tracking import open_tracking
 
 
 def run_comparison(settings: Settings, method: str, graph_a: str, graph_b: str,
@@ -22,8 +23,6 @@ def run_comparison(settings: Settings, method: str, graph_a: str, graph_b: str,
     value, per_node = (jaccard if method == "jaccard" else cns)(a, b, params)
     result = {"value": None if math.isnan(value) else value, "nodes": int(len(per_node)),
               "nodes_compared": int((per_node == per_node).sum())}
-    from graphstore.tracking import open_tracking
-
     with open_tracking(settings.tracking_url) as tracking:
         if tracking.get_graph(graph_a) and tracking.get_graph(graph_b):
             tracking.record_comparison(method, graph_a, graph_b, params=params, result=result)

@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import subprocess
+import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,10 +80,6 @@ def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
 
 def graph_tool_python() -> str | None:
     """An interpreter that imports graph_tool: $GRAPHSTORE_GRAPH_TOOL_PYTHON, this one, or the system python3."""
-    import shutil
-    import subprocess
-    import sys
-
     candidates = [os.environ.get("GRAPHSTORE_GRAPH_TOOL_PYTHON"), sys.executable, shutil.which("python3"),
                   "/usr/bin/python3"]
     for python in dict.fromkeys(c for c in candidates if c):
@@ -90,10 +91,6 @@ def graph_tool_python() -> str | None:
 
 def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
     """graph-tool's nested SBM levels projected onto the vertices (finest first), plus a root level."""
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
     python = graph_tool_python()
     if python is None:
         raise AnalysisError("graph-tool is not installed, so the nested SBM is not available.",

@@ -23,8 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist, squareform
 
 from graphstore.errors import GraphstoreError
+from graphstore.nn.checkpoint import load_checkpoint
+from graphstore.nn.datasets.boolean_modular import boolean_task
+from graphstore.nn.models.base import prunable
 
 
 @dataclass(frozen=True)
@@ -160,9 +165,6 @@ def clusterability(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def cluster_layer(features: np.ndarray, params: ModuleParams) -> np.ndarray:
     """Cluster labels (0..k-1) of one layer's units from their reach features."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist, squareform
-
     n = len(features)
     if n < 2:
         return np.zeros(n, dtype=int)
@@ -291,21 +293,18 @@ def score_modules(result: ModuleResult, task: Any) -> ModuleResult:
 def masks_of(model: Any, masks: dict[str, Any]) -> list[np.ndarray]:
     """The model's prunable-layer masks as numpy bool arrays (all-True where a layer has none)."""
     return [np.asarray(masks[f"{n}.weight"].cpu().numpy(), dtype=bool) if f"{n}.weight" in masks
-            else np.ones(tuple(m.weight.shape), dtype=bool) for n, m in model.prunable_layers()]
+            else np.ones(tuple(m.weight.shape), dtype=bool) for n, m in prunable(model).prunable_layers()]
 
 
 def analyse_checkpoint(path: Any, params: ModuleParams | None = None) -> ModuleResult:
     """Detect modules in a checkpoint's masked MLP; score them when its dataset is a boolean-modular task."""
-    from graphstore.nn.checkpoint import load_checkpoint
-    from graphstore.nn.datasets.boolean_modular import boolean_task
-
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
-    if any(mod.weight.dim() != 2 for _, mod in model.prunable_layers()):
+    if any(mod.weight.dim() != 2 for _, mod in prunable(model).prunable_layers()):
         raise GraphstoreError(f"{path} is not an MLP checkpoint.", "Module detection needs a sculpted MLP "
                               "(graphstore prune sculpt ...).")
     result = detect_modules(masks_of(model, ckpt.masks or {}), params)
-    spec = ckpt.dataset.to_dict() if hasattr(ckpt.dataset, "to_dict") else dict(ckpt.dataset or {})
+    spec = ckpt.dataset.to_dict()
     if spec.get("name") == "boolean-modular":
         p = spec.get("params", {})
         result = score_modules(result, boolean_task(p.get("task", "reused"), int(p.get("outputs", 0) or 0)))

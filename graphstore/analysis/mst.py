@@ -82,7 +82,7 @@ def _prim(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     at = np.ascontiguousarray(a.T)
     row_key, col_key = np.zeros(n, np.float32), np.zeros(m, np.float32)
     row_par, col_par = np.full(n, -1, np.int64), np.full(m, -1, np.int64)
-    row_free, col_free = a.any(axis=1), at.any(axis=1)  # isolated nodes never join
+    row_free, col_free = np.asarray(a.any(axis=1)), np.asarray(at.any(axis=1))  # isolated nodes never join
     row_key[~row_free], col_key[~col_free] = -1.0, -1.0
     out_r, out_c = np.empty(n + m, np.int64), np.empty(n + m, np.int64)
     count, left = 0, int(row_free.sum() + col_free.sum())

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
+from graphstore.analysis.similarity import cns, jaccard
 from graphstore.errors import GraphstoreError
-
-if TYPE_CHECKING:
-    from torch import nn
-
-    from graphstore.extract.activations import Recorded
-    from graphstore.graph import Graph
-    from graphstore.nn.datasets.base import LoadedDataset
+from graphstore.extract.activations import Recorded, latents
+from graphstore.extract.knn import METRICS, KnnParams, check_k, knn_graph, knn_search
+from graphstore.graph import Graph
+from graphstore.nn.datasets.base import LoadedDataset
+from graphstore.nn.models.base import prunable
+from graphstore.tracking import open_tracking
 
 DEFAULT_P = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)
-METRICS = ("l1", "l2", "cosine")  # = graphstore.extract.knn.METRICS; imported lazily there (it loads torch)
 
 
 @dataclass
@@ -72,8 +73,6 @@ def perturb(x: np.ndarray, p: float, seed: int) -> np.ndarray:
 
 def head_accuracy(head: nn.Module, y: np.ndarray, labels: np.ndarray, device: str = "cpu") -> float:
     """Accuracy of the output layer applied to latents y (one batched matrix product)."""
-    import torch
-
     with torch.inference_mode():
         logits = head.to(device).eval()(torch.from_numpy(np.ascontiguousarray(y)).to(device))
         pred = logits.argmax(dim=1).cpu().numpy()
@@ -82,8 +81,6 @@ def head_accuracy(head: nn.Module, y: np.ndarray, labels: np.ndarray, device: st
 
 def _graph(rec: Recorded, y: np.ndarray, params: NoiseParams, tag: str) -> Graph:
     """The union kNN graph (same k, metric) of latents y on the recorded samples."""
-    from graphstore.extract.knn import KnnParams, knn_graph, knn_search
-
     knn = KnnParams(k=(params.k,), metric=params.metric, split=params.split, limit=params.limit)
     dist, nbr = knn_search(y, params.k, params.metric)
     return knn_graph(f"noise-{tag}", rec, dist, nbr, params.k, knn, params.split)
@@ -91,9 +88,6 @@ def _graph(rec: Recorded, y: np.ndarray, params: NoiseParams, tag: str) -> Graph
 
 def sweep_latents(rec: Recorded, head: nn.Module, params: NoiseParams) -> list[NoiseRow]:
     """The noise table for recorded latents and the output layer that reads them."""
-    from graphstore.analysis.similarity import cns, jaccard
-    from graphstore.extract.knn import check_k
-
     check_k([params.k], len(rec.values))
     reference = _graph(rec, rec.values, params, "p0")
     rows = []
@@ -107,15 +101,12 @@ def sweep_latents(rec: Recorded, head: nn.Module, params: NoiseParams) -> list[N
 
 def noise_sweep(model: nn.Module, data: LoadedDataset, params: NoiseParams) -> list[NoiseRow]:
     """Record the latents of a split once, then sweep the noise levels (003 eq. 4.1)."""
-    from graphstore.extract.activations import latents
-    from graphstore.extract.knn import check_k
-
     noise_levels(params.p)  # bad levels and too large k fail before the forward pass
     if params.split in data.splits:
         size = data.size(params.split)
         check_k([params.k], size if params.limit <= 0 else min(params.limit, size))
     rec = latents(model, data, params.split, params.batch_size, params.device, params.limit)
-    _, head = model.output_layer()  # type: ignore[attr-defined]
+    _, head = prunable(model).output_layer()
     return sweep_latents(rec, head, params)
 
 
@@ -124,8 +115,6 @@ def track_noise(tracking_url: str | None, params: NoiseParams, rows: Sequence[No
     """Record the sweep as a tracked run (kind analysis-noise): per level i, metrics p, jaccard, cns, accuracy."""
     if not tracking_url:
         return None
-    from graphstore.tracking import open_tracking
-
     with open_tracking(tracking_url) as tracking:
         parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
         with tracking.tracked_run("analysis-noise", name, params, parent_run_id=parent,

@@ -12,7 +12,7 @@ import numpy as np
 
 def nested_levels(n, src, dst, weight, seed):
     """Degree-corrected nested SBM (real-exponential edge covariate when weighted), projected onto vertices."""
-    import graph_tool.all as gt
+    import graph_tool.all as gt  # deferred: only the system Python that runs this worker has graph-tool
 
     gt.seed_rng(seed)
     np.random.seed(seed)

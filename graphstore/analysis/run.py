@@ -10,8 +10,10 @@ from graphstore.analysis.base import ANALYSES, AnalysisError, AnalysisResult, An
 from graphstore.analysis.gds import has_gds, require_gds
 from graphstore.config import Settings
 from graphstore.errors import GraphNotFound, GraphstoreError
+from graphstore.persist import write_tracked
 from graphstore.store import COMPLETE, open_store
 from graphstore.store.queries import check_write_property
+from graphstore.tracking import open_tracking
 
 ENGINES = ("auto", "gds", "client")
 
@@ -88,9 +90,6 @@ def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> Analy
 
 def _store_graphs(settings: Settings, store: Any, graphs: list) -> None:
     """Write an analysis's companion graphs (replacing earlier ones), tracked like any graph."""
-    from graphstore.persist import write_tracked
-    from graphstore.tracking import open_tracking
-
     with open_tracking(settings.tracking_url) as tracking:
         for graph in graphs:
             write_tracked(store, tracking, graph, replace=True)
@@ -99,8 +98,6 @@ def _store_graphs(settings: Settings, store: Any, graphs: list) -> None:
 def _record(settings: Settings, graph_id: str, name: str, params: Any, summary: dict, engine: str,
             seconds: float) -> None:
     """Record the analysis in the tracking DB (graphs written outside graphstore have no row to attach to)."""
-    from graphstore.tracking import open_tracking
-
     with open_tracking(settings.tracking_url) as tracking:
         if tracking.get_graph(graph_id) is None:
             raise GraphstoreError(f"Graph {graph_id} has no tracking record; results were written to the store but "

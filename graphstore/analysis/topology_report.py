@@ -15,15 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from torch import nn
 
 from graphstore.analysis.mst import CONV_NORMS, LayerTopology, TopologyParams, model_np, model_topology
 from graphstore.errors import GraphstoreError
-
-if TYPE_CHECKING:
-    from graphstore.nn.checkpoint import Checkpoint
+from graphstore.nn.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
+from graphstore.nn.models.base import prunable
+from graphstore.tracking import open_tracking
 
 GROUPS = ("conv", "dense", "final")
 ACCURACY_KEYS = ("test_acc", "acc", "val_acc", "train_acc")
@@ -64,8 +65,6 @@ class TopologyReport:
 
 def layer_groups(layers: Sequence[tuple[str, Any]]) -> list[str]:
     """"conv" for Conv2d, "final" for the output layer (last), "dense" for the other Linear layers."""
-    from torch import nn
-
     last = len(layers) - 1
     return ["final" if i == last else "conv" if isinstance(m, nn.Conv2d) else "dense"
             for i, (_, m) in enumerate(layers)]
@@ -96,7 +95,7 @@ def checkpoint_topology(ckpt: Checkpoint, params: TopologyReportParams | None = 
     """The topology report of a checkpoint's prunable layers (its masks applied; masked weights are not edges)."""
     params = params or TopologyReportParams()
     model = ckpt.build_model("cpu")
-    layers = model.prunable_layers()  # type: ignore[attr-defined]
+    layers = prunable(model).prunable_layers()
     per_layer = model_topology(layers, ckpt.masks, params.mst())
     groups = layer_groups(layers)
     return TopologyReport(per_layer, groups, totals(per_layer, groups))
@@ -112,14 +111,12 @@ def accuracy_of(ckpt: Checkpoint) -> float | None:
 
 def round_checkpoints(data_dir: str | Path, run_id: int | str) -> list[Path]:
     """The last checkpoint of each pruning round of a run, by round."""
-    from graphstore.nn.checkpoint import list_checkpoints
-
-    rows = [r for r in list_checkpoints(data_dir, run_id) if r[0] is not None]
+    rows = [(r, p) for r, _, p in list_checkpoints(data_dir, run_id) if r is not None]
     if not rows:
         raise GraphstoreError(f"Run {run_id} has no pruning-round checkpoints in {Path(data_dir) / 'runs'}.",
                               "Use --all-rounds with a `graphstore prune imp|topology` run id (see graphstore "
                               "runs list), or drop --all-rounds for a single checkpoint.")
-    last = {r: p for r, _, p in rows}  # rows are sorted by (round, epoch): the last epoch wins
+    last = dict(rows)  # rows are sorted by (round, epoch): the last epoch wins
     return [last[r] for r in sorted(last)]
 
 
@@ -134,8 +131,6 @@ def round_row(ckpt: Checkpoint, params: TopologyReportParams) -> list[Any]:
 def rounds_table(data_dir: str | Path, run_id: int | str, params: TopologyReportParams | None = None
                  ) -> list[list[Any]]:
     """ROUND_COLUMNS rows, one per pruning round of a run (IMP or T-IMP)."""
-    from graphstore.nn.checkpoint import load_checkpoint
-
     params = params or TopologyReportParams()
     return [round_row(load_checkpoint(p), params) for p in round_checkpoints(data_dir, run_id)]
 
@@ -145,8 +140,6 @@ def track_topology(tracking_url: str | None, params: TopologyReportParams, name:
     """Record a report as a tracked run (kind analysis-topology): one step per checkpoint (round, or 0)."""
     if not tracking_url:
         return None
-    from graphstore.tracking import open_tracking
-
     with open_tracking(tracking_url) as tracking:
         parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
         with tracking.tracked_run("analysis-topology", name, params, parent_run_id=parent,

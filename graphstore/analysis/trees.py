@@ -44,7 +44,7 @@ def reference_tree(name_or_path: str) -> str:
 
 
 def _tree(newick: str, namespace):
-    import dendropy
+    import dendropy  # deferred: dendropy loads to read trees, not with the analysis registry
 
     try:
         tree = dendropy.Tree.get(data=newick, schema="newick", taxon_namespace=namespace,
@@ -58,7 +58,7 @@ def _tree(newick: str, namespace):
 
 def leaves(newick: str) -> list[str]:
     """Leaf labels of a Newick tree (normalised)."""
-    import dendropy
+    import dendropy  # deferred: dendropy loads to read trees, not with the analysis registry
 
     return sorted(t.label for t in _tree(newick, dendropy.TaxonNamespace()).taxon_namespace)
 
@@ -74,8 +74,8 @@ def check_leaves(newick: str, classes: list[str]) -> None:
 
 def robinson_foulds(newick_a: str, newick_b: str) -> tuple[int, float]:
     """(RF, normalised RF) between two trees on the same leaves, unrooted, not halved."""
-    import dendropy
-    from dendropy.calculate import treecompare
+    import dendropy  # deferred: dendropy loads to read trees, not with the analysis registry
+    from dendropy.calculate import treecompare  # deferred: dendropy loads to read trees, not with the analysis registry
 
     namespace = dendropy.TaxonNamespace()
     tree_a, tree_b = _tree(newick_a, namespace), _tree(newick_b, namespace)
