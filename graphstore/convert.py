@@ -68,7 +68,7 @@ def to_scipy(graph: Graph, types: Iterable[str] | None = None, weight: str | Non
 def to_igraph(graph: Graph, types: Iterable[str] | None = None, weight: str | None = None,
               directed: bool | None = None) -> igraph.Graph:
     """igraph.Graph with vertex attributes key/label and an edge attribute 'weight' when asked."""
-    import igraph as ig
+    import igraph as ig  # deferred: igraph (over 1 s) loads only for an igraph conversion
 
     tables = _selected_edges(graph, types)
     if directed is None:
@@ -86,7 +86,7 @@ def to_igraph(graph: Graph, types: Iterable[str] | None = None, weight: str | No
 def to_networkx(graph: Graph, types: Iterable[str] | None = None, directed: bool | None = None,
                 with_props: bool = True) -> networkx.Graph:
     """networkx (Di)Graph keyed by node key, with node labels/properties and edge properties."""
-    import networkx as nx
+    import networkx as nx  # deferred: networkx loads only for a networkx conversion
 
     tables = _selected_edges(graph, types)
     if directed is None:

@@ -7,6 +7,8 @@ ALTERs work there too.
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -25,7 +27,7 @@ def _url() -> str:
     return url
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(**kwargs: Any) -> None:
     """Shared context options: the models' metadata, type comparison, batch mode on SQLite."""
     context.configure(target_metadata=target_metadata, compare_type=True, **kwargs)
 

@@ -222,8 +222,8 @@ def log_tail(run_dir: Path, lines: int = 25) -> str:
 
 def _bolt_ready(uri: str, password: str) -> bool:
     """Whether Bolt answers and accepts the credentials (AuthError means a wrong password: raised)."""
-    import neo4j
-    from neo4j.exceptions import AuthError, DriverError, Neo4jError
+    import neo4j  # deferred: the driver (about 1 s) loads only to probe Bolt, not for status or stop
+    from neo4j.exceptions import AuthError, DriverError, Neo4jError  # deferred: as the driver above
 
     try:
         with neo4j.GraphDatabase.driver(uri, auth=(USER, password), connection_timeout=3) as driver:

@@ -205,8 +205,8 @@ def sqlalchemy_url(port: int, password: str, database: str = DATABASE, user: str
 
 def _bootstrap(port: int, admin_password: str, app_password: str) -> None:
     """As the superuser: the app role (login, createdb, no superuser, this password) owning database graphstore."""
-    import psycopg
-    from psycopg import sql
+    import psycopg  # deferred: the PostgreSQL driver loads only to set up a fresh cluster's roles
+    from psycopg import sql  # deferred: as psycopg above
 
     role, db = sql.Identifier(APP_USER), sql.Identifier(DATABASE)
     with psycopg.connect(host=HOST, port=port, user=ADMIN_USER, password=admin_password, dbname="postgres",
@@ -222,7 +222,7 @@ def _bootstrap(port: int, admin_password: str, app_password: str) -> None:
 
 def _set_up_roles(state: dict[str, Any], timeout: float) -> None:
     """Run _bootstrap on the started cluster; on failure stop it again and raise a ServiceError."""
-    import psycopg
+    import psycopg  # deferred: the PostgreSQL driver loads only to set up a fresh cluster's roles
 
     try:
         _bootstrap(state["port"], state["admin_password"], state["password"])

@@ -48,7 +48,7 @@ def require_gds(store: GraphStore) -> None:
 
 def call(store: GraphStore, cypher: str, params: dict[str, Any]) -> QueryResult:
     """Run a statement that calls GDS; Neo4j's refusal becomes a GdsError carrying its message."""
-    from neo4j.exceptions import Neo4jError
+    from neo4j.exceptions import Neo4jError  # deferred: keeps the Neo4j driver off `graphstore query --list`
 
     try:
         return store.execute(cypher, params)

@@ -22,6 +22,12 @@ from sqlalchemy.pool import StaticPool
 from graphstore import __version__
 from graphstore.config import mask_text, mask_url
 from graphstore.errors import ConfigError, TrackingError
+from graphstore.tracking.models import Analysis, Graph, Run
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -204,10 +210,6 @@ def behind_error(url: str, heads: tuple[str, ...]) -> TrackingError:
 def _upgrade_lock(url: str) -> Iterator[None]:
     """Serialise concurrent first-use upgrades of one SQLite file (an flock on `<file>.lock`, POSIX only)."""
     path = _sqlite_file(parse_url(url)) if is_sqlite(url) else None
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None  # type: ignore[assignment]
     if path is None or fcntl is None:
         yield
         return
@@ -227,7 +229,7 @@ def _migrate(url: str, engine: Engine, action: str, revision: str) -> tuple[str 
         if classify(heads) == "newer":
             raise newer_error(url, heads)
         from alembic import command  # deferred: alembic loads only to migrate
-        from alembic.util import CommandError
+        from alembic.util import CommandError  # deferred: alembic loads only to migrate
 
         cfg = alembic_config(conn)
         try:
@@ -329,8 +331,6 @@ class SchemaStatus:
 
 def _counts(conn: Connection) -> dict[str, int] | None:
     """Row counts of the main tables, or None when they cannot be read."""
-    from graphstore.tracking.models import Analysis, Graph, Run
-
     try:
         return {
             m.__tablename__: conn.execute(select(func.count()).select_from(m)).scalar_one()

@@ -16,9 +16,9 @@ import math
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import CursorResult, Select, Table, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -272,7 +272,7 @@ class Tracking:
             return
         with self._session() as session:
             self._run(session, run_id)
-            session.execute(Metric.__table__.insert(), payload)
+            session.execute(cast(Table, Metric.__table__).insert(), payload)
 
     def list_metrics(
         self, run_id: int, name: str | None = None, split: str | None = None
@@ -376,7 +376,7 @@ class Tracking:
         """Delete a graph with its analyses and comparisons; return whether it was there."""
         with self._session() as session:
             self._delete_dependents(session, graph_id)
-            return session.execute(delete(Graph).where(Graph.graph_id == graph_id)).rowcount > 0
+            return cast(CursorResult, session.execute(delete(Graph).where(Graph.graph_id == graph_id))).rowcount > 0
 
     # analyses and comparisons -------------------------------------------------------------------------------
 

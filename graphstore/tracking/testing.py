@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -24,8 +25,6 @@ BACKENDS = ("sqlite", "postgresql")
 
 def postgres_test_url() -> str:
     """The PostgreSQL URL for tests; pytest.skip without one, pytest.fail if servers are required."""
-    import pytest
-
     url = os.environ.get(ENV_URL, "")
     if url:
         return url
