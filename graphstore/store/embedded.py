@@ -1,21 +1,24 @@
 """The embedded graph store: Ladybug (the maintained Kuzu fork), Cypher in-process, no server.
 
-Node and edge tables are written with bulk `COPY` from Arrow (Ladybug's fast path) in pieces of at most
-`copy_rows` rows, so memory is bounded by that size, not by the graph; each piece is one transaction that also
-records progress, and is skipped when the progress already holds it (replay-safe). Copies into a non-empty
-relationship table get slower the smaller the pieces, hence a piece of 1M rows by default rather than batch_size.
-Edges are copied in source order (Ladybug builds adjacency lists faster from sorted input).
+Each node and edge table is written with one bulk `COPY` (Ladybug's fast path) in a transaction that also records
+progress, and is skipped when the progress already holds it (replay-safe). The rows reach the COPY through a
+temporary Parquet file written in Arrow pieces of `copy_rows` rows, so this process holds one piece, not the
+table: splitting a table across several COPYs instead was 2-3x slower per row after the first (Ladybug merges
+each later COPY into the existing adjacency lists). Edges are copied in source order (faster adjacency builds).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from graphstore.errors import StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
@@ -25,6 +28,7 @@ from graphstore.store.base import (
     GraphInfo,
     GraphStore,
     QueryResult,
+    batches,
     check_batch_size,
     graph_node_params,
     info_from_record,
@@ -35,7 +39,8 @@ from graphstore.store.schema import schema_statements
 GRAPH_FIELDS = ("graph_id", "kind", "run_id", "checkpoint", "params", "created_at", "status", "progress",
                 "node_count", "edge_count", "error")
 BASE_NODE_COLUMNS = ("uid", "graph_id", "key")
-COPY_ROWS = 1_000_000
+COPY_ROWS = 500_000
+PARQUET_ROW_GROUP = 100_000
 
 
 def ladybug_type(values: np.ndarray) -> str:
@@ -69,7 +74,6 @@ class EmbeddedStore(GraphStore):
                  copy_rows: int = COPY_ROWS) -> None:
         super().__init__(batch_size)
         self.copy_rows = check_batch_size(copy_rows)
-        self._order: tuple[EdgeTable, np.ndarray] | None = None
         import ladybug
 
         self.path = Path(path).expanduser()
@@ -162,26 +166,24 @@ class EmbeddedStore(GraphStore):
 
     # ---- writes -------------------------------------------------------------------------------------------
     def node_batch_rows(self, table: NodeTable) -> int:
-        return self.copy_rows
+        return max(len(table), 1)
 
     def edge_batch_rows(self, table: EdgeTable) -> int:
-        return self.copy_rows
+        return max(len(table), 1)
 
-    def _edge_order(self, table: EdgeTable) -> np.ndarray:
-        """The fixed row order edges are copied in (stable sort by source), computed once per table."""
-        if self._order is None or self._order[0] is not table:
-            self._order = (table, np.argsort(table.src, kind="stable"))
-        return self._order[1]
+    def _scratch_dir(self) -> str | None:
+        """Where COPY source files go: beside the database (same disk), unless its path would need quoting."""
+        parent = str(self.path.parent)
+        return None if any(c in parent for c in "'\\") else parent
 
-    def batch_rows_of(self, table: NodeTable | EdgeTable, batch: Batch) -> NodeTable | EdgeTable:
-        if not isinstance(table, EdgeTable):
-            return table.slice(batch.lo, batch.hi)
-        rows = self._edge_order(table)[batch.lo:batch.hi]
-        return EdgeTable(table.type, table.src_label, table.dst_label, table.src[rows], table.dst[rows],
-                         {k: v[rows] for k, v in table.props.items()}, table.directed)
+    def _copy(self, table_name: str, pieces: Iterator[pa.Table], graph_id: str, batch: Batch,
+              options: str = "") -> bool:
+        """Stream the pieces into a Parquet file and COPY it, with the progress after it, in one transaction.
 
-    def _copy(self, table_name: str, arrow: pa.Table, graph_id: str, batch: Batch, options: str = "") -> bool:
-        """One COPY and the progress after it in one transaction; skipped (False) when the progress holds it."""
+        Skipped (False) when the progress already holds the batch. One COPY per table: Ladybug copies into a
+        relationship table that already holds rows much more slowly, so the table is not split across COPYs;
+        the file keeps this process's memory at one piece.
+        """
         self._conn.execute("BEGIN TRANSACTION")
         try:
             stored = self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g RETURN g.progress",
@@ -190,7 +192,10 @@ class EmbeddedStore(GraphStore):
             if progress is None:
                 self._conn.execute("ROLLBACK")
                 return False
-            self._conn.execute(f"COPY {table_name} FROM $arrow{options}", {"arrow": arrow})
+            with tempfile.TemporaryDirectory(prefix=".graphstore-copy-", dir=self._scratch_dir()) as tmp:
+                source = Path(tmp) / "rows.parquet"
+                _write_parquet(source, pieces)
+                self._conn.execute(f"COPY {table_name} FROM '{source}'{options}")
             self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g SET g.progress = $p",
                                {"g": graph_id, "p": json.dumps(progress)})
             self._conn.execute("COMMIT")
@@ -201,28 +206,40 @@ class EmbeddedStore(GraphStore):
 
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
         columns = self._ensure_node_table(table)
-        n = len(table)
-        data = {"uid": graph.uid_array(table.keys),
-                "graph_id": pa.repeat(pa.scalar(graph.graph_id), n),
-                "key": pa.array(table.keys, pa.int64())}
-        for name, type_name in columns.items():
-            if name not in BASE_NODE_COLUMNS:
-                data[name] = arrow_column(table.props.get(name), type_name, n)
-        return self._copy(table.label, pa.table(data), graph.graph_id, batch)
+
+        def pieces() -> Iterator[pa.Table]:
+            for lo, hi in batches(len(table), self.copy_rows):
+                keys = table.keys[lo:hi]
+                data = {"uid": graph.uid_array(keys), "graph_id": pa.repeat(pa.scalar(graph.graph_id), hi - lo),
+                        "key": pa.array(keys, pa.int64())}
+                for name, type_name in columns.items():
+                    if name not in BASE_NODE_COLUMNS:
+                        values = table.props.get(name)
+                        data[name] = arrow_column(None if values is None else values[lo:hi], type_name, hi - lo)
+                yield pa.table(data)
+
+        return self._copy(table.label, pieces(), graph.graph_id, batch)
 
     def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch) -> bool:
         columns = self._ensure_rel_table(table)
-        n = len(table)
-        data = {"from": uid_column(graph, table.src_label, table.src),
-                "to": uid_column(graph, table.dst_label, table.dst),
-                "graph_id": pa.repeat(pa.scalar(graph.graph_id), n)}
-        for name, type_name in columns.items():
-            if name != "graph_id":
-                data[name] = arrow_column(table.props.get(name), type_name, n)
+        order = np.argsort(table.src, kind="stable")  # Ladybug builds adjacency lists faster from sorted input
+
+        def pieces() -> Iterator[pa.Table]:
+            for lo, hi in batches(len(table), self.copy_rows):
+                rows = order[lo:hi]
+                data = {"from": uid_column(graph, table.src_label, table.src[rows]),
+                        "to": uid_column(graph, table.dst_label, table.dst[rows]),
+                        "graph_id": pa.repeat(pa.scalar(graph.graph_id), hi - lo)}
+                for name, type_name in columns.items():
+                    if name != "graph_id":
+                        values = table.props.get(name)
+                        data[name] = arrow_column(None if values is None else values[rows], type_name, hi - lo)
+                yield pa.table(data)
+
         options = ""
         if len(self._connections(table.type)) > 1:
             options = f" (from='{table.src_label}', to='{table.dst_label}')"
-        return self._copy(table.type, pa.table(data), graph.graph_id, batch, options)
+        return self._copy(table.type, pieces(), graph.graph_id, batch, options)
 
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         self._ensure_props(label, props)
@@ -277,6 +294,19 @@ class EmbeddedStore(GraphStore):
                 return EdgeTable(rel_type, src_label, dst_label, result.column("src").to_numpy(),
                                  result.column("dst").to_numpy(), props)
         return None
+
+
+def _write_parquet(path: Path, pieces: Iterator[pa.Table]) -> None:
+    """Write Arrow pieces one after another as row groups of one Parquet file (memory: one piece)."""
+    writer = None
+    try:
+        for piece in pieces:
+            if writer is None:
+                writer = pq.ParquetWriter(path, piece.schema, compression="snappy", use_dictionary=["graph_id"])
+            writer.write_table(piece, row_group_size=PARQUET_ROW_GROUP)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _canonical(type_name: str) -> str:
