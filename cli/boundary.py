@@ -65,7 +65,10 @@ def run_guarded(command: Callable[[], object]) -> int:
         _say("Interrupted:", INTERRUPTED_LINE, "bold yellow")
         return EXIT_INTERRUPTED
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130) before it reaches us
+            _say("Interrupted:", INTERRUPTED_LINE, "bold yellow")
+        return code
     except Exception as exc:  # noqa: BLE001 - the boundary: any bug becomes a short message and a logged traceback
         where = log_traceback(exc)
         _say("Unexpected error:", _escape(f"{type(exc).__name__}: {exc}"), "bold red")
