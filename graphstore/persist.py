@@ -7,18 +7,17 @@ incomplete with the error), so a failed or interrupted write is never shown as c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from graphstore.config import Settings
 from graphstore.errors import GraphExists, GraphNotFound, ServiceError
 from graphstore.graph import Graph
+from graphstore.services import neo4j_dist
+from graphstore.services.neo4j_server import neo4j_status
 from graphstore.store import COMPLETE, open_store
 from graphstore.store.base import GraphStore, ProgressCallback, WriteReport
+from graphstore.store.neo4j_import import ImportReport, import_offline
 from graphstore.tracking import open_tracking
 from graphstore.tracking.repo import Tracking
-
-if TYPE_CHECKING:
-    from graphstore.store.neo4j_import import ImportReport
 
 
 def save_graph(settings: Settings, graph: Graph, *, replace: bool = False, resume: bool = False,
@@ -73,10 +72,6 @@ def import_offline_tracked(settings: Settings, graphs: list[Graph], run_root: Pa
                            overwrite: bool = False) -> ImportReport:
     """First load of graphs into the stopped local Neo4j of `graphstore services` (neo4j-admin import), recorded
     in the tracking DB; the import replaces that server's whole database, so an existing one needs overwrite."""
-    from graphstore.services import neo4j_dist
-    from graphstore.services.neo4j_server import neo4j_status
-    from graphstore.store.neo4j_import import import_offline
-
     home = Path(run_root).expanduser().resolve() / "neo4j"
     state = neo4j_status(home)
     if state["running"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -350,8 +351,6 @@ class GraphStore(ABC):
 
     def not_found(self, graph_id: str) -> GraphNotFound:
         """GraphNotFound naming the closest stored ids."""
-        import difflib
-
         ids = [g.graph_id for g in self.list_graphs()]
         close = difflib.get_close_matches(graph_id, ids, n=5, cutoff=0.4)
         if close:

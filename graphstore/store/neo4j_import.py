@@ -11,6 +11,7 @@ server starts and a store connects (`Neo4jStore.init_schema`).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -108,8 +109,6 @@ def write_csvs(graphs: Sequence[Graph], folder: Path) -> tuple[list[Path], list[
 def run_import(home: Path, dist: Path, node_files: list[Path], rel_files: list[Path], *, database: str = "neo4j",
                java: str = "java", timeout: float = 3600) -> str:
     """`neo4j-admin database import full` of a Neo4j home (NEO4J_HOME/conf) with the distribution's jars."""
-    import os
-
     cmd = [java, "-cp", f"{dist / 'lib'}/*", ADMIN_CLASS, "database", "import", "full", database,
            *(f"--nodes={p}" for p in node_files), *(f"--relationships={p}" for p in rel_files),
            "--overwrite-destination=true", "--skip-duplicate-nodes=false", "--bad-tolerance=0"]
