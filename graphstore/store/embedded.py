@@ -74,7 +74,7 @@ class EmbeddedStore(GraphStore):
                  copy_rows: int = COPY_ROWS) -> None:
         super().__init__(batch_size)
         self.copy_rows = check_batch_size(copy_rows)
-        import ladybug
+        import ladybug  # deferred: only an open embedded store needs the engine, not users of its helpers
 
         self.path = Path(path).expanduser()
         self.uri = str(self.path)
