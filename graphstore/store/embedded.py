@@ -9,6 +9,7 @@ each later COPY into the existing adjacency lists). Edges are copied in source o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from collections.abc import Iterator
@@ -200,7 +201,8 @@ class EmbeddedStore(GraphStore):
                                {"g": graph_id, "p": json.dumps(progress)})
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(RuntimeError):  # a failed COPY may already have ended the transaction
+                self._conn.execute("ROLLBACK")
             raise
         return True
 
