@@ -314,3 +314,15 @@ def test_offline_import_is_a_complete_readable_graph(small_tx_neo4j):
 def _edge_triples(graph) -> list[tuple[int, int, float]]:
     table = graph.edges["WEIGHT"]
     return sorted(zip(table.src.tolist(), table.dst.tolist(), np.round(table.props["w"], 6).tolist(), strict=True))
+
+
+def test_store_import_cli_refuses_an_existing_database(tmp_path):
+    """The command is a thin adapter: it reads `graphstore extract` files and refuses to replace a database."""
+    from graphstore.extract.files import write_graph_file
+
+    graph_file = write_graph_file(small_graph("cli-import"), tmp_path / "g.parquet")
+    root = tmp_path / "services"
+    (root / "neo4j" / "data" / "databases" / "neo4j").mkdir(parents=True)
+    result = run_cli(tmp_path, "store", "import", str(graph_file), "--run-dir", str(root))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "replaces it whole" in result.stderr and "--overwrite" in result.stderr
