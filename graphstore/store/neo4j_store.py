@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import neo4j
 import numpy as np
+from neo4j import exceptions as ex
 
 from graphstore.errors import ConfigError, GraphNotFound, QueryError, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
@@ -65,8 +67,6 @@ class Neo4jStore(GraphStore):
     def __init__(self, uri: str, user: str = "neo4j", password: str = "", database: str = "neo4j",
                  batch_size: int = 20_000) -> None:
         super().__init__(batch_size)
-        import neo4j
-
         self.uri = mask_url(uri)  # what messages, tables and the tracking DB show: never a secret
         self.database = database
         self._secrets = (password,)
@@ -90,8 +90,6 @@ class Neo4jStore(GraphStore):
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn driver errors into messages that name the URI and the fix."""
-        from neo4j import exceptions as ex
-
         try:
             yield
         except ex.AuthError as exc:
