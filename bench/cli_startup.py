@@ -64,6 +64,29 @@ if __name__ == "__main__":
 '''
 
 
+# The floor of any command that reads a SQL database through SQLAlchemy's ORM: a bare Typer command that imports
+# sqlalchemy.orm and runs one SELECT on a SQLite file (what `runs list` must at least do).
+BARE_SQL = '''import sys
+
+import typer
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+app = typer.Typer()
+
+
+@app.command()
+def rows(path: str) -> None:
+    """Count rows of one table."""
+    with Session(create_engine(f"sqlite:///{path}")) as session:
+        print(session.execute(text("SELECT count(*) FROM sqlite_master")).scalar_one())
+
+
+if __name__ == "__main__":
+    app()
+'''
+
+
 @dataclass(frozen=True)
 class Case:
     """One timed command line."""
@@ -108,9 +131,10 @@ def cases_in(tmp: Path) -> tuple[list[Case], dict[str, tuple[str, str, float]]]:
     """The timed cases, and for each of ours: (one-command anchor, two-command anchor, target ratio)."""
     bin_dir = Path(sys.executable).parent
     graphstore = str(bin_dir / "graphstore")
-    one, two = tmp / "bare_one.py", tmp / "bare_two.py"
+    one, two, sql = tmp / "bare_one.py", tmp / "bare_two.py", tmp / "bare_sql.py"
     one.write_text(BARE_ONE)
     two.write_text(BARE_TWO)
+    sql.write_text(BARE_SQL)
     py = sys.executable
     cases = [
         Case("graphstore --help", [graphstore, "--help"]),
@@ -120,6 +144,7 @@ def cases_in(tmp: Path) -> tuple[list[Case], dict[str, tuple[str, str, float]]]:
         Case("bare 1-command run", [py, str(one), "--name", "x"]),
         Case("bare 2-command --help", [py, str(two), "--help"]),
         Case("bare 2-command run", [py, str(two), "hello", "--name", "x"]),
+        Case("bare SQLAlchemy command", [py, str(sql), str(tmp / "bare.db")]),
     ]
     anchors = {
         "graphstore --help": ("bare 1-command --help", "bare 2-command --help", 1.5),
@@ -153,6 +178,9 @@ def main() -> None:
         met = f"{'yes' if wall1 <= target else 'no'} (wall) / {'yes' if cpu1 <= target else 'no'} (cpu)"
         print(f"{ours:<26}{wall1:>7.2f}x{cpu1:>7.2f}x  {t.wall / a2.wall:>11.2f}x / {t.cpu / a2.cpu:.2f}x"
               f"  <= {target}x  {met}")
+    floor, runs = times["bare SQLAlchemy command"], times["graphstore runs list"]
+    print(f"\nruns list vs the bare SQLAlchemy command (the floor of a command that reads the tracking DB): "
+          f"{runs.wall / floor.wall:.2f}x wall, {runs.cpu / floor.cpu:.2f}x cpu")
 
 
 if __name__ == "__main__":
