@@ -79,7 +79,7 @@ def parameter(f: dataclasses.Field, kind: Any) -> inspect.Parameter:
     scalar = inner in (int, float, str, bool)
     has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
     if meta.get("repeat"):
-        annotation, default = list[str], []
+        annotation, default = list[str], ([] if has_default else ...)
     elif scalar:
         annotation = kind
         default = f.default if f.default is not dataclasses.MISSING else ...

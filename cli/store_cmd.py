@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from graphstore import services
+from graphstore.cli.adapter import job_command
 from graphstore.cli.context import console, settings_of
-from graphstore.extract.files import read_parquet
+from graphstore.jobs.store_import import STORE_IMPORT, StoreImportResult
 from graphstore.persist import drop_graph as drop_graph_everywhere
-from graphstore.persist import import_offline_tracked
 from graphstore.store import open_store
 
 app = typer.Typer(help="Manage the graph store (embedded Ladybug or Neo4j).", no_args_is_help=True)
@@ -71,28 +70,19 @@ def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The
     console.print(f"Dropped {graph_id} (store and tracking record).")
 
 
-@app.command("import")
-def import_graphs(
-    ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Graph files written by `graphstore extract` (.parquet or .zip)."),
-    run_dir: Path | None = typer.Option(None, "--run-dir", help="Run root of the local servers "
-                                        "[default: <data_dir>/services]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the server's existing database (all "
-                                   "its graphs)."),
-) -> None:
-    """First load of large graphs into the stopped local Neo4j with neo4j-admin's offline importer.
-
-    Much faster than writing into a running server, but it replaces the whole database and needs the server
-    stopped: `graphstore services stop`, import, `graphstore services start`.
-
-    Example: graphstore store import big.parquet --overwrite
-    """
-    settings = settings_of(ctx)
-    root = (run_dir or services.default_run_root(settings.data_dir)).expanduser().resolve()
-    report = import_offline_tracked(settings, [read_parquet(f) for f in files], root, overwrite=overwrite)
+def render_import(done: StoreImportResult, _cli: dict[str, Any]) -> None:
+    """What was imported, and how to start the server on it."""
+    report = done.report
     console.print(f"Imported {', '.join(report.graph_ids)}: {report.nodes:,} nodes, {report.edges:,} relationships "
                   f"(CSV {report.csv_seconds:.1f} s, import {report.import_seconds:.1f} s). Start the server: "
-                  f"graphstore services start --run-dir {root}")
+                  f"graphstore services start --run-dir {done.run_root}")
+
+
+import_command = job_command(STORE_IMPORT, render_import)
+import_command.__doc__ = (f"{STORE_IMPORT.summary}\n\nMuch faster than writing into a running server, but it replaces "
+                          "the whole database and needs the server stopped: `graphstore services stop`, import, "
+                          "`graphstore services start`.\n\nExample: graphstore store import big.parquet --overwrite")
+app.command("import")(import_command)
 
 
 def register(root: typer.Typer) -> None:

@@ -6,16 +6,11 @@ incomplete with the error), so a failed or interrupted write is never shown as c
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from graphstore.config import Settings
-from graphstore.errors import GraphExists, GraphNotFound, ServiceError
+from graphstore.errors import GraphExists, GraphNotFound
 from graphstore.graph import Graph
-from graphstore.services import neo4j_dist
-from graphstore.services.neo4j_server import neo4j_status
 from graphstore.store import COMPLETE, open_store
 from graphstore.store.base import GraphStore, ProgressCallback, WriteReport
-from graphstore.store.neo4j_import import ImportReport, import_offline
 from graphstore.tracking import open_tracking
 from graphstore.tracking.repo import Tracking
 
@@ -66,33 +61,3 @@ def drop_graph(settings: Settings, graph_id: str) -> None:
             raise store.not_found(graph_id)
         if not in_store:
             raise GraphNotFound(f"Graph {graph_id} was not in {store.uri}; removed its tracking record only.")
-
-
-def import_offline_tracked(settings: Settings, graphs: list[Graph], run_root: Path, *,
-                           overwrite: bool = False) -> ImportReport:
-    """First load of graphs into the stopped local Neo4j of `graphstore services` (neo4j-admin import), recorded
-    in the tracking DB; the import replaces that server's whole database, so an existing one needs overwrite."""
-    home = Path(run_root).expanduser().resolve() / "neo4j"
-    state = neo4j_status(home)
-    if state["running"]:
-        raise ServiceError(f"The Neo4j server of {home} is running; the offline importer needs it stopped.",
-                           f"Stop it (`graphstore services stop --run-dir {run_root}`), import, then start it again.")
-    if (home / "data" / "databases" / "neo4j").exists() and not overwrite:
-        raise GraphExists(f"The Neo4j database in {home} already exists; an offline import replaces it whole "
-                          "(every graph in it).", "Pass --overwrite to replace it, or write into the running "
-                          "server with `graphstore ingest` instead.")
-    dist = Path(state["dist"]) if state.get("dist") else neo4j_dist.ensure_dist()
-    with open_tracking(settings.tracking_url) as tracking:
-        for graph in graphs:
-            tracking.begin_graph(graph.graph_id, graph.kind, graph.params, f"neo4j-admin import into {home}",
-                                 run_id=graph.run_id, replace=True)
-        try:
-            report = import_offline(graphs, home, dist)
-        except BaseException as exc:
-            for graph in graphs:
-                tracking.fail_graph(graph.graph_id, f"{type(exc).__name__}: {exc}"[:2000], status="failed")
-            raise
-        seconds = (report.csv_seconds + report.import_seconds) / max(len(graphs), 1)
-        for graph in graphs:
-            tracking.finish_graph(graph.graph_id, graph.node_count, graph.edge_count, seconds)
-    return report

@@ -54,7 +54,6 @@ PEER_EDGES: set[tuple[str, str]] = {
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
     ("graphstore.persist", "graphstore.tracking"),
-    ("graphstore.persist", "graphstore.services"),  # offline import: the local server's state and distribution
     ("graphstore.migrations", "graphstore.tracking"),
     ("graphstore.extract", "graphstore.nn"),
     ("graphstore.analysis", "graphstore.nn"),

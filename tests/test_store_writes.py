@@ -187,12 +187,14 @@ def small_tx_neo4j(tmp_path_factory):
     starts its own small server (about 20-60 s) and stops it afterwards.
     """
     neo4j_params()  # skip (or fail when servers are required) exactly like the other Neo4j tests
-    from graphstore.persist import import_offline_tracked
+    from graphstore.jobs.base import JobContext
+    from graphstore.jobs.store_import import import_offline_tracked
     from graphstore.services.neo4j_server import start_neo4j, stop_neo4j
 
     root = tmp_path_factory.mktemp("small-tx-services")
     settings = load_settings({"database_url": f"sqlite:///{root / 'tracking.db'}"})
-    report = import_offline_tracked(settings, [small_graph("imported"), random_graph("imported-2", 200, 2_000)], root)
+    graphs = [small_graph("imported"), random_graph("imported-2", 200, 2_000)]
+    report = import_offline_tracked(JobContext(settings), graphs, root)
     state = start_neo4j(root / "neo4j", memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m",
                                                 "tx_max": SMALL_TX_MEMORY})
     try:
@@ -283,7 +285,8 @@ def test_progress_is_json_of_prefixes(store):
 @pytest.mark.slow
 def test_offline_import_is_a_complete_readable_graph(small_tx_neo4j):
     from graphstore.errors import GraphExists, ServiceError
-    from graphstore.persist import import_offline_tracked
+    from graphstore.jobs.base import JobContext
+    from graphstore.jobs.store_import import import_offline_tracked
     from graphstore.store.neo4j_store import Neo4jStore
 
     state = small_tx_neo4j
@@ -303,11 +306,11 @@ def test_offline_import_is_a_complete_readable_graph(small_tx_neo4j):
     with open_tracking(state["settings"].tracking_url) as tracking:
         assert tracking.get_graph("imported").status == COMPLETE
     with pytest.raises(ServiceError, match="running"):
-        import_offline_tracked(state["settings"], [small_graph("x")], state["root"])
+        import_offline_tracked(JobContext(state["settings"]), [small_graph("x")], state["root"])
     stopped = state["root"].parent / "stopped-services"
     (stopped / "neo4j" / "data" / "databases" / "neo4j").mkdir(parents=True)
     with pytest.raises(GraphExists, match="replaces it whole") as exists:
-        import_offline_tracked(state["settings"], [small_graph("x")], stopped)
+        import_offline_tracked(JobContext(state["settings"]), [small_graph("x")], stopped)
     assert "--overwrite" in exists.value.hint
 
 

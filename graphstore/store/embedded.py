@@ -98,10 +98,13 @@ class EmbeddedStore(GraphStore):
         for statement in schema_statements("ladybug"):
             self._conn.execute(statement)
 
-    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+    def _run(self, cypher: str, params: dict[str, Any] | None = None) -> Any:
+        """Ladybug's result of one statement (it answers a list only for several statements: the last counts)."""
         result = self._conn.execute(cypher, params or {})
-        if isinstance(result, list):
-            result = result[-1]
+        return result[-1] if isinstance(result, list) else result
+
+    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+        result = self._run(cypher, params)
         return QueryResult(list(result.get_column_names()), [list(r) for r in result.get_all()])
 
     def _columns(self, table: str) -> dict[str, str]:
@@ -187,8 +190,7 @@ class EmbeddedStore(GraphStore):
         """
         self._conn.execute("BEGIN TRANSACTION")
         try:
-            stored = self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g RETURN g.progress",
-                                        {"g": graph_id}).get_all()
+            stored = self._run("MATCH (g:Graph) WHERE g.graph_id = $g RETURN g.progress", {"g": graph_id}).get_all()
             progress = record_batch(json.loads(stored[0][0] or "{}") if stored else {}, batch)
             if progress is None:
                 self._conn.execute("ROLLBACK")
@@ -277,8 +279,8 @@ class EmbeddedStore(GraphStore):
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
         names = [c for c in self._columns(label) if c not in ("uid", "graph_id")]
         cols = ", ".join(f"n.`{c}` AS `{c}`" for c in names)
-        result = self._conn.execute(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN {cols} ORDER BY n.key",
-                                    {"g": graph_id}).get_as_arrow()
+        result = self._run(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN {cols} ORDER BY n.key",
+                           {"g": graph_id}).get_as_arrow()
         props = {c: _to_numpy(result.column(c)) for c in names if c != "key"}
         props = {c: v for c, v in props.items() if not _all_null(v)}
         return NodeTable(label, result.column("key").to_numpy(), props)
@@ -287,7 +289,7 @@ class EmbeddedStore(GraphStore):
         names = [c for c in self._columns(rel_type) if c != "graph_id"]
         extra = "".join(f", r.`{c}` AS `{c}`" for c in names)
         for src_label, dst_label in self._connections(rel_type):
-            result = self._conn.execute(
+            result = self._run(
                 f"MATCH (a:{src_label})-[r:{rel_type}]->(b:{dst_label}) WHERE r.graph_id = $g "
                 f"RETURN a.key AS src, b.key AS dst{extra}", {"g": graph_id}).get_as_arrow()
             if result.num_rows:

@@ -111,7 +111,8 @@ def run_import(home: Path, dist: Path, node_files: list[Path], rel_files: list[P
     """`neo4j-admin database import full` of a Neo4j home (NEO4J_HOME/conf) with the distribution's jars."""
     cmd = [java, "-cp", f"{dist / 'lib'}/*", ADMIN_CLASS, "database", "import", "full", database,
            *(f"--nodes={p}" for p in node_files), *(f"--relationships={p}" for p in rel_files),
-           "--overwrite-destination=true", "--skip-duplicate-nodes=false", "--bad-tolerance=0"]
+           "--overwrite-destination=true", "--skip-duplicate-nodes=false", "--bad-tolerance=0",
+           f"--report-file={home / 'import.report'}"]
     env = {**{k: v for k, v in os.environ.items() if k not in ("JAVA_OPTS", "HEAP_SIZE")},
            "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
