@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv demo test test-fast lint typecheck bench services services-stop clean
+.PHONY: venv demo test test-fast lint format typecheck bench services services-stop clean
 
 venv: $(STAMP)
 
@@ -22,9 +22,13 @@ test: venv
 test-fast: venv  ## unit tests only, no servers
 	$(BIN)/pytest -q -m "not neo4j and not postgres"
 
-lint: venv
+lint: venv  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check graphstore cli migrations tests bench
+	$(BIN)/ruff format --check graphstore cli migrations tests bench
 	bash scripts/typecheck.sh $(VENV)
+
+format: venv  ## the one formatter
+	$(BIN)/ruff format graphstore cli migrations tests bench
 
 typecheck: venv  ## mypy over the installed layout (graphstore + cli/, cypher/, migrations/)
 	bash scripts/typecheck.sh $(VENV)

@@ -64,12 +64,14 @@ def main() -> None:
     block[~np.isfinite(block)] = 0
     check = np.array([np.bincount(labels, weights=row, minlength=args.classes) for row in block]).sum(0)
     scaled = anchor_s * args.n / len(sources)
-    print(f"class graph {args.n} samples, {args.classes} classes, k={args.k} ({len(a)} edges): ours "
-          f"{ours:.2f} s for class distances (chunk {args.chunk}, RSS +{mem.increase_mib:.0f} MiB, process peak "
-          f"{peak_rss_mib():.0f} MiB) + kNN search {knn_s:.2f} s + class kNN {knn_c * 1000:.1f} ms; networkx "
-          f"Dijkstra {anchor_s:.2f} s for {len(sources)} sources -> {scaled:.0f} s for all {args.n}; ratio "
-          f"{scaled / ours:.1f}x; disconnected sample pairs {int(cd.disconnected.sum())}; "
-          f"class sums agree: {np.allclose(ref, check)}")
+    print(
+        f"class graph {args.n} samples, {args.classes} classes, k={args.k} ({len(a)} edges): ours "
+        f"{ours:.2f} s for class distances (chunk {args.chunk}, RSS +{mem.increase_mib:.0f} MiB, process peak "
+        f"{peak_rss_mib():.0f} MiB) + kNN search {knn_s:.2f} s + class kNN {knn_c * 1000:.1f} ms; networkx "
+        f"Dijkstra {anchor_s:.2f} s for {len(sources)} sources -> {scaled:.0f} s for all {args.n}; ratio "
+        f"{scaled / ours:.1f}x; disconnected sample pairs {int(cd.disconnected.sum())}; "
+        f"class sums agree: {np.allclose(ref, check)}"
+    )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

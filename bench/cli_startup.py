@@ -123,8 +123,10 @@ def measure(cases: list[Case], runs: int, env: dict[str, str], cwd: Path) -> dic
     for _ in range(runs):
         for case in cases:
             samples[case.label].append(run_once(case, env, cwd))
-    return {label: Timing(statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
-            for label, s in samples.items()}
+    return {
+        label: Timing(statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
+        for label, s in samples.items()
+    }
 
 
 def cases_in(tmp: Path) -> tuple[list[Case], dict[str, tuple[str, str, float]]]:
@@ -176,11 +178,15 @@ def main() -> None:
         t, a1, a2 = times[ours], times[one], times[two]
         wall1, cpu1 = t.wall / a1.wall, t.cpu / a1.cpu
         met = f"{'yes' if wall1 <= target else 'no'} (wall) / {'yes' if cpu1 <= target else 'no'} (cpu)"
-        print(f"{ours:<26}{wall1:>7.2f}x{cpu1:>7.2f}x  {t.wall / a2.wall:>11.2f}x / {t.cpu / a2.cpu:.2f}x"
-              f"  <= {target}x  {met}")
+        print(
+            f"{ours:<26}{wall1:>7.2f}x{cpu1:>7.2f}x  {t.wall / a2.wall:>11.2f}x / {t.cpu / a2.cpu:.2f}x"
+            f"  <= {target}x  {met}"
+        )
     floor, runs = times["bare SQLAlchemy command"], times["graphstore runs list"]
-    print(f"\nruns list vs the bare SQLAlchemy command (the floor of a command that reads the tracking DB): "
-          f"{runs.wall / floor.wall:.2f}x wall, {runs.cpu / floor.cpu:.2f}x cpu")
+    print(
+        f"\nruns list vs the bare SQLAlchemy command (the floor of a command that reads the tracking DB): "
+        f"{runs.wall / floor.wall:.2f}x wall, {runs.cpu / floor.cpu:.2f}x cpu"
+    )
 
 
 if __name__ == "__main__":

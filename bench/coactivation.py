@@ -47,10 +47,12 @@ def correlation(args: argparse.Namespace) -> None:
     ref, anchor = timed(lambda: pd.DataFrame(sub).corr(method="spearman").to_numpy())
     check, _ = spearman(sub)
     scaled = anchor * args.samples / len(sub)
-    print(f"spearman {args.units} units x {args.samples} samples (ties: {np.mean(x == 0):.0%} zeros): "
-          f"ours {ours:.2f} s (RSS +{mem.increase_mib:.0f} MiB); pandas corr(spearman) {anchor:.2f} s on "
-          f"{len(sub)} samples -> {scaled:.1f} s scaled to {args.samples}; ratio {scaled / ours:.1f}x; "
-          f"max |diff| vs pandas on the subset {np.nanmax(np.abs(check - ref)):.2e}")
+    print(
+        f"spearman {args.units} units x {args.samples} samples (ties: {np.mean(x == 0):.0%} zeros): "
+        f"ours {ours:.2f} s (RSS +{mem.increase_mib:.0f} MiB); pandas corr(spearman) {anchor:.2f} s on "
+        f"{len(sub)} samples -> {scaled:.1f} s scaled to {args.samples}; ratio {scaled / ours:.1f}x; "
+        f"max |diff| vs pandas on the subset {np.nanmax(np.abs(check - ref)):.2e}"
+    )
 
 
 def end_to_end(args: argparse.Namespace) -> None:
@@ -69,10 +71,12 @@ def end_to_end(args: argparse.Namespace) -> None:
     model = make_model("conv6", info)
     params = CoactivationParams(split="train", batch_size=500)
     graph, seconds = timed(lambda: coactivation_graph("bench-conv6", model, data, params, info.class_names))
-    print(f"conv6 end to end on {n} synthetic 28x28 images ({graph.params['units']} units, "
-          f"{len(graph.edges['COACTIVATES'])} edges kept): ours {seconds:.1f} s; 000 reports "
-          f"{THESIS_SECONDS / 3600:.1f} h for conv6 on 60,000 Fashion-MNIST images -> ratio "
-          f"{THESIS_SECONDS * n / 60000 / seconds:.0f}x (scaled to {n} samples)")
+    print(
+        f"conv6 end to end on {n} synthetic 28x28 images ({graph.params['units']} units, "
+        f"{len(graph.edges['COACTIVATES'])} edges kept): ours {seconds:.1f} s; 000 reports "
+        f"{THESIS_SECONDS / 3600:.1f} h for conv6 on 60,000 Fashion-MNIST images -> ratio "
+        f"{THESIS_SECONDS * n / 60000 / seconds:.0f}x (scaled to {n} samples)"
+    )
 
 
 def main() -> None:

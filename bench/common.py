@@ -39,8 +39,11 @@ def neo4j_settings() -> dict[str, str] | None:
     uri = os.environ.get("GRAPHSTORE_TEST_NEO4J_URI")
     if not uri:
         return None
-    return {"uri": uri, "user": os.environ.get("GRAPHSTORE_TEST_NEO4J_USER", "neo4j"),
-            "password": os.environ.get("GRAPHSTORE_TEST_NEO4J_PASSWORD", "")}
+    return {
+        "uri": uri,
+        "user": os.environ.get("GRAPHSTORE_TEST_NEO4J_USER", "neo4j"),
+        "password": os.environ.get("GRAPHSTORE_TEST_NEO4J_PASSWORD", ""),
+    }
 
 
 def rss_mib() -> float:

@@ -63,15 +63,21 @@ def main() -> None:
     m = len(graph.edges["KNN"])
     print(f"kNN graph: {args.points:,} nodes, {m:,} undirected edges (built in {seconds:.1f} s)")
     louvain, t_louvain = timed(lambda: louvain_client(graph, CommunityParams()))
-    print(f"igraph Louvain: {t_louvain:.2f} s, {louvain.summary['communities']} communities, "
-          f"modularity {louvain.summary['modularity']:.4f}")
+    print(
+        f"igraph Louvain: {t_louvain:.2f} s, {louvain.summary['communities']} communities, "
+        f"modularity {louvain.summary['modularity']:.4f}"
+    )
     leiden, t_leiden = timed(lambda: leiden_client(graph, CommunityParams()))
-    print(f"leidenalg Leiden: {t_leiden:.2f} s, {leiden.summary['communities']} communities, "
-          f"modularity {leiden.summary['modularity']:.4f}")
+    print(
+        f"leidenalg Leiden: {t_leiden:.2f} s, {leiden.summary['communities']} communities, "
+        f"modularity {leiden.summary['modularity']:.4f}"
+    )
     nx_seconds, nx_rate = networkx_rate(graph, args.anchor_edges)
     anchor_full = m / nx_rate
-    print(f"networkx louvain_communities (anchor): {nx_rate:,.0f} edges/s "
-          f"({nx_seconds:.1f} s on {min(m, args.anchor_edges or m):,} edges; {anchor_full:.0f} s at {m:,} edges)")
+    print(
+        f"networkx louvain_communities (anchor): {nx_rate:,.0f} edges/s "
+        f"({nx_seconds:.1f} s on {min(m, args.anchor_edges or m):,} edges; {anchor_full:.0f} s at {m:,} edges)"
+    )
     print(f"ratio networkx / igraph Louvain at {m:,} edges: {anchor_full / t_louvain:.1f}x")
     neo = neo4j_settings()
     if args.no_gds or neo is None:
@@ -93,9 +99,12 @@ def gds_time(graph: Graph, neo: dict[str, str]) -> None:
         def run() -> list:
             row = gds.write(store, "louvain", graph.graph_id, params, writeProperty="louvain")
             return [[row["communityCount"], row["modularity"]]]
+
         rows, seconds = timed(run)
-        print(f"GDS Louvain (projection + write, 2 cores): {seconds:.2f} s, {rows[0][0]} communities, "
-              f"modularity {rows[0][1]:.4f}")
+        print(
+            f"GDS Louvain (projection + write, 2 cores): {seconds:.2f} s, {rows[0][0]} communities, "
+            f"modularity {rows[0][1]:.4f}"
+        )
         store.drop_graph(graph.graph_id)
 
 

@@ -17,8 +17,18 @@ from graphstore.analysis.hierarchy import HierarchyParams, hierarchy_client
 from graphstore.graph import Graph
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-PATH = {"T-shirt/top": (0, 0, 0), "Shirt": (0, 0, 0), "Pullover": (0, 0, 1), "Coat": (0, 0, 2), "Dress": (0, 1, 3),
-        "Trouser": (0, 1, 4), "Sandal": (1, 2, 5), "Sneaker": (1, 2, 6), "Ankle boot": (1, 2, 7), "Bag": (2, 3, 8)}
+PATH = {
+    "T-shirt/top": (0, 0, 0),
+    "Shirt": (0, 0, 0),
+    "Pullover": (0, 0, 1),
+    "Coat": (0, 0, 2),
+    "Dress": (0, 1, 3),
+    "Trouser": (0, 1, 4),
+    "Sandal": (1, 2, 5),
+    "Sneaker": (1, 2, 6),
+    "Ankle boot": (1, 2, 7),
+    "Bag": (2, 3, 8),
+}
 
 
 def coactivation_graph(hidden: int = 1408, seed: int = 0) -> Graph:
@@ -42,8 +52,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--method", default="nsbm", choices=("nsbm", "louvain-levels"),
-                        help="nsbm needs Debian's python3-graph-tool (000's method); louvain-levels is always there")
+    parser.add_argument(
+        "--method",
+        default="nsbm",
+        choices=("nsbm", "louvain-levels"),
+        help="nsbm needs Debian's python3-graph-tool (000's method); louvain-levels is always there",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     graph = coactivation_graph()
@@ -52,8 +66,10 @@ def main() -> None:
         params = HierarchyParams(reference="fashion-mnist", runs=args.runs, workers=workers, method=args.method)
         result, seconds = timed(lambda params=params: hierarchy_client(graph, params))
         s = result.summary
-        print(f"{args.runs} {args.method} runs, {workers} worker(s): {seconds:.1f} s; "
-              f"RF {s['rf_mean']:.2f} +- {s['rf_std']:.2f} (normalised {s['rf_normalised_mean']:.3f})")
+        print(
+            f"{args.runs} {args.method} runs, {workers} worker(s): {seconds:.1f} s; "
+            f"RF {s['rf_mean']:.2f} +- {s['rf_std']:.2f} (normalised {s['rf_normalised_mean']:.3f})"
+        )
 
 
 if __name__ == "__main__":

@@ -64,12 +64,17 @@ def main() -> None:
         exact = sum(int(m.sum()) for m in ours.values()) == alive - round(args.rate * alive)
         ties = sum(int((ours[k] & ~naive[k]).sum()) for k in ours)
         same = exact and all(bool((naive[k] <= ours[k]).all()) for k in ours)
-        print(f"speed-up {t_naive / t_ours:.1f}x; ours prunes exactly k and differs from the anchor only by "
-              f"re-keeping {ties} weights tied at the threshold (the anchor prunes every tie): {same}")
+        print(
+            f"speed-up {t_naive / t_ours:.1f}x; ours prunes exactly k and differs from the anchor only by "
+            f"re-keeping {ties} weights tied at the threshold (the anchor prunes every tie): {same}"
+        )
     imp.PASS_THREADS = torch.get_num_threads()
     _, t_wide = timed(lambda: magnitude_prune(weights, masks, args.rate))
-    print(f"ours with {imp.PASS_THREADS} threads in the chunked passes (library default 1): {t_wide:.3f} s, "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"ours with {imp.PASS_THREADS} threads in the chunked passes (library default 1): {t_wide:.3f} s, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -71,14 +71,25 @@ def bare_copy(graph: Graph, path: str) -> dict[str, float]:
     order = np.argsort(edges.src, kind="stable")
     with RssPeak() as rss:
         start = time.perf_counter()
-        node_table = pa.table({"uid": graph.uid_array(nodes.keys), "graph_id": pa.repeat(pa.scalar(graph.graph_id),
-                               len(nodes)), "key": pa.array(nodes.keys), "layer": pa.array(nodes.props["layer"])})
+        node_table = pa.table(
+            {
+                "uid": graph.uid_array(nodes.keys),
+                "graph_id": pa.repeat(pa.scalar(graph.graph_id), len(nodes)),
+                "key": pa.array(nodes.keys),
+                "layer": pa.array(nodes.props["layer"]),
+            }
+        )
         conn.execute("COPY Neuron FROM $t", {"t": node_table})
         mid = time.perf_counter()
-        edge_table = pa.table({"from": uid_column(graph, "Neuron", edges.src[order]),
-                               "to": uid_column(graph, "Neuron", edges.dst[order]),
-                               "graph_id": pa.repeat(pa.scalar(graph.graph_id), len(edges)),
-                               "w": edges.props["w"][order], "abs_w": edges.props["abs_w"][order]})
+        edge_table = pa.table(
+            {
+                "from": uid_column(graph, "Neuron", edges.src[order]),
+                "to": uid_column(graph, "Neuron", edges.dst[order]),
+                "graph_id": pa.repeat(pa.scalar(graph.graph_id), len(edges)),
+                "w": edges.props["w"][order],
+                "abs_w": edges.props["abs_w"][order],
+            }
+        )
         conn.execute("COPY WEIGHT FROM $t", {"t": edge_table})
         end = time.perf_counter()
     conn.close()
@@ -93,16 +104,28 @@ def run_importer(graph: Graph, server_conf: Path, dist: Path, scratch: Path) -> 
     home = scratch / "home"
     for sub in ("conf", "data", "logs", "run", "import"):
         (home / sub).mkdir(parents=True, exist_ok=True)
-    conf = [line for line in server_conf.read_text().splitlines()
-            if not line.startswith(("server.directories.data", "server.directories.logs", "server.directories.run",
-                                    "server.directories.import"))]
+    conf = [
+        line
+        for line in server_conf.read_text().splitlines()
+        if not line.startswith(
+            (
+                "server.directories.data",
+                "server.directories.logs",
+                "server.directories.run",
+                "server.directories.import",
+            )
+        )
+    ]
     conf += [f"server.directories.{d}={home / d}" for d in ("data", "logs", "run", "import")]
     (home / "conf" / "neo4j.conf").write_text("\n".join(conf) + "\n")
     (node_files, rel_files), csv_s = timed(lambda: write_csvs([graph], scratch / "csv"))
     output, import_s = timed(lambda: run_import(home, dist, node_files, rel_files))
     internal = re.search(r"IMPORT DONE in (?:(\d+)m )?(\d+)s (\d+)ms", output)
-    internal_s = (int(internal.group(1) or 0) * 60 + int(internal.group(2)) + int(internal.group(3)) / 1000
-                  if internal else float("nan"))
+    internal_s = (
+        int(internal.group(1) or 0) * 60 + int(internal.group(2)) + int(internal.group(3)) / 1000
+        if internal
+        else float("nan")
+    )
     return {"csv_s": csv_s, "import_s": import_s, "internal_s": internal_s}
 
 
@@ -115,10 +138,19 @@ def per_row_rate(store, graph: Graph, sample: int) -> float:
     uids = stub.uids(np.arange(len(graph.nodes["Neuron"])))
     cypher = "MATCH (a:Neuron {uid: $s}) MATCH (b:Neuron {uid: $t}) CREATE (a)-[:WEIGHT {w: $w, abs_w: $a}]->(b)"
     with store._driver.session(database=store.database) as session:
+
         def run() -> None:
             for i in range(sample):
-                session.run(cypher, {"s": uids[edges.src[i]], "t": uids[edges.dst[i]],
-                                     "w": float(edges.props["w"][i]), "a": float(edges.props["abs_w"][i])}).consume()
+                session.run(
+                    cypher,
+                    {
+                        "s": uids[edges.src[i]],
+                        "t": uids[edges.dst[i]],
+                        "w": float(edges.props["w"][i]),
+                        "a": float(edges.props["abs_w"][i]),
+                    },
+                ).consume()
+
         _, seconds = timed(run)
     store.drop_graph(stub.graph_id)
     return sample / seconds
@@ -142,10 +174,14 @@ def embedded_part(graph: Graph, m: int) -> None:
         bare = bare_copy(graph, f"{tmp}/bare.lbdb")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(f"{tmp}/bench.lbdb") as store:
         ours = write_timed(store, graph)
-    print(f"embedded bare COPY (limit): {bare['total_s']:.2f} s total ({m / bare['edge_s']:,.0f} edges/s), "
-          f"RSS +{bare['rss_increase_mib']:.0f} MiB")
-    print(f"embedded store write (COPY pieces of {store.copy_rows:,} rows): {ours['total_s']:.2f} s total "
-          f"({m / ours['edge_s']:,.0f} edges/s), RSS +{ours['rss_increase_mib']:.0f} MiB")
+    print(
+        f"embedded bare COPY (limit): {bare['total_s']:.2f} s total ({m / bare['edge_s']:,.0f} edges/s), "
+        f"RSS +{bare['rss_increase_mib']:.0f} MiB"
+    )
+    print(
+        f"embedded store write (COPY pieces of {store.copy_rows:,} rows): {ours['total_s']:.2f} s total "
+        f"({m / ours['edge_s']:,.0f} edges/s), RSS +{ours['rss_increase_mib']:.0f} MiB"
+    )
     print(f"embedded ratio store / bare COPY: {ours['total_s'] / bare['total_s']:.2f}x time")
 
 
@@ -153,7 +189,7 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
     """Importer (limit), the store's write and the per-row anchor, on the same server settings."""
     neo = neo4j_settings()
     if neo is None:
-        print("neo4j: skipped (GRAPHSTORE_TEST_NEO4J_URI not set; run `eval \"$(graphstore services env)\"`)")
+        print('neo4j: skipped (GRAPHSTORE_TEST_NEO4J_URI not set; run `eval "$(graphstore services env)"`)')
         return
     from graphstore.store.neo4j_store import Neo4jStore
 
@@ -163,24 +199,30 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             limit = run_importer(graph, files[0], files[1], Path(tmp))
             shutil.rmtree(tmp, ignore_errors=True)
-        print(f"neo4j-admin import (limit): {limit['import_s']:.1f} s wall ({limit['internal_s']:.1f} s reported "
-              f"by the importer), CSV writing {limit['csv_s']:.1f} s; {m / limit['import_s']:,.0f} rel/s wall")
+        print(
+            f"neo4j-admin import (limit): {limit['import_s']:.1f} s wall ({limit['internal_s']:.1f} s reported "
+            f"by the importer), CSV writing {limit['csv_s']:.1f} s; {m / limit['import_s']:,.0f} rel/s wall"
+        )
     else:
         print("neo4j-admin import: skipped (pass --run-dir of the local server the test variables point at)")
     with Neo4jStore(neo["uri"], neo["user"], neo["password"], batch_size=args.batch_size) as store:
         ours = write_timed(store, graph)
-        print(f"neo4j store write (UNWIND batches of {args.batch_size:,}): {ours['total_s']:.1f} s total "
-              f"(edges {ours['edge_s']:.1f} s, {m / ours['edge_s']:,.0f} rel/s; "
-              f"{m / ours['total_s']:,.0f} rel/s over the whole write), RSS +{ours['rss_increase_mib']:.0f} MiB")
+        print(
+            f"neo4j store write (UNWIND batches of {args.batch_size:,}): {ours['total_s']:.1f} s total "
+            f"(edges {ours['edge_s']:.1f} s, {m / ours['edge_s']:,.0f} rel/s; "
+            f"{m / ours['total_s']:,.0f} rel/s over the whole write), RSS +{ours['rss_increase_mib']:.0f} MiB"
+        )
         (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
         print(f"neo4j drop of the graph: {drop_s:.1f} s")
         row_rate = per_row_rate(store, graph, args.sample)
     print(f"neo4j per-row CREATE (anchor, {args.sample:,}-edge sample): {row_rate:,.0f} rel/s")
     print(f"ratio store / per-row: {m / ours['total_s'] / row_rate:.1f}x")
     if limit is not None:
-        print(f"ratio store / importer (whole graph, wall): {limit['import_s'] / ours['total_s']:.2f} "
-              f"(CSV writing included: {(limit['import_s'] + limit['csv_s']) / ours['total_s']:.2f}; "
-              f"importer-reported time: {limit['internal_s'] / ours['total_s']:.2f})")
+        print(
+            f"ratio store / importer (whole graph, wall): {limit['import_s'] / ours['total_s']:.2f} "
+            f"(CSV writing included: {(limit['import_s'] + limit['csv_s']) / ours['total_s']:.2f}; "
+            f"importer-reported time: {limit['internal_s'] / ours['total_s']:.2f})"
+        )
 
 
 def main() -> None:

@@ -88,8 +88,10 @@ def main() -> None:
 
     _, warm, _ = timed2(lambda: knn_search(x[:64], 4, "l1"))  # loads (or compiles) the numba kernel
     (dist, nbr), ours, ours_cpu = timed2(lambda: knn_search(x, k, "l1"))
-    print(f"ours: {ours:.2f} s wall, {ours_cpu:.2f} s CPU (first call in the process, kernel load: {warm:.2f} s), "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"ours: {ours:.2f} s wall, {ours_cpu:.2f} s CPU (first call in the process, kernel load: {warm:.2f} s), "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
 
     def flat_l1() -> tuple[np.ndarray, np.ndarray]:
         index = faiss.IndexFlat(dim, faiss.METRIC_L1)
@@ -103,21 +105,31 @@ def main() -> None:
     model = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="manhattan").fit(x)
     (_, ref), skl, skl_cpu = timed2(lambda: model.kneighbors(x[:q]))
     scale = n / q
-    print(f"scikit-learn brute manhattan: {skl:.2f} s wall, {skl_cpu:.2f} s CPU for {q} queries -> "
-          f"{skl * scale:.2f} s wall, {skl_cpu * scale:.2f} s CPU scaled to {n}, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"scikit-learn brute manhattan: {skl:.2f} s wall, {skl_cpu:.2f} s CPU for {q} queries -> "
+        f"{skl * scale:.2f} s wall, {skl_cpu * scale:.2f} s CPU scaled to {n}, load {os.getloadavg()[0]:.2f}"
+    )
 
     cores, ghz, lanes, why = cpu_model()
     work = float(n) * n * dim
     floor = work / (cores * lanes * ghz * 1e9)
-    print(f"floor: {work:.3g} abs-diff-adds / ({cores} cores x {lanes} lanes [{why}] x {ghz:.3f} GHz) = {floor:.2f} s "
-          f"wall = {floor * cores:.2f} s CPU; each pair once (ours): {work / 2:.3g} -> {floor / 2:.2f} s")
-    print(f"same neighbours: faiss {np.mean(fidx[:, 1:] == nbr):.4f}, "
-          f"scikit-learn {np.mean(ref[:, 1:] == nbr[:q]):.4f} (faiss/sklearn keep self at rank 0; float32 ties)")
-    print(f"ratios, wall: ours/floor {ours / floor:.2f}, faiss/ours {fai / ours:.1f}x, "
-          f"scikit-learn/ours {skl * scale / ours:.1f}x")
-    print(f"ratios, CPU:  ours/floor {ours_cpu / (floor * cores):.2f}, faiss/ours {fai_cpu / ours_cpu:.1f}x, "
-          f"scikit-learn/ours {skl_cpu * scale / ours_cpu:.1f}x; ours {work / 2 / ours_cpu / 1e9:.1f} G "
-          f"abs-diff-adds per CPU second")
+    print(
+        f"floor: {work:.3g} abs-diff-adds / ({cores} cores x {lanes} lanes [{why}] x {ghz:.3f} GHz) = {floor:.2f} s "
+        f"wall = {floor * cores:.2f} s CPU; each pair once (ours): {work / 2:.3g} -> {floor / 2:.2f} s"
+    )
+    print(
+        f"same neighbours: faiss {np.mean(fidx[:, 1:] == nbr):.4f}, "
+        f"scikit-learn {np.mean(ref[:, 1:] == nbr[:q]):.4f} (faiss/sklearn keep self at rank 0; float32 ties)"
+    )
+    print(
+        f"ratios, wall: ours/floor {ours / floor:.2f}, faiss/ours {fai / ours:.1f}x, "
+        f"scikit-learn/ours {skl * scale / ours:.1f}x"
+    )
+    print(
+        f"ratios, CPU:  ours/floor {ours_cpu / (floor * cores):.2f}, faiss/ours {fai_cpu / ours_cpu:.1f}x, "
+        f"scikit-learn/ours {skl_cpu * scale / ours_cpu:.1f}x; ours {work / 2 / ours_cpu / 1e9:.1f} G "
+        f"abs-diff-adds per CPU second"
+    )
 
     if args.large:
         big = latents(args.large, dim, seed=1)
@@ -126,11 +138,13 @@ def main() -> None:
         with RssPeak() as mem:
             (d2, n2), seconds, cpu2 = timed2(lambda: knn_search(big, k, "l1"))
         a, *_ = union_edges(d2, n2, k)
-        print(f"exact L1 kNN {args.large} x {dim}, k={k}: {seconds:.1f} s wall, {cpu2:.1f} s CPU "
-              f"({float(args.large) ** 2 * dim / 2 / cpu2 / 1e9:.1f} G abs-diff-adds per CPU second), "
-              f"{len(a)} union edges; RSS +{mem.increase_mib:.0f} MiB during the search (candidate lists and blocks: "
-              f"{bound / 2**20:.0f} MiB, result {(d2.nbytes + n2.nbytes) / 2**20:.0f} MiB), process peak "
-              f"{peak_rss_mib() / 1024:.2f} GiB (input {big.nbytes / 2**30:.2f} GiB)")
+        print(
+            f"exact L1 kNN {args.large} x {dim}, k={k}: {seconds:.1f} s wall, {cpu2:.1f} s CPU "
+            f"({float(args.large) ** 2 * dim / 2 / cpu2 / 1e9:.1f} G abs-diff-adds per CPU second), "
+            f"{len(a)} union edges; RSS +{mem.increase_mib:.0f} MiB during the search (candidate lists and blocks: "
+            f"{bound / 2**20:.0f} MiB, result {(d2.nbytes + n2.nbytes) / 2**20:.0f} MiB), process peak "
+            f"{peak_rss_mib() / 1024:.2f} GiB (input {big.nbytes / 2**30:.2f} GiB)"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -52,7 +52,7 @@ def networkx_delta(layers: list, maps: list[np.ndarray], classes: list[int]) -> 
             fmap = maps[k][h]
             for i in range(g.height):
                 for j in range(g.width):
-                    weight[offsets[k] + i * g.width + j] = fmap[:, max(0, i - 1):i + 2, max(0, j - 1):j + 2].mean()
+                    weight[offsets[k] + i * g.width + j] = fmap[:, max(0, i - 1) : i + 2, max(0, j - 1) : j + 2].mean()
         graph = nx.DiGraph()
         graph.add_nodes_from(range(offsets[-1]))
         graph.add_weighted_edges_from(zip(src.tolist(), dst.tolist(), weight[src].tolist(), strict=True))
@@ -66,16 +66,22 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=101)
     parser.add_argument("--anchor-classes", type=int, default=2)
     parser.add_argument("--side", type=int, default=128)
-    parser.add_argument("--median-classes", type=int, default=10,
-                        help="Time the median arc weight on this many classes and extrapolate (0 = skip).")
+    parser.add_argument(
+        "--median-classes",
+        type=int,
+        default=10,
+        help="Time the median arc weight on this many classes and extrapolate (0 = skip).",
+    )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     layers = vgg16_layers(args.side, args.classes)
     nodes = sum(g.size for g in layers)
     arcs = len(arc_index(layers)[0])
     print(f"machine: {machine()}; load before: {os.getloadavg()[0]:.2f}")
-    print(f"vgg16 {args.side}x{args.side}: {len(layers)} conv layers, {nodes:,} nodes, {arcs:,} arcs per class, "
-          f"{args.classes} classes ({nodes * args.classes:,} node-class degrees, {arcs * args.classes:,} arcs)")
+    print(
+        f"vgg16 {args.side}x{args.side}: {len(layers)} conv layers, {nodes:,} nodes, {arcs:,} arcs per class, "
+        f"{args.classes} classes ({nodes * args.classes:,} node-class degrees, {arcs * args.classes:,} arcs)"
+    )
     maps = synthetic_maps(layers, args.classes)
     size_gib = sum(m.numel() for m in maps) * 4 / 2**30
     full = FeatureMaps(layers, maps, None, torch.ones(args.classes), False)
@@ -85,16 +91,20 @@ def main() -> None:
     ml_reduced, ours_reduced = timed(lambda: compute_multilayer(reduced))
     delta = ml.delta_flat()
     assert np.allclose(delta, ml_reduced.delta_flat(), atol=1e-5)
-    print(f"ours, from full class-averaged maps ({size_gib:.2f} GiB): {ours:.2f} s "
-          f"({nodes * args.classes / ours:,.0f} node-class/s, {arcs * args.classes / ours:,.0f} arcs/s; "
-          f"+{rss.increase_mib:.0f} MiB peak)")
+    print(
+        f"ours, from full class-averaged maps ({size_gib:.2f} GiB): {ours:.2f} s "
+        f"({nodes * args.classes / ours:,.0f} node-class/s, {arcs * args.classes / ours:,.0f} arcs/s; "
+        f"+{rss.increase_mib:.0f} MiB peak)"
+    )
     print(f"ours, from channel-reduced maps (the recorder's mean path): {ours_reduced:.2f} s")
     if args.median_classes:
         n = min(args.median_classes, args.classes)
         part = FeatureMaps(layers, [m[:n] for m in maps], None, torch.ones(n), False)
         _, median = timed(lambda: compute_multilayer(part, "median"))
-        print(f"ours, median arc weight (medians over window x channels), {n} classes: {median:.2f} s; "
-              f"extrapolated to {args.classes} classes: {median / n * args.classes:.0f} s")
+        print(
+            f"ours, median arc weight (medians over window x channels), {n} classes: {median:.2f} s; "
+            f"extrapolated to {args.classes} classes: {median / n * args.classes:.0f} s"
+        )
     subset = list(range(min(args.anchor_classes, args.classes)))
     np_maps = [m.numpy() for m in maps]
     anchor_deg, anchor = timed(lambda: networkx_delta(layers, np_maps, subset))
@@ -102,11 +112,15 @@ def main() -> None:
     assert np.allclose(anchor_deg, ours_deg, rtol=1e-4, atol=1e-3), "anchor and ours disagree"
     rate = len(subset) * nodes / anchor
     full_anchor = anchor / len(subset) * args.classes
-    print(f"anchor networkx (001), {len(subset)} of {args.classes} classes: {anchor:.2f} s "
-          f"({rate:,.0f} node-class/s, {len(subset) * arcs / anchor:,.0f} arcs/s); "
-          f"extrapolated to {args.classes} classes: {full_anchor:,.0f} s")
-    print(f"ratio (anchor rate / ours, all classes): {full_anchor / ours:,.0f}x faster; "
-          f"delta mean {delta.mean():.4f}, zeros {np.mean(delta == 0):.3f}; load after: {os.getloadavg()[0]:.2f}")
+    print(
+        f"anchor networkx (001), {len(subset)} of {args.classes} classes: {anchor:.2f} s "
+        f"({rate:,.0f} node-class/s, {len(subset) * arcs / anchor:,.0f} arcs/s); "
+        f"extrapolated to {args.classes} classes: {full_anchor:,.0f} s"
+    )
+    print(
+        f"ratio (anchor rate / ours, all classes): {full_anchor / ours:,.0f}x faster; "
+        f"delta mean {delta.mean():.4f}, zeros {np.mean(delta == 0):.3f}; load after: {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,10 @@ def run(label: str, fn, w: np.ndarray) -> tuple[float, float]:
     """Time one call with its RSS increase; print and return (seconds, total weight)."""
     with RssPeak() as mem:
         (total, np2, edges), seconds = timed(lambda: fn(w))
-    print(f"{label:<34} {w.shape[1]:>6} x {w.shape[0]:<5} {seconds:8.2f} s  +{mem.increase_mib / 1024:5.2f} GiB  "
-          f"edges {edges}  total {total:.6f}  NP {np2:.6f}")
+    print(
+        f"{label:<34} {w.shape[1]:>6} x {w.shape[0]:<5} {seconds:8.2f} s  +{mem.increase_mib / 1024:5.2f} GiB  "
+        f"edges {edges}  total {total:.6f}  NP {np2:.6f}"
+    )
     return seconds, total
 
 
@@ -63,8 +65,10 @@ def main() -> None:
     piece = np.ascontiguousarray(w[: args.cols // 2, : args.rows // 2]) if args.scipy_slice else w
     ours_s, ours_total = run("ours (dense Prim), scipy's input", ours, piece)
     scipy_s, scipy_total = run("anchor (scipy Kruskal)", anchor, piece)
-    print(f"same total weight: {np.isclose(ours_total, scipy_total, rtol=1e-9)}; "
-          f"speed-up on scipy's input {scipy_s / ours_s:.1f}x; full layer {full:.2f} s")
+    print(
+        f"same total weight: {np.isclose(ours_total, scipy_total, rtol=1e-9)}; "
+        f"speed-up on scipy's input {scipy_s / ours_s:.1f}x; full layer {full:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def hand_loop(model_name: str, data, epochs: int) -> float:
         model.train()
         perm = torch.randperm(len(x), generator=generator)
         for i in range(0, len(x), BATCH):
-            idx = perm[i:i + BATCH]
+            idx = perm[i : i + BATCH]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             optimiser.zero_grad()
             loss.backward()
@@ -60,8 +60,10 @@ def case(model_name: str, data, epochs: int, reps: int) -> None:
     hand = [hand_loop(model_name, data, epochs) for _ in range(reps)]
     ours = [project_loop(model_name, data, epochs) for _ in range(reps)]
     h, o = statistics.median(hand), statistics.median(ours)
-    print(f"{model_name}: hand-written {h / epochs:.3f} s/epoch, graphstore {o / epochs:.3f} s/epoch, "
-          f"overhead {100 * (o / h - 1):+.1f}% (median of {reps})")
+    print(
+        f"{model_name}: hand-written {h / epochs:.3f} s/epoch, graphstore {o / epochs:.3f} s/epoch, "
+        f"overhead {100 * (o / h - 1):+.1f}% (median of {reps})"
+    )
 
 
 def main() -> None:

@@ -133,9 +133,14 @@ def build(cls: type, values: dict[str, Any], what: str) -> Any:
         raise InvalidParams(f"Invalid parameters for {what}: {exc}") from exc
 
 
-def job_command(job: JobSpec, render: Render, *, extras: Sequence[Extra] = (),
-                before: Callable[[typer.Context, dict[str, Any]], bool] | None = None,
-                progress: Callable[[dict[str, Any]], Any] | None = None) -> Callable[..., None]:
+def job_command(
+    job: JobSpec,
+    render: Render,
+    *,
+    extras: Sequence[Extra] = (),
+    before: Callable[[typer.Context, dict[str, Any]], bool] | None = None,
+    progress: Callable[[dict[str, Any]], Any] | None = None,
+) -> Callable[..., None]:
     """A Typer command function that builds the job's parameters, runs it in a JobContext and renders the result.
 
     `before(ctx, extras)` may answer the command itself (e.g. --list) by returning True; `progress(extras)` gives a
@@ -148,13 +153,15 @@ def job_command(job: JobSpec, render: Render, *, extras: Sequence[Extra] = (),
         if before is not None and before(ctx, cli_values):
             return
         params = build(job.params, values, job.name)
-        with (progress(cli_values) if progress else job_progress(False)) as (on_progress, on_status, on_note):
+        with progress(cli_values) if progress else job_progress(False) as (on_progress, on_status, on_note):
             result = job.run(JobContext(settings_of(ctx), on_progress, on_status, on_note), params)
         render(result, cli_values)
 
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    extra_params = [inspect.Parameter(e.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=e.annotation,
-                                      default=e.option) for e in extras]
+    extra_params = [
+        inspect.Parameter(e.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=e.annotation, default=e.option)
+        for e in extras
+    ]
     command.__signature__ = inspect.Signature([ctx_param, *parameters(job.params), *extra_params])  # type: ignore
     command.__doc__ = f"{job.summary}\n\nExample: {job.example}" if job.example else job.summary
     command.__name__ = job.name.replace("-", "_")

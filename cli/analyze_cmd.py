@@ -12,8 +12,11 @@ from graphstore.cli.adapter import job_command
 from graphstore.cli.context import console
 from graphstore.jobs.analyze import COMPARE, CompareResult, analysis_job
 
-app = typer.Typer(help="Analyse a stored graph: communities, centrality, statistics. Results become node "
-                       "properties (as GDS .write does) and a record in the tracking DB.", no_args_is_help=True)
+app = typer.Typer(
+    help="Analyse a stored graph: communities, centrality, statistics. Results become node "
+    "properties (as GDS .write does) and a record in the tracking DB.",
+    no_args_is_help=True,
+)
 
 
 def render_analysis(done: Any, _cli: dict[str, Any]) -> None:

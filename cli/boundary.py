@@ -17,9 +17,11 @@ from graphstore.errors import GraphstoreError
 from graphstore.masking import mask_text as mask_secrets
 
 EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
-INTERRUPTED_LINE = ("Interrupted. Work finished before the interrupt is saved; the run or graph in progress is "
-                    "recorded as interrupted/incomplete (finish it with --resume where the command offers it, or "
-                    "drop it).")
+INTERRUPTED_LINE = (
+    "Interrupted. Work finished before the interrupt is saved; the run or graph in progress is "
+    "recorded as interrupted/incomplete (finish it with --resume where the command offers it, or "
+    "drop it)."
+)
 
 
 def log_dir() -> Path:
@@ -48,8 +50,9 @@ def log_traceback(exc: BaseException) -> Path | None:
 
 def _say(label: str, text: str, style: str) -> None:
     """One line on stderr, styled when stderr is a terminal."""
-    Console(stderr=True).print(f"[{style}]{label}[/] {mask_secrets(text)}", highlight=False, markup=True,
-                               soft_wrap=True)
+    Console(stderr=True).print(
+        f"[{style}]{label}[/] {mask_secrets(text)}", highlight=False, markup=True, soft_wrap=True
+    )
 
 
 def run_guarded(command: Callable[[], object]) -> int:
@@ -72,8 +75,12 @@ def run_guarded(command: Callable[[], object]) -> int:
     except Exception as exc:  # noqa: BLE001 - the boundary: any bug becomes a short message and a logged traceback
         where = log_traceback(exc)
         _say("Unexpected error:", _escape(f"{type(exc).__name__}: {exc}"), "bold red")
-        _say("Hint:", f"This is a bug in graphstore or an unhandled environment problem. Full traceback: "
-                      f"{where or '(could not write a log file)'}", "yellow")
+        _say(
+            "Hint:",
+            f"This is a bug in graphstore or an unhandled environment problem. Full traceback: "
+            f"{where or '(could not write a log file)'}",
+            "yellow",
+        )
         return EXIT_BUG
     return 0
 

@@ -17,23 +17,34 @@ from graphstore.jobs.demo import DEMO, DemoResult
 
 def render(done: DemoResult, cli: dict[str, Any]) -> None:
     """Each step's result with a rule above it, then what to try next."""
-    titles = ("train a dense network, then prune it (IMP with rewinding)", "ingest the pruned network's graphs",
-              "communities of the co-activation graph")
-    renders = (lambda: render_rounds(done.pruning, cli), lambda: render_ingest(done.ingest, cli),
-               lambda: render_analysis(done.analysis, cli))
+    titles = (
+        "train a dense network, then prune it (IMP with rewinding)",
+        "ingest the pruned network's graphs",
+        "communities of the co-activation graph",
+    )
+    renders = (
+        lambda: render_rounds(done.pruning, cli),
+        lambda: render_ingest(done.ingest, cli),
+        lambda: render_analysis(done.analysis, cli),
+    )
     for number, (title, command, show) in enumerate(zip(titles, done.commands, renders, strict=True), start=1):
         console.rule(f"[bold]{number}. {title}[/]")
         console.print(f"$ {command}", highlight=False, markup=False)
         show()
     for number, step in enumerate(done.queries, start=4):
         console.rule(f"[bold]{number}. {step.title}[/]")
-        console.print(f"$ graphstore query {step.name} " + " ".join(f"-p {k}={v}" for k, v in step.params.items()),
-                      highlight=False, markup=False)
+        console.print(
+            f"$ graphstore query {step.name} " + " ".join(f"-p {k}={v}" for k, v in step.params.items()),
+            highlight=False,
+            markup=False,
+        )
         print_rows(step.columns, step.rows, OutputFormat.table)
     console.rule("[bold green]done[/]")
-    console.print(f"Graphs are in {done.store}. Next: `graphstore runs list`, `graphstore store list`, "
-                  "`graphstore query --list`; with Neo4j (`graphstore services start`), open the Browser and explore "
-                  "the same graphs.")
+    console.print(
+        f"Graphs are in {done.store}. Next: `graphstore runs list`, `graphstore store list`, "
+        "`graphstore query --list`; with Neo4j (`graphstore services start`), open the Browser and explore "
+        "the same graphs."
+    )
 
 
 def register(root: typer.Typer) -> None:

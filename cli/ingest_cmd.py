@@ -20,8 +20,9 @@ def render(result: IngestResult, _cli: dict[str, Any]) -> None:
     for column in ("kind", "graph id", "nodes", "edges", "extract s", "write s", "status"):
         table.add_column(column, justify="right" if column in ("nodes", "edges", "extract s", "write s") else "left")
     for o in result.outcomes:
-        table.add_row(o.kind, o.graph_id, str(o.nodes), str(o.edges), f"{o.extract_s:.2f}", f"{o.write_s:.2f}",
-                      o.status)
+        table.add_row(
+            o.kind, o.graph_id, str(o.nodes), str(o.edges), f"{o.extract_s:.2f}", f"{o.write_s:.2f}", o.status
+        )
     console.print(table)
 
 
@@ -43,6 +44,7 @@ def list_kinds(_ctx: typer.Context, cli: dict[str, Any]) -> bool:
 def register(root: typer.Typer) -> None:
     """Add `graphstore ingest` and `graphstore extract` to the root app."""
     listing = list_option("graph kinds and their parameters")
-    root.command("ingest")(job_command(INGEST, render, extras=(PROGRESS, listing), before=list_kinds,
-                                       progress=show_progress))
+    root.command("ingest")(
+        job_command(INGEST, render, extras=(PROGRESS, listing), before=list_kinds, progress=show_progress)
+    )
     root.command("extract")(job_command(EXTRACT, render, extras=(PROGRESS,), progress=show_progress))

@@ -19,8 +19,7 @@ def render(done: ModulesResult, _cli: dict[str, Any]) -> None:
     for column in ("level", "inputs", "units (layer:index)"):
         table.add_column(column)
     for m in result.modules:
-        table.add_row(str(m.level), ",".join(map(str, m.inputs)) or "-",
-                      " ".join(f"{la}:{i}" for la, i in m.units))
+        table.add_row(str(m.level), ",".join(map(str, m.inputs)) or "-", " ".join(f"{la}:{i}" for la, i in m.units))
     console.print(table)
     console.print(f"detected modules per level: {result.modules_per_level}")
     if result.success is None:

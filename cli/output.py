@@ -23,8 +23,9 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat,
-               title: str | None = None) -> None:
+def print_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat, title: str | None = None
+) -> None:
     """Write rows to stdout in the chosen format (CSV/JSON are plain, for pipes)."""
     if fmt is OutputFormat.json:
         records = [dict(zip(columns, row, strict=True)) for row in rows]

@@ -16,9 +16,12 @@ from graphstore.cli.context import console
 from graphstore.jobs.base import JobSpec
 from graphstore.jobs.prune import IMP, TIMP, RoundsResult
 
-app = typer.Typer(name="prune", help="Prune trained networks (IMP, T-IMP, structured, sculpt, layers).\n\n"
-                  "Example: graphstore prune imp --model small-cnn --dataset digits --rounds 3",
-                  no_args_is_help=True)
+app = typer.Typer(
+    name="prune",
+    help="Prune trained networks (IMP, T-IMP, structured, sculpt, layers).\n\n"
+    "Example: graphstore prune imp --model small-cnn --dataset digits --rounds 3",
+    no_args_is_help=True,
+)
 
 
 def render_rounds(result: RoundsResult, _cli: dict[str, Any]) -> None:

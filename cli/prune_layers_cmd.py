@@ -22,14 +22,21 @@ def render(done: LayersResult, _cli: dict[str, Any]) -> None:
     for column in ("gamma", "threshold", "removed", "parameters", "change", "run", "test_acc"):
         table.add_column(column, justify="left" if column == "removed" else "right")
     acc = result.parent_metrics.get("test_acc")
-    table.add_row("parent", "-", "-", f"{result.parent_parameters:,}", "-", str(parent_run),
-                  "-" if acc is None else f"{acc:.4f}")
+    table.add_row(
+        "parent", "-", "-", f"{result.parent_parameters:,}", "-", str(parent_run), "-" if acc is None else f"{acc:.4f}"
+    )
     for row in result.rows:
         sel, acc = row.selection, row.metrics.get("test_acc")
         change = row.parameters / max(1, result.parent_parameters) - 1
-        table.add_row(f"{sel.gamma:g}", f"{sel.threshold:.4f}", ", ".join(sel.removed) or "none",
-                      f"{row.parameters:,}", f"{change:+.1%}", "-" if row.run_id is None else str(row.run_id),
-                      "-" if acc is None else f"{acc:.4f}")
+        table.add_row(
+            f"{sel.gamma:g}",
+            f"{sel.threshold:.4f}",
+            ", ".join(sel.removed) or "none",
+            f"{row.parameters:,}",
+            f"{change:+.1%}",
+            "-" if row.run_id is None else str(row.run_id),
+            "-" if acc is None else f"{acc:.4f}",
+        )
     console.print(table)
 
 

@@ -19,14 +19,17 @@ def render(run: Any, _cli: dict[str, Any]) -> None:
     for column in ("step", "phase", "P", "size", "acc", "density", "units"):
         table.add_column(column, justify="right")
     for s in (s for s in result.steps if s.accepted):
-        table.add_row(str(s.index), s.phase, f"{s.p:g}", str(s.size), f"{s.acc:.4f}", f"{s.density:.2%}",
-                      str(s.units_kept))
+        table.add_row(
+            str(s.index), s.phase, f"{s.p:g}", str(s.size), f"{s.acc:.4f}", f"{s.density:.2%}", str(s.units_kept)
+        )
     console.print(table)
     if not result.met:
         err_console.print(f"[yellow]Threshold not met:[/] {result.message}", highlight=False)
     settings = f", P_u {result.p_unit:g}, P_e {result.p_edge:g}" if result.met else ""
-    console.print(f"kept network: density {result.density:.2%}, architecture {result.arch}, "
-                  f"accuracy {result.state.acc:.4f}{settings} ({result.seconds:.1f} s)")
+    console.print(
+        f"kept network: density {result.density:.2%}, architecture {result.arch}, "
+        f"accuracy {result.state.acc:.4f}{settings} ({result.seconds:.1f} s)"
+    )
     console.print(f"checkpoint: {run.checkpoint}")
 
 

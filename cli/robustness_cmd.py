@@ -33,9 +33,12 @@ def _print(columns: Sequence[str], rows: list[list[Any]], fmt: OutputFormat, tit
 def render_noise(result: NoiseResult, cli: dict[str, Any]) -> None:
     """One row per noise level."""
     p = result.params
-    _print(("p", "jaccard", "cns", "accuracy"), [[r.p, r.jaccard, r.cns, r.accuracy] for r in result.rows],
-           cli["fmt"], f"noise robustness of {result.checkpoint.name} (k={p.k}, {p.metric}, {p.split}; "
-                       f"run {result.run_id})")
+    _print(
+        ("p", "jaccard", "cns", "accuracy"),
+        [[r.p, r.jaccard, r.cns, r.accuracy] for r in result.rows],
+        cli["fmt"],
+        f"noise robustness of {result.checkpoint.name} (k={p.k}, {p.metric}, {p.split}; run {result.run_id})",
+    )
 
 
 def render_topology(result: TopologyResult, cli: dict[str, Any]) -> None:

@@ -31,8 +31,15 @@ def list_runs(
     for column in ("id", "kind", "name", "status", "parent", "created", "finished"):
         table.add_column(column)
     for run in runs:
-        table.add_row(str(run.id), run.kind, run.name, run.status, str(run.parent_run_id or ""),
-                      f"{run.created_at:%Y-%m-%d %H:%M}", f"{run.finished_at:%H:%M:%S}" if run.finished_at else "")
+        table.add_row(
+            str(run.id),
+            run.kind,
+            run.name,
+            run.status,
+            str(run.parent_run_id or ""),
+            f"{run.created_at:%Y-%m-%d %H:%M}",
+            f"{run.finished_at:%H:%M:%S}" if run.finished_at else "",
+        )
     console.print(table)
 
 
@@ -48,8 +55,10 @@ def show(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (see
             raise TrackingError(f"Run {run_id} is not in the tracking database.", "List runs: graphstore runs list")
         checkpoints = tracking.list_checkpoints(run_id)
         metrics = tracking.list_metrics(run_id)
-    console.print(f"[bold]run {run.id}[/] {run.kind} {run.name!r}: {run.status}"
-                  f"{' (parent ' + str(run.parent_run_id) + ')' if run.parent_run_id else ''}")
+    console.print(
+        f"[bold]run {run.id}[/] {run.kind} {run.name!r}: {run.status}"
+        f"{' (parent ' + str(run.parent_run_id) + ')' if run.parent_run_id else ''}"
+    )
     console.print(f"graphstore {run.version} {run.git_commit or ''}, seed {run.seed}, device {run.device}")
     if run.error:
         console.print(f"[red]error:[/] {run.error}")
@@ -59,8 +68,12 @@ def show(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (see
         for column in ("epoch", "round", "sparsity", "path"):
             table.add_column(column)
         for ck in checkpoints:
-            table.add_row(str(ck.epoch), "" if ck.round is None else str(ck.round),
-                          "" if ck.sparsity is None else f"{ck.sparsity:.4f}", ck.path)
+            table.add_row(
+                str(ck.epoch),
+                "" if ck.round is None else str(ck.round),
+                "" if ck.sparsity is None else f"{ck.sparsity:.4f}",
+                ck.path,
+            )
         console.print(table)
     if metrics:
         console.print(_metrics_table(metrics))

@@ -16,14 +16,15 @@ from graphstore.masking import MASK, mask_url
 
 app = typer.Typer(
     help="Local Neo4j (+ Browser, GDS, APOC) and PostgreSQL servers for tests and development.\n\n"
-    "Example: graphstore services start && eval \"$(graphstore services env)\"",
+    'Example: graphstore services start && eval "$(graphstore services env)"',
     no_args_is_help=True,
 )
 
 NEO4J_OPT = typer.Option(True, "--neo4j/--no-neo4j", help="Include the Neo4j server.")
 POSTGRES_OPT = typer.Option(True, "--postgres/--no-postgres", help="Include the PostgreSQL server.")
-RUN_DIR_OPT = typer.Option(None, "--run-dir", help="Parent of the neo4j/ and postgres/ run dirs "
-                           "[default: <data_dir>/services].")
+RUN_DIR_OPT = typer.Option(
+    None, "--run-dir", help="Parent of the neo4j/ and postgres/ run dirs [default: <data_dir>/services]."
+)
 
 
 def _run_root(ctx: typer.Context, run_dir: Path | None) -> Path:
@@ -39,16 +40,23 @@ def _say(message: str) -> None:
 def _show_neo4j(state: dict[str, Any]) -> None:
     """Print where Neo4j answers."""
     word = "already running" if state.get("already_running") else f"started in {state.get('seconds', '?')} s"
-    console.print(f"[green]Neo4j {state['version']}[/] {word} (pid {state['pid']}): "
-                  f"Bolt {state['bolt_uri']}, Browser {state['http_uri']}/browser/, "
-                  f"user {state['user']}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[green]Neo4j {state['version']}[/] {word} (pid {state['pid']}): "
+        f"Bolt {state['bolt_uri']}, Browser {state['http_uri']}/browser/, "
+        f"user {state['user']}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _show_postgres(state: dict[str, Any]) -> None:
     """Print where PostgreSQL answers."""
     word = "already running" if state.get("already_running") else "started"
-    console.print(f"[green]PostgreSQL {state['version']}[/] {word} (pid {state['pid']}): {mask_url(state['url'])}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"[green]PostgreSQL {state['version']}[/] {word} (pid {state['pid']}): {mask_url(state['url'])}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _explicit_password(ctx: typer.Context) -> str | None:
@@ -80,8 +88,9 @@ def start(
         with console.status("Starting Neo4j..."):
             _show_neo4j(services.start_neo4j(dirs["neo4j"], password, timeout=timeout, say=_say))
     root = dirs["neo4j"].parent
-    console.print(f'Export the settings: eval "$(graphstore services env --run-dir {root})"', highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f'Export the settings: eval "$(graphstore services env --run-dir {root})"', highlight=False, soft_wrap=True
+    )
 
 
 @app.command("stop")
@@ -97,8 +106,10 @@ def stop(
     Example: graphstore services stop --no-postgres   (or --purge --run-dir DIR to throw an instance away)
     """
     dirs = services.run_dirs(_run_root(ctx, run_dir))
-    for name, key, wanted, stop_fn in (("Neo4j", "neo4j", neo4j, services.stop_neo4j),
-                                       ("PostgreSQL", "postgres", postgres, services.stop_postgres)):
+    for name, key, wanted, stop_fn in (
+        ("Neo4j", "neo4j", neo4j, services.stop_neo4j),
+        ("PostgreSQL", "postgres", postgres, services.stop_postgres),
+    ):
         if wanted:
             with console.status(f"Stopping {name}..."):
                 stopped = stop_fn(dirs[key], purge=purge)
@@ -112,8 +123,11 @@ def _describe(name: str, state: dict[str, Any]) -> str:
         return f"{name}: [yellow]never started[/]"
     if not state["running"]:
         return f"{name}: [red]stopped[/] (run dir {state.get('run_dir')})"
-    where = (f"{state['bolt_uri']}, Browser {state['http_uri']}/browser/" if name == "neo4j"
-             else mask_url(state.get("url", "")))
+    where = (
+        f"{state['bolt_uri']}, Browser {state['http_uri']}/browser/"
+        if name == "neo4j"
+        else mask_url(state.get("url", ""))
+    )
     return f"{name}: [green]running[/] pid {state['pid']}, {where}, log {state.get('log')}"
 
 
@@ -133,13 +147,18 @@ def _exports(states: dict[str, dict[str, Any]], app_settings: bool) -> list[tupl
     out: list[tuple[str, str]] = []
     neo, pg = states["neo4j"], states["postgres"]
     if neo["running"]:
-        out += [("GRAPHSTORE_TEST_NEO4J_URI", neo["bolt_uri"]),
-                ("GRAPHSTORE_TEST_NEO4J_HTTP", neo["http_uri"]),
-                ("GRAPHSTORE_TEST_NEO4J_USER", neo["user"]),
-                ("GRAPHSTORE_TEST_NEO4J_PASSWORD", neo["password"])]
+        out += [
+            ("GRAPHSTORE_TEST_NEO4J_URI", neo["bolt_uri"]),
+            ("GRAPHSTORE_TEST_NEO4J_HTTP", neo["http_uri"]),
+            ("GRAPHSTORE_TEST_NEO4J_USER", neo["user"]),
+            ("GRAPHSTORE_TEST_NEO4J_PASSWORD", neo["password"]),
+        ]
         if app_settings:
-            out += [("GRAPHSTORE_GRAPH_STORE", neo["bolt_uri"]), ("GRAPHSTORE_NEO4J_USER", neo["user"]),
-                    ("GRAPHSTORE_NEO4J_PASSWORD", neo["password"])]
+            out += [
+                ("GRAPHSTORE_GRAPH_STORE", neo["bolt_uri"]),
+                ("GRAPHSTORE_NEO4J_USER", neo["user"]),
+                ("GRAPHSTORE_NEO4J_PASSWORD", neo["password"]),
+            ]
     if pg["running"]:
         out.append(("GRAPHSTORE_TEST_DATABASE_URL", pg["url"]))
         if app_settings:
@@ -151,8 +170,11 @@ def _exports(states: dict[str, dict[str, Any]], app_settings: bool) -> list[tupl
 def env(
     ctx: typer.Context,
     run_dir: Path | None = RUN_DIR_OPT,
-    app_settings: bool = typer.Option(False, "--app", help="Also export GRAPHSTORE_GRAPH_STORE, "
-                                      "GRAPHSTORE_NEO4J_USER/PASSWORD and GRAPHSTORE_DATABASE_URL."),
+    app_settings: bool = typer.Option(
+        False,
+        "--app",
+        help="Also export GRAPHSTORE_GRAPH_STORE, GRAPHSTORE_NEO4J_USER/PASSWORD and GRAPHSTORE_DATABASE_URL.",
+    ),
     reveal: bool = typer.Option(False, "--reveal", help="Print the passwords even on a terminal."),
 ) -> None:
     """Print shell `export` lines for the running servers: GRAPHSTORE_TEST_*, with --app the app settings.

@@ -40,8 +40,15 @@ def list_graphs(ctx: typer.Context) -> None:
         table.add_column(column)
     for info in infos:
         style = "" if info.status == "complete" else "yellow"
-        table.add_row(info.graph_id, info.kind, info.status, str(info.node_count), str(info.edge_count),
-                      info.created_at or "", style=style)
+        table.add_row(
+            info.graph_id,
+            info.kind,
+            info.status,
+            str(info.node_count),
+            str(info.edge_count),
+            info.created_at or "",
+            style=style,
+        )
     console.print(table)
 
 
@@ -73,15 +80,19 @@ def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The
 def render_import(done: StoreImportResult, _cli: dict[str, Any]) -> None:
     """What was imported, and how to start the server on it."""
     report = done.report
-    console.print(f"Imported {', '.join(report.graph_ids)}: {report.nodes:,} nodes, {report.edges:,} relationships "
-                  f"(CSV {report.csv_seconds:.1f} s, import {report.import_seconds:.1f} s). Start the server: "
-                  f"graphstore services start --run-dir {done.run_root}")
+    console.print(
+        f"Imported {', '.join(report.graph_ids)}: {report.nodes:,} nodes, {report.edges:,} relationships "
+        f"(CSV {report.csv_seconds:.1f} s, import {report.import_seconds:.1f} s). Start the server: "
+        f"graphstore services start --run-dir {done.run_root}"
+    )
 
 
 import_command = job_command(STORE_IMPORT, render_import)
-import_command.__doc__ = (f"{STORE_IMPORT.summary}\n\nMuch faster than writing into a running server, but it replaces "
-                          "the whole database and needs the server stopped: `graphstore services stop`, import, "
-                          "`graphstore services start`.\n\nExample: graphstore store import big.parquet --overwrite")
+import_command.__doc__ = (
+    f"{STORE_IMPORT.summary}\n\nMuch faster than writing into a running server, but it replaces "
+    "the whole database and needs the server stopped: `graphstore services stop`, import, "
+    "`graphstore services start`.\n\nExample: graphstore store import big.parquet --overwrite"
+)
 app.command("import")(import_command)
 
 

@@ -56,7 +56,12 @@ def show_registries(_ctx: typer.Context, cli: dict[str, Any]) -> bool:
 
 def register(root: typer.Typer) -> None:
     """Add `graphstore train` to the root app."""
-    command = job_command(TRAIN, render, extras=(PROGRESS, list_option("models, datasets and their options")),
-                          before=show_registries, progress=show_progress)
+    command = job_command(
+        TRAIN,
+        render,
+        extras=(PROGRESS, list_option("models, datasets and their options")),
+        before=show_registries,
+        progress=show_progress,
+    )
     command.__doc__ = f"{command.__doc__}{EXAMPLES}"
     root.command("train", no_args_is_help=False)(command)

@@ -45,9 +45,10 @@ class Settings:
     def __post_init__(self) -> None:
         """Refuse settings no command could use (a batch of zero rows would write nothing and report success)."""
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"Setting batch_size={self.batch_size!r} must be a positive number of rows.",
-                              "Fix batch_size in the config file, GRAPHSTORE_BATCH_SIZE or --batch-size "
-                              "(e.g. 20000).")
+            raise ConfigError(
+                f"Setting batch_size={self.batch_size!r} must be a positive number of rows.",
+                "Fix batch_size in the config file, GRAPHSTORE_BATCH_SIZE or --batch-size (e.g. 20000).",
+            )
 
     @property
     def graph_store_uri(self) -> str:

@@ -38,8 +38,9 @@ def positions(graph: Graph, keys: np.ndarray) -> np.ndarray:
     return found
 
 
-def edge_arrays(graph: Graph, types: Iterable[str] | None = None, weight: str | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def edge_arrays(
+    graph: Graph, types: Iterable[str] | None = None, weight: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Concatenated (source position, target position, weight) over the chosen edge types (weight 1 where absent)."""
     tables = _selected_edges(graph, types)
     if not tables:
@@ -48,13 +49,15 @@ def edge_arrays(graph: Graph, types: Iterable[str] | None = None, weight: str | 
     dst = positions(graph, np.concatenate([t.dst for t in tables]))
     w = None
     if weight is not None:
-        w = np.concatenate([np.asarray(t.props[weight], dtype=np.float64) if weight in t.props
-                            else np.ones(len(t)) for t in tables])
+        w = np.concatenate(
+            [np.asarray(t.props[weight], dtype=np.float64) if weight in t.props else np.ones(len(t)) for t in tables]
+        )
     return src, dst, w
 
 
-def to_scipy(graph: Graph, types: Iterable[str] | None = None, weight: str | None = None,
-             symmetric: bool = False) -> sp.csr_matrix:
+def to_scipy(
+    graph: Graph, types: Iterable[str] | None = None, weight: str | None = None, symmetric: bool = False
+) -> sp.csr_matrix:
     """Adjacency matrix (n x n, CSR); duplicate edges are summed; symmetric=True adds the transpose."""
     n = graph.node_count
     src, dst, w = edge_arrays(graph, types, weight)
@@ -65,8 +68,9 @@ def to_scipy(graph: Graph, types: Iterable[str] | None = None, weight: str | Non
     return mat
 
 
-def to_igraph(graph: Graph, types: Iterable[str] | None = None, weight: str | None = None,
-              directed: bool | None = None) -> igraph.Graph:
+def to_igraph(
+    graph: Graph, types: Iterable[str] | None = None, weight: str | None = None, directed: bool | None = None
+) -> igraph.Graph:
     """igraph.Graph with vertex attributes key/label and an edge attribute 'weight' when asked."""
     import igraph as ig  # deferred: igraph (over 1 s) loads only for an igraph conversion
 
@@ -83,8 +87,9 @@ def to_igraph(graph: Graph, types: Iterable[str] | None = None, weight: str | No
     return g
 
 
-def to_networkx(graph: Graph, types: Iterable[str] | None = None, directed: bool | None = None,
-                with_props: bool = True) -> networkx.Graph:
+def to_networkx(
+    graph: Graph, types: Iterable[str] | None = None, directed: bool | None = None, with_props: bool = True
+) -> networkx.Graph:
     """networkx (Di)Graph keyed by node key, with node labels/properties and edge properties."""
     import networkx as nx  # deferred: networkx loads only for a networkx conversion
 
@@ -99,6 +104,7 @@ def to_networkx(graph: Graph, types: Iterable[str] | None = None, directed: bool
     for table in tables:
         props = {k: v.tolist() for k, v in table.props.items()} if with_props else {}
         rows = zip(table.src.tolist(), table.dst.tolist(), strict=True)
-        g.add_edges_from((s, t, {"type": table.type, **{k: c[i] for k, c in props.items()}})
-                         for i, (s, t) in enumerate(rows))
+        g.add_edges_from(
+            (s, t, {"type": table.type, **{k: c[i] for k, c in props.items()}}) for i, (s, t) in enumerate(rows)
+        )
     return g

@@ -16,8 +16,16 @@ import pyarrow.compute as pc
 
 from graphstore.names import GRAPH_ID_PATTERN, IDENTIFIER, RESERVED_PROPS, check_graph_id, check_identifier
 
-__all__ = ["GRAPH_ID_PATTERN", "IDENTIFIER", "RESERVED_PROPS", "EdgeTable", "Graph", "NodeTable", "check_graph_id",
-           "check_identifier"]
+__all__ = [
+    "GRAPH_ID_PATTERN",
+    "IDENTIFIER",
+    "RESERVED_PROPS",
+    "EdgeTable",
+    "Graph",
+    "NodeTable",
+    "check_graph_id",
+    "check_identifier",
+]
 
 
 def _column(values: Any, n: int, name: str) -> np.ndarray:
@@ -88,8 +96,13 @@ class EdgeTable:
     def slice(self, start: int, stop: int) -> EdgeTable:
         """Rows [start, stop) as a view."""
         return EdgeTable(
-            self.type, self.src_label, self.dst_label, self.src[start:stop], self.dst[start:stop],
-            {k: v[start:stop] for k, v in self.props.items()}, self.directed,
+            self.type,
+            self.src_label,
+            self.dst_label,
+            self.src[start:stop],
+            self.dst[start:stop],
+            {k: v[start:stop] for k, v in self.props.items()},
+            self.directed,
         )
 
 
@@ -114,8 +127,9 @@ class Graph:
         self.nodes[label] = table
         return table
 
-    def add_edges(self, type: str, src_label: str, dst_label: str, src: Any, dst: Any, /,
-                  directed: bool = True, **props: Any) -> EdgeTable:
+    def add_edges(
+        self, type: str, src_label: str, dst_label: str, src: Any, dst: Any, /, directed: bool = True, **props: Any
+    ) -> EdgeTable:
         """Add (or replace) the edge table of one relationship type."""
         table = EdgeTable(type, src_label, dst_label, np.asarray(src), np.asarray(dst), dict(props), directed)
         self.edges[type] = table

@@ -20,8 +20,10 @@ PAIR_IN_TEXT = re.compile(
 
 def _mask_userinfo(authority_and_path: str) -> str:
     """Mask the password of `user:password@host...` (userinfo ends at the last '@' before any '?' or '#')."""
-    end = min((i for i in (authority_and_path.find("?"), authority_and_path.find("#")) if i >= 0),
-              default=len(authority_and_path))
+    end = min(
+        (i for i in (authority_and_path.find("?"), authority_and_path.find("#")) if i >= 0),
+        default=len(authority_and_path),
+    )
     at = authority_and_path.rfind("@", 0, end)
     if at < 0:
         return authority_and_path

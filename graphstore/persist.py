@@ -15,27 +15,51 @@ from graphstore.tracking import open_tracking
 from graphstore.tracking.repo import Tracking
 
 
-def save_graph(settings: Settings, graph: Graph, *, replace: bool = False, resume: bool = False,
-               on_progress: ProgressCallback | None = None, checkpoint_id: int | None = None) -> WriteReport:
+def save_graph(
+    settings: Settings,
+    graph: Graph,
+    *,
+    replace: bool = False,
+    resume: bool = False,
+    on_progress: ProgressCallback | None = None,
+    checkpoint_id: int | None = None,
+) -> WriteReport:
     """Write a graph to the configured store and record it in the tracking DB."""
     with open_tracking(settings.tracking_url) as tracking, open_store(settings) as store:
-        return write_tracked(store, tracking, graph, replace=replace, resume=resume, on_progress=on_progress,
-                             checkpoint_id=checkpoint_id)
+        return write_tracked(
+            store, tracking, graph, replace=replace, resume=resume, on_progress=on_progress, checkpoint_id=checkpoint_id
+        )
 
 
-def write_tracked(store: GraphStore, tracking: Tracking, graph: Graph, *, replace: bool = False,
-                  resume: bool = False, on_progress: ProgressCallback | None = None,
-                  checkpoint_id: int | None = None) -> WriteReport:
+def write_tracked(
+    store: GraphStore,
+    tracking: Tracking,
+    graph: Graph,
+    *,
+    replace: bool = False,
+    resume: bool = False,
+    on_progress: ProgressCallback | None = None,
+    checkpoint_id: int | None = None,
+) -> WriteReport:
     """Refuse conflicts before touching anything, then write with the tracking row following each state."""
     info = store.graph_info(graph.graph_id)
     if info is not None and not replace and not (resume and info.status != COMPLETE):
         raise store.exists_error(info)
     record = tracking.get_graph(graph.graph_id)
     if record and record.status == COMPLETE and record.store_uri != store.uri and not replace:
-        raise GraphExists(f"Graph {graph.graph_id} is recorded as stored in {record.store_uri}.",
-                          "Pass --replace to record it in this store instead, or choose another --graph-id.")
-    tracking.begin_graph(graph.graph_id, graph.kind, graph.params, store.uri, run_id=graph.run_id,
-                         checkpoint_id=checkpoint_id, replace=True)
+        raise GraphExists(
+            f"Graph {graph.graph_id} is recorded as stored in {record.store_uri}.",
+            "Pass --replace to record it in this store instead, or choose another --graph-id.",
+        )
+    tracking.begin_graph(
+        graph.graph_id,
+        graph.kind,
+        graph.params,
+        store.uri,
+        run_id=graph.run_id,
+        checkpoint_id=checkpoint_id,
+        replace=True,
+    )
     try:
         report = store.write_graph(graph, replace=replace, resume=resume, on_progress=on_progress)
     except BaseException as exc:

@@ -29,8 +29,15 @@ D = TypeVar("D")
 class UnknownName(GraphstoreError):
     """A name is not registered; the message offers close matches and the hint lists every known name."""
 
-    def __init__(self, message: str, hint: str | None = None, *, name: str = "", known: tuple[str, ...] = (),
-                 close: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        name: str = "",
+        known: tuple[str, ...] = (),
+        close: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message, hint)
         self.name = name
         self.known = known
@@ -45,10 +52,18 @@ def canonical_name(name: str) -> str:
 class Registry(Generic[T]):
     """Name -> entry of type T, filled lazily by importing a package's modules (or by a loader) on first lookup."""
 
-    def __init__(self, kind: str, package: str | None = None, *, plural: str | None = None,
-                 skip: Iterable[str] = (), loader: Callable[[Registry[T]], None] | None = None,
-                 normalise: Callable[[str], str] = canonical_name, error: type[UnknownName] = UnknownName,
-                 hint: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        package: str | None = None,
+        *,
+        plural: str | None = None,
+        skip: Iterable[str] = (),
+        loader: Callable[[Registry[T]], None] | None = None,
+        normalise: Callable[[str], str] = canonical_name,
+        error: type[UnknownName] = UnknownName,
+        hint: str = "",
+    ) -> None:
         self.kind = kind
         self.plural = plural or f"{kind}s"
         self.package = package
@@ -69,6 +84,7 @@ class Registry(Generic[T]):
     def register(self, name: str, entry: Any = None) -> Any:
         """Register `entry` under `name`; without an entry, a decorator registering the decorated object."""
         if entry is None:
+
             def decorate(obj: D) -> D:
                 self._add(name, obj)  # type: ignore[arg-type]
                 return obj

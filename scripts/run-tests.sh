@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # The whole suite against real servers: start Neo4j (+GDS, APOC, Browser) and PostgreSQL in a temporary run
-# dir, export their addresses for the tests, run ruff and pytest, and stop the servers whatever happens.
+# dir, export their addresses for the tests, run pytest, and stop the servers whatever happens. Lint (ruff check,
+# ruff format --check) and the type check (mypy, scripts/typecheck.sh) run first, before any server starts.
 set -euo pipefail
-BIN=${VENV:-.venv}/bin
+VENV=${VENV:-.venv}
+BIN=$VENV/bin
+LINTED="graphstore cli migrations tests bench"
+# shellcheck disable=SC2086
+"$BIN/ruff" check $LINTED
+# shellcheck disable=SC2086
+"$BIN/ruff" format --check $LINTED
+bash scripts/typecheck.sh "$VENV"
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/graphstore-test-XXXXXX")
 chmod 755 "$RUN_DIR"   # PostgreSQL runs as the postgres user when we are root
 cleanup() {
@@ -18,5 +26,4 @@ fi
 "$BIN/graphstore" services start --run-dir "$RUN_DIR"
 eval "$("$BIN/graphstore" services env --run-dir "$RUN_DIR")"
 export GRAPHSTORE_REQUIRE_SERVERS=1
-"$BIN/ruff" check graphstore tests bench
 "$BIN/pytest" -q -p no:cacheprovider "$@"

@@ -41,8 +41,13 @@ def small_graph(graph_id: str = "g1") -> Graph:
     """A hand-made weight graph: 3 inputs, 2 hidden, 2 outputs, plus classes linked to outputs."""
     g = Graph(graph_id, "weights", params={"source": "test", "k": 3})
     keys = np.arange(7)
-    g.add_nodes("Neuron", keys, layer=["in"] * 3 + ["h"] * 2 + ["out"] * 2,
-                index=[0, 1, 2, 0, 1, 0, 1], bias=np.linspace(0, 0.6, 7))
+    g.add_nodes(
+        "Neuron",
+        keys,
+        layer=["in"] * 3 + ["h"] * 2 + ["out"] * 2,
+        index=[0, 1, 2, 0, 1, 0, 1],
+        bias=np.linspace(0, 0.6, 7),
+    )
     g.add_nodes("Class", [7, 8], name=["cat", "dog"])
     src = np.array([0, 1, 2, 0, 3, 4, 3, 4])
     dst = np.array([3, 3, 3, 4, 5, 5, 6, 6])

@@ -89,8 +89,9 @@ def test_centralities_match_networkx():
 
 def test_weighted_distance_needs_a_transform_for_communities():
     graph = random_graph()
-    result = get_analysis("louvain").client(graph, params("louvain", weight="distance",
-                                                          distance_to_similarity="inverse"))
+    result = get_analysis("louvain").client(
+        graph, params("louvain", weight="distance", distance_to_similarity="inverse")
+    )
     assert result.summary["communities"] >= 2 and result.summary["modularity"] > 0.2
 
 
@@ -167,19 +168,22 @@ def test_unknown_relationship_type_and_weight_are_refused(tmp_path):
         assert "degree" not in store.read_graph("cliques").nodes["Neuron"].props
 
 
-@pytest.mark.parametrize(("name", "values", "match"), [
-    ("louvain", {"resolution": "-1"}, "--resolution -1.0 is invalid"),
-    ("leiden", {"resolution": "0"}, "--resolution 0.0 is invalid"),
-    ("leiden", {"resolution": "nan"}, "--resolution nan is invalid"),
-    ("pagerank", {"damping": "1.5"}, "--damping 1.5 is invalid"),
-    ("betweenness", {"samples": "-2"}, "--samples -2 is invalid"),
-    ("kcore", {"weight": "w"}, "the k-core number is unweighted"),
-    ("stats", {"histogram_bins": "0"}, "--histogram-bins 0 is invalid"),
-    ("hubness", {"top": "0"}, "--top 0 is invalid"),
-    ("hierarchy", {"runs": "0"}, "--runs 0 is invalid"),
-    ("degree", {"weight": "w`) DETACH DELETE n //"}, "must be a property name"),
-    ("degree", {"rel_types": "KNN,A-B"}, "must list relationship type names"),
-])
+@pytest.mark.parametrize(
+    ("name", "values", "match"),
+    [
+        ("louvain", {"resolution": "-1"}, "--resolution -1.0 is invalid"),
+        ("leiden", {"resolution": "0"}, "--resolution 0.0 is invalid"),
+        ("leiden", {"resolution": "nan"}, "--resolution nan is invalid"),
+        ("pagerank", {"damping": "1.5"}, "--damping 1.5 is invalid"),
+        ("betweenness", {"samples": "-2"}, "--samples -2 is invalid"),
+        ("kcore", {"weight": "w"}, "the k-core number is unweighted"),
+        ("stats", {"histogram_bins": "0"}, "--histogram-bins 0 is invalid"),
+        ("hubness", {"top": "0"}, "--top 0 is invalid"),
+        ("hierarchy", {"runs": "0"}, "--runs 0 is invalid"),
+        ("degree", {"weight": "w`) DETACH DELETE n //"}, "must be a property name"),
+        ("degree", {"rel_types": "KNN,A-B"}, "must list relationship type names"),
+    ],
+)
 def test_parameters_are_validated(name, values, match):
     with pytest.raises(AnalysisError, match=match) as info:
         P.from_mapping(get_analysis(name).params, values, f"analysis {name!r}")

@@ -56,9 +56,7 @@ def test_round_trip_with_masks_and_theta0(tmp_path: Path) -> None:
         VERSION,
     )
     assert ckpt.model.name == "small-cnn" and ckpt.dataset == DATA and ckpt.data_info == INFO
-    assert (
-        set(ckpt.masks) == {"conv1.weight", "fc1.weight"} and ckpt.masks["conv1.weight"].dtype == torch.bool
-    )
+    assert set(ckpt.masks) == {"conv1.weight", "fc1.weight"} and ckpt.masks["conv1.weight"].dtype == torch.bool
     assert not torch.equal(ckpt.theta0["fc1.weight"], ckpt.state_dict["fc1.weight"])
     assert torch.equal(ckpt.theta0["fc1.weight"] + 1.0, ckpt.state_dict["fc1.weight"])
     rebuilt = ckpt.build_model()
@@ -124,12 +122,8 @@ def test_tampered_payloads(tmp_path: Path) -> None:
 def test_find_by_run_and_epoch(tmp_path: Path) -> None:
     model = small_model()
     for epoch in (0, 1, 2, 10):
-        save_checkpoint(
-            make_checkpoint(model, DATA, INFO, epoch, run_id=5), checkpoint_path(tmp_path, 5, epoch)
-        )
-    save_checkpoint(
-        make_checkpoint(model, DATA, INFO, 4, round=1, run_id=5), checkpoint_path(tmp_path, 5, 4, 1)
-    )
+        save_checkpoint(make_checkpoint(model, DATA, INFO, epoch, run_id=5), checkpoint_path(tmp_path, 5, epoch))
+    save_checkpoint(make_checkpoint(model, DATA, INFO, 4, round=1, run_id=5), checkpoint_path(tmp_path, 5, 4, 1))
     assert checkpoint_path(tmp_path, 5, 2) == tmp_path / "runs" / "5" / "epoch_2.pt"
     assert find_checkpoint(tmp_path, 5, 2).name == "epoch_2.pt"
     assert find_checkpoint(tmp_path, 5).name == "epoch_10.pt"

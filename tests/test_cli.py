@@ -14,8 +14,14 @@ def run_cli(tmp_path, *args: str, env: dict[str, str] | None = None) -> subproce
     full_env = {**os.environ, "GRAPHSTORE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", **(env or {})}
     full_env.pop("GRAPHSTORE_GRAPH_STORE", None)
     full_env.pop("GRAPHSTORE_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "graphstore.cli.main", *args], capture_output=True, text=True,
-                          env=full_env, cwd=tmp_path, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "graphstore.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=tmp_path,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +36,9 @@ def demo_dir(tmp_path_factory):
 
 
 def test_demo_then_query_json(demo_dir):
-    result = run_cli(demo_dir, "query", "hubs", "--param", "graph_id=demo-weights", "--param", "limit=3",
-                     "--format", "json")
+    result = run_cli(
+        demo_dir, "query", "hubs", "--param", "graph_id=demo-weights", "--param", "limit=3", "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 3 and all(r["uid"].startswith("demo-weights:") for r in rows)

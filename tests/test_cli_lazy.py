@@ -20,9 +20,11 @@ def test_table_entry_loads_its_command(spec) -> None:
 
 
 def test_help_lists_every_command_without_importing_them() -> None:
-    code = ("import sys; from graphstore.cli.main import main; rc = main(['--help']); "
-            "print('MODULES', sorted(m for m in sys.modules if m.startswith('graphstore.cli.') "
-            "and m.endswith('_cmd')))")
+    code = (
+        "import sys; from graphstore.cli.main import main; rc = main(['--help']); "
+        "print('MODULES', sorted(m for m in sys.modules if m.startswith('graphstore.cli.') "
+        "and m.endswith('_cmd')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for spec in COMMANDS:
         assert spec.name in out

@@ -12,8 +12,15 @@ from graphstore.errors import ConfigError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for name in ("GRAPHSTORE_CONFIG", "GRAPHSTORE_DATA_DIR", "GRAPHSTORE_GRAPH_STORE", "GRAPHSTORE_DATABASE_URL",
-                 "GRAPHSTORE_NEO4J_PASSWORD", "GRAPHSTORE_NEO4J_USER", "GRAPHSTORE_BATCH_SIZE"):
+    for name in (
+        "GRAPHSTORE_CONFIG",
+        "GRAPHSTORE_DATA_DIR",
+        "GRAPHSTORE_GRAPH_STORE",
+        "GRAPHSTORE_DATABASE_URL",
+        "GRAPHSTORE_NEO4J_PASSWORD",
+        "GRAPHSTORE_NEO4J_USER",
+        "GRAPHSTORE_BATCH_SIZE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))

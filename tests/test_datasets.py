@@ -40,9 +40,7 @@ CIFAR20 = (
 )
 
 
-def write_mnist(
-    root: Path, folder: str = "MNIST", n_train: int = 40, n_test: int = 12, gz: bool = False
-) -> None:
+def write_mnist(root: Path, folder: str = "MNIST", n_train: int = 40, n_test: int = 12, gz: bool = False) -> None:
     """Tiny MNIST-format files whose first pixel is the label (so reading can be checked)."""
     raw = root / folder / "raw"
     raw.mkdir(parents=True)
@@ -203,8 +201,9 @@ def test_cifar_pickle_with_any_other_class_is_refused(tmp_path: Path) -> None:
 def test_cifar_pickles_of_every_protocol_load(tmp_path: Path) -> None:
     write_cifar10(tmp_path)
     folder = tmp_path / "cifar-10-batches-py"
-    for protocol, name in enumerate(["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
-                                     "data_batch_5", "test_batch"]):
+    for protocol, name in enumerate(
+        ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+    ):
         batch = cifar_batch(np.arange(10, dtype=np.uint8), "labels")
         (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
     assert load_dataset("cifar10", root=str(tmp_path), val_fraction=0).size("train") == 50
@@ -242,9 +241,7 @@ def write_tree(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per_class:
 
 def test_imagefolder_random_and_presplit(tmp_path: Path) -> None:
     write_tree(tmp_path / "tree")
-    data = load_dataset(
-        "imagefolder", path=str(tmp_path / "tree"), size=8, val_fraction=0.2, test_fraction=0.2
-    )
+    data = load_dataset("imagefolder", path=str(tmp_path / "tree"), size=8, val_fraction=0.2, test_fraction=0.2)
     assert data.info.class_names == ("cat", "dog") and data.info.input_shape == (3, 8, 8)
     assert (data.size("train"), data.size("val"), data.size("test")) == (6, 2, 2)
     xb, yb = next(iter(data.loader("train", batch_size=4, shuffle=True, seed=0)))

@@ -75,8 +75,9 @@ def test_louvain_modularity_within_002(neo4j_settings):
     for graph in (two_cliques(), random_graph(4, n=80, p=0.08)):
         save_graph(neo4j_settings, graph)
         weight = "w" if graph.kind == "coactivation" else ""
-        gds, client, _, _ = _both(neo4j_settings, "louvain", graph.graph_id, next(iter(graph.nodes)), "louvain",
-                                  weight=weight)
+        gds, client, _, _ = _both(
+            neo4j_settings, "louvain", graph.graph_id, next(iter(graph.nodes)), "louvain", weight=weight
+        )
         assert abs(gds.summary["modularity"] - client.summary["modularity"]) < 0.02
 
 
@@ -92,12 +93,12 @@ def test_gds_refuses_unknown_relationship_types_and_weights(neo4j_settings):
     """Finding: --rel-types NOPE wrote degree 0 everywhere, --weight nosuchprop ran unweighted; both recorded."""
     save_graph(neo4j_settings, two_cliques())
     with pytest.raises(AnalysisError, match="no NOPE relationships") as info:
-        run_analysis(neo4j_settings, "degree", "cliques", get_analysis("degree").params(rel_types="NOPE"),
-                     engine="gds")
+        run_analysis(neo4j_settings, "degree", "cliques", get_analysis("degree").params(rel_types="NOPE"), engine="gds")
     assert "COACTIVATES" in info.value.hint
     with pytest.raises(AnalysisError, match="no weight 'nosuchprop'") as info:
-        run_analysis(neo4j_settings, "pagerank", "cliques", get_analysis("pagerank").params(weight="nosuchprop"),
-                     engine="gds")
+        run_analysis(
+            neo4j_settings, "pagerank", "cliques", get_analysis("pagerank").params(weight="nosuchprop"), engine="gds"
+        )
     assert "They carry: w." in info.value.hint
     with open_store(neo4j_settings) as store:
         props = store.read_graph("cliques").nodes["Neuron"].props
@@ -109,11 +110,9 @@ def test_gds_refuses_unknown_relationship_types_and_weights(neo4j_settings):
 def test_gds_louvain_resolution(neo4j_settings):
     save_graph(neo4j_settings, two_cliques())
     with pytest.raises(AnalysisError, match="--resolution -1 is invalid"):
-        run_analysis(neo4j_settings, "louvain", "cliques", get_analysis("louvain").params(resolution=-1),
-                     engine="gds")
+        run_analysis(neo4j_settings, "louvain", "cliques", get_analysis("louvain").params(resolution=-1), engine="gds")
     with pytest.raises(AnalysisError, match="GDS Louvain has no resolution") as info:
-        run_analysis(neo4j_settings, "louvain", "cliques", get_analysis("louvain").params(resolution=2.0),
-                     engine="gds")
+        run_analysis(neo4j_settings, "louvain", "cliques", get_analysis("louvain").params(resolution=2.0), engine="gds")
     assert "--engine client" in info.value.hint
 
 

@@ -65,8 +65,18 @@ def test_rf_matches_independent_bipartition_code():
 
 def test_class_tree_from_nested_partition_reproduces_reference():
     # output neurons in FASHION order; level 0 groups the lowest reference clades, then upward
-    groups = {"T-shirt/top": 0, "Shirt": 0, "Pullover": 1, "Coat": 2, "Dress": 3, "Trouser": 3,
-              "Sandal": 4, "Sneaker": 5, "Ankle boot": 6, "Bag": 7}
+    groups = {
+        "T-shirt/top": 0,
+        "Shirt": 0,
+        "Pullover": 1,
+        "Coat": 2,
+        "Dress": 3,
+        "Trouser": 3,
+        "Sandal": 4,
+        "Sneaker": 5,
+        "Ankle boot": 6,
+        "Bag": 7,
+    }
     level0 = np.array([groups[c] for c in FASHION])
     upper = {0: 0, 1: 0, 2: 0, 3: 1, 4: 2, 5: 2, 6: 2, 7: 3}
     level1 = np.array([upper[g] for g in level0])
@@ -87,9 +97,18 @@ def test_leaf_mismatch_names_the_leaves():
 def planted(seed: int = 0) -> Graph:
     """A co-activation graph whose blocks follow the Fashion-MNIST reference tree."""
     rng = np.random.default_rng(seed)
-    path = {"T-shirt/top": (0, 0, 0), "Shirt": (0, 0, 0), "Pullover": (0, 0, 1), "Coat": (0, 0, 2),
-            "Dress": (0, 1, 3), "Trouser": (0, 1, 4), "Sandal": (1, 2, 5), "Sneaker": (1, 2, 6),
-            "Ankle boot": (1, 2, 7), "Bag": (2, 3, 8)}
+    path = {
+        "T-shirt/top": (0, 0, 0),
+        "Shirt": (0, 0, 0),
+        "Pullover": (0, 0, 1),
+        "Coat": (0, 0, 2),
+        "Dress": (0, 1, 3),
+        "Trouser": (0, 1, 4),
+        "Sandal": (1, 2, 5),
+        "Sneaker": (1, 2, 6),
+        "Ankle boot": (1, 2, 7),
+        "Bag": (2, 3, 8),
+    }
     per_class = 12
     codes = np.array([path[c] + (i,) for i, c in enumerate(FASHION) for _ in range(per_class)])
     n_hidden = len(codes)

@@ -153,9 +153,29 @@ def cli_app() -> typer.Typer:
 
 def test_cli_two_rounds_end_to_end_with_checkpoints_and_tracked_runs(tmp_path: Path) -> None:
     env = {"GRAPHSTORE_DATA_DIR": str(tmp_path), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
-    args = ["prune", "imp", "-m", "mlp", "--model-opt", "hidden=32", "--data-opt", "size=8", "--data-opt", "limit=300",
-            "--epochs", "2", "--rounds", "2", "--rate", "0.5", "--rewind", "epoch", "--rewind-epoch", "1",
-            "--no-progress"]
+    args = [
+        "prune",
+        "imp",
+        "-m",
+        "mlp",
+        "--model-opt",
+        "hidden=32",
+        "--data-opt",
+        "size=8",
+        "--data-opt",
+        "limit=300",
+        "--epochs",
+        "2",
+        "--rounds",
+        "2",
+        "--rate",
+        "0.5",
+        "--rewind",
+        "epoch",
+        "--rewind-epoch",
+        "1",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(cli_app(), args, env=env)
     assert result.exit_code == 0, result.output
     assert "round 2/2: sparsity 75.00%" in result.output and "test_acc" in result.output
@@ -204,15 +224,18 @@ def test_chunked_bracket_path_with_ties_across_layers(monkeypatch: pytest.Monkey
     monkeypatch.setattr(imp, "CHUNK", 1000)
     monkeypatch.setattr(imp, "SAMPLE", 2000)
     g = torch.Generator().manual_seed(5)
-    weights = {f"l{i}.weight": torch.randint(-40, 40, shape, generator=g).float()
-               for i, shape in enumerate(((90, 100), (33, 7, 3, 3), (4000,)))}
+    weights = {
+        f"l{i}.weight": torch.randint(-40, 40, shape, generator=g).float()
+        for i, shape in enumerate(((90, 100), (33, 7, 3, 3), (4000,)))
+    }
     masks = {k: torch.rand(w.shape, generator=g) < 0.9 for k, w in weights.items()}
     for forced in (None, {"l1.weight": torch.rand(weights["l1.weight"].shape, generator=g) < 0.3}):
         new = magnitude_prune(weights, masks, 0.37, forced=forced)
         alive = sum(int(m.sum()) for m in masks.values())
         assert sum(int(m.sum()) for m in new.values()) == alive - round(0.37 * alive)
-        kept = torch.cat([w.abs()[new[k] & ~(forced or {}).get(k, torch.zeros_like(new[k]))]
-                          for k, w in weights.items()])
+        kept = torch.cat(
+            [w.abs()[new[k] & ~(forced or {}).get(k, torch.zeros_like(new[k]))] for k, w in weights.items()]
+        )
         dropped = torch.cat([w.abs()[masks[k] & ~new[k]] for k, w in weights.items()])
         assert float(dropped.max()) <= float(kept.min()) and all(bool((new[k] <= masks[k]).all()) for k in new)
         if forced:

@@ -62,8 +62,14 @@ def test_ingest_writes_all_kinds_and_queries_answer(trained, backend):
     outcomes = store_planned(JobContext(settings), inputs, jobs, replace=True)
     ids = [o.graph_id for o in outcomes]
     base = f"it-{backend}"
-    assert ids == [f"{base}-weights", f"{base}-coactivation", f"{base}-knn-k4", f"{base}-knn-k8",
-                   f"{base}-class-graph", f"{base}-multilayer"]
+    assert ids == [
+        f"{base}-weights",
+        f"{base}-coactivation",
+        f"{base}-knn-k4",
+        f"{base}-knn-k8",
+        f"{base}-class-graph",
+        f"{base}-multilayer",
+    ]
     assert all(o.status == "complete" and o.nodes > 0 and o.edges > 0 for o in outcomes)
     with open_store(settings) as store:
         info = store.graph_info(f"{base}-coactivation")
@@ -142,7 +148,8 @@ def test_kind_that_does_not_apply_to_an_mlp(trained, tmp_path):
     root, _ = trained
     if "multilayer" not in registry.KINDS:
         registry.register("conv-only-test", ConvOnly, applies=registry.requires_conv)(
-            lambda c, d, p, g: Graph(g, "conv-only-test"))
+            lambda c, d, p, g: Graph(g, "conv-only-test")
+        )
     name = "multilayer" if "multilayer" in registry.KINDS else "conv-only-test"
     data = load_dataset("digits", root)
     mlp = make_checkpoint(make_model("mlp", data.info, {"hidden": (8,)}), data.spec, data.info, 1)
@@ -163,13 +170,15 @@ def test_cli_ingest_and_extract(trained, tmp_path, monkeypatch):
     app = typer.Typer()
     ingest_cmd.register(app)
     runner = CliRunner()
-    result = runner.invoke(app, ["ingest", str(path), "--graphs", "weights,knn", "--k", "3", "--limit", "60",
-                                 "--no-progress"])
+    result = runner.invoke(
+        app, ["ingest", str(path), "--graphs", "weights,knn", "--k", "3", "--limit", "60", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     assert "7-1-weights" in result.output and "7-1-knn-k3" in result.output
     out = tmp_path / "knn.graphml"
-    result = runner.invoke(app, ["extract", str(path), "--graph", "knn", "--k", "3", "--limit", "60",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["extract", str(path), "--graph", "knn", "--k", "3", "--limit", "60", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert out.exists() and "<graphml" in out.read_text()[:200]
     result = runner.invoke(app, ["ingest", "--list"])
@@ -197,8 +206,12 @@ def test_resume_refuses_another_checkpoint_and_finishes_the_same_one(trained, tm
     prefix = f"resume-{backend}"
     interrupted = JobContext(settings, progress=_StopAfterFirstBatch())
     with pytest.raises(KeyboardInterrupt):
-        store_planned(interrupted, load_inputs(path, root, False), plan(parse_kinds("weights"),
-                      load_inputs(path, root, False), {}, {}, prefix), replace=True)
+        store_planned(
+            interrupted,
+            load_inputs(path, root, False),
+            plan(parse_kinds("weights"), load_inputs(path, root, False), {}, {}, prefix),
+            replace=True,
+        )
     with open_store(settings) as store:
         assert store.graph_info(f"{prefix}-weights").status != "complete"
     b = load_inputs(other, root, False)

@@ -49,8 +49,12 @@ def test_union_graph_is_symmetric_once_per_pair_with_ranks():
 
 def test_one_graph_per_k_with_sample_properties():
     rng = np.random.default_rng(3)
-    rec = Recorded(rng.standard_normal((50, 6)).astype(np.float32), rng.integers(0, 3, 50),
-                   rng.integers(0, 3, 50), np.arange(100, 150))
+    rec = Recorded(
+        rng.standard_normal((50, 6)).astype(np.float32),
+        rng.integers(0, 3, 50),
+        rng.integers(0, 3, 50),
+        np.arange(100, 150),
+    )
     graphs = knn_graphs("s", rec, KnnParams(k=(2, 5)), "test")
     assert [g.graph_id for g in graphs] == ["s-k2", "s-k5"]
     for g, k in zip(graphs, (2, 5), strict=True):

@@ -30,12 +30,15 @@ def assert_same(x: np.ndarray, k: int, **kwargs) -> None:
     assert np.allclose(dist, ref_d, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize(("n", "dim", "k", "block", "threads"), [
-    (300, 33, 16, None, None),  # one block (block_rows(33) = 256 > 300 / 2) plus a partial one
-    (301, 64, 7, 16, 2),        # 19 blocks, the last one 13 rows; the tile (4) does not divide 13 either
-    (257, 512, 16, 64, 3),      # the bench's shape; more threads than cores
-    (50, 5, 49, 8, 1),          # k = N - 1: every other row, in order
-])
+@pytest.mark.parametrize(
+    ("n", "dim", "k", "block", "threads"),
+    [
+        (300, 33, 16, None, None),  # one block (block_rows(33) = 256 > 300 / 2) plus a partial one
+        (301, 64, 7, 16, 2),  # 19 blocks, the last one 13 rows; the tile (4) does not divide 13 either
+        (257, 512, 16, 64, 3),  # the bench's shape; more threads than cores
+        (50, 5, 49, 8, 1),  # k = N - 1: every other row, in order
+    ],
+)
 def test_random_floats_equal_brute_force(n, dim, k, block, threads):
     x = np.random.default_rng(n).standard_normal((n, dim)).astype(np.float32)
     assert_same(x, k, block=block, threads=threads)
@@ -81,8 +84,12 @@ def test_non_finite_input_refused(bad):
 
 def test_progress_reaches_all_block_pairs():
     calls: list[tuple[int, int]] = []
-    l1_topk(np.random.default_rng(6).standard_normal((100, 3)).astype(np.float32), 3,
-            lambda done, total: calls.append((done, total)), block=8)
+    l1_topk(
+        np.random.default_rng(6).standard_normal((100, 3)).astype(np.float32),
+        3,
+        lambda done, total: calls.append((done, total)),
+        block=8,
+    )
     total = pair_count(100, 8)
     assert total == 13 * 14 // 2 and calls[-1] == (total, total)
     assert [d for d, _ in calls] == sorted({d for d, _ in calls})

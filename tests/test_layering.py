@@ -26,17 +26,33 @@ import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_ROOTS = {"graphstore": ROOT / "graphstore", "graphstore.cli": ROOT / "cli",
-                 "graphstore.cypher": ROOT / "cypher", "graphstore.migrations": ROOT / "migrations"}
+PACKAGE_ROOTS = {
+    "graphstore": ROOT / "graphstore",
+    "graphstore.cli": ROOT / "cli",
+    "graphstore.cypher": ROOT / "cypher",
+    "graphstore.migrations": ROOT / "migrations",
+}
 
 LAYERS: dict[str, int] = {
-    "graphstore": 0, "graphstore.graph": 0, "graphstore.config": 0, "graphstore.errors": 0,
-    "graphstore.registry": 0, "graphstore.progress": 0, "graphstore.convert": 0, "graphstore.masking": 0,
+    "graphstore": 0,
+    "graphstore.graph": 0,
+    "graphstore.config": 0,
+    "graphstore.errors": 0,
+    "graphstore.registry": 0,
+    "graphstore.progress": 0,
+    "graphstore.convert": 0,
+    "graphstore.masking": 0,
     "graphstore.names": 0,
     "graphstore.cypher": 0,
-    "graphstore.store": 1, "graphstore.tracking": 1, "graphstore.services": 1, "graphstore.persist": 1,
+    "graphstore.store": 1,
+    "graphstore.tracking": 1,
+    "graphstore.services": 1,
+    "graphstore.persist": 1,
     "graphstore.migrations": 1,
-    "graphstore.nn": 2, "graphstore.extract": 2, "graphstore.analysis": 2, "graphstore.pruning": 2,
+    "graphstore.nn": 2,
+    "graphstore.extract": 2,
+    "graphstore.analysis": 2,
+    "graphstore.pruning": 2,
     "graphstore.jobs": 3,
     "graphstore.cli": 4,
 }
@@ -46,8 +62,11 @@ LAYERS: dict[str, int] = {
 # the kNN graph), pruning may use all three (T-IMP uses analysis.mst, layer pruning uses extract.multilayer).
 _L0_BELOW = ("graphstore", "graphstore.errors")
 PEER_EDGES: set[tuple[str, str]] = {
-    *((f"graphstore.{m}", base) for m in ("graph", "config", "registry", "progress", "convert", "masking", "names")
-      for base in _L0_BELOW),
+    *(
+        (f"graphstore.{m}", base)
+        for m in ("graph", "config", "registry", "progress", "convert", "masking", "names")
+        for base in _L0_BELOW
+    ),
     ("graphstore.convert", "graphstore.graph"),
     ("graphstore.graph", "graphstore.names"),
     ("graphstore.config", "graphstore.masking"),
@@ -66,9 +85,30 @@ PEER_EDGES: set[tuple[str, str]] = {
 CLI_ONLY = ("typer", "rich", "click")
 # Heavy (tens of ms or more to import) or optional third-party libraries that a function may import late on purpose,
 # with a comment saying why. Everything else, the standard library included, is imported at module level.
-DEFERRABLE = ("torch", "torchvision", "graph_tool", "graphdatascience", "faiss", "numba", "sklearn", "gudhi",
-              "ripser", "PIL", "scipy", "igraph", "leidenalg", "networkx", "pandas", "pyarrow", "dendropy", "ladybug",
-              "neo4j", "sqlalchemy", "alembic", "psycopg")
+DEFERRABLE = (
+    "torch",
+    "torchvision",
+    "graph_tool",
+    "graphdatascience",
+    "faiss",
+    "numba",
+    "sklearn",
+    "gudhi",
+    "ripser",
+    "PIL",
+    "scipy",
+    "igraph",
+    "leidenalg",
+    "networkx",
+    "pandas",
+    "pyarrow",
+    "dendropy",
+    "ladybug",
+    "neo4j",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+)
 CLI_FORBIDDEN = ("torch", "scipy", "sqlalchemy", "alembic")
 
 
@@ -120,7 +160,8 @@ def resolve(name: str) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports_of(module: str, path: Path) -> list[Import]:
@@ -139,8 +180,9 @@ def imports_of(module: str, path: Path) -> list[Import]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import):
                 for alias in child.names:
-                    found.append(Import(module, resolve(alias.name), child.lineno, local, type_only,
-                                        commented(child.lineno)))
+                    found.append(
+                        Import(module, resolve(alias.name), child.lineno, local, type_only, commented(child.lineno))
+                    )
             elif isinstance(child, ast.ImportFrom):
                 if child.level:
                     base = module.split(".") if is_package else module.split(".")[:-1]
@@ -219,8 +261,10 @@ def test_imports_only_go_downward():
         if LAYERS[dst] < LAYERS[src] or (src, dst) in PEER_EDGES:
             continue
         kind = "upward" if LAYERS[dst] > LAYERS[src] else "peer import not in PEER_EDGES"
-        bad.append(f"{where(imp)} ({kind}: L{LAYERS[src]} {src} -> L{LAYERS[dst]} {dst}"
-                   f"{', function-local' if imp.local else ''}{', TYPE_CHECKING' if imp.type_only else ''})")
+        bad.append(
+            f"{where(imp)} ({kind}: L{LAYERS[src]} {src} -> L{LAYERS[dst]} {dst}"
+            f"{', function-local' if imp.local else ''}{', TYPE_CHECKING' if imp.type_only else ''})"
+        )
     assert not bad, f"{len(bad)} imports against the layering:\n" + "\n".join(sorted(bad))
 
 
@@ -228,8 +272,9 @@ def test_no_import_cycles():
     """The module import graph (runtime imports, module level and function-local) has no cycle."""
     graph = nx.DiGraph()
     graph.add_nodes_from(MODULES)
-    graph.add_edges_from((i.importer, i.target) for i in INTERNAL
-                         if not i.type_only and i.target in MODULES and i.target != i.importer)
+    graph.add_edges_from(
+        (i.importer, i.target) for i in INTERNAL if not i.type_only and i.target in MODULES and i.target != i.importer
+    )
     cycles = []
     for scc in nx.strongly_connected_components(graph):
         if len(scc) > 1:
@@ -240,8 +285,11 @@ def test_no_import_cycles():
 
 def test_typer_and_rich_only_in_cli():
     """Library code returns data; only graphstore.cli talks to the terminal."""
-    bad = [f"{imp.importer}:{imp.line} imports {imp.target}" for imp in ALL_IMPORTS
-           if imp.target.split(".")[0] in CLI_ONLY and component(imp.importer) != "graphstore.cli"]
+    bad = [
+        f"{imp.importer}:{imp.line} imports {imp.target}"
+        for imp in ALL_IMPORTS
+        if imp.target.split(".")[0] in CLI_ONLY and component(imp.importer) != "graphstore.cli"
+    ]
     assert not bad, "typer/rich/click outside graphstore.cli:\n" + "\n".join(bad)
 
 
@@ -269,12 +317,15 @@ def test_function_local_third_party_imports_are_deferred_heavy_dependencies():
 def cli_modules_after(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
     """Run the CLI's main with args in a fresh interpreter; (exit code, top-level modules loaded, output)."""
     marker = "---modules---"
-    code = ("import sys\nfrom graphstore.cli.main import main\n"
-            f"rc = main({list(args)!r})\nprint({marker!r})\nprint('\\n'.join(sorted(sys.modules)))\nsys.exit(rc)\n")
+    code = (
+        "import sys\nfrom graphstore.cli.main import main\n"
+        f"rc = main({list(args)!r})\nprint({marker!r})\nprint('\\n'.join(sorted(sys.modules)))\nsys.exit(rc)\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSTORE_")}
     env.update({"GRAPHSTORE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"})
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
     output, _, modules = result.stdout.partition(marker)
     return result.returncode, {m.split(".")[0] for m in modules.split()}, output + result.stderr
 

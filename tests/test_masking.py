@@ -24,8 +24,14 @@ SECRET = "S3cretPw-41"  # distinctive, so a hit in any output is unambiguous
         ("bolt://neo4j:pw@127.0.0.1:7687", "bolt://neo4j:****@127.0.0.1:7687"),
         ("neo4j://h:7687?token=abc&region=eu", "neo4j://h:7687?token=****&region=eu"),
         ("postgresql://u@h/db?sslpassword=x;password=y#f", "postgresql://u@h/db?sslpassword=****;password=****#f"),
-        ("https://h/x?api_key=k&access_token=t&sig=s&page=2", "https://h/x?api_key=****&access_token=****&sig=****&page=2"),
-        ("postgresql+psycopg://graphstore@127.0.0.1:5/graphstore", "postgresql+psycopg://graphstore@127.0.0.1:5/graphstore"),
+        (
+            "https://h/x?api_key=k&access_token=t&sig=s&page=2",
+            "https://h/x?api_key=****&access_token=****&sig=****&page=2",
+        ),
+        (
+            "postgresql+psycopg://graphstore@127.0.0.1:5/graphstore",
+            "postgresql+psycopg://graphstore@127.0.0.1:5/graphstore",
+        ),
         ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
         ("/plain/path.lbdb", "/plain/path.lbdb"),
     ],
@@ -35,8 +41,10 @@ def test_mask_url(url: str, expected: str) -> None:
 
 
 def test_mask_text_finds_urls_and_pairs_in_prose() -> None:
-    text = (f"failed: 'bolt://u:{SECRET}@h:1'. conninfo host=h password={SECRET} sslpassword='{SECRET}' "
-            f"see neo4j://h?token={SECRET}: retry")
+    text = (
+        f"failed: 'bolt://u:{SECRET}@h:1'. conninfo host=h password={SECRET} sslpassword='{SECRET}' "
+        f"see neo4j://h?token={SECRET}: retry"
+    )
     masked = mask_text(text)
     assert SECRET not in masked
     assert "'bolt://u:****@h:1'." in masked and "host=h password=****" in masked
@@ -90,8 +98,9 @@ def _cli() -> list[str]:
 def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     """Run the CLI with a clean GRAPHSTORE_* environment and private data/log dirs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSTORE_")}
-    env.update(GRAPHSTORE_DATA_DIR=str(home / "data"), GRAPHSTORE_LOG_DIR=str(home / "logs"), HOME=str(home),
-               COLUMNS="400")
+    env.update(
+        GRAPHSTORE_DATA_DIR=str(home / "data"), GRAPHSTORE_LOG_DIR=str(home / "logs"), HOME=str(home), COLUMNS="400"
+    )
     return subprocess.run([*_cli(), *args], capture_output=True, text=True, env=env, timeout=120, cwd=home)
 
 
@@ -107,14 +116,32 @@ def _cases(port: int) -> list[tuple[list[str], int, str]]:
     pg = f"postgresql+psycopg://graphstore:{SECRET}@127.0.0.1:{port}/graphstore?sslpassword={SECRET}"
     pg_plain = f"postgresql://graphstore:{SECRET}@127.0.0.1:{port}/graphstore?password={SECRET}"
     return [
-        (["--graph-store", f"bolt://neo4j:{SECRET}@127.0.0.1:{port}/?token={SECRET}", "--database-url", pg,
-          "--neo4j-password", SECRET, "config", "show"], 0, f"bolt://neo4j:****@127.0.0.1:{port}/?token=****"),
+        (
+            [
+                "--graph-store",
+                f"bolt://neo4j:{SECRET}@127.0.0.1:{port}/?token={SECRET}",
+                "--database-url",
+                pg,
+                "--neo4j-password",
+                SECRET,
+                "config",
+                "show",
+            ],
+            0,
+            f"bolt://neo4j:****@127.0.0.1:{port}/?token=****",
+        ),
         (["--graph-store", f"bolt://neo4j:{SECRET}@127.0.0.1:{port}", "store", "status"], 2, "neo4j:****@"),
         (["--graph-store", f"neo4j://neo4j:{SECRET}@127.0.0.1:{port}", "store", "list"], 2, "neo4j:****@"),
-        (["--graph-store", f"neo4j://127.0.0.1:{port}?token={SECRET}", "--neo4j-password", SECRET,
-          "store", "list"], 2, "token=****"),
-        (["--graph-store", f"bolt://127.0.0.1:{port}", "--neo4j-password", SECRET, "store", "init"], 2,
-         "Cannot reach Neo4j"),
+        (
+            ["--graph-store", f"neo4j://127.0.0.1:{port}?token={SECRET}", "--neo4j-password", SECRET, "store", "list"],
+            2,
+            "token=****",
+        ),
+        (
+            ["--graph-store", f"bolt://127.0.0.1:{port}", "--neo4j-password", SECRET, "store", "init"],
+            2,
+            "Cannot reach Neo4j",
+        ),
         (["--database-url", pg, "db", "status"], 2, "graphstore:****@"),
         (["--database-url", pg_plain, "db", "upgrade"], 2, "password=****"),
         (["--database-url", pg, "runs", "list"], 2, "sslpassword=****"),

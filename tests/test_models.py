@@ -99,7 +99,5 @@ def test_spec_is_json_and_rebuilds_the_model() -> None:
     torch.manual_seed(0)
     b = build_model(again)
     assert a.spec == spec
-    assert all(
-        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
-    )
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert [n for n, _ in a.prunable_layers()] == ["fc1", "fc2", "out"]

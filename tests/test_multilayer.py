@@ -73,8 +73,9 @@ def test_delta_matches_scipy_entropy_and_zero_rules() -> None:
     np.testing.assert_allclose(delta[2:], entropy(deg[:, 2:].numpy(), axis=0), rtol=1e-12)
 
 
-def brute_force(layers: list[ConvGeometry], maps: list[np.ndarray], weight: str,
-                classes: tuple[int, ...] | None = None) -> dict[int, nx.DiGraph]:
+def brute_force(
+    layers: list[ConvGeometry], maps: list[np.ndarray], weight: str, classes: tuple[int, ...] | None = None
+) -> dict[int, nx.DiGraph]:
     """networkx class networks (of `classes`, default all), arcs and weights enumerated from the definition."""
     offsets = np.cumsum([0] + [g.height * g.width for g in layers])
     graphs = {}
@@ -83,7 +84,7 @@ def brute_force(layers: list[ConvGeometry], maps: list[np.ndarray], weight: str,
         graph.add_nodes_from(range(offsets[-1]))
         for k, (g, n) in enumerate(itertools.pairwise(layers)):
             for i, j in itertools.product(range(g.height), range(g.width)):
-                window = maps[k][h, :, max(0, i - 1):i + 2, max(0, j - 1):j + 2]
+                window = maps[k][h, :, max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
                 w = float(window.mean() if weight == "mean" else np.median(window))
                 for t, u in itertools.product(range(n.height), range(n.width)):
                     if abs(t - i // g.stride) <= 1 and abs(u - j // g.stride) <= 1:
@@ -93,8 +94,11 @@ def brute_force(layers: list[ConvGeometry], maps: list[np.ndarray], weight: str,
 
 
 # 7x7 -> pool 2 -> 3x3 (a floor pool: row 6 maps to 3, outside the next map), then 3x3 -> 3x3, then 1x1 convs.
-ODD_LAYERS = [ConvGeometry("conv1", 4, 7, 7, 2, (3, 3)), ConvGeometry("conv2", 5, 3, 3, 1, (3, 3)),
-              ConvGeometry("conv3", 3, 3, 3)]
+ODD_LAYERS = [
+    ConvGeometry("conv1", 4, 7, 7, 2, (3, 3)),
+    ConvGeometry("conv2", 5, 3, 3, 1, (3, 3)),
+    ConvGeometry("conv3", 3, 3, 3),
+]
 
 
 @pytest.mark.parametrize("weight", ["mean", "median"])
@@ -106,12 +110,17 @@ def test_box_filter_degrees_equal_networkx_on_explicit_arcs(weight: str) -> None
     src, dst = arc_index(ODD_LAYERS)
     assert {(int(s), int(d)) for s, d in zip(src, dst, strict=True)} == set(graphs[0].edges)
     for h, graph in graphs.items():
-        expected = np.array([graph.in_degree(v, weight="weight") + graph.out_degree(v, weight="weight")
-                             for v in range(ml.num_nodes)])
+        expected = np.array(
+            [graph.in_degree(v, weight="weight") + graph.out_degree(v, weight="weight") for v in range(ml.num_nodes)]
+        )
         got = torch.cat([d[h].reshape(-1) for d in ml.degrees]).numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    per_node = np.stack([[g.in_degree(v, weight="weight") + g.out_degree(v, weight="weight")
-                          for v in range(ml.num_nodes)] for g in graphs.values()])
+    per_node = np.stack(
+        [
+            [g.in_degree(v, weight="weight") + g.out_degree(v, weight="weight") for v in range(ml.num_nodes)]
+            for g in graphs.values()
+        ]
+    )
     np.testing.assert_allclose(ml.delta_flat(), entropy(per_node, axis=0), rtol=1e-5)
 
 
@@ -130,15 +139,22 @@ def test_recorder_class_averages_and_real_cnn_degrees() -> None:
     for h in (0, 7):
         np.testing.assert_allclose(full.activations[2][h].numpy(), relu3[y == h].mean(0).numpy(), atol=1e-5)
     reduced = record_class_maps(model, [(x, y)], 10, (1, 16, 16))
-    np.testing.assert_allclose(reduced.activations[2].numpy(), full.activations[2].mean(1, keepdim=True).numpy(),
-                               atol=1e-5)
-    assert [(g.height, g.stride, g.kernel) for g in full.layers] == [(16, 1, (3, 3)), (16, 2, (3, 3)),
-                                                                      (8, 1, (3, 3)), (8, 1, (1, 1))]
+    np.testing.assert_allclose(
+        reduced.activations[2].numpy(), full.activations[2].mean(1, keepdim=True).numpy(), atol=1e-5
+    )
+    assert [(g.height, g.stride, g.kernel) for g in full.layers] == [
+        (16, 1, (3, 3)),
+        (16, 2, (3, 3)),
+        (8, 1, (3, 3)),
+        (8, 1, (1, 1)),
+    ]
     ml = compute_multilayer(full)
     graphs = brute_force(full.layers, [a.numpy() for a in full.activations], "mean", (0, 9))
     for h in (0, 9):
-        expected = [graphs[h].in_degree(v, weight="weight") + graphs[h].out_degree(v, weight="weight")
-                    for v in range(ml.num_nodes)]
+        expected = [
+            graphs[h].in_degree(v, weight="weight") + graphs[h].out_degree(v, weight="weight")
+            for v in range(ml.num_nodes)
+        ]
         np.testing.assert_allclose(torch.cat([d[h].reshape(-1) for d in ml.degrees]).numpy(), expected, rtol=1e-4)
     np.testing.assert_allclose(compute_multilayer(reduced).delta_flat(), ml.delta_flat(), rtol=1e-4, atol=1e-6)
 
@@ -146,8 +162,7 @@ def test_recorder_class_averages_and_real_cnn_degrees() -> None:
 def test_response_weights_are_next_layer_outputs() -> None:
     model, data = tiny_cnn_data()
     x, y = data.tensors("train")
-    maps = record_class_maps(model, [(x, y)], 10, (1, 16, 16), activations=False, responses=True,
-                             reduce_channels=False)
+    maps = record_class_maps(model, [(x, y)], 10, (1, 16, 16), activations=False, responses=True, reduce_channels=False)
     weights = node_weights(maps, "mean", "response")
     conv3 = maps.responses[2]  # conv2 (16x16) -> pool -> conv3 (8x8): node (i, j) of conv2 takes conv3 at (i//2, j//2)
     assert torch.allclose(weights[1][4, 13, 6], conv3[4, :, 6, 3].mean())

@@ -77,8 +77,9 @@ def test_cli_prints_table_and_records_run(trained) -> None:
 
     robustness_cmd.register(app)
     env = {"GRAPHSTORE_DATA_DIR": str(root), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
-    result = CliRunner().invoke(app, ["noise", str(path), "--p", "0,0.1", "--k", "4", "--limit", "120",
-                                      "--format", "csv"], env=env)
+    result = CliRunner().invoke(
+        app, ["noise", str(path), "--p", "0,0.1", "--k", "4", "--limit", "120", "--format", "csv"], env=env
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0] == "p,jaccard,cns,accuracy" and lines[1].startswith("0.0,1.0,1.0,")

@@ -107,8 +107,23 @@ def build_wheel(src: Path, tmp_path: Path) -> Path:
     """Build the wheel offline with the project venv's setuptools (no build isolation, no index)."""
     dist = tmp_path / "dist"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w",
-         str(dist), str(src)], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     wheels = list(dist.glob("graphstore-*.whl"))
     assert len(wheels) == 1, wheels
@@ -120,8 +135,12 @@ def make_venv(path: Path) -> Path:
     base_python = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base_python, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # A path line in a .pth only extends sys.path; .pth files inside that path (the editable finder) are not run.
     deps = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     (Path(purelib) / "_graphstore_deps.pth").write_text("\n".join(deps) + "\n")
@@ -143,24 +162,33 @@ def test_wheel_installs_and_runs(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for pkg, root in package_roots(src).items():
         for source in root.rglob("*"):
-            if source.is_file() and source.suffix in {".py", ".cypher", ".mako", ".xml", ".nwk"} \
-                    and "__pycache__" not in source.parts:
+            if (
+                source.is_file()
+                and source.suffix in {".py", ".cypher", ".mako", ".xml", ".nwk"}
+                and "__pycache__" not in source.parts
+            ):
                 shipped = "/".join([*pkg.split("."), *source.relative_to(root).parts])
                 assert shipped in names, f"{source.relative_to(src)} is not in the wheel as {shipped}"
 
     venv = tmp_path / "venv"
     python = make_venv(venv)
-    result = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                             "--no-index", str(wheel)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     data_dir = tmp_path / "data"
     env = clean_env(data_dir)
-    probe = ("import sys, graphstore, graphstore.cli.main as m; "
-             "print(graphstore.__file__); print(m.__file__); "
-             "print(any('editable' in type(f).__name__.lower() or 'editable' in str(f) for f in sys.meta_path))")
+    probe = (
+        "import sys, graphstore, graphstore.cli.main as m; "
+        "print(graphstore.__file__); print(m.__file__); "
+        "print(any('editable' in type(f).__name__.lower() or 'editable' in str(f) for f in sys.meta_path))"
+    )
     where = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
     assert where.returncode == 0, where.stderr
     init_file, cli_file, editable = where.stdout.split()
@@ -204,8 +232,14 @@ def test_wheel_installs_and_runs(tmp_path):
     assert "Hint:" in unknown_query.stderr
 
     # One small graph written through the installed package's API, then read back through its named queries.
-    written = subprocess.run([str(python), "-c", WRITE_GRAPH, str(data_dir / "graphs.lbdb")], capture_output=True,
-                             text=True, cwd=cwd, env=env, timeout=300)
+    written = subprocess.run(
+        [str(python), "-c", WRITE_GRAPH, str(data_dir / "graphs.lbdb")],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
     assert written.returncode == 0, written.stdout + written.stderr
     summary = cli("query", "graph_summary", "-p", "graph_id=x", "--format", "json")
     assert summary.returncode == 0, summary.stdout + summary.stderr

@@ -42,8 +42,9 @@ def test_vgg16_on_mnist_has_001s_parameter_count() -> None:
     assert count_parameters(model) == 33_637_066 == vgg16_parameters(set())
 
 
-@pytest.mark.parametrize("removed", [("conv5", "conv6", "conv8"), ("conv4", "conv13"), tuple(f"conv{i}"
-                                                                                            for i in range(8, 14))])
+@pytest.mark.parametrize(
+    "removed", [("conv5", "conv6", "conv8"), ("conv4", "conv13"), tuple(f"conv{i}" for i in range(8, 14))]
+)
 def test_rebuilt_vgg16_size_follows_from_the_removed_layers(removed: tuple[str, ...]) -> None:
     spec = pruned_spec(model_spec("vgg16", MNIST32, {"batch_norm": False}), removed)
     numbers = {int(n[4:]) for n in removed}
@@ -168,7 +169,10 @@ def test_cli_help_errors_and_no_retrain_sweep(trained, monkeypatch) -> None:
     bad = runner.invoke(app, ["prune", "layers", "--run", "1", "--gamma", "0"])
     assert isinstance(bad.exception, GraphstoreError) and "gamma must be > 0" in str(bad.exception)
     assert "sweep" in (bad.exception.hint or "")
-    ok = runner.invoke(app, ["prune", "layers", "--run", "1", "--sweep", "0.5,1", "--no-retrain", "--limit", "100",
-                             "--no-progress"], env={"COLUMNS": "200"})
+    ok = runner.invoke(
+        app,
+        ["prune", "layers", "--run", "1", "--sweep", "0.5,1", "--no-retrain", "--limit", "100", "--no-progress"],
+        env={"COLUMNS": "200"},
+    )
     assert ok.exit_code == 0, ok.output
     assert "parent" in ok.output and "gamma 0.5" in ok.output

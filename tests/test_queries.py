@@ -12,15 +12,18 @@ from graphstore.store.queries import PropertyNotWritable, QueryParam, UnknownQue
 from tests.conftest import small_graph
 
 
-@pytest.mark.parametrize(("limit", "match"), [
-    ("-3", "limit=-3 is out of range"),
-    ("0", "limit=0 is out of range"),
-    ("99999999999999999999", "out of range"),
-    (10**30, "out of range"),
-    ("ten", "not a valid int"),
-    ("2.5", "not a valid int"),
-    (True, "not a valid int"),
-])
+@pytest.mark.parametrize(
+    ("limit", "match"),
+    [
+        ("-3", "limit=-3 is out of range"),
+        ("0", "limit=0 is out of range"),
+        ("99999999999999999999", "out of range"),
+        (10**30, "out of range"),
+        ("ten", "not a valid int"),
+        ("2.5", "not a valid int"),
+        (True, "not a valid int"),
+    ],
+)
 def test_limit_must_be_a_positive_bounded_int(store, limit, match):
     """Finding: -p limit=-3 and -p limit=99999999999999999999 ended in driver tracebacks."""
     store.write_graph(small_graph())

@@ -16,8 +16,9 @@ from graphstore.registry import Registry, UnknownName
 def write_package(root, name: str, modules: dict[str, str]) -> None:
     package = root / name
     package.mkdir()
-    (package / "__init__.py").write_text(f"from graphstore.registry import Registry\nREG = Registry('widget', "
-                                         f"'{name}', skip=('helpers',))\n")
+    (package / "__init__.py").write_text(
+        f"from graphstore.registry import Registry\nREG = Registry('widget', '{name}', skip=('helpers',))\n"
+    )
     for module, body in modules.items():
         (package / f"{module}.py").write_text(textwrap.dedent(body))
 
@@ -65,11 +66,15 @@ def test_registry_error_subclass():
 
 def test_package_modules_are_discovered_lazily(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    write_package(tmp_path, "gs_plugins_a", {
-        "alpha": "from gs_plugins_a import REG\nREG.register('alpha', 'A')\n",
-        "helpers": "raise RuntimeError('skipped modules are never imported')\n",
-        "_private": "raise RuntimeError('private modules are never imported')\n",
-    })
+    write_package(
+        tmp_path,
+        "gs_plugins_a",
+        {
+            "alpha": "from gs_plugins_a import REG\nREG.register('alpha', 'A')\n",
+            "helpers": "raise RuntimeError('skipped modules are never imported')\n",
+            "_private": "raise RuntimeError('private modules are never imported')\n",
+        },
+    )
     import gs_plugins_a
 
     assert "gs_plugins_a.alpha" not in sys.modules  # nothing imported until the first lookup
@@ -124,7 +129,7 @@ register(AnalysisSpec("triangles", TriangleParams, triangles, summary="Triangles
 register(AnalysisSpec("overwrite-uid", TriangleParams, overwrite_uid, summary="Tries to overwrite uid."))
 '''
 
-DRIVER = '''
+DRIVER = """
 import sys
 import graphstore.analysis
 graphstore.analysis.__path__.append(sys.argv[1])  # as if the file were added to graphstore/analysis/
@@ -149,15 +154,20 @@ with open_store(settings) as store:
     uids = [r[0] for r in store.execute("MATCH (n:Neuron) WHERE n.graph_id = 'cliques' RETURN n.uid").rows]
 print("uids", sorted({uid.split(":")[0] for uid in uids}), len(uids))
 print("triangles", graph.nodes["Neuron"].props["triangles"].tolist())
-'''
+"""
 
 
 def test_a_new_analysis_file_is_discovered_and_cannot_write_uid(tmp_path):
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "triangles_test.py").write_text(ANALYSIS_FILE)
-    done = subprocess.run([sys.executable, "-c", DRIVER, str(extra), str(tmp_path / "data")], capture_output=True,
-                          text=True, timeout=300, cwd=str(Path(__file__).parents[1]))
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(extra), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(Path(__file__).parents[1]),
+    )
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines())
     assert lines["total"] == "40"  # two 6-cliques: 2 * C(6, 3) triangles, none through the bridge

@@ -15,8 +15,15 @@ from graphstore.nn.errors import InvalidParams
 from graphstore.pruning import units as U
 from graphstore.pruning.sculpt import SculptConfig, build, prune_edges, run_sculpt, sculpt, unit_scores
 
-FAST = {"task": "input-separable", "widths": (24, 24), "epochs": 150, "retrain_epochs": 60, "p_unit": 65.0,
-        "p_edge": 2.5, "seed": 2}
+FAST = {
+    "task": "input-separable",
+    "widths": (24, 24),
+    "epochs": 150,
+    "retrain_epochs": 60,
+    "p_unit": 65.0,
+    "p_edge": 2.5,
+    "seed": 2,
+}
 
 
 def test_unit_scores_match_per_row_autograd() -> None:
@@ -25,10 +32,10 @@ def test_unit_scores_match_per_row_autograd() -> None:
     scores = unit_scores(model, data)
     expected = torch.zeros(6)
     for row in range(len(x)):  # naive reference: one backward per row, post-ReLU activation of fc1
-        h = torch.relu(model.fc1(x[row:row + 1]))
+        h = torch.relu(model.fc1(x[row : row + 1]))
         h.retain_grad()
         out = model.out(torch.relu(model.fc2(h)))
-        F.binary_cross_entropy_with_logits(out, y[row:row + 1]).backward()
+        F.binary_cross_entropy_with_logits(out, y[row : row + 1]).backward()
         expected += (h.detach().abs() * h.grad.abs())[0] / len(x)
     assert torch.allclose(scores["fc1"], expected, atol=1e-6)
     assert scores["fc2"].shape == (5,)
@@ -117,8 +124,22 @@ def cli_app() -> typer.Typer:
 def test_cli_sculpt_prints_steps_and_summary(tmp_path: Path) -> None:
     env = {"GRAPHSTORE_DATA_DIR": str(tmp_path), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
     runner = CliRunner()
-    args = ["prune", "sculpt", "--task", "input-separable", "--widths", "8,8", "--epochs", "150",
-            "--retrain-epochs", "40", "--p-edge", "10", "--seed", "2"]
+    args = [
+        "prune",
+        "sculpt",
+        "--task",
+        "input-separable",
+        "--widths",
+        "8,8",
+        "--epochs",
+        "150",
+        "--retrain-epochs",
+        "40",
+        "--p-edge",
+        "10",
+        "--seed",
+        "2",
+    ]
     result = runner.invoke(cli_app(), args, env=env)
     assert result.exit_code == 0, result.output
     assert "step 1: dense training" in result.output and "kept network: density" in result.output

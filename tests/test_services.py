@@ -62,13 +62,17 @@ def test_gds_version(driver) -> None:
 @pytest.mark.neo4j
 def test_gds_pagerank_on_tiny_graph(driver) -> None:
     label, graph = f"GsSvc{uuid.uuid4().hex[:8]}", f"gs-svc-{uuid.uuid4().hex[:8]}"
-    driver.execute_query(f"CREATE (a:{label} {{n:'a'}}), (b:{label} {{n:'b'}}), (c:{label} {{n:'c'}}), "
-                         f"(a)-[:{label}_R]->(c), (b)-[:{label}_R]->(c)")
+    driver.execute_query(
+        f"CREATE (a:{label} {{n:'a'}}), (b:{label} {{n:'b'}}), (c:{label} {{n:'c'}}), "
+        f"(a)-[:{label}_R]->(c), (b)-[:{label}_R]->(c)"
+    )
     try:
         driver.execute_query("CALL gds.graph.project($g, $l, $r)", g=graph, l=label, r=f"{label}_R")
         records = driver.execute_query(
             "CALL gds.pageRank.stream($g) YIELD nodeId, score RETURN gds.util.asNode(nodeId).n AS n, score "
-            "ORDER BY score DESC", g=graph).records
+            "ORDER BY score DESC",
+            g=graph,
+        ).records
         assert [r["n"] for r in records][0] == "c" and len(records) == 3
     finally:
         driver.execute_query("CALL gds.graph.drop($g, false) YIELD graphName RETURN graphName", g=graph)
@@ -86,8 +90,10 @@ def test_wrong_password_is_refused() -> None:
     from neo4j.exceptions import AuthError
 
     params = neo4j_params()
-    with neo4j.GraphDatabase.driver(params.uri, auth=(params.user, params.password + "-wrong")) as drv, \
-            pytest.raises(AuthError):
+    with (
+        neo4j.GraphDatabase.driver(params.uri, auth=(params.user, params.password + "-wrong")) as drv,
+        pytest.raises(AuthError),
+    ):
         drv.verify_connectivity()
 
 
@@ -172,8 +178,13 @@ def test_a_created_instance_keeps_its_password(tmp_path: Path) -> None:
 
 
 def test_env_exports_only_running_services() -> None:
-    neo = {"running": True, "bolt_uri": "bolt://127.0.0.1:1", "http_uri": "http://127.0.0.1:2",
-           "user": "neo4j", "password": "pw"}
+    neo = {
+        "running": True,
+        "bolt_uri": "bolt://127.0.0.1:1",
+        "http_uri": "http://127.0.0.1:2",
+        "user": "neo4j",
+        "password": "pw",
+    }
     pairs = dict(_exports({"neo4j": neo, "postgres": {"running": False}}, app_settings=True))
     assert pairs["GRAPHSTORE_TEST_NEO4J_HTTP"] == "http://127.0.0.1:2"
     assert pairs["GRAPHSTORE_GRAPH_STORE"] == "bolt://127.0.0.1:1"

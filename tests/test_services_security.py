@@ -36,15 +36,30 @@ def _as_nobody(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     runuser = shutil.which("runuser")
     if os.geteuid() != 0 or not runuser:
         pytest.skip("needs root and runuser to act as a second local user")
-    return subprocess.run([runuser, "-u", "nobody", "--", *cmd], env=CLEAN_ENV, cwd="/", capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [runuser, "-u", "nobody", "--", *cmd], env=CLEAN_ENV, cwd="/", capture_output=True, text=True, timeout=60
+    )
 
 
-def _psql(host: str, port: int, user: str, database: str, password: str | None = None,
-          nobody: bool = False) -> subprocess.CompletedProcess[str]:
+def _psql(
+    host: str, port: int, user: str, database: str, password: str | None = None, nobody: bool = False
+) -> subprocess.CompletedProcess[str]:
     """`psql -w -c 'SELECT 1'` against host (an address or a socket dir), as root or as nobody."""
-    cmd = [str(postgres_server.pg_bindir() / "psql"), "-w", "-X", "-h", host, "-p", str(port), "-U", user,
-           "-d", database, "-Atc", "SELECT 1"]
+    cmd = [
+        str(postgres_server.pg_bindir() / "psql"),
+        "-w",
+        "-X",
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-U",
+        user,
+        "-d",
+        database,
+        "-Atc",
+        "SELECT 1",
+    ]
     if nobody:
         return _as_nobody(cmd)
     env = {**CLEAN_ENV, **({"PGPASSWORD": password} if password else {})}
@@ -60,8 +75,9 @@ def _http_status(url: str, user: str, password: str) -> int:
     """HTTP status of a Cypher `RETURN 1` through Neo4j's transactional HTTP API with basic auth."""
     body = json.dumps({"statements": [{"statement": "RETURN 1"}]}).encode()
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json",
-                                                              "Authorization": f"Basic {token}"})
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -94,8 +110,23 @@ def _refuses_old_default(uri: str, http: str, password: str) -> None:
     assert password and password != OLD_DEFAULT and len(password) >= 16
     url = f"{http.rstrip('/')}/db/neo4j/tx/commit"
     body = '{"statements":[{"statement":"RETURN 1"}]}'
-    proc = _as_nobody(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"neo4j:{OLD_DEFAULT}",
-                       "-H", "Content-Type: application/json", "-d", body, url])
+    proc = _as_nobody(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            f"neo4j:{OLD_DEFAULT}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            url,
+        ]
+    )
     assert proc.stdout.strip() == "401", (proc.stdout, proc.stderr)
     _until_accepted(uri, ("neo4j", password))
     with neo4j.GraphDatabase.driver(uri, auth=("neo4j", OLD_DEFAULT)) as drv, pytest.raises(AuthError):
@@ -263,7 +294,10 @@ def test_env_masks_secrets_only_for_a_terminal() -> None:
     from graphstore.cli.services_cmd import _shown
 
     url = "postgresql+psycopg://graphstore:pw-123@127.0.0.1:5/graphstore"
-    assert _shown("GRAPHSTORE_TEST_DATABASE_URL", url, hide=True) == "postgresql+psycopg://graphstore:****@127.0.0.1:5/graphstore"
+    assert (
+        _shown("GRAPHSTORE_TEST_DATABASE_URL", url, hide=True)
+        == "postgresql+psycopg://graphstore:****@127.0.0.1:5/graphstore"
+    )
     assert _shown("GRAPHSTORE_NEO4J_PASSWORD", "pw-123", hide=True) == "****"
     assert _shown("GRAPHSTORE_TEST_NEO4J_URI", "bolt://127.0.0.1:1", hide=True) == "bolt://127.0.0.1:1"
     assert _shown("GRAPHSTORE_DATABASE_URL", url, hide=False) == url  # what `eval "$(...)"` receives

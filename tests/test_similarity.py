@@ -58,8 +58,10 @@ def test_node_sets_must_match():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=10),
-       st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=10))
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=10),
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=10),
+)
 def test_bounds_and_relabel_invariance(pairs_a, pairs_b):
     a = graph("a", [(NAMES[x], NAMES[y]) for x, y in pairs_a])
     b = graph("b", [(NAMES[x], NAMES[y]) for x, y in pairs_b])

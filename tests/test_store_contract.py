@@ -76,6 +76,7 @@ def _interrupt_after(first_step: str):
     def callback(step: str, done: int, total: int) -> None:
         if step.startswith(first_step):
             raise Interrupt()
+
     return callback
 
 
@@ -108,8 +109,9 @@ def test_incomplete_graph_can_be_dropped(store):
 
 def test_write_node_properties(store):
     store.write_graph(small_graph())
-    store.write_node_properties("g1", "Neuron", np.array([3, 4]), {"pagerank": np.array([0.25, 0.75]),
-                                                                   "louvain": np.array([1, 2])})
+    store.write_node_properties(
+        "g1", "Neuron", np.array([3, 4]), {"pagerank": np.array([0.25, 0.75]), "louvain": np.array([1, 2])}
+    )
     neurons = store.read_graph("g1").nodes["Neuron"]
     assert neurons.props["pagerank"].tolist() == [None, None, None, 0.25, 0.75, None, None]
     assert neurons.props["louvain"].tolist()[3:5] == [1, 2]
@@ -121,8 +123,12 @@ def test_named_queries(store):
     assert [(h["key"], h["degree"]) for h in hubs] == [(3, 5), (4, 3), (5, 3)]
     rows = store.run_query("graph_summary", {"graph_id": "g1"}).records()
     summary = {(r["element"], r["name"]): r["count"] for r in rows}
-    assert summary == {("node", "Neuron"): 7, ("node", "Class"): 2, ("relationship", "WEIGHT"): 8,
-                       ("relationship", "REPRESENTS"): 2}
+    assert summary == {
+        ("node", "Neuron"): 7,
+        ("node", "Class"): 2,
+        ("relationship", "WEIGHT"): 8,
+        ("relationship", "REPRESENTS"): 2,
+    }
     near = store.run_query("neighbourhood", {"graph_id": "g1", "key": "5"}).records()
     assert [(r["neighbour"], r["direction"]) for r in near] == [("g1:7", "out"), ("g1:3", "in"), ("g1:4", "in")]
 
@@ -147,7 +153,7 @@ def test_query_errors(store):
 def test_values_are_parameters_never_query_text(store):
     graph = small_graph()
     hostile = "x'}) DETACH DELETE n //"
-    graph.nodes["Class"].props["name"] = np.array([hostile, "dog\"; MATCH (n) DETACH DELETE n"], dtype=object)
+    graph.nodes["Class"].props["name"] = np.array([hostile, 'dog"; MATCH (n) DETACH DELETE n'], dtype=object)
     store.write_graph(graph)
     assert store.read_graph("g1").nodes["Class"].props["name"][0] == hostile
     with pytest.raises(QueryError, match="not valid"):
@@ -168,6 +174,7 @@ def test_batched_writes_resume_exactly(store):
     store.write_graph(graph, resume=True)
     back = store.read_graph("big")
     assert len(back.edges["WEIGHT"]) == 300
+
     def pairs(table):
         return sorted(zip(table.src.tolist(), table.dst.tolist(), strict=True))
 

@@ -74,8 +74,9 @@ def test_store_constructors_refuse_batch_size_zero(store):
             EmbeddedStore(store.path.with_name("other.lbdb"), batch_size=0)
 
 
-@pytest.mark.parametrize(("n", "size", "start"), [(0, 3, 0), (10, 3, 0), (10, 3, 4), (10, 10, 0), (10, 20, 0),
-                                                  (7, 1, 0), (10, 3, 12)])
+@pytest.mark.parametrize(
+    ("n", "size", "start"), [(0, 3, 0), (10, 3, 0), (10, 3, 4), (10, 10, 0), (10, 20, 0), (7, 1, 0), (10, 3, 12)]
+)
 def test_batches_cover_exactly_once(n, size, start):
     ranges = list(batches(n, size, start))
     assert all(lo < hi for lo, hi in ranges)
@@ -195,8 +196,10 @@ def small_tx_neo4j(tmp_path_factory):
     settings = load_settings({"database_url": f"sqlite:///{root / 'tracking.db'}"})
     graphs = [small_graph("imported"), random_graph("imported-2", 200, 2_000)]
     report = import_offline_tracked(JobContext(settings), graphs, root)
-    state = start_neo4j(root / "neo4j", memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m",
-                                                "tx_max": SMALL_TX_MEMORY})
+    state = start_neo4j(
+        root / "neo4j",
+        memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m", "tx_max": SMALL_TX_MEMORY},
+    )
     try:
         yield {**state, "root": root, "settings": settings, "import": report}
     finally:
@@ -214,8 +217,10 @@ def test_drop_and_replace_larger_than_transaction_memory(small_tx_neo4j, tmp_pat
     from graphstore.store.neo4j_store import Neo4jStore
 
     state = small_tx_neo4j
-    with Neo4jStore(state["bolt_uri"], state["user"], state["password"], batch_size=2_500) as store, \
-            open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking:
+    with (
+        Neo4jStore(state["bolt_uri"], state["user"], state["password"], batch_size=2_500) as store,
+        open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking,
+    ):
         write_tracked(store, tracking, _big_graph("big"))
         with pytest.raises(ConfigError, match="transaction memory") as oom:  # the old one-transaction delete
             store.execute("MATCH (n:GraphNode {graph_id: 'big'}) DETACH DELETE n")
@@ -225,8 +230,13 @@ def test_drop_and_replace_larger_than_transaction_memory(small_tx_neo4j, tmp_pat
         assert store.graph_info("big").status == COMPLETE and _rel_count(store, "big") == 50_000
         assert tracking.get_graph("big").status == COMPLETE
 
-        settings = load_settings({"graph_store": state["bolt_uri"], "neo4j_password": state["password"],
-                                  "database_url": f"sqlite:///{tmp_path / 'tracking.db'}"})
+        settings = load_settings(
+            {
+                "graph_store": state["bolt_uri"],
+                "neo4j_password": state["password"],
+                "database_url": f"sqlite:///{tmp_path / 'tracking.db'}",
+            }
+        )
         drop_graph(settings, "big")
         assert store.graph_info("big") is None and tracking.get_graph("big") is None
 
@@ -248,9 +258,14 @@ def test_failed_drop_leaves_store_and_tracking_agreeing(tmp_path, monkeypatch):
         host, port = params.uri.split("://", 1)[1].rsplit(":", 1)
         proxy = TcpProxy(host, int(port))
         errors: list[BaseException] = []
-        settings = load_settings({"graph_store": f"bolt://127.0.0.1:{proxy.port}", "neo4j_user": params.user,
-                                  "neo4j_password": params.password,
-                                  "database_url": f"sqlite:///{tmp_path / 'tracking.db'}"})
+        settings = load_settings(
+            {
+                "graph_store": f"bolt://127.0.0.1:{proxy.port}",
+                "neo4j_user": params.user,
+                "neo4j_password": params.password,
+                "database_url": f"sqlite:///{tmp_path / 'tracking.db'}",
+            }
+        )
 
         def drop() -> None:
             try:

@@ -47,8 +47,9 @@ def test_small_cnn_counts_at_half_sparsity(digits) -> None:
     for p in SPARSITIES_000:
         pruned = small_cnn(digits)
         kept = {name: k for name, (k, _) in U.unit_counts(pruned, prune_model(pruned, p)).items()}
-        assert kept == {name: n - math.ceil(p * n) for name, n in (("conv1", 32), ("conv2", 64), ("fc1", 64),
-                                                                    ("fc2", 32))}
+        assert kept == {
+            name: n - math.ceil(p * n) for name, n in (("conv1", 32), ("conv2", 64), ("fc1", 64), ("fc2", 32))
+        }
 
 
 def test_saliency_sums_incoming_and_outgoing_l1(digits) -> None:
@@ -56,15 +57,18 @@ def test_saliency_sums_incoming_and_outgoing_l1(digits) -> None:
     layer = U.unit_layers(model)[1]  # conv2 -> fc1 (flattened C*H*W)
     c, j = layer.size, 5
     hw = model.fc1.weight.shape[1] // c
-    expected = model.conv2.weight[j].abs().sum() + model.fc1.weight[:, j * hw:(j + 1) * hw].abs().sum()
+    expected = model.conv2.weight[j].abs().sum() + model.fc1.weight[:, j * hw : (j + 1) * hw].abs().sum()
     assert float(U.saliency(layer)[j]) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
 def activations(model, x) -> dict[str, torch.Tensor]:
     """Post-ReLU outputs of every hidden layer."""
     seen: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: seen.__setitem__(n, out.detach().clone()))
-             for n, m in model.named_children() if n.startswith("relu")]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, n=n: seen.__setitem__(n, out.detach().clone()))
+        for n, m in model.named_children()
+        if n.startswith("relu")
+    ]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -79,8 +83,13 @@ def test_pruned_units_stay_dead_through_fine_tuning(digits) -> None:
         if epoch == 2:
             grads.update({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
 
-    result = structured_prune(model, digits, StructuredConfig(0.5, prune_epoch=1, lam=1e-3),
-                              TrainConfig(epochs=2, batch_size=64), on_epoch=on_epoch)
+    result = structured_prune(
+        model,
+        digits,
+        StructuredConfig(0.5, prune_epoch=1, lam=1e-3),
+        TrainConfig(epochs=2, batch_size=64),
+        on_epoch=on_epoch,
+    )
     assert [h.get("lam") for h in result.history] == [1e-3, 0.0] and "group_hs" in result.history[0]
     masks, params = result.masks, dict(model.named_parameters())
     for name, mask in masks.items():
@@ -127,9 +136,14 @@ def test_tracked_run_from_a_checkpoint_links_its_parent(digits, tmp_path: Path) 
 
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
     train_tracked(tmp_path, url, "small-cnn", {}, "digits", DATA, TrainConfig(epochs=1, batch_size=64))
-    run = run_structured(tmp_path, url, StructuredConfig(0.75, prune_epoch=1, lam=1e-4),
-                         TrainConfig(epochs=2, batch_size=64), load_start(tmp_path, find_checkpoint(tmp_path, 1)),
-                         progress=False)
+    run = run_structured(
+        tmp_path,
+        url,
+        StructuredConfig(0.75, prune_epoch=1, lam=1e-4),
+        TrainConfig(epochs=2, batch_size=64),
+        load_start(tmp_path, find_checkpoint(tmp_path, 1)),
+        progress=False,
+    )
     assert run.run_id == 2 and run.parent_run_id == 1 and [p.name for p in run.saved] == ["epoch_1.pt", "epoch_2.pt"]
     ckpt = load_checkpoint(run.saved[-1])
     assert ckpt.extra["units"]["fc1"] == [16, 64] and ckpt.masks["bn2.bias"].sum() == 16
@@ -160,8 +174,25 @@ def cli_app() -> typer.Typer:
 def test_cli_structured_runs_and_rejects_bad_sparsity(tmp_path: Path) -> None:
     env = {"GRAPHSTORE_DATA_DIR": str(tmp_path), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
     runner, app = CliRunner(), cli_app()
-    args = ["prune", "structured", "--model", "small-cnn", "--dataset", "digits", "--data-opt", "size=8",
-            "--data-opt", "limit=128", "--epochs", "2", "--prune-epoch", "1", "--sparsity", "0.5", "--no-progress"]
+    args = [
+        "prune",
+        "structured",
+        "--model",
+        "small-cnn",
+        "--dataset",
+        "digits",
+        "--data-opt",
+        "size=8",
+        "--data-opt",
+        "limit=128",
+        "--epochs",
+        "2",
+        "--prune-epoch",
+        "1",
+        "--sparsity",
+        "0.5",
+        "--no-progress",
+    ]
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "conv2" in result.output and "32/64" in result.output

@@ -71,9 +71,27 @@ def test_cli_topology_from_a_training_run(tmp_path: Path) -> None:
 
     env = {"GRAPHSTORE_DATA_DIR": str(tmp_path), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
     runner = CliRunner()
-    trained = runner.invoke(cli_app(), ["prune", "imp", "-m", "mlp", "--model-opt", "hidden=16", "--data-opt", "size=8",
-                                        "--data-opt", "limit=200", "--epochs", "1", "--rounds", "0", "--no-progress"],
-                            env=env)
+    trained = runner.invoke(
+        cli_app(),
+        [
+            "prune",
+            "imp",
+            "-m",
+            "mlp",
+            "--model-opt",
+            "hidden=16",
+            "--data-opt",
+            "size=8",
+            "--data-opt",
+            "limit=200",
+            "--epochs",
+            "1",
+            "--rounds",
+            "0",
+            "--no-progress",
+        ],
+        env=env,
+    )
     assert trained.exit_code == 0, trained.output
     args = ["prune", "topology", "--run", "1", "--rounds", "2", "--rate", "0.5", "--epochs", "1", "--no-progress"]
     result = runner.invoke(cli_app(), args, env=env)

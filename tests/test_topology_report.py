@@ -72,7 +72,8 @@ def test_masks_remove_edges_and_conv_groups_with_null(tmp_path: Path) -> None:
     assert fc1.edges == int(masks["fc1.weight"].sum()) and fc1.kappa == fc1.edges / len(fc1.mst_out)
     assert all(t.null_overlap is not None and 0 < t.null_overlap <= 1 for t in report.layers)
     assert 0 < report.totals["overlap"] <= 1 and report.totals["kappa_conv"] == pytest.approx(
-        (1 * 32 + 32 * 64) / ((1 + 32 - 1) + (32 + 64 - 1)))
+        (1 * 32 + 32 * 64) / ((1 + 32 - 1) + (32 + 64 - 1))
+    )
 
 
 def cli_app() -> typer.Typer:
@@ -92,8 +93,25 @@ def cli_app() -> typer.Typer:
 def test_two_round_imp_run_tabulates_three_rounds(tmp_path: Path) -> None:
     env = {"GRAPHSTORE_DATA_DIR": str(tmp_path), **ENV_KEYS}
     app = cli_app()
-    args = ["prune", "imp", "-m", "mlp", "--model-opt", "hidden=32", "--data-opt", "size=8", "--data-opt", "limit=300",
-            "--epochs", "1", "--rounds", "2", "--rate", "0.5", "--no-progress"]
+    args = [
+        "prune",
+        "imp",
+        "-m",
+        "mlp",
+        "--model-opt",
+        "hidden=32",
+        "--data-opt",
+        "size=8",
+        "--data-opt",
+        "limit=300",
+        "--epochs",
+        "1",
+        "--rounds",
+        "2",
+        "--rate",
+        "0.5",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     rows = rounds_table(tmp_path, 2)
@@ -117,6 +135,9 @@ def test_two_round_imp_run_tabulates_three_rounds(tmp_path: Path) -> None:
             logged = {m.step: m.value for m in tracking.list_metrics(2, name=name)}
             assert [logged[r[0]] for r in rows] == pytest.approx([r[ROUND_COLUMNS.index(name)] for r in rows])
         assert {m.step: round(m.value, 3) for m in tracking.list_metrics(rounds.id, name="sparsity")} == {
-            0: 0.0, 1: 0.5, 2: 0.75}
+            0: 0.0,
+            1: 0.5,
+            2: 0.75,
+        }
     bad = CliRunner().invoke(app, ["topology", "--all-rounds"], env=env)
     assert bad.exit_code != 0

@@ -190,9 +190,7 @@ def test_checkpoint_uniqueness_is_enforced_by_the_database(tracking: Tracking) -
 def test_graph_lifecycle(tracking: Tracking) -> None:
     run_id = tracking.start_run("ingest", "ingest")
     ckpt = tracking.add_checkpoint(run_id, 3, "/ckpt/e3.pt")
-    began = tracking.begin_graph(
-        "g1", "weights", {"t": 0.1}, "/tmp/g.lbdb", run_id=run_id, checkpoint_id=ckpt
-    )
+    began = tracking.begin_graph("g1", "weights", {"t": 0.1}, "/tmp/g.lbdb", run_id=run_id, checkpoint_id=ckpt)
     assert (began.status, began.run_id, began.checkpoint_id) == ("writing", run_id, ckpt)
     assert began.node_count is None
     done = tracking.finish_graph("g1", node_count=100, edge_count=2000, seconds=1.25)

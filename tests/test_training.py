@@ -60,9 +60,9 @@ def run_mlp(digits, **overrides) -> list[dict]:
 def test_training_is_deterministic(digits) -> None:
     strip = lambda h: [{k: v for k, v in m.items() if k != "seconds"} for m in h]  # noqa: E731
     assert strip(run_mlp(digits)) == strip(run_mlp(digits))
-    assert strip(run_mlp(digits, optimizer="sgd", lr=0.05, schedule="step", step_size=1))[1][
-        "lr"
-    ] == pytest.approx(0.005)
+    assert strip(run_mlp(digits, optimizer="sgd", lr=0.05, schedule="step", step_size=1))[1]["lr"] == pytest.approx(
+        0.005
+    )
 
 
 def test_masks_keep_weights_at_zero(digits, tmp_path: Path) -> None:
@@ -89,9 +89,7 @@ def test_masks_keep_weights_at_zero(digits, tmp_path: Path) -> None:
     assert torch.equal(ckpt.masks["conv1.weight"], masks["conv1.weight"])
     assert torch.all(ckpt.theta0["conv1.weight"][~masks["conv1.weight"]] == 0)
     with pytest.raises(InvalidParams, match="Mask"):
-        train(
-            model, digits, TrainConfig(epochs=1), masks={"nope.weight": masks["fc1.weight"]}, progress=False
-        )
+        train(model, digits, TrainConfig(epochs=1), masks={"nope.weight": masks["fc1.weight"]}, progress=False)
 
 
 class InterruptAfter:
@@ -151,9 +149,7 @@ def test_early_stopping_and_restore_best(digits, tmp_path: Path) -> None:
 
     seed_everything(0)
     model = make_model("mlp", digits.info, {"hidden": (16,)})
-    result = train(
-        model, digits, TrainConfig(epochs=10, patience=2, checkpoint_epochs=()), [Worsen()], progress=False
-    )
+    result = train(model, digits, TrainConfig(epochs=10, patience=2, checkpoint_epochs=()), [Worsen()], progress=False)
     assert result.stopped_early and len(result.history) == 3
 
 
@@ -164,9 +160,7 @@ def test_boolean_task_trains_as_multilabel() -> None:
     result = train(
         model,
         data,
-        TrainConfig(
-            epochs=30, batch_size=8, lr=0.01, input_noise=0.1, restore_best=True, checkpoint_epochs=()
-        ),
+        TrainConfig(epochs=30, batch_size=8, lr=0.01, input_noise=0.1, restore_best=True, checkpoint_epochs=()),
         progress=False,
     )
     assert 0.0 <= result.final["test_acc"] <= 1.0 and result.final["test_acc"] > 0.7
@@ -234,10 +228,7 @@ def test_cli_train_tracks_and_checkpoints(tmp_path: Path) -> None:
 def test_cli_help_list_and_errors(tmp_path: Path) -> None:
     runner, app = CliRunner(), cli_app()
     help_text = runner.invoke(app, ["train", "--help"]).output
-    assert (
-        "graphstore train --model small-cnn --dataset digits --epochs 5" in help_text
-        and "--patience" in help_text
-    )
+    assert "graphstore train --model small-cnn --dataset digits --epochs 5" in help_text and "--patience" in help_text
     listing = runner.invoke(app, ["train", "--list"]).output
     assert all(name in listing for name in ("small-cnn", "vgg16", "cifar20", "boolean-modular", "width"))
     bad = runner.invoke(app, ["train", "--model-opt", "nope"], env={"GRAPHSTORE_DATA_DIR": str(tmp_path)})
@@ -268,8 +259,14 @@ def test_penalty_mask_hook_and_optimiser_hand_over(digits) -> None:
     assert len(calls) == batches  # the hook switched the penalty off after epoch 1
     assert first.history[0]["pruned"] == 1.0 and torch.equal(first.masks["fc1.weight"], cut)
     assert (model.fc1.weight[:8] == 0).all() and (model.fc1.weight.grad[:8] == 0).all()
-    again = train(model, digits, dataclasses.replace(config, epochs=1), masks=first.masks,
-                  optimizer=first.optimizer, scheduler=first.scheduler)
+    again = train(
+        model,
+        digits,
+        dataclasses.replace(config, epochs=1),
+        masks=first.masks,
+        optimizer=first.optimizer,
+        scheduler=first.scheduler,
+    )
     assert again.optimizer is first.optimizer and again.scheduler is first.scheduler
     assert again.history[0]["lr"] == pytest.approx(config.lr * 0.25)  # the schedule continued: two halvings
     assert (model.fc1.weight[:8] == 0).all()
@@ -281,9 +278,17 @@ def test_train_tracked_records_the_run_and_returns_everything(tmp_path: Path) ->
 
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
     seen: list[tuple[str, int, int]] = []
-    out = train_tracked(tmp_path, url, "mlp", {"hidden": (8,)}, "digits", {"size": 8, "limit": 200},
-                        TrainConfig(epochs=2, batch_size=64, checkpoint_epochs=(0,)), name="tiny",
-                        progress=lambda step, done, total: seen.append((step, done, total)))
+    out = train_tracked(
+        tmp_path,
+        url,
+        "mlp",
+        {"hidden": (8,)},
+        "digits",
+        {"size": 8, "limit": 200},
+        TrainConfig(epochs=2, batch_size=64, checkpoint_epochs=(0,)),
+        name="tiny",
+        progress=lambda step, done, total: seen.append((step, done, total)),
+    )
     assert out.run_id == 1 and [p.name for p in out.saved] == ["epoch_0.pt", "epoch_2.pt"]
     assert out.params["model"]["params"]["hidden"] == [8] and out.result.final["test_acc"] >= 0
     assert seen[0][0] == "loading digits" and seen[-1][1] == seen[-1][2] > 0
@@ -321,16 +326,31 @@ def test_a_run_stopped_before_its_first_epoch_is_never_left_running(tmp_path: Pa
         train_tracked(*args, callbacks=[StopAt(RuntimeError("no GPU memory"))])
     with open_tracking(url) as tracking:
         runs = {r.id: (r.status, r.error) for r in tracking.list_runs()}
-    assert runs == {1: ("interrupted", "KeyboardInterrupt"), 2: ("interrupted", "KeyboardInterrupt"),
-                    3: ("failed", "RuntimeError: no GPU memory")}
+    assert runs == {
+        1: ("interrupted", "KeyboardInterrupt"),
+        2: ("interrupted", "KeyboardInterrupt"),
+        3: ("failed", "RuntimeError: no GPU memory"),
+    }
 
 
 def test_sigint_to_a_real_graphstore_train_marks_the_run_interrupted(tmp_path: Path) -> None:
     """Issue 8 #8: Ctrl-C right after the run row appears (before or in the first epoch) -> 'interrupted'."""
     exe = Path(sys.executable).parent / "graphstore"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "graphstore.cli.main"]
-    cmd += ["train", "-m", "mlp", "--model-opt", "hidden=8", "--data-opt", "size=8", "--epochs", "100000",
-            "--checkpoint-epochs", "0", "--no-progress"]
+    cmd += [
+        "train",
+        "-m",
+        "mlp",
+        "--model-opt",
+        "hidden=8",
+        "--data-opt",
+        "size=8",
+        "--epochs",
+        "100000",
+        "--checkpoint-epochs",
+        "0",
+        "--no-progress",
+    ]
     env = {**os.environ, "GRAPHSTORE_DATA_DIR": str(tmp_path), "GRAPHSTORE_DATABASE_URL": "", "GRAPHSTORE_CONFIG": ""}
     db = tmp_path / "tracking.db"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -360,10 +380,12 @@ def _runs(db: Path) -> list[tuple[str, str | None]]:
 
 
 def test_training_and_pruning_import_no_cli_libraries() -> None:
-    code = ("import sys, graphstore.nn.train, graphstore.nn.run_log, graphstore.nn.tracked, graphstore.nn.params, "
-            "graphstore.pruning.common, graphstore.pruning.imp, graphstore.pruning.structured, "
-            "graphstore.pruning.sculpt, graphstore.pruning.layers; "
-            "print(sorted(m for m in ('rich', 'typer', 'graphstore.cli', 'graphstore.pruning.topology') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, graphstore.nn.train, graphstore.nn.run_log, graphstore.nn.tracked, graphstore.nn.params, "
+        "graphstore.pruning.common, graphstore.pruning.imp, graphstore.pruning.structured, "
+        "graphstore.pruning.sculpt, graphstore.pruning.layers; "
+        "print(sorted(m for m in ('rich', 'typer', 'graphstore.cli', 'graphstore.pruning.topology') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -35,8 +35,9 @@ class UnknownAnalysis(UnknownName, AnalysisError):
 def invalid(name: str, value: Any, rule: str) -> AnalysisError:
     """The error for a parameter value outside its allowed range, naming the option and the rule."""
     option = f"--{name.replace('_', '-')}"
-    return AnalysisError(f"{option} {value!r} is invalid: it must {rule}.",
-                         f"Pass another {option}, or leave it out for the default.")
+    return AnalysisError(
+        f"{option} {value!r} is invalid: it must {rule}.", f"Pass another {option}, or leave it out for the default."
+    )
 
 
 @dataclass
@@ -46,9 +47,13 @@ class Projection:
     rel_types: str = field(default="", metadata={"help": "Comma-separated relationship types (default: all)."})
     weight: str = field(default="", metadata={"help": "Edge property used as weight (default: unweighted)."})
     distance_to_similarity: str = field(
-        default="none", metadata={"help": "Turn a distance weight into a similarity: none, inverse (1/d) or exp "
-                                          "(exp(-d/mean d)). Community detection needs similarities.",
-                                  "choices": DISTANCE_TRANSFORMS})
+        default="none",
+        metadata={
+            "help": "Turn a distance weight into a similarity: none, inverse (1/d) or exp "
+            "(exp(-d/mean d)). Community detection needs similarities.",
+            "choices": DISTANCE_TRANSFORMS,
+        },
+    )
 
     def __post_init__(self) -> None:
         bad = [t for t in self.chosen_types() if not IDENTIFIER.match(t)]
@@ -57,8 +62,9 @@ class Projection:
         if self.weight and not IDENTIFIER.match(self.weight):
             raise invalid("weight", self.weight, "be a property name (letters, digits, _) or empty")
         if self.distance_to_similarity not in DISTANCE_TRANSFORMS:
-            raise invalid("distance_to_similarity", self.distance_to_similarity,
-                          f"be one of {', '.join(DISTANCE_TRANSFORMS)}")
+            raise invalid(
+                "distance_to_similarity", self.distance_to_similarity, f"be one of {', '.join(DISTANCE_TRANSFORMS)}"
+            )
 
     def chosen_types(self) -> list[str]:
         """The relationship types named by rel_types (empty = all)."""
@@ -69,16 +75,20 @@ class Projection:
         chosen = self.chosen_types() or sorted(available)
         unknown = [t for t in chosen if t not in available]
         if unknown:
-            raise AnalysisError(f"Graph {graph_id} has no {', '.join(unknown)} relationships.",
-                                f"It has: {', '.join(sorted(available)) or 'none'}. Pass some of them to "
-                                "--rel-types, or leave it empty for all.")
+            raise AnalysisError(
+                f"Graph {graph_id} has no {', '.join(unknown)} relationships.",
+                f"It has: {', '.join(sorted(available)) or 'none'}. Pass some of them to "
+                "--rel-types, or leave it empty for all.",
+            )
         if self.weight:
             has = sorted({name for t in chosen for name in available[t]})
             if self.weight not in has:
-                raise AnalysisError(f"Graph {graph_id} has no weight {self.weight!r} on its "
-                                    f"{', '.join(chosen) or 'no'} relationships.",
-                                    f"They carry: {', '.join(has)}." if has else
-                                    "They carry no properties; leave --weight empty to run unweighted.")
+                raise AnalysisError(
+                    f"Graph {graph_id} has no weight {self.weight!r} on its {', '.join(chosen) or 'no'} relationships.",
+                    f"They carry: {', '.join(has)}."
+                    if has
+                    else "They carry no properties; leave --weight empty to run unweighted.",
+                )
         return chosen
 
     def types(self, graph: Graph) -> list[str]:
@@ -112,8 +122,13 @@ class AnalysisSpec:
 NOT_ANALYSIS_MODULES = ("nsbm_worker", "run", "compare", "modules", "noise", "topology_report")
 
 ANALYSES: Registry[AnalysisSpec] = Registry(
-    "analysis", "graphstore.analysis", plural="analyses", skip=NOT_ANALYSIS_MODULES, error=UnknownAnalysis,
-    hint="`graphstore analyze --help` lists them.")
+    "analysis",
+    "graphstore.analysis",
+    plural="analyses",
+    skip=NOT_ANALYSIS_MODULES,
+    error=UnknownAnalysis,
+    hint="`graphstore analyze --help` lists them.",
+)
 
 
 def register(spec: AnalysisSpec) -> AnalysisSpec:
@@ -125,8 +140,10 @@ def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.n
     """The projection's weights over the chosen types (1 where a type lacks the property), transformed."""
     if not projection.weight:
         return None
-    parts = [np.asarray(graph.edges[t].props.get(projection.weight, np.ones(len(graph.edges[t]))), dtype=float)
-             for t in types]
+    parts = [
+        np.asarray(graph.edges[t].props.get(projection.weight, np.ones(len(graph.edges[t]))), dtype=float)
+        for t in types
+    ]
     w = np.concatenate(parts) if parts else np.empty(0)
     w = np.where(np.isnan(w), 1.0, w)  # a relationship without the property weighs 1, as GDS's coalesce(r.w, 1.0)
     if projection.distance_to_similarity == "inverse":
@@ -134,8 +151,9 @@ def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.n
     if projection.distance_to_similarity == "exp":
         return np.exp(-w / max(float(w.mean()), 1e-12)) if len(w) else w
     if len(w) and w.min() < 0:
-        raise AnalysisError(f"Weight {projection.weight!r} has negative values.",
-                            "Use a magnitude (e.g. abs_w) or run unweighted.")
+        raise AnalysisError(
+            f"Weight {projection.weight!r} has negative values.", "Use a magnitude (e.g. abs_w) or run unweighted."
+        )
     return w
 
 

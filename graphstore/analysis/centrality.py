@@ -74,8 +74,11 @@ class KCoreParams(Projection):
 
 def _summary(name: str, values: np.ndarray, keys: np.ndarray, top: int = 10) -> dict[str, Any]:
     order = np.argsort(-values, kind="stable")[:top]
-    return {"top": [[int(keys[i]), float(values[i])] for i in order], "mean": float(values.mean()) if len(values)
-            else 0.0, "max": float(values.max()) if len(values) else 0.0}
+    return {
+        "top": [[int(keys[i]), float(values[i])] for i in order],
+        "mean": float(values.mean()) if len(values) else 0.0,
+        "max": float(values.max()) if len(values) else 0.0,
+    }
 
 
 def _result(graph: Graph, columns: dict[str, np.ndarray], main: str) -> AnalysisResult:
@@ -127,8 +130,9 @@ def kcore_client(graph: Graph, params: KCoreParams) -> AnalysisResult:
     return _result(graph, {"kcore": np.asarray(g.coreness(), dtype=np.int64)}, "kcore")
 
 
-def _gds_write(procedure: str, prop: str, config_of: Callable[[Any], dict[str, Any]],
-               yields: tuple[str, ...]) -> Callable[[Any, str, Any], AnalysisResult]:
+def _gds_write(
+    procedure: str, prop: str, config_of: Callable[[Any], dict[str, Any]], yields: tuple[str, ...]
+) -> Callable[[Any, str, Any], AnalysisResult]:
     """A GDS engine running gds.<procedure>.write into `prop` (one thread) and keeping the `yields` columns."""
 
     def run(store: Any, graph_id: str, params: Projection) -> AnalysisResult:
@@ -138,24 +142,63 @@ def _gds_write(procedure: str, prop: str, config_of: Callable[[Any], dict[str, A
     return run
 
 
-register(AnalysisSpec("degree", DegreeParams, degree_client,
-                      _gds_write("degree", "degree", lambda p: {}, ("nodePropertiesWritten",)),
-                      summary="Degree and weighted degree."))
-register(AnalysisSpec("pagerank", PageRankParams, pagerank_client,
-                      _gds_write("pageRank", "pagerank",
-                                 lambda p: {"dampingFactor": p.damping, "maxIterations": 200, "tolerance": 1e-10},
-                                 ("ranIterations", "didConverge")),
-                      summary="PageRank."))
-register(AnalysisSpec("betweenness", BetweennessParams, betweenness_client,
-                      _gds_write("betweenness", "betweenness",
-                                 lambda p: {"samplingSize": p.samples, "samplingSeed": p.seed} if p.samples else {},
-                                 ("nodePropertiesWritten",)),
-                      summary="Betweenness centrality (exact or sampled)."))
-register(AnalysisSpec("eigenvector", EigenvectorParams, eigenvector_client,
-                      _gds_write("eigenvector", "eigenvector",
-                                 lambda p: {"maxIterations": 500, "tolerance": 1e-10},
-                                 ("ranIterations", "didConverge")),
-                      summary="Eigenvector centrality."))
-register(AnalysisSpec("kcore", KCoreParams, kcore_client,
-                      _gds_write("kcore", "kcore", lambda p: {}, ("nodePropertiesWritten", "degeneracy")),
-                      summary="k-core number of every node."))
+register(
+    AnalysisSpec(
+        "degree",
+        DegreeParams,
+        degree_client,
+        _gds_write("degree", "degree", lambda p: {}, ("nodePropertiesWritten",)),
+        summary="Degree and weighted degree.",
+    )
+)
+register(
+    AnalysisSpec(
+        "pagerank",
+        PageRankParams,
+        pagerank_client,
+        _gds_write(
+            "pageRank",
+            "pagerank",
+            lambda p: {"dampingFactor": p.damping, "maxIterations": 200, "tolerance": 1e-10},
+            ("ranIterations", "didConverge"),
+        ),
+        summary="PageRank.",
+    )
+)
+register(
+    AnalysisSpec(
+        "betweenness",
+        BetweennessParams,
+        betweenness_client,
+        _gds_write(
+            "betweenness",
+            "betweenness",
+            lambda p: {"samplingSize": p.samples, "samplingSeed": p.seed} if p.samples else {},
+            ("nodePropertiesWritten",),
+        ),
+        summary="Betweenness centrality (exact or sampled).",
+    )
+)
+register(
+    AnalysisSpec(
+        "eigenvector",
+        EigenvectorParams,
+        eigenvector_client,
+        _gds_write(
+            "eigenvector",
+            "eigenvector",
+            lambda p: {"maxIterations": 500, "tolerance": 1e-10},
+            ("ranIterations", "didConverge"),
+        ),
+        summary="Eigenvector centrality.",
+    )
+)
+register(
+    AnalysisSpec(
+        "kcore",
+        KCoreParams,
+        kcore_client,
+        _gds_write("kcore", "kcore", lambda p: {}, ("nodePropertiesWritten", "degeneracy")),
+        summary="k-core number of every node.",
+    )
+)

@@ -47,8 +47,9 @@ def _result(graph: Graph, g: Any, membership: list[int], prop: str, resolution: 
     weights = g.es["weight"] if "weight" in g.es.attributes() else None
     modularity = g.modularity(membership, weights=weights, resolution=resolution) if g.ecount() else 0.0
     values = np.asarray(membership, dtype=np.int64)
-    return AnalysisResult(per_label(graph, {prop: values}),
-                          {"communities": int(len(np.unique(values))), "modularity": float(modularity)})
+    return AnalysisResult(
+        per_label(graph, {prop: values}), {"communities": int(len(np.unique(values))), "modularity": float(modularity)}
+    )
 
 
 def louvain_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
@@ -66,8 +67,13 @@ def leiden_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
 
     g = undirected_igraph(graph, params)
     partition = leidenalg.find_partition(
-        g, leidenalg.RBConfigurationVertexPartition, weights="weight" if params.weight else None,
-        resolution_parameter=params.resolution, seed=params.seed, n_iterations=-1)
+        g,
+        leidenalg.RBConfigurationVertexPartition,
+        weights="weight" if params.weight else None,
+        resolution_parameter=params.resolution,
+        seed=params.seed,
+        n_iterations=-1,
+    )
     return _result(graph, g, partition.membership, "leiden", params.resolution)
 
 
@@ -92,8 +98,10 @@ def _gds_community(procedure: str, prop: str, extra: Callable[[CommunityParams],
 
 def _louvain_config(params: CommunityParams) -> dict[str, Any]:
     if params.resolution != 1.0:
-        raise AnalysisError("GDS Louvain has no resolution parameter.",
-                            "Use --engine client for Louvain at another resolution, or leiden (gamma) in GDS.")
+        raise AnalysisError(
+            "GDS Louvain has no resolution parameter.",
+            "Use --engine client for Louvain at another resolution, or leiden (gamma) in GDS.",
+        )
     return {"maxLevels": 10, "tolerance": 1e-7}
 
 
@@ -101,11 +109,29 @@ def _leiden_config(params: CommunityParams) -> dict[str, Any]:
     return {"gamma": params.resolution, "randomSeed": params.seed, "maxLevels": 10}
 
 
-register(AnalysisSpec("louvain", CommunityParams, louvain_client,
-                      _gds_community("louvain", "louvain", _louvain_config),
-                      summary="Louvain communities and modularity (igraph / GDS)."))
-register(AnalysisSpec("leiden", CommunityParams, leiden_client,
-                      _gds_community("leiden", "leiden", _leiden_config),
-                      summary="Leiden communities and modularity (leidenalg / GDS)."))
-register(AnalysisSpec("label-propagation", CommunityParams, label_propagation_client,
-                      summary="Label propagation communities (igraph)."))
+register(
+    AnalysisSpec(
+        "louvain",
+        CommunityParams,
+        louvain_client,
+        _gds_community("louvain", "louvain", _louvain_config),
+        summary="Louvain communities and modularity (igraph / GDS).",
+    )
+)
+register(
+    AnalysisSpec(
+        "leiden",
+        CommunityParams,
+        leiden_client,
+        _gds_community("leiden", "leiden", _leiden_config),
+        summary="Leiden communities and modularity (leidenalg / GDS).",
+    )
+)
+register(
+    AnalysisSpec(
+        "label-propagation",
+        CommunityParams,
+        label_propagation_client,
+        summary="Label propagation communities (igraph).",
+    )
+)

@@ -42,8 +42,10 @@ def projection(store: Any, graph_id: str, params: Projection | None = None) -> I
     if params.weight:
         mean = 1.0
         if params.distance_to_similarity == "exp":
-            rows = store.execute(f"MATCH (:GraphNode {{graph_id: $g}})-[r]->() WHERE type(r) IN $types "
-                                 f"RETURN avg(r.`{params.weight}`)", {"g": graph_id, "types": types}).rows
+            rows = store.execute(
+                f"MATCH (:GraphNode {{graph_id: $g}})-[r]->() WHERE type(r) IN $types RETURN avg(r.`{params.weight}`)",
+                {"g": graph_id, "types": types},
+            ).rows
             mean = float(rows[0][0] or 1.0)
         weight = _weight_expression(params, mean)
     with store_gds.projected(store, graph_id, types, weight) as name:
@@ -59,8 +61,11 @@ def write(store: Any, proc: str, graph_id: str, params: Projection | None = None
     check_write_property(config["writeProperty"], "Write property")
     params = params or Projection()
     with projection(store, graph_id, params) as name:
-        rows = store_gds.call(store, f"CALL gds.{proc}.write($name, $config)",
-                              {"name": name, "config": {**config, **weight_config(params)}}).records()
+        rows = store_gds.call(
+            store,
+            f"CALL gds.{proc}.write($name, $config)",
+            {"name": name, "config": {**config, **weight_config(params)}},
+        ).records()
     return rows[0] if rows else {}
 
 

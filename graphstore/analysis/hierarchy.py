@@ -47,12 +47,19 @@ class HierarchyParams(Projection):
     """Class hierarchy of a co-activation graph, compared with a reference tree over repeated stochastic runs."""
 
     weight: str = field(default="w", metadata={"help": "Edge property used as weight (co-activation: w)."})
-    method: str = field(default="louvain-levels", metadata={
-        "help": "Nested partition: louvain-levels (igraph, always installed) or nsbm (graph-tool's nested SBM).",
-        "choices": METHODS})
-    reference: str = field(default="", metadata={
-        "help": "Reference tree: fashion-mnist, cifar20, a Newick file or string (default: none, no RF).",
-    })
+    method: str = field(
+        default="louvain-levels",
+        metadata={
+            "help": "Nested partition: louvain-levels (igraph, always installed) or nsbm (graph-tool's nested SBM).",
+            "choices": METHODS,
+        },
+    )
+    reference: str = field(
+        default="",
+        metadata={
+            "help": "Reference tree: fashion-mnist, cifar20, a Newick file or string (default: none, no RF).",
+        },
+    )
     runs: int = field(default=50, metadata={"help": "Stochastic runs (RF mean and sample std over them)."})
     seed: int = field(default=0, metadata={"help": "Seed of the first run (run i uses seed + i)."})
     workers: int = field(default=0, metadata={"help": "Parallel processes (0 = all cores)."})
@@ -80,8 +87,12 @@ def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
 
 def graph_tool_python() -> str | None:
     """An interpreter that imports graph_tool: $GRAPHSTORE_GRAPH_TOOL_PYTHON, this one, or the system python3."""
-    candidates = [os.environ.get("GRAPHSTORE_GRAPH_TOOL_PYTHON"), sys.executable, shutil.which("python3"),
-                  "/usr/bin/python3"]
+    candidates = [
+        os.environ.get("GRAPHSTORE_GRAPH_TOOL_PYTHON"),
+        sys.executable,
+        shutil.which("python3"),
+        "/usr/bin/python3",
+    ]
     for python in dict.fromkeys(c for c in candidates if c):
         probe = subprocess.run([python, "-c", "import graph_tool.all"], capture_output=True, timeout=120)
         if probe.returncode == 0:
@@ -93,17 +104,18 @@ def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
     """graph-tool's nested SBM levels projected onto the vertices (finest first), plus a root level."""
     python = graph_tool_python()
     if python is None:
-        raise AnalysisError("graph-tool is not installed, so the nested SBM is not available.",
-                            "Install Debian's python3-graph-tool (`apt-get install python3-graph-tool`; graphstore "
-                            "runs it with the system python3, or set GRAPHSTORE_GRAPH_TOOL_PYTHON), or use "
-                            "--method louvain-levels (installed).")
+        raise AnalysisError(
+            "graph-tool is not installed, so the nested SBM is not available.",
+            "Install Debian's python3-graph-tool (`apt-get install python3-graph-tool`; graphstore "
+            "runs it with the system python3, or set GRAPHSTORE_GRAPH_TOOL_PYTHON), or use "
+            "--method louvain-levels (installed).",
+        )
     edges = np.asarray(g.get_edgelist(), dtype=np.int64).reshape(-1, 2)
     weight = np.asarray(g.es[weights], dtype=float) if weights else np.empty(0)
     worker = Path(__file__).with_name("nsbm_worker.py")
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(f"{tmp}/in.npz", n=g.vcount(), src=edges[:, 0], dst=edges[:, 1], weight=weight, seed=seed)
-        done = subprocess.run([python, str(worker), f"{tmp}/in.npz", f"{tmp}/out.npz"], capture_output=True,
-                              text=True)
+        done = subprocess.run([python, str(worker), f"{tmp}/in.npz", f"{tmp}/out.npz"], capture_output=True, text=True)
         if done.returncode:
             raise AnalysisError(f"graph-tool's nested SBM failed: {done.stderr.strip()[-800:]}")
         levels = list(np.load(f"{tmp}/out.npz")["levels"].astype(np.int64))
@@ -149,8 +161,10 @@ def output_units(graph: Graph) -> tuple[np.ndarray, list[str]]:
     keys, labels = graph.node_index()
     table = graph.nodes.get("Neuron")
     if table is None or "class_name" not in table.props:
-        raise AnalysisError(f"Graph {graph.graph_id} has no output neurons with class names.",
-                            "The hierarchy takes co-activation (or weight) graphs made by `graphstore ingest`.")
+        raise AnalysisError(
+            f"Graph {graph.graph_id} has no output neurons with class names.",
+            "The hierarchy takes co-activation (or weight) graphs made by `graphstore ingest`.",
+        )
     names = table.props["class_name"]
     has_class = np.asarray([n is not None and n == n for n in names])
     out_keys = table.keys[has_class]
@@ -184,13 +198,21 @@ def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
     else:
         results = [_one_run(job) for job in jobs]
     trees = [tree for tree, _ in results]
-    summary: dict[str, Any] = {"runs": params.runs, "method": params.method, "trees": trees,
-                               "levels": len(results[0][1])}
+    summary: dict[str, Any] = {
+        "runs": params.runs,
+        "method": params.method,
+        "trees": trees,
+        "levels": len(results[0][1]),
+    }
     if reference:
         rf = np.array([robinson_foulds(reference, tree) for tree in trees], dtype=float)
-        summary |= {"reference": reference, "rf": rf[:, 0].tolist(), "rf_mean": float(rf[:, 0].mean()),
-                    "rf_std": float(rf[:, 0].std(ddof=1)) if len(rf) > 1 else 0.0,
-                    "rf_normalised_mean": float(rf[:, 1].mean())}
+        summary |= {
+            "reference": reference,
+            "rf": rf[:, 0].tolist(),
+            "rf_mean": float(rf[:, 0].mean()),
+            "rf_std": float(rf[:, 0].std(ddof=1)) if len(rf) > 1 else 0.0,
+            "rf_normalised_mean": float(rf[:, 1].mean()),
+        }
     levels = results[0][1]
     columns = {f"hierarchy_l{i}": level for i, level in enumerate(levels)}
     tree = community_graph(f"{graph.graph_id}-hierarchy", levels, graph, params)
@@ -215,8 +237,9 @@ def community_graph(graph_id: str, levels: list[np.ndarray], graph: Graph, param
         level_col.append(np.full(len(blocks), depth))
         block_col.append(blocks)
         size_col.append(sizes)
-        classes_col.append(np.array([",".join(sorted(c for c in class_of[membership == b] if c)) for b in blocks],
-                                    dtype=object))
+        classes_col.append(
+            np.array([",".join(sorted(c for c in class_of[membership == b] if c)) for b in blocks], dtype=object)
+        )
         if depth + 1 < len(levels):
             above = levels[depth + 1]
             parents = np.array([above[np.flatnonzero(membership == b)[0]] for b in blocks])
@@ -224,15 +247,29 @@ def community_graph(graph_id: str, levels: list[np.ndarray], graph: Graph, param
             parent_src.append(block_keys)
             parent_dst.append(offset + len(blocks) + np.searchsorted(upper_blocks, parents))
         offset += len(blocks)
-    tree = Graph(graph_id, "hierarchy", params={"source_graph": graph.graph_id, "method": params.method,
-                                                 "seed": params.seed})
-    tree.add_nodes("Community", np.concatenate(keys), algorithm=params.method, level=np.concatenate(level_col),
-                   block=np.concatenate(block_col), size=np.concatenate(size_col),
-                   classes=np.concatenate(classes_col))
+    tree = Graph(
+        graph_id, "hierarchy", params={"source_graph": graph.graph_id, "method": params.method, "seed": params.seed}
+    )
+    tree.add_nodes(
+        "Community",
+        np.concatenate(keys),
+        algorithm=params.method,
+        level=np.concatenate(level_col),
+        block=np.concatenate(block_col),
+        size=np.concatenate(size_col),
+        classes=np.concatenate(classes_col),
+    )
     if parent_src:
         tree.add_edges("PARENT", "Community", "Community", np.concatenate(parent_src), np.concatenate(parent_dst))
     return tree
 
 
-register(AnalysisSpec("hierarchy", HierarchyParams, hierarchy_client, kinds=("coactivation", "weights"),
-                      summary="Class hierarchy (nested partition -> class tree) and Robinson-Foulds vs a reference."))
+register(
+    AnalysisSpec(
+        "hierarchy",
+        HierarchyParams,
+        hierarchy_client,
+        kinds=("coactivation", "weights"),
+        summary="Class hierarchy (nested partition -> class tree) and Robinson-Foulds vs a reference.",
+    )
+)

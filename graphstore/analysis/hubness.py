@@ -34,21 +34,35 @@ def hubness_client(graph: Graph, params: HubnessParams) -> AnalysisResult:
     """Skewness, histogram, hubs (N_k > hub_factor * k) and anti-hubs (N_k = 0) of the k-occurrences."""
     samples = graph.nodes.get("Sample")
     if samples is None or "k_occurrence" not in samples.props:
-        raise AnalysisError(f"Graph {graph.graph_id} has no k_occurrence on its samples.",
-                            "Hubness takes kNN graphs made by `graphstore ingest --graphs knn`.")
+        raise AnalysisError(
+            f"Graph {graph.graph_id} has no k_occurrence on its samples.",
+            "Hubness takes kNN graphs made by `graphstore ingest --graphs knn`.",
+        )
     counts = np.asarray(samples.props["k_occurrence"], dtype=np.int64)
     k = int(graph.params.get("k", max(1, round(float(counts.mean())))))
-    order = np.argsort(-counts, kind="stable")[:params.top]
+    order = np.argsort(-counts, kind="stable")[: params.top]
     histogram = np.bincount(counts)
     summary = {
-        "k": k, "samples": int(len(counts)), "skewness": float(stats.skew(counts)) if len(counts) > 2 else 0.0,
-        "mean": float(counts.mean()), "max": int(counts.max(initial=0)),
-        "hubs": int((counts > params.hub_factor * k).sum()), "anti_hubs": int((counts == 0).sum()),
-        "histogram": histogram.tolist(), "top": [[int(samples.keys[i]), int(counts[i])] for i in order],
+        "k": k,
+        "samples": int(len(counts)),
+        "skewness": float(stats.skew(counts)) if len(counts) > 2 else 0.0,
+        "mean": float(counts.mean()),
+        "max": int(counts.max(initial=0)),
+        "hubs": int((counts > params.hub_factor * k).sum()),
+        "anti_hubs": int((counts == 0).sum()),
+        "histogram": histogram.tolist(),
+        "top": [[int(samples.keys[i]), int(counts[i])] for i in order],
     }
     hub = (counts > params.hub_factor * k).astype(np.int64)
     return AnalysisResult({"Sample": (samples.keys, {"hub": hub})}, summary)
 
 
-register(AnalysisSpec("hubness", HubnessParams, hubness_client, kinds=("knn",),
-                      summary="k-occurrence distribution and skewness of a kNN graph (hubs and anti-hubs)."))
+register(
+    AnalysisSpec(
+        "hubness",
+        HubnessParams,
+        hubness_client,
+        kinds=("knn",),
+        summary="k-occurrence distribution and skewness of a kNN graph (hubs and anti-hubs).",
+    )
+)

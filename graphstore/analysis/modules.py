@@ -36,22 +36,33 @@ from graphstore.nn.models.base import prunable
 class ModuleParams:
     """Module detection in a sculpted MLP: per-layer clustering, clusterability test, bottom-up merging."""
 
-    modularity_threshold: float = field(default=-0.2, metadata={
-        "help": "Apply the clusterability test when the best modularity Q is above this (or k is 2 or n-1)."})
-    merge_out: float = field(default=0.9, metadata={
-        "help": "Merge j into i when Edges(i->j)/Edges(i->*) exceeds this (not checked for output units)."})
-    merge_in: float = field(default=0.9, metadata={
-        "help": "... and Edges(i->j)/Edges(*->j) exceeds this."})
-    features: str = field(default="forward", metadata={
-        "help": "Unit features: units reached within L hops forward (METHODS E), or along edges either way.",
-        "choices": ("forward", "undirected")})
-    count_outputs: bool = field(default=True, metadata={
-        "help": "Count output units that merged into no hidden module as modules (they combine modules)."})
+    modularity_threshold: float = field(
+        default=-0.2,
+        metadata={"help": "Apply the clusterability test when the best modularity Q is above this (or k is 2 or n-1)."},
+    )
+    merge_out: float = field(
+        default=0.9,
+        metadata={"help": "Merge j into i when Edges(i->j)/Edges(i->*) exceeds this (not checked for output units)."},
+    )
+    merge_in: float = field(default=0.9, metadata={"help": "... and Edges(i->j)/Edges(*->j) exceeds this."})
+    features: str = field(
+        default="forward",
+        metadata={
+            "help": "Unit features: units reached within L hops forward (METHODS E), or along edges either way.",
+            "choices": ("forward", "undirected"),
+        },
+    )
+    count_outputs: bool = field(
+        default=True,
+        metadata={"help": "Count output units that merged into no hidden module as modules (they combine modules)."},
+    )
 
     def __post_init__(self) -> None:
         if not (0 < self.merge_out <= 1 and 0 < self.merge_in <= 1):
-            raise GraphstoreError(f"merge thresholds must be in (0, 1], got {self.merge_out}, {self.merge_in}.",
-                                  "Use e.g. --merge-out 0.9 --merge-in 0.9.")
+            raise GraphstoreError(
+                f"merge thresholds must be in (0, 1], got {self.merge_out}, {self.merge_in}.",
+                "Use e.g. --merge-out 0.9 --merge-in 0.9.",
+            )
 
 
 @dataclass
@@ -105,7 +116,7 @@ def adjacency(masks: list[np.ndarray]) -> np.ndarray:
     start = np.concatenate([[0], np.cumsum(sizes)])
     a = np.zeros((start[-1], start[-1]), dtype=np.int64)
     for i, m in enumerate(masks):  # one block per weight matrix
-        a[start[i]:start[i + 1], start[i + 1]:start[i + 2]] = m.T
+        a[start[i] : start[i + 1], start[i + 1] : start[i + 2]] = m.T
     return a
 
 
@@ -257,8 +268,9 @@ def detect_modules(masks: list[np.ndarray], params: ModuleParams | None = None) 
     return _result(a, layer, index, module, arch, params.count_outputs)
 
 
-def _result(a: np.ndarray, layer: np.ndarray, index: np.ndarray, module: np.ndarray, arch: list[int],
-            count_outputs: bool) -> ModuleResult:
+def _result(
+    a: np.ndarray, layer: np.ndarray, index: np.ndarray, module: np.ndarray, arch: list[int], count_outputs: bool
+) -> ModuleResult:
     """Modules with levels and input sets; outputs-only modules dropped unless count_outputs."""
     mods, idx = np.unique(module, return_inverse=True)
     levels = module_levels(a, module)
@@ -266,9 +278,14 @@ def _result(a: np.ndarray, layer: np.ndarray, index: np.ndarray, module: np.ndar
     is_input, last = layer == 0, layer.max()
     fed = ((a[is_input] @ onehot) > 0) | onehot[is_input]  # inputs x modules: feeding it or merged into it
     keep = (onehot & (layer < last)[:, None]).any(0) | count_outputs
-    found = [DetectedModule(int(levels[m]), [(int(layer[u]), int(index[u])) for u in np.flatnonzero(onehot[:, m])],
-                            sorted(int(i) for i in index[is_input][fed[:, m]]))
-             for m in np.flatnonzero(keep)]
+    found = [
+        DetectedModule(
+            int(levels[m]),
+            [(int(layer[u]), int(index[u])) for u in np.flatnonzero(onehot[:, m])],
+            sorted(int(i) for i in index[is_input][fed[:, m]]),
+        )
+        for m in np.flatnonzero(keep)
+    ]
     found.sort(key=lambda d: (d.level, d.inputs, d.units))
     depth = max((d.level for d in found), default=0)
     per_level = [sum(d.level == lv for d in found) for lv in range(1, depth + 1)]
@@ -292,8 +309,12 @@ def score_modules(result: ModuleResult, task: Any) -> ModuleResult:
 
 def masks_of(model: Any, masks: dict[str, Any]) -> list[np.ndarray]:
     """The model's prunable-layer masks as numpy bool arrays (all-True where a layer has none)."""
-    return [np.asarray(masks[f"{n}.weight"].cpu().numpy(), dtype=bool) if f"{n}.weight" in masks
-            else np.ones(tuple(m.weight.shape), dtype=bool) for n, m in prunable(model).prunable_layers()]
+    return [
+        np.asarray(masks[f"{n}.weight"].cpu().numpy(), dtype=bool)
+        if f"{n}.weight" in masks
+        else np.ones(tuple(m.weight.shape), dtype=bool)
+        for n, m in prunable(model).prunable_layers()
+    ]
 
 
 def analyse_checkpoint(path: Any, params: ModuleParams | None = None) -> ModuleResult:
@@ -301,8 +322,9 @@ def analyse_checkpoint(path: Any, params: ModuleParams | None = None) -> ModuleR
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
     if any(mod.weight.dim() != 2 for _, mod in prunable(model).prunable_layers()):
-        raise GraphstoreError(f"{path} is not an MLP checkpoint.", "Module detection needs a sculpted MLP "
-                              "(graphstore prune sculpt ...).")
+        raise GraphstoreError(
+            f"{path} is not an MLP checkpoint.", "Module detection needs a sculpted MLP (graphstore prune sculpt ...)."
+        )
     result = detect_modules(masks_of(model, ckpt.masks or {}), params)
     spec = ckpt.dataset.to_dict()
     if spec.get("name") == "boolean-modular":

@@ -54,8 +54,19 @@ class LayerTopology:
 
     def summary(self) -> dict[str, Any]:
         """Scalars only (for tables and the tracking DB)."""
-        keys = ("name", "n_in", "n_out", "edges", "components", "np2", "np_normalized", "kappa", "overlap",
-                "overlap_bound", "null_overlap")
+        keys = (
+            "name",
+            "n_in",
+            "n_out",
+            "edges",
+            "components",
+            "np2",
+            "np_normalized",
+            "kappa",
+            "overlap",
+            "overlap_bound",
+            "null_overlap",
+        )
         return {k: getattr(self, k) for k in keys} | {"mst_edges": int(len(self.mst_out))}
 
 
@@ -136,8 +147,12 @@ def kappa_recurrent(h: int) -> float:
     return h * h / (2 * h - 1)
 
 
-def kappa_conv(kernel: tuple[int, int], in_size: tuple[int, int], padding: tuple[int, int] = (0, 0),
-               stride: tuple[int, int] = (1, 1)) -> float:
+def kappa_conv(
+    kernel: tuple[int, int],
+    in_size: tuple[int, int],
+    padding: tuple[int, int] = (0, 0),
+    stride: tuple[int, int] = (1, 1),
+) -> float:
     """Unrolled single-channel conv: k_h k_w H_out W_out / (H_in' W_in' + H_out W_out - 1), H_in' = H_in + 2 p_h."""
     hp, wp = in_size[0] + 2 * padding[0], in_size[1] + 2 * padding[1]
     h_out, w_out = (hp - kernel[0]) // stride[0] + 1, (wp - kernel[1]) // stride[1] + 1
@@ -156,7 +171,7 @@ def overlap(magnitude: np.ndarray, mst_out: np.ndarray, mst_in: np.ndarray) -> f
     if k == 0:
         return float("nan")
     flat = np.abs(magnitude).reshape(-1)
-    top = np.argpartition(flat, flat.size - k)[flat.size - k:]
+    top = np.argpartition(flat, flat.size - k)[flat.size - k :]
     return float(np.isin(mst_out * magnitude.shape[1] + mst_in, top).mean())
 
 
@@ -191,13 +206,26 @@ def layer_topology(name: str, matrix: np.ndarray, params: TopologyParams | None 
         gauss = np.random.default_rng(params.seed).standard_normal(matrix.shape).astype(np.float32)
         null = overlap(gauss, *maximum_spanning_forest(gauss))
     return LayerTopology(
-        name, n, m, edges, n + m - len(mst_out), mst_out, mst_in, w, np2, np2 / math.sqrt(n + m - 1),
-        edges / max(1, len(mst_out)), overlap(matrix, mst_out, mst_in), overlap_lower_bound(n, m), null,
+        name,
+        n,
+        m,
+        edges,
+        n + m - len(mst_out),
+        mst_out,
+        mst_in,
+        w,
+        np2,
+        np2 / math.sqrt(n + m - 1),
+        edges / max(1, len(mst_out)),
+        overlap(matrix, mst_out, mst_in),
+        overlap_lower_bound(n, m),
+        null,
     )
 
 
-def model_topology(layers: Sequence[tuple[str, Any]], masks: dict[str, Any] | None = None,
-                   params: TopologyParams | None = None) -> list[LayerTopology]:
+def model_topology(
+    layers: Sequence[tuple[str, Any]], masks: dict[str, Any] | None = None, params: TopologyParams | None = None
+) -> list[LayerTopology]:
     """Per-layer topology of (name, Conv2d | Linear) layers; masks keyed by "<name>.weight" (True = keep)."""
     masks = masks or {}
     out = []

@@ -33,8 +33,10 @@ DEFAULT_P = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)
 class NoiseParams:
     """Noise-robustness sweep of the latent kNN graph (003 eq. 4.1)."""
 
-    p: tuple[float, ...] = field(default=DEFAULT_P, metadata={"help": "Noise levels p (variance p * var_col(X)), "
-                                                                      "comma-separated; 0 is always included."})
+    p: tuple[float, ...] = field(
+        default=DEFAULT_P,
+        metadata={"help": "Noise levels p (variance p * var_col(X)), comma-separated; 0 is always included."},
+    )
     k: int = field(default=8, metadata={"help": "Neighbours per sample of the kNN graph."})
     metric: str = field(default="l1", metadata={"help": "Distance between latents.", "choices": METRICS})
     split: str = field(default="test", metadata={"help": "Dataset split whose samples are the nodes."})
@@ -94,8 +96,14 @@ def sweep_latents(rec: Recorded, head: nn.Module, params: NoiseParams) -> list[N
     for p in noise_levels(params.p):
         y = perturb(rec.values, p, params.seed)
         graph = reference if p == 0 else _graph(rec, y, params, f"p{p:g}")
-        rows.append(NoiseRow(p, jaccard(reference, graph)[0], cns(reference, graph)[0],
-                             head_accuracy(head, y, rec.labels, params.device)))
+        rows.append(
+            NoiseRow(
+                p,
+                jaccard(reference, graph)[0],
+                cns(reference, graph)[0],
+                head_accuracy(head, y, rec.labels, params.device),
+            )
+        )
     return rows
 
 
@@ -110,15 +118,17 @@ def noise_sweep(model: nn.Module, data: LoadedDataset, params: NoiseParams) -> l
     return sweep_latents(rec, head, params)
 
 
-def track_noise(tracking_url: str | None, params: NoiseParams, rows: Sequence[NoiseRow], name: str,
-                parent_run_id: int | None = None) -> int | None:
+def track_noise(
+    tracking_url: str | None, params: NoiseParams, rows: Sequence[NoiseRow], name: str, parent_run_id: int | None = None
+) -> int | None:
     """Record the sweep as a tracked run (kind analysis-noise): per level i, metrics p, jaccard, cns, accuracy."""
     if not tracking_url:
         return None
     with open_tracking(tracking_url) as tracking:
         parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
-        with tracking.tracked_run("analysis-noise", name, params, parent_run_id=parent,
-                                  seed=params.seed, device=params.device) as run_id:
+        with tracking.tracked_run(
+            "analysis-noise", name, params, parent_run_id=parent, seed=params.seed, device=params.device
+        ) as run_id:
             for i, row in enumerate(rows):
                 tracking.log_metrics(run_id, i, _metrics(row), split=params.split)
     return run_id

@@ -62,11 +62,14 @@ def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engi
         if info is None:
             raise store.not_found(graph_id)
         if info.status != COMPLETE:
-            raise GraphNotFound(f"Graph {graph_id} is {info.status}, not complete.",
-                                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}")
+            raise GraphNotFound(
+                f"Graph {graph_id} is {info.status}, not complete.",
+                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}",
+            )
         if spec.kinds and info.kind not in spec.kinds:
-            raise AnalysisError(f"{name} does not apply to a {info.kind} graph.",
-                                f"It takes graphs of kind: {', '.join(spec.kinds)}.")
+            raise AnalysisError(
+                f"{name} does not apply to a {info.kind} graph.", f"It takes graphs of kind: {', '.join(spec.kinds)}."
+            )
         used = choose_engine(store, spec, engine)
         gds_engine = spec.gds if used == "gds" else None
         result = gds_engine(store, graph_id, params) if gds_engine else _client(store, spec, graph_id, params)
@@ -95,11 +98,15 @@ def _store_graphs(settings: Settings, store: Any, graphs: list) -> None:
             write_tracked(store, tracking, graph, replace=True)
 
 
-def _record(settings: Settings, graph_id: str, name: str, params: Any, summary: dict, engine: str,
-            seconds: float) -> None:
+def _record(
+    settings: Settings, graph_id: str, name: str, params: Any, summary: dict, engine: str, seconds: float
+) -> None:
     """Record the analysis in the tracking DB (graphs written outside graphstore have no row to attach to)."""
     with open_tracking(settings.tracking_url) as tracking:
         if tracking.get_graph(graph_id) is None:
-            raise GraphstoreError(f"Graph {graph_id} has no tracking record; results were written to the store but "
-                                  "the analysis is not recorded.", "Write graphs with `graphstore ingest`.")
+            raise GraphstoreError(
+                f"Graph {graph_id} has no tracking record; results were written to the store but "
+                "the analysis is not recorded.",
+                "Write graphs with `graphstore ingest`.",
+            )
         tracking.record_analysis(graph_id, name, params=params, summary=summary, engine=engine, seconds=seconds)

@@ -44,8 +44,11 @@ def _aligned(graph_a: Graph, graph_b: Graph, rel_types: str) -> tuple[np.ndarray
     keys_a, adj_a = _adjacency(graph_a, rel_types)
     keys_b, adj_b = _adjacency(graph_b, rel_types)
     if len(keys_a) != len(keys_b) or not np.array_equal(np.sort(keys_a), np.sort(keys_b)):
-        raise AnalysisError(f"Graphs {graph_a.graph_id} and {graph_b.graph_id} do not have the same nodes "
-                            f"({len(keys_a)} vs {len(keys_b)}).", "Compare graphs built on the same samples/units.")
+        raise AnalysisError(
+            f"Graphs {graph_a.graph_id} and {graph_b.graph_id} do not have the same nodes "
+            f"({len(keys_a)} vs {len(keys_b)}).",
+            "Compare graphs built on the same samples/units.",
+        )
     order = np.argsort(keys_b)[np.searchsorted(np.sort(keys_b), keys_a)]
     return keys_a, adj_a, adj_b[order][:, order].tocsr()
 
@@ -73,8 +76,10 @@ def _labels(graph: Graph, keys: np.ndarray, prop: str) -> np.ndarray:
             values[hit] = table.props[prop][order][pos][hit]
             found |= hit
     if not found.all():
-        raise AnalysisError(f"Graph {graph.graph_id}: {int((~found).sum())} nodes lack the {prop!r} property.",
-                            "Pass --label-property with the node property that holds the class.")
+        raise AnalysisError(
+            f"Graph {graph.graph_id}: {int((~found).sum())} nodes lack the {prop!r} property.",
+            "Pass --label-property with the node property that holds the class.",
+        )
     return values
 
 

@@ -44,13 +44,16 @@ def stats_client(graph: Graph, params: StatsParams) -> AnalysisResult:
     counts, edges = np.histogram(degrees, bins=max(1, min(params.histogram_bins, int(degrees.max(initial=0)) + 1)))
     local = np.nan_to_num(np.asarray(simple.transitivity_local_undirected(mode="zero"), dtype=float))
     summary = {
-        "nodes": g.vcount(), "edges": g.ecount(), "components": len(components),
+        "nodes": g.vcount(),
+        "edges": g.ecount(),
+        "components": len(components),
         "largest_component": int(sizes.max(initial=0)),
         "diameter_hops": int(giant.diameter(directed=False, unconn=False)) if giant.vcount() else 0,
         "average_shortest_path_hops": float(giant.average_path_length(directed=False)) if giant.vcount() > 1 else 0.0,
         "transitivity": float(simple.transitivity_undirected()) if g.ecount() else 0.0,
         "average_clustering": float(local.mean()) if len(local) else 0.0,
-        "degree_mean": float(degrees.mean()) if len(degrees) else 0.0, "degree_max": int(degrees.max(initial=0)),
+        "degree_mean": float(degrees.mean()) if len(degrees) else 0.0,
+        "degree_max": int(degrees.max(initial=0)),
         "degree_histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
     }
     columns = {"component": membership, "clustering": local}

@@ -28,20 +28,45 @@ from graphstore.tracking import open_tracking
 
 GROUPS = ("conv", "dense", "final")
 ACCURACY_KEYS = ("test_acc", "acc", "val_acc", "train_acc")
-LAYER_COLUMNS = ("layer", "group", "n_in", "n_out", "edges", "mst_edges", "np", "np_normalized", "kappa",
-                 "overlap", "overlap_bound", "null_overlap")
-ROUND_COLUMNS = ("round", "epoch", "sparsity", "accuracy", "np", "np_normalized", "kappa", "overlap",
-                 "overlap_pooled", "null_overlap")
+LAYER_COLUMNS = (
+    "layer",
+    "group",
+    "n_in",
+    "n_out",
+    "edges",
+    "mst_edges",
+    "np",
+    "np_normalized",
+    "kappa",
+    "overlap",
+    "overlap_bound",
+    "null_overlap",
+)
+ROUND_COLUMNS = (
+    "round",
+    "epoch",
+    "sparsity",
+    "accuracy",
+    "np",
+    "np_normalized",
+    "kappa",
+    "overlap",
+    "overlap_pooled",
+    "null_overlap",
+)
 
 
 @dataclass
 class TopologyReportParams:
     """Zeroth-order topology of a checkpoint's layers (neural persistence, kappa*, MST overlap)."""
 
-    conv_norm: str = field(default="l1", metadata={"help": "Norm of a conv kernel slice (channel graph edge).",
-                                                   "choices": CONV_NORMS})
-    null: bool = field(default=False, metadata={"help": "Also report the overlap of an i.i.d. Gaussian layer of "
-                                                        "the same shape (the null model)."})
+    conv_norm: str = field(
+        default="l1", metadata={"help": "Norm of a conv kernel slice (channel graph edge).", "choices": CONV_NORMS}
+    )
+    null: bool = field(
+        default=False,
+        metadata={"help": "Also report the overlap of an i.i.d. Gaussian layer of the same shape (the null model)."},
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the Gaussian null model."})
 
     def mst(self) -> TopologyParams:
@@ -59,15 +84,31 @@ class TopologyReport:
 
     def layer_rows(self) -> list[list[Any]]:
         """One row per layer in LAYER_COLUMNS order."""
-        return [[t.name, g, t.n_in, t.n_out, t.edges, len(t.mst_out), t.np2, t.np_normalized, t.kappa, t.overlap,
-                 t.overlap_bound, t.null_overlap] for t, g in zip(self.layers, self.groups, strict=True)]
+        return [
+            [
+                t.name,
+                g,
+                t.n_in,
+                t.n_out,
+                t.edges,
+                len(t.mst_out),
+                t.np2,
+                t.np_normalized,
+                t.kappa,
+                t.overlap,
+                t.overlap_bound,
+                t.null_overlap,
+            ]
+            for t, g in zip(self.layers, self.groups, strict=True)
+        ]
 
 
 def layer_groups(layers: Sequence[tuple[str, Any]]) -> list[str]:
-    """"conv" for Conv2d, "final" for the output layer (last), "dense" for the other Linear layers."""
+    """ "conv" for Conv2d, "final" for the output layer (last), "dense" for the other Linear layers."""
     last = len(layers) - 1
-    return ["final" if i == last else "conv" if isinstance(m, nn.Conv2d) else "dense"
-            for i, (_, m) in enumerate(layers)]
+    return [
+        "final" if i == last else "conv" if isinstance(m, nn.Conv2d) else "dense" for i, (_, m) in enumerate(layers)
+    ]
 
 
 def totals(layers: Sequence[LayerTopology], groups: Sequence[str]) -> dict[str, float]:
@@ -77,10 +118,13 @@ def totals(layers: Sequence[LayerTopology], groups: Sequence[str]) -> dict[str, 
     over = np.array([t.overlap for t in layers], dtype=np.float64)
     bound = np.array([t.overlap_bound for t in layers], dtype=np.float64)
     known = ~np.isnan(over)
-    out = model_np(layers) | {"overlap": float(over[known].mean()) if known.any() else float("nan"),
-                              "overlap_bound": float(bound[known].mean()) if known.any() else float("nan"),
-                              "overlap_pooled": float((over[known] * mst[known]).sum() / max(1.0, mst.sum())),
-                              "edges": float(edges.sum()), "mst_edges": float(mst.sum())}
+    out = model_np(layers) | {
+        "overlap": float(over[known].mean()) if known.any() else float("nan"),
+        "overlap_bound": float(bound[known].mean()) if known.any() else float("nan"),
+        "overlap_pooled": float((over[known] * mst[known]).sum() / max(1.0, mst.sum())),
+        "edges": float(edges.sum()),
+        "mst_edges": float(mst.sum()),
+    }
     kinds = np.asarray(groups)
     for group in GROUPS:
         pick = kinds == group
@@ -113,9 +157,11 @@ def round_checkpoints(data_dir: str | Path, run_id: int | str) -> list[Path]:
     """The last checkpoint of each pruning round of a run, by round."""
     rows = [(r, p) for r, _, p in list_checkpoints(data_dir, run_id) if r is not None]
     if not rows:
-        raise GraphstoreError(f"Run {run_id} has no pruning-round checkpoints in {Path(data_dir) / 'runs'}.",
-                              "Use --all-rounds with a `graphstore prune imp|topology` run id (see graphstore "
-                              "runs list), or drop --all-rounds for a single checkpoint.")
+        raise GraphstoreError(
+            f"Run {run_id} has no pruning-round checkpoints in {Path(data_dir) / 'runs'}.",
+            "Use --all-rounds with a `graphstore prune imp|topology` run id (see graphstore "
+            "runs list), or drop --all-rounds for a single checkpoint.",
+        )
     last = dict(rows)  # rows are sorted by (round, epoch): the last epoch wins
     return [last[r] for r in sorted(last)]
 
@@ -124,27 +170,43 @@ def round_row(ckpt: Checkpoint, params: TopologyReportParams) -> list[Any]:
     """One ROUND_COLUMNS row for a round's checkpoint."""
     t = checkpoint_topology(ckpt, params).totals
     sparsity = ckpt.sparsity()
-    return [ckpt.round, ckpt.epoch, 0.0 if sparsity is None else sparsity, accuracy_of(ckpt), t["np"],
-            t["np_normalized"], t["kappa"], t["overlap"], t["overlap_pooled"], t.get("null_overlap")]
+    return [
+        ckpt.round,
+        ckpt.epoch,
+        0.0 if sparsity is None else sparsity,
+        accuracy_of(ckpt),
+        t["np"],
+        t["np_normalized"],
+        t["kappa"],
+        t["overlap"],
+        t["overlap_pooled"],
+        t.get("null_overlap"),
+    ]
 
 
-def rounds_table(data_dir: str | Path, run_id: int | str, params: TopologyReportParams | None = None
-                 ) -> list[list[Any]]:
+def rounds_table(
+    data_dir: str | Path, run_id: int | str, params: TopologyReportParams | None = None
+) -> list[list[Any]]:
     """ROUND_COLUMNS rows, one per pruning round of a run (IMP or T-IMP)."""
     params = params or TopologyReportParams()
     return [round_row(load_checkpoint(p), params) for p in round_checkpoints(data_dir, run_id)]
 
 
-def track_topology(tracking_url: str | None, params: TopologyReportParams, name: str,
-                   steps: Sequence[dict[str, float]], parent_run_id: int | None = None) -> int | None:
+def track_topology(
+    tracking_url: str | None,
+    params: TopologyReportParams,
+    name: str,
+    steps: Sequence[dict[str, float]],
+    parent_run_id: int | None = None,
+) -> int | None:
     """Record a report as a tracked run (kind analysis-topology): one step per checkpoint (round, or 0)."""
     if not tracking_url:
         return None
     with open_tracking(tracking_url) as tracking:
         parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
-        with tracking.tracked_run("analysis-topology", name, params, parent_run_id=parent,
-                                  seed=params.seed) as run_id:
+        with tracking.tracked_run("analysis-topology", name, params, parent_run_id=parent, seed=params.seed) as run_id:
             for step, values in enumerate(steps):
-                tracking.log_metrics(run_id, step, {k: v for k, v in values.items()
-                                                    if v is not None and np.isfinite(v)})
+                tracking.log_metrics(
+                    run_id, step, {k: v for k, v in values.items() if v is not None and np.isfinite(v)}
+                )
     return run_id

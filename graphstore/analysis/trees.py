@@ -39,16 +39,19 @@ def reference_tree(name_or_path: str) -> str:
     path = Path(name_or_path)
     if path.is_file():
         return path.read_text().strip()
-    raise TreeError(f"No reference tree {name_or_path!r}.",
-                    f"Use one of {', '.join(REFERENCE_TREES)}, a Newick file, or a Newick string ending in ';'.")
+    raise TreeError(
+        f"No reference tree {name_or_path!r}.",
+        f"Use one of {', '.join(REFERENCE_TREES)}, a Newick file, or a Newick string ending in ';'.",
+    )
 
 
 def _tree(newick: str, namespace):
     import dendropy  # deferred: dendropy loads to read trees, not with the analysis registry
 
     try:
-        tree = dendropy.Tree.get(data=newick, schema="newick", taxon_namespace=namespace,
-                                 rooting="force-unrooted", preserve_underscores=True)
+        tree = dendropy.Tree.get(
+            data=newick, schema="newick", taxon_namespace=namespace, rooting="force-unrooted", preserve_underscores=True
+        )
     except Exception as exc:  # dendropy raises several parser error types
         raise TreeError(f"Newick does not parse: {exc}", "Check the parentheses and the closing ';'.") from exc
     for taxon in tree.taxon_namespace:
@@ -67,9 +70,11 @@ def check_leaves(newick: str, classes: list[str]) -> None:
     """The tree's leaves must be exactly the classes; the error names the mismatched leaves."""
     have, want = set(leaves(newick)), {normalise_name(c) for c in classes}
     if have != want:
-        raise TreeError(f"Reference tree leaves do not match the classes: only in the tree: "
-                        f"{sorted(have - want) or 'none'}; only in the classes: {sorted(want - have) or 'none'}.",
-                        "Pass a reference tree (--reference NEWICK_OR_FILE) whose leaves are the class names.")
+        raise TreeError(
+            f"Reference tree leaves do not match the classes: only in the tree: "
+            f"{sorted(have - want) or 'none'}; only in the classes: {sorted(want - have) or 'none'}.",
+            "Pass a reference tree (--reference NEWICK_OR_FILE) whose leaves are the class names.",
+        )
 
 
 def robinson_foulds(newick_a: str, newick_b: str) -> tuple[int, float]:

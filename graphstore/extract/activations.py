@@ -31,10 +31,10 @@ class LayerNotFound(GraphstoreError):
 class Recorded:
     """Activations of a split: one column per unit, with the sample order of the split."""
 
-    values: np.ndarray          # (N, units) float32
-    labels: np.ndarray          # (N,) int64 targets
-    predictions: np.ndarray     # (N,) int64 argmax of the output
-    indices: np.ndarray         # (N,) original sample indices of the split
+    values: np.ndarray  # (N, units) float32
+    labels: np.ndarray  # (N,) int64 targets
+    predictions: np.ndarray  # (N,) int64 argmax of the output
+    indices: np.ndarray  # (N,) original sample indices of the split
 
 
 def select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, PrunableLayer]]:
@@ -45,8 +45,9 @@ def select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[s
     known = dict(layers)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise LayerNotFound(f"No layer named {', '.join(unknown)} in this model.",
-                            f"Layers with units: {', '.join(known)}.")
+        raise LayerNotFound(
+            f"No layer named {', '.join(unknown)} in this model.", f"Layers with units: {', '.join(known)}."
+        )
     wanted = set(names)
     return [(n, m) for n, m in layers if n in wanted]
 
@@ -58,12 +59,14 @@ def post_modules(model: nn.Module, layers: Sequence[tuple[str, nn.Module]]) -> l
     output = prunable(model).prunable_layers()[-1][0]
     out = []
     for name, module in layers:
-        relu = next((pair for pair in order[position[name] + 1:] if isinstance(pair[1], nn.ReLU)), None)
+        relu = next((pair for pair in order[position[name] + 1 :] if isinstance(pair[1], nn.ReLU)), None)
         if name == output:
             out.append((name, module))
         elif relu is None:
-            raise LayerNotFound(f"No ReLU follows layer {name}; cannot record post-activation values.",
-                                "Record pre-activation values instead (--opt where=pre).")
+            raise LayerNotFound(
+                f"No ReLU follows layer {name}; cannot record post-activation values.",
+                "Record pre-activation values instead (--opt where=pre).",
+            )
         else:
             out.append((name, relu[1]))
     return out
@@ -74,20 +77,46 @@ def _reduce(out: torch.Tensor) -> torch.Tensor:
     return out.float().mean(dim=(2, 3)) if out.ndim == 4 else out.float().reshape(len(out), -1)
 
 
-def record(model: nn.Module, data: LoadedDataset, split: str, layers: Sequence[tuple[str, nn.Module]],
-           where: str = "pre", batch_size: int = 512, device: str = "cpu", limit: int = 0,
-           progress=None) -> Recorded:
+def record(
+    model: nn.Module,
+    data: LoadedDataset,
+    split: str,
+    layers: Sequence[tuple[str, nn.Module]],
+    where: str = "pre",
+    batch_size: int = 512,
+    device: str = "cpu",
+    limit: int = 0,
+    progress=None,
+) -> Recorded:
     """Record the units of `layers` for every sample of a split (or `limit` of them) in one matrix."""
     hooked = post_modules(model, layers) if where == "post" else list(layers)
     widths = [unit_count(m) for _, m in layers]
     starts = np.concatenate([[0], np.cumsum(widths)])
-    return _run(model, data, split, batch_size, device, limit, progress, int(starts[-1]),
-                lambda buf, rows: [(m, _writer(buf, rows, int(a), int(b)))
-                                   for (_, m), a, b in zip(hooked, starts[:-1], starts[1:], strict=True)])
+    return _run(
+        model,
+        data,
+        split,
+        batch_size,
+        device,
+        limit,
+        progress,
+        int(starts[-1]),
+        lambda buf, rows: [
+            (m, _writer(buf, rows, int(a), int(b)))
+            for (_, m), a, b in zip(hooked, starts[:-1], starts[1:], strict=True)
+        ],
+    )
 
 
-def latents(model: nn.Module, data: LoadedDataset, split: str, batch_size: int = 512, device: str = "cpu",
-            limit: int = 0, progress=None) -> Recorded:
+def latents(
+    model: nn.Module,
+    data: LoadedDataset,
+    split: str,
+    batch_size: int = 512,
+    device: str = "cpu",
+    limit: int = 0,
+    progress=None,
+) -> Recorded:
     """The input of the output layer (the classifier's latent vector) for every sample of a split."""
     _, out_layer = prunable(model).prunable_layers()[-1]
     width = int(cast(torch.Tensor, out_layer.weight).shape[1])
@@ -95,7 +124,8 @@ def latents(model: nn.Module, data: LoadedDataset, split: str, batch_size: int =
     def hooks(buf: np.ndarray, rows: list[int]) -> list:
         def pre(module: nn.Module, inputs: tuple) -> None:
             x = inputs[0].detach().float().reshape(len(inputs[0]), -1)
-            buf[rows[0]:rows[0] + len(x)] = x.cpu().numpy()
+            buf[rows[0] : rows[0] + len(x)] = x.cpu().numpy()
+
         return [(out_layer, pre, True)]
 
     return _run(model, data, split, batch_size, device, limit, progress, width, hooks)
@@ -108,18 +138,30 @@ def unit_count(module: nn.Module) -> int:
 
 def _writer(buf: np.ndarray, rows: list[int], start: int, stop: int):
     """A forward hook copying the reduced output into columns [start, stop) at the current batch rows."""
+
     def hook(module: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         values = _reduce(out.detach())
-        buf[rows[0]:rows[0] + len(values), start:stop] = values.cpu().numpy()
+        buf[rows[0] : rows[0] + len(values), start:stop] = values.cpu().numpy()
+
     return hook
 
 
-def _run(model: nn.Module, data: LoadedDataset, split: str, batch_size: int, device: str, limit: int,
-         progress, width: int, make_hooks) -> Recorded:
+def _run(
+    model: nn.Module,
+    data: LoadedDataset,
+    split: str,
+    batch_size: int,
+    device: str,
+    limit: int,
+    progress,
+    width: int,
+    make_hooks,
+) -> Recorded:
     """Forward the split once with hooks writing into a preallocated (N, width) matrix."""
     if split not in data.splits:
-        raise GraphstoreError(f"Dataset {data.info.name} has no {split!r} split.",
-                              f"Choose one of: {', '.join(data.splits)} (--split).")
+        raise GraphstoreError(
+            f"Dataset {data.info.name} has no {split!r} split.", f"Choose one of: {', '.join(data.splits)} (--split)."
+        )
     n = data.size(split) if limit <= 0 else min(limit, data.size(split))
     buf = np.empty((n, width), dtype=np.float32)
     labels, preds = np.empty(n, np.int64), np.empty(n, np.int64)
@@ -137,8 +179,8 @@ def _run(model: nn.Module, data: LoadedDataset, split: str, batch_size: int, dev
                 if take <= 0:
                     break
                 out = model(xb[:take])
-                labels[rows[0]:rows[0] + take] = yb[:take].cpu().numpy().reshape(take, -1)[:, 0]
-                preds[rows[0]:rows[0] + take] = out.argmax(dim=1).cpu().numpy()
+                labels[rows[0] : rows[0] + take] = yb[:take].cpu().numpy().reshape(take, -1)[:, 0]
+                preds[rows[0] : rows[0] + take] = out.argmax(dim=1).cpu().numpy()
                 rows[0] += take
                 if progress is not None:
                     progress(rows[0], n)

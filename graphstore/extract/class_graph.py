@@ -43,8 +43,10 @@ class ClassGraphParams:
     k: int = field(default=4, metadata={"help": "Neighbours per sample in the latent kNN graph it is built on."})
     class_k: int = field(default=4, metadata={"help": "Neighbours per class in the class graph."})
     metric: str = field(default="l1", metadata={"help": "Latent distance of the sample graph.", "choices": METRICS})
-    path: str = field(default="distance", metadata={"help": "Shortest-path length: summed edge distances, or "
-                                                            "hops.", "choices": ("distance", "hops")})
+    path: str = field(
+        default="distance",
+        metadata={"help": "Shortest-path length: summed edge distances, or hops.", "choices": ("distance", "hops")},
+    )
     split: str = field(default="test", metadata={"help": "Dataset split whose samples are used."})
     limit: int = field(default=0, metadata={"help": "Use at most this many samples of the split (0 = all)."})
     chunk: int = field(default=256, metadata={"help": "Dijkstra sources per chunk (memory: chunk x N floats)."})
@@ -57,20 +59,26 @@ class ClassGraphParams:
 class ClassDistances:
     """Mean shortest-path distances between classes and how many sample pairs were disconnected."""
 
-    mean: np.ndarray          # (C, C), inf where no pair is connected
-    connected: np.ndarray     # (C, C) connected ordered sample pairs (k != l)
+    mean: np.ndarray  # (C, C), inf where no pair is connected
+    connected: np.ndarray  # (C, C) connected ordered sample pairs (k != l)
     disconnected: np.ndarray  # (C, C) ordered sample pairs without a path
 
 
 def sample_graph(n: int, a: np.ndarray, b: np.ndarray, length: np.ndarray) -> sp.csr_matrix:
     """Symmetric CSR adjacency of an undirected edge list (lengths clamped above zero)."""
     w = np.maximum(np.asarray(length, dtype=np.float64), TINY)
-    return sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                         shape=(n, n)).tocsr()
+    return sp.coo_matrix(
+        (np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)
+    ).tocsr()
 
 
-def class_distances(adj: sp.csr_matrix, labels: np.ndarray, num_classes: int, chunk: int = 256,
-                    progress: Callable[[int, int], None] | None = None) -> ClassDistances:
+def class_distances(
+    adj: sp.csr_matrix,
+    labels: np.ndarray,
+    num_classes: int,
+    chunk: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClassDistances:
     """Per-class-pair mean shortest-path lengths by chunked multi-source Dijkstra (adj must be symmetric)."""
     n = adj.shape[0]
     onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, num_classes))
@@ -113,27 +121,35 @@ def class_knn(mean: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return a[pick], b[pick], dist[pick], rank[pick]
 
 
-def class_graph(graph_id: str, distances: ClassDistances, class_names: list[str], sizes: np.ndarray,
-                params: ClassGraphParams) -> Graph:
+def class_graph(
+    graph_id: str, distances: ClassDistances, class_names: list[str], sizes: np.ndarray, params: ClassGraphParams
+) -> Graph:
     """:Class nodes and NEAR edges of the class kNN graph."""
     c = len(class_names)
     a, b, dist, rank = class_knn(distances.mean, min(params.class_k, c - 1))
     graph = Graph(graph_id, "class-graph", params=asdict(params))
     self_d = np.diag(distances.mean).copy()
-    add_class_nodes(graph, np.arange(c, dtype=np.int64), label=np.arange(c, dtype=np.int64),
-                    name=np.asarray(class_names, dtype=object), samples=sizes.astype(np.int64),
-                    self_distance=np.where(np.isfinite(self_d), self_d, np.nan))
+    add_class_nodes(
+        graph,
+        np.arange(c, dtype=np.int64),
+        label=np.arange(c, dtype=np.int64),
+        name=np.asarray(class_names, dtype=object),
+        samples=sizes.astype(np.int64),
+        self_distance=np.where(np.isfinite(self_d), self_d, np.nan),
+    )
     graph.add_edges("NEAR", "Class", "Class", a, b, directed=False, distance=dist, rank=rank)
     off = ~np.eye(c, dtype=bool)
     graph.params.update(
         disconnected_pairs=int(distances.disconnected[off].sum() // 2),
         disconnected_class_pairs=int((np.triu(distances.connected == 0, 1) & np.outer(sizes > 0, sizes > 0)).sum()),
-        samples=int(sizes.sum()))
+        samples=int(sizes.sum()),
+    )
     return graph
 
 
-def check_class_graph(checkpoint: Checkpoint, model: torch.nn.Module, data: LoadedDataset | None,
-                      params: ClassGraphParams) -> None:
+def check_class_graph(
+    checkpoint: Checkpoint, model: torch.nn.Module, data: LoadedDataset | None, params: ClassGraphParams
+) -> None:
     """k against the split size; at least two classes for the class kNN."""
     if params.class_k < 1:
         raise GraphstoreError(f"class_k={params.class_k} must be positive.", "Use --opt class-graph.class_k=4.")
@@ -143,18 +159,24 @@ def check_class_graph(checkpoint: Checkpoint, model: torch.nn.Module, data: Load
 
 
 @register("class-graph", ClassGraphParams, applies=requires_multiclass, check=check_class_graph)
-def class_graph_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: ClassGraphParams,
-                                graph_id: str) -> Graph:
+def class_graph_from_checkpoint(
+    checkpoint: Checkpoint, data: LoadedDataset | None, params: ClassGraphParams, graph_id: str
+) -> Graph:
     """Class graph: mean shortest paths between classes in the latent kNN graph, kNN over classes (003)."""
     assert data is not None, "registered with needs_data=True: ingest always passes the data"
     model = checkpoint.build_model(params.device)
     rec = latents(model, data, params.split, params.batch_size, params.device, params.limit)
-    return class_graph_from_latents(graph_id, rec.values, rec.labels, list(checkpoint.data_info.class_names),
-                                    params)
+    return class_graph_from_latents(graph_id, rec.values, rec.labels, list(checkpoint.data_info.class_names), params)
 
 
-def class_graph_from_latents(graph_id: str, values: np.ndarray, labels: np.ndarray, class_names: list[str],
-                             params: ClassGraphParams, progress: Callable[[int, int], None] | None = None) -> Graph:
+def class_graph_from_latents(
+    graph_id: str,
+    values: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    params: ClassGraphParams,
+    progress: Callable[[int, int], None] | None = None,
+) -> Graph:
     """The class graph of latent vectors with labels (kNN search, union graph, class distances, class kNN)."""
     n = len(values)
     check_k([params.k], n)

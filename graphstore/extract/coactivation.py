@@ -39,19 +39,33 @@ class CoactivationParams:
 
     split: str = field(default="train", metadata={"help": "Dataset split whose samples are forwarded."})
     limit: int = field(default=0, metadata={"help": "Use at most this many samples of the split (0 = all)."})
-    layers: tuple[str, ...] = field(default=(), metadata={"help": "Layers whose units are nodes (default: all "
-                                                                  "conv/linear layers, outputs included)."})
-    where: str = field(default="pre", metadata={"help": "Record layer outputs before BN/ReLU (pre) or after the "
-                                                        "ReLU (post).", "choices": WHERE})
+    layers: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "Layers whose units are nodes (default: all conv/linear layers, outputs included)."},
+    )
+    where: str = field(
+        default="pre",
+        metadata={"help": "Record layer outputs before BN/ReLU (pre) or after the ReLU (post).", "choices": WHERE},
+    )
     threshold: float = field(default=0.5, metadata={"help": "Keep pairs with Spearman rho >= this."})
-    rescale: str = field(default="linear", metadata={"help": "Map kept rho to w: linear [threshold,1]->[0,1], or "
-                                                             "minmax over the graph's kept edges (000's code).",
-                                                     "choices": RESCALE})
+    rescale: str = field(
+        default="linear",
+        metadata={
+            "help": "Map kept rho to w: linear [threshold,1]->[0,1], or "
+            "minmax over the graph's kept edges (000's code).",
+            "choices": RESCALE,
+        },
+    )
     batch_size: int = field(default=512, metadata={"help": "Samples per forward batch."})
     device: str = field(default="cpu", metadata={"help": "Device for the forward pass."})
     chunk: int = field(default=256, metadata={"help": "Units ranked at a time (bounds memory)."})
-    sample_chunk: int = field(default=0, metadata={"help": "Samples per step of the correlation product (0 = one "
-                                                           "product; set it to bound memory for huge splits)."})
+    sample_chunk: int = field(
+        default=0,
+        metadata={
+            "help": "Samples per step of the correlation product (0 = one "
+            "product; set it to bound memory for huge splits)."
+        },
+    )
 
 
 def sortable_keys(x: np.ndarray) -> np.ndarray:
@@ -94,10 +108,10 @@ def rank_matrix(x: np.ndarray, chunk: int = 256, workers: int = 0) -> tuple[np.n
     norms = np.empty(u, dtype=np.float64)
 
     def one(lo: int) -> None:
-        r = average_ranks(x[:, lo:lo + chunk].T)
+        r = average_ranks(x[:, lo : lo + chunk].T)
         r -= np.float32((n - 1) * 0.5)
-        norms[lo:lo + chunk] = np.sqrt(np.einsum("ij,ij->i", r, r, dtype=np.float64))
-        z[lo:lo + chunk] = r
+        norms[lo : lo + chunk] = np.sqrt(np.einsum("ij,ij->i", r, r, dtype=np.float64))
+        z[lo : lo + chunk] = r
 
     with ThreadPoolExecutor(max_workers=workers or torch.get_num_threads()) as pool:
         list(pool.map(one, range(0, u, max(chunk, 1))))
@@ -114,7 +128,7 @@ def gram(z: np.ndarray, sample_chunk: int = 0) -> np.ndarray:
         return (t @ t.T).numpy()
     out = torch.zeros((z.shape[0], z.shape[0]), dtype=torch.float32)
     for lo in range(0, z.shape[1], sample_chunk):
-        block = t[:, lo:lo + sample_chunk]
+        block = t[:, lo : lo + sample_chunk]
         out.addmm_(block, block.T)
     return out.numpy()
 
@@ -127,8 +141,9 @@ def spearman(x: np.ndarray, chunk: int = 256, sample_chunk: int = 0) -> tuple[np
     return rho, live
 
 
-def threshold_edges(rho: np.ndarray, threshold: float = 0.5, rescale: str = "linear"
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def threshold_edges(
+    rho: np.ndarray, threshold: float = 0.5, rescale: str = "linear"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, rho, w) for i < j with rho >= threshold, rho rescaled to w in [0, 1]."""
     upper = np.triu(rho >= threshold, k=1)
     i, j = np.nonzero(upper)
@@ -143,17 +158,26 @@ def threshold_edges(rho: np.ndarray, threshold: float = 0.5, rescale: str = "lin
     return i, j, r, np.clip(w, 0.0, 1.0)
 
 
-def coactivation_graph(graph_id: str, model: torch.nn.Module, data: LoadedDataset, params: CoactivationParams,
-                       class_names=None, progress: Callable[[int, int], None] | None = None) -> Graph:
+def coactivation_graph(
+    graph_id: str,
+    model: torch.nn.Module,
+    data: LoadedDataset,
+    params: CoactivationParams,
+    class_names=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Graph:
     """Record activations over a split, correlate every unit pair, keep the strong positive pairs."""
     layers = select_layers(model, params.layers)
     all_layers = prunable(model).prunable_layers()
     layout = neuron_layout(all_layers, class_names)
-    rec = record(model, data, params.split, layers, params.where, params.batch_size, params.device, params.limit,
-                 progress)
+    rec = record(
+        model, data, params.split, layers, params.where, params.batch_size, params.device, params.limit, progress
+    )
     if len(rec.values) < 3:
-        raise GraphstoreError(f"Only {len(rec.values)} samples in split {params.split!r}; Spearman needs >= 3.",
-                              "Choose a larger split (--split) or a larger --limit.")
+        raise GraphstoreError(
+            f"Only {len(rec.values)} samples in split {params.split!r}; Spearman needs >= 3.",
+            "Choose a larger split (--split) or a larger --limit.",
+        )
     rho, live = spearman(rec.values, params.chunk, params.sample_chunk)
     rows = np.isin(layout.layer, [n for n, _ in layers])
     keys = layout.keys[rows][live]
@@ -163,17 +187,22 @@ def coactivation_graph(graph_id: str, model: torch.nn.Module, data: LoadedDatase
     graph.add_edges("COACTIVATES", "Neuron", "Neuron", keys[i], keys[j], directed=False, rho=r, w=w)
     dead_layers = layout.layer[rows][~live]
     names, counts = np.unique(dead_layers.astype(str), return_counts=True)
-    graph.params.update(samples=len(rec.values), units=int(rows.sum()), dead_units=int((~live).sum()),
-                        dead_by_layer={str(a): int(b) for a, b in zip(names, counts, strict=True)},
-                        layers=[n for n, _ in layers])
+    graph.params.update(
+        samples=len(rec.values),
+        units=int(rows.sum()),
+        dead_units=int((~live).sum()),
+        dead_by_layer={str(a): int(b) for a, b in zip(names, counts, strict=True)},
+        layers=[n for n, _ in layers],
+    )
     out = (layout.layer_type == "output") & np.isin(layout.keys, keys)
     if class_names is not None and out.any():
         add_classes(graph, layout, layout.keys[out], layout.index[out], class_names)
     return graph
 
 
-def check_coactivation(checkpoint: Checkpoint, model: torch.nn.Module, data: LoadedDataset | None,
-                       params: CoactivationParams) -> None:
+def check_coactivation(
+    checkpoint: Checkpoint, model: torch.nn.Module, data: LoadedDataset | None, params: CoactivationParams
+) -> None:
     """Layer names exist; the threshold is a correlation."""
     select_layers(model, params.layers)
     if not -1.0 <= params.threshold <= 1.0:
@@ -181,9 +210,11 @@ def check_coactivation(checkpoint: Checkpoint, model: torch.nn.Module, data: Loa
 
 
 @register("coactivation", CoactivationParams, check=check_coactivation)
-def coactivation_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: CoactivationParams,
-                                 graph_id: str) -> Graph:
+def coactivation_from_checkpoint(
+    checkpoint: Checkpoint, data: LoadedDataset | None, params: CoactivationParams, graph_id: str
+) -> Graph:
     """Co-activation graph: Spearman of unit activations over a split, rho >= 0.5 kept (000)."""
     assert data is not None, "registered with needs_data=True: ingest always passes the data"
-    return coactivation_graph(graph_id, checkpoint.build_model(params.device), data, params,
-                              checkpoint.data_info.class_names)
+    return coactivation_graph(
+        graph_id, checkpoint.build_model(params.device), data, params, checkpoint.data_info.class_names
+    )

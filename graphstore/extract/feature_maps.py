@@ -57,14 +57,13 @@ class FeatureMaps:
 
 def conv_modules(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """(name, Conv2d) in forward order (from prunable_layers() when the model has it)."""
-    layers = (prunable(model).prunable_layers() if hasattr(model, "prunable_layers")
-              else model.named_modules())
+    layers = prunable(model).prunable_layers() if hasattr(model, "prunable_layers") else model.named_modules()
     return [(n, m) for n, m in layers if isinstance(m, nn.Conv2d)]
 
 
 def activation_module(model: nn.Module, conv_name: str) -> nn.Module | None:
     """The ReLU after `conv_name` in the flat naming of graphstore models (conv3 -> relu3), if any."""
-    name = "relu" + conv_name[len("conv"):] if conv_name.startswith("conv") else None
+    name = "relu" + conv_name[len("conv") :] if conv_name.startswith("conv") else None
     return dict(model.named_modules()).get(name) if name else None
 
 
@@ -163,8 +162,7 @@ def _accumulators(
 ) -> list[torch.Tensor]:
     """Zeroed per-class sums, one (classes, C or 1, H, W) tensor per conv."""
     return [
-        torch.zeros(num_classes, 1 if reduce_channels else g.channels, g.height, g.width, device=device)
-        for g in layers
+        torch.zeros(num_classes, 1 if reduce_channels else g.channels, g.height, g.width, device=device) for g in layers
     ]
 
 

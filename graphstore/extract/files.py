@@ -41,17 +41,37 @@ def node_frame(table: NodeTable) -> pa.Table:
 
 def edge_frame(table: EdgeTable) -> pa.Table:
     """Edge table as Arrow: src, dst + properties."""
-    return pa.table({"src": pa.array(table.src, pa.int64()), "dst": pa.array(table.dst, pa.int64()),
-                     **{k: _arrow(v) for k, v in table.props.items()}})
+    return pa.table(
+        {
+            "src": pa.array(table.src, pa.int64()),
+            "dst": pa.array(table.dst, pa.int64()),
+            **{k: _arrow(v) for k, v in table.props.items()},
+        }
+    )
 
 
 def manifest(graph: Graph) -> dict[str, Any]:
     """What the Parquet bundle holds."""
-    return {"format": "graphstore-graph", "version": 1, "graph_id": graph.graph_id, "kind": graph.kind,
-            "params": json.loads(graph.params_json()), "run_id": graph.run_id, "checkpoint": graph.checkpoint,
-            "nodes": {lb: {"file": f"nodes/{lb}.parquet", "rows": len(t)} for lb, t in graph.nodes.items()},
-            "edges": {ty: {"file": f"edges/{ty}.parquet", "rows": len(t), "src_label": t.src_label,
-                           "dst_label": t.dst_label, "directed": t.directed} for ty, t in graph.edges.items()}}
+    return {
+        "format": "graphstore-graph",
+        "version": 1,
+        "graph_id": graph.graph_id,
+        "kind": graph.kind,
+        "params": json.loads(graph.params_json()),
+        "run_id": graph.run_id,
+        "checkpoint": graph.checkpoint,
+        "nodes": {lb: {"file": f"nodes/{lb}.parquet", "rows": len(t)} for lb, t in graph.nodes.items()},
+        "edges": {
+            ty: {
+                "file": f"edges/{ty}.parquet",
+                "rows": len(t),
+                "src_label": t.src_label,
+                "dst_label": t.dst_label,
+                "directed": t.directed,
+            }
+            for ty, t in graph.edges.items()
+        },
+    }
 
 
 def _parquet_files(graph: Graph) -> dict[str, bytes]:
@@ -90,16 +110,23 @@ def read_parquet(path: str | Path) -> Graph:
     else:
         files = {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
     meta = json.loads(files["manifest.json"])
-    graph = Graph(meta["graph_id"], meta["kind"], params=meta["params"], run_id=meta["run_id"],
-                  checkpoint=meta["checkpoint"])
+    graph = Graph(
+        meta["graph_id"], meta["kind"], params=meta["params"], run_id=meta["run_id"], checkpoint=meta["checkpoint"]
+    )
     for label, info in meta["nodes"].items():
         t = pq.read_table(io.BytesIO(files[info["file"]]))
         graph.add_nodes(label, t["key"].to_numpy(), **{c: _np(t[c]) for c in t.column_names if c != "key"})
     for rel, info in meta["edges"].items():
         t = pq.read_table(io.BytesIO(files[info["file"]]))
-        graph.add_edges(rel, info["src_label"], info["dst_label"], t["src"].to_numpy(), t["dst"].to_numpy(),
-                        directed=info["directed"],
-                        **{c: _np(t[c]) for c in t.column_names if c not in ("src", "dst")})
+        graph.add_edges(
+            rel,
+            info["src_label"],
+            info["dst_label"],
+            t["src"].to_numpy(),
+            t["dst"].to_numpy(),
+            directed=info["directed"],
+            **{c: _np(t[c]) for c in t.column_names if c not in ("src", "dst")},
+        )
     return graph
 
 
@@ -111,6 +138,7 @@ def _np(column: pa.ChunkedArray) -> np.ndarray:
 
 
 # ---- XML ------------------------------------------------------------------------------------------------
+
 
 def _xml_text(values: np.ndarray) -> pa.Array:
     """Escaped XML text of a column (nulls stay null)."""
@@ -166,21 +194,38 @@ def _keys(keys: np.ndarray) -> pa.Array:
 def graphml(graph: Graph) -> str:
     """The graph as a GraphML document."""
     nattr, eattr = _attributes(graph, "node"), _attributes(graph, "edge")
-    head = ['<?xml version="1.0" encoding="UTF-8"?>',
-            '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
-            '<key id="label" for="node" attr.name="label" attr.type="string"/>',
-            '<key id="type" for="edge" attr.name="type" attr.type="string"/>']
+    head = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+        '<key id="label" for="node" attr.name="label" attr.type="string"/>',
+        '<key id="type" for="edge" attr.name="type" attr.type="string"/>',
+    ]
     head += [f'<key id="n_{n}" for="node" attr.name="{n}" attr.type="{t}"/>' for n, t in nattr.items()]
     head += [f'<key id="e_{n}" for="edge" attr.name="{n}" attr.type="{t}"/>' for n, t in eattr.items()]
     directed = all(t.directed for t in graph.edges.values())
     head.append(f'<graph id="{graph.graph_id}" edgedefault="{"directed" if directed else "undirected"}">')
-    nodes = [_join('<node id="n', _keys(t.keys), f'"><data key="label">{t.label}</data>',
-                   *[_join(f'<data key="n_{n}">', _xml_text(v), "</data>") for n, v in t.props.items()], "</node>")
-             for t in graph.nodes.values()]
-    edges = [_join('<edge source="n', _keys(t.src), '" target="n', _keys(t.dst),
-                   f'"><data key="type">{t.type}</data>',
-                   *[_join(f'<data key="e_{n}">', _xml_text(v), "</data>") for n, v in t.props.items()], "</edge>")
-             for t in graph.edges.values()]
+    nodes = [
+        _join(
+            '<node id="n',
+            _keys(t.keys),
+            f'"><data key="label">{t.label}</data>',
+            *[_join(f'<data key="n_{n}">', _xml_text(v), "</data>") for n, v in t.props.items()],
+            "</node>",
+        )
+        for t in graph.nodes.values()
+    ]
+    edges = [
+        _join(
+            '<edge source="n',
+            _keys(t.src),
+            '" target="n',
+            _keys(t.dst),
+            f'"><data key="type">{t.type}</data>',
+            *[_join(f'<data key="e_{n}">', _xml_text(v), "</data>") for n, v in t.props.items()],
+            "</edge>",
+        )
+        for t in graph.edges.values()
+    ]
     return "\n".join(head) + "\n" + _lines(nodes) + _lines(edges) + "</graph>\n</graphml>\n"
 
 
@@ -190,32 +235,63 @@ def gexf(graph: Graph) -> str:
     nid = {n: i for i, n in enumerate(nattr)}
     eid = {n: i for i, n in enumerate(eattr)}
     directed = all(t.directed for t in graph.edges.values())
-    head = ['<?xml version="1.0" encoding="UTF-8"?>', '<gexf xmlns="http://gexf.net/1.3" version="1.3">',
-            f'<graph defaultedgetype="{"directed" if directed else "undirected"}" mode="static">',
-            '<attributes class="node"><attribute id="label_" title="node_label" type="string"/>']
+    head = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<gexf xmlns="http://gexf.net/1.3" version="1.3">',
+        f'<graph defaultedgetype="{"directed" if directed else "undirected"}" mode="static">',
+        '<attributes class="node"><attribute id="label_" title="node_label" type="string"/>',
+    ]
     head += [f'<attribute id="{nid[n]}" title="{n}" type="{t}"/>' for n, t in nattr.items()]
-    head += ['</attributes>', '<attributes class="edge"><attribute id="type_" title="type" type="string"/>']
+    head += ["</attributes>", '<attributes class="edge"><attribute id="type_" title="type" type="string"/>']
     head += [f'<attribute id="{eid[n]}" title="{n}" type="{t}"/>' for n, t in eattr.items()]
     head += ["</attributes>", "<nodes>"]
-    nodes = [_join('<node id="n', _keys(t.keys), '" label="', t.label, ':', _keys(t.keys), '"><attvalues>',
-                   f'<attvalue for="label_" value="{t.label}"/>',
-                   *[_join(f'<attvalue for="{nid[n]}" value="', _xml_text(v), '"/>') for n, v in t.props.items()],
-                   "</attvalues></node>") for t in graph.nodes.values()]
-    edges = [_join('<edge id="', t.type, "-", _keys(np.arange(len(t))), '" source="n', _keys(t.src),
-                   '" target="n', _keys(t.dst), '" type="', "directed" if t.directed else "undirected",
-                   '"><attvalues>', f'<attvalue for="type_" value="{t.type}"/>',
-                   *[_join(f'<attvalue for="{eid[n]}" value="', _xml_text(v), '"/>') for n, v in t.props.items()],
-                   "</attvalues></edge>") for t in graph.edges.values()]
-    return ("\n".join(head) + "\n" + _lines(nodes) + "</nodes>\n<edges>\n" + _lines(edges)
-            + "</edges>\n</graph>\n</gexf>\n")
+    nodes = [
+        _join(
+            '<node id="n',
+            _keys(t.keys),
+            '" label="',
+            t.label,
+            ":",
+            _keys(t.keys),
+            '"><attvalues>',
+            f'<attvalue for="label_" value="{t.label}"/>',
+            *[_join(f'<attvalue for="{nid[n]}" value="', _xml_text(v), '"/>') for n, v in t.props.items()],
+            "</attvalues></node>",
+        )
+        for t in graph.nodes.values()
+    ]
+    edges = [
+        _join(
+            '<edge id="',
+            t.type,
+            "-",
+            _keys(np.arange(len(t))),
+            '" source="n',
+            _keys(t.src),
+            '" target="n',
+            _keys(t.dst),
+            '" type="',
+            "directed" if t.directed else "undirected",
+            '"><attvalues>',
+            f'<attvalue for="type_" value="{t.type}"/>',
+            *[_join(f'<attvalue for="{eid[n]}" value="', _xml_text(v), '"/>') for n, v in t.props.items()],
+            "</attvalues></edge>",
+        )
+        for t in graph.edges.values()
+    ]
+    return (
+        "\n".join(head) + "\n" + _lines(nodes) + "</nodes>\n<edges>\n" + _lines(edges) + "</edges>\n</graph>\n</gexf>\n"
+    )
 
 
 def write_graph_file(graph: Graph, path: str | Path) -> Path:
     """Write a Graph to a file chosen by suffix: .parquet (directory), .zip, .graphml, .gexf."""
     path = Path(path)
     if path.suffix not in FORMATS:
-        raise GraphstoreError(f"Cannot write {path.name}: unknown format {path.suffix or '(no suffix)'}.",
-                              f"End --out with one of {', '.join(FORMATS)}.")
+        raise GraphstoreError(
+            f"Cannot write {path.name}: unknown format {path.suffix or '(no suffix)'}.",
+            f"End --out with one of {', '.join(FORMATS)}.",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix in (".parquet", ".zip"):
         return write_parquet(graph, path)

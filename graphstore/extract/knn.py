@@ -48,14 +48,16 @@ class KTooLarge(GraphstoreError):
 class KnnParams:
     """Parameters of the latent kNN graph."""
 
-    k: tuple[int, ...] = field(default=(4, 8, 16), metadata={"help": "Neighbours per sample; several values give "
-                                                                     "one graph each (<id>-k<k>)."})
+    k: tuple[int, ...] = field(
+        default=(4, 8, 16), metadata={"help": "Neighbours per sample; several values give one graph each (<id>-k<k>)."}
+    )
     metric: str = field(default="l1", metadata={"help": "Distance between latents.", "choices": METRICS})
     split: str = field(default="test", metadata={"help": "Dataset split whose samples are the nodes."})
     limit: int = field(default=0, metadata={"help": "Use at most this many samples of the split (0 = all)."})
     approximate: bool = field(default=False, metadata={"help": "Approximate search (faiss HNSW) for large N."})
-    chunk: int = field(default=4096, metadata={"help": "Query rows per search chunk (bounds memory; L2, cosine, "
-                                                        "approximate)."})
+    chunk: int = field(
+        default=4096, metadata={"help": "Query rows per search chunk (bounds memory; L2, cosine, approximate)."}
+    )
     batch_size: int = field(default=512, metadata={"help": "Samples per forward batch."})
     device: str = field(default="cpu", metadata={"help": "Device for the forward pass."})
 
@@ -66,8 +68,10 @@ def check_k(ks: Sequence[int], n: int) -> list[int]:
     if not ks or ks[0] < 1:
         raise GraphstoreError(f"k must be positive, got {list(ks)}.", "Pass --k 4 or --k 4,8,16.")
     if ks[-1] > n - 1:
-        raise KTooLarge(f"k={ks[-1]} needs at least {ks[-1] + 1} samples; the split has {n}.",
-                        f"Use --k {max(1, n - 1)} or less, or a larger split / --limit.")
+        raise KTooLarge(
+            f"k={ks[-1]} needs at least {ks[-1] + 1} samples; the split has {n}.",
+            f"Use --k {max(1, n - 1)} or less, or a larger split / --limit.",
+        )
     return ks
 
 
@@ -88,8 +92,10 @@ def have_faiss() -> bool:
 def _faiss_index(x: np.ndarray, metric: str, k: int):
     """A faiss HNSW index over x (the approximate search)."""
     if not have_faiss():
-        raise GraphstoreError("Approximate kNN search needs faiss, which is not installed.",
-                              "pip install faiss-cpu (or graphstore[fast]), or drop approximate.")
+        raise GraphstoreError(
+            "Approximate kNN search needs faiss, which is not installed.",
+            "pip install faiss-cpu (or graphstore[fast]), or drop approximate.",
+        )
     import faiss  # deferred: optional and heavy, only for the approximate search
 
     index = faiss.IndexHNSWFlat(x.shape[1], 32, faiss.METRIC_L1 if metric == "l1" else faiss.METRIC_L2)
@@ -110,8 +116,14 @@ def _torch_search(x: torch.Tensor, q: torch.Tensor, metric: str, m: int) -> tupl
     return vals.numpy().astype(np.float64), idx.numpy().astype(np.int64)
 
 
-def knn_search(x: np.ndarray, k: int, metric: str = "l1", approximate: bool = False, chunk: int = 4096,
-               progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn_search(
+    x: np.ndarray,
+    k: int,
+    metric: str = "l1",
+    approximate: bool = False,
+    chunk: int = 4096,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(distances, neighbours) of shape (N, k): each row's k nearest other rows, ties by index."""
     if metric not in METRICS:
         raise GraphstoreError(f"Unknown metric {metric!r}.", f"Choose one of {', '.join(METRICS)}.")
@@ -130,21 +142,22 @@ def knn_search(x: np.ndarray, k: int, metric: str = "l1", approximate: bool = Fa
     index = _faiss_index(x, metric, m) if approximate else None
     xt = torch.from_numpy(x)
     for lo in range(0, n, max(chunk, 1)):
-        q = x[lo:lo + chunk]
+        q = x[lo : lo + chunk]
         if index is not None:
             d, i = index.search(q, m)
             d = np.sqrt(np.maximum(d, 0)) if metric == "l2" else d.astype(np.float64)
         else:
-            d, i = _torch_search(xt, xt[lo:lo + chunk], metric, m)
+            d, i = _torch_search(xt, xt[lo : lo + chunk], metric, m)
         rows = np.arange(lo, lo + len(q))
-        dist[lo:lo + len(q)], nbr[lo:lo + len(q)] = _order_rows(d.astype(np.float64), i.astype(np.int64), rows, k)
+        dist[lo : lo + len(q)], nbr[lo : lo + len(q)] = _order_rows(d.astype(np.float64), i.astype(np.int64), rows, k)
         if progress is not None:
             progress(lo + len(q), n)
     return dist, nbr
 
 
-def union_edges(dist: np.ndarray, nbr: np.ndarray, k: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def union_edges(
+    dist: np.ndarray, nbr: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The undirected union of the first k neighbours: (a, b, distance, rank, mutual) with a < b, once per pair."""
     n = len(nbr)
     src = np.repeat(np.arange(n, dtype=np.int64), k)
@@ -159,8 +172,9 @@ def union_edges(dist: np.ndarray, nbr: np.ndarray, k: int
     return a[pick], b[pick], d[pick], rank[pick], counts == 2
 
 
-def knn_graphs(base_id: str, rec: Recorded, params: KnnParams, split: str,
-               progress: Callable[[int, int], None] | None = None) -> list[Graph]:
+def knn_graphs(
+    base_id: str, rec: Recorded, params: KnnParams, split: str, progress: Callable[[int, int], None] | None = None
+) -> list[Graph]:
     """One union kNN Graph per k from recorded latents (largest k searched once)."""
     ks = check_k(params.k, len(rec.values))
     dist, nbr = knn_search(rec.values, ks[-1], params.metric, params.approximate, params.chunk, progress)
@@ -170,17 +184,25 @@ def knn_graphs(base_id: str, rec: Recorded, params: KnnParams, split: str,
     return graphs
 
 
-def knn_graph(graph_id: str, rec: Recorded, dist: np.ndarray, nbr: np.ndarray, k: int, params: KnnParams,
-              split: str) -> Graph:
+def knn_graph(
+    graph_id: str, rec: Recorded, dist: np.ndarray, nbr: np.ndarray, k: int, params: KnnParams, split: str
+) -> Graph:
     """The union kNN graph for one k from the searched neighbour lists."""
     n = len(nbr)
     a, b, d, rank, mutual = union_edges(dist, nbr, k)
     graph = Graph(graph_id, "knn", params={**asdict(params), "k": k, "samples": n, "edges_directed": n * k})
-    graph.add_nodes("Sample", np.arange(n, dtype=np.int64), idx=np.asarray(rec.indices, dtype=np.int64),
-                    label=rec.labels, prediction=rec.predictions, split=np.full(n, split, dtype=object),
-                    k_occurrence=np.bincount(nbr[:, :k].ravel(), minlength=n).astype(np.int64))
-    graph.add_edges("KNN", "Sample", "Sample", a, b, directed=False, distance=d, rank=rank,
-                    mutual=mutual.astype(np.int64))  # 0/1: the embedded store re-reads BOOLEAN columns as BOOL
+    graph.add_nodes(
+        "Sample",
+        np.arange(n, dtype=np.int64),
+        idx=np.asarray(rec.indices, dtype=np.int64),
+        label=rec.labels,
+        prediction=rec.predictions,
+        split=np.full(n, split, dtype=object),
+        k_occurrence=np.bincount(nbr[:, :k].ravel(), minlength=n).astype(np.int64),
+    )
+    graph.add_edges(
+        "KNN", "Sample", "Sample", a, b, directed=False, distance=d, rank=rank, mutual=mutual.astype(np.int64)
+    )  # 0/1: the embedded store re-reads BOOLEAN columns as BOOL
     return graph
 
 
@@ -197,8 +219,9 @@ def knn_ids(params: KnnParams, graph_id: str) -> list[str]:
 
 
 @register("knn", KnnParams, applies=requires_multiclass, check=check_knn, ids=knn_ids)
-def knn_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: KnnParams,
-                        graph_id: str) -> list[Graph]:
+def knn_from_checkpoint(
+    checkpoint: Checkpoint, data: LoadedDataset | None, params: KnnParams, graph_id: str
+) -> list[Graph]:
     """Latent kNN sample graphs (L1, union, one per k) over a split (003)."""
     assert data is not None, "registered with needs_data=True: ingest always passes the data"
     model = checkpoint.build_model(params.device)

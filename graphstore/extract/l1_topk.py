@@ -109,8 +109,9 @@ def _unrank(p: int, nb: int) -> tuple[int, int]:
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def _search_pairs(x: np.ndarray, block: int, lo: int, hi: int, cand_d: np.ndarray, cand_i: np.ndarray,
-                  one: np.float32) -> None:
+def _search_pairs(
+    x: np.ndarray, block: int, lo: int, hi: int, cand_d: np.ndarray, cand_i: np.ndarray, one: np.float32
+) -> None:
     """Block pairs lo..hi-1 (row-major, bi <= bj), thread t taking every T-th, into thread t's candidate lists;
     consecutive pairs share the row block bi, which stays cached."""
     n = x.shape[0]
@@ -277,21 +278,32 @@ def pair_count(n: int, block: int) -> int:
     return nb * (nb + 1) // 2
 
 
-def l1_topk(x: np.ndarray, k: int, progress: Callable[[int, int], None] | None = None,
-            threads: int | None = None, block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def l1_topk(
+    x: np.ndarray,
+    k: int,
+    progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
+    block: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(distances float64, neighbours int64) of shape (N, k): each row's k nearest other rows under L1, exact,
     sorted by distance with ties broken by the lower index; progress(done, total) over block pairs."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = len(x)
     if x.ndim != 2 or not 1 <= k <= n - 1:
-        raise GraphstoreError(f"l1_topk needs a 2-d array and 1 <= k <= N-1; got shape {x.shape}, k={k}.",
-                              "Pass an (N, dim) matrix and a smaller k.")
+        raise GraphstoreError(
+            f"l1_topk needs a 2-d array and 1 <= k <= N-1; got shape {x.shape}, k={k}.",
+            "Pass an (N, dim) matrix and a smaller k.",
+        )
     if not np.isfinite(magnitude(x)):  # NaN propagates through max/min, infinities show as the magnitude
-        raise NonFiniteInput("The vectors contain NaN or infinity; L1 distances are undefined.",
-                             "Check the recorded latents (a diverged model?) or drop the affected samples.")
+        raise NonFiniteInput(
+            "The vectors contain NaN or infinity; L1 distances are undefined.",
+            "Check the recorded latents (a diverged model?) or drop the affected samples.",
+        )
     if magnitude(x) * 2 * x.shape[1] >= float(np.finfo(np.float32).max):
-        raise NonFiniteInput("The vectors are so large that their L1 distances overflow float32.",
-                             "Check the recorded latents (a diverged model?) or rescale them.")
+        raise NonFiniteInput(
+            "The vectors are so large that their L1 distances overflow float32.",
+            "Check the recorded latents (a diverged model?) or rescale them.",
+        )
     m = min(k + MARGIN, n - 1)
     threads = max(1, min(threads or numba.get_num_threads(), CANDIDATE_BUDGET // (n * m * 12)))
     block = block_rows(x.shape[1]) if block is None else max(TILE, block // TILE * TILE)

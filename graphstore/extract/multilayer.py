@@ -58,13 +58,14 @@ class MultilayerParams:
 
     weight: str = field(
         default="mean",
-        metadata={"help": "Arc weight: mean or median over the window and channels (001 eq. 2-3).",
-                  "choices": WEIGHTS},
+        metadata={"help": "Arc weight: mean or median over the window and channels (001 eq. 2-3).", "choices": WEIGHTS},
     )
     source: str = field(
         default="activation",
-        metadata={"help": "activation = layer k's post-ReLU map; response = layer k+1's raw conv output.",
-                  "choices": SOURCES},
+        metadata={
+            "help": "activation = layer k's post-ReLU map; response = layer k+1's raw conv output.",
+            "choices": SOURCES,
+        },
     )
     split: str = field(default="train", metadata={"help": "Split whose images are averaged per class."})
     limit: int = field(default=0, metadata={"help": "Use at most this many images of the split (0 = all)."})
@@ -140,7 +141,7 @@ def window_median(maps: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     step = max(1, MEDIAN_CHUNK // max(1, c * kernel[0] * kernel[1] * h * w))
     out = []
     for lo in range(0, b, step):
-        padded = F.pad(maps[lo:lo + step], (bw, aw, bh, ah), value=float("nan"))
+        padded = F.pad(maps[lo : lo + step], (bw, aw, bh, ah), value=float("nan"))
         out.append(nan_median(F.unfold(padded, kernel), 1).view(-1, h, w))
     return torch.cat(out)
 
@@ -151,15 +152,17 @@ def channel_reduce(maps: torch.Tensor, weight: str) -> torch.Tensor:
         return maps.mean(1)
     b, c, h, w = maps.shape
     step = max(1, MEDIAN_CHUNK // max(1, c * h * w))
-    return torch.cat([nan_median(maps[lo:lo + step], 1) for lo in range(0, b, step)])
+    return torch.cat([nan_median(maps[lo : lo + step], 1) for lo in range(0, b, step)])
 
 
 def node_weights(maps: FeatureMaps, weight: str = "mean", source: str = "activation") -> list[torch.Tensor]:
     """The out-arc weight of every node per class, one (classes, H, W) tensor per conv (last: unused zeros)."""
     layers, out = maps.layers, []
     if weight == "median" and maps.channel_reduced:
-        raise GraphstoreError("The median arc weight needs full feature maps, not channel means.",
-                              "Record the maps with reduce_channels=False.")
+        raise GraphstoreError(
+            "The median arc weight needs full feature maps, not channel means.",
+            "Record the maps with reduce_channels=False.",
+        )
     for k, g in enumerate(layers[:-1]):
         if source == "response":
             if maps.responses is None:
@@ -242,7 +245,7 @@ def arc_index(layers: list[ConvGeometry]) -> tuple[np.ndarray, np.ndarray]:
         t = (np.arange(g.height) // g.stride)[:, None] + np.arange(-bh, ah + 1)[None, :]
         u = (np.arange(g.width) // g.stride)[:, None] + np.arange(-bw, aw + 1)[None, :]
         shape = (g.height, g.width, t.shape[1], u.shape[1])
-        ok = (((t >= 0) & (t < n.height))[:, None, :, None] & ((u >= 0) & (u < n.width))[None, :, None, :])
+        ok = ((t >= 0) & (t < n.height))[:, None, :, None] & ((u >= 0) & (u < n.width))[None, :, None, :]
         source = np.broadcast_to(np.arange(g.size).reshape(g.height, g.width, 1, 1), shape)
         target = t[:, None, :, None] * n.width + u[None, :, None, :]
         src.append(offsets[k] + source[ok])
@@ -260,8 +263,9 @@ def multilayer_graph(
 ) -> Graph:
     """Patch nodes (layer, i, j, delta, degrees) and, if params.arcs, ARC edges (class, w_mean, w_median)."""
     classes = ml.degrees[0].shape[0]
-    graph = Graph(graph_id, "multilayer", params={**asdict(params), "classes": classes,
-                                                  "layers": [g.name for g in ml.layers]})
+    graph = Graph(
+        graph_id, "multilayer", params={**asdict(params), "classes": classes, "layers": [g.name for g in ml.layers]}
+    )
     keys = np.arange(ml.num_nodes, dtype=np.int64)
     deg = torch.cat([d.reshape(classes, -1) for d in ml.degrees], 1).cpu().numpy()
     props = _patch_props(ml)
@@ -271,8 +275,12 @@ def multilayer_graph(
     graph.add_nodes("Patch", keys, **props)
     if params.arcs:
         _add_arcs(graph, ml, params, arc_weights or {})
-    graph.params.update(class_names=list(class_names), arcs=params.arcs and graph.edge_count > 0,
-                        delta_mean=float(props["delta"].mean()), delta_median=float(np.median(props["delta"])))
+    graph.params.update(
+        class_names=list(class_names),
+        arcs=params.arcs and graph.edge_count > 0,
+        delta_mean=float(props["delta"].mean()),
+        delta_median=float(np.median(props["delta"])),
+    )
     return graph
 
 
@@ -348,14 +356,19 @@ def record_maps(model: nn.Module, data: LoadedDataset, params: MultilayerParams,
     """Class-averaged maps of the checkpoint's model over params.split (full channel maps if `full`)."""
     batches = loader_batches(data, params.split, params.batch_size, params.device, params.limit)
     return record_class_maps(
-        model, batches, data.info.num_classes, tuple(data.info.input_shape),
-        activations=params.source == "activation", responses=params.source == "response",
+        model,
+        batches,
+        data.info.num_classes,
+        tuple(data.info.input_shape),
+        activations=params.source == "activation",
+        responses=params.source == "response",
         reduce_channels=not full,
     )
 
 
-def check_multilayer(checkpoint: Checkpoint, model: nn.Module, data: LoadedDataset | None,
-                     params: MultilayerParams) -> None:
+def check_multilayer(
+    checkpoint: Checkpoint, model: nn.Module, data: LoadedDataset | None, params: MultilayerParams
+) -> None:
     """Fail fast: the kind applies, the split exists, and the arcs fit the budget."""
     require_multilayer(checkpoint, model)
     if data is not None and params.split not in data.splits:
@@ -365,8 +378,9 @@ def check_multilayer(checkpoint: Checkpoint, model: nn.Module, data: LoadedDatas
         check_arc_budget(layers, checkpoint.data_info.num_classes, params.max_arcs)
 
 
-def multilayer_of(model: nn.Module, data: LoadedDataset, params: MultilayerParams,
-                  full: bool = False) -> tuple[Multilayer, FeatureMaps]:
+def multilayer_of(
+    model: nn.Module, data: LoadedDataset, params: MultilayerParams, full: bool = False
+) -> tuple[Multilayer, FeatureMaps]:
     """Record the class-averaged maps of `model` on `data` and compute weights, degrees and delta."""
     params = replace(params, device=str(resolve_device(params.device)))
     model = model.to(params.device)
@@ -375,8 +389,9 @@ def multilayer_of(model: nn.Module, data: LoadedDataset, params: MultilayerParam
 
 
 @register("multilayer", MultilayerParams, needs_data=True, applies=why_not_multilayer, check=check_multilayer)
-def extract_multilayer(checkpoint: Checkpoint, data: LoadedDataset | None, params: MultilayerParams,
-                       graph_id: str) -> Graph:
+def extract_multilayer(
+    checkpoint: Checkpoint, data: LoadedDataset | None, params: MultilayerParams, graph_id: str
+) -> Graph:
     """Per-class patch networks of a CNN (001) with the entropy of degree delta on every Patch node."""
     model = checkpoint.build_model(resolve_device(params.device))
     check_multilayer(checkpoint, model, data, params)
@@ -385,8 +400,7 @@ def extract_multilayer(checkpoint: Checkpoint, data: LoadedDataset | None, param
     ml, maps = multilayer_of(model, data, params, full=params.arcs)
     arc_weights = None
     if params.arcs:
-        arc_weights = {w: ml.weights if w == params.weight else node_weights(maps, w, params.source)
-                       for w in WEIGHTS}
+        arc_weights = {w: ml.weights if w == params.weight else node_weights(maps, w, params.source) for w in WEIGHTS}
     graph = multilayer_graph(graph_id, ml, params, tuple(data.info.class_names), arc_weights)
     graph.params["images_per_class"] = [int(c) for c in maps.counts.tolist()]
     empty = [h for h, c in enumerate(maps.counts.tolist()) if c == 0]

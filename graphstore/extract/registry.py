@@ -121,12 +121,25 @@ def normalise(name: str) -> str:
     return canonical_name(name)
 
 
-KINDS: Registry[GraphKind] = Registry("graph kind", "graphstore.extract", skip=NOT_KIND_MODULES,
-                                      error=UnknownGraphKind, hint="See `graphstore ingest --list`.")
+KINDS: Registry[GraphKind] = Registry(
+    "graph kind",
+    "graphstore.extract",
+    skip=NOT_KIND_MODULES,
+    error=UnknownGraphKind,
+    hint="See `graphstore ingest --list`.",
+)
 
 
-def register(name: str, params: type, *, needs_data: bool = True, applies: Applies = any_model,
-             check: Check | None = None, ids: Ids = single_id, summary: str = "") -> Callable[[Build], Build]:
+def register(
+    name: str,
+    params: type,
+    *,
+    needs_data: bool = True,
+    applies: Applies = any_model,
+    check: Check | None = None,
+    ids: Ids = single_id,
+    summary: str = "",
+) -> Callable[[Build], Build]:
     """Decorator: register an extraction function under `name` (see the module docstring for the contract)."""
 
     def decorate(build: Build) -> Build:

@@ -35,8 +35,9 @@ NORMS = ("l1", "l2", "sum", "maxabs")
 class WeightGraphParams:
     """Parameters of the weight graph."""
 
-    conv_norm: str = field(default="l1", metadata={"help": "Norm of a conv kernel slice: l1, l2, sum or maxabs.",
-                                                   "choices": NORMS})
+    conv_norm: str = field(
+        default="l1", metadata={"help": "Norm of a conv kernel slice: l1, l2, sum or maxabs.", "choices": NORMS}
+    )
     include_inputs: bool = field(default=True, metadata={"help": "Add input features/channels as nodes."})
 
 
@@ -71,14 +72,15 @@ def unit_count(module: nn.Module) -> int:
     return int(cast(torch.Tensor, module.weight).shape[0])
 
 
-def neuron_layout(layers: Sequence[tuple[str, nn.Module]], class_names: Sequence[str] | None = None
-                  ) -> NeuronLayout:
+def neuron_layout(layers: Sequence[tuple[str, nn.Module]], class_names: Sequence[str] | None = None) -> NeuronLayout:
     """The key layout of inputs and units; output units get class names."""
     in_units = int(cast(torch.Tensor, layers[0][1].weight).shape[1])
     sizes = [in_units] + [unit_count(m) for _, m in layers]
     names = ["input"] + [n for n, _ in layers]
-    kinds = ["input"] + ["output" if i == len(layers) - 1 else ("conv" if isinstance(m, nn.Conv2d) else "linear")
-                         for i, (_, m) in enumerate(layers)]
+    kinds = ["input"] + [
+        "output" if i == len(layers) - 1 else ("conv" if isinstance(m, nn.Conv2d) else "linear")
+        for i, (_, m) in enumerate(layers)
+    ]
     reps = np.asarray(sizes)
     index = np.concatenate([np.arange(s) for s in sizes]).astype(np.int64)
     layer_type = np.repeat(np.asarray(kinds, dtype=object), reps)
@@ -86,17 +88,28 @@ def neuron_layout(layers: Sequence[tuple[str, nn.Module]], class_names: Sequence
     if class_names is not None:
         out = layer_type == "output"
         class_name[out] = np.asarray(list(class_names), dtype=object)[index[out]]
-    return NeuronLayout(np.arange(len(index), dtype=np.int64), np.repeat(np.asarray(names, dtype=object), reps),
-                        np.repeat(np.arange(-1, len(layers)), reps).astype(np.int64), index, layer_type,
-                        class_name, in_units)
+    return NeuronLayout(
+        np.arange(len(index), dtype=np.int64),
+        np.repeat(np.asarray(names, dtype=object), reps),
+        np.repeat(np.arange(-1, len(layers)), reps).astype(np.int64),
+        index,
+        layer_type,
+        class_name,
+        in_units,
+    )
 
 
-def add_classes(graph: Graph, layout: NeuronLayout, out_keys: np.ndarray, out_index: np.ndarray,
-                class_names: Sequence[str]) -> None:
+def add_classes(
+    graph: Graph, layout: NeuronLayout, out_keys: np.ndarray, out_index: np.ndarray, class_names: Sequence[str]
+) -> None:
     """:Class nodes (label, name) and REPRESENTS edges from the given output neurons."""
     class_keys = layout.next_key + np.arange(len(class_names), dtype=np.int64)
-    add_class_nodes(graph, class_keys, label=np.arange(len(class_names), dtype=np.int64),
-                    name=np.asarray(list(class_names), dtype=object))
+    add_class_nodes(
+        graph,
+        class_keys,
+        label=np.arange(len(class_names), dtype=np.int64),
+        name=np.asarray(list(class_names), dtype=object),
+    )
     graph.add_edges("REPRESENTS", "Neuron", "Class", out_keys, class_keys[out_index])
 
 
@@ -118,8 +131,9 @@ def _slice_norm(block: np.ndarray, norm: str, axis: tuple[int, ...]) -> np.ndarr
     raise ValueError(f"Unknown conv norm {norm!r}; choose one of {', '.join(NORMS)}.")
 
 
-def _layer_matrices(module: nn.Module, mask: torch.Tensor | None, in_units: int, norm: str
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _layer_matrices(
+    module: nn.Module, mask: torch.Tensor | None, in_units: int, norm: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(signed, magnitude, present) matrices of shape (out, in_units) for one Conv2d or Linear layer."""
     weight = cast(torch.Tensor, module.weight).detach().cpu().numpy().astype(np.float64)
     present = np.ones_like(weight, dtype=bool) if mask is None else mask.detach().cpu().numpy().astype(bool)
@@ -144,8 +158,13 @@ def _mask_of(masks: dict[str, torch.Tensor], name: str) -> torch.Tensor | None:
     return masks.get(f"{name}.weight", masks.get(name))
 
 
-def weight_graph(graph_id: str, layers: Sequence[tuple[str, nn.Module]], masks: dict[str, torch.Tensor] | None = None,
-                 class_names: Sequence[str] | None = None, params: WeightGraphParams | None = None) -> Graph:
+def weight_graph(
+    graph_id: str,
+    layers: Sequence[tuple[str, nn.Module]],
+    masks: dict[str, torch.Tensor] | None = None,
+    class_names: Sequence[str] | None = None,
+    params: WeightGraphParams | None = None,
+) -> Graph:
     """Build the weight graph of an ordered list of (name, Conv2d | Linear) layers; the last one is the output."""
     params = params or WeightGraphParams()
     masks = masks or {}
@@ -166,8 +185,9 @@ def weight_graph(graph_id: str, layers: Sequence[tuple[str, nn.Module]], masks: 
     rows = np.ones(len(layout.keys), bool) if params.include_inputs else layout.layer_type != "input"
     graph.add_nodes("Neuron", layout.keys[rows], **layout.props(rows))
     src, dst = np.concatenate(edges["src"]), np.concatenate(edges["dst"])
-    graph.add_edges("WEIGHT", "Neuron", "Neuron", src, dst,
-                    w=np.concatenate(edges["w"]), abs_w=np.concatenate(edges["abs_w"]))
+    graph.add_edges(
+        "WEIGHT", "Neuron", "Neuron", src, dst, w=np.concatenate(edges["w"]), abs_w=np.concatenate(edges["abs_w"])
+    )
     if class_names is not None:
         out = layout.layer_type == "output"
         add_classes(graph, layout, layout.keys[out], layout.index[out], class_names)
@@ -176,8 +196,9 @@ def weight_graph(graph_id: str, layers: Sequence[tuple[str, nn.Module]], masks: 
 
 
 @register("weights", WeightGraphParams, needs_data=False)
-def weights_from_checkpoint(checkpoint: Checkpoint, data: LoadedDataset | None, params: WeightGraphParams,
-                            graph_id: str) -> Graph:
+def weights_from_checkpoint(
+    checkpoint: Checkpoint, data: LoadedDataset | None, params: WeightGraphParams, graph_id: str
+) -> Graph:
     """Neuron graph of the weights (masked weights absent, signed w and abs_w)."""
     model = checkpoint.build_model()
     layers = prunable(model).prunable_layers()

@@ -19,17 +19,26 @@ ENGINE_HELP = "auto: GDS inside Neo4j when installed, else client-side; gds: req
 def analysis_job(name: str) -> JobSpec[Any, AnalysisRun]:
     """The job of analysis `name`: --graph, --engine and the analysis's own parameters."""
     spec: AnalysisSpec = ANALYSES.get(name)
-    params = make_dataclass(f"{spec.params.__name__}Job", [
-        ("graph", str, field(metadata={"help": "Graph id (see `graphstore store list`).", "flags": ("--graph", "-g")})),
-        ("engine", str, field(default="auto", metadata={"help": ENGINE_HELP, "choices": ENGINES})),
-        ("method", spec.params, field(default_factory=spec.params)),
-    ], frozen=True)
+    params = make_dataclass(
+        f"{spec.params.__name__}Job",
+        [
+            (
+                "graph",
+                str,
+                field(metadata={"help": "Graph id (see `graphstore store list`).", "flags": ("--graph", "-g")}),
+            ),
+            ("engine", str, field(default="auto", metadata={"help": ENGINE_HELP, "choices": ENGINES})),
+            ("method", spec.params, field(default_factory=spec.params)),
+        ],
+        frozen=True,
+    )
 
     def run(context: JobContext, values: Any) -> AnalysisRun:
         return run_analysis(context.settings, spec.name, values.graph, values.method, values.engine)
 
-    return JobSpec(spec.name, spec.summary, params, run,
-                   f"graphstore analyze {spec.name} --graph demo-weights --engine client")
+    return JobSpec(
+        spec.name, spec.summary, params, run, f"graphstore analyze {spec.name} --graph demo-weights --engine client"
+    )
 
 
 def analysis_params(name: str, graph: str, engine: str = "auto", **method: Any) -> Any:
@@ -41,8 +50,14 @@ def analysis_params(name: str, graph: str, engine: str = "auto", **method: Any) 
 @dataclass(frozen=True)
 class CompareParams:
     """Two stored graphs on the same nodes, and how to compare them."""
-    method: str = field(metadata={"help": "jaccard (graph-average Jaccard) or cns (class neighbourhood similarity).",
-                                  "choices": METHODS, "argument": True})
+
+    method: str = field(
+        metadata={
+            "help": "jaccard (graph-average Jaccard) or cns (class neighbourhood similarity).",
+            "choices": METHODS,
+            "argument": True,
+        }
+    )
     a: str = field(metadata={"help": "Reference graph id."})
     b: str = field(metadata={"help": "Graph id compared with the reference."})
     similarity: SimilarityParams = field(default_factory=SimilarityParams)
@@ -51,6 +66,7 @@ class CompareParams:
 @dataclass
 class CompareResult:
     """The value (None when undefined), how many nodes took part, and the two graphs."""
+
     method: str
     a: str
     b: str
@@ -63,7 +79,11 @@ def run_compare(context: JobContext, params: CompareParams) -> CompareResult:
     return CompareResult(params.method, params.a, params.b, summary)
 
 
-COMPARE = JobSpec("compare", "Compare two graphs on the same nodes (epochs, seeds, pruning rounds, noise levels); "
-                  "record the result.", CompareParams, run_compare,
-                  "graphstore compare cns --a run1-e10-knn --b run1-e20-knn")
+COMPARE = JobSpec(
+    "compare",
+    "Compare two graphs on the same nodes (epochs, seeds, pruning rounds, noise levels); record the result.",
+    CompareParams,
+    run_compare,
+    "graphstore compare cns --a run1-e10-knn --b run1-e20-knn",
+)
 register(COMPARE)

@@ -28,6 +28,7 @@ R = TypeVar("R")
 class JobContext:
     """Where a job runs: settings, callbacks (progress; status for short waits; note for lines worth keeping, such
     as one per pruning round), and the stores opened on demand."""
+
     settings: Settings
     progress: ProgressCallback = no_progress
     status: Callable[[str], None] = field(default=lambda text: None)
@@ -45,6 +46,7 @@ class JobContext:
 @dataclass(frozen=True)
 class JobSpec(Generic[P, R]):
     """A named job: its parameter dataclass (the CLI's options and the tracked record) and its run function."""
+
     name: str
     summary: str
     params: type[P]
@@ -55,8 +57,12 @@ class JobSpec(Generic[P, R]):
         return self.run(context, params)
 
 
-JOBS: Registry[JobSpec[Any, Any]] = Registry("job", "graphstore.jobs", skip=("base", "source"),
-                                             hint="Analyses are jobs too: graphstore.jobs.analyze.analysis_job(name).")
+JOBS: Registry[JobSpec[Any, Any]] = Registry(
+    "job",
+    "graphstore.jobs",
+    skip=("base", "source"),
+    hint="Analyses are jobs too: graphstore.jobs.analyze.analysis_job(name).",
+)
 
 
 def register(spec: JobSpec[P, R]) -> JobSpec[P, R]:

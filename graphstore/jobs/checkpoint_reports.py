@@ -26,6 +26,7 @@ from graphstore.nn.checkpoint import load_checkpoint
 @dataclass(frozen=True)
 class NoiseJobParams:
     """Noise robustness of a checkpoint's latent kNN graph."""
+
     source: CheckpointSource = field(default_factory=CheckpointSource)
     method: NoiseParams = field(default_factory=NoiseParams)
 
@@ -33,6 +34,7 @@ class NoiseJobParams:
 @dataclass
 class NoiseResult:
     """Rows per noise level and the tracked run that holds them."""
+
     checkpoint: Path
     params: NoiseParams
     rows: list[NoiseRow]
@@ -54,6 +56,7 @@ def run_noise(context: JobContext, params: NoiseJobParams) -> NoiseResult:
 @dataclass(frozen=True)
 class TopologyJobParams:
     """Zeroth-order topology of one checkpoint, or of every pruning round of a run."""
+
     source: CheckpointSource = field(default_factory=CheckpointSource)
     all_rounds: bool = field(default=False, metadata={"help": "Tabulate every pruning round of --run."})
     method: TopologyReportParams = field(default_factory=TopologyReportParams)
@@ -62,6 +65,7 @@ class TopologyJobParams:
 @dataclass
 class TopologyResult:
     """Either one checkpoint's layer table and totals, or one row per pruning round."""
+
     title: str
     run_id: int | None
     layer_columns: tuple[str, ...] = ()
@@ -75,26 +79,34 @@ def run_topology(context: JobContext, params: TopologyJobParams) -> TopologyResu
     settings, source = context.settings, params.source
     if params.all_rounds:
         if source.checkpoint or source.run is None:
-            raise GraphstoreError("--all-rounds reads the checkpoints of a pruning run.",
-                                  "Pass --all-rounds --run RUN_ID (no checkpoint path).")
+            raise GraphstoreError(
+                "--all-rounds reads the checkpoints of a pruning run.",
+                "Pass --all-rounds --run RUN_ID (no checkpoint path).",
+            )
         rows = rounds_table(settings.data_dir, source.run, params.method)
         steps = [dict(zip(ROUND_COLUMNS, row, strict=True)) for row in rows]
-        run_id = track_topology(settings.tracking_url, params.method, f"topology-run{source.run}-rounds", steps,
-                                source.run)
-        return TopologyResult(f"topology of run {source.run} by pruning round (run {run_id})", run_id,
-                              round_rows=rows)
+        run_id = track_topology(
+            settings.tracking_url, params.method, f"topology-run{source.run}-rounds", steps, source.run
+        )
+        return TopologyResult(f"topology of run {source.run} by pruning round (run {run_id})", run_id, round_rows=rows)
     path = source.resolve(settings.data_dir)
     ckpt = load_checkpoint(path)
     report = checkpoint_topology(ckpt, params.method)
     parent = ckpt.run_id if isinstance(ckpt.run_id, int) else None
     run_id = track_topology(settings.tracking_url, params.method, f"topology-{path.stem}", [report.totals], parent)
-    return TopologyResult(f"topology of {path.name} (run {run_id})", run_id, tuple(LAYER_COLUMNS),
-                          report.layer_rows(), dict(report.totals))
+    return TopologyResult(
+        f"topology of {path.name} (run {run_id})",
+        run_id,
+        tuple(LAYER_COLUMNS),
+        report.layer_rows(),
+        dict(report.totals),
+    )
 
 
 @dataclass(frozen=True)
 class ModulesJobParams:
     """Modules of a sculpted MLP checkpoint, scored against its Boolean task."""
+
     source: CheckpointSource = field(default_factory=CheckpointSource)
     name: str | None = field(default=None, metadata={"help": "Run name in the tracking DB."})
     method: ModuleParams = field(default_factory=ModuleParams)
@@ -103,6 +115,7 @@ class ModulesJobParams:
 @dataclass
 class ModulesResult:
     """The detected modules and the tracked run."""
+
     checkpoint: Path
     result: ModuleResult
     run_id: int
@@ -112,8 +125,7 @@ def run_modules(context: JobContext, params: ModulesJobParams) -> ModulesResult:
     """Detect and score modules; record levels, module count and success as a tracked analysis run."""
     path = params.source.resolve(context.settings.data_dir)
     label = params.name or f"modules-{path.parent.name}-{path.stem}"
-    with context.open_tracking() as tracking, tracking.tracked_run("analysis-modules", label,
-                                                                   params.method) as run_id:
+    with context.open_tracking() as tracking, tracking.tracked_run("analysis-modules", label, params.method) as run_id:
         result = analyse_checkpoint(path, params.method)
         metrics = {"levels": float(len(result.modules_per_level)), "modules": float(len(result.modules))}
         if result.success is not None:
@@ -122,15 +134,29 @@ def run_modules(context: JobContext, params: ModulesJobParams) -> ModulesResult:
     return ModulesResult(path, result, run_id)
 
 
-NOISE = JobSpec("noise", "Noise robustness (003 eq. 4.1): Jaccard and CNS of the noisy latent kNN graph against "
-                "p = 0, and the accuracy of the classifier head on the noisy latents, per noise level.",
-                NoiseJobParams, run_noise, "graphstore noise --run 1 --epoch 5 --p 0,0.01,0.05,0.1,0.2,0.5 --k 8 "
-                                           "--limit 1000")
-TOPOLOGY = JobSpec("topology", "Zeroth-order topology (METHODS F): per-layer NP, normalised NP, kappa*, MST overlap "
-                   "and its bounds, model totals; with --all-rounds, one row per pruning round of a run.",
-                   TopologyJobParams, run_topology, "graphstore topology --run 2 --all-rounds --null")
-MODULES = JobSpec("modules", "Detect modules per level in a sculpted MLP checkpoint; compare with the Boolean task's "
-                  "ground truth.", ModulesJobParams, run_modules, "graphstore modules --run 12 --merge-in 0.8")
+NOISE = JobSpec(
+    "noise",
+    "Noise robustness (003 eq. 4.1): Jaccard and CNS of the noisy latent kNN graph against "
+    "p = 0, and the accuracy of the classifier head on the noisy latents, per noise level.",
+    NoiseJobParams,
+    run_noise,
+    "graphstore noise --run 1 --epoch 5 --p 0,0.01,0.05,0.1,0.2,0.5 --k 8 --limit 1000",
+)
+TOPOLOGY = JobSpec(
+    "topology",
+    "Zeroth-order topology (METHODS F): per-layer NP, normalised NP, kappa*, MST overlap "
+    "and its bounds, model totals; with --all-rounds, one row per pruning round of a run.",
+    TopologyJobParams,
+    run_topology,
+    "graphstore topology --run 2 --all-rounds --null",
+)
+MODULES = JobSpec(
+    "modules",
+    "Detect modules per level in a sculpted MLP checkpoint; compare with the Boolean task's ground truth.",
+    ModulesJobParams,
+    run_modules,
+    "graphstore modules --run 12 --merge-in 0.8",
+)
 register(NOISE)
 register(TOPOLOGY)
 register(MODULES)

@@ -53,8 +53,11 @@ def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
     """The demo's named queries: (title, query, parameters)."""
     return [
         ("hubs of the weight graph", "hubs", {"graph_id": f"{prefix}-weights", "limit": 5}),
-        ("shared neurons (co-activated with 2+ classes)", "shared_neurons",
-         {"graph_id": f"{prefix}-coactivation", "limit": 5}),
+        (
+            "shared neurons (co-activated with 2+ classes)",
+            "shared_neurons",
+            {"graph_id": f"{prefix}-coactivation", "limit": 5},
+        ),
         ("hub samples of the latent kNN graph", "hubs_knn", {"graph_id": f"{prefix}-knn-k8", "limit": 5}),
         ("the classes nearest to class 3", "nearest_classes", {"graph_id": f"{prefix}-class-graph", "name": "3"}),
     ]
@@ -63,17 +66,29 @@ def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
 def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
     """Run each step through its job, on the configured stores, and collect the results."""
     context.note("1/4 train a dense network, then prune it (IMP with rewinding)")
-    pruning = run_imp_job(context, ImpJobParams(
-        start=PruneStart(choice=StartModel(model=params.model, dataset=params.dataset)),
-        method=ImpParams(rounds=params.rounds, rate=params.rate), train=TrainConfig(epochs=params.epochs)))
+    pruning = run_imp_job(
+        context,
+        ImpJobParams(
+            start=PruneStart(choice=StartModel(model=params.model, dataset=params.dataset)),
+            method=ImpParams(rounds=params.rounds, rate=params.rate),
+            train=TrainConfig(epochs=params.epochs),
+        ),
+    )
     context.note("2/4 ingest the pruned network's graphs")
-    ingest = run_ingest(context, IngestParams(
-        source=CheckpointSource(run=int(pruning.run_id), round=params.rounds),
-        graphs="weights,coactivation,knn,class-graph", options=ExtractOptions(k="8", limit=600),
-        graph_id_prefix=params.prefix, replace=True))
+    ingest = run_ingest(
+        context,
+        IngestParams(
+            source=CheckpointSource(run=int(pruning.run_id), round=params.rounds),
+            graphs="weights,coactivation,knn,class-graph",
+            options=ExtractOptions(k="8", limit=600),
+            graph_id_prefix=params.prefix,
+            replace=True,
+        ),
+    )
     context.note("3/4 communities of the co-activation graph")
-    analysis = analysis_job("louvain").run(context, analysis_params("louvain", f"{params.prefix}-coactivation",
-                                                                    weight="w"))
+    analysis = analysis_job("louvain").run(
+        context, analysis_params("louvain", f"{params.prefix}-coactivation", weight="w")
+    )
     context.note("4/4 named queries")
     steps = []
     with context.open_store() as store:
@@ -86,11 +101,13 @@ def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
 def commands(params: DemoParams, pruning: RoundsResult) -> list[str]:
     """The command lines that do the same steps one by one (shown with each step's result)."""
     p = params.prefix
-    return [f"graphstore prune imp --model {params.model} --dataset {params.dataset} --epochs {params.epochs} "
-            f"--rounds {params.rounds} --rate {params.rate}",
-            f"graphstore ingest --run {pruning.run_id} --round {params.rounds} --graphs "
-            f"weights,coactivation,knn,class-graph --k 8 --limit 600 --graph-id-prefix {p} --replace",
-            f"graphstore analyze louvain --graph {p}-coactivation --weight w"]
+    return [
+        f"graphstore prune imp --model {params.model} --dataset {params.dataset} --epochs {params.epochs} "
+        f"--rounds {params.rounds} --rate {params.rate}",
+        f"graphstore ingest --run {pruning.run_id} --round {params.rounds} --graphs "
+        f"weights,coactivation,knn,class-graph --k 8 --limit 600 --graph-id-prefix {p} --replace",
+        f"graphstore analyze louvain --graph {p}-coactivation --weight w",
+    ]
 
 
 DEMO = JobSpec("demo", DemoParams.__doc__ or "", DemoParams, run_demo, "graphstore demo --epochs 4 --rounds 2")

@@ -38,22 +38,37 @@ class IngestError(GraphstoreError):
 @dataclass(frozen=True)
 class ExtractOptions:
     """Data and extraction options shared by every requested graph kind."""
-    dataset: str | None = field(default=None, metadata={
-        "help": "Dataset to forward (default: the checkpoint's).", "flags": ("--dataset", "-d")})
-    data_opt: tuple[str, ...] = field(default=(), metadata={
-        "help": "Dataset parameter KEY=VALUE (repeatable).", "repeat": True})
-    split: str | None = field(default=None, metadata={
-        "help": "Split for data-driven kinds (default per kind: coactivation train, knn and class-graph test)."})
+
+    dataset: str | None = field(
+        default=None, metadata={"help": "Dataset to forward (default: the checkpoint's).", "flags": ("--dataset", "-d")}
+    )
+    data_opt: tuple[str, ...] = field(
+        default=(), metadata={"help": "Dataset parameter KEY=VALUE (repeatable).", "repeat": True}
+    )
+    split: str | None = field(
+        default=None,
+        metadata={
+            "help": "Split for data-driven kinds (default per kind: coactivation train, knn and class-graph test)."
+        },
+    )
     limit: int | None = field(default=None, metadata={"help": "At most this many samples of the split (0 = all)."})
-    k: str | None = field(default=None, metadata={
-        "help": "kNN neighbours, e.g. 4,8,16 (knn: one graph per k; class-graph: the smallest)."})
-    layers: str | None = field(default=None, metadata={
-        "help": "Layers for coactivation, e.g. conv1,fc1,out (default all)."})
+    k: str | None = field(
+        default=None,
+        metadata={"help": "kNN neighbours, e.g. 4,8,16 (knn: one graph per k; class-graph: the smallest)."},
+    )
+    layers: str | None = field(
+        default=None, metadata={"help": "Layers for coactivation, e.g. conv1,fc1,out (default all)."}
+    )
     device: str | None = field(default=None, metadata={"help": "Device for forward passes (cpu, cuda)."})
     batch_size: int | None = field(default=None, metadata={"help": "Samples per forward batch."})
-    opt: tuple[str, ...] = field(default=(), metadata={
-        "help": "Kind parameter KEY=VALUE or KIND.KEY=VALUE (repeatable), e.g. coactivation.threshold=0.6 "
-                "(see --list).", "repeat": True})
+    opt: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "Kind parameter KEY=VALUE or KIND.KEY=VALUE (repeatable), e.g. coactivation.threshold=0.6 "
+            "(see --list).",
+            "repeat": True,
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 0:
@@ -63,22 +78,34 @@ class ExtractOptions:
 
     def common(self) -> dict[str, Any]:
         """The options that set the field of the same name in every kind that has it."""
-        return {"split": self.split, "limit": self.limit, "k": self.k, "layers": self.layers, "device": self.device,
-                "batch_size": self.batch_size}
+        return {
+            "split": self.split,
+            "limit": self.limit,
+            "k": self.k,
+            "layers": self.layers,
+            "device": self.device,
+            "batch_size": self.batch_size,
+        }
 
 
 @dataclass(frozen=True)
 class IngestParams:
     """Extract graphs from a checkpoint and store them, tracked."""
+
     source: CheckpointSource = field(default_factory=CheckpointSource)
-    graphs: str = field(default=DEFAULT_KINDS, metadata={
-        "help": "Graph kinds, comma-separated (see --list).", "flags": ("--graphs", "-g")})
+    graphs: str = field(
+        default=DEFAULT_KINDS,
+        metadata={"help": "Graph kinds, comma-separated (see --list).", "flags": ("--graphs", "-g")},
+    )
     options: ExtractOptions = field(default_factory=ExtractOptions)
-    graph_id_prefix: str | None = field(default=None, metadata={
-        "help": "Graph ids <prefix>-<kind> instead of <run>-<epoch>-<kind>."})
+    graph_id_prefix: str | None = field(
+        default=None, metadata={"help": "Graph ids <prefix>-<kind> instead of <run>-<epoch>-<kind>."}
+    )
     replace: bool = field(default=False, metadata={"help": "Overwrite graphs with the same ids."})
-    resume: bool = field(default=False, metadata={
-        "help": "Finish incomplete graphs (same checkpoint and parameters only); skip complete ones."})
+    resume: bool = field(
+        default=False,
+        metadata={"help": "Finish incomplete graphs (same checkpoint and parameters only); skip complete ones."},
+    )
 
     def __post_init__(self) -> None:
         if self.graph_id_prefix is not None:
@@ -88,9 +115,11 @@ class IngestParams:
 @dataclass(frozen=True)
 class ExtractParams:
     """Extract one graph kind from a checkpoint into a file, without a store."""
+
     graph: str = field(metadata={"help": "Graph kind (see graphstore ingest --list)."})
-    out: str = field(metadata={"help": "Output file: .parquet (directory), .zip, .graphml, .gexf.",
-                               "flags": ("--out", "-o")})
+    out: str = field(
+        metadata={"help": "Output file: .parquet (directory), .zip, .graphml, .gexf.", "flags": ("--out", "-o")}
+    )
     source: CheckpointSource = field(default_factory=CheckpointSource)
     options: ExtractOptions = field(default_factory=ExtractOptions)
     graph_id: str | None = field(default=None, metadata={"help": "Graph id written into the file."})
@@ -99,6 +128,7 @@ class ExtractParams:
 @dataclass
 class Planned:
     """One kind to extract: its registry entry, parameters, base graph id and the ids it will produce."""
+
     kind: Any
     params: Any
     base_id: str
@@ -108,6 +138,7 @@ class Planned:
 @dataclass
 class Outcome:
     """What happened to one graph."""
+
     kind: str
     graph_id: str
     nodes: int = 0
@@ -120,6 +151,7 @@ class Outcome:
 @dataclass
 class Inputs:
     """The loaded checkpoint, its model, the dataset (None when no kind needs data) and the file's digest."""
+
     path: Path
     checkpoint: Any
     model: Any
@@ -130,12 +162,14 @@ class Inputs:
 @dataclass
 class IngestResult:
     """Every graph the job produced or skipped, and where."""
+
     checkpoint: Path
     target: str
     outcomes: list[Outcome]
 
 
 # ---- resolution ---------------------------------------------------------------------------------------
+
 
 def file_digest(path: Path) -> str:
     """SHA-256 of a checkpoint file: the identity a resumed extraction must match."""
@@ -146,8 +180,9 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_inputs(path: Path, data_dir: Path, needs_data: bool, dataset: str | None = None,
-                data_opts: dict[str, str] | None = None) -> Inputs:
+def load_inputs(
+    path: Path, data_dir: Path, needs_data: bool, dataset: str | None = None, data_opts: dict[str, str] | None = None
+) -> Inputs:
     """Checkpoint, its model (weights must fit the spec) and the dataset, checked against the model."""
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
@@ -162,15 +197,18 @@ def load_data(ckpt: Any, data_dir: Path, dataset: str | None, data_opts: dict[st
     data = load_dataset(DatasetSpec(spec.name, params), data_dir)
     model_shape, model_classes = tuple(ckpt.model.input_shape), ckpt.model.num_classes
     if tuple(data.info.input_shape) != model_shape:
-        raise IngestError(f"Dataset {data.info.name} gives inputs of shape {tuple(data.info.input_shape)}; the model "
-                          f"was built for {model_shape}.",
-                          "Use the dataset the model was trained on (leave out --dataset), or set --data-opt "
-                          "(e.g. size=...) to match.")
+        raise IngestError(
+            f"Dataset {data.info.name} gives inputs of shape {tuple(data.info.input_shape)}; the model "
+            f"was built for {model_shape}.",
+            "Use the dataset the model was trained on (leave out --dataset), or set --data-opt "
+            "(e.g. size=...) to match.",
+        )
     if data.info.num_classes != model_classes:
-        raise IngestError(f"Dataset {data.info.name} has {data.info.num_classes} classes; the model has "
-                          f"{model_classes} outputs.",
-                          "Use the dataset the model was trained on (leave out --dataset), or one with as many "
-                          "classes as the model's outputs.")
+        raise IngestError(
+            f"Dataset {data.info.name} has {data.info.num_classes} classes; the model has {model_classes} outputs.",
+            "Use the dataset the model was trained on (leave out --dataset), or one with as many "
+            "classes as the model's outputs.",
+        )
     return data
 
 
@@ -216,20 +254,24 @@ def check_opts(entries: list[Any], opts: dict[str, str]) -> None:
         targets = [e for e in entries if not kind or kind.replace("_", "-") == e.name]
         if not any(name in e.field_names() for e in targets):
             known = "; ".join(f"{e.name}: {', '.join(sorted(e.field_names()))}" for e in entries)
-            raise IngestError(f"--opt {key}: no requested graph kind has a parameter {name!r}.",
-                              f"Parameters: {known}.")
+            raise IngestError(
+                f"--opt {key}: no requested graph kind has a parameter {name!r}.", f"Parameters: {known}."
+            )
 
 
-def plan(entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[str, str],
-         prefix: str | None) -> list[Planned]:
+def plan(
+    entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[str, str], prefix: str | None
+) -> list[Planned]:
     """Parameters and graph ids for each kind; applicability and parameter checks before any extraction."""
     check_opts(entries, opts)
     for entry in entries:
         reason = entry.why_not(inputs.checkpoint, inputs.model)
         if reason:
             usable = ", ".join(e.name for e in kinds() if not e.why_not(inputs.checkpoint, inputs.model))
-            raise KindDoesNotApply(f"Graph kind {entry.name!r} does not apply to {inputs.checkpoint.model.name}: "
-                                   f"{reason}.", f"Kinds that apply to this model: {usable}.")
+            raise KindDoesNotApply(
+                f"Graph kind {entry.name!r} does not apply to {inputs.checkpoint.model.name}: {reason}.",
+                f"Kinds that apply to this model: {usable}.",
+            )
     planned = []
     for entry in entries:
         params = entry.make_params(kind_values(entry, common, opts))
@@ -243,8 +285,12 @@ def plan(entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[
 def fingerprint(item: Planned, inputs: Inputs) -> dict[str, Any]:
     """What makes two extractions the same graph: the checkpoint's bytes, the kind's parameters, the data."""
     data = inputs.data.spec.to_dict() if inputs.data is not None and item.kind.needs_data else None
-    return {"checkpoint_sha256": inputs.digest, "kind": item.kind.name, "params": P.to_dict(item.params),
-            "dataset": data}
+    return {
+        "checkpoint_sha256": inputs.digest,
+        "kind": item.kind.name,
+        "params": P.to_dict(item.params),
+        "dataset": data,
+    }
 
 
 def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Any], float]:
@@ -257,27 +303,40 @@ def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Any], float]:
     for graph in graphs:
         graph.checkpoint = str(inputs.path.resolve())
         graph.run_id = ckpt.run_id if isinstance(ckpt.run_id, int) else None
-        graph.params.update(model=ckpt.model.name, epoch=ckpt.epoch, round=ckpt.round, run=ckpt.run_id,
-                            extract_seconds=round(seconds / len(graphs), 4), extraction=fingerprint(item, inputs))
+        graph.params.update(
+            model=ckpt.model.name,
+            epoch=ckpt.epoch,
+            round=ckpt.round,
+            run=ckpt.run_id,
+            extract_seconds=round(seconds / len(graphs), 4),
+            extraction=fingerprint(item, inputs),
+        )
         if inputs.data is not None and item.kind.needs_data:
             graph.params["dataset"] = inputs.data.spec.to_dict()
     return graphs, seconds
 
 
-def prepare(context: JobContext, source: CheckpointSource, kinds_text: str, options: ExtractOptions,
-            prefix: str | None) -> tuple[Inputs, list[Planned]]:
+def prepare(
+    context: JobContext, source: CheckpointSource, kinds_text: str, options: ExtractOptions, prefix: str | None
+) -> tuple[Inputs, list[Planned]]:
     """The inputs and the checked plan shared by ingest and extract."""
     entries = parse_kinds(kinds_text)
     data_dir = Path(context.settings.data_dir)
     path = source.resolve(data_dir)
     context.status(f"Loading {path.name} ...")
-    inputs = load_inputs(path, data_dir, any(e.needs_data for e in entries), options.dataset,
-                         P.parse_assignments(options.data_opt, "--data-opt"))
+    inputs = load_inputs(
+        path,
+        data_dir,
+        any(e.needs_data for e in entries),
+        options.dataset,
+        P.parse_assignments(options.data_opt, "--data-opt"),
+    )
     opts = P.parse_assignments(options.opt, "--opt")
     return inputs, plan(entries, inputs, options.common(), opts, prefix)
 
 
 # ---- the store side ----------------------------------------------------------------------------------
+
 
 def existing(context: JobContext, ids: list[str]) -> dict[str, Any]:
     """GraphInfo of the given graph ids already in the store."""
@@ -295,14 +354,19 @@ def check_resumable(item: Planned, inputs: Inputs, found: dict[str, Any]) -> Non
             continue
         have = (info.params or {}).get("extraction")
         if have is None:
-            raise IngestError(f"Cannot resume {graph_id}: the stored graph does not record which checkpoint and "
-                              "parameters started it.", "Pass --replace to extract it again from scratch.")
+            raise IngestError(
+                f"Cannot resume {graph_id}: the stored graph does not record which checkpoint and "
+                "parameters started it.",
+                "Pass --replace to extract it again from scratch.",
+            )
         diff = sorted(k for k in want if _normal(want[k]) != _normal(have.get(k)))
         if diff:
             detail = "; ".join(f"{k}: stored {have.get(k)!r}, now {want[k]!r}" for k in diff)
-            raise IngestError(f"Cannot resume {graph_id}: it was started from a different extraction ({detail}).",
-                              "Resume with the same checkpoint and options, pass --replace to overwrite it, or "
-                              "use another --graph-id-prefix.")
+            raise IngestError(
+                f"Cannot resume {graph_id}: it was started from a different extraction ({detail}).",
+                "Resume with the same checkpoint and options, pass --replace to overwrite it, or "
+                "use another --graph-id-prefix.",
+            )
 
 
 def _normal(value: Any) -> Any:
@@ -323,14 +387,17 @@ def checkpoint_record(context: JobContext, inputs: Inputs) -> tuple[int | None, 
     return (ids[0] if ids else None), True
 
 
-def store_planned(context: JobContext, inputs: Inputs, planned: list[Planned], replace: bool = False,
-                  resume: bool = False) -> list[Outcome]:
+def store_planned(
+    context: JobContext, inputs: Inputs, planned: list[Planned], replace: bool = False, resume: bool = False
+) -> list[Outcome]:
     """Extract each planned graph and save it to the store with its tracking record."""
     found = existing(context, [i for item in planned for i in item.ids])
     if found and not (replace or resume):
-        raise GraphExists(f"Graphs already in the store: {', '.join(f'{i} ({s.status})' for i, s in found.items())}.",
-                          "Pass --replace to overwrite, --resume to finish incomplete ones and skip complete ones, "
-                          "or --graph-id-prefix to store new copies.")
+        raise GraphExists(
+            f"Graphs already in the store: {', '.join(f'{i} ({s.status})' for i, s in found.items())}.",
+            "Pass --replace to overwrite, --resume to finish incomplete ones and skip complete ones, "
+            "or --graph-id-prefix to store new copies.",
+        )
     if resume and not replace:
         for item in planned:
             check_resumable(item, inputs, found)
@@ -346,23 +413,39 @@ def store_planned(context: JobContext, inputs: Inputs, planned: list[Planned], r
         for graph in graphs:
             if not tracked:
                 graph.run_id = None
-            report = save_graph(context.settings, graph, replace=replace, resume=resume and not replace,
-                                on_progress=labelled(context.progress, f"writing {graph.graph_id}"),
-                                checkpoint_id=ckpt_id)
-            outcomes.append(Outcome(item.kind.name, graph.graph_id, report.nodes, report.edges,
-                                    seconds / len(graphs), report.seconds,
-                                    "resumed" if report.resumed else "complete"))
+            report = save_graph(
+                context.settings,
+                graph,
+                replace=replace,
+                resume=resume and not replace,
+                on_progress=labelled(context.progress, f"writing {graph.graph_id}"),
+                checkpoint_id=ckpt_id,
+            )
+            outcomes.append(
+                Outcome(
+                    item.kind.name,
+                    graph.graph_id,
+                    report.nodes,
+                    report.edges,
+                    seconds / len(graphs),
+                    report.seconds,
+                    "resumed" if report.resumed else "complete",
+                )
+            )
     return outcomes
 
 
 def labelled(progress: ProgressCallback, label: str) -> ProgressCallback:
     """A progress callback that prefixes every step with `label` (one bar per graph written)."""
+
     def report(step: str, done: int, total: int) -> None:
         progress(f"{label}: {step}", done, total)
+
     return report
 
 
 # ---- the jobs ------------------------------------------------------------------------------------------
+
 
 def run_ingest(context: JobContext, params: IngestParams) -> IngestResult:
     """Plan, extract and store every requested graph; a resumed graph must come from the same extraction."""
@@ -375,8 +458,9 @@ def run_extract(context: JobContext, params: ExtractParams) -> IngestResult:
     """Extract one graph kind and write it (or one file per graph, for kinds that make several) to a file."""
     out = Path(params.out)
     if out.suffix not in FORMATS:
-        raise IngestError(f"Unknown output format {out.suffix or '(none)'} for {out}.",
-                          f"End --out with one of {', '.join(FORMATS)}.")
+        raise IngestError(
+            f"Unknown output format {out.suffix or '(none)'} for {out}.", f"End --out with one of {', '.join(FORMATS)}."
+        )
     inputs, planned = prepare(context, params.source, params.graph, params.options, params.graph_id)
     if len(planned) != 1:
         raise IngestError("extract writes one graph kind at a time.", "Pass a single --graph KIND.")
@@ -388,19 +472,28 @@ def run_extract(context: JobContext, params: ExtractParams) -> IngestResult:
     context.progress(f"extracting {item.kind.name}", 1, 1)
     outcomes = []
     for g in graphs:
-        suffix = g.graph_id[len(item.base_id):]
+        suffix = g.graph_id[len(item.base_id) :]
         target = out if len(graphs) == 1 else out.with_name(f"{out.stem}{suffix}{out.suffix}")
         write_graph_file(g, target)
-        outcomes.append(Outcome(item.kind.name, g.graph_id, g.node_count, g.edge_count, seconds / len(graphs),
-                                status=str(target)))
+        outcomes.append(
+            Outcome(item.kind.name, g.graph_id, g.node_count, g.edge_count, seconds / len(graphs), status=str(target))
+        )
     return IngestResult(inputs.path, str(out), outcomes)
 
 
-INGEST = JobSpec("ingest", "Extract graphs from a checkpoint and store them (graph store + tracking DB).",
-                 IngestParams, run_ingest,
-                 "graphstore ingest --run 3 --epoch 10 --graphs weights,coactivation,knn,class-graph --k 4,8,16")
-EXTRACT = JobSpec("extract", "Extract one graph from a checkpoint and write it to a file, without a store.",
-                  ExtractParams, run_extract, "graphstore extract runs/1/epoch_5.pt --graph coactivation "
-                                              "--out coact.graphml")
+INGEST = JobSpec(
+    "ingest",
+    "Extract graphs from a checkpoint and store them (graph store + tracking DB).",
+    IngestParams,
+    run_ingest,
+    "graphstore ingest --run 3 --epoch 10 --graphs weights,coactivation,knn,class-graph --k 4,8,16",
+)
+EXTRACT = JobSpec(
+    "extract",
+    "Extract one graph from a checkpoint and write it to a file, without a store.",
+    ExtractParams,
+    run_extract,
+    "graphstore extract runs/1/epoch_5.pt --graph coactivation --out coact.graphml",
+)
 register(INGEST)
 register(EXTRACT)

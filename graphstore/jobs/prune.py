@@ -28,8 +28,13 @@ from graphstore.pruning.topology import run_topology
 class StartModel(ModelChoice):
     """The model to train from scratch when no checkpoint is given (no default model: a checkpoint is the norm)."""
 
-    model: str | None = field(default=None, metadata={  # type: ignore[assignment]
-        "help": "Train this model from scratch first (no checkpoint).", "flags": ("--model", "-m")})
+    model: str | None = field(
+        default=None,
+        metadata={  # type: ignore[assignment]
+            "help": "Train this model from scratch first (no checkpoint).",
+            "flags": ("--model", "-m"),
+        },
+    )
     dataset: str = field(default="digits", metadata={"help": "Dataset for --model.", "flags": ("--dataset", "-d")})
 
 
@@ -41,8 +46,9 @@ class PruneStart:
     choice: StartModel = field(default_factory=StartModel)
 
 
-def resolve_start(context: JobContext, start: PruneStart, config: TrainConfig, keep_epoch: int | None = None
-                  ) -> tuple[Start, Any]:
+def resolve_start(
+    context: JobContext, start: PruneStart, config: TrainConfig, keep_epoch: int | None = None
+) -> tuple[Start, Any]:
     """(Start, rewind state or None): load the checkpoint, or train --model on --dataset as the parent run."""
     settings, data_params = context.settings, parse_assignments(start.choice.data_opt, "--data-opt")
     if start.source.given:
@@ -50,9 +56,17 @@ def resolve_start(context: JobContext, start: PruneStart, config: TrainConfig, k
         return load_start(settings.data_dir, checkpoint=path, data_params=data_params), None
     if start.choice.model is None:
         raise PruningError("Nothing to prune.", "Pass a checkpoint path, --run RUN_ID, or --model M --dataset D.")
-    return train_start(settings.data_dir, settings.tracking_url, start.choice.model,
-                       parse_assignments(start.choice.model_opt, "--model-opt"), start.choice.dataset, data_params,
-                       config, keep_epoch, context.progress)
+    return train_start(
+        settings.data_dir,
+        settings.tracking_url,
+        start.choice.model,
+        parse_assignments(start.choice.model_opt, "--model-opt"),
+        start.choice.dataset,
+        data_params,
+        config,
+        keep_epoch,
+        context.progress,
+    )
 
 
 def model_name(start: Start) -> str:
@@ -91,11 +105,15 @@ class RoundsResult:
 
 def _round_note(context: JobContext, total: int) -> Any:
     """One line per finished round."""
+
     def note(record: RoundRecord) -> None:
         acc = record.metrics.get("test_acc")
         extra = f", NP {record.metrics['np']:.4g}" if "np" in record.metrics else ""
-        context.note(f"round {record.round}/{total}: sparsity {record.sparsity:.2%}, test acc "
-                     f"{'-' if acc is None else f'{acc:.4f}'}{extra}")
+        context.note(
+            f"round {record.round}/{total}: sparsity {record.sparsity:.2%}, test acc "
+            f"{'-' if acc is None else f'{acc:.4f}'}{extra}"
+        )
+
     return note
 
 
@@ -103,8 +121,16 @@ def _rounds(method: str, fn: Any, context: JobContext, params: Any) -> RoundsRes
     """IMP or T-IMP from the resolved start."""
     keep = params.method.rewind_epoch if params.method.rewind == "epoch" else None
     start, rewind_to = resolve_start(context, params.start, params.train, keep)
-    run = fn(start, params.method, params.train, context.settings.data_dir, context.settings.tracking_url,
-             progress=context.progress, rewind_to=rewind_to, on_round=_round_note(context, params.method.rounds))
+    run = fn(
+        start,
+        params.method,
+        params.train,
+        context.settings.data_dir,
+        context.settings.tracking_url,
+        progress=context.progress,
+        rewind_to=rewind_to,
+        on_round=_round_note(context, params.method.rounds),
+    )
     columns = ("test_loss", "np", "overlap") if params.method.track_topology else ("test_loss",)
     return RoundsResult(method, run.run_id, start.parent_run_id, list(run.rounds), columns)
 
@@ -136,12 +162,20 @@ def run_structured_job(context: JobContext, params: StructuredJobParams) -> Stru
         start, _ = resolve_start(context, params.start, config)
     elif params.start.choice.model is not None:
         choice, model = params.start.choice, params.start.choice.model
-        start = fresh_start(settings.data_dir, model, parse_assignments(choice.model_opt, "--model-opt"),
-                            choice.dataset, parse_assignments(choice.data_opt, "--data-opt"), config.seed)
+        start = fresh_start(
+            settings.data_dir,
+            model,
+            parse_assignments(choice.model_opt, "--model-opt"),
+            choice.dataset,
+            parse_assignments(choice.data_opt, "--data-opt"),
+            config.seed,
+        )
     else:
         raise PruningError("Nothing to prune.", "Pass a checkpoint path, --run RUN_ID, or --model M --dataset D.")
-    context.note(f"structured pruning of {model_name(start)} on {start.data.info.name}: p={method.sparsity}, "
-                 f"prune after epoch {prune_epoch} of {config.epochs}, lambda {method.lam}")
+    context.note(
+        f"structured pruning of {model_name(start)} on {start.data.info.name}: p={method.sparsity}, "
+        f"prune after epoch {prune_epoch} of {config.epochs}, lambda {method.lam}"
+    )
     return run_structured(settings.data_dir, settings.tracking_url, method, config, start, progress=context.progress)
 
 
@@ -150,8 +184,9 @@ class LayersJobParams:
     """Remove the conv layers whose class-network nodes all have delta <= gamma x mean delta, then retrain."""
 
     start: PruneStart = field(default_factory=PruneStart)
-    name: str | None = field(default=None, metadata={
-        "help": "Run name of the retrained model (default <model>-layers-g<gamma>)."})
+    name: str | None = field(
+        default=None, metadata={"help": "Run name of the retrained model (default <model>-layers-g<gamma>)."}
+    )
     retrain: bool = field(default=True, metadata={"help": "Retrain each rebuilt model (--no-retrain: sizes only)."})
     method: LayerPruneParams = field(default_factory=LayerPruneParams)
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"exclude": ("gamma",)})
@@ -169,17 +204,30 @@ def run_layers_job(context: JobContext, params: LayersJobParams) -> LayersResult
     """delta once, then per gamma: select, rebuild, count parameters, retrain."""
     start, _ = resolve_start(context, params.start, params.train)
     method = params.method
-    context.note(f"computing delta for every node of {model_name(start)}'s multilayer network "
-                 f"({method.split} split, {method.weight} arc weights, {method.source})")
+    context.note(
+        f"computing delta for every node of {model_name(start)}'s multilayer network "
+        f"({method.split} split, {method.weight} arc weights, {method.source})"
+    )
 
     def row_note(row: SweepRow) -> None:
         sel, acc = row.selection, row.metrics.get("test_acc")
-        context.note(f"gamma {sel.gamma:g}: threshold {sel.threshold:.4f}, removed "
-                     f"{', '.join(sel.removed) or 'none'}{' (guard kept one layer)' if sel.guarded else ''}; "
-                     f"{row.parameters:,} parameters; test acc {'-' if acc is None else f'{acc:.4f}'}")
+        context.note(
+            f"gamma {sel.gamma:g}: threshold {sel.threshold:.4f}, removed "
+            f"{', '.join(sel.removed) or 'none'}{' (guard kept one layer)' if sel.guarded else ''}; "
+            f"{row.parameters:,} parameters; test acc {'-' if acc is None else f'{acc:.4f}'}"
+        )
 
-    result = prune_layers(start, method, params.train, context.settings.data_dir, context.settings.tracking_url,
-                          name=params.name, progress=context.progress, retrain_models=params.retrain, on_row=row_note)
+    result = prune_layers(
+        start,
+        method,
+        params.train,
+        context.settings.data_dir,
+        context.settings.tracking_url,
+        name=params.name,
+        progress=context.progress,
+        retrain_models=params.retrain,
+        on_row=row_note,
+    )
     return LayersResult(result, start.parent_run_id)
 
 
@@ -193,26 +241,54 @@ class SculptJobParams:
 
 def run_sculpt_job(context: JobContext, params: SculptJobParams) -> SculptRun:
     """Sculpt an MLP on its Boolean task as a tracked run; one note per pruning step."""
+
     def step_note(step: Step) -> None:
         verdict = "accepted" if step.accepted else "rejected"
         what = "dense training" if step.phase == "dense" else f"{step.phase} step {step.size} (P={step.p:g})"
-        context.note(f"step {step.index}: {what}: acc {step.acc:.4f}, density {step.density:.2%}, "
-                     f"{step.units_kept} units, {verdict}")
+        context.note(
+            f"step {step.index}: {what}: acc {step.acc:.4f}, density {step.density:.2%}, "
+            f"{step.units_kept} units, {verdict}"
+        )
 
     return run_sculpt(context.settings.data_dir, context.settings.tracking_url, params.method, params.name, step_note)
 
 
-IMP = JobSpec("prune-imp", ImpJobParams.__doc__ or "", ImpJobParams, run_imp_job,
-              "graphstore prune imp --model small-cnn --dataset digits --rounds 5 --rate 0.2 --epochs 3")
-TIMP = JobSpec("prune-topology", TopologyImpJobParams.__doc__ or "", TopologyImpJobParams, run_topology_job,
-               "graphstore prune topology --run 1 --rewind epoch --rewind-epoch 1")
-STRUCTURED = JobSpec("prune-structured", StructuredJobParams.__doc__ or "", StructuredJobParams, run_structured_job,
-                     "graphstore prune structured --model small-cnn --dataset digits --epochs 10 --prune-epoch 7 "
-                     "--sparsity 0.5 --lam 1e-4")
-LAYERS = JobSpec("prune-layers", LayersJobParams.__doc__ or "", LayersJobParams, run_layers_job,
-                 "graphstore prune layers --run 1 --sweep 0.25:2:0.25 --aggregate median")
-SCULPT = JobSpec("prune-sculpt", SculptJobParams.__doc__ or "", SculptJobParams, run_sculpt_job,
-                 "graphstore prune sculpt --task input-separable --widths 24,24 --p-unit 65 --p-edge 1.5")
+IMP = JobSpec(
+    "prune-imp",
+    ImpJobParams.__doc__ or "",
+    ImpJobParams,
+    run_imp_job,
+    "graphstore prune imp --model small-cnn --dataset digits --rounds 5 --rate 0.2 --epochs 3",
+)
+TIMP = JobSpec(
+    "prune-topology",
+    TopologyImpJobParams.__doc__ or "",
+    TopologyImpJobParams,
+    run_topology_job,
+    "graphstore prune topology --run 1 --rewind epoch --rewind-epoch 1",
+)
+STRUCTURED = JobSpec(
+    "prune-structured",
+    StructuredJobParams.__doc__ or "",
+    StructuredJobParams,
+    run_structured_job,
+    "graphstore prune structured --model small-cnn --dataset digits --epochs 10 --prune-epoch 7 "
+    "--sparsity 0.5 --lam 1e-4",
+)
+LAYERS = JobSpec(
+    "prune-layers",
+    LayersJobParams.__doc__ or "",
+    LayersJobParams,
+    run_layers_job,
+    "graphstore prune layers --run 1 --sweep 0.25:2:0.25 --aggregate median",
+)
+SCULPT = JobSpec(
+    "prune-sculpt",
+    SculptJobParams.__doc__ or "",
+    SculptJobParams,
+    run_sculpt_job,
+    "graphstore prune sculpt --task input-separable --widths 24,24 --p-unit 65 --p-edge 1.5",
+)
 register(IMP)
 register(TIMP)
 register(STRUCTURED)

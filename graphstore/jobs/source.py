@@ -16,8 +16,10 @@ class SourceError(GraphstoreError):
 @dataclass(frozen=True)
 class CheckpointSource:
     """Which checkpoint a job reads: a file, or a tracked run's checkpoint at an epoch and/or pruning round."""
-    checkpoint: str | None = field(default=None, metadata={
-        "help": "Checkpoint file (.pt); or use --run [--epoch | --round].", "argument": True})
+
+    checkpoint: str | None = field(
+        default=None, metadata={"help": "Checkpoint file (.pt); or use --run [--epoch | --round].", "argument": True}
+    )
     run: int | None = field(default=None, metadata={"help": "Run id whose checkpoint to use (default: its last)."})
     epoch: int | None = field(default=None, metadata={"help": "Epoch of the run's checkpoint."})
     round: int | None = field(default=None, metadata={"help": "Pruning round of the run's checkpoint."})
@@ -33,14 +35,19 @@ class CheckpointSource:
             raise SourceError("Give a checkpoint path or --run, not both.", "Drop one of them.")
         if self.checkpoint is not None:
             if self.epoch is not None or self.round is not None:
-                raise SourceError("--epoch and --round select a checkpoint of --run, not of a file.",
-                                  "Drop --epoch/--round, or pass --run RUN_ID instead of the path.")
+                raise SourceError(
+                    "--epoch and --round select a checkpoint of --run, not of a file.",
+                    "Drop --epoch/--round, or pass --run RUN_ID instead of the path.",
+                )
             path = Path(self.checkpoint)
             if not path.is_file():
-                raise SourceError(f"Checkpoint file {path} does not exist.",
-                                  "Pass an existing .pt file, or --run RUN_ID [--epoch K | --round R].")
+                raise SourceError(
+                    f"Checkpoint file {path} does not exist.",
+                    "Pass an existing .pt file, or --run RUN_ID [--epoch K | --round R].",
+                )
             return path
         if self.run is None:
-            raise SourceError("No checkpoint given.",
-                              "Pass a checkpoint path, or --run RUN_ID [--epoch K | --round R].")
+            raise SourceError(
+                "No checkpoint given.", "Pass a checkpoint path, or --run RUN_ID [--epoch K | --round R]."
+            )
         return find_checkpoint(data_dir, self.run, self.epoch, self.round)

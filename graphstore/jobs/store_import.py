@@ -20,13 +20,19 @@ from graphstore.store.neo4j_import import ImportReport, import_offline
 class StoreImportParams:
     """First load of large graphs into the stopped local Neo4j with neo4j-admin's offline importer."""
 
-    files: tuple[str, ...] = field(metadata={
-        "help": "Graph files written by `graphstore extract` (.parquet or .zip).", "argument": True,
-        "repeat": True})
-    run_dir: str | None = field(default=None, metadata={
-        "help": "Run root of the local servers (default: <data_dir>/services)."})
-    overwrite: bool = field(default=False, metadata={
-        "help": "Replace the server's existing database (all its graphs)."})
+    files: tuple[str, ...] = field(
+        metadata={
+            "help": "Graph files written by `graphstore extract` (.parquet or .zip).",
+            "argument": True,
+            "repeat": True,
+        }
+    )
+    run_dir: str | None = field(
+        default=None, metadata={"help": "Run root of the local servers (default: <data_dir>/services)."}
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace the server's existing database (all its graphs)."}
+    )
 
 
 @dataclass
@@ -37,24 +43,34 @@ class StoreImportResult:
     run_root: Path
 
 
-def import_offline_tracked(context: JobContext, graphs: list[Graph], run_root: Path, *,
-                           overwrite: bool = False) -> ImportReport:
+def import_offline_tracked(
+    context: JobContext, graphs: list[Graph], run_root: Path, *, overwrite: bool = False
+) -> ImportReport:
     """Import into the stopped local Neo4j of `graphstore services`, with each graph's tracking record following
     (writing -> complete, or failed); an existing database needs overwrite, since the import replaces it whole."""
     home = Path(run_root).expanduser().resolve() / "neo4j"
     state = neo4j_status(home)
     if state["running"]:
-        raise ServiceError(f"The Neo4j server of {home} is running; the offline importer needs it stopped.",
-                           f"Stop it (`graphstore services stop --run-dir {run_root}`), import, then start it again.")
+        raise ServiceError(
+            f"The Neo4j server of {home} is running; the offline importer needs it stopped.",
+            f"Stop it (`graphstore services stop --run-dir {run_root}`), import, then start it again.",
+        )
     if (home / "data" / "databases" / "neo4j").exists() and not overwrite:
-        raise GraphExists(f"The Neo4j database in {home} already exists; an offline import replaces it whole "
-                          "(every graph in it).", "Pass --overwrite to replace it, or write into the running "
-                          "server with `graphstore ingest` instead.")
+        raise GraphExists(
+            f"The Neo4j database in {home} already exists; an offline import replaces it whole (every graph in it).",
+            "Pass --overwrite to replace it, or write into the running server with `graphstore ingest` instead.",
+        )
     dist = Path(state["dist"]) if state.get("dist") else neo4j_dist.ensure_dist()
     with context.open_tracking() as tracking:
         for graph in graphs:
-            tracking.begin_graph(graph.graph_id, graph.kind, graph.params, f"neo4j-admin import into {home}",
-                                 run_id=graph.run_id, replace=True)
+            tracking.begin_graph(
+                graph.graph_id,
+                graph.kind,
+                graph.params,
+                f"neo4j-admin import into {home}",
+                run_id=graph.run_id,
+                replace=True,
+            )
         try:
             report = import_offline(graphs, home, dist)
         except BaseException as exc:
@@ -77,6 +93,11 @@ def run_store_import(context: JobContext, params: StoreImportParams) -> StoreImp
     return StoreImportResult(import_offline_tracked(context, graphs, root, overwrite=params.overwrite), root)
 
 
-STORE_IMPORT = JobSpec("store-import", StoreImportParams.__doc__ or "", StoreImportParams, run_store_import,
-                       "graphstore store import big.parquet --overwrite")
+STORE_IMPORT = JobSpec(
+    "store-import",
+    StoreImportParams.__doc__ or "",
+    StoreImportParams,
+    run_store_import,
+    "graphstore store import big.parquet --overwrite",
+)
 register(STORE_IMPORT)

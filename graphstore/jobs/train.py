@@ -16,15 +16,29 @@ from graphstore.nn.tracked import train_tracked
 class ModelChoice:
     """A registered model and dataset with their parameters (`graphstore train --list` shows them)."""
 
-    model: str = field(default="small-cnn", metadata={
-        "help": "Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18).", "flags": ("--model", "-m")})
-    dataset: str = field(default="digits", metadata={
-        "help": "Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, cifar20, imagefolder, caltech101, "
-                "boolean-modular).", "flags": ("--dataset", "-d")})
-    model_opt: tuple[str, ...] = field(default=(), metadata={
-        "help": "Model parameter KEY=VALUE (repeatable), e.g. width=0.25 or hidden=64,32.", "repeat": True})
-    data_opt: tuple[str, ...] = field(default=(), metadata={
-        "help": "Dataset parameter KEY=VALUE (repeatable), e.g. size=28 or root=/data.", "repeat": True})
+    model: str = field(
+        default="small-cnn",
+        metadata={
+            "help": "Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18).",
+            "flags": ("--model", "-m"),
+        },
+    )
+    dataset: str = field(
+        default="digits",
+        metadata={
+            "help": "Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, cifar20, imagefolder, caltech101, "
+            "boolean-modular).",
+            "flags": ("--dataset", "-d"),
+        },
+    )
+    model_opt: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "Model parameter KEY=VALUE (repeatable), e.g. width=0.25 or hidden=64,32.", "repeat": True},
+    )
+    data_opt: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "Dataset parameter KEY=VALUE (repeatable), e.g. size=28 or root=/data.", "repeat": True},
+    )
 
     def model_params(self) -> dict[str, str]:
         """--model-opt as a mapping (checked against the model's parameter dataclass when it is built)."""
@@ -40,8 +54,9 @@ class TrainParams:
     """Train a model on a dataset; checkpoints to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics to the DB."""
 
     choice: ModelChoice = field(default_factory=ModelChoice)
-    name: str | None = field(default=None, metadata={
-        "help": "Run name in the tracking DB (default <model>-<dataset>)."})
+    name: str | None = field(
+        default=None, metadata={"help": "Run name in the tracking DB (default <model>-<dataset>)."}
+    )
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -64,17 +79,41 @@ def run_train(context: JobContext, params: TrainParams) -> TrainOutcome:
     choice, settings = params.choice, context.settings
 
     def announce(run_id: Any, net: Any, data: Any) -> None:
-        context.note(f"run {run_id}: {net.spec.name} ({net.hidden_neurons()} hidden neurons) on {data.info.name} "
-                     f"(train {data.size('train')}, val {data.size('val')}, test {data.size('test')})")
+        context.note(
+            f"run {run_id}: {net.spec.name} ({net.hidden_neurons()} hidden neurons) on {data.info.name} "
+            f"(train {data.size('train')}, val {data.size('val')}, test {data.size('test')})"
+        )
 
-    out = train_tracked(settings.data_dir, settings.tracking_url, choice.model, choice.model_params(), choice.dataset,
-                        choice.data_params(), params.train, name=params.name, on_start=announce,
-                        progress=context.progress)
+    out = train_tracked(
+        settings.data_dir,
+        settings.tracking_url,
+        choice.model,
+        choice.model_params(),
+        choice.dataset,
+        choice.data_params(),
+        params.train,
+        name=params.name,
+        on_start=announce,
+        progress=context.progress,
+    )
     sizes = {split: out.data.size(split) for split in ("train", "val", "test")}
-    return TrainOutcome(out.run_id, out.params["model"]["name"], out.data.info.name, out.params["hidden_neurons"],
-                        sizes, list(out.result.history), dict(out.result.final), list(out.saved))
+    return TrainOutcome(
+        out.run_id,
+        out.params["model"]["name"],
+        out.data.info.name,
+        out.params["hidden_neurons"],
+        sizes,
+        list(out.result.history),
+        dict(out.result.final),
+        list(out.saved),
+    )
 
 
-TRAIN = JobSpec("train", "Train a model on a dataset; checkpoints to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics "
-                "to the DB.", TrainParams, run_train, "graphstore train --model small-cnn --dataset digits --epochs 5")
+TRAIN = JobSpec(
+    "train",
+    "Train a model on a dataset; checkpoints to <data_dir>/runs/<run_id>/epoch_<k>.pt, metrics to the DB.",
+    TrainParams,
+    run_train,
+    "graphstore train --model small-cnn --dataset digits --epochs 5",
+)
 register(TRAIN)

@@ -115,9 +115,7 @@ def make_checkpoint(
     """Snapshot a model built by build_model (it carries `model.spec`) into a Checkpoint."""
     spec = getattr(model, "spec", None)
     if not isinstance(spec, ModelSpec):
-        raise CheckpointError(
-            "The model has no ModelSpec (`model.spec`); build it with graphstore.nn.make_model."
-        )
+        raise CheckpointError("The model has no ModelSpec (`model.spec`); build it with graphstore.nn.make_model.")
     return Checkpoint(
         spec,
         dataset,
@@ -183,9 +181,7 @@ def _from_payload(payload: Any, path: Path) -> Checkpoint:
         )
     absent = [k for k in REQUIRED if k not in payload]
     if absent:
-        raise CheckpointError(
-            f"{path} is corrupt: missing {', '.join(absent)}.", "Re-create it with graphstore train."
-        )
+        raise CheckpointError(f"{path} is corrupt: missing {', '.join(absent)}.", "Re-create it with graphstore train.")
     try:
         ckpt = Checkpoint(
             ModelSpec.from_dict(payload["model"]),

@@ -34,9 +34,7 @@ class TrainConfig:
     gamma: float = field(default=0.1, metadata={"help": "Decay factor per step (step schedule)."})
     patience: int = field(
         default=0,
-        metadata={
-            "help": "Stop after this many epochs without a lower validation loss (0 = never stop early)."
-        },
+        metadata={"help": "Stop after this many epochs without a lower validation loss (0 = never stop early)."},
     )
     checkpoint_epochs: tuple[int, ...] | None = field(
         default=None,
@@ -58,9 +56,7 @@ class TrainConfig:
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers for on-disk image folders."})
     input_noise: float = field(
         default=0.0,
-        metadata={
-            "help": "Std of Gaussian noise added to training inputs (0.1 for the Boolean tasks; 0 = none)."
-        },
+        metadata={"help": "Std of Gaussian noise added to training inputs (0.1 for the Boolean tasks; 0 = none)."},
     )
     restore_best: bool = field(
         default=False, metadata={"help": "End with the weights of the epoch with the lowest validation loss."}

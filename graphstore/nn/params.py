@@ -57,9 +57,7 @@ def _scalar(value: Any, kind: Any) -> Any:
 def coerce(value: Any, kind: Any) -> Any:
     """Coerce text like "256,128" or JSON values into `kind` (scalars, tuple[X, ...], list[X], X | None)."""
     optional, kind = _is_optional(kind)
-    if value is None or (
-        optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null")
-    ):
+    if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         return None
     origin = typing.get_origin(kind)
     if origin in (tuple, list):
@@ -78,9 +76,7 @@ def from_mapping(cls: type[T], values: Mapping[str, Any] | None, what: str) -> T
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise InvalidParams(
-            f"Unknown parameter(s) for {what}: {', '.join(unknown)}.", f"Known: {known_list(cls)}"
-        )
+        raise InvalidParams(f"Unknown parameter(s) for {what}: {', '.join(unknown)}.", f"Known: {known_list(cls)}")
     hints = field_types(cls)
     kwargs = {name: _coerce_field(fields[name], hints[name], raw, what) for name, raw in values.items()}
     try:
@@ -127,9 +123,7 @@ def parse_assignments(items: Iterable[str], what: str) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InvalidParams(
-                f"{what} option {item!r} is not KEY=VALUE.", "Example: --model-opt width=0.25"
-            )
+            raise InvalidParams(f"{what} option {item!r} is not KEY=VALUE.", "Example: --model-opt width=0.25")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
 

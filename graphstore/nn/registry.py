@@ -37,8 +37,11 @@ class BuilderRegistry(Generic[F]):
     def __init__(self, kind: str, package: str) -> None:
         self.kind = kind
         self.registry: Registry[Entry[F]] = Registry(
-            kind, package, skip=("base", "common"),
-            hint=f"`graphstore train --list` shows the {kind}s and their options.")
+            kind,
+            package,
+            skip=("base", "common"),
+            hint=f"`graphstore train --list` shows the {kind}s and their options.",
+        )
 
     def register(self, name: str, params: type, summary: str = "") -> Callable[[F], F]:
         """Decorator registering `build` under `name` with parameter dataclass `params`."""

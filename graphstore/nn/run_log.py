@@ -79,9 +79,7 @@ class RunLog:
         """Record a running run and return its id."""
         if self.tracking is None:
             return "local-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
-        return int(
-            self.tracking.start_run(kind, name, params, parent_run_id=parent_run_id, seed=seed, device=device)
-        )
+        return int(self.tracking.start_run(kind, name, params, parent_run_id=parent_run_id, seed=seed, device=device))
 
     def finish(self, run_id: RunId, status: str, error: str | None = None) -> None:
         """Mark the run completed, failed or interrupted, once: the first (most specific) record stays."""

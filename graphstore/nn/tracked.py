@@ -45,8 +45,13 @@ class TrackedTraining:
 
 def training_params(spec: ModelSpec, net: nn.Module, data: LoadedDataset, config: TrainConfig) -> dict[str, Any]:
     """What a training run records: model and dataset specs, the TrainConfig, the splits, the hidden neurons."""
-    return {"model": spec.to_dict(), "dataset": data.spec.to_dict(), "train": config_dict(config),
-            "splits": data.meta.get("splits", {}), "hidden_neurons": prunable(net).hidden_neurons()}
+    return {
+        "model": spec.to_dict(),
+        "dataset": data.spec.to_dict(),
+        "train": config_dict(config),
+        "splits": data.meta.get("splits", {}),
+        "hidden_neurons": prunable(net).hidden_neurons(),
+    }
 
 
 def train_tracked(

@@ -235,9 +235,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidParams(
-            "--device cuda was asked for but torch sees no CUDA GPU.", "Use --device cpu or auto."
-        )
+        raise InvalidParams("--device cuda was asked for but torch sees no CUDA GPU.", "Use --device cpu or auto.")
     return torch.device(name)
 
 
@@ -245,9 +243,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     """Adam or SGD (momentum) over the trainable parameters."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -272,9 +268,7 @@ def hits(out: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return (out.argmax(1) == y).sum()
 
 
-def mask_pairs(
-    model: nn.Module, masks: Tensors, device: torch.device
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def mask_pairs(model: nn.Module, masks: Tensors, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(parameter, float mask on device) pairs; unknown or misshapen masks raise InvalidParams."""
     params = dict(model.named_parameters())
     pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -364,9 +358,7 @@ def _describe(epoch: int, epochs: int, metrics: Metrics | None) -> str:
     """Progress text: epoch counter and the last epoch's metrics."""
     text = f"epoch {epoch}/{epochs}"
     if metrics:
-        text += " " + " ".join(
-            f"{k} {metrics[k]:.4g}" for k in ("loss", "acc", "val_loss", "val_acc") if k in metrics
-        )
+        text += " " + " ".join(f"{k} {metrics[k]:.4g}" for k in ("loss", "acc", "val_loss", "val_acc") if k in metrics)
     return text
 
 
@@ -391,9 +383,7 @@ def _end_epoch(state: TrainState, metrics: Metrics, best_state: dict | None) -> 
         if config.restore_best:
             best_state = copy.deepcopy(state.model.state_dict())
     state.stopped_early = config.patience > 0 and state.epoch - state.best_epoch >= config.patience
-    state.checkpoint_due = config.checkpoint_due(
-        state.epoch, state.stopped_early or state.epoch == config.epochs
-    )
+    state.checkpoint_due = config.checkpoint_due(state.epoch, state.stopped_early or state.epoch == config.epochs)
     return best_state
 
 
@@ -495,9 +485,7 @@ def _test(state: TrainState) -> Metrics:
     return {"test_loss": test["loss"], "test_acc": test["acc"]}
 
 
-def _finish(
-    state: TrainState, callbacks: Sequence[Callback], best_state: dict | None, seconds: float
-) -> TrainResult:
+def _finish(state: TrainState, callbacks: Sequence[Callback], best_state: dict | None, seconds: float) -> TrainResult:
     """Restore the best weights if asked (and test them), and notify callbacks."""
     final = dict(state.history[-1]) if state.history else {}
     if best_state is not None:

@@ -90,26 +90,43 @@ def _tracking_id(run_id: Any) -> int | None:
         return None
 
 
-def load_start(data_dir: str | Path, checkpoint: str | Path | None = None, run_id: int | None = None,
-               epoch: int | None = None, data_params: dict[str, Any] | None = None, data: Any = None) -> Start:
+def load_start(
+    data_dir: str | Path,
+    checkpoint: str | Path | None = None,
+    run_id: int | None = None,
+    epoch: int | None = None,
+    data_params: dict[str, Any] | None = None,
+    data: Any = None,
+) -> Start:
     """Start from a checkpoint file, or from run `run_id`'s checkpoint at `epoch` (default: its last)."""
     if checkpoint is None and run_id is None:
         raise PruningError("Nothing to prune.", "Pass --checkpoint PATH, --run RUN_ID, or --model and --dataset.")
     path = Path(checkpoint) if checkpoint is not None else find_checkpoint(data_dir, run_id, epoch)  # type: ignore[arg-type]
     ckpt = load_checkpoint(path)
     if ckpt.theta0 is None:
-        raise PruningError(f"{path} holds no initial weights (theta_0) to rewind to.",
-                           "Use a checkpoint written by `graphstore train`, or --rewind none.")
+        raise PruningError(
+            f"{path} holds no initial weights (theta_0) to rewind to.",
+            "Use a checkpoint written by `graphstore train`, or --rewind none.",
+        )
     spec = ckpt.dataset if not data_params else DatasetSpec(ckpt.dataset.name, {**ckpt.dataset.params, **data_params})
     data = data if data is not None else load_dataset(spec, data_dir)
     model = ckpt.build_model("cpu").train()
-    return Start(model, data, ckpt.theta0, dict(ckpt.masks), _tracking_id(ckpt.run_id), path,
-                 dict(ckpt.metrics), ckpt.epoch)
+    return Start(
+        model, data, ckpt.theta0, dict(ckpt.masks), _tracking_id(ckpt.run_id), path, dict(ckpt.metrics), ckpt.epoch
+    )
 
 
-def train_start(data_dir: str | Path, tracking_url: str | None, model: str, model_params: dict[str, Any],
-                dataset: str, data_params: dict[str, Any], config: Any, keep_epoch: int | None = None,
-                progress: ProgressCallback | None = None) -> tuple[Start, Tensors | None]:
+def train_start(
+    data_dir: str | Path,
+    tracking_url: str | None,
+    model: str,
+    model_params: dict[str, Any],
+    dataset: str,
+    data_params: dict[str, Any],
+    config: Any,
+    keep_epoch: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Start, Tensors | None]:
     """Train a dense model from scratch as a tracked "train" run (the parent); -> (Start, state at keep_epoch)."""
     if keep_epoch is not None and config.checkpoint_epochs is not None:
         config = dataclasses.replace(config, checkpoint_epochs=tuple(sorted({*config.checkpoint_epochs, keep_epoch})))
@@ -127,18 +144,22 @@ def rewind_state(data_dir: str | Path, start: Start, epoch: int) -> Tensors:
     if epoch == 0:
         return start.theta0
     if start.parent_run_id is None:
-        raise PruningError(f"Cannot rewind to epoch {epoch}: the start checkpoint has no training run.",
-                           "Use --rewind init or --rewind none.")
+        raise PruningError(
+            f"Cannot rewind to epoch {epoch}: the start checkpoint has no training run.",
+            "Use --rewind init or --rewind none.",
+        )
     try:
         return load_checkpoint(find_checkpoint(data_dir, start.parent_run_id, epoch)).state_dict
     except GraphstoreError as exc:
-        raise PruningError(f"No checkpoint of run {start.parent_run_id} at epoch {epoch} to rewind to.",
-                           f"Train with --checkpoint-epochs including {epoch}, or use --rewind init. "
-                           f"({exc.message})") from exc
+        raise PruningError(
+            f"No checkpoint of run {start.parent_run_id} at epoch {epoch} to rewind to.",
+            f"Train with --checkpoint-epochs including {epoch}, or use --rewind init. ({exc.message})",
+        ) from exc
 
 
-def select_layers(model: nn.Module, layers: str = "all",
-                  exclude_output: bool = False) -> list[tuple[str, PrunableLayer]]:
+def select_layers(
+    model: nn.Module, layers: str = "all", exclude_output: bool = False
+) -> list[tuple[str, PrunableLayer]]:
     """The prunable (name, Conv2d | Linear) layers: all, conv-only or linear-only; optionally not the output."""
     if layers not in LAYER_CHOICES:
         raise PruningError(f"Unknown layer choice {layers!r}.", f"Choose one of: {', '.join(LAYER_CHOICES)}.")
@@ -189,8 +210,17 @@ class PruningRun:
     interrupted "after round r"), by the one lifecycle of graphstore.nn.run_log.tracked_run.
     """
 
-    def __init__(self, data_dir: str | Path, tracking_url: str | None, kind: str, name: str,
-                 params: dict[str, Any], start: Start, seed: int | None = None, device: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        tracking_url: str | None,
+        kind: str,
+        name: str,
+        params: dict[str, Any],
+        start: Start,
+        seed: int | None = None,
+        device: str | None = None,
+    ) -> None:
         self.data_dir, self.start = Path(data_dir), start
         self.rounds: list[RoundRecord] = []
         params = {**params, "start_checkpoint": str(start.checkpoint) if start.checkpoint else None}
@@ -230,23 +260,45 @@ class PruningRun:
         metrics = {f"test_{k}": v for k, v in evaluate(self.start.model, self.start.data, "test").items()}
         return self.record(0, self.start.model, masks, {**metrics, **(extra or {})}, self.start.epoch)
 
-    def record(self, round: int, model: nn.Module, masks: Masks, metrics: dict[str, float], epoch: int = 0
-               ) -> RoundRecord:
+    def record(
+        self, round: int, model: nn.Module, masks: Masks, metrics: dict[str, float], epoch: int = 0
+    ) -> RoundRecord:
         """Checkpoint a round's model and masks and log its sparsity and metrics at step `round`."""
         data = self.start.data
-        ckpt = make_checkpoint(model, data.spec, data.info, epoch, masks=masks, theta0=self.start.theta0,
-                               round=round, metrics=metrics, run_id=self.run_id,
-                               extra={"splits": data.meta.get("splits", {})})
+        ckpt = make_checkpoint(
+            model,
+            data.spec,
+            data.info,
+            epoch,
+            masks=masks,
+            theta0=self.start.theta0,
+            round=round,
+            metrics=metrics,
+            run_id=self.run_id,
+            extra={"splits": data.meta.get("splits", {})},
+        )
         path = save_checkpoint(ckpt, checkpoint_path(self.data_dir, self.run_id, epoch, round))
         self.log.checkpoint(ckpt)
         return self._log_round(round, masks, metrics, path)
 
-    def train_round(self, round: int, model: nn.Module, masks: Masks, config: Any,
-                    progress: ProgressCallback | None = None,
-                    extra: dict[str, float] | None = None) -> RoundRecord:
+    def train_round(
+        self,
+        round: int,
+        model: nn.Module,
+        masks: Masks,
+        config: Any,
+        progress: ProgressCallback | None = None,
+        extra: dict[str, float] | None = None,
+    ) -> RoundRecord:
         """Train the masked model, checkpoint the round's last epoch, log the round; returns its record."""
-        saver = CheckpointSaver(self.data_dir, self.run_id, self.start.data, round=round, theta0=self.start.theta0,
-                                on_saved=self.log.checkpoint)
+        saver = CheckpointSaver(
+            self.data_dir,
+            self.run_id,
+            self.start.data,
+            round=round,
+            theta0=self.start.theta0,
+            on_saved=self.log.checkpoint,
+        )
         config = dataclasses.replace(config, checkpoint_epochs=())
         result = train(model, self.start.data, config, [saver], masks=masks, progress=progress)
         path = saver.saved[-1] if saver.saved else None

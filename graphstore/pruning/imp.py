@@ -53,8 +53,7 @@ NAN = torch.tensor(math.nan)
 Chunks = Callable[[], Iterator[torch.Tensor]]
 
 
-def kth_smallest(scores: Sequence[torch.Tensor], k: int, valid: int, sample_size: int = 1 << 20
-                 ) -> tuple[float, int]:
+def kth_smallest(scores: Sequence[torch.Tensor], k: int, valid: int, sample_size: int = 1 << 20) -> tuple[float, int]:
     """(v, c): the k-th smallest (1-based) non-negative entry v over all tensors and the count c of entries <= v.
 
     Negative and NaN entries are excluded (`valid` counts the others). No full sort and no concatenation of all
@@ -67,8 +66,7 @@ def kth_smallest(scores: Sequence[torch.Tensor], k: int, valid: int, sample_size
     return _select(lambda: iter(flats), sample[sample >= 0], k, valid, total)[:2]
 
 
-def _select(chunks: Chunks, sample: torch.Tensor, k: int, valid: int, total: int
-            ) -> tuple[float, int, torch.Tensor]:
+def _select(chunks: Chunks, sample: torch.Tensor, k: int, valid: int, total: int) -> tuple[float, int, torch.Tensor]:
     """(v, c, ties): k-th smallest valid entry over `chunks()` (each call a fresh pass), the count of entries <= v,
     and the flat positions (over the concatenated chunks) of the entries equal to v; bracketed by `sample`."""
     ns = sample.numel()
@@ -103,26 +101,31 @@ def _select(chunks: Chunks, sample: torch.Tensor, k: int, valid: int, total: int
     return value, int(torch.count_nonzero(band <= value)), torch.cat(where)[band == value]
 
 
-def _score_chunks(weights: dict[str, torch.Tensor], masks: Masks, alive: dict[str, int], forced: Masks | None,
-                  keys: Sequence[str]) -> Iterator[torch.Tensor]:
+def _score_chunks(
+    weights: dict[str, torch.Tensor], masks: Masks, alive: dict[str, int], forced: Masks | None, keys: Sequence[str]
+) -> Iterator[torch.Tensor]:
     """|w| chunk by chunk (pruned NaN, forced +inf) in one reused buffer; consume each before the next."""
     buf, chunk = None, CHUNK
     for key in keys:
         w, mask = weights[key].detach().reshape(-1), masks[key].reshape(-1)
         pin = forced[key].reshape(-1) if forced is not None and key in forced else None
-        buf = torch.empty(min(chunk, w.numel()), dtype=torch.float32, device=w.device) if buf is None or \
-            buf.numel() < min(chunk, w.numel()) else buf
+        buf = (
+            torch.empty(min(chunk, w.numel()), dtype=torch.float32, device=w.device)
+            if buf is None or buf.numel() < min(chunk, w.numel())
+            else buf
+        )
         for i in range(0, w.numel(), chunk):
-            part = torch.abs(w[i:i + chunk], out=buf[: min(chunk, w.numel() - i)])
+            part = torch.abs(w[i : i + chunk], out=buf[: min(chunk, w.numel() - i)])
             if alive[key] < w.numel():
-                torch.where(mask[i:i + chunk], part, NAN, out=part)
+                torch.where(mask[i : i + chunk], part, NAN, out=part)
             if pin is not None:
-                part.masked_fill_(pin[i:i + chunk] & mask[i:i + chunk], math.inf)
+                part.masked_fill_(pin[i : i + chunk] & mask[i : i + chunk], math.inf)
             yield part
 
 
-def _sample(weights: dict[str, torch.Tensor], masks: Masks, forced: Masks | None, keys: Sequence[str],
-            step: int) -> torch.Tensor:
+def _sample(
+    weights: dict[str, torch.Tensor], masks: Masks, forced: Masks | None, keys: Sequence[str], step: int
+) -> torch.Tensor:
     """Valid scores at every `step`-th entry (forced entries as +inf), for bracketing the threshold."""
     parts = []
     for key in keys:
@@ -133,8 +136,14 @@ def _sample(weights: dict[str, torch.Tensor], masks: Masks, forced: Masks | None
     return torch.cat(parts)
 
 
-def _drop_smallest(weights: dict[str, torch.Tensor], masks: Masks, alive: dict[str, int], forced: Masks | None,
-                   keys: Sequence[str], k: int) -> Masks:
+def _drop_smallest(
+    weights: dict[str, torch.Tensor],
+    masks: Masks,
+    alive: dict[str, int],
+    forced: Masks | None,
+    keys: Sequence[str],
+    k: int,
+) -> Masks:
     """New masks for `keys` keeping every survivor except exactly the k smallest |w| (ties split in key order)."""
     if k <= 0:
         return {key: masks[key].clone() for key in keys}
@@ -145,7 +154,7 @@ def _drop_smallest(weights: dict[str, torch.Tensor], masks: Masks, alive: dict[s
     flat_keep = [keep[key].reshape(-1) for key in keys]
     bounds = [(j, i) for j, key in enumerate(keys) for i in range(0, weights[key].numel(), CHUNK)]
     for (j, i), part in zip(bounds, _score_chunks(weights, masks, alive, forced, keys), strict=True):
-        torch.gt(part, t, out=flat_keep[j][i:i + part.numel()])
+        torch.gt(part, t, out=flat_keep[j][i : i + part.numel()])
     ties = ties[: max(0, at_most - k)]  # re-keep these entries equal to t (ties at the threshold) so exactly k go
     if ties.numel():
         ends = torch.tensor([weights[key].numel() for key in keys]).cumsum(0)
@@ -156,8 +165,9 @@ def _drop_smallest(weights: dict[str, torch.Tensor], masks: Masks, alive: dict[s
     return keep
 
 
-def magnitude_prune(weights: dict[str, torch.Tensor], masks: Masks, rate: float, scope: str = "global",
-                    forced: Masks | None = None) -> Masks:
+def magnitude_prune(
+    weights: dict[str, torch.Tensor], masks: Masks, rate: float, scope: str = "global", forced: Masks | None = None
+) -> Masks:
     """One pruning step: drop round(rate * survivors) smallest |w| (globally or per layer); forced entries stay.
 
     Pure: returns new bool masks for the keys of `weights` (CPU); inputs are not modified. If forced entries
@@ -167,8 +177,9 @@ def magnitude_prune(weights: dict[str, torch.Tensor], masks: Masks, rate: float,
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     weights = {key: w.detach().to(masks[key].device) for key, w in weights.items()}  # masks decide the device
     alive = {key: int(torch.count_nonzero(masks[key])) for key in weights}
-    pinned = {key: int(torch.count_nonzero(forced[key] & masks[key])) if forced and key in forced else 0
-              for key in weights}
+    pinned = {
+        key: int(torch.count_nonzero(forced[key] & masks[key])) if forced and key in forced else 0 for key in weights
+    }
     groups = [list(weights)] if scope == "global" else [[key] for key in weights]
     out: Masks = {}
     with torch_threads(PASS_THREADS):
@@ -182,10 +193,19 @@ def magnitude_prune(weights: dict[str, torch.Tensor], masks: Masks, rate: float,
 KeepFn = Callable[[nn.Module, list[tuple[str, PrunableLayer]], Masks], tuple[Masks, dict[str, float]]]
 
 
-def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, tracking_url: str | None,
-            progress: ProgressCallback | None = None, rewind_to: dict[str, torch.Tensor] | None = None,
-            kind: str = "prune-imp", keep_fn: KeepFn | None = None, method_params: Any = None,
-            on_round: Callable[[RoundRecord], None] | None = None) -> PruningRun:
+def run_imp(
+    start: Start,
+    params: ImpParams,
+    config: Any,
+    data_dir: str | Path,
+    tracking_url: str | None,
+    progress: ProgressCallback | None = None,
+    rewind_to: dict[str, torch.Tensor] | None = None,
+    kind: str = "prune-imp",
+    keep_fn: KeepFn | None = None,
+    method_params: Any = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+) -> PruningRun:
     """Run IMP from `start`: round 0 records the start, rounds 1..n prune, rewind, retrain; returns the run.
 
     `keep_fn(model, layers, masks) -> (forced masks, extra metrics)` lets a variant (T-IMP) force weights to
@@ -195,8 +215,12 @@ def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, 
     masks = weight_masks(model, layers, start.masks)
     keys = [f"{name}.weight" for name, _ in layers]
     state = _rewind_target(start, params, data_dir, rewind_to)
-    record = {"method": to_dict(method_params or params), "train": config_dict(config),
-              "model": spec_of(model).to_dict(), "dataset": start.data.spec.to_dict()}
+    record = {
+        "method": to_dict(method_params or params),
+        "train": config_dict(config),
+        "model": spec_of(model).to_dict(),
+        "dataset": start.data.spec.to_dict(),
+    }
     name = f"{kind}-{spec_of(model).name}-{start.data.spec.name}"
     with PruningRun(data_dir, tracking_url, kind, name, record, start, config.seed, config.device) as run:
         forced, extra = _measure(model, layers, masks, params, keep_fn)
@@ -214,8 +238,9 @@ def run_imp(start: Start, params: ImpParams, config: Any, data_dir: str | Path, 
     return run
 
 
-def _measure(model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks, params: ImpParams,
-             keep_fn: KeepFn | None) -> tuple[Masks | None, dict[str, float]]:
+def _measure(
+    model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks, params: ImpParams, keep_fn: KeepFn | None
+) -> tuple[Masks | None, dict[str, float]]:
     """(forced masks or None, topology metrics) of the current weights, before the next pruning step."""
     if keep_fn is not None:
         return keep_fn(model, layers, masks)

@@ -54,8 +54,9 @@ class LayerSelection:
     guarded: bool = False
 
 
-def select_layers(names: Sequence[str], deltas: Sequence[np.ndarray], gamma: float,
-                  aggregate: str = "mean") -> LayerSelection:
+def select_layers(
+    names: Sequence[str], deltas: Sequence[np.ndarray], gamma: float, aggregate: str = "mean"
+) -> LayerSelection:
     """Keep the layers with a node whose delta > gamma x mean (or median) of all nodes' delta."""
     if not gamma > 0:
         raise GraphstoreError(f"gamma must be > 0, got {gamma}.", "Pass --gamma 1.0 (001 sweeps 0.25 to 2).")
@@ -75,10 +76,12 @@ def select_layers(names: Sequence[str], deltas: Sequence[np.ndarray], gamma: flo
 
 def conv_number(name: str) -> int:
     """conv7 -> 7 (the model's 1-based conv numbering, which pruned models keep)."""
-    digits = name[len("conv"):]
+    digits = name[len("conv") :]
     if not name.startswith("conv") or not digits.isdigit():
-        raise GraphstoreError(f"Layer {name!r} is not a numbered conv layer (conv1, conv2, ...).",
-                              "Layer pruning rebuilds graphstore conv stacks: small-cnn, medium-cnn, conv6, vgg16.")
+        raise GraphstoreError(
+            f"Layer {name!r} is not a numbered conv layer (conv1, conv2, ...).",
+            "Layer pruning rebuilds graphstore conv stacks: small-cnn, medium-cnn, conv6, vgg16.",
+        )
     return int(digits)
 
 
@@ -86,8 +89,10 @@ def pruned_spec(spec: ModelSpec, removed: Sequence[str]) -> ModelSpec:
     """The model spec without the `removed` conv layers (on top of any removed before)."""
     fields = {f.name for f in dataclasses.fields(model_entry(spec.name).params)}
     if "removed_convs" not in fields:
-        raise GraphstoreError(f"Model {spec.name} cannot be rebuilt without conv layers.",
-                              "Layer pruning supports small-cnn, medium-cnn, conv6 and vgg16.")
+        raise GraphstoreError(
+            f"Model {spec.name} cannot be rebuilt without conv layers.",
+            "Layer pruning supports small-cnn, medium-cnn, conv6 and vgg16.",
+        )
     numbers = sorted({*map(int, spec.params.get("removed_convs") or ()), *map(conv_number, removed)})
     return model_spec(spec.name, spec.data_info(), {**spec.params, "removed_convs": numbers})
 
@@ -97,11 +102,19 @@ def parameter_count(spec: ModelSpec) -> int:
     return count_parameters(build_model(spec))
 
 
-def layer_deltas(model: nn.Module, data: Any, params: LayerPruneParams, device: str,
-                 batch_size: int) -> tuple[list[str], list[np.ndarray]]:
+def layer_deltas(
+    model: nn.Module, data: Any, params: LayerPruneParams, device: str, batch_size: int
+) -> tuple[list[str], list[np.ndarray]]:
     """Conv layer names and the delta of each layer's nodes (box filters, no arcs)."""
-    ml_params = MultilayerParams(weight=params.weight, source=params.source, split=params.split, limit=params.limit,
-                                 batch_size=batch_size, device=device, arcs=False)
+    ml_params = MultilayerParams(
+        weight=params.weight,
+        source=params.source,
+        split=params.split,
+        limit=params.limit,
+        batch_size=batch_size,
+        device=device,
+        arcs=False,
+    )
     ml, _ = multilayer_of(model, data, ml_params)
     return [g.name for g in ml.layers], [d.cpu().numpy() for d in ml.delta]
 
@@ -135,22 +148,50 @@ def inherit_weights(model: nn.Module, state: dict[str, Any]) -> int:
     return len(same)
 
 
-def retrain(start: Start, row: SweepRow, params: LayerPruneParams, config: Any, data_dir: str | Path,
-            tracking_url: str | None, name: str | None = None, progress: ProgressCallback | None = None
-            ) -> tuple[Any, dict[str, float]]:
+def retrain(
+    start: Start,
+    row: SweepRow,
+    params: LayerPruneParams,
+    config: Any,
+    data_dir: str | Path,
+    tracking_url: str | None,
+    name: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Any, dict[str, float]]:
     """Build the smaller CNN and train it as a tracked run (parent = the start's run); -> (run id, metrics)."""
     sel = row.selection
     start_checkpoint = str(start.checkpoint) if start.checkpoint else None
-    record = {"method": dataclasses.asdict(params), "gamma": sel.gamma, "threshold": sel.threshold,
-              "delta_center": sel.center, "removed_layers": sel.removed, "kept_layers": sel.kept,
-              "layer_max_delta": sel.layer_max, "guarded": sel.guarded, "parent_model": spec_of(start.model).to_dict(),
-              "parameters": row.parameters, "start_checkpoint": start_checkpoint}
+    record = {
+        "method": dataclasses.asdict(params),
+        "gamma": sel.gamma,
+        "threshold": sel.threshold,
+        "delta_center": sel.center,
+        "removed_layers": sel.removed,
+        "kept_layers": sel.kept,
+        "layer_max_delta": sel.layer_max,
+        "guarded": sel.guarded,
+        "parent_model": spec_of(start.model).to_dict(),
+        "parameters": row.parameters,
+        "start_checkpoint": start_checkpoint,
+    }
     out = train_tracked(
-        data_dir, tracking_url, row.spec, None, None, None, config, data=start.data,
-        name=name or f"{row.spec.name}-layers-g{sel.gamma:g}", kind="prune-layers",
-        parent_run_id=start.parent_run_id, params=record,
-        start_metrics={"parameters": float(row.parameters), "removed_layers": float(len(sel.removed)),
-                       "threshold": sel.threshold},
+        data_dir,
+        tracking_url,
+        row.spec,
+        None,
+        None,
+        None,
+        config,
+        data=start.data,
+        name=name or f"{row.spec.name}-layers-g{sel.gamma:g}",
+        kind="prune-layers",
+        parent_run_id=start.parent_run_id,
+        params=record,
+        start_metrics={
+            "parameters": float(row.parameters),
+            "removed_layers": float(len(sel.removed)),
+            "threshold": sel.threshold,
+        },
         checkpoint_extra={"removed_layers": sel.removed, "parent_checkpoint": start_checkpoint},
         init=(lambda net: inherit_weights(net, start.model.state_dict())) if params.init == "inherit" else None,
         progress=progress,
@@ -158,9 +199,18 @@ def retrain(start: Start, row: SweepRow, params: LayerPruneParams, config: Any, 
     return out.run_id, dict(out.result.final)
 
 
-def prune_layers(start: Start, params: LayerPruneParams, config: Any, data_dir: str | Path,
-                 tracking_url: str | None, *, name: str | None = None, progress: ProgressCallback | None = None,
-                 retrain_models: bool = True, on_row: Callable[[SweepRow], None] | None = None) -> LayerPruneResult:
+def prune_layers(
+    start: Start,
+    params: LayerPruneParams,
+    config: Any,
+    data_dir: str | Path,
+    tracking_url: str | None,
+    *,
+    name: str | None = None,
+    progress: ProgressCallback | None = None,
+    retrain_models: bool = True,
+    on_row: Callable[[SweepRow], None] | None = None,
+) -> LayerPruneResult:
     """delta once, then per gamma: select, rebuild, count parameters, retrain (once per distinct removal)."""
     device = str(resolve_device(config.device))
     ckpt_like = _CheckpointView(start)

@@ -16,8 +16,9 @@ from graphstore.nn.models.base import PrunableLayer
 Masks = Tensors
 
 
-def mst_keep_masks(layers: list[tuple[str, PrunableLayer]], masks: Masks, conv_norm: str = "l1"
-                   ) -> tuple[Masks, dict[str, float]]:
+def mst_keep_masks(
+    layers: list[tuple[str, PrunableLayer]], masks: Masks, conv_norm: str = "l1"
+) -> tuple[Masks, dict[str, float]]:
     """Forced-keep masks (the MSF of each layer's current weights) and the model's NP / kappa* / overlap."""
     forced = {}
     tops = model_topology(layers, masks, TopologyParams(conv_norm=conv_norm))

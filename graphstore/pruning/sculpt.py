@@ -41,6 +41,8 @@ from graphstore.pruning.params import SWEEP_UNITS as SWEEP_UNITS
 from graphstore.pruning.params import SculptConfig as SculptConfig
 
 Metrics = dict[str, float]
+
+
 @dataclass
 class Step:
     """One pruning attempt: phase, sweep setting, target, outcome and the resulting density and accuracy."""
@@ -57,9 +59,16 @@ class Step:
 
     def metrics(self) -> Metrics:
         """The step as tracking metrics."""
-        return {"phase_edge": float(self.phase == "edge"), "p": self.p, "step_size": float(self.size),
-                "target": float(self.target), "accepted": float(self.accepted), "acc": self.acc,
-                "density": self.density, "units_kept": float(self.units_kept)}
+        return {
+            "phase_edge": float(self.phase == "edge"),
+            "p": self.p,
+            "step_size": float(self.size),
+            "target": float(self.target),
+            "accepted": float(self.accepted),
+            "acc": self.acc,
+            "density": self.density,
+            "units_kept": float(self.units_kept),
+        }
 
 
 @dataclass
@@ -140,8 +149,9 @@ def pruned_units(model: nn.Module, masks: Tensors) -> int:
 
 def pruned_weights(model: nn.Module, masks: Tensors) -> int:
     """Weight entries removed so far."""
-    return sum(int((~masks[f"{n}.weight"]).sum()) for n, _ in prunable(model).prunable_layers()
-               if f"{n}.weight" in masks)
+    return sum(
+        int((~masks[f"{n}.weight"]).sum()) for n, _ in prunable(model).prunable_layers() if f"{n}.weight" in masks
+    )
 
 
 def total_weights(model: nn.Module) -> int:
@@ -156,7 +166,12 @@ def retrain(model: nn.Module, data: LoadedDataset, masks: Tensors, config: Train
 
 
 def prune_loop(
-    model: nn.Module, data: LoadedDataset, state: State, phase: str, p: float, method: SculptConfig,
+    model: nn.Module,
+    data: LoadedDataset,
+    state: State,
+    phase: str,
+    p: float,
+    method: SculptConfig,
     on_step: Callable[[Step], None],
 ) -> State:
     """Prune in steps while accuracy >= threshold; halve the step on rejection; stop at a failed one-step."""
@@ -168,12 +183,24 @@ def prune_loop(
         size = min(size, total - 1 - done)
         if size < 1:
             return state
-        masks = (prune_units(model, data, state.masks, size) if phase == "unit"
-                 else prune_edges(model, state.masks, size))
+        masks = (
+            prune_units(model, data, state.masks, size) if phase == "unit" else prune_edges(model, state.masks, size)
+        )
         acc = retrain(model, data, masks, config)
         accepted = acc >= method.threshold
-        on_step(Step(0, phase, p, size, done + size, accepted, acc, U.weight_density(model, masks),
-                     sum(k for k, _ in U.unit_counts(model, masks).values())))
+        on_step(
+            Step(
+                0,
+                phase,
+                p,
+                size,
+                done + size,
+                accepted,
+                acc,
+                U.weight_density(model, masks),
+                sum(k for k, _ in U.unit_counts(model, masks).values()),
+            )
+        )
         if accepted:
             state = State(copy.deepcopy(model.state_dict()), masks, acc)
             continue
@@ -192,7 +219,10 @@ def pruned_arch(model: nn.Module, masks: Tensors) -> list[int]:
 
 
 def sculpt(
-    model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None = None,
+    model: nn.Module,
+    data: LoadedDataset,
+    method: SculptConfig,
+    on_step: Callable[[Step], None] | None = None,
 ) -> SculptResult:
     """Train dense, then unit and edge pruning (one setting, or the sweep); keep the sparsest accepted net."""
     with torch_threads(1):  # tiny MLPs are many times faster single-threaded
@@ -200,7 +230,10 @@ def sculpt(
 
 
 def _sculpt(
-    model: nn.Module, data: LoadedDataset, method: SculptConfig, on_step: Callable[[Step], None] | None,
+    model: nn.Module,
+    data: LoadedDataset,
+    method: SculptConfig,
+    on_step: Callable[[Step], None] | None,
 ) -> SculptResult:
     """The body of `sculpt`."""
     tic = time.perf_counter()
@@ -216,9 +249,11 @@ def _sculpt(
     dense = State(copy.deepcopy(model.state_dict()), {}, acc)
     record(Step(0, "dense", 0.0, 0, 0, acc >= method.threshold, acc, 1.0, prunable(model).hidden_neurons()))
     if acc < method.threshold:
-        message = (f"The dense network reached accuracy {acc:.4f} < threshold {method.threshold} after "
-                   f"{method.epochs} epochs; nothing was pruned (the dense state is kept). Train longer "
-                   f"(--epochs), raise --lr or widths, or lower --threshold.")
+        message = (
+            f"The dense network reached accuracy {acc:.4f} < threshold {method.threshold} after "
+            f"{method.epochs} epochs; nothing was pruned (the dense state is kept). Train longer "
+            f"(--epochs), raise --lr or widths, or lower --threshold."
+        )
         return _result(model, dense, None, None, steps, False, message, tic)
     grid = [(pu, method.p_edges) for pu in method.p_units] if method.sweep else [(method.p_unit, (method.p_edge,))]
     best: tuple[State, float, float] | None = None
@@ -234,14 +269,23 @@ def _sculpt(
     return _result(model, state, p_unit, p_edge, steps, True, "", tic)
 
 
-def _result(model: nn.Module, state: State, p_unit: float | None, p_edge: float | None, steps: list[Step],
-            met: bool, message: str, tic: float) -> SculptResult:
+def _result(
+    model: nn.Module,
+    state: State,
+    p_unit: float | None,
+    p_edge: float | None,
+    steps: list[Step],
+    met: bool,
+    message: str,
+    tic: float,
+) -> SculptResult:
     """Load the kept state into the model and describe it."""
     model.load_state_dict(state.weights)
     U.apply_unit_masks(model, state.masks)
     density = U.weight_density(model, state.masks)
-    return SculptResult(state, density, pruned_arch(model, state.masks), p_unit, p_edge, steps, met, message,
-                        time.perf_counter() - tic)
+    return SculptResult(
+        state, density, pruned_arch(model, state.masks), p_unit, p_edge, steps, met, message, time.perf_counter() - tic
+    )
 
 
 # ---- tracked runs -------------------------------------------------------------------------------------------
@@ -264,17 +308,25 @@ def build(method: SculptConfig, data_dir: str | Path | None = None) -> tuple[nn.
 
 
 def run_sculpt(
-    data_dir: str | Path, tracking_url: str | None, method: SculptConfig, name: str | None = None,
+    data_dir: str | Path,
+    tracking_url: str | None,
+    method: SculptConfig,
+    name: str | None = None,
     on_step: Callable[[Step], None] | None = None,
 ) -> SculptRun:
     """`sculpt` as a tracked run: one metrics row per step, the kept network as a checkpoint with masks."""
     model, data = build(method, data_dir)
     start = Start(model, data, cpu_state(model))
-    params = {"method": to_dict(method), "model": spec_of(model).to_dict(), "dataset": data.spec.to_dict(),
-              "ground_truth": data.meta.get("ground_truth")}
+    params = {
+        "method": to_dict(method),
+        "model": spec_of(model).to_dict(),
+        "dataset": data.spec.to_dict(),
+        "ground_truth": data.meta.get("ground_truth"),
+    }
     default = f"sculpt-{method.task}-{'x'.join(map(str, method.widths))}"
-    with PruningRun(data_dir, tracking_url, "prune-sculpt", name or default, params, start, method.seed,
-                    method.device) as run:
+    with PruningRun(
+        data_dir, tracking_url, "prune-sculpt", name or default, params, start, method.seed, method.device
+    ) as run:
 
         def step(s: Step) -> None:
             run.metrics(s.index, s.metrics())
@@ -283,13 +335,32 @@ def run_sculpt(
 
         result = sculpt(model, data, method, step)
         met = {"p_unit": result.p_unit, "p_edge": result.p_edge} if result.met else {}
-        summary = {"acc": result.state.acc, "density": result.density, "met": float(result.met),
-                   **cast("dict[str, float]", met)}  # both levels are set whenever the target was met
-        extra = {"method": "sculpt", "sculpt": to_dict(method), "arch": result.arch, "message": result.message,
-                 "ground_truth": data.meta.get("ground_truth"), "splits": data.meta.get("splits", {})}
-        ckpt = make_checkpoint(model, data.spec, data.info, method.retrain_epochs, masks=result.state.masks,
-                               theta0=start.theta0, round=len(result.steps), metrics=summary, run_id=run.run_id,
-                               extra=extra)
+        summary = {
+            "acc": result.state.acc,
+            "density": result.density,
+            "met": float(result.met),
+            **cast("dict[str, float]", met),
+        }  # both levels are set whenever the target was met
+        extra = {
+            "method": "sculpt",
+            "sculpt": to_dict(method),
+            "arch": result.arch,
+            "message": result.message,
+            "ground_truth": data.meta.get("ground_truth"),
+            "splits": data.meta.get("splits", {}),
+        }
+        ckpt = make_checkpoint(
+            model,
+            data.spec,
+            data.info,
+            method.retrain_epochs,
+            masks=result.state.masks,
+            theta0=start.theta0,
+            round=len(result.steps),
+            metrics=summary,
+            run_id=run.run_id,
+            extra=extra,
+        )
         path = save_checkpoint(ckpt, checkpoint_path(data_dir, run.run_id, method.retrain_epochs, len(result.steps)))
         run.log.checkpoint(ckpt)
     return SculptRun(run.run_id, result, path)

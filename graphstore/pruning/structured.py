@@ -38,6 +38,8 @@ from graphstore.pruning.params import SPARSITIES_000 as SPARSITIES_000
 from graphstore.pruning.params import StructuredConfig as StructuredConfig
 
 Metrics = dict[str, float]
+
+
 @dataclass
 class StructuredResult:
     """Per-epoch history, the final unit masks, kept units per layer, and the final metrics."""
@@ -94,8 +96,10 @@ def structured_prune(
     are a callback (`_Schedule`); `callbacks` (checkpoints, tracking) see every epoch after it.
     """
     if config.patience or config.restore_best:
-        raise InvalidParams("The structured schedule runs every epoch: --patience and --restore-best do not apply.",
-                            "Leave --patience at 0 and --restore-best off; choose --epochs and --prune-epoch.")
+        raise InvalidParams(
+            "The structured schedule runs every epoch: --patience and --restore-best do not apply.",
+            "Leave --patience at 0 and --restore-best off; choose --epochs and --prune-epoch.",
+        )
     prune_at, masks = method.prune_at(config.epochs), dict(masks or {})
     U.apply_unit_masks(model, masks)
     if prune_at == 0:
@@ -103,15 +107,17 @@ def structured_prune(
     penalty = (lambda net: model_group_hs(net, method.lam)) if prune_at > 0 and method.lam > 0 else None
     hooks = [_Schedule(method, prune_at, on_epoch), *callbacks]
     result = train(model, data, config, hooks, masks=masks, progress=progress, penalty=penalty, mask_gradients=True)
-    return StructuredResult(result.history, result.masks, U.unit_counts(model, result.masks), result.final, prune_at,
-                            result.seconds)
+    return StructuredResult(
+        result.history, result.masks, U.unit_counts(model, result.masks), result.final, prune_at, result.seconds
+    )
 
 
 class _Schedule(Callback):
     """The structured schedule inside the training loop: group-HS until `prune_at`, prune there, then lambda 0."""
 
-    def __init__(self, method: StructuredConfig, prune_at: int,
-                 on_epoch: Callable[[int, Metrics, Tensors], None] | None) -> None:
+    def __init__(
+        self, method: StructuredConfig, prune_at: int, on_epoch: Callable[[int, Metrics, Tensors], None] | None
+    ) -> None:
         self.method, self.prune_at, self.on_epoch = method, prune_at, on_epoch
 
     def on_epoch_trained(self, state: TrainState, metrics: Metrics) -> None:
@@ -142,8 +148,11 @@ def _unit_metrics(model: nn.Module, masks: Tensors) -> Metrics:
     """Kept hidden units, unit sparsity and weight density."""
     counts = U.unit_counts(model, masks)
     kept, total = sum(k for k, _ in counts.values()), sum(n for _, n in counts.values())
-    return {"units_kept": float(kept), "unit_sparsity": 1 - kept / max(1, total),
-            "density": U.weight_density(model, masks)}
+    return {
+        "units_kept": float(kept),
+        "unit_sparsity": 1 - kept / max(1, total),
+        "density": U.weight_density(model, masks),
+    }
 
 
 # ---- tracked runs -------------------------------------------------------------------------------------------
@@ -171,24 +180,40 @@ def run_structured(
     """`structured_prune` as a tracked run (child of the checkpoint's run): per-epoch metrics and checkpoints."""
     method.prune_at(config.epochs)
     net, data = start.model, start.data
-    params = {"method": to_dict(method), "train": config_dict(config), "model": spec_of(net).to_dict(),
-              "dataset": data.spec.to_dict(), "hidden_neurons": prunable(net).hidden_neurons()}
+    params = {
+        "method": to_dict(method),
+        "train": config_dict(config),
+        "model": spec_of(net).to_dict(),
+        "dataset": data.spec.to_dict(),
+        "hidden_neurons": prunable(net).hidden_neurons(),
+    }
     default_name = f"structured-{spec_of(net).name}-{data.spec.name}-p{method.sparsity}"
-    with PruningRun(data_dir, tracking_url, "prune-structured", name or default_name, params, start,
-                    config.seed, config.device) as run:
+    with PruningRun(
+        data_dir, tracking_url, "prune-structured", name or default_name, params, start, config.seed, config.device
+    ) as run:
         extra = {"method": "structured", "structured": to_dict(method), "start_checkpoint": str(start.checkpoint or "")}
         saver = CheckpointSaver(
-            data_dir, run.run_id, data, theta0=start.theta0, extra=extra, on_saved=run.run.checkpoint,
+            data_dir,
+            run.run_id,
+            data,
+            theta0=start.theta0,
+            extra=extra,
+            on_saved=run.run.checkpoint,
             extra_fn=lambda state: {"units": {k: list(v) for k, v in U.unit_counts(state.model, state.masks).items()}},
         )
-        result = structured_prune(net, data, method, config, masks=start.masks, callbacks=[saver, run.run.callback()],
-                                  progress=progress)
+        result = structured_prune(
+            net, data, method, config, masks=start.masks, callbacks=[saver, run.run.callback()], progress=progress
+        )
     return StructuredRun(run.run_id, result, saver.saved, start.parent_run_id)
 
 
 def fresh_start(
-    data_dir: str | Path, model: str, model_params: Mapping[str, Any] | None, dataset: str,
-    data_params: Mapping[str, Any] | None, seed: int = 0,
+    data_dir: str | Path,
+    model: str,
+    model_params: Mapping[str, Any] | None,
+    dataset: str,
+    data_params: Mapping[str, Any] | None,
+    seed: int = 0,
 ) -> Start:
     """A pruning Start from a freshly initialised model (000 trains with group-HS from scratch; no parent run)."""
     data = load_dataset(DatasetSpec(dataset, dict(data_params or {})), data_dir)

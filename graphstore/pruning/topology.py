@@ -27,14 +27,21 @@ from graphstore.pruning.msf import mst_keep_masks
 __all__ = ["mst_keep_masks", "run_topology"]
 
 
-def run_topology(start: Start, params: TopologyImpParams, config: Any, data_dir: str | Path,
-                 tracking_url: str | None, progress: ProgressCallback | None = None,
-                 rewind_to: dict[str, torch.Tensor] | None = None,
-                 on_round: Callable[[RoundRecord], None] | None = None) -> PruningRun:
+def run_topology(
+    start: Start,
+    params: TopologyImpParams,
+    config: Any,
+    data_dir: str | Path,
+    tracking_url: str | None,
+    progress: ProgressCallback | None = None,
+    rewind_to: dict[str, torch.Tensor] | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+) -> PruningRun:
     """Run T-IMP from `start` (same rounds, schedule, rewinding and tracking as IMP; kind "prune-topology")."""
 
     def keep(model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks) -> tuple[Masks, dict[str, float]]:
         return mst_keep_masks(layers, masks, params.conv_norm)
 
-    return run_imp(start, params, config, data_dir, tracking_url, progress, rewind_to, "prune-topology", keep,
-                   params, on_round)
+    return run_imp(
+        start, params, config, data_dir, tracking_url, progress, rewind_to, "prune-topology", keep, params, on_round
+    )

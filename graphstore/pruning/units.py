@@ -105,8 +105,9 @@ def unit_masks(model: nn.Module, keep: Mapping[str, torch.Tensor], keep_bn: bool
         w = params[f"{layer.name}.weight"]
         rows = alive.view(-1, *([1] * (w.dim() - 1))).expand(w.shape)
         masks[f"{layer.name}.weight"] = merge(masks.get(f"{layer.name}.weight"), rows)
-        names = [f"{layer.name}.bias"] + ([] if keep_bn or layer.bn_name is None else
-                                           [f"{layer.bn_name}.weight", f"{layer.bn_name}.bias"])
+        names = [f"{layer.name}.bias"] + (
+            [] if keep_bn or layer.bn_name is None else [f"{layer.bn_name}.weight", f"{layer.bn_name}.bias"]
+        )
         masks.update({n: alive.clone() for n in names if n in params})
         nxt = params[f"{layer.next_name}.weight"]
         cols = alive.view(1, -1, 1).expand(nxt.shape[0], layer.size, nxt[0].numel() // layer.size)

@@ -103,8 +103,10 @@ def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
-        raise ServiceError("Java is not installed (Neo4j 5.26 needs Java 17).",
-                           "Install it: apt-get install openjdk-17-jre-headless (or set JAVA_HOME).")
+        raise ServiceError(
+            "Java is not installed (Neo4j 5.26 needs Java 17).",
+            "Install it: apt-get install openjdk-17-jre-headless (or set JAVA_HOME).",
+        )
     return java
 
 
@@ -125,8 +127,18 @@ def _hand_built_command(run_dir: Path, dist: Path, memory: dict[str, str]) -> li
     """The server command line the launcher would print, built by hand (fallback)."""
     cp = f"{dist / 'plugins'}/*:{run_dir / 'conf'}/*:{dist / 'lib'}/*"
     heap = [f"-Xms{memory['heap_initial']}", f"-Xmx{memory['heap_max']}"]
-    return [_java(), "-cp", cp, *JVM_FLAGS, "-Dfile.encoding=UTF-8", *heap, MAIN_CLASS,
-            f"--home-dir={run_dir}", f"--config-dir={run_dir / 'conf'}", "--console-mode"]
+    return [
+        _java(),
+        "-cp",
+        cp,
+        *JVM_FLAGS,
+        "-Dfile.encoding=UTF-8",
+        *heap,
+        MAIN_CLASS,
+        f"--home-dir={run_dir}",
+        f"--config-dir={run_dir / 'conf'}",
+        "--console-mode",
+    ]
 
 
 def server_command(run_dir: Path, dist: Path, memory: dict[str, str], say: Say = quiet) -> list[str]:
@@ -136,8 +148,10 @@ def server_command(run_dir: Path, dist: Path, memory: dict[str, str], say: Say =
     if proc.returncode == 0 and lines:
         return shlex.split(lines[-1])
     if "validation" in (proc.stdout + proc.stderr).lower():
-        raise ServiceError(f"neo4j.conf was rejected:\n{(proc.stdout + proc.stderr).strip()}",
-                           f"Fix or delete {run_dir / 'conf' / 'neo4j.conf'}.")
+        raise ServiceError(
+            f"neo4j.conf was rejected:\n{(proc.stdout + proc.stderr).strip()}",
+            f"Fix or delete {run_dir / 'conf' / 'neo4j.conf'}.",
+        )
     say(f"Launcher dry-run failed (exit {proc.returncode}); using a hand-built command line")
     return _hand_built_command(run_dir, dist, memory)
 
@@ -160,8 +174,7 @@ def _admin_tool(run_dir: Path, dist: Path, *args: str) -> subprocess.CompletedPr
     with os.fdopen(fd, "w") as fh:
         fh.write("\n".join(_argfile_quote(w) for w in words) + "\n")
     try:
-        return subprocess.run([_java(), f"@{argfile}"], env=_env(run_dir), capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run([_java(), f"@{argfile}"], env=_env(run_dir), capture_output=True, text=True, timeout=300)
     finally:
         argfile.unlink(missing_ok=True)
 
@@ -169,16 +182,20 @@ def _admin_tool(run_dir: Path, dist: Path, *args: str) -> subprocess.CompletedPr
 def _set_password(run_dir: Path, dist: Path, password: str) -> None:
     """Set the initial password of user neo4j (only effective before the first start)."""
     if len(password) < 8 or any(c in password for c in "\r\n\0"):
-        raise ServiceError("The Neo4j password must have at least 8 characters and no line breaks.",
-                           "Choose another password.")
+        raise ServiceError(
+            "The Neo4j password must have at least 8 characters and no line breaks.", "Choose another password."
+        )
     if password == LEGACY_PASSWORD:
-        raise ServiceError("The Neo4j password is the old published default.",
-                           "Leave out --neo4j-password to get a generated one, or choose another.")
+        raise ServiceError(
+            "The Neo4j password is the old published default.",
+            "Leave out --neo4j-password to get a generated one, or choose another.",
+        )
     proc = _admin_tool(run_dir, dist, "dbms", "set-initial-password", "--", password)
     if proc.returncode != 0:
         output = mask_secret((proc.stdout + proc.stderr).strip()[-2000:], password)
-        raise ServiceError(f"Could not set the Neo4j password:\n{output}",
-                           f"Check Java 17 and {run_dir / 'conf' / 'neo4j.conf'}.")
+        raise ServiceError(
+            f"Could not set the Neo4j password:\n{output}", f"Check Java 17 and {run_dir / 'conf' / 'neo4j.conf'}."
+        )
 
 
 def _check_password(run_dir: Path, previous: dict[str, Any], password: str | None) -> str:
@@ -186,12 +203,16 @@ def _check_password(run_dir: Path, previous: dict[str, Any], password: str | Non
     old = previous.get("password")
     if _initialised(run_dir) and old:
         if password and password != old:
-            raise ServiceError(f"The Neo4j instance in {run_dir} was created with another password.",
-                               f"Start it without --neo4j-password, or delete {run_dir} to start afresh.")
+            raise ServiceError(
+                f"The Neo4j instance in {run_dir} was created with another password.",
+                f"Start it without --neo4j-password, or delete {run_dir} to start afresh.",
+            )
         return old
     if _initialised(run_dir):
-        raise ServiceError(f"The Neo4j instance in {run_dir} has no recorded password (its state file is lost).",
-                           f"Delete it: graphstore services stop --purge (or rm -r {run_dir}), then start.")
+        raise ServiceError(
+            f"The Neo4j instance in {run_dir} has no recorded password (its state file is lost).",
+            f"Delete it: graphstore services stop --purge (or rm -r {run_dir}), then start.",
+        )
     return password or new_password()
 
 
@@ -209,8 +230,15 @@ def _prepare(run_dir: Path, dist: Path, memory: dict[str, str]) -> tuple[int, in
 def _spawn(cmd: list[str], run_dir: Path) -> int:
     """Start the server in its own session (it outlives the caller); stdout/stderr go to console.log."""
     with open(run_dir / "logs" / "console.log", "wb") as log:
-        proc = subprocess.Popen(cmd, env=_env(run_dir), cwd=run_dir, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=_env(run_dir),
+            cwd=run_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return proc.pid
 
 
@@ -230,8 +258,10 @@ def _bolt_ready(uri: str, password: str) -> bool:
             driver.verify_connectivity()
         return True
     except AuthError as exc:
-        raise ServiceError(f"Neo4j refused the password: {exc.message}",
-                           "The stored instance uses another password; delete its run dir to reset.") from exc
+        raise ServiceError(
+            f"Neo4j refused the password: {exc.message}",
+            "The stored instance uses another password; delete its run dir to reset.",
+        ) from exc
     except (DriverError, Neo4jError, OSError):
         return False
 
@@ -241,14 +271,18 @@ def _poll_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(state["pid"], _marker(run_dir)):
-            raise ServiceError(f"Neo4j exited during startup. Last log lines:\n{log_tail(run_dir)}",
-                               f"Read {run_dir / 'logs'} for details.")
+            raise ServiceError(
+                f"Neo4j exited during startup. Last log lines:\n{log_tail(run_dir)}",
+                f"Read {run_dir / 'logs'} for details.",
+            )
         ports_up = port_open(state["bolt_port"]) and port_open(state["http_port"])
         if ports_up and _bolt_ready(state["bolt_uri"], state["password"]):
             return
         time.sleep(0.5)
-    raise ServiceError(f"Neo4j did not answer on {state['bolt_uri']} within {timeout:.0f} s. "
-                       f"Last log lines:\n{log_tail(run_dir)}", "Raise --timeout or read the logs.")
+    raise ServiceError(
+        f"Neo4j did not answer on {state['bolt_uri']} within {timeout:.0f} s. Last log lines:\n{log_tail(run_dir)}",
+        "Raise --timeout or read the logs.",
+    )
 
 
 def _wait_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
@@ -267,8 +301,14 @@ def neo4j_status(run_dir: Path) -> dict[str, Any]:
     return {**state, "running": pid_alive(state.get("pid"), _marker(run_dir))}
 
 
-def start_neo4j(run_dir: Path, password: str | None = None, *, timeout: float = 180.0,
-                memory: dict[str, str] | None = None, say: Say = quiet) -> dict[str, Any]:
+def start_neo4j(
+    run_dir: Path,
+    password: str | None = None,
+    *,
+    timeout: float = 180.0,
+    memory: dict[str, str] | None = None,
+    say: Say = quiet,
+) -> dict[str, Any]:
     """Start Neo4j in run_dir (no-op when it already runs); return its state: pid, ports, URIs, password."""
     run_dir = Path(run_dir).resolve()
     current = neo4j_status(run_dir)
@@ -282,9 +322,16 @@ def start_neo4j(run_dir: Path, password: str | None = None, *, timeout: float = 
         _set_password(run_dir, dist, password)
     started = time.monotonic()
     state = {
-        "service": "neo4j", "version": neo4j_dist.neo4j_version(), "run_dir": str(run_dir), "dist": str(dist),
-        "bolt_port": bolt_port, "http_port": http_port, "bolt_uri": f"bolt://{HOST}:{bolt_port}",
-        "http_uri": f"http://{HOST}:{http_port}", "user": USER, "password": password,
+        "service": "neo4j",
+        "version": neo4j_dist.neo4j_version(),
+        "run_dir": str(run_dir),
+        "dist": str(dist),
+        "bolt_port": bolt_port,
+        "http_port": http_port,
+        "bolt_uri": f"bolt://{HOST}:{bolt_port}",
+        "http_uri": f"http://{HOST}:{http_port}",
+        "user": USER,
+        "password": password,
         "log": str(run_dir / "logs" / "console.log"),
     }
     state["pid"] = _spawn(server_command(run_dir, dist, memory, say), run_dir)

@@ -38,8 +38,10 @@ HOST = "127.0.0.1"
 ADMIN_USER = "graphstore_admin"  # bootstrap superuser: creates the app role, never handed out
 APP_USER = "graphstore"  # what GRAPHSTORE_DATABASE_URL uses: LOGIN CREATEDB, not a superuser
 DATABASE = "graphstore"
-HBA = ("# Written by graphstore services on every start: SCRAM passwords for every connection, loopback only.\n"
-       "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n")
+HBA = (
+    "# Written by graphstore services on every start: SCRAM passwords for every connection, loopback only.\n"
+    "local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+)
 OS_USER = "postgres"  # PostgreSQL refuses to run as root; as root we run it as this user
 BINDIR_ENV = "GRAPHSTORE_PG_BINDIR"
 SOCKET_MAX = 100  # unix socket paths are limited to ~107 bytes
@@ -61,8 +63,10 @@ def pg_bindir() -> Path:
     for cand in filter(None, candidates):
         if (Path(cand) / "initdb").exists() and (Path(cand) / "pg_ctl").exists():
             return Path(cand)
-    raise ServiceError("PostgreSQL server binaries (initdb, pg_ctl) were not found.",
-                       f"Install them (apt-get install postgresql) or set {BINDIR_ENV}.")
+    raise ServiceError(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found.",
+        f"Install them (apt-get install postgresql) or set {BINDIR_ENV}.",
+    )
 
 
 def _is_root() -> bool:
@@ -75,15 +79,23 @@ def _as_owner(cmd: list[str]) -> list[str]:
     if not _is_root():
         return cmd
     if not shutil.which("runuser"):
-        raise ServiceError("runuser is missing; as root PostgreSQL must run as the postgres user.",
-                           "Install util-linux, or run graphstore as a normal user.")
+        raise ServiceError(
+            "runuser is missing; as root PostgreSQL must run as the postgres user.",
+            "Install util-linux, or run graphstore as a normal user.",
+        )
     return ["runuser", "-u", OS_USER, "--", *cmd]
 
 
 def _run(cmd: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL tool as the cluster owner, detached from our session, capturing its output."""
-    return subprocess.run(_as_owner(cmd), capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.run(
+        _as_owner(cmd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _chown(*paths: Path) -> None:
@@ -128,8 +140,12 @@ def _layout(run_dir: Path, previous: dict[str, Any]) -> dict[str, str]:
     if previous.get("pgdata"):
         return {k: previous[k] for k in ("cluster_dir", "pgdata", "socket_dir", "log")}
     cluster = _cluster_dir(run_dir)
-    return {"cluster_dir": str(cluster), "pgdata": str(cluster / "pgdata"),
-            "socket_dir": str(_socket_dir(cluster)), "log": str(cluster / "postgres.log")}
+    return {
+        "cluster_dir": str(cluster),
+        "pgdata": str(cluster / "pgdata"),
+        "socket_dir": str(_socket_dir(cluster)),
+        "log": str(cluster / "postgres.log"),
+    }
 
 
 def _make_dirs(run_dir: Path, paths: dict[str, str]) -> None:
@@ -158,13 +174,25 @@ def _initdb(bindir: Path, paths: dict[str, str], admin_password: str) -> None:
     pwfile = Path(paths["cluster_dir"]) / ".initdb-password"
     _private_file(pwfile, admin_password + "\n")
     try:
-        proc = _run([str(bindir / "initdb"), "-D", paths["pgdata"], f"--username={ADMIN_USER}",
-                     f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"])
+        proc = _run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                paths["pgdata"],
+                f"--username={ADMIN_USER}",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]
+        )
     finally:
         pwfile.unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise ServiceError(f"initdb failed:\n{(proc.stdout + proc.stderr).strip()[-2000:]}",
-                           f"Delete {paths['pgdata']} and start again.")
+        raise ServiceError(
+            f"initdb failed:\n{(proc.stdout + proc.stderr).strip()[-2000:]}",
+            f"Delete {paths['pgdata']} and start again.",
+        )
 
 
 def _write_conf(pgdata: Path, port: int, socket_dir: str) -> None:
@@ -174,10 +202,12 @@ def _write_conf(pgdata: Path, port: int, socket_dir: str) -> None:
     if include not in main.read_text():
         with open(main, "a") as fh:
             fh.write(f"\n{include}\n")
-    _private_file(pgdata / "graphstore.conf",
-                  f"# Written by graphstore services on every start.\nlisten_addresses = '{HOST}'\n"
-                  f"port = {port}\nunix_socket_directories = '{socket_dir}'\nunix_socket_permissions = 0700\n"
-                  "password_encryption = 'scram-sha-256'\n")
+    _private_file(
+        pgdata / "graphstore.conf",
+        f"# Written by graphstore services on every start.\nlisten_addresses = '{HOST}'\n"
+        f"port = {port}\nunix_socket_directories = '{socket_dir}'\nunix_socket_permissions = 0700\n"
+        "password_encryption = 'scram-sha-256'\n",
+    )
     _private_file(pgdata / "pg_hba.conf", HBA)
 
 
@@ -194,8 +224,11 @@ def _pg_ctl_start(bindir: Path, paths: dict[str, str], timeout: float) -> None:
     cmd = [str(bindir / "pg_ctl"), "-D", paths["pgdata"], "-l", paths["log"], "-w", "-t", str(int(timeout))]
     proc = _run([*cmd, "start"], timeout=timeout + 30)
     if proc.returncode != 0:
-        raise ServiceError(f"PostgreSQL did not start:\n{(proc.stdout + proc.stderr).strip()}\n"
-                           f"Last log lines:\n{tail(Path(paths['log']))}", f"Read {paths['log']}.")
+        raise ServiceError(
+            f"PostgreSQL did not start:\n{(proc.stdout + proc.stderr).strip()}\n"
+            f"Last log lines:\n{tail(Path(paths['log']))}",
+            f"Read {paths['log']}.",
+        )
 
 
 def sqlalchemy_url(port: int, password: str, database: str = DATABASE, user: str = APP_USER) -> str:
@@ -209,12 +242,22 @@ def _bootstrap(port: int, admin_password: str, app_password: str) -> None:
     from psycopg import sql  # deferred: as psycopg above
 
     role, db = sql.Identifier(APP_USER), sql.Identifier(DATABASE)
-    with psycopg.connect(host=HOST, port=port, user=ADMIN_USER, password=admin_password, dbname="postgres",
-                         autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(
+        host=HOST,
+        port=port,
+        user=ADMIN_USER,
+        password=admin_password,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=10,
+    ) as conn:
         if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_USER,)).fetchone():
             conn.execute(sql.SQL("CREATE ROLE {}").format(role))
-        conn.execute(sql.SQL("ALTER ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS "
-                             "PASSWORD {}").format(role, sql.Literal(app_password)))
+        conn.execute(
+            sql.SQL(
+                "ALTER ROLE {} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}"
+            ).format(role, sql.Literal(app_password))
+        )
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(db, role))
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, role))
@@ -229,17 +272,21 @@ def _set_up_roles(state: dict[str, Any], timeout: float) -> None:
     except psycopg.Error as exc:
         _pg_ctl_stop(state, timeout)
         message = mask_secret(str(exc), state["admin_password"], state["password"])
-        raise ServiceError(f"Could not set up the PostgreSQL roles: {message}",
-                           f"Read {state['log']}; or delete the instance: graphstore services stop --purge.") from None
+        raise ServiceError(
+            f"Could not set up the PostgreSQL roles: {message}",
+            f"Read {state['log']}; or delete the instance: graphstore services stop --purge.",
+        ) from None
 
 
 def _passwords(pgdata: Path, previous: dict[str, Any]) -> dict[str, str]:
     """The superuser and app passwords: kept from the state file, new for a new cluster."""
     if (pgdata / "PG_VERSION").exists():
         if not previous.get("admin_password"):
-            raise ServiceError(f"The PostgreSQL cluster in {pgdata} was created without passwords (trust "
-                               "authentication, by an older graphstore) or its state file is lost.",
-                               "Delete it: graphstore services stop --purge (with the same --run-dir), then start.")
+            raise ServiceError(
+                f"The PostgreSQL cluster in {pgdata} was created without passwords (trust "
+                "authentication, by an older graphstore) or its state file is lost.",
+                "Delete it: graphstore services stop --purge (with the same --run-dir), then start.",
+            )
         return {"admin_password": previous["admin_password"], "password": previous["password"]}
     return {"admin_password": new_password(), "password": new_password()}
 
@@ -269,8 +316,17 @@ def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) ->
     paths = _layout(run_dir, current)
     _make_dirs(run_dir, paths)
     pgdata = Path(paths["pgdata"])
-    state: dict[str, Any] = {"service": "postgres", "bindir": str(bindir), **paths, "host": HOST, "user": APP_USER,
-             "admin_user": ADMIN_USER, "database": DATABASE, **_passwords(pgdata, current), "run_dir": str(run_dir)}
+    state: dict[str, Any] = {
+        "service": "postgres",
+        "bindir": str(bindir),
+        **paths,
+        "host": HOST,
+        "user": APP_USER,
+        "admin_user": ADMIN_USER,
+        "database": DATABASE,
+        **_passwords(pgdata, current),
+        "run_dir": str(run_dir),
+    }
     write_state(run_dir, state)  # the passwords are on disk before the cluster that needs them exists
     if not (pgdata / "PG_VERSION").exists():
         say(f"Creating a PostgreSQL cluster in {pgdata}")
@@ -278,8 +334,12 @@ def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) ->
     (port,) = free_ports(1)
     _write_conf(pgdata, port, paths["socket_dir"])
     _pg_ctl_start(bindir, paths, timeout)
-    state.update(version=_server_version(bindir), port=port, pid=_postmaster_pid(pgdata),
-                 url=sqlalchemy_url(port, state["password"]))
+    state.update(
+        version=_server_version(bindir),
+        port=port,
+        pid=_postmaster_pid(pgdata),
+        url=sqlalchemy_url(port, state["password"]),
+    )
     write_state(run_dir, state)
     _set_up_roles(state, timeout)
     return {**state, "running": True, "already_running": False}

@@ -31,8 +31,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ServiceError(f"State file {path} is unreadable: {exc}",
-                           f"Delete {path} and start again.") from exc
+        raise ServiceError(f"State file {path} is unreadable: {exc}", f"Delete {path} and start again.") from exc
 
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:

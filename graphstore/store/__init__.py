@@ -14,8 +14,7 @@ from graphstore.config import Settings
 if TYPE_CHECKING:
     from graphstore.store.base import COMPLETE, INCOMPLETE, WRITING, GraphInfo, GraphStore, QueryResult, WriteReport
 
-__all__ = ["COMPLETE", "INCOMPLETE", "WRITING", "GraphInfo", "GraphStore", "QueryResult", "WriteReport",
-           "open_store"]
+__all__ = ["COMPLETE", "INCOMPLETE", "WRITING", "GraphInfo", "GraphStore", "QueryResult", "WriteReport", "open_store"]
 _FROM_BASE = frozenset(__all__) - {"open_store"}
 
 
@@ -31,8 +30,13 @@ def open_store(settings: Settings) -> GraphStore:
     if settings.is_neo4j:
         from graphstore.store.neo4j_store import Neo4jStore  # deferred: the Neo4j driver loads only when used
 
-        return Neo4jStore(settings.graph_store_uri, settings.neo4j_user, settings.neo4j_password,
-                          settings.neo4j_database, settings.batch_size)
+        return Neo4jStore(
+            settings.graph_store_uri,
+            settings.neo4j_user,
+            settings.neo4j_password,
+            settings.neo4j_database,
+            settings.batch_size,
+        )
     from graphstore.store.embedded import EmbeddedStore  # deferred: Ladybug loads only when used
 
     return EmbeddedStore(settings.graph_store_uri, settings.batch_size)

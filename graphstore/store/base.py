@@ -76,9 +76,11 @@ def now_iso() -> str:
 def check_batch_size(value: Any) -> int:
     """A batch size is a positive whole number of rows; anything else is a ConfigError naming the fix."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"batch_size must be a positive number of rows, got {value!r}.",
-                          "Set batch_size in the config file, GRAPHSTORE_BATCH_SIZE or --batch-size to a positive "
-                          "number, e.g. 20000.")
+        raise ConfigError(
+            f"batch_size must be a positive number of rows, got {value!r}.",
+            "Set batch_size in the config file, GRAPHSTORE_BATCH_SIZE or --batch-size to a positive "
+            "number, e.g. 20000.",
+        )
     return int(value)
 
 
@@ -152,7 +154,8 @@ def check_finite_edges(graph: Graph) -> None:
                     f"Graph {graph.graph_id}: {int(bad.sum())} {edges.type} relationships have a non-finite "
                     f"{name!r} (first: {int(edges.src[first])}->{int(edges.dst[first])} = {values[first]}).",
                     f"Fix the {edges.type}.{name} values before storing (drop or clip them, e.g. "
-                    "np.nan_to_num), or exclude those edges.")
+                    "np.nan_to_num), or exclude those edges.",
+                )
 
 
 class GraphStore(ABC):
@@ -251,8 +254,9 @@ class GraphStore(ABC):
         return self.batch_size
 
     # ---- the shared contract ---------------------------------------------------------------------------
-    def write_graph(self, graph: Graph, *, replace: bool = False, resume: bool = False,
-                    on_progress: ProgressCallback | None = None) -> WriteReport:
+    def write_graph(
+        self, graph: Graph, *, replace: bool = False, resume: bool = False, on_progress: ProgressCallback | None = None
+    ) -> WriteReport:
         """Write a graph in batches; refuse an existing id unless replace (or resume an incomplete one)."""
         graph.validate()
         check_finite_edges(graph)
@@ -261,14 +265,20 @@ class GraphStore(ABC):
         resumed = bool(progress["nodes"] or progress["edges"])
         try:
             self._write_all(graph, progress, on_progress)
-            self._set_graph_fields(graph.graph_id, {
-                "status": COMPLETE, "node_count": graph.node_count, "edge_count": graph.edge_count,
-                "progress": json.dumps(progress), "error": None})
+            self._set_graph_fields(
+                graph.graph_id,
+                {
+                    "status": COMPLETE,
+                    "node_count": graph.node_count,
+                    "edge_count": graph.edge_count,
+                    "progress": json.dumps(progress),
+                    "error": None,
+                },
+            )
         except BaseException as exc:
             self._mark_incomplete(graph.graph_id, exc)
             raise
-        return WriteReport(graph.graph_id, graph.node_count, graph.edge_count,
-                           time.perf_counter() - start, resumed)
+        return WriteReport(graph.graph_id, graph.node_count, graph.edge_count, time.perf_counter() - start, resumed)
 
     def _prepare_write(self, graph: Graph, replace: bool, resume: bool) -> dict:
         info = self.graph_info(graph.graph_id)
@@ -277,8 +287,10 @@ class GraphStore(ABC):
                 self._remove_graph(graph.graph_id)
             elif resume and info.status != COMPLETE:
                 if info.kind != graph.kind:
-                    raise GraphExists(f"Graph {graph.graph_id} is a {info.kind} graph; cannot resume it as "
-                                      f"{graph.kind}.", "Use --replace to start over.")
+                    raise GraphExists(
+                        f"Graph {graph.graph_id} is a {info.kind} graph; cannot resume it as {graph.kind}.",
+                        "Use --replace to start over.",
+                    )
                 self._set_graph_fields(graph.graph_id, {"status": WRITING, "error": None})
                 return {"nodes": {}, "edges": {}, **info.progress}
             else:
@@ -289,26 +301,43 @@ class GraphStore(ABC):
     @staticmethod
     def exists_error(info: GraphInfo) -> GraphExists:
         if info.status == COMPLETE:
-            return GraphExists(f"Graph {info.graph_id} already exists ({info.kind}, {info.node_count} nodes, "
-                               f"{info.edge_count} edges).",
-                               "Pass --replace to overwrite it, or choose another --graph-id.")
-        return GraphExists(f"Graph {info.graph_id} exists but is {info.status} (an earlier write did not finish).",
-                           f"Pass --resume to continue it, --replace to start over, or run "
-                           f"`graphstore store drop-graph {info.graph_id}`.")
+            return GraphExists(
+                f"Graph {info.graph_id} already exists ({info.kind}, {info.node_count} nodes, "
+                f"{info.edge_count} edges).",
+                "Pass --replace to overwrite it, or choose another --graph-id.",
+            )
+        return GraphExists(
+            f"Graph {info.graph_id} exists but is {info.status} (an earlier write did not finish).",
+            f"Pass --resume to continue it, --replace to start over, or run "
+            f"`graphstore store drop-graph {info.graph_id}`.",
+        )
 
     def _write_all(self, graph: Graph, progress: dict, on_progress: ProgressCallback | None) -> None:
         total = graph.node_count + graph.edge_count
-        pending = {(part, name): pending_ranges(progress, part, name, len(table))
-                   for part, tables in (("nodes", graph.nodes), ("edges", graph.edges))
-                   for name, table in tables.items()}
+        pending = {
+            (part, name): pending_ranges(progress, part, name, len(table))
+            for part, tables in (("nodes", graph.nodes), ("edges", graph.edges))
+            for name, table in tables.items()
+        }
         counter = {"done": total - sum(hi - lo for ranges in pending.values() for lo, hi in ranges), "total": total}
-        self._write_tables(graph, graph.nodes, "nodes", self.node_batch_rows, self._write_nodes, progress,
-                           counter, on_progress)
-        self._write_tables(graph, graph.edges, "edges", self.edge_batch_rows, self._write_edges, progress,
-                           counter, on_progress)
+        self._write_tables(
+            graph, graph.nodes, "nodes", self.node_batch_rows, self._write_nodes, progress, counter, on_progress
+        )
+        self._write_tables(
+            graph, graph.edges, "edges", self.edge_batch_rows, self._write_edges, progress, counter, on_progress
+        )
 
-    def _write_tables(self, graph: Graph, tables: dict, part: str, batch_rows: Callable, write: Callable,
-                      progress: dict, counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
+    def _write_tables(
+        self,
+        graph: Graph,
+        tables: dict,
+        part: str,
+        batch_rows: Callable,
+        write: Callable,
+        progress: dict,
+        counter: dict[str, int],
+        on_progress: ProgressCallback | None,
+    ) -> None:
         """Write node (or edge) tables in batches from their recorded progress, reporting each batch."""
         for name in sorted(tables):
             table = tables[name]
@@ -325,8 +354,11 @@ class GraphStore(ABC):
     @staticmethod
     def table_batches(part: str, name: str, n: int, size: int, progress: dict) -> list[Batch]:
         """The batches still to write for one table, in order, from its recorded progress."""
-        return [Batch(part, name, lo, hi) for start, stop in pending_ranges(progress, part, name, n)
-                for lo, hi in batches(stop, size, start)]
+        return [
+            Batch(part, name, lo, hi)
+            for start, stop in pending_ranges(progress, part, name, n)
+            for lo, hi in batches(stop, size, start)
+        ]
 
     def batch_rows_of(self, table: NodeTable | EdgeTable, batch: Batch) -> NodeTable | EdgeTable:
         """The rows of a table that a batch writes (a backend may write a table in another fixed row order)."""
@@ -345,8 +377,13 @@ class GraphStore(ABC):
 
     def _remove_graph(self, graph_id: str) -> None:
         """Mark the graph incomplete, then delete it: a delete that fails part-way never leaves it 'complete'."""
-        self._set_graph_fields(graph_id, {"status": INCOMPLETE, "error": "being dropped (drop or replace did not "
-                                          "finish); drop it again or write it with --replace"})
+        self._set_graph_fields(
+            graph_id,
+            {
+                "status": INCOMPLETE,
+                "error": "being dropped (drop or replace did not finish); drop it again or write it with --replace",
+            },
+        )
         self._delete_graph(graph_id)
 
     def not_found(self, graph_id: str) -> GraphNotFound:
@@ -361,15 +398,23 @@ class GraphStore(ABC):
             hint = "The store holds no graphs yet; run `graphstore ingest`."
         return GraphNotFound(f"Graph {graph_id!r} is not in the store ({self.uri}).", hint)
 
-    def read_graph(self, graph_id: str, *, labels: list[str] | None = None, rel_types: list[str] | None = None,
-                   allow_incomplete: bool = False) -> Graph:
+    def read_graph(
+        self,
+        graph_id: str,
+        *,
+        labels: list[str] | None = None,
+        rel_types: list[str] | None = None,
+        allow_incomplete: bool = False,
+    ) -> Graph:
         """Read a stored graph back, whole or restricted to some labels / relationship types."""
         info = self.graph_info(check_graph_id(graph_id))
         if info is None:
             raise self.not_found(graph_id)
         if info.status != COMPLETE and not allow_incomplete:
-            raise GraphNotFound(f"Graph {graph_id} is {info.status}, not complete.",
-                                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}")
+            raise GraphNotFound(
+                f"Graph {graph_id} is {info.status}, not complete.",
+                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}",
+            )
         graph = Graph(graph_id, info.kind, params=info.params, run_id=info.run_id, checkpoint=info.checkpoint)
         for label in labels if labels is not None else self._stored_labels(graph_id):
             graph.nodes[check_identifier(label, "Label")] = self._read_nodes(graph_id, label)
@@ -379,8 +424,7 @@ class GraphStore(ABC):
                 graph.edges[rel_type] = edges
         return graph
 
-    def write_node_properties(self, graph_id: str, label: str, keys: np.ndarray,
-                              props: dict[str, np.ndarray]) -> None:
+    def write_node_properties(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         """Write analysis results as node properties (as a GDS .write procedure would)."""
         if self.graph_info(graph_id) is None:
             raise self.not_found(graph_id)
@@ -398,22 +442,36 @@ class GraphStore(ABC):
 
 CREATE_GRAPH_NODE = (
     "CREATE (g:Graph {graph_id: $graph_id, kind: $kind, run_id: $run_id, checkpoint: $checkpoint, params: $params, "
-    "created_at: $created_at, status: $status, progress: $progress, node_count: 0, edge_count: 0})")
+    "created_at: $created_at, status: $status, progress: $progress, node_count: 0, edge_count: 0})"
+)
 
 
 def graph_node_params(graph: Graph) -> dict[str, Any]:
     """Parameters of CREATE_GRAPH_NODE for a graph about to be written."""
-    return {"graph_id": graph.graph_id, "kind": graph.kind, "run_id": graph.run_id, "checkpoint": graph.checkpoint,
-            "params": graph.params_json(), "created_at": now_iso(), "status": WRITING,
-            "progress": json.dumps({"nodes": {}, "edges": {}})}
+    return {
+        "graph_id": graph.graph_id,
+        "kind": graph.kind,
+        "run_id": graph.run_id,
+        "checkpoint": graph.checkpoint,
+        "params": graph.params_json(),
+        "created_at": now_iso(),
+        "status": WRITING,
+        "progress": json.dumps({"nodes": {}, "edges": {}}),
+    }
 
 
 def info_from_record(rec: dict[str, Any]) -> GraphInfo:
     """GraphInfo from the properties of a :Graph node (JSON text fields decoded)."""
     return GraphInfo(
-        graph_id=rec["graph_id"], kind=rec.get("kind") or "", status=rec.get("status") or INCOMPLETE,
-        node_count=int(rec.get("node_count") or 0), edge_count=int(rec.get("edge_count") or 0),
-        params=json.loads(rec.get("params") or "{}"), progress=json.loads(rec.get("progress") or "{}"),
-        run_id=rec.get("run_id"), checkpoint=rec.get("checkpoint"), created_at=rec.get("created_at"),
+        graph_id=rec["graph_id"],
+        kind=rec.get("kind") or "",
+        status=rec.get("status") or INCOMPLETE,
+        node_count=int(rec.get("node_count") or 0),
+        edge_count=int(rec.get("edge_count") or 0),
+        params=json.loads(rec.get("params") or "{}"),
+        progress=json.loads(rec.get("progress") or "{}"),
+        run_id=rec.get("run_id"),
+        checkpoint=rec.get("checkpoint"),
+        created_at=rec.get("created_at"),
         error=rec.get("error"),
     )

@@ -37,8 +37,19 @@ from graphstore.store.base import (
 )
 from graphstore.store.schema import schema_statements
 
-GRAPH_FIELDS = ("graph_id", "kind", "run_id", "checkpoint", "params", "created_at", "status", "progress",
-                "node_count", "edge_count", "error")
+GRAPH_FIELDS = (
+    "graph_id",
+    "kind",
+    "run_id",
+    "checkpoint",
+    "params",
+    "created_at",
+    "status",
+    "progress",
+    "node_count",
+    "edge_count",
+    "error",
+)
 BASE_NODE_COLUMNS = ("uid", "graph_id", "key")
 COPY_ROWS = 500_000
 PARQUET_ROW_GROUP = 100_000
@@ -71,8 +82,9 @@ class EmbeddedStore(GraphStore):
 
     dialect = "ladybug"
 
-    def __init__(self, path: str | Path, batch_size: int = 20_000, read_only: bool = False,
-                 copy_rows: int = COPY_ROWS) -> None:
+    def __init__(
+        self, path: str | Path, batch_size: int = 20_000, read_only: bool = False, copy_rows: int = COPY_ROWS
+    ) -> None:
         super().__init__(batch_size)
         self.copy_rows = check_batch_size(copy_rows)
         import ladybug  # deferred: only an open embedded store needs the engine, not users of its helpers
@@ -83,9 +95,10 @@ class EmbeddedStore(GraphStore):
         try:
             self._db = ladybug.Database(str(self.path), read_only=read_only)
         except RuntimeError as exc:
-            raise StoreUnavailable(f"Cannot open the embedded graph store at {self.path}: {exc}",
-                                   "Another graphstore process may hold it open; close it, or pass another "
-                                   "--graph-store path.") from exc
+            raise StoreUnavailable(
+                f"Cannot open the embedded graph store at {self.path}: {exc}",
+                "Another graphstore process may hold it open; close it, or pass another --graph-store path.",
+            ) from exc
         self._conn = ladybug.Connection(self._db)
         self.init_schema()
 
@@ -144,16 +157,20 @@ class EmbeddedStore(GraphStore):
 
     # ---- schema on demand -----------------------------------------------------------------------------------
     def _ensure_node_table(self, table: NodeTable) -> dict[str, str]:
-        self.execute(f"CREATE NODE TABLE IF NOT EXISTS {table.label}(uid STRING, graph_id STRING, key INT64, "
-                     "PRIMARY KEY(uid))")
+        self.execute(
+            f"CREATE NODE TABLE IF NOT EXISTS {table.label}(uid STRING, graph_id STRING, key INT64, PRIMARY KEY(uid))"
+        )
         return self._ensure_props(table.label, table.props)
 
     def _ensure_rel_table(self, table: EdgeTable) -> dict[str, str]:
-        self.execute(f"CREATE REL TABLE IF NOT EXISTS {table.type}(FROM {table.src_label} TO {table.dst_label}, "
-                     "graph_id STRING)")
+        self.execute(
+            f"CREATE REL TABLE IF NOT EXISTS {table.type}(FROM {table.src_label} TO {table.dst_label}, graph_id STRING)"
+        )
         if (table.src_label, table.dst_label) not in self._connections(table.type):
-            raise ValueError(f"Relationship {table.type} is declared between other labels "
-                             f"{self._connections(table.type)}, not {table.src_label}->{table.dst_label}.")
+            raise ValueError(
+                f"Relationship {table.type} is declared between other labels "
+                f"{self._connections(table.type)}, not {table.src_label}->{table.dst_label}."
+            )
         return self._ensure_props(table.type, table.props)
 
     def _ensure_props(self, table_name: str, props: dict[str, np.ndarray]) -> dict[str, str]:
@@ -164,8 +181,7 @@ class EmbeddedStore(GraphStore):
                 self.execute(f"ALTER TABLE {table_name} ADD `{name}` {wanted}")
                 columns[name] = wanted
             elif _canonical(columns[name]) != wanted and not (columns[name] == "DOUBLE" and wanted == "INT64"):
-                raise ValueError(f"Property {table_name}.{name} is stored as {columns[name]}, "
-                                 f"this graph has {wanted}.")
+                raise ValueError(f"Property {table_name}.{name} is stored as {columns[name]}, this graph has {wanted}.")
         return columns
 
     # ---- writes -------------------------------------------------------------------------------------------
@@ -180,8 +196,9 @@ class EmbeddedStore(GraphStore):
         parent = str(self.path.parent)
         return None if any(c in parent for c in "'\\") else parent
 
-    def _copy(self, table_name: str, pieces: Iterator[pa.Table], graph_id: str, batch: Batch,
-              options: str = "") -> bool:
+    def _copy(
+        self, table_name: str, pieces: Iterator[pa.Table], graph_id: str, batch: Batch, options: str = ""
+    ) -> bool:
         """Stream the pieces into a Parquet file and COPY it, with the progress after it, in one transaction.
 
         Skipped (False) when the progress already holds the batch. One COPY per table: Ladybug copies into a
@@ -199,8 +216,9 @@ class EmbeddedStore(GraphStore):
                 source = Path(tmp) / "rows.parquet"
                 _write_parquet(source, pieces)
                 self._conn.execute(f"COPY {table_name} FROM '{source}'{options}")
-            self._conn.execute("MATCH (g:Graph) WHERE g.graph_id = $g SET g.progress = $p",
-                               {"g": graph_id, "p": json.dumps(progress)})
+            self._conn.execute(
+                "MATCH (g:Graph) WHERE g.graph_id = $g SET g.progress = $p", {"g": graph_id, "p": json.dumps(progress)}
+            )
             self._conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(RuntimeError):  # a failed COPY may already have ended the transaction
@@ -214,8 +232,11 @@ class EmbeddedStore(GraphStore):
         def pieces() -> Iterator[pa.Table]:
             for lo, hi in batches(len(table), self.copy_rows):
                 keys = table.keys[lo:hi]
-                data = {"uid": graph.uid_array(keys), "graph_id": pa.repeat(pa.scalar(graph.graph_id), hi - lo),
-                        "key": pa.array(keys, pa.int64())}
+                data = {
+                    "uid": graph.uid_array(keys),
+                    "graph_id": pa.repeat(pa.scalar(graph.graph_id), hi - lo),
+                    "key": pa.array(keys, pa.int64()),
+                }
                 for name, type_name in columns.items():
                     if name not in BASE_NODE_COLUMNS:
                         values = table.props.get(name)
@@ -231,9 +252,11 @@ class EmbeddedStore(GraphStore):
         def pieces() -> Iterator[pa.Table]:
             for lo, hi in batches(len(table), self.copy_rows):
                 rows = order[lo:hi]
-                data = {"from": uid_column(graph, table.src_label, table.src[rows]),
-                        "to": uid_column(graph, table.dst_label, table.dst[rows]),
-                        "graph_id": pa.repeat(pa.scalar(graph.graph_id), hi - lo)}
+                data = {
+                    "from": uid_column(graph, table.src_label, table.src[rows]),
+                    "to": uid_column(graph, table.dst_label, table.dst[rows]),
+                    "graph_id": pa.repeat(pa.scalar(graph.graph_id), hi - lo),
+                }
                 for name, type_name in columns.items():
                     if name != "graph_id":
                         values = table.props.get(name)
@@ -258,20 +281,27 @@ class EmbeddedStore(GraphStore):
         return int(self.execute(cypher, {"g": graph_id}).rows[0][0])
 
     def _stored_labels(self, graph_id: str) -> list[str]:
-        return [label for label in sorted(self._tables("NODE")) if label != "Graph"
-                and self._count(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN count(*)", graph_id)]
+        return [
+            label
+            for label in sorted(self._tables("NODE"))
+            if label != "Graph" and self._count(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN count(*)", graph_id)
+        ]
 
     def _stored_types(self, graph_id: str) -> list[str]:
-        return [t for t in sorted(self._tables("REL"))
-                if self._count(f"MATCH ()-[r:{t}]->() WHERE r.graph_id = $g RETURN count(*)", graph_id)]
+        return [
+            t
+            for t in sorted(self._tables("REL"))
+            if self._count(f"MATCH ()-[r:{t}]->() WHERE r.graph_id = $g RETURN count(*)", graph_id)
+        ]
 
     def stored_types(self, graph_id: str) -> dict[str, list[str]]:
         out = {}
         for rel_type in sorted(self._tables("REL")):
             names = sorted(c for c in self._columns(rel_type) if c != "graph_id")
             counts = "".join(f", count(r.`{c}`)" for c in names)  # count(x) skips nulls: columns this graph uses
-            row = self.execute(f"MATCH ()-[r:{rel_type}]->() WHERE r.graph_id = $g RETURN count(*){counts}",
-                               {"g": graph_id}).rows[0]
+            row = self.execute(
+                f"MATCH ()-[r:{rel_type}]->() WHERE r.graph_id = $g RETURN count(*){counts}", {"g": graph_id}
+            ).rows[0]
             if row[0]:
                 out[rel_type] = [c for c, n in zip(names, row[1:], strict=True) if n]
         return out
@@ -279,8 +309,9 @@ class EmbeddedStore(GraphStore):
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
         names = [c for c in self._columns(label) if c not in ("uid", "graph_id")]
         cols = ", ".join(f"n.`{c}` AS `{c}`" for c in names)
-        result = self._run(f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN {cols} ORDER BY n.key",
-                           {"g": graph_id}).get_as_arrow()
+        result = self._run(
+            f"MATCH (n:{label}) WHERE n.graph_id = $g RETURN {cols} ORDER BY n.key", {"g": graph_id}
+        ).get_as_arrow()
         props = {c: _to_numpy(result.column(c)) for c in names if c != "key"}
         props = {c: v for c, v in props.items() if not _all_null(v)}
         return NodeTable(label, result.column("key").to_numpy(), props)
@@ -291,12 +322,20 @@ class EmbeddedStore(GraphStore):
         for src_label, dst_label in self._connections(rel_type):
             result = self._run(
                 f"MATCH (a:{src_label})-[r:{rel_type}]->(b:{dst_label}) WHERE r.graph_id = $g "
-                f"RETURN a.key AS src, b.key AS dst{extra}", {"g": graph_id}).get_as_arrow()
+                f"RETURN a.key AS src, b.key AS dst{extra}",
+                {"g": graph_id},
+            ).get_as_arrow()
             if result.num_rows:
                 props = {c: _to_numpy(result.column(c)) for c in names}
                 props = {c: v for c, v in props.items() if not _all_null(v)}
-                return EdgeTable(rel_type, src_label, dst_label, result.column("src").to_numpy(),
-                                 result.column("dst").to_numpy(), props)
+                return EdgeTable(
+                    rel_type,
+                    src_label,
+                    dst_label,
+                    result.column("src").to_numpy(),
+                    result.column("dst").to_numpy(),
+                    props,
+                )
         return None
 
 

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from graphstore.store.base import GraphStore, QueryResult
 
 PREFIX = "gs-"
-INSTALL_HINT = ("Install the Graph Data Science plugin in Neo4j: `graphstore services start` ships it; with Docker "
-                "set NEO4J_PLUGINS='[\"graph-data-science\"]' (docker/compose.yaml does). Or pass --engine client.")
+INSTALL_HINT = (
+    "Install the Graph Data Science plugin in Neo4j: `graphstore services start` ships it; with Docker "
+    "set NEO4J_PLUGINS='[\"graph-data-science\"]' (docker/compose.yaml does). Or pass --engine client."
+)
 
 
 class GdsError(GraphstoreError):
@@ -40,8 +42,10 @@ def has_gds(store: GraphStore) -> bool:
 def require_gds(store: GraphStore) -> None:
     """Raise GdsError naming the fix when the store is not Neo4j or has no GDS."""
     if getattr(store, "dialect", "") != "neo4j":
-        raise GdsError(f"The GDS engine needs a Neo4j store; {store.uri} is the embedded store.",
-                       "Use --engine client, or set GRAPHSTORE_GRAPH_STORE to a Neo4j server.")
+        raise GdsError(
+            f"The GDS engine needs a Neo4j store; {store.uri} is the embedded store.",
+            "Use --engine client, or set GRAPHSTORE_GRAPH_STORE to a Neo4j server.",
+        )
     if not has_gds(store):
         raise GdsError(f"Graph Data Science is not installed in Neo4j at {store.uri}.", INSTALL_HINT)
 
@@ -53,14 +57,17 @@ def call(store: GraphStore, cypher: str, params: dict[str, Any]) -> QueryResult:
     try:
         return store.execute(cypher, params)
     except Neo4jError as exc:
-        raise GdsError(f"Graph Data Science failed: {exc.message or exc}",
-                       "Check the parameters against the GDS documentation of the procedure.") from exc
+        raise GdsError(
+            f"Graph Data Science failed: {exc.message or exc}",
+            "Check the parameters against the GDS documentation of the procedure.",
+        ) from exc
 
 
 def catalog(store: GraphStore, prefix: str = PREFIX) -> list[str]:
     """Names of the projections in the GDS catalog that start with `prefix`."""
-    rows = store.execute("CALL gds.graph.list() YIELD graphName WHERE graphName STARTS WITH $p RETURN graphName",
-                         {"p": prefix}).rows
+    rows = store.execute(
+        "CALL gds.graph.list() YIELD graphName WHERE graphName STARTS WITH $p RETURN graphName", {"p": prefix}
+    ).rows
     return sorted(r[0] for r in rows)
 
 
@@ -75,10 +82,12 @@ def projected(store: GraphStore, graph_id: str, types: Sequence[str], weight: st
     require_gds(store)
     name = f"{PREFIX}{graph_id}-{uuid.uuid4().hex[:12]}"
     props = f"{{relationshipProperties: r {{w: {weight}}}}}" if weight else "{}"
-    cypher = ("MATCH (a:GraphNode {graph_id: $g}) "
-              "OPTIONAL MATCH (a)-[r]->(b:GraphNode {graph_id: $g}) WHERE type(r) IN $types "
-              f"WITH gds.graph.project($name, a, b, {props}, {{undirectedRelationshipTypes: ['*']}}) AS g "
-              "RETURN g.nodeCount AS nodes, g.relationshipCount AS relationships")
+    cypher = (
+        "MATCH (a:GraphNode {graph_id: $g}) "
+        "OPTIONAL MATCH (a)-[r]->(b:GraphNode {graph_id: $g}) WHERE type(r) IN $types "
+        f"WITH gds.graph.project($name, a, b, {props}, {{undirectedRelationshipTypes: ['*']}}) AS g "
+        "RETURN g.nodeCount AS nodes, g.relationshipCount AS relationships"
+    )
     try:
         call(store, cypher, {"g": graph_id, "types": list(types), "name": name})
         yield name

@@ -54,8 +54,11 @@ def _typed(name: str, values: np.ndarray) -> tuple[str, pa.Array]:
 def node_frame(graph: Graph, table: NodeTable) -> pa.Table:
     """One label's nodes in the importer's CSV layout."""
     n = len(table)
-    columns = {"uid:ID": graph.uid_array(table.keys), "graph_id": pa.repeat(pa.scalar(graph.graph_id), n),
-               "key:long": pa.array(table.keys, pa.int64())}
+    columns = {
+        "uid:ID": graph.uid_array(table.keys),
+        "graph_id": pa.repeat(pa.scalar(graph.graph_id), n),
+        "key:long": pa.array(table.keys, pa.int64()),
+    }
     columns.update(_typed(name, values) for name, values in table.props.items())
     columns[":LABEL"] = pa.repeat(pa.scalar(f"GraphNode;{table.label}"), n)
     return pa.table(columns)
@@ -63,9 +66,11 @@ def node_frame(graph: Graph, table: NodeTable) -> pa.Table:
 
 def edge_frame(graph: Graph, table: EdgeTable) -> pa.Table:
     """One relationship type in the importer's CSV layout (endpoints by uid)."""
-    columns = {":START_ID": uid_column(graph, table.src_label, table.src),
-               ":END_ID": uid_column(graph, table.dst_label, table.dst),
-               ":TYPE": pa.repeat(pa.scalar(table.type), len(table))}
+    columns = {
+        ":START_ID": uid_column(graph, table.src_label, table.src),
+        ":END_ID": uid_column(graph, table.dst_label, table.dst),
+        ":TYPE": pa.repeat(pa.scalar(table.type), len(table)),
+    }
     columns.update(_typed(name, values) for name, values in table.props.items())
     return pa.table(columns)
 
@@ -73,11 +78,19 @@ def edge_frame(graph: Graph, table: EdgeTable) -> pa.Table:
 def graph_frame(graph: Graph) -> pa.Table:
     """The :Graph node of a graph, already complete (the importer loads everything or nothing)."""
     params = graph_node_params(graph)
-    progress = {"nodes": {k: len(t) for k, t in graph.nodes.items()}, "edges": {k: len(t) for k, t in
-                                                                              graph.edges.items()}}
-    row = {"graph_id": params["graph_id"], "kind": params["kind"], "checkpoint": params["checkpoint"],
-           "params": params["params"], "created_at": params["created_at"], "status": COMPLETE,
-           "progress": json.dumps(progress)}
+    progress = {
+        "nodes": {k: len(t) for k, t in graph.nodes.items()},
+        "edges": {k: len(t) for k, t in graph.edges.items()},
+    }
+    row = {
+        "graph_id": params["graph_id"],
+        "kind": params["kind"],
+        "checkpoint": params["checkpoint"],
+        "params": params["params"],
+        "created_at": params["created_at"],
+        "status": COMPLETE,
+        "progress": json.dumps(progress),
+    }
     columns = {":ID(Graph)": pa.array([graph.graph_id])}
     columns.update({name: pa.array([value], pa.string()) for name, value in row.items()})
     columns["run_id:long"] = pa.array([params["run_id"]], pa.int64())
@@ -106,21 +119,46 @@ def write_csvs(graphs: Sequence[Graph], folder: Path) -> tuple[list[Path], list[
     return node_files, rel_files
 
 
-def run_import(home: Path, dist: Path, node_files: list[Path], rel_files: list[Path], *, database: str = "neo4j",
-               java: str = "java", timeout: float = 3600) -> str:
+def run_import(
+    home: Path,
+    dist: Path,
+    node_files: list[Path],
+    rel_files: list[Path],
+    *,
+    database: str = "neo4j",
+    java: str = "java",
+    timeout: float = 3600,
+) -> str:
     """`neo4j-admin database import full` of a Neo4j home (NEO4J_HOME/conf) with the distribution's jars."""
-    cmd = [java, "-cp", f"{dist / 'lib'}/*", ADMIN_CLASS, "database", "import", "full", database,
-           *(f"--nodes={p}" for p in node_files), *(f"--relationships={p}" for p in rel_files),
-           "--overwrite-destination=true", "--skip-duplicate-nodes=false", "--bad-tolerance=0",
-           f"--report-file={home / 'import.report'}"]
-    env = {**{k: v for k, v in os.environ.items() if k not in ("JAVA_OPTS", "HEAP_SIZE")},
-           "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
+    cmd = [
+        java,
+        "-cp",
+        f"{dist / 'lib'}/*",
+        ADMIN_CLASS,
+        "database",
+        "import",
+        "full",
+        database,
+        *(f"--nodes={p}" for p in node_files),
+        *(f"--relationships={p}" for p in rel_files),
+        "--overwrite-destination=true",
+        "--skip-duplicate-nodes=false",
+        "--bad-tolerance=0",
+        f"--report-file={home / 'import.report'}",
+    ]
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("JAVA_OPTS", "HEAP_SIZE")},
+        "NEO4J_HOME": str(home),
+        "NEO4J_CONF": str(home / "conf"),
+    }
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 or "IMPORT DONE" not in output:
-        raise ServiceError(f"neo4j-admin import failed (exit {proc.returncode}):\n{output[-3000:]}",
-                           "Stop the server first (`graphstore services stop`); the import replaces the whole "
-                           "database, so it is meant for a first load into a fresh server.")
+        raise ServiceError(
+            f"neo4j-admin import failed (exit {proc.returncode}):\n{output[-3000:]}",
+            "Stop the server first (`graphstore services stop`); the import replaces the whole "
+            "database, so it is meant for a first load into a fresh server.",
+        )
     return output
 
 
@@ -129,16 +167,24 @@ def importer_home(home: Path) -> Path:
     tool = home / "import" / "graphstore-admin"
     (tool / "conf").mkdir(parents=True, exist_ok=True)
     conf = home / "conf" / "neo4j.conf"
-    kept = [line for line in (conf.read_text().splitlines() if conf.exists() else [])
-            if line.startswith(("server.memory.", "dbms.memory.", "server.jvm."))]
-    lines = [*kept, f"server.directories.data={home / 'data'}", f"server.directories.logs={tool / 'logs'}",
-             f"server.directories.run={tool / 'run'}"]
+    kept = [
+        line
+        for line in (conf.read_text().splitlines() if conf.exists() else [])
+        if line.startswith(("server.memory.", "dbms.memory.", "server.jvm."))
+    ]
+    lines = [
+        *kept,
+        f"server.directories.data={home / 'data'}",
+        f"server.directories.logs={tool / 'logs'}",
+        f"server.directories.run={tool / 'run'}",
+    ]
     (tool / "conf" / "neo4j.conf").write_text("\n".join(lines) + "\n")
     return tool
 
 
-def import_offline(graphs: Sequence[Graph], home: Path, dist: Path, *, database: str = "neo4j",
-                   java: str = "java") -> ImportReport:
+def import_offline(
+    graphs: Sequence[Graph], home: Path, dist: Path, *, database: str = "neo4j", java: str = "java"
+) -> ImportReport:
     """Write the graphs as CSV under home/import and import them into home's stopped database, replacing it.
 
     home is a Neo4j home as `graphstore services` lays it out (conf/, data/); the server must not be running.
@@ -150,6 +196,11 @@ def import_offline(graphs: Sequence[Graph], home: Path, dist: Path, *, database:
     output = run_import(tool, dist, node_files, rel_files, database=database, java=java)
     for path in (*node_files, *rel_files):
         path.unlink(missing_ok=True)
-    return ImportReport([g.graph_id for g in graphs], sum(g.node_count for g in graphs),
-                        sum(g.edge_count for g in graphs), csv_seconds,
-                        time.perf_counter() - start - csv_seconds, output)
+    return ImportReport(
+        [g.graph_id for g in graphs],
+        sum(g.node_count for g in graphs),
+        sum(g.edge_count for g in graphs),
+        csv_seconds,
+        time.perf_counter() - start - csv_seconds,
+        output,
+    )

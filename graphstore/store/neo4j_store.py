@@ -34,10 +34,14 @@ from graphstore.store.base import (
 )
 from graphstore.store.schema import schema_statements
 
-START_HINT = ("Start one with `graphstore services start` (or `docker compose -f docker/compose.yaml up -d neo4j`), "
-              "or point GRAPHSTORE_GRAPH_STORE at a running server.")
-RESUME_HINT = ("The graph stays incomplete with its progress: when the server is back, rerun the same command "
-               "with --resume (or drop it with `graphstore store drop-graph`).")
+START_HINT = (
+    "Start one with `graphstore services start` (or `docker compose -f docker/compose.yaml up -d neo4j`), "
+    "or point GRAPHSTORE_GRAPH_STORE at a running server."
+)
+RESUME_HINT = (
+    "The graph stays incomplete with its progress: when the server is back, rerun the same command "
+    "with --resume (or drop it with `graphstore store drop-graph`)."
+)
 DELETE_BATCH = 10_000
 READ_PROGRESS = "MATCH (g:Graph {graph_id: $g}) RETURN g.progress AS p"
 LOCK_AND_READ_PROGRESS = "MATCH (g:Graph {graph_id: $g}) SET g.progress = g.progress RETURN g.progress AS p"
@@ -64,20 +68,23 @@ class Neo4jStore(GraphStore):
 
     dialect = "neo4j"
 
-    def __init__(self, uri: str, user: str = "neo4j", password: str = "", database: str = "neo4j",
-                 batch_size: int = 20_000) -> None:
+    def __init__(
+        self, uri: str, user: str = "neo4j", password: str = "", database: str = "neo4j", batch_size: int = 20_000
+    ) -> None:
         super().__init__(batch_size)
         self.uri = mask_url(uri)  # what messages, tables and the tracking DB show: never a secret
         self.database = database
         self._secrets = (password,)
         auth = (user, password) if password else None
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=10,
-                                                      notifications_disabled_classifications=["DEPRECATION"])
+            self._driver = neo4j.GraphDatabase.driver(
+                uri, auth=auth, connection_timeout=10, notifications_disabled_classifications=["DEPRECATION"]
+            )
         except (neo4j.exceptions.ConfigurationError, ValueError) as exc:
-            raise ConfigError(f"Neo4j URI {self.uri} is not usable: {mask_secret(str(exc), password)}",
-                              "Give user and password in GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD, "
-                              "not in the URI.") from None
+            raise ConfigError(
+                f"Neo4j URI {self.uri} is not usable: {mask_secret(str(exc), password)}",
+                "Give user and password in GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD, not in the URI.",
+            ) from None
         self._node_ids: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         with self._errors():
             self._driver.verify_connectivity()
@@ -93,28 +100,38 @@ class Neo4jStore(GraphStore):
         try:
             yield
         except ex.AuthError as exc:
-            raise StoreUnavailable(f"Neo4j at {self.uri} refused the credentials for user {self._user_name()!r}.",
-                                   "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
-                                   "--neo4j-password) to the server's credentials.") from exc
+            raise StoreUnavailable(
+                f"Neo4j at {self.uri} refused the credentials for user {self._user_name()!r}.",
+                "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
+                "--neo4j-password) to the server's credentials.",
+            ) from exc
         except (ex.ServiceUnavailable, ex.SessionExpired, ex.DatabaseUnavailable, OSError) as exc:
-            raise StoreUnavailable(f"Cannot reach Neo4j at {self.uri}: {mask_secret(str(exc), *self._secrets)}",
-                                   f"{START_HINT} {RESUME_HINT}") from None
+            raise StoreUnavailable(
+                f"Cannot reach Neo4j at {self.uri}: {mask_secret(str(exc), *self._secrets)}",
+                f"{START_HINT} {RESUME_HINT}",
+            ) from None
         except ex.TransientError as exc:
             if "MemoryPoolOutOfMemory" not in (exc.code or ""):
                 raise
-            raise ConfigError(f"Neo4j at {self.uri} ran out of transaction memory: {exc.message}",
-                              "Lower batch_size (GRAPHSTORE_BATCH_SIZE) or raise the server's "
-                              f"dbms.memory.transaction.total.max. {RESUME_HINT}") from None
+            raise ConfigError(
+                f"Neo4j at {self.uri} ran out of transaction memory: {exc.message}",
+                "Lower batch_size (GRAPHSTORE_BATCH_SIZE) or raise the server's "
+                f"dbms.memory.transaction.total.max. {RESUME_HINT}",
+            ) from None
         except ex.CypherSyntaxError as exc:
             raise QueryError(f"Neo4j rejected the query: {exc.message}") from exc
         except ex.ClientError as exc:
             if exc.code and "ProcedureNotFound" in exc.code:
-                raise QueryError(f"{exc.message}", "Is the Graph Data Science / APOC plugin installed? "
-                                 "`graphstore services start` installs both.") from exc
+                raise QueryError(
+                    f"{exc.message}",
+                    "Is the Graph Data Science / APOC plugin installed? `graphstore services start` installs both.",
+                ) from exc
             if exc.code and exc.code.endswith("Security.AuthenticationRateLimit"):
-                raise StoreUnavailable(f"Neo4j at {self.uri} refused user {self._user_name()!r} after too many "
-                                       "failed logins in a row.", "Wait a few seconds, then retry with the "
-                                       "server's password (GRAPHSTORE_NEO4J_PASSWORD / --neo4j-password).") from exc
+                raise StoreUnavailable(
+                    f"Neo4j at {self.uri} refused user {self._user_name()!r} after too many failed logins in a row.",
+                    "Wait a few seconds, then retry with the "
+                    "server's password (GRAPHSTORE_NEO4J_PASSWORD / --neo4j-password).",
+                ) from exc
             raise
 
     def _user_name(self) -> str:
@@ -154,16 +171,19 @@ class Neo4jStore(GraphStore):
             for statement, run_batch in ((READ_PROGRESS, True), (LOCK_AND_READ_PROGRESS, False)):
                 stored = tx.run(statement, {"g": graph_id}).single()
                 if stored is None:
-                    raise GraphNotFound(f"Graph {graph_id} was dropped while it was being written.",
-                                        "Write it again (with --replace if it was recreated meanwhile).")
+                    raise GraphNotFound(
+                        f"Graph {graph_id} was dropped while it was being written.",
+                        "Write it again (with --replace if it was recreated meanwhile).",
+                    )
                 progress = record_batch(json.loads(stored["p"] or "{}"), batch)
                 if progress is None:
                     tx.rollback()
                     return False
                 if run_batch:
                     tx.run(cypher, params).consume()
-            tx.run("MATCH (g:Graph {graph_id: $g}) SET g.progress = $p",
-                   {"g": graph_id, "p": json.dumps(progress)}).consume()
+            tx.run(
+                "MATCH (g:Graph {graph_id: $g}) SET g.progress = $p", {"g": graph_id, "p": json.dumps(progress)}
+            ).consume()
             tx.commit()
         return True
 
@@ -180,25 +200,36 @@ class Neo4jStore(GraphStore):
         self._write_tx([(CREATE_GRAPH_NODE, graph_node_params(graph))])
 
     def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
-        self._write_tx([("MATCH (g:Graph {graph_id: $graph_id}) SET g += $fields",
-                         {"graph_id": graph_id, "fields": fields})])
+        self._write_tx(
+            [("MATCH (g:Graph {graph_id: $graph_id}) SET g += $fields", {"graph_id": graph_id, "fields": fields})]
+        )
 
     def _delete_graph(self, graph_id: str) -> None:
         self._node_ids = {k: v for k, v in self._node_ids.items() if k[0] != graph_id}
-        self.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } "
-                     "IN TRANSACTIONS OF $batch ROWS", {"g": graph_id, "batch": DELETE_BATCH})
-        self.execute("MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } "
-                     "IN TRANSACTIONS OF $batch ROWS", {"g": graph_id, "batch": DELETE_BATCH})
+        self.execute(
+            "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
+            {"g": graph_id, "batch": DELETE_BATCH},
+        )
+        self.execute(
+            "MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
+            {"g": graph_id, "batch": DELETE_BATCH},
+        )
         self.execute("MATCH (g:Graph {graph_id: $g}) DELETE g", {"g": graph_id})
 
     # ---- writes -------------------------------------------------------------------------------------------
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
         self._node_ids.pop((graph.graph_id, table.label), None)
         props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
-        cypher = (f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
-                  f"{{uid: $uid[i], graph_id: $graph_id, key: $key[i]{props}}})")
-        params = {"uid": graph.uids(table.keys).tolist(), "key": table.keys.tolist(), "graph_id": graph.graph_id,
-                  **{"p_" + name: _column_list(values) for name, values in table.props.items()}}
+        cypher = (
+            f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
+            f"{{uid: $uid[i], graph_id: $graph_id, key: $key[i]{props}}})"
+        )
+        params = {
+            "uid": graph.uids(table.keys).tolist(),
+            "key": table.keys.tolist(),
+            "graph_id": graph.graph_id,
+            **{"p_" + name: _column_list(values) for name, values in table.props.items()},
+        }
         return self._write_batch(graph.graph_id, batch, cypher, params)
 
     def _internal_ids(self, graph_id: str, label: str, keys: np.ndarray) -> np.ndarray:
@@ -209,8 +240,11 @@ class Neo4jStore(GraphStore):
         """
         cached = self._node_ids.get((graph_id, label))
         if cached is None:
-            keys_ids = self.execute(f"MATCH (n:{label} {{graph_id: $g}}) WITH n ORDER BY n.key "
-                                    "RETURN collect(n.key) AS k, collect(id(n)) AS i", {"g": graph_id}).rows[0]
+            keys_ids = self.execute(
+                f"MATCH (n:{label} {{graph_id: $g}}) WITH n ORDER BY n.key "
+                "RETURN collect(n.key) AS k, collect(id(n)) AS i",
+                {"g": graph_id},
+            ).rows[0]
             cached = (np.asarray(keys_ids[0], dtype=np.int64), np.asarray(keys_ids[1], dtype=np.int64))
             self._node_ids[(graph_id, label)] = cached
         node_keys, node_ids = cached
@@ -218,39 +252,56 @@ class Neo4jStore(GraphStore):
 
     def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch) -> bool:
         props = ", ".join(f"`{name}`: ${'p_' + name}[i]" for name in table.props)
-        cypher = (f"UNWIND range(0, size($src) - 1) AS i "
-                  f"MATCH (a) WHERE id(a) = $src[i] MATCH (b) WHERE id(b) = $dst[i] "
-                  f"CREATE (a)-[:{table.type}{f' {{{props}}}' if props else ''}]->(b)")
-        params = {"src": self._internal_ids(graph.graph_id, table.src_label, table.src).tolist(),
-                  "dst": self._internal_ids(graph.graph_id, table.dst_label, table.dst).tolist(),
-                  **{"p_" + name: _column_list(values) for name, values in table.props.items()}}
+        cypher = (
+            f"UNWIND range(0, size($src) - 1) AS i "
+            f"MATCH (a) WHERE id(a) = $src[i] MATCH (b) WHERE id(b) = $dst[i] "
+            f"CREATE (a)-[:{table.type}{f' {{{props}}}' if props else ''}]->(b)"
+        )
+        params = {
+            "src": self._internal_ids(graph.graph_id, table.src_label, table.src).tolist(),
+            "dst": self._internal_ids(graph.graph_id, table.dst_label, table.dst).tolist(),
+            **{"p_" + name: _column_list(values) for name, values in table.props.items()},
+        }
         return self._write_batch(graph.graph_id, batch, cypher, params)
 
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         sets = ", ".join(f"n.`{name}` = ${'p_' + name}[i]" for name in props)
         uids = [f"{graph_id}:{int(k)}" for k in keys]
-        self._write_tx([(f"UNWIND range(0, size($uid) - 1) AS i MATCH (n:{label} {{uid: $uid[i]}}) SET {sets}",
-                         {"uid": uids, **{"p_" + k: _column_list(np.asarray(v)) for k, v in props.items()}})])
+        self._write_tx(
+            [
+                (
+                    f"UNWIND range(0, size($uid) - 1) AS i MATCH (n:{label} {{uid: $uid[i]}}) SET {sets}",
+                    {"uid": uids, **{"p_" + k: _column_list(np.asarray(v)) for k, v in props.items()}},
+                )
+            ]
+        )
 
     # ---- reads --------------------------------------------------------------------------------------------
     def _stored_labels(self, graph_id: str) -> list[str]:
-        rows = self.execute("MATCH (n:GraphNode {graph_id: $g}) UNWIND labels(n) AS l WITH DISTINCT l "
-                            "WHERE l <> 'GraphNode' RETURN l ORDER BY l", {"g": graph_id}).rows
+        rows = self.execute(
+            "MATCH (n:GraphNode {graph_id: $g}) UNWIND labels(n) AS l WITH DISTINCT l "
+            "WHERE l <> 'GraphNode' RETURN l ORDER BY l",
+            {"g": graph_id},
+        ).rows
         return [r[0] for r in rows]
 
     def _stored_types(self, graph_id: str) -> list[str]:
-        rows = self.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN DISTINCT type(r) AS t ORDER BY t",
-                            {"g": graph_id}).rows
+        rows = self.execute(
+            "MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN DISTINCT type(r) AS t ORDER BY t", {"g": graph_id}
+        ).rows
         return [r[0] for r in rows]
 
     def stored_types(self, graph_id: str) -> dict[str, list[str]]:
-        rows = self.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() "
-                            "RETURN type(r) AS t, collect(DISTINCT keys(r)) AS ks ORDER BY t", {"g": graph_id}).rows
+        rows = self.execute(
+            "MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN type(r) AS t, collect(DISTINCT keys(r)) AS ks ORDER BY t",
+            {"g": graph_id},
+        ).rows
         return {t: sorted({k for ks in key_lists for k in ks} - {"graph_id"}) for t, key_lists in rows}
 
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
-        rows = self.execute(f"MATCH (n:{label} {{graph_id: $g}}) RETURN n.key AS key, properties(n) AS p "
-                            "ORDER BY key", {"g": graph_id}).rows
+        rows = self.execute(
+            f"MATCH (n:{label} {{graph_id: $g}}) RETURN n.key AS key, properties(n) AS p ORDER BY key", {"g": graph_id}
+        ).rows
         keys = np.array([r[0] for r in rows], dtype=np.int64)
         return NodeTable(label, keys, _columns([r[1] for r in rows], skip={"uid", "graph_id", "key"}))
 
@@ -258,13 +309,17 @@ class Neo4jStore(GraphStore):
         ends = self.execute(
             f"MATCH (a:GraphNode {{graph_id: $g}})-[r:{rel_type}]->(b) RETURN "
             "[l IN labels(a) WHERE l <> 'GraphNode'][0] AS a, [l IN labels(b) WHERE l <> 'GraphNode'][0] AS b "
-            "LIMIT 1", {"g": graph_id}).rows
+            "LIMIT 1",
+            {"g": graph_id},
+        ).rows
         if not ends:
             return None
         src_label, dst_label = ends[0]
         rows = self.execute(
             f"MATCH (a:{src_label} {{graph_id: $g}})-[r:{rel_type}]->(b:{dst_label}) "
-            "RETURN a.key AS s, b.key AS t, properties(r) AS p ORDER BY s, t", {"g": graph_id}).rows
+            "RETURN a.key AS s, b.key AS t, properties(r) AS p ORDER BY s, t",
+            {"g": graph_id},
+        ).rows
         src = np.array([r[0] for r in rows], dtype=np.int64)
         dst = np.array([r[1] for r in rows], dtype=np.int64)
         return EdgeTable(rel_type, src_label, dst_label, src, dst, _columns([r[2] for r in rows], skip={"graph_id"}))

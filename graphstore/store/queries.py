@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from graphstore.store.base import GraphStore, QueryResult
 
 DIALECTS = ("neo4j", "ladybug")
-PARAM_LINE = re.compile(r"^//\s*param:\s*(\w+)\s+(str|int|float|bool|list|graph|property)(?:\[([^\]]*)\])?"
-                        r"(?:\s*=\s*(\S+))?\s*(.*)$")
+PARAM_LINE = re.compile(
+    r"^//\s*param:\s*(\w+)\s+(str|int|float|bool|list|graph|property)(?:\[([^\]]*)\])?"
+    r"(?:\s*=\s*(\S+))?\s*(.*)$"
+)
 PROJECTION_LINE = re.compile(r"^//\s*gds-projection:\s*(\w+)\s*$")
 TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "graph": str, "property": str}
 INT64 = (-(2**63), 2**63 - 1)
@@ -50,11 +52,15 @@ class PropertyNotWritable(GraphstoreError):
 def check_write_property(name: str, what: str = "Property") -> str:
     """A property an analysis or query may write: an identifier, never uid, graph_id, key (or 'labels')."""
     if not isinstance(name, str) or not IDENTIFIER.match(name):
-        raise PropertyNotWritable(f"{what} {name!r} is not a valid property name.",
-                                  "Use letters, digits and underscores, starting with a letter or underscore.")
+        raise PropertyNotWritable(
+            f"{what} {name!r} is not a valid property name.",
+            "Use letters, digits and underscores, starting with a letter or underscore.",
+        )
     if name in STRUCTURAL:
-        raise PropertyNotWritable(f"{what} {name!r} is structural: graphstore uses it to identify nodes.",
-                                  f"Choose another name; {', '.join(sorted(STRUCTURAL))} are never written.")
+        raise PropertyNotWritable(
+            f"{what} {name!r} is structural: graphstore uses it to identify nodes.",
+            f"Choose another name; {', '.join(sorted(STRUCTURAL))} are never written.",
+        )
     return name
 
 
@@ -82,8 +88,9 @@ class QueryParam:
             try:
                 check_graph_id(value)
             except ValueError as exc:
-                raise QueryError(f"Parameter {self.name}: {exc}", "Pass a stored graph id "
-                                 "(`graphstore store list`).") from exc
+                raise QueryError(
+                    f"Parameter {self.name}: {exc}", "Pass a stored graph id (`graphstore store list`)."
+                ) from exc
         elif self.type == "property":
             check_write_property(value, f"Parameter {self.name}")
         return value
@@ -123,12 +130,16 @@ class QueryParam:
         high = self.high if self.high is not None else (INT64[1] if self.type == "int" else None)
         if (low is not None and value < low) or (high is not None and value > high):
             allowed = f"{_show(low) if low is not None else '-inf'}..{_show(high) if high is not None else 'inf'}"
-            raise QueryError(f"Parameter {self.name}={value!r} is out of range.",
-                             f"{self.name} must be within {allowed}.")
+            raise QueryError(
+                f"Parameter {self.name}={value!r} is out of range.", f"{self.name} must be within {allowed}."
+            )
 
     def describe(self) -> str:
-        bounds = "" if self.low is None and self.high is None else \
-            f"[{'' if self.low is None else _show(self.low)}..{'' if self.high is None else _show(self.high)}]"
+        bounds = (
+            ""
+            if self.low is None and self.high is None
+            else f"[{'' if self.low is None else _show(self.low)}..{'' if self.high is None else _show(self.high)}]"
+        )
         return f"{self.name} ({self.type}{bounds}{'' if self.required else ' = ' + str(self.default)})"
 
 
@@ -149,8 +160,10 @@ class NamedQuery:
     def text_for(self, dialect: str) -> str:
         text = self.texts.get(dialect) or self.texts.get("any")
         if text is None:
-            raise QueryError(f"Query {self.name!r} has no version for the {dialect} store.",
-                             f"It runs on: {', '.join(sorted(self.texts))}.")
+            raise QueryError(
+                f"Query {self.name!r} has no version for the {dialect} store.",
+                f"It runs on: {', '.join(sorted(self.texts))}.",
+            )
         return text
 
     def bind(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -158,12 +171,15 @@ class NamedQuery:
         declared = {p.name: p for p in self.params}
         unknown = sorted(set(given) - set(declared))
         if unknown:
-            raise QueryError(f"Query {self.name!r} has no parameter {', '.join(unknown)}.",
-                             f"Its parameters: {self.signature()}")
+            raise QueryError(
+                f"Query {self.name!r} has no parameter {', '.join(unknown)}.", f"Its parameters: {self.signature()}"
+            )
         missing = [p.name for p in self.params if p.required and p.name not in given]
         if missing:
-            raise QueryError(f"Query {self.name!r} needs parameter {', '.join(missing)}.",
-                             f"Pass --param {missing[0]}=VALUE. Its parameters: {self.signature()}")
+            raise QueryError(
+                f"Query {self.name!r} needs parameter {', '.join(missing)}.",
+                f"Pass --param {missing[0]}=VALUE. Its parameters: {self.signature()}",
+            )
         out = {}
         for p in self.params:
             out[p.name] = p.coerce(given[p.name]) if p.name in given else p.coerce(p.default)
@@ -194,8 +210,10 @@ def _check_graph(store: GraphStore, graph_id: str, complete: bool) -> None:
     if info is None:
         raise store.not_found(graph_id)
     if complete and info.status != "complete":
-        raise GraphNotFound(f"Graph {graph_id} is {info.status}, not complete.",
-                            f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}")
+        raise GraphNotFound(
+            f"Graph {graph_id} is {info.status}, not complete.",
+            f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}",
+        )
 
 
 def _parse_header(text: str) -> tuple[str, list[QueryParam], str | None]:
@@ -249,8 +267,14 @@ def _load_files(registry: Registry[NamedQuery]) -> None:
         registry.register(name, NamedQuery(name, description, tuple(params), texts, projection))
 
 
-QUERIES: Registry[NamedQuery] = Registry("query", plural="queries", loader=_load_files, normalise=str.strip,
-                                         error=UnknownQuery, hint="See `graphstore query --list`.")
+QUERIES: Registry[NamedQuery] = Registry(
+    "query",
+    plural="queries",
+    loader=_load_files,
+    normalise=str.strip,
+    error=UnknownQuery,
+    hint="See `graphstore query --list`.",
+)
 
 
 def load_catalog() -> dict[str, NamedQuery]:

@@ -61,8 +61,7 @@ def parse_url(url: str) -> URL:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(
-            f"Tracking database URL {mask_url(url)!r} names an unsupported backend "
-            f"{parsed.get_backend_name()!r}.",
+            f"Tracking database URL {mask_url(url)!r} names an unsupported backend {parsed.get_backend_name()!r}.",
             f"Use {VALID_FORMS}.",
         )
     try:
@@ -111,9 +110,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)
     except ImportError as exc:
-        raise ConfigError(
-            f"The driver for {mask_url(url)!r} is not installed ({exc}).", f"Use {VALID_FORMS}."
-        ) from exc
+        raise ConfigError(f"The driver for {mask_url(url)!r} is not installed ({exc}).", f"Use {VALID_FORMS}.") from exc
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -200,8 +197,7 @@ def behind_error(url: str, heads: tuple[str, ...]) -> TrackingError:
     """The error for a server database whose schema is older than the code (or absent)."""
     where = f"is at revision {', '.join(heads)}" if heads else "has no graphstore schema yet"
     return TrackingError(
-        f"The tracking database at {mask_url(url)} {where}; "
-        f"this graphstore needs revision {head_revision()}.",
+        f"The tracking database at {mask_url(url)} {where}; this graphstore needs revision {head_revision()}.",
         UPGRADE_HINT,
     )
 

@@ -185,9 +185,7 @@ class Tracking:
             row = session.get(Run, run_id)
             return None if row is None else to_record(RunRecord, row)
 
-    def list_runs(
-        self, kind: str | None = None, status: str | None = None, limit: int | None = 50
-    ) -> list[RunRecord]:
+    def list_runs(self, kind: str | None = None, status: str | None = None, limit: int | None = 50) -> list[RunRecord]:
         """Runs, newest first, optionally of one kind / status."""
         query = select(Run).order_by(Run.id.desc()).limit(limit)
         if kind is not None:
@@ -248,9 +246,7 @@ class Tracking:
         """Record one scalar of a run at a step (epoch or round)."""
         self.log_metric_rows(run_id, [(step, name, value, split)])
 
-    def log_metrics(
-        self, run_id: int, step: int, values: Mapping[str, float], split: str | None = None
-    ) -> None:
+    def log_metrics(self, run_id: int, step: int, values: Mapping[str, float], split: str | None = None) -> None:
         """Record several named scalars of a run at one step, in one statement."""
         self.log_metric_rows(run_id, [(step, name, value, split) for name, value in values.items()])
 
@@ -274,9 +270,7 @@ class Tracking:
             self._run(session, run_id)
             session.execute(cast(Table, Metric.__table__).insert(), payload)
 
-    def list_metrics(
-        self, run_id: int, name: str | None = None, split: str | None = None
-    ) -> list[MetricRecord]:
+    def list_metrics(self, run_id: int, name: str | None = None, split: str | None = None) -> list[MetricRecord]:
         """A run's metrics by step, optionally one name / split."""
         query = select(Metric).where(Metric.run_id == run_id).order_by(Metric.step, Metric.id)
         if name is not None:
@@ -325,9 +319,7 @@ class Tracking:
     def _delete_dependents(session: Session, graph_id: str) -> None:
         """Delete the analyses and comparisons of a graph."""
         session.execute(delete(Analysis).where(Analysis.graph_id == graph_id))
-        session.execute(
-            delete(Comparison).where(or_(Comparison.graph_a == graph_id, Comparison.graph_b == graph_id))
-        )
+        session.execute(delete(Comparison).where(or_(Comparison.graph_a == graph_id, Comparison.graph_b == graph_id)))
 
     @staticmethod
     def _graph(session: Session, graph_id: str) -> Graph:
@@ -416,9 +408,7 @@ class Tracking:
             query = query.where(Analysis.name == name)
         return self._all(AnalysisRecord, query)
 
-    def record_comparison(
-        self, name: str, graph_a: str, graph_b: str, params: Any = None, result: Any = None
-    ) -> int:
+    def record_comparison(self, name: str, graph_a: str, graph_b: str, params: Any = None, result: Any = None) -> int:
         """Record a comparison of two graphs by a named method; return its id."""
         with self._session() as session:
             self._graph(session, graph_a)

@@ -44,9 +44,7 @@ def _create_runs() -> None:
         _created_at(),
         sa.Column("finished_at", TS, nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('running', 'completed', 'failed', 'interrupted')", name=op.f("ck_runs_status")
-        ),
+        sa.CheckConstraint("status IN ('running', 'completed', 'failed', 'interrupted')", name=op.f("ck_runs_status")),
         sa.ForeignKeyConstraint(
             ["parent_run_id"], ["runs.id"], name=op.f("fk_runs_parent_run_id_runs"), ondelete="SET NULL"
         ),
@@ -68,9 +66,7 @@ def _create_checkpoints() -> None:
         sa.Column("sparsity", sa.Float(), nullable=True),
         sa.Column("metrics", sa.JSON(), nullable=False),
         _created_at(),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_checkpoints_run_id_runs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_checkpoints_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_checkpoints")),
         sa.UniqueConstraint("run_id", "epoch", "round", name=op.f("uq_checkpoints_run_id_epoch_round")),
     )
@@ -96,9 +92,7 @@ def _create_metrics() -> None:
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("split", sa.String(32), nullable=True),
         _created_at(),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metrics")),
     )
     op.create_index(op.f("ix_metrics_run_id_name"), "metrics", ["run_id", "name"])
@@ -121,18 +115,14 @@ def _create_graphs() -> None:
         sa.Column("completed_at", TS, nullable=True),
         sa.Column("seconds", sa.Float(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('writing', 'complete', 'incomplete', 'failed')", name=op.f("ck_graphs_status")
-        ),
+        sa.CheckConstraint("status IN ('writing', 'complete', 'incomplete', 'failed')", name=op.f("ck_graphs_status")),
         sa.ForeignKeyConstraint(
             ["checkpoint_id"],
             ["checkpoints.id"],
             name=op.f("fk_graphs_checkpoint_id_checkpoints"),
             ondelete="SET NULL",
         ),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_graphs_run_id_runs"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_graphs_run_id_runs"), ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("graph_id", name=op.f("pk_graphs")),
     )
     op.create_index(op.f("ix_graphs_kind"), "graphs", ["kind"])

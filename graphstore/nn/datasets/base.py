@@ -31,9 +31,7 @@ class DataInfo:
     name: str
     input_shape: tuple[int, ...]
     class_names: tuple[str, ...]
-    task: str = (
-        "multiclass"  # "multiclass" (integer labels) or "multilabel" (bit vectors, e.g. boolean tasks)
-    )
+    task: str = "multiclass"  # "multiclass" (integer labels) or "multilabel" (bit vectors, e.g. boolean tasks)
 
     @property
     def num_classes(self) -> int:

@@ -96,8 +96,7 @@ class BooleanTask:
                 for m in self.modules
             ],
             "outputs": [
-                {"source": s, "function": f}
-                for s, f in zip(self.output_sources, self.output_functions, strict=True)
+                {"source": s, "function": f} for s, f in zip(self.output_sources, self.output_functions, strict=True)
             ],
         }
 
@@ -231,13 +230,9 @@ def overlap(v: int, k: int) -> BooleanTask:
                 tuple(m.name for m in level1 if set(m.inputs) & f_in),
                 "f0(x1..x4)",
             ),
-            Module(
-                "G0", 2, tuple(sorted(g_in)), tuple(m.name for m in level1 if set(m.inputs) & g_in), g_label
-            ),
+            Module("G0", 2, tuple(sorted(g_in)), tuple(m.name for m in level1 if set(m.inputs) & g_in), g_label),
         )
-    return BooleanTask(
-        f"overlap-{v}", n, mods, names(k, "F0", "G0"), names(k, "f0(x1..x4)", g_label), compute
-    )
+    return BooleanTask(f"overlap-{v}", n, mods, names(k, "F0", "G0"), names(k, "f0(x1..x4)", g_label), compute)
 
 
 def depth(k: int) -> BooleanTask:

@@ -166,9 +166,7 @@ class Cifar10(FileParams):
 class Cifar100(FileParams):
     """CIFAR-100, 32x32 colour, 100 fine classes (or 20 coarse superclasses), 50k train / 10k test."""
 
-    labels: str = field(
-        default="fine", metadata={"help": "Which labels to train on.", "choices": ("fine", "coarse")}
-    )
+    labels: str = field(default="fine", metadata={"help": "Which labels to train on.", "choices": ("fine", "coarse")})
 
 
 @dataclass(frozen=True)
@@ -179,13 +177,16 @@ class Cifar20(FileParams):
 # What a CIFAR pickle may name: numpy's array/dtype rebuilders (numpy 1.x and 2.x module paths) and builtin
 # containers. Anything else (os.system, subprocess, eval, ...) is refused before it is looked up.
 NUMPY_CORES = ("numpy.core", "numpy._core")
-SAFE_GLOBALS = frozenset({
-    *((f"{core}.multiarray", name) for core in NUMPY_CORES for name in ("_reconstruct", "scalar")),
-    *((f"{core}.numeric", "_frombuffer") for core in NUMPY_CORES),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    *(("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "bytearray")),
-    ("_codecs", "encode"),  # how protocol-2 pickles spell a bytes object
-})
+SAFE_GLOBALS = frozenset(
+    {
+        *((f"{core}.multiarray", name) for core in NUMPY_CORES for name in ("_reconstruct", "scalar")),
+        *((f"{core}.numeric", "_frombuffer") for core in NUMPY_CORES),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        *(("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "bytearray")),
+        ("_codecs", "encode"),  # how protocol-2 pickles spell a bytes object
+    }
+)
 
 
 class UnsafePickle(pickle.UnpicklingError):
@@ -213,9 +214,7 @@ def read_pickle(path: Path) -> dict[str, Any]:
             "Delete it and fetch the original (e.g. with the dataset option download=true).",
         ) from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise DatasetInvalid(
-            f"{path} is not a CIFAR pickle ({exc}).", "Replace it with the original file."
-        ) from exc
+        raise DatasetInvalid(f"{path} is not a CIFAR pickle ({exc}).", "Replace it with the original file.") from exc
     if not isinstance(data, dict):
         raise DatasetInvalid(f"{path} is not a CIFAR pickle (holds a {type(data).__name__}).")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
@@ -250,9 +249,7 @@ def load_files(folder: Path, names: tuple[str, ...], key: str) -> tuple[torch.Te
     )
 
 
-def cifar_root(
-    params: FileParams, data_dir: Path | None, folder: str, files: list[str], tv_class: str
-) -> Path:
+def cifar_root(params: FileParams, data_dir: Path | None, folder: str, files: list[str], tv_class: str) -> Path:
     """The folder holding the pickles, after an optional explicit download; raises when files are missing."""
     root = resolve_root(params.root, data_dir)
     if params.download:
@@ -274,9 +271,7 @@ def build_cifar10(params: Cifar10, spec: DatasetSpec, data_dir: Path | None) -> 
     """CIFAR-10 from <root>/cifar-10-batches-py."""
     folder = cifar_root(params, data_dir, CIFAR10_DIR, [*CIFAR10_TRAIN, "test_batch"], "CIFAR10")
     meta_file = folder / "batches.meta"
-    names = (
-        read_pickle(meta_file).get("label_names", CIFAR10_CLASSES) if meta_file.exists() else CIFAR10_CLASSES
-    )
+    names = read_pickle(meta_file).get("label_names", CIFAR10_CLASSES) if meta_file.exists() else CIFAR10_CLASSES
     arrays = {
         "train": load_files(folder, CIFAR10_TRAIN, "labels"),
         "test": load_files(folder, ("test_batch",), "labels"),

@@ -20,12 +20,8 @@ class Digits:
         default=16,
         metadata={"help": "Image side after upsampling (8 keeps the original).", "choices": (8, 16, 28, 32)},
     )
-    val_fraction: float = field(
-        default=0.1, metadata={"help": "Fraction of all samples held out for validation."}
-    )
-    test_fraction: float = field(
-        default=0.2, metadata={"help": "Fraction of all samples held out for testing."}
-    )
+    val_fraction: float = field(default=0.1, metadata={"help": "Fraction of all samples held out for validation."})
+    test_fraction: float = field(default=0.2, metadata={"help": "Fraction of all samples held out for testing."})
     split_seed: int = field(default=0, metadata={"help": "Seed of the train/val/test split."})
     limit: int = field(default=0, metadata={"help": "Use at most this many training samples (0 = all)."})
 

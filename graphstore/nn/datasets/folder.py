@@ -40,17 +40,11 @@ class FolderParams:
 
     size: int = field(default=64, metadata={"help": "Images are resized to size x size."})
     channels: int = field(default=3, metadata={"help": "3 = RGB, 1 = greyscale.", "choices": (1, 3)})
-    val_fraction: float = field(
-        default=0.1, metadata={"help": "Fraction held out for validation (no val/ folder)."}
-    )
-    test_fraction: float = field(
-        default=0.2, metadata={"help": "Fraction held out for testing (no test/ folder)."}
-    )
+    val_fraction: float = field(default=0.1, metadata={"help": "Fraction held out for validation (no val/ folder)."})
+    test_fraction: float = field(default=0.2, metadata={"help": "Fraction held out for testing (no test/ folder)."})
     split_seed: int = field(default=0, metadata={"help": "Seed of the train/val/test split."})
     limit: int = field(default=0, metadata={"help": "Use at most this many training samples (0 = all)."})
-    root: str = field(
-        default="", metadata={"help": "Base folder for relative paths (default <data_dir>/datasets)."}
-    )
+    root: str = field(default="", metadata={"help": "Base folder for relative paths (default <data_dir>/datasets)."})
 
 
 @dataclass(frozen=True)
@@ -110,9 +104,7 @@ def class_dirs(path: Path, exclude: tuple[str, ...] = ()) -> list[str]:
         )
     names = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name not in exclude)
     if not names:
-        raise DatasetInvalid(
-            f"{path} has no class subfolders.", "Expected <folder>/<class name>/<image files>."
-        )
+        raise DatasetInvalid(f"{path} has no class subfolders.", "Expected <folder>/<class name>/<image files>.")
     return names
 
 
@@ -123,31 +115,19 @@ def build_tree(
     presplit = (path / "train").is_dir() and (path / "test").is_dir()
     classes = class_dirs(path / "train" if presplit else path, exclude)
     if presplit:
-        parts = {
-            s: image_folder(path / s, classes, params)
-            for s in ("train", "val", "test")
-            if (path / s).is_dir()
-        }
+        parts = {s: image_folder(path / s, classes, params) for s in ("train", "val", "test") if (path / s).is_dir()}
         splits: dict[str, Source] = {s: StreamSource(ds, np.arange(len(ds))) for s, ds in parts.items()}
         if "val" not in parts:
             splits = _carve(parts["train"], splits, params)
-        sources = {s: f"{s}/ folder" for s in parts} | {
-            "val": "val/ folder" if "val" in parts else "train/ folder"
-        }
+        sources = {s: f"{s}/ folder" for s in parts} | {"val": "val/ folder" if "val" in parts else "train/ folder"}
     else:
         tree = image_folder(path, classes, params)
-        idx = random_split(
-            len(tree), {"val": params.val_fraction, "test": params.test_fraction}, params.split_seed
-        )
+        idx = random_split(len(tree), {"val": params.val_fraction, "test": params.test_fraction}, params.split_seed)
         idx["train"] = limit_indices(idx["train"], params.limit, params.split_seed)
-        splits = {
-            s: StreamSource(tree, idx[s]) for s in ("train", "val", "test") if len(idx[s]) or s == "train"
-        }
+        splits = {s: StreamSource(tree, idx[s]) for s in ("train", "val", "test") if len(idx[s]) or s == "train"}
         sources = {s: "whole tree" for s in splits}
     info = DataInfo(name, (params.channels, params.size, params.size), tuple(classes))
-    return LoadedDataset(
-        spec, info, splits, {**split_meta(splits, params.split_seed, sources), "source": str(path)}
-    )
+    return LoadedDataset(spec, info, splits, {**split_meta(splits, params.split_seed, sources), "source": str(path)})
 
 
 def _carve(train: FolderImages, splits: dict[str, Source], params: FolderParams) -> dict[str, Source]:
@@ -163,9 +143,7 @@ def _carve(train: FolderImages, splits: dict[str, Source], params: FolderParams)
 def build_imagefolder(params: ImageFolderParams, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Any ImageFolder tree given by --data-opt path=..."""
     if not params.path:
-        raise DatasetMissing(
-            "imagefolder needs a folder.", "Pass --data-opt path=/path/to/tree (<class>/<image>)."
-        )
+        raise DatasetMissing("imagefolder needs a folder.", "Pass --data-opt path=/path/to/tree (<class>/<image>).")
     path = Path(params.path).expanduser()
     path = path if path.is_absolute() else resolve_root(params.root, data_dir) / path
     return build_tree(spec, "imagefolder", path, params)

@@ -56,9 +56,7 @@ def read_idx(path: Path) -> np.ndarray:
     real = path if path.exists() else path.with_name(path.name + ".gz")
     raw = gzip.decompress(real.read_bytes()) if real.suffix == ".gz" else real.read_bytes()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise DatasetInvalid(
-            f"{real} is not an IDX file (bad magic number).", "Replace it with the original file."
-        )
+        raise DatasetInvalid(f"{real} is not an IDX file (bad magic number).", "Replace it with the original file.")
     ndim, dtype = raw[3], np.dtype(IDX_DTYPES[raw[2]])
     dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4).astype(np.int64)
     count = int(np.prod(dims)) if ndim else 0
@@ -81,9 +79,7 @@ def load_idx_pair(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor
     """Images (N, 1, H, W) uint8 and labels int64 of one split."""
     images, labels = (read_idx(raw_dir / name) for name in FILES[split])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DatasetInvalid(
-            f"IDX files in {raw_dir} disagree: images {images.shape}, labels {labels.shape}."
-        )
+        raise DatasetInvalid(f"IDX files in {raw_dir} disagree: images {images.shape}, labels {labels.shape}.")
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -99,8 +95,7 @@ def build_idx(
         f"{spec.name} files",
         raw_dir,
         [n for pair in FILES.values() for n in pair],
-        f"Copy the four IDX files there (torchvision.datasets.{folder}(root='{root}', download=True) "
-        "writes them).",
+        f"Copy the four IDX files there (torchvision.datasets.{folder}(root='{root}', download=True) writes them).",
     )
     arrays = {split: load_idx_pair(raw_dir, split) for split in FILES}
     side = arrays["train"][0].shape[-2:]

@@ -127,8 +127,15 @@ def pooled_features(channels: int, h: int, w: int, pools: int) -> int:
     return channels * (h // 2**pools) * (w // 2**pools)
 
 
-def plain_cnn(info: DataInfo, name: str, plan: Sequence[int | str], fc: Sequence[int], batch_norm: bool,
-              removed: Sequence[int] = (), dropout: float = 0.0) -> SequentialNet:
+def plain_cnn(
+    info: DataInfo,
+    name: str,
+    plan: Sequence[int | str],
+    fc: Sequence[int],
+    batch_norm: bool,
+    removed: Sequence[int] = (),
+    dropout: float = 0.0,
+) -> SequentialNet:
     """A conv stack (3x3, pad 1, optional BN, ReLU, 2x2 pools) then an FC head: the plain CNNs of the registry."""
     pools = sum(1 for item in plan if item == POOL)
     c, h, w = require_image(info, name, pools=pools)

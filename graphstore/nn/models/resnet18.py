@@ -23,9 +23,7 @@ class Resnet18:
 
     small_input: bool = field(
         default=True,
-        metadata={
-            "help": "3x3 stride-1 stem, no max-pool (for ~32x32 images); false = ImageNet stem (7x7/2, pool)."
-        },
+        metadata={"help": "3x3 stride-1 stem, no max-pool (for ~32x32 images); false = ImageNet stem (7x7/2, pool)."},
     )
 
 

@@ -24,9 +24,7 @@ FC = (4096, 4096)
 class Vgg16:
     """VGG-16 (configuration D) with BatchNorm; width < 1 shrinks every conv and FC layer for CPU runs."""
 
-    width: float = field(
-        default=1.0, metadata={"help": "Width multiplier for all conv channels and FC units."}
-    )
+    width: float = field(default=1.0, metadata={"help": "Width multiplier for all conv channels and FC units."})
     batch_norm: bool = field(default=True, metadata={"help": "BatchNorm after each convolution."})
     dropout: float = field(default=0.5, metadata={"help": "Dropout after each hidden FC layer (0 = none)."})
     removed_convs: tuple[int, ...] = field(
@@ -45,6 +43,4 @@ def build(params: Vgg16, info: DataInfo) -> SequentialNet:
     plan = [s if s == POOL else scaled(params.width, int(s)) for s in PLAN]
     convs, channels = conv_stack(c, plan, params.batch_norm, params.removed_convs)
     fc = [scaled(params.width, s) for s in FC]
-    return SequentialNet(
-        convs + fc_stack(pooled_features(channels, h, w, 5), fc, info.num_classes, params.dropout)
-    )
+    return SequentialNet(convs + fc_stack(pooled_features(channels, h, w, 5), fc, info.num_classes, params.dropout))
