@@ -115,13 +115,23 @@ def parameters(cls: type) -> list[inspect.Parameter]:
 
 
 def build(cls: type, values: dict[str, Any], what: str) -> Any:
+    """The job's parameters from the command's values; a refused value is reported with a CLI hint."""
+    try:
+        return build_params(cls, values, what)
+    except InvalidParams as exc:
+        if exc.hint and not exc.hint.startswith("Known:"):
+            raise
+        raise InvalidParams(exc.message, "The command's --help lists every option with its default.") from None
+
+
+def build_params(cls: type, values: dict[str, Any], what: str) -> Any:
     """The (nested) dataclass from the flat option values; None and [] mean the field's default."""
     hints, flat, nested = field_types(cls), {}, {}
     for f in dataclasses.fields(cls):
         value = values.get(f.name)
         if is_nested(hints[f.name]):
             hidden = set(f.metadata.get("exclude", ()))
-            nested[f.name] = build(hints[f.name], {k: v for k, v in values.items() if k not in hidden}, what)
+            nested[f.name] = build_params(hints[f.name], {k: v for k, v in values.items() if k not in hidden}, what)
         elif value is not None and not (f.metadata.get("repeat") and not value):
             flat[f.name] = tuple(value) if f.metadata.get("repeat") else value
     made: Any = from_mapping(cls, flat, what)

@@ -237,7 +237,7 @@ def test_bad_options_refused_before_extraction(trained, tmp_path):
 
     with pytest.raises(InvalidParams, match="limit must be >= 0"):
         build(IngestParams, {"limit": -3}, "ingest")
-    with pytest.raises(InvalidParams, match="not valid"):
+    with pytest.raises(InvalidParams, match="not a valid graph id prefix"):
         build(IngestParams, {"graph_id_prefix": "bad id!"}, "ingest")
     params = build(IngestParams, {"checkpoint": "x.pt", "limit": 5, "opt": ["knn.k=3"]}, "ingest")
     assert params.source.checkpoint == "x.pt" and params.options.limit == 5 and params.options.opt == ("knn.k=3",)

@@ -109,7 +109,13 @@ class IngestParams:
 
     def __post_init__(self) -> None:
         if self.graph_id_prefix is not None:
-            check_graph_id(f"{self.graph_id_prefix}-x")
+            try:
+                check_graph_id(self.graph_id_prefix)
+            except ValueError:
+                raise ValueError(
+                    f"--graph-id-prefix {self.graph_id_prefix!r} is not a valid graph id prefix: use "
+                    "letters, digits, '_', '-' or '.', starting with a letter or digit"
+                ) from None
 
 
 @dataclass(frozen=True)
