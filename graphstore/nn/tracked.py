@@ -9,6 +9,10 @@
 The run follows the one lifecycle (graphstore.nn.run_log.tracked_run): it is created after the data and the
 model exist, and whatever stops it from then on (an error, Ctrl-C at any point) finishes it as failed or
 interrupted. No typer, no rich: progress goes to a graphstore.progress callback.
+
+Under torchrun every rank calls train_tracked; rank 0 alone loads the data first (the others then read its
+cache), creates the tracked run (its id is broadcast), writes checkpoints and logs metrics; the other ranks run
+only the caller's `callbacks` (which must act the same on every rank, e.g. pruning) and return no saved paths.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from torch import nn
 
+from graphstore.nn import distributed
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import DatasetSpec, LoadedDataset, load_dataset
 from graphstore.nn.models import ModelSpec, build_model, model_spec
@@ -81,13 +86,16 @@ def train_tracked(
     runs after the seeded build (e.g. to inherit weights); `on_start(run_id, model, data)` once the run exists.
     Checkpoints go to <data_dir>/runs/<run_id>/ and into the tracking DB; each epoch's metrics are logged.
     """
-    report = progress_or_silent(progress)
+    distributed.setup(config.device)
+    lead = distributed.rank() == 0
+    report = progress_or_silent(progress if lead else False)
     if data is None:
         if dataset is None:
             raise ValueError("train_tracked needs a dataset (name or spec) or loaded data")
         spec_d = dataset if isinstance(dataset, DatasetSpec) else DatasetSpec(dataset, dict(data_params or {}))
         report(f"loading {spec_d.name}", 0, 1)
-        data = load_dataset(spec_d, data_dir)
+        with distributed.lead_first():
+            data = load_dataset(spec_d, data_dir)
         report(f"loading {spec_d.name}", 1, 1)
     seed_everything(config.seed)
     spec = model if isinstance(model, ModelSpec) else model_spec(model, data.info, model_params)
@@ -96,11 +104,14 @@ def train_tracked(
         init(net)
     record = {**training_params(spec, net, data, config), **(params or {})}
     label = name or f"{spec.name}-{data.spec.name}"
-    with tracked_run(tracking, kind, label, record, config.seed, config.device, parent_run_id) as run:
-        if start_metrics:
+    where = tracking if lead else None
+    with tracked_run(where, kind, label, record, config.seed, config.device, parent_run_id) as run:
+        run_id = distributed.broadcast(run.run_id)
+        if start_metrics and lead:
             run.metrics(0, start_metrics)
-        if on_start is not None:
-            on_start(run.run_id, net, data)
-        saver = CheckpointSaver(data_dir, run.run_id, data, on_saved=run.checkpoint, extra=dict(checkpoint_extra or {}))
-        result = train(net, data, config, [saver, run.callback(), *callbacks], progress=report)
-    return TrackedTraining(run.run_id, result, saver.saved, record, net, data)
+        if on_start is not None and lead:
+            on_start(run_id, net, data)
+        saver = CheckpointSaver(data_dir, run_id, data, on_saved=run.checkpoint, extra=dict(checkpoint_extra or {}))
+        writers: list[Callback] = [saver, run.callback()] if lead else []
+        result = train(net, data, config, [*writers, *callbacks], progress=report)
+    return TrackedTraining(run_id, result, saver.saved, record, net, data)

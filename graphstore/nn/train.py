@@ -13,6 +13,12 @@ loss (switchable per epoch through `state.penalty`); `Callback.on_epoch_trained`
 training and validation, before the test evaluation, and may prune (assign `state.masks`: the loop then keeps
 the new masks) or add metrics; `mask_gradients` zeroes masked entries' gradients too; an existing optimiser and
 scheduler can be handed in and come back in the result. Progress goes to a graphstore.progress callback.
+
+Under torchrun (graphstore.nn.distributed) the same loop runs data-parallel: the model is wrapped in
+DistributedDataParallel, `config.batch_size` stays the global batch (each rank takes batch_size / W samples of
+a DistributedSampler shard of the permutation a single process would draw), and the epoch's and the
+evaluations' sums are all-reduced, so every rank holds the same metrics; which callbacks run on which rank is
+the caller's choice (train_tracked: writers on rank 0 only).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphstore.nn import distributed
 from graphstore.nn.checkpoint import (
     Checkpoint,
     Tensors,
@@ -43,7 +50,7 @@ from graphstore.nn.checkpoint import (
     save_checkpoint,
 )
 from graphstore.nn.config import TrainConfig, parse_epochs
-from graphstore.nn.datasets.base import DataInfo, LoadedDataset
+from graphstore.nn.datasets.base import BatchIterable, DataInfo, LoadedDataset
 from graphstore.nn.errors import InvalidParams
 from graphstore.nn.params import to_dict
 from graphstore.progress import ProgressCallback, progress_or_silent
@@ -88,6 +95,12 @@ class TrainState:
     last_checkpoint: Path | None = None
     scheduler: Any = None
     penalty: Penalty | None = None
+    forward: nn.Module | None = None
+
+    @property
+    def net(self) -> nn.Module:
+        """The module the training step calls: the DistributedDataParallel wrapper under torchrun, else the model."""
+        return self.forward if self.forward is not None else self.model
 
 
 @dataclass
@@ -231,12 +244,12 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda' or 'auto'; asking for cuda without a GPU raises InvalidParams."""
+    """'cpu', 'cuda' or 'auto' (under torchrun cuda is this rank's GPU); cuda without a GPU raises InvalidParams."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidParams("--device cuda was asked for but torch sees no CUDA GPU.", "Use --device cpu or auto.")
-    return torch.device(name)
+    return distributed.local_device(torch.device(name))
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -289,9 +302,16 @@ def evaluate(
     split: str = "test",
     batch_size: int = 1024,
     device: str | torch.device | None = None,
+    *,
+    sharded: bool = False,
 ) -> Metrics:
-    """Mean loss and accuracy of `model` on a split (one host sync at the end)."""
+    """Mean loss and accuracy of `model` on a split (one host sync at the end).
+
+    `sharded` (every rank must call it): under torchrun rank r evaluates batches r, r+W, ... and the sums are
+    all-reduced, so all ranks return the metrics of the whole split.
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    rank, world = (distributed.rank(), distributed.world_size()) if sharded else (0, 1)
     was_training = model.training
     model.eval()
     multilabel, criterion = data.info.task == "multilabel", loss_fn(data.info)
@@ -301,13 +321,21 @@ def evaluate(
         0,
         0,
     )
-    for xb, yb in data.loader(split, batch_size=batch_size, device=device):
+    for i, (xb, yb) in enumerate(data.loader(split, batch_size=batch_size, device=device)):
+        if i % world != rank:
+            continue
         out = model(xb)
         total += criterion(out, yb) * len(yb)
         correct += hits(out, yb, multilabel)
         count, units = count + len(yb), units + yb.numel()
     model.train(was_training)
-    return {"loss": total.item() / max(1, count), "acc": correct.item() / max(1, units)}
+    return _means(total, correct, count, units, device)
+
+
+def _means(total: torch.Tensor, correct: torch.Tensor, count: int, units: int, device: torch.device) -> Metrics:
+    """Mean loss and accuracy from the sums, summed over ranks first under torchrun (one host sync)."""
+    total_f, correct_f, count_f, units_f = distributed.sum_over_ranks((total, correct, count, units), device)
+    return {"loss": total_f / max(1.0, count_f), "acc": correct_f / max(1.0, units_f)}
 
 
 @contextmanager
@@ -328,16 +356,16 @@ def masked_gradients(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Ite
 
 def _epoch(state: TrainState, loader: Iterable, pairs: list, report: Callable[[int], None]) -> Metrics:
     """One pass over the training batches (loss + penalty, masked); returns the mean loss and accuracy."""
-    model, opt, config, penalty = state.model, state.optimizer, state.config, state.penalty
+    model, net, opt, config, penalty = state.model, state.net, state.optimizer, state.config, state.penalty
     multilabel, criterion = state.data.info.task == "multilabel", loss_fn(state.data.info)
     device = next(model.parameters()).device
     total, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
     count = units = 0
-    model.train()
+    net.train()
     for xb, yb in loader:
         if config.input_noise > 0:
             xb = xb + config.input_noise * torch.randn_like(xb)
-        out = model(xb)
+        out = net(xb)
         loss = criterion(out, yb)
         objective = loss if penalty is None else loss + penalty(model)
         opt.zero_grad(set_to_none=True)
@@ -351,7 +379,7 @@ def _epoch(state: TrainState, loader: Iterable, pairs: list, report: Callable[[i
         correct += hits(out.detach(), yb, multilabel)
         count, units = count + len(yb), units + yb.numel()
         report(1)
-    return {"loss": total.item() / max(1, count), "acc": correct.item() / max(1, units)}
+    return _means(total, correct, count, units, device)
 
 
 def _describe(epoch: int, epochs: int, metrics: Metrics | None) -> str:
@@ -410,6 +438,7 @@ def train(
     `penalty(model)` is added to the loss; `mask_gradients` also zeroes masked entries' gradients; `optimizer`
     and `scheduler` continue an earlier run's (default: fresh ones from `config`); progress is reported per batch.
     """
+    distributed.setup(config.device)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     model.to(device)
@@ -419,19 +448,15 @@ def train(
     optimizer = optimizer if optimizer is not None else make_optimizer(model, config)
     scheduler = scheduler if scheduler is not None else make_scheduler(optimizer, config)
     state = TrainState(model, optimizer, data, config, masks, scheduler=scheduler, penalty=penalty)
+    if distributed.active():
+        ids = [device.index] if device.type == "cuda" else None
+        state.forward = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     generator = torch.Generator().manual_seed(config.seed)
     start, best_state, report = time.perf_counter(), None, progress_or_silent(progress)
     for cb in callbacks:
         cb.on_train_start(state)
     try:
-        loader = data.loader(
-            "train",
-            config.batch_size,
-            shuffle=True,
-            device=device,
-            num_workers=config.num_workers,
-            generator=generator,
-        )
+        loader = _train_loader(data, config, device, generator)
         reporter = _Reporter(report, config.epochs * len(loader), _describe(1, config.epochs, None))
         for epoch in range(1, config.epochs + 1):
             tic = time.perf_counter()
@@ -439,7 +464,7 @@ def train(
             with masked_gradients(model, state.masks) if mask_gradients else nullcontext():
                 metrics = _epoch(state, loader, pairs, reporter)
             if data.size("val"):
-                val = evaluate(model, data, "val", config.eval_batch_size, device)
+                val = evaluate(model, data, "val", config.eval_batch_size, device, sharded=True)
                 metrics.update(val_loss=val["loss"], val_acc=val["acc"])
             metrics.update(lr=lr, seconds=time.perf_counter() - tic)
             if scheduler is not None:
@@ -463,6 +488,19 @@ def train(
     return _finish(state, callbacks, best_state, time.perf_counter() - start)
 
 
+def _train_loader(
+    data: LoadedDataset, config: TrainConfig, device: torch.device, generator: torch.Generator
+) -> BatchIterable:
+    """Shuffled training batches: the whole split, or under torchrun this rank's DistributedSampler shard."""
+    if distributed.active():
+        return distributed.ShardedBatches(
+            data, "train", distributed.per_rank_batch(config.batch_size), device, generator
+        )
+    return data.loader(
+        "train", config.batch_size, shuffle=True, device=device, num_workers=config.num_workers, generator=generator
+    )
+
+
 def _epoch_trained(
     state: TrainState, callbacks: Sequence[Callback], metrics: Metrics, pairs: list, device: torch.device
 ) -> list:
@@ -481,7 +519,7 @@ def _test(state: TrainState) -> Metrics:
     """test_loss and test_acc of the current weights (empty without a test split)."""
     if not state.data.size("test"):
         return {}
-    test = evaluate(state.model, state.data, "test", state.config.eval_batch_size)
+    test = evaluate(state.model, state.data, "test", state.config.eval_batch_size, sharded=True)
     return {"test_loss": test["loss"], "test_acc": test["acc"]}
 
 
