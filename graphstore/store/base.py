@@ -292,11 +292,15 @@ class GraphStore(ABC):
                         "Use --replace to start over.",
                     )
                 self._set_graph_fields(graph.graph_id, {"status": WRITING, "error": None})
-                return {"nodes": {}, "edges": {}, **info.progress}
+                return self._checked_progress(graph.graph_id, {"nodes": {}, "edges": {}, **info.progress})
             else:
                 raise self.exists_error(info)
         self._create_graph_node(graph)
         return {"nodes": {}, "edges": {}}
+
+    def _checked_progress(self, graph_id: str, progress: dict) -> dict:
+        """The recorded progress a resume may trust (backends whose crash recovery can lose rows check it)."""
+        return progress
 
     @staticmethod
     def exists_error(info: GraphInfo) -> GraphExists:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from graphstore.errors import StoreUnavailable
+from graphstore.errors import GraphExists, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.store.base import (
     CREATE_GRAPH_NODE,
@@ -148,6 +148,33 @@ class EmbeddedStore(GraphStore):
     def _set_graph_fields(self, graph_id: str, fields: dict[str, Any]) -> None:
         sets = ", ".join(f"g.`{name}` = ${name}" for name in fields)
         self.execute(f"MATCH (g:Graph) WHERE g.graph_id = $graph_id SET {sets}", {"graph_id": graph_id, **fields})
+
+    def _checked_progress(self, graph_id: str, progress: dict) -> dict:
+        """Progress checked against the rows stored: after a SIGKILL around a COMMIT, Ladybug's recovery can keep the
+        progress a COPY recorded and lose the COPY's rows, so a table whose rows are all gone is copied again (each
+        table is one COPY: all or nothing); rows that the progress does not account for are refused, not resumed."""
+        checked = {**progress, "nodes": dict(progress.get("nodes") or {}), "edges": dict(progress.get("edges") or {})}
+        counts = {
+            "nodes": ("NODE", "MATCH (n:{}) WHERE n.graph_id = $g RETURN count(*)"),
+            "edges": ("REL", "MATCH ()-[r:{}]->() WHERE r.graph_id = $g RETURN count(*)"),
+        }
+        for part, (kind, cypher) in counts.items():
+            tables = [t for t in self._tables(kind) if t != "Graph"]
+            for name in tables:
+                checked[part].setdefault(name, 0)
+            for name, claimed in list(checked[part].items()):
+                held = self._count(cypher.format(name), graph_id) if name in tables else 0
+                if held == 0:
+                    del checked[part][name]
+                elif held != claimed:
+                    raise GraphExists(
+                        f"Cannot resume {graph_id}: its progress records {claimed} {name} rows but the store holds "
+                        f"{held}.",
+                        "Pass --replace to write the graph again from scratch.",
+                    )
+        if checked != progress:
+            self._set_graph_fields(graph_id, {"progress": json.dumps(checked)})
+        return checked
 
     def _delete_graph(self, graph_id: str) -> None:
         for label in self._tables("NODE"):
