@@ -10,7 +10,7 @@ from graphstore.config import Settings
 from graphstore.errors import GraphExists, GraphNotFound
 from graphstore.graph import Graph
 from graphstore.store import COMPLETE, open_store
-from graphstore.store.base import GraphStore, ProgressCallback, WriteReport
+from graphstore.store.base import GraphStore, ProgressCallback, WriteReport, check_finite_edges
 from graphstore.tracking import open_tracking
 from graphstore.tracking.repo import Tracking
 
@@ -41,7 +41,9 @@ def write_tracked(
     on_progress: ProgressCallback | None = None,
     checkpoint_id: int | None = None,
 ) -> WriteReport:
-    """Refuse conflicts before touching anything, then write with the tracking row following each state."""
+    """Refuse conflicts and invalid graphs before touching anything, then write with the tracking row following
+    each state."""
+    check_finite_edges(graph)
     info = store.graph_info(graph.graph_id)
     if info is not None and not replace and not (resume and info.status != COMPLETE):
         raise store.exists_error(info)

@@ -107,6 +107,17 @@ def test_non_finite_edge_weight_refused(store, bad):
     assert store.graph_info("g1") is None  # nothing written, nothing marked complete
 
 
+def test_non_finite_graph_leaves_no_tracking_record(store, tmp_path):
+    """A refused graph is refused before the tracking DB hears of it: no 'incomplete' row for a graph never stored."""
+    graph = small_graph("nan-graph")
+    graph.edges["WEIGHT"].props["w"][0] = np.nan
+    with open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking:
+        with pytest.raises(InvalidGraph):
+            write_tracked(store, tracking, graph)
+        assert tracking.get_graph("nan-graph") is None
+    assert store.graph_info("nan-graph") is None
+
+
 # ---- replayed batches -------------------------------------------------------------------------------------------
 def test_replayed_batches_write_nothing_twice(store):
     """A batch retried after its commit (acknowledged or lost) is rolled back: no duplicate nodes or edges."""
