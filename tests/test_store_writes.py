@@ -355,3 +355,19 @@ def test_store_import_cli_refuses_an_existing_database(tmp_path):
     result = run_cli(tmp_path, "store", "import", str(graph_file), "--run-dir", str(root))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "replaces it whole" in result.stderr and "--overwrite" in result.stderr
+
+
+def test_driver_cleanup_error_does_not_hide_ctrl_c():
+    """A Ctrl-C mid-message leaves the connection unusable; the driver's rollback then fails with a ClientError,
+    which must not replace the interrupt (the CLI would report a bug instead of exit 130)."""
+    from types import SimpleNamespace
+
+    from neo4j import exceptions as driver_errors
+
+    from graphstore.store.neo4j_store import Neo4jStore
+
+    with pytest.raises(KeyboardInterrupt), Neo4jStore._errors(SimpleNamespace()):  # type: ignore[arg-type]
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise driver_errors.ClientError("Message of type BeginMessage cannot be handled in IN_TRANSACTION")

@@ -19,7 +19,7 @@ import neo4j
 import numpy as np
 from neo4j import exceptions as ex
 
-from graphstore.errors import ConfigError, GraphNotFound, QueryError, StoreUnavailable
+from graphstore.errors import ConfigError, GraphNotFound, GraphstoreError, QueryError, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.masking import mask_secret, mask_url
 from graphstore.store.base import (
@@ -96,43 +96,51 @@ class Neo4jStore(GraphStore):
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Turn driver errors into messages that name the URI and the fix."""
+        """Turn driver errors into messages that name the URI and the fix; a Ctrl-C stays a Ctrl-C."""
         try:
             yield
-        except ex.AuthError as exc:
-            raise StoreUnavailable(
+        except Exception as exc:
+            interrupt = _interrupt_behind(exc)
+            if interrupt is not None:
+                raise interrupt from None
+            error = self._translate(exc)
+            if error is None:
+                raise
+            raise error from (None if isinstance(error, StoreUnavailable | ConfigError) else exc)
+
+    def _translate(self, exc: Exception) -> GraphstoreError | None:
+        """The graphstore error a driver error stands for (None when it has none)."""
+        if isinstance(exc, ex.AuthError):
+            return StoreUnavailable(
                 f"Neo4j at {self.uri} refused the credentials for user {self._user_name()!r}.",
                 "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
                 "--neo4j-password) to the server's credentials.",
-            ) from exc
-        except (ex.ServiceUnavailable, ex.SessionExpired, ex.DatabaseUnavailable, OSError) as exc:
-            raise StoreUnavailable(
+            )
+        if isinstance(exc, ex.ServiceUnavailable | ex.SessionExpired | ex.DatabaseUnavailable | OSError):
+            return StoreUnavailable(
                 f"Cannot reach Neo4j at {self.uri}: {mask_secret(str(exc), *self._secrets)}",
                 f"{START_HINT} {RESUME_HINT}",
-            ) from None
-        except ex.TransientError as exc:
-            if "MemoryPoolOutOfMemory" not in (exc.code or ""):
-                raise
-            raise ConfigError(
+            )
+        if isinstance(exc, ex.TransientError) and "MemoryPoolOutOfMemory" in (exc.code or ""):
+            return ConfigError(
                 f"Neo4j at {self.uri} ran out of transaction memory: {exc.message}",
                 "Lower batch_size (GRAPHSTORE_BATCH_SIZE) or raise the server's "
                 f"dbms.memory.transaction.total.max. {RESUME_HINT}",
-            ) from None
-        except ex.CypherSyntaxError as exc:
-            raise QueryError(f"Neo4j rejected the query: {exc.message}") from exc
-        except ex.ClientError as exc:
-            if exc.code and "ProcedureNotFound" in exc.code:
-                raise QueryError(
-                    f"{exc.message}",
-                    "Is the Graph Data Science / APOC plugin installed? `graphstore services start` installs both.",
-                ) from exc
-            if exc.code and exc.code.endswith("Security.AuthenticationRateLimit"):
-                raise StoreUnavailable(
-                    f"Neo4j at {self.uri} refused user {self._user_name()!r} after too many failed logins in a row.",
-                    "Wait a few seconds, then retry with the "
-                    "server's password (GRAPHSTORE_NEO4J_PASSWORD / --neo4j-password).",
-                ) from exc
-            raise
+            )
+        if isinstance(exc, ex.CypherSyntaxError):
+            return QueryError(f"Neo4j rejected the query: {exc.message}")
+        if isinstance(exc, ex.ClientError) and exc.code and "ProcedureNotFound" in exc.code:
+            return QueryError(
+                f"{exc.message}",
+                "Is the Graph Data Science / APOC plugin installed? `graphstore services start` installs both.",
+            )
+        if isinstance(exc, ex.ClientError) and exc.code and exc.code.endswith("Security.AuthenticationRateLimit"):
+            return StoreUnavailable(
+                f"Neo4j at {self.uri} refused user {self._user_name()!r} after too many failed logins in a row.",
+                "Wait a few seconds, then retry with the server's password (GRAPHSTORE_NEO4J_PASSWORD / "
+                "--neo4j-password).",
+            )
+        return None
 
     def _user_name(self) -> str:
         return getattr(self, "_user", "neo4j")
@@ -333,3 +341,14 @@ def _columns(records: list[dict[str, Any]], skip: set[str]) -> dict[str, np.ndar
         values = [rec.get(name) for rec in records]
         out[name] = np.asarray(values, dtype=object) if any(v is None for v in values) else np.asarray(values)
     return out
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C an error was raised while handling, if any: the driver's cleanup (rolling back a transaction on a
+    connection the interrupt left mid-message) can fail and would otherwise hide the interrupt."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__context__
+    return None
