@@ -57,6 +57,16 @@ COMMANDS = [
         ("modules_cmd",),
         "Detect modules per level in a sculpted MLP checkpoint; compare with the Boolean task's ground truth.",
     ),
+    LazyCommand(
+        "experiment",
+        ("experiment_cmd",),
+        "Reproduce the research documents' experiments: a grid of cells, each a pipeline of jobs, one run each.",
+    ),
+    LazyCommand(
+        "report",
+        ("report_cmd",),
+        "Write reports (self-contained HTML + Markdown with figures) of runs, graphs and experiments.",
+    ),
     LazyCommand("runs", ("runs_cmd",), "Inspect tracked runs (training, pruning, ingestion, analyses)."),
     LazyCommand("store", ("store_cmd",), "Manage the graph store (embedded Ladybug or Neo4j)."),
     LazyCommand(

@@ -1,0 +1,149 @@
+"""The report of one experiment run: its result tables summarised (mean ± std, n), a figure per table where the
+grouping allows one, and each of the paper's reported values beside ours with the difference (ours - paper).
+
+Results are gathered by graphstore.experiments.show.experiment_report (the same as `graphstore experiment show`):
+the run's rows per table, summarised by the definition's table specs, and compared with its paper values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from graphstore.experiments.results import PaperComparison, Stat, Summary
+from graphstore.experiments.runner import EXPERIMENT_KIND
+from graphstore.experiments.show import ExperimentReport, experiment_report
+from graphstore.jobs.base import JobContext
+from graphstore.report.document import Figure, Link, Report, Section, Table, Text
+from graphstore.report.figures import Marks, Series, line_chart
+from graphstore.report.runs import flatten
+from graphstore.tracking import RunRecord, Tracking
+
+
+def _number(value: Any) -> float | None:
+    """A finite number as a float, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def experiment_runs(tracking: Tracking) -> list[RunRecord]:
+    """Every experiment run, oldest first."""
+    return sorted(tracking.list_runs(kind=EXPERIMENT_KIND, limit=None), key=lambda r: r.id)
+
+
+def build_experiment_report(context: JobContext, run_id: int) -> Report:
+    """Every section of an experiment run's report."""
+    found = experiment_report(context, run_id)
+    run, definition = found.run, found.definition
+    title = f"Experiment run {run.id}: {definition.title if definition else run.name}"
+    scale = run.params.get("scale", "?")
+    report = Report("experiment", str(run.id), title, f"{run.name} at the {scale} scale, {run.status}.")
+    _overview(report, found)
+    comparisons = found.comparisons
+    for summary in found.summaries:
+        _table_section(report, summary, [c for c in comparisons if c.paper.table == summary.spec.name])
+    _paper_section(report, found)
+    return report
+
+
+def _overview(report: Report, found: ExperimentReport) -> None:
+    run, definition = found.run, found.definition
+    section = report.section("Experiment")
+    if definition is not None:
+        section.add(Text(definition.description.strip()))
+        section.add(
+            Table(["field", "value"], [["document", definition.document], ["definition", str(definition.path)]])
+        )
+    if found.note:
+        section.add(Text(f"Note: {found.note}."))
+    section.add(Table(["parameter", "value"], flatten(run.params), "Run parameters"))
+    rows = [[c.id, c.name, c.status, c.error] for c in found.cells]
+    section.add(Table(["cell run", "name", "status", "error"], rows, f"{len(rows)} cells"))
+    section.add(*(Link("run", str(c.id), f"Cell run {c.id}: {c.name}") for c in found.cells))
+
+
+def _show(value: Any) -> Any:
+    return value.show() if isinstance(value, Stat) else value
+
+
+def _table_section(report: Report, summary: Summary, comparisons: list[PaperComparison]) -> None:
+    spec = summary.spec
+    title = spec.title or f"Table {spec.name}"
+    if not summary.rows:
+        report.omit(title, f"no cell recorded a row of table {spec.name!r} (did every cell fail?).")
+        return
+    columns = [*spec.group, *summary.value_columns]
+    rows = [[_show(row.get(c)) for c in columns] for row in summary.rows]
+    section = report.section(title).add(Table(columns, rows, f"{spec.name}: mean ± sample std (n) per group"))
+    for figure in table_figures(summary, comparisons):
+        section.add(figure)
+    if comparisons:
+        section.add(comparison_table(comparisons, f"The paper's values for {spec.name}"))
+
+
+def table_figures(summary: Summary, comparisons: list[PaperComparison]) -> list[Figure]:
+    """One line chart per numeric value column against a single numeric group column, paper values as marks."""
+    spec = summary.spec
+    if len(spec.group) != 1:
+        return []
+    axis = spec.group[0]
+    xs = [_number(row.get(axis)) for row in summary.rows]
+    if any(x is None for x in xs) or len(xs) < 2:
+        return []
+    figures = []
+    for column in summary.value_columns:
+        stats = [row.get(column) for row in summary.rows]
+        if not all(isinstance(s, Stat) and s.mean is not None for s in stats):
+            continue
+        points = sorted(zip(xs, stats, strict=True), key=lambda p: p[0])  # type: ignore[arg-type,return-value]
+        ours = Series("ours (mean ± std)", [p[0] for p in points], [p[1].mean for p in points])
+        errors = [p[1].std or 0.0 for p in points]
+        marks = [
+            Marks(f"paper ({c.paper.source})", [float(c.paper.where[axis])], [c.paper.value])
+            for c in comparisons
+            if c.paper.column == column and _number(c.paper.where.get(axis)) is not None
+        ]
+        figures.append(
+            line_chart(
+                f"{spec.name}-{column}-vs-{axis}",
+                f"{column} vs {axis} ({spec.name})",
+                [ours],
+                axis,
+                f"{column} (as recorded)",
+                errors=[errors],
+                marks=marks,
+            )
+        )
+    return figures
+
+
+def comparison_table(comparisons: list[PaperComparison], caption: str) -> Table:
+    """Paper value, ours, and the difference, per compared number."""
+    rows = []
+    for c in comparisons:
+        where = ", ".join(f"{k}={v}" for k, v in c.paper.where.items()) or "(all)"
+        difference = c.difference
+        stated = "no matching row" if difference is None else f"{difference:+.4g}"
+        rows.append(
+            [c.paper.table, where, c.paper.column, c.paper.value, _show(c.ours), stated, c.paper.source, c.paper.note]
+        )
+    columns = ["table", "where", "column", "paper", "ours", "ours - paper", "source", "note"]
+    return Table(columns, rows, caption)
+
+
+def _paper_section(report: Report, found: ExperimentReport) -> None:
+    title = "Paper values"
+    if found.definition is None:
+        report.omit(title, "the experiment's definition file is gone, so its paper values are unknown.")
+        return
+    if not found.definition.paper_values:
+        report.omit(title, f"the definition {found.definition.name!r} lists no paper values.")
+        return
+    if not found.comparisons:
+        scale = found.run.params.get("scale", "?")
+        report.omit(title, f"the definition's paper values are all for another scale than {scale!r}.")
+        return
+    section = Section(title)
+    section.add(comparison_table(found.comparisons, "Every paper value beside ours (ours - paper)"))
+    report.sections.append(section)

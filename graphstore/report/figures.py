@@ -1,0 +1,246 @@
+"""Figures for reports: matplotlib without pyplot (no GUI backend, no global figure state), SVG text out.
+
+Colours are the Okabe-Ito palette (distinguishable with every common colour-vision deficiency); series also differ
+by marker and line style, so a grey-scale print still tells them apart. Heatmaps use viridis. Every axis has a
+label with its unit ("fraction" for ratios, "count" for counts). SVG output is deterministic (fixed hash salt, no
+date) and its text is drawn as paths, so a figure needs no font on the reader's machine.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
+
+from graphstore.report.document import Figure
+from graphstore.report.newick import Clade, leaves_of, parse_newick
+
+matplotlib.use("Agg")  # headless: reports are written on servers and in CI
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", "-.", ":")
+RC = {"svg.fonttype": "path", "svg.hashsalt": "graphstore-report", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a line chart: its legend label and points."""
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Points drawn without a line (reference values, e.g. a paper's reported numbers)."""
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float]
+
+
+def colour(i: int) -> str:
+    """The i-th palette colour (cycling)."""
+    return OKABE_ITO[i % len(OKABE_ITO)]
+
+
+def to_svg(fig: MplFigure) -> str:
+    """The figure as SVG text (deterministic: no date metadata)."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def new_figure(width: float = 6.0, height: float = 3.6) -> tuple[MplFigure, Axes]:
+    """A figure with one axes, in the report style."""
+    with matplotlib.rc_context(RC):
+        fig = MplFigure(figsize=(width, height), layout="constrained")
+        return fig, fig.add_subplot()
+
+
+def label_axes(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
+    """Title and axis labels (with units) on one axes."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def line_chart(
+    name: str,
+    caption: str,
+    series: Sequence[Series],
+    xlabel: str,
+    ylabel: str,
+    *,
+    errors: Sequence[Sequence[float]] | None = None,
+    marks: Sequence[Marks] = (),
+) -> Figure:
+    """Lines with markers (one colour, marker and style per series; optional error bars per series), reference
+    marks as large hollow symbols, and a legend."""
+    fig, ax = new_figure()
+    for i, s in enumerate(series):
+        style = {"color": colour(i), "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
+        if errors is not None and i < len(errors):
+            ax.errorbar(list(s.x), list(s.y), yerr=list(errors[i]), label=s.label, markersize=4, capsize=3, **style)
+        else:
+            ax.plot(list(s.x), list(s.y), label=s.label, markersize=4, **style)
+    for j, m in enumerate(marks, start=len(series)):
+        ax.scatter(list(m.x), list(m.y), s=70, marker="D", facecolors="none", edgecolors=colour(j), label=m.label)
+    if all(float(x).is_integer() for s in series for x in s.x):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    label_axes(ax, caption, xlabel, ylabel)
+    if len(series) + len(marks) > 1 or (series and series[0].label):
+        ax.legend(loc="best", fontsize=8)
+    return Figure(name, caption, to_svg(fig))
+
+
+def histogram(
+    name: str,
+    caption: str,
+    values: np.ndarray,
+    xlabel: str,
+    ylabel: str = "count",
+    *,
+    bins: int = 40,
+    log: bool = False,
+) -> Figure:
+    """A histogram of values (finite ones), optionally with a log count axis."""
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    fig, ax = new_figure()
+    ax.hist(data, bins=max(1, min(bins, len(np.unique(data)) or 1)), color=colour(0), edgecolor="white", linewidth=0.5)
+    if log:
+        ax.set_yscale("log")
+        ylabel = f"{ylabel} (log scale)"
+    label_axes(ax, caption, xlabel, ylabel)
+    return Figure(name, caption, to_svg(fig))
+
+
+def bar_chart(
+    name: str,
+    caption: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    xlabel: str,
+    ylabel: str,
+    *,
+    log: bool = False,
+) -> Figure:
+    """Vertical bars, one per label."""
+    fig, ax = new_figure(max(4.0, min(12.0, 0.25 * len(labels) + 3)), 3.6)
+    ax.bar(range(len(values)), list(values), color=colour(0), edgecolor="white", linewidth=0.5)
+    if len(labels) <= 40:
+        ax.set_xticks(range(len(labels)), list(labels), rotation=90 if len(labels) > 12 else 0, fontsize=7)
+    if log:
+        ax.set_yscale("log")
+        ylabel = f"{ylabel} (log scale)"
+    label_axes(ax, caption, xlabel, ylabel)
+    return Figure(name, caption, to_svg(fig))
+
+
+def heatmaps(name: str, caption: str, grids: Sequence[tuple[str, np.ndarray]], value_label: str) -> Figure:
+    """One heatmap per (title, 2-D array), side by side, sharing one colour scale and colour bar."""
+    count = len(grids)
+    columns = min(count, 4)
+    rows = math.ceil(count / columns)
+    finite = [g[np.isfinite(g)] for _, g in grids]
+    low = min((float(f.min()) for f in finite if f.size), default=0.0)
+    high = max((float(f.max()) for f in finite if f.size), default=1.0)
+    with matplotlib.rc_context(RC):
+        fig = MplFigure(figsize=(2.6 * columns + 1.2, 2.6 * rows + 0.6), layout="constrained")
+        axes = fig.subplots(rows, columns, squeeze=False)
+        image = None
+        for ax, (title, grid) in zip(axes.ravel(), grids, strict=False):
+            image = ax.imshow(grid, cmap="viridis", vmin=low, vmax=high if high > low else low + 1, origin="upper")
+            ax.set_title(title, fontsize=8)
+            ax.set_xlabel("column j (position)")
+            ax.set_ylabel("row i (position)")
+            ax.grid(False)
+        for ax in axes.ravel()[count:]:
+            ax.set_visible(False)
+        if image is not None:
+            fig.colorbar(image, ax=axes.ravel().tolist(), label=value_label, shrink=0.8)
+        fig.suptitle(caption)
+    return Figure(name, caption, to_svg(fig))
+
+
+def tree_figure(name: str, caption: str, newick: str) -> Figure:
+    """A rectangular cladogram of a Newick tree: leaves on the right, aligned; depth (splits from the root) across."""
+    root = parse_newick(newick)
+    leaves = leaves_of(root)
+    depth = _max_depth(root)
+    fig, ax = new_figure(6.0, max(2.5, 0.28 * len(leaves) + 0.8))
+    positions: dict[int, float] = {}
+    _layout(root, 0, depth, ax, iter(range(len(leaves))), positions)
+    ax.set_xlim(-0.2, depth + 1.5)
+    ax.set_ylim(-0.8, len(leaves) - 0.2)
+    ax.invert_yaxis()
+    ax.set_yticks([])
+    ax.grid(False)
+    label_axes(ax, caption, "depth (splits from the root)", "")
+    return Figure(name, caption, to_svg(fig))
+
+
+def _max_depth(clade: Clade) -> int:
+    return 0 if not clade.children else 1 + max(_max_depth(c) for c in clade.children)
+
+
+def _layout(clade: Clade, x: int, depth: int, ax: Axes, rows: object, positions: dict[int, float]) -> float:
+    """Draw a clade; return its row (leaves take the next free row, an inner node the mean of its children)."""
+    if not clade.children:
+        y = float(next(rows))  # type: ignore[call-overload]
+        ax.plot([x, depth], [y, y], color="#999999", linewidth=0.6, linestyle=":")
+        ax.text(depth + 0.1, y, clade.name, va="center", fontsize=8)
+        return y
+    ys = [_layout(child, x + 1, depth, ax, rows, positions) for child in clade.children]
+    for child_y in ys:
+        ax.plot([x, x + 1], [child_y, child_y], color=colour(0), linewidth=1.2)
+    ax.plot([x, x], [min(ys), max(ys)], color=colour(0), linewidth=1.2)
+    y = sum(ys) / len(ys)
+    positions[id(clade)] = y
+    return y
+
+
+def network_figure(
+    name: str,
+    caption: str,
+    labels: Sequence[str],
+    edges: Sequence[tuple[int, int, float]],
+    edge_label: str,
+    *,
+    seed: int = 0,
+) -> Figure:
+    """A small network drawn with a seeded spring layout; edge width and shade grow with the edge value."""
+    import networkx as nx  # deferred: networkx is slow to import and only class graphs are drawn with it
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(labels)))
+    graph.add_weighted_edges_from(edges)
+    layout = nx.spring_layout(graph, seed=seed)
+    fig, ax = new_figure(6.0, 5.0)
+    values = np.asarray([w for _, _, w in edges], dtype=float)
+    span = float(values.max() - values.min()) if len(values) else 0.0
+    for a, b, w in edges:
+        strength = 1.0 - ((w - values.min()) / span if span else 0.0)
+        (xa, ya), (xb, yb) = layout[a], layout[b]
+        ax.plot([xa, xb], [ya, yb], color=colour(0), alpha=0.3 + 0.6 * strength, linewidth=0.5 + 2.5 * strength)
+    xs = [layout[i][0] for i in range(len(labels))]
+    ys = [layout[i][1] for i in range(len(labels))]
+    ax.scatter(xs, ys, s=260, color=colour(1), edgecolors="black", linewidths=0.6, zorder=3)
+    for i, text in enumerate(labels):
+        ax.text(xs[i], ys[i], text, ha="center", va="center", fontsize=7, zorder=4)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    label_axes(ax, caption, f"layout only (thicker, darker edge = smaller {edge_label})", "")
+    return Figure(name, caption, to_svg(fig))

@@ -1,0 +1,325 @@
+"""The report of one stored graph: counts, degree and weight distributions, communities, the class tree, the class
+graph, kNN hubness, multilayer delta per layer and centrality top lists.
+
+Values come from the graph itself (read from the graph store) and from what analyses recorded: their summaries in
+the tracking DB and the node properties they wrote back (`louvain`, `pagerank`, ...). A section that does not fit
+the graph's kind, or whose analysis was never run, stays in the report with the reason and the command to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphstore.graph import Graph, NodeTable
+from graphstore.report.document import Code, Link, Report, Section, Table, Text
+from graphstore.report.figures import bar_chart, heatmaps, histogram, network_figure, tree_figure
+from graphstore.report.runs import flatten
+from graphstore.tracking import AnalysisRecord, GraphRecord, Tracking
+
+COMMUNITY_ANALYSES = {"louvain": "louvain", "leiden": "leiden", "label-propagation": "label_propagation"}
+CENTRALITY_PROPS = ("degree", "weighted_degree", "pagerank", "betweenness", "eigenvector", "kcore")
+TREE_KINDS = ("coactivation", "weights")
+NAME_PROPS = ("layer", "index", "class_name", "name", "label", "prediction", "idx", "i", "j")
+# Edge properties that are codes or ranks rather than weights.
+NOT_WEIGHTS = ("rank", "mutual", "class")
+TOP = 10
+
+
+def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | None, why_not: str = "") -> Report:
+    """Every section of a graph's report; `graph` None (with `why_not`) when the store could not give it."""
+    report = Report(
+        "graph",
+        record.graph_id,
+        f"Graph {record.graph_id}",
+        f"A {record.kind} graph, {record.status}: {record.node_count} nodes, {record.edge_count} edges.",
+    )
+    analyses = tracking.list_analyses(record.graph_id)
+    _overview(report, record, analyses)
+    sections = (
+        _counts,
+        _degrees,
+        _weights,
+        _communities,
+        _class_tree,
+        _class_graph,
+        _hubness,
+        _multilayer,
+        _centrality,
+    )
+    if graph is None:
+        for make in sections:
+            report.omit(make.__doc__ or make.__name__, f"the graph could not be read from the store: {why_not}")
+    else:
+        for make in sections:
+            make(report, graph, analyses)
+    _comparisons(report, tracking, record.graph_id)
+    return report
+
+
+def _overview(report: Report, record: GraphRecord, analyses: list[AnalysisRecord]) -> None:
+    rows = [
+        ["kind", record.kind],
+        ["status", record.status],
+        ["run", record.run_id],
+        ["checkpoint id", record.checkpoint_id],
+        ["written (UTC)", f"{record.created_at:%Y-%m-%d %H:%M:%S}"],
+        ["write time (s)", record.seconds],
+        ["store", record.store_uri],
+        ["error", record.error],
+    ]
+    section = report.section("Graph").add(Table(["field", "value"], rows))
+    if record.run_id is not None:
+        section.add(Link("run", str(record.run_id), f"Made from run {record.run_id}"))
+    section.add(Table(["parameter", "value"], flatten(record.params), "Parameters"))
+    if analyses:
+        rows = [[a.id, a.name, a.engine, a.status, a.seconds, f"{a.created_at:%Y-%m-%d %H:%M}"] for a in analyses]
+        section.add(Table(["id", "analysis", "engine", "status", "seconds", "when (UTC)"], rows, "Analyses recorded"))
+
+
+def _counts(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Counts"""
+    rows: list[list[Any]] = [[f":{label}", "node", len(t)] for label, t in sorted(graph.nodes.items())]
+    rows += [[f"[:{t.type}]", f"relationship ({t.src_label} -> {t.dst_label})", len(t)] for t in graph.edges.values()]
+    report.section("Counts").add(Table(["label / type", "what", "count"], rows))
+
+
+def degrees(graph: Graph) -> np.ndarray:
+    """Every node's degree over all relationship types (each relationship counts at both ends)."""
+    keys, _ = graph.node_index()
+    order = np.argsort(keys)
+    counts = np.zeros(len(keys), dtype=np.int64)
+    for table in graph.edges.values():
+        for side in (table.src, table.dst):
+            counts += np.bincount(np.searchsorted(keys[order], side), minlength=len(keys))[: len(keys)]
+    out = np.empty_like(counts)
+    out[order] = counts
+    return out
+
+
+def _degrees(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Degree distribution"""
+    if not graph.edges:
+        report.omit("Degree distribution", "the graph has no relationships.")
+        return
+    values = degrees(graph)
+    figure = histogram(
+        f"{graph.graph_id}-degrees", "Degree distribution", values, "degree (relationships per node)", log=True
+    )
+    stats = [["mean", float(values.mean())], ["median", float(np.median(values))], ["max", int(values.max())]]
+    report.section("Degree distribution").add(figure, Table(["statistic", "degree"], stats))
+
+
+def _weights(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Weight distribution"""
+    figures = []
+    for table in graph.edges.values():
+        for name, values in table.props.items():
+            if values.dtype.kind == "f" and name not in NOT_WEIGHTS and np.isfinite(values).any():
+                figures.append(
+                    histogram(
+                        f"{graph.graph_id}-{table.type}-{name}",
+                        f"Distribution of {table.type}.{name}",
+                        values,
+                        f"{table.type}.{name} (edge property value)",
+                        log=True,
+                    )
+                )
+    if figures:
+        report.section("Weight distribution").add(*figures[:4])
+    else:
+        report.omit("Weight distribution", "no relationship of this graph carries a numeric weight property.")
+
+
+def _analysis(analyses: list[AnalysisRecord], name: str) -> AnalysisRecord | None:
+    """The latest complete analysis of a name."""
+    done = [a for a in analyses if a.name == name and a.status == "complete"]
+    return done[-1] if done else None
+
+
+def _node_values(graph: Graph, prop: str) -> np.ndarray | None:
+    """A node property over every label that has it (concatenated), or None."""
+    parts = [t.props[prop] for t in graph.nodes.values() if prop in t.props]
+    return np.concatenate(parts) if parts else None
+
+
+def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Communities"""
+    title = "Communities"
+    found = [(name, a) for name in COMMUNITY_ANALYSES if (a := _analysis(analyses, name)) is not None]
+    if not found:
+        report.omit(
+            title, f"no community analysis is recorded; run `graphstore analyze louvain --graph {graph.graph_id}`."
+        )
+        return
+    rows = [
+        [n, a.summary.get("communities"), a.summary.get("modularity"), a.params.get("method", {})] for n, a in found
+    ]
+    section = report.section(title).add(Table(["algorithm", "communities", "modularity", "parameters"], rows))
+    for name, _ in found:
+        values = _node_values(graph, COMMUNITY_ANALYSES[name])
+        if values is None:
+            continue
+        _, sizes = np.unique(values[values == values], return_counts=True)
+        sizes = np.sort(sizes)[::-1]
+        shown = sizes[:50]
+        section.add(
+            bar_chart(
+                f"{graph.graph_id}-{name}-sizes",
+                f"{name} community sizes (largest {len(shown)} of {len(sizes)})",
+                [str(i + 1) for i in range(len(shown))],
+                shown.tolist(),
+                "community (by size rank)",
+                "size (nodes)",
+            )
+        )
+
+
+def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Class tree"""
+    title = "Class tree"
+    if graph.kind not in TREE_KINDS:
+        report.omit(
+            title, f"class trees are built from {' or '.join(TREE_KINDS)} graphs; this is a {graph.kind} graph."
+        )
+        return
+    found = _analysis(analyses, "hierarchy")
+    if found is None or not found.summary.get("trees"):
+        report.omit(
+            title,
+            "no hierarchy analysis is recorded; run `graphstore analyze hierarchy --graph "
+            f"{graph.graph_id} --reference <tree>`.",
+        )
+        return
+    summary = found.summary
+    tree = summary["trees"][0]
+    section = report.section(title)
+    section.add(tree_figure(f"{graph.graph_id}-class-tree", f"Class tree (run 1 of {summary.get('runs')})", tree))
+    section.add(Code(tree, "Newick (run 1):"))
+    if summary.get("reference"):
+        rows = [
+            ["RF mean", summary.get("rf_mean")],
+            ["RF sample std", summary.get("rf_std")],
+            ["normalised RF mean", summary.get("rf_normalised_mean")],
+            ["runs", summary.get("runs")],
+            ["method", summary.get("method")],
+        ]
+        section.add(Table(["Robinson-Foulds to the reference", "value"], rows))
+        section.add(tree_figure(f"{graph.graph_id}-reference-tree", "Reference tree", summary["reference"]))
+        section.add(Code(summary["reference"], "Reference (Newick):"))
+    else:
+        section.add(Text("No reference tree was given, so no Robinson-Foulds distance (analyze with --reference)."))
+    distinct = sorted(set(summary["trees"]))
+    if len(distinct) > 1:
+        section.add(Text(f"The {summary.get('runs')} runs gave {len(distinct)} distinct trees."))
+
+
+def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Class graph"""
+    title = "Class graph"
+    if graph.kind != "class-graph" or "Class" not in graph.nodes or "NEAR" not in graph.edges:
+        report.omit(title, f"drawn for class-graph graphs (:Class nodes joined by NEAR); this is a {graph.kind} graph.")
+        return
+    classes, near = graph.nodes["Class"], graph.edges["NEAR"]
+    position = {int(k): i for i, k in enumerate(classes.keys)}
+    names = [str(n) for n in classes.props.get("name", classes.keys)]
+    distance = near.props.get("distance", np.ones(len(near)))
+    edges = [
+        (position[int(a)], position[int(b)], float(d)) for a, b, d in zip(near.src, near.dst, distance, strict=True)
+    ]
+    figure = network_figure(f"{graph.graph_id}-class-graph", "Class graph (nearest classes)", names, edges, "distance")
+    rows = [[names[a], names[b], d] for a, b, d in sorted(edges, key=lambda e: e[2])]
+    report.section(title).add(figure, Table(["class", "near class", "distance"], rows[:40], "Closest pairs"))
+
+
+def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """kNN hubness"""
+    title = "kNN hubness"
+    samples = graph.nodes.get("Sample")
+    if graph.kind != "knn" or samples is None or "k_occurrence" not in samples.props:
+        report.omit(
+            title, f"hubness is a property of kNN graphs (k-occurrence of samples); this is a {graph.kind} graph."
+        )
+        return
+    counts = np.asarray(samples.props["k_occurrence"], dtype=np.int64)
+    k = graph.params.get("k")
+    histogram_counts = np.bincount(counts)
+    figure = bar_chart(
+        f"{graph.graph_id}-k-occurrence",
+        f"k-occurrence histogram (k = {k})",
+        [str(i) for i in range(len(histogram_counts))],
+        histogram_counts.tolist(),
+        "k-occurrence N_k (times a sample is among others' k nearest)",
+        "samples (count)",
+    )
+    section = report.section(title).add(figure)
+    found = _analysis(analyses, "hubness")
+    if found is None:
+        section.add(Text(f"Skewness not recorded; run `graphstore analyze hubness --graph {graph.graph_id}`."))
+        return
+    keys = ("k", "samples", "skewness", "mean", "max", "hubs", "anti_hubs")
+    section.add(Table(["hubness", "value"], [[key, found.summary.get(key)] for key in keys]))
+
+
+def _multilayer(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Multilayer delta per layer"""
+    title = "Multilayer delta per layer"
+    patches = graph.nodes.get("Patch")
+    needed = ("layer", "i", "j", "delta")
+    if graph.kind != "multilayer" or patches is None or any(p not in patches.props for p in needed):
+        report.omit(title, f"delta is computed on multilayer graphs (:Patch nodes); this is a {graph.kind} graph.")
+        return
+    grids, rows = [], []
+    layers = patches.props["layer"]
+    for layer in dict.fromkeys(layers.tolist()):
+        rows_of = layers == layer
+        i, j = patches.props["i"][rows_of].astype(int), patches.props["j"][rows_of].astype(int)
+        grid = np.full((i.max() + 1, j.max() + 1), np.nan)
+        grid[i, j] = patches.props["delta"][rows_of]
+        grids.append((str(layer), grid))
+        rows.append([layer, f"{grid.shape[0]} x {grid.shape[1]}", float(np.nanmean(grid)), float(np.nanmax(grid))])
+    figure = heatmaps(f"{graph.graph_id}-delta", "Entropy of degree delta per layer", grids, "delta (nats)")
+    report.section(title).add(figure, Table(["layer", "positions", "mean delta (nats)", "max delta (nats)"], rows))
+
+
+def _node_name(table: NodeTable, row: int) -> str:
+    """A node's identifying properties (layer, unit, class, label...) as text."""
+    parts = [
+        f"{p}={table.props[p][row]}"
+        for p in NAME_PROPS
+        if p in table.props and table.props[p][row] == table.props[p][row]
+    ]
+    return ", ".join(str(x) for x in parts)
+
+
+def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+    """Centrality top lists"""
+    title = "Centrality top lists"
+    section = Section(title)
+    for prop in CENTRALITY_PROPS:
+        ranked = []
+        for table in graph.nodes.values():
+            if prop in table.props:
+                values = np.asarray(table.props[prop], dtype=float)
+                ranked += [(values[r], table, r) for r in range(len(table)) if np.isfinite(values[r])]
+        if not ranked:
+            continue
+        ranked.sort(key=lambda item: -item[0])
+        rows = [[n + 1, int(t.keys[r]), t.label, _node_name(t, r), v] for n, (v, t, r) in enumerate(ranked[:TOP])]
+        section.add(Table(["rank", "key", "label", "node", prop], rows, f"Top {TOP} by {prop}"))
+    if not section.blocks:
+        report.omit(
+            title,
+            f"no centrality is recorded on the nodes; run e.g. `graphstore analyze pagerank --graph {graph.graph_id}`.",
+        )
+        return
+    report.sections.append(section)
+
+
+def _comparisons(report: Report, tracking: Tracking, graph_id: str) -> None:
+    found = tracking.list_comparisons(graph_id)
+    if not found:
+        return
+    rows = [[c.name, c.graph_a, c.graph_b, c.result.get("value")] for c in found]
+    report.section("Comparisons").add(Table(["method", "graph A (reference)", "graph B", "value"], rows))

@@ -1,0 +1,261 @@
+"""The report jobs: one report (a run, a graph, an experiment) or every one in a batch with an index page.
+
+Each report is written twice into the output folder: `<kind>-<id>.html` (self-contained, figures inline) and
+`<kind>-<id>.md` with its figures as SVG files in `<kind>-<id>_files/`. A batch reports progress per report through
+the context's progress callback and keeps going past a report that fails (the index lists the failure).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from graphstore.errors import GraphstoreError
+from graphstore.jobs.base import JobContext, JobSpec
+from graphstore.report.document import Link, Report, Table, slug
+from graphstore.report.experiments import build_experiment_report, experiment_runs
+from graphstore.report.graphs import build_graph_report
+from graphstore.report.html import render_html
+from graphstore.report.markdown import render_markdown
+from graphstore.report.runs import build_run_report
+from graphstore.store.base import GraphStore
+from graphstore.tracking import GraphRecord, Tracking
+
+KINDS = ("run", "graph", "experiment")
+OUT_HELP = "Folder the reports are written to (default: <data_dir>/reports)."
+
+
+class ReportError(GraphstoreError):
+    """A report cannot be made: an unknown id, or an output folder that cannot be written."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """One report on disk: what it is about, its HTML and Markdown files and the Markdown's figure files."""
+
+    kind: str
+    id: str
+    title: str
+    html: Path
+    markdown: Path
+    figures: list[Path]
+    omitted: list[str]
+
+
+@dataclass
+class BatchResult:
+    """Every report written, the index pages, and the reports that failed (kind, id, error)."""
+
+    folder: Path
+    index_html: Path
+    index_markdown: Path
+    written: list[Written] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def output_folder(context: JobContext, out: str) -> Path:
+    """The output folder, created and checked writable; a folder that cannot be written is a ReportError."""
+    folder = Path(out).expanduser() if out else Path(context.settings.data_dir) / "reports"
+    hint = f"Choose another folder with --out, or make {folder} writable (e.g. chmod u+w, or check its owner)."
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".graphstore-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ReportError(f"Cannot write reports to {folder}: {exc.strerror or exc}.", hint) from exc
+    return folder
+
+
+def write_report(report: Report, folder: Path, href: Callable[[str, str], str | None]) -> Written:
+    """Write a report's HTML and Markdown (with figure files) into the folder."""
+    html = folder / f"{report.slug}.html"
+    markdown = folder / f"{report.slug}.md"
+    html.write_text(render_html(report, href, footer=f"graphstore report {report.kind} {report.id}"))
+    text, figures = render_markdown(report, folder, href)
+    markdown.write_text(text)
+    omitted = [s.title for s in report.sections if s.omitted is not None]
+    return Written(report.kind, report.id, report.title, html, markdown, figures, omitted)
+
+
+def close_matches(wanted: str, known: list[str], numeric: bool = False) -> list[str]:
+    """Up to five known ids like the one asked for (nearest numbers for numeric ids, else similar spelling)."""
+    if numeric and wanted.lstrip("-").isdigit():
+        target = int(wanted)
+        return sorted(known, key=lambda k: (abs(int(k) - target), int(k)))[:5]
+    return difflib.get_close_matches(wanted, known, n=5, cutoff=0.4)
+
+
+def not_found(what: str, wanted: str, known: list[str], listing: str, numeric: bool = False) -> ReportError:
+    """The error for an unknown id, naming close matches."""
+    matches = close_matches(wanted, known, numeric)
+    near = f"Close matches: {', '.join(matches)}. " if matches else ""
+    return ReportError(f"No {what} {wanted!r} is recorded.", f"{near}List them with `{listing}`.")
+
+
+def report_of_run(tracking: Tracking, run_id: int) -> Report:
+    """A run's report, or ReportError naming close run ids."""
+    run = tracking.get_run(run_id)
+    if run is None:
+        known = [str(r.id) for r in tracking.list_runs(limit=None)]
+        raise not_found("run", str(run_id), known, "graphstore runs list", numeric=True)
+    return build_run_report(tracking, run)
+
+
+def graph_record(tracking: Tracking, store: GraphStore, graph_id: str) -> GraphRecord:
+    """The graph's tracking record (or one made from the store's :Graph node), or ReportError with close ids."""
+    record = tracking.get_graph(graph_id)
+    if record is not None:
+        return record
+    info = store.graph_info(graph_id)
+    if info is None:
+        known = sorted({g.graph_id for g in tracking.list_graphs()} | {g.graph_id for g in store.list_graphs()})
+        raise not_found("graph", graph_id, known, "graphstore store list")
+    return GraphRecord(
+        info.graph_id,
+        info.kind,
+        info.run_id,
+        None,
+        info.params,
+        info.node_count,
+        info.edge_count,
+        info.status,
+        store.uri,
+        datetime.fromisoformat(info.created_at) if info.created_at else datetime.now(UTC),
+        None,
+        None,
+        info.error,
+    )
+
+
+def report_of_graph(tracking: Tracking, store: GraphStore, graph_id: str) -> Report:
+    """A graph's report (sections that need the stored graph say why when it cannot be read)."""
+    record = graph_record(tracking, store, graph_id)
+    try:
+        graph = store.read_graph(graph_id)
+    except GraphstoreError as exc:
+        return build_graph_report(tracking, record, None, exc.message)
+    return build_graph_report(tracking, record, graph)
+
+
+def _href(written: set[tuple[str, str]]) -> Callable[[str, str], str | None]:
+    """Links to reports written in the same folder (others stay plain text)."""
+    return lambda kind, id: f"{slug(f'{kind}-{id}')}.html" if (kind, id) in written else None
+
+
+@dataclass(frozen=True)
+class RunReportParams:
+    """Report one tracked run: parameters, training and pruning curves, checkpoints, graphs made from it."""
+
+    id: int = field(metadata={"help": "Run id (see `graphstore runs list`).", "argument": True})
+    out: str = field(default="", metadata={"help": OUT_HELP})
+
+
+@dataclass(frozen=True)
+class GraphReportParams:
+    """Report one stored graph: counts, distributions, communities, class tree and graph, hubness, delta, centrality."""
+
+    id: str = field(metadata={"help": "Graph id (see `graphstore store list`).", "argument": True})
+    out: str = field(default="", metadata={"help": OUT_HELP})
+
+
+@dataclass(frozen=True)
+class ExperimentReportParams:
+    """Report one experiment run: its tables and figures beside the paper's values, with the differences."""
+
+    id: int = field(metadata={"help": "Experiment run id (see `graphstore experiment list`).", "argument": True})
+    out: str = field(default="", metadata={"help": OUT_HELP})
+
+
+@dataclass(frozen=True)
+class AllReportsParams:
+    """Report every experiment, run and graph in one folder, with an index page."""
+
+    out: str = field(default="", metadata={"help": OUT_HELP})
+
+
+def run_run_report(context: JobContext, params: RunReportParams) -> Written:
+    """Write one run's report."""
+    folder = output_folder(context, params.out)
+    with context.open_tracking() as tracking:
+        report = report_of_run(tracking, params.id)
+    return write_report(report, folder, _href(set()))
+
+
+def run_graph_report(context: JobContext, params: GraphReportParams) -> Written:
+    """Write one graph's report."""
+    folder = output_folder(context, params.out)
+    with context.open_tracking() as tracking, context.open_store() as store:
+        report = report_of_graph(tracking, store, params.id)
+    return write_report(report, folder, _href(set()))
+
+
+def run_experiment_report(context: JobContext, params: ExperimentReportParams) -> Written:
+    """Write one experiment run's report."""
+    folder = output_folder(context, params.out)
+    report = build_experiment_report(context, params.id)
+    return write_report(report, folder, _href(set()))
+
+
+def run_all_reports(context: JobContext, params: AllReportsParams) -> BatchResult:
+    """Every experiment run, run and graph, then the index; progress per report, failures listed in the index."""
+    folder = output_folder(context, params.out)
+    with context.open_tracking() as tracking, context.open_store() as store:
+        experiments = [str(r.id) for r in experiment_runs(tracking)]
+        runs = [str(r.id) for r in tracking.list_runs(limit=None) if str(r.id) not in experiments]
+        graphs = sorted({g.graph_id for g in tracking.list_graphs()} | {g.graph_id for g in store.list_graphs()})
+        todo = [("experiment", i) for i in experiments] + [("run", i) for i in runs] + [("graph", g) for g in graphs]
+        reports: list[Report] = []
+        failed: list[tuple[str, str, str]] = []
+        for done, (kind, id) in enumerate(todo):
+            context.progress(f"reports: {kind} {id}", done, len(todo))
+            try:
+                if kind == "experiment":
+                    reports.append(build_experiment_report(context, int(id)))
+                elif kind == "run":
+                    reports.append(report_of_run(tracking, int(id)))
+                else:
+                    reports.append(report_of_graph(tracking, store, id))
+            except GraphstoreError as exc:
+                failed.append((kind, id, exc.message))
+        context.progress("reports: done", len(todo), len(todo))
+    href = _href({(r.kind, r.id) for r in reports})
+    written = [write_report(r, folder, href) for r in reports]
+    index = index_report(written, failed)
+    index_written = write_report(index, folder, href)
+    return BatchResult(folder, index_written.html, index_written.markdown, written, failed)
+
+
+def index_report(written: list[Written], failed: list[tuple[str, str, str]]) -> Report:
+    """The index page: one section per kind linking its reports, and the failures."""
+    index = Report("index", "all", "graphstore reports", f"{len(written)} reports, {len(failed)} failed.")
+    titles = {"experiment": "Experiments", "run": "Runs", "graph": "Graphs"}
+    for kind, title in titles.items():
+        mine = [w for w in written if w.kind == kind]
+        if not mine:
+            index.omit(title, f"no {kind} is recorded.")
+            continue
+        index.section(title).add(*(Link(w.kind, w.id, w.title) for w in mine))
+    if failed:
+        index.section("Failed").add(Table(["kind", "id", "error"], [list(f) for f in failed]))
+    return index
+
+
+RUN_REPORT = JobSpec("run", RunReportParams.__doc__ or "", RunReportParams, run_run_report, "graphstore report run 3")
+GRAPH_REPORT = JobSpec(
+    "graph", GraphReportParams.__doc__ or "", GraphReportParams, run_graph_report, "graphstore report graph demo-knn-k8"
+)
+EXPERIMENT_REPORT = JobSpec(
+    "experiment",
+    ExperimentReportParams.__doc__ or "",
+    ExperimentReportParams,
+    run_experiment_report,
+    "graphstore report experiment 12",
+)
+ALL_REPORTS = JobSpec(
+    "all", AllReportsParams.__doc__ or "", AllReportsParams, run_all_reports, "graphstore report --all --out reports"
+)
