@@ -10,7 +10,7 @@ import pytest
 from graphstore.analysis.base import AnalysisError
 from graphstore.analysis.hierarchy import HierarchyParams, class_tree, hierarchy_client
 from graphstore.analysis.trees import TreeError, check_leaves, leaves, reference_tree, robinson_foulds
-from graphstore.graph import Graph
+from graphstore.graph import Graph, NodeTable
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 # Figure 3 of 000 is a picture; this is it reconstructed from the text: "bag" one level too low (with the upper-body
@@ -127,7 +127,7 @@ def planted(seed: int = 0) -> Graph:
 
 
 def test_hierarchy_runs_repeatedly_and_scores_rf():
-    params = HierarchyParams(reference="fashion-mnist", runs=6, workers=2)
+    params = HierarchyParams(reference="fashion-mnist", runs=6, workers=2, method="louvain-levels")
     result = hierarchy_client(planted(), params)
     summary = result.summary
     assert summary["runs"] == 6 and len(summary["rf"]) == 6 and len(summary["trees"]) == 6
@@ -161,7 +161,7 @@ def test_hierarchy_is_stored_as_community_nodes_with_parents(tmp_path):
 
     settings = Settings(data_dir=tmp_path)
     save_graph(settings, planted())
-    done = run_analysis(settings, "hierarchy", "planted", HierarchyParams(runs=2, workers=1))
+    done = run_analysis(settings, "hierarchy", "planted", HierarchyParams(runs=2, workers=1, method="louvain-levels"))
     with open_store(settings) as store:
         tree = store.read_graph(done.summary["community_graph"])
         neurons = store.read_graph("planted").nodes["Neuron"]
@@ -187,3 +187,47 @@ def test_community_tree_query_on_both_stores(store):
     rows = store.run_query("community_tree", {"graph_id": "planted-hierarchy"}).records()
     assert rows[0]["parent"] is None and rows[0]["size"] == 130
     assert all(r["parent"] is not None for r in rows[1:])
+
+
+def with_classes(graph: Graph) -> Graph:
+    """The planted graph as ingest writes it: :Class nodes and REPRESENTS edges (weight 1) from the outputs."""
+    neurons = graph.nodes["Neuron"]
+    out = np.flatnonzero([c is not None for c in neurons.props["class_name"]])
+    class_keys = 10_000 + np.arange(len(out))
+    graph.nodes["Class"] = NodeTable("Class", class_keys, {"name": neurons.props["class_name"][out]})
+    graph.add_edges("REPRESENTS", "Neuron", "Class", neurons.keys[out], class_keys, w=np.ones(len(out)))
+    return graph
+
+
+def test_hierarchy_sees_only_neurons_and_their_edges():
+    params = HierarchyParams(reference="fashion-mnist", runs=3, workers=1, method="louvain-levels")
+    bare = hierarchy_client(planted(), params)
+    full = hierarchy_client(with_classes(planted()), params)
+    assert full.summary["nodes"] == 130 and full.summary["edges"] == bare.summary["edges"]
+    assert full.summary["trees"] == bare.summary["trees"] and full.summary["rf"] == bare.summary["rf"]
+    assert set(full.node_props) == {"Neuron"}
+    assert np.array_equal(full.node_props["Neuron"][1]["hierarchy_l0"], bare.node_props["Neuron"][1]["hierarchy_l0"])
+
+
+def test_auto_is_nsbm_with_graph_tool_and_a_stated_fallback_without(tmp_path, monkeypatch):
+    from graphstore.analysis import hierarchy
+    from graphstore.analysis.run import run_analysis
+    from graphstore.config import Settings
+    from graphstore.persist import save_graph
+    from graphstore.tracking import open_tracking
+
+    assert HierarchyParams().method == "auto"
+    assert hierarchy.resolve_method("auto") == (
+        ("nsbm", None) if hierarchy.graph_tool_python() else ("louvain-levels", hierarchy.FALLBACK)
+    )
+    monkeypatch.setattr(hierarchy, "graph_tool_python", lambda: None)  # a machine without graph-tool
+    settings = Settings(data_dir=tmp_path)
+    save_graph(settings, with_classes(planted()))
+    done = run_analysis(settings, "hierarchy", "planted", HierarchyParams(runs=1, workers=1))
+    assert done.summary["method"] == "louvain-levels"
+    assert done.summary["fallback"] == "graph-tool not importable"
+    assert "fallback: graph-tool not importable" in done.summary["engine"]
+    with open_tracking(settings.tracking_url) as tracking:
+        recorded = tracking.list_analyses("planted")
+    assert recorded[-1].summary["fallback"] == "graph-tool not importable"
+    assert recorded[-1].params["method"] == "auto"

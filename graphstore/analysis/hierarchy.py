@@ -8,11 +8,17 @@ become single-class leaves.
 
 Nested partitions come from graph-tool's nested SBM when it is installed (degree-corrected, real-exponential edge
 covariate, as 000; Debian's python3-graph-tool runs in the system Python through nsbm_worker.py) or, always
-available, from Louvain's level hierarchy (igraph multilevel, stochastic by seed).
+available, from Louvain's level hierarchy (igraph multilevel, stochastic by seed). `method=auto` (the default)
+takes the nested SBM wherever graph-tool imports and otherwise falls back to Louvain levels, saying so in the
+summary (`engine`, `fallback`) that the tracking DB records.
+
+The input is the neuron graph only (docs/METHODS.md D): :Neuron nodes and the relationships between them
+(COACTIVATES, or WEIGHT for weight graphs); :Class nodes and REPRESENTS edges are not part of 000's graph.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -39,7 +45,10 @@ from graphstore.analysis.base import (
 from graphstore.analysis.trees import check_leaves, newick_label, reference_tree, robinson_foulds
 from graphstore.graph import Graph
 
-METHODS = ("louvain-levels", "nsbm")
+METHODS = ("auto", "nsbm", "louvain-levels")
+ENGINES = {"nsbm": "graph-tool nested SBM", "louvain-levels": "igraph Louvain levels"}
+FALLBACK = "graph-tool not importable"
+NEURON = "Neuron"
 
 
 @dataclass
@@ -48,9 +57,10 @@ class HierarchyParams(Projection):
 
     weight: str = field(default="w", metadata={"help": "Edge property used as weight (co-activation: w)."})
     method: str = field(
-        default="louvain-levels",
+        default="auto",
         metadata={
-            "help": "Nested partition: louvain-levels (igraph, always installed) or nsbm (graph-tool's nested SBM).",
+            "help": "Nested partition: auto (nsbm where graph-tool imports, else louvain-levels, said in the "
+            "result), nsbm (graph-tool's nested SBM, 000's method) or louvain-levels (igraph, always installed).",
             "choices": METHODS,
         },
     )
@@ -85,8 +95,10 @@ def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
     return out
 
 
+@functools.cache
 def graph_tool_python() -> str | None:
-    """An interpreter that imports graph_tool: $GRAPHSTORE_GRAPH_TOOL_PYTHON, this one, or the system python3."""
+    """An interpreter that imports graph_tool: $GRAPHSTORE_GRAPH_TOOL_PYTHON, this one, or the system python3
+    (probed once per process)."""
     candidates = [
         os.environ.get("GRAPHSTORE_GRAPH_TOOL_PYTHON"),
         sys.executable,
@@ -175,22 +187,47 @@ def output_units(graph: Graph) -> tuple[np.ndarray, list[str]]:
     return rows, [str(by_key[int(k)]) for k in keys[rows]]
 
 
+def resolve_method(method: str) -> tuple[str, str | None]:
+    """(method actually run, why it is a fallback or None): auto is nsbm where graph-tool imports."""
+    if method != "auto":
+        return method, None
+    if graph_tool_python() is not None:
+        return "nsbm", None
+    return "louvain-levels", FALLBACK
+
+
+def neuron_graph(graph: Graph) -> Graph:
+    """The :Neuron nodes and the relationships between two neurons only (no :Class nodes, no REPRESENTS)."""
+    if NEURON not in graph.nodes:
+        raise AnalysisError(
+            f"Graph {graph.graph_id} has no :Neuron nodes.",
+            "The hierarchy takes co-activation (or weight) graphs made by `graphstore ingest`.",
+        )
+    out = Graph(graph.graph_id, graph.kind, params=dict(graph.params))
+    out.nodes[NEURON] = graph.nodes[NEURON]
+    out.edges = {t: e for t, e in graph.edges.items() if e.src_label == NEURON and e.dst_label == NEURON}
+    return out
+
+
 def _one_run(args: tuple) -> tuple[str, list[np.ndarray]]:
-    graph, params, seed = args
+    graph, params, method, seed = args
     g = undirected_igraph(graph, params)
     weights = "weight" if params.weight else None
-    levels = (nsbm_levels if params.method == "nsbm" else louvain_levels)(g, seed, weights)
+    levels = (nsbm_levels if method == "nsbm" else louvain_levels)(g, seed, weights)
     rows, names = output_units(graph)
     return class_tree(levels, rows, names), levels
 
 
 def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
-    """Repeated runs in parallel; RF mean and sample std against the reference; levels of run 0 as properties."""
+    """Repeated runs in parallel on the neuron graph; RF mean and sample std against the reference; levels of run 0
+    as properties of the neurons. The summary names the method run and, for auto without graph-tool, the fallback."""
+    graph = neuron_graph(graph)
     _, names = output_units(graph)
     reference = reference_tree(params.reference) if params.reference else None
     if reference:
         check_leaves(reference, names)
-    jobs = [(graph, params, params.seed + i) for i in range(params.runs)]
+    method, fallback = resolve_method(params.method)
+    jobs = [(graph, params, method, params.seed + i) for i in range(params.runs)]
     workers = params.workers or os.cpu_count() or 1
     if workers > 1 and params.runs > 1:
         with ProcessPoolExecutor(max_workers=min(workers, params.runs)) as pool:
@@ -200,10 +237,15 @@ def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
     trees = [tree for tree, _ in results]
     summary: dict[str, Any] = {
         "runs": params.runs,
-        "method": params.method,
+        "method": method,
+        "engine": ENGINES[method] + (f" (fallback: {fallback})" if fallback else ""),
         "trees": trees,
         "levels": len(results[0][1]),
+        "nodes": graph.node_count,
+        "edges": graph.edge_count,
     }
+    if fallback:
+        summary["fallback"] = fallback
     if reference:
         rf = np.array([robinson_foulds(reference, tree) for tree in trees], dtype=float)
         summary |= {
@@ -215,16 +257,20 @@ def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
         }
     levels = results[0][1]
     columns = {f"hierarchy_l{i}": level for i, level in enumerate(levels)}
-    tree = community_graph(f"{graph.graph_id}-hierarchy", levels, graph, params)
+    tree = community_graph(f"{graph.graph_id}-hierarchy", levels, graph, params, method)
     summary["community_graph"] = tree.graph_id
     return AnalysisResult(per_label(graph, columns), summary, [tree])
 
 
-def community_graph(graph_id: str, levels: list[np.ndarray], graph: Graph, params: HierarchyParams) -> Graph:
+def community_graph(
+    graph_id: str, levels: list[np.ndarray], graph: Graph, params: HierarchyParams, method: str = ""
+) -> Graph:
     """The nested partition of run 0 as :Community nodes (level, block, size, classes) with PARENT links upward.
 
-    A node of the analysed graph belongs to the community (level l, block b) when its `hierarchy_l<l>` is b.
+    `graph` is the neuron graph the levels were computed on (node_index order); a neuron belongs to the community
+    (level l, block b) when its `hierarchy_l<l>` is b. `method` is the method run (default: params.method).
     """
+    method = method or params.method
     rows, names = output_units(graph)
     class_of = np.full(graph.node_count, "", dtype=object)
     class_of[rows] = names
@@ -247,13 +293,11 @@ def community_graph(graph_id: str, levels: list[np.ndarray], graph: Graph, param
             parent_src.append(block_keys)
             parent_dst.append(offset + len(blocks) + np.searchsorted(upper_blocks, parents))
         offset += len(blocks)
-    tree = Graph(
-        graph_id, "hierarchy", params={"source_graph": graph.graph_id, "method": params.method, "seed": params.seed}
-    )
+    tree = Graph(graph_id, "hierarchy", params={"source_graph": graph.graph_id, "method": method, "seed": params.seed})
     tree.add_nodes(
         "Community",
         np.concatenate(keys),
-        algorithm=params.method,
+        algorithm=method,
         level=np.concatenate(level_col),
         block=np.concatenate(block_col),
         size=np.concatenate(size_col),
