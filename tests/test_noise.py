@@ -9,7 +9,8 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from graphstore.analysis.noise import METRICS, NoiseParams, noise_sweep, perturb
+from graphstore.analysis.noise import DEFAULT_P, METRICS, NoiseParams, noise_levels, noise_sweep, perturb
+from graphstore.errors import GraphstoreError
 from graphstore.nn import load_dataset, make_model
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.train import CheckpointSaver, evaluate, train
@@ -39,6 +40,26 @@ def test_perturb_is_seeded_and_scaled_by_column_variance() -> None:
     y = perturb(x, 0.25, 1)
     assert np.array_equal(y, perturb(x, 0.25, 1)) and not np.array_equal(y, perturb(x, 0.25, 2))
     assert np.allclose((y - x).std(axis=0), np.sqrt(0.25) * x.std(axis=0), rtol=0.05, atol=1e-6)
+
+
+def test_default_grid_spans_003s_range_and_p1_adds_the_columns_own_variance() -> None:
+    assert DEFAULT_P[0] == 0.0 and DEFAULT_P[-1] == 1.0 and list(DEFAULT_P) == sorted(DEFAULT_P)
+    assert NoiseParams().p == DEFAULT_P
+    # hand check: columns of variance 4 and 0.25 (population variance); at p = 1 the noise has the same variance
+    x = np.tile(np.array([[2.0, 0.5], [-2.0, -0.5]], np.float32), (20000, 1))
+    assert np.allclose(x.var(axis=0), [4.0, 0.25])
+    noise = perturb(x, 1.0, 0) - x
+    assert np.allclose(noise.var(axis=0), [4.0, 0.25], rtol=0.03)
+    assert np.allclose(perturb(x, 1.0, 0).var(axis=0), [8.0, 0.5], rtol=0.03)
+    constant = np.ones((10, 2), np.float32)
+    assert np.array_equal(perturb(constant, 1.0, 0), constant)
+
+
+def test_levels_sorted_with_zero_and_bad_levels_refused() -> None:
+    assert noise_levels([1.0, 0.5, 0.5]) == [0.0, 0.5, 1.0]
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(GraphstoreError, match="finite and >= 0"):
+            noise_levels([0.1, bad])
 
 
 def test_sweep_identity_at_zero_monotone_jaccard_and_model_accuracy(trained) -> None:

@@ -2,13 +2,18 @@
 
 Latents X are the input of the classifier's output layer over a split. For each noise level p,
 Y = X + N(0, p * var_col(X)) (one seeded generator per level, so a level's noise does not depend on the other
-levels asked); the union kNN graph of Y (same k and metric) is compared with the p = 0 graph by graph-average
-Jaccard and class neighbourhood similarity (reference = p = 0, classes from the node property "label"), and the
-output layer applied to Y gives the accuracy. The p = 0 search runs once and is reused for every p = 0 entry.
+levels asked). var_col is the population variance (ddof 0) of each latent dimension over the samples of the graph
+(the split, after --limit), so p is the noise-to-signal variance ratio per dimension: p = 1 adds as much variance
+as each dimension has ("as much variance as is present in the system", 003 section 5.1.1; Y's variance is then
+twice X's), which is where 003's sweep ends; levels above 1 are allowed, and a constant dimension gets no noise.
+The union kNN graph of Y (same k and metric) is compared with the p = 0 graph by graph-average Jaccard and class
+neighbourhood similarity (reference = p = 0, classes from the node property "label"), and the output layer
+applied to Y gives the accuracy. The p = 0 search runs once and is reused for every p = 0 entry.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +31,7 @@ from graphstore.nn.datasets.base import LoadedDataset
 from graphstore.nn.models.base import prunable
 from graphstore.tracking import open_tracking
 
-DEFAULT_P = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)
+DEFAULT_P = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # 003's range [0, 1], dense near 0 (Fig. 5.2b)
 
 
 @dataclass
@@ -35,7 +40,10 @@ class NoiseParams:
 
     p: tuple[float, ...] = field(
         default=DEFAULT_P,
-        metadata={"help": "Noise levels p (variance p * var_col(X)), comma-separated; 0 is always included."},
+        metadata={
+            "help": "Noise levels p (noise variance p * var_col(X); p = 1 adds each dimension's own variance), "
+            "comma-separated; 0 is always included."
+        },
     )
     k: int = field(default=8, metadata={"help": "Neighbours per sample of the kNN graph."})
     metric: str = field(default="l1", metadata={"help": "Distance between latents.", "choices": METRICS})
@@ -57,15 +65,19 @@ class NoiseRow:
 
 
 def noise_levels(ps: Sequence[float]) -> list[float]:
-    """Sorted distinct levels with 0 first; negative levels raise."""
-    levels = sorted({float(p) for p in ps} | {0.0})
-    if levels[0] < 0:
-        raise GraphstoreError(f"Noise levels must be >= 0, got {levels[0]}.", "Pass e.g. --p 0,0.01,0.05,0.1.")
-    return levels
+    """Sorted distinct levels with 0 first; negative or non-finite levels raise."""
+    values = {float(p) for p in ps}
+    bad = sorted(p for p in values if not math.isfinite(p) or p < 0)
+    if bad:
+        raise GraphstoreError(
+            f"Noise levels must be finite and >= 0, got {', '.join(f'{p:g}' for p in bad)}.",
+            "Pass e.g. --p 0,0.01,0.05,0.1,0.2,0.5,1 (1 = noise as large as the latent variance).",
+        )
+    return sorted(values | {0.0})
 
 
 def perturb(x: np.ndarray, p: float, seed: int) -> np.ndarray:
-    """Y = X + N(0, p * var_col(X)) with a generator seeded by (seed, p)."""
+    """Y = X + N(0, p * var_col(X)) (population variance per column) with a generator seeded by (seed, p)."""
     if p == 0:
         return x
     rng = np.random.default_rng([seed, int(round(p * 1e9))])

@@ -140,7 +140,7 @@ NOISE = JobSpec(
     "p = 0, and the accuracy of the classifier head on the noisy latents, per noise level.",
     NoiseJobParams,
     run_noise,
-    "graphstore noise --run 1 --epoch 5 --p 0,0.01,0.05,0.1,0.2,0.5 --k 8 --limit 1000",
+    "graphstore noise --run 1 --epoch 5 --p 0,0.01,0.05,0.1,0.2,0.5,1 --k 8 --limit 1000",
 )
 TOPOLOGY = JobSpec(
     "topology",
