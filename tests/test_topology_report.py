@@ -1,5 +1,10 @@
-"""Topology report (METHODS F): kappa* of dense layers, NP against mst.neural_persistence, conv/dense/final
-ratios, masks, and the per-round table of a 2-round IMP run through the CLI."""
+"""Topology report (METHODS F): kappa* of dense layers, NP against mst.neural_persistence, conv/dense/output
+ratios, masks, the per-round table of a 2-round IMP run through the CLI, and 004 App. E's ratios (every layer and
+the whole model's "Final Compression") through `graphstore topology` on models of App. E's shapes.
+
+Changed on purpose (issue 9): the output layer's group and ratio were "final" / `kappa_final`, which read as 004's
+"Final Compression" (the whole model); they are now "output" / `kappa_output`, and the whole model's 004 ratio is
+`kappa_004`."""
 
 from __future__ import annotations
 
@@ -37,11 +42,12 @@ def test_dense_layers_report_kappa_nm_over_n_plus_m_minus_one(tmp_path: Path) ->
     ckpt = checkpoint_of(tmp_path, "mlp", {"hidden": (40, 20)})
     report = checkpoint_topology(ckpt)
     shapes = [(t.n_in, t.n_out) for t in report.layers]
-    assert shapes == [(64, 40), (40, 20), (20, 10)] and report.groups == ["dense", "dense", "final"]
+    assert shapes == [(64, 40), (40, 20), (20, 10)] and report.groups == ["dense", "dense", "output"]
     for t in report.layers:
         assert t.kappa == pytest.approx(kappa_dense(t.n_in, t.n_out), rel=1e-12)
         assert t.overlap_bound == pytest.approx(overlap_lower_bound(t.n_in, t.n_out))
-    assert report.totals["kappa_final"] == pytest.approx(200 / 29)
+    assert report.totals["kappa_output"] == pytest.approx(200 / 29)
+    assert report.totals["kappa_004"] == pytest.approx((64 * 40 + 40 * 20 + 200) / (103 + 59 + 29))
     assert report.totals["kappa_dense"] == pytest.approx((64 * 40 + 40 * 20) / (103 + 59))
     assert np.isnan(report.totals["kappa_conv"])
 
@@ -67,7 +73,7 @@ def test_masks_remove_edges_and_conv_groups_with_null(tmp_path: Path) -> None:
     masks = {"fc1.weight": torch.rand(model.fc1.weight.shape, generator=torch.Generator().manual_seed(0)) > 0.5}
     ckpt = checkpoint_of(tmp_path, "small-cnn", {}, masks, size=16)
     report = checkpoint_topology(ckpt, TopologyReportParams(null=True))
-    assert report.groups == ["conv", "conv", "dense", "dense", "final"]
+    assert report.groups == ["conv", "conv", "dense", "dense", "output"]
     fc1 = report.layers[2]
     assert fc1.edges == int(masks["fc1.weight"].sum()) and fc1.kappa == fc1.edges / len(fc1.mst_out)
     assert all(t.null_overlap is not None and 0 < t.null_overlap <= 1 for t in report.layers)
@@ -124,7 +130,7 @@ def test_two_round_imp_run_tabulates_three_rounds(tmp_path: Path) -> None:
     lines = table.output.strip().splitlines()
     assert lines[0] == ",".join(ROUND_COLUMNS) and len(lines) == 4
     single = CliRunner().invoke(app, ["topology", "--run", "2", "--round", "1", "--null"], env=env)
-    assert single.exit_code == 0 and "kappa_final" in single.output, single.output
+    assert single.exit_code == 0 and "kappa_output" in single.output and "kappa_final" not in single.output
     from graphstore.tracking import open_tracking
 
     with open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking:
@@ -141,3 +147,53 @@ def test_two_round_imp_run_tabulates_three_rounds(tmp_path: Path) -> None:
         }
     bad = CliRunner().invoke(app, ["topology", "--all-rounds"], env=env)
     assert bad.exit_code != 0
+
+
+APP_E_FCN = [88.78822, 50.25126, 50.25126, 50.25126, 50.25126, 9.17431]
+APP_E_CNN = [4.19251, 4.19251, 9.99641]
+
+
+def topology_json(tmp_path: Path, ckpt_path: Path, *extra: str) -> dict:
+    """`graphstore topology CHECKPOINT --format json` (two JSON tables: the layers, then the totals)."""
+    import json
+
+    env = {"GRAPHSTORE_DATA_DIR": str(tmp_path), **ENV_KEYS}
+    result = CliRunner().invoke(cli_app(), ["topology", str(ckpt_path), "--format", "json", *extra], env=env)
+    assert result.exit_code == 0, result.output
+    decoder, text, tables, at = json.JSONDecoder(), result.output, [], 0
+    while (start := text.find("[", at)) >= 0:
+        value, at = decoder.raw_decode(text, start)
+        tables.append(value)
+    layers, totals = tables
+    return {"layers": layers, "totals": {row["total"]: row["value"] for row in totals}}
+
+
+@pytest.mark.parametrize("graph", ["channel", "unrolled"])
+def test_app_e_ratios_of_the_mnist_fcn_and_cnn_through_the_cli(tmp_path: Path, graph: str) -> None:
+    fcn = checkpoint_of(tmp_path, "mlp", {"hidden": (100,) * 5}, size=28)
+    out = topology_json(tmp_path, fcn.path, "--conv-graph", graph)
+    assert [(r["n_in"], r["n_out"]) for r in out["layers"]] == [(784, 100)] + [(100, 100)] * 4 + [(100, 10)]
+    assert [round(r["kappa_004"], 5) for r in out["layers"]] == APP_E_FCN
+    assert [round(r["kappa"], 5) for r in out["layers"]] == APP_E_FCN  # dense layers: the measured ratio is 004's
+    assert round(out["totals"]["kappa_004"], 5) == 66.77852 and out["totals"]["edges"] == 119_400
+    assert round(out["totals"]["kappa"], 5) == 66.77852 and out["totals"]["mst_edges"] == 1_788
+    assert round(out["totals"]["kappa_output"], 5) == 9.17431
+    cnn = checkpoint_of(tmp_path, "synflow-conv", {}, size=28)
+    out = topology_json(tmp_path, cnn.path, "--conv-graph", graph)
+    layers = out["layers"]
+    assert [r["graph"] for r in layers] == [graph, graph, "dense"] and layers[2]["n_in"] == 25_088
+    assert [round(r["kappa_004"], 5) for r in layers] == APP_E_CNN
+    assert round(out["totals"]["kappa_004"], 5) == 9.31005
+    if graph == "channel":  # the channel graph's own ratio of the 32 -> 32 conv: 1024 / 63
+        assert layers[1]["kappa"] == pytest.approx(1024 / 63)
+    else:  # the whole layer's Toeplitz graph: 32 x 32 x 9 x 784 edges over 32 x 900 + 32 x 784 - 1 tree edges
+        assert (layers[1]["edges"], layers[1]["mst_edges"]) == (32 * 32 * 9 * 784, 32 * 900 + 32 * 784 - 1)
+        assert (layers[0]["n_in"], layers[0]["n_out"], layers[0]["mst_edges"]) == (900, 32 * 784, 900 + 32 * 784 - 1)
+
+
+def test_single_channel_unrolled_conv_measures_app_e_conv_ratio(tmp_path: Path) -> None:
+    ckpt = checkpoint_of(tmp_path, "synflow-conv", {"filters": (1,)}, size=28)
+    report = checkpoint_topology(ckpt, TopologyReportParams(conv_graph="unrolled"))
+    conv = report.layers[0]
+    assert (conv.edges, len(conv.mst_out)) == (7_056, 1_683) and round(conv.kappa, 5) == 4.19251
+    assert conv.kappa == conv.kappa_004 and conv.components == 1

@@ -5,7 +5,13 @@ A layer is a bipartite graph between its n inputs and m outputs; the edge weight
 so neural persistence NP_2 = sqrt(sum over MSF edges of (1 - w')^2). The MSF comes from a dense Prim over the
 m x n magnitude matrix (no edge list): the larger side is scanned once per small-side node, so the cost is
 O((n + m) * min(n, m)) vector work and memory is two float32 copies of the matrix (|w| and its transpose).
-Convolutions default to the channel graph (kernel-slice L1 norm, as in graphstore/extract/weights.py).
+Convolutions default to the channel graph (kernel-slice L1 norm, as in graphstore/extract/weights.py); with
+conv_graph="unrolled" a convolution is its Toeplitz graph over padded input positions (graphstore.analysis.unrolled,
+chunked Kruskal in bounded memory), the graph 004 counts.
+
+Every layer also carries 004's own count (`edges_004`, `mst_edges_004`, App. E): n m and n + m - 1 for a dense
+n -> m layer, one channel pair's unrolled graph for a convolution; `kappa_004` is their ratio, and over a model
+sum(edges_004) / sum(mst_edges_004) is 004's "Final Compression".
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from graphstore.analysis.unrolled import CHUNK_EDGES, ConvGeometry, conv_geometry, unrolled_msf
+
 CONV_NORMS = ("l1", "l2", "maxabs")
+CONV_GRAPHS = ("channel", "unrolled")
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,16 @@ class TopologyParams:
         default=False, metadata={"help": "Also compute the overlap of an i.i.d. Gaussian layer of the same shape."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the Gaussian null model."})
+    conv_graph: str = field(
+        default="channel",
+        metadata={
+            "help": "A conv layer as its channel graph, or unrolled (Toeplitz) over padded input positions.",
+            "choices": CONV_GRAPHS,
+        },
+    )
+    chunk_edges: int = field(
+        default=CHUNK_EDGES, metadata={"help": "Edges per chunk of the unrolled graph's Kruskal (memory bound)."}
+    )
 
 
 @dataclass
@@ -51,6 +70,16 @@ class LayerTopology:
     overlap: float
     overlap_bound: float
     null_overlap: float | None = None
+    graph: str = "dense"
+    edges_004: int | None = None
+    mst_edges_004: int | None = None
+
+    @property
+    def kappa_004(self) -> float:
+        """004's ratio for this layer's shape (App. E): edges_004 / mst_edges_004 (NaN when unknown)."""
+        if not self.edges_004 or not self.mst_edges_004:
+            return float("nan")
+        return self.edges_004 / self.mst_edges_004
 
     def summary(self) -> dict[str, Any]:
         """Scalars only (for tables and the tracking DB)."""
@@ -66,6 +95,8 @@ class LayerTopology:
             "overlap",
             "overlap_bound",
             "null_overlap",
+            "graph",
+            "kappa_004",
         )
         return {k: getattr(self, k) for k in keys} | {"mst_edges": int(len(self.mst_out))}
 
@@ -220,29 +251,96 @@ def layer_topology(name: str, matrix: np.ndarray, params: TopologyParams | None 
         overlap(matrix, mst_out, mst_in),
         overlap_lower_bound(n, m),
         null,
+        edges_004=n * m,
+        mst_edges_004=n + m - 1,
+    )
+
+
+def unrolled_topology(
+    name: str, kernel: np.ndarray, geom: ConvGeometry, params: TopologyParams | None = None
+) -> LayerTopology:
+    """MSF, NP, kappa*, overlap of a conv layer's unrolled graph from its (C_out, C_in, k_h, k_w) magnitudes.
+
+    w' = |w| / max|w| over the kernel; the overlap's top-k edges follow the forest's rank order (descending |w|,
+    ties by kernel index then output position); the complete-bipartite lower bound does not apply (NaN).
+    """
+    params = params or TopologyParams()
+    forest = unrolled_msf(kernel, geom, params.chunk_edges)
+    top = float(np.max(kernel)) if kernel.size else 0.0
+    w = forest.magnitudes / top if top > 0 else np.zeros(0, np.float32)
+    np2, _ = neural_persistence(w)
+    n, m, k = geom.n_in, geom.n_out, len(forest.ranks)
+    null = None
+    if params.null_model:
+        gauss = np.abs(np.random.default_rng(params.seed).standard_normal(kernel.shape)).astype(np.float32)
+        null_forest = unrolled_msf(gauss, geom, params.chunk_edges)
+        null = float(np.mean(null_forest.ranks < len(null_forest.ranks)))
+    edges_004, mst_004 = geom.pair_counts()
+    return LayerTopology(
+        name,
+        n,
+        m,
+        forest.edges,
+        n + m - k,
+        forest.out_nodes,
+        forest.in_nodes,
+        w,
+        np2,
+        np2 / math.sqrt(n + m - 1),
+        forest.edges / max(1, k),
+        float(np.mean(forest.ranks < k)) if k else float("nan"),
+        float("nan"),
+        null,
+        "unrolled",
+        edges_004,
+        mst_004,
     )
 
 
 def model_topology(
-    layers: Sequence[tuple[str, Any]], masks: dict[str, Any] | None = None, params: TopologyParams | None = None
+    layers: Sequence[tuple[str, Any]],
+    masks: dict[str, Any] | None = None,
+    params: TopologyParams | None = None,
+    in_sizes: dict[str, tuple[int, int]] | None = None,
 ) -> list[LayerTopology]:
-    """Per-layer topology of (name, Conv2d | Linear) layers; masks keyed by "<name>.weight" (True = keep)."""
-    masks = masks or {}
+    """Per-layer topology of (name, Conv2d | Linear) layers; masks keyed by "<name>.weight" (True = keep).
+
+    `in_sizes` gives each conv layer's input (H, W): needed for the unrolled graph and for 004's conv count
+    (without it a channel-graph conv layer has no 004 count).
+    """
+    masks, params, in_sizes = masks or {}, params or TopologyParams(), in_sizes or {}
+    if params.conv_graph not in CONV_GRAPHS:
+        raise ValueError(f"Unknown conv graph {params.conv_graph!r}; choose one of {', '.join(CONV_GRAPHS)}.")
     out = []
     for name, module in layers:
         mask = masks.get(f"{name}.weight")
+        mask_np = None if mask is None else mask.cpu().numpy()
         weight = module.weight.detach().cpu().numpy()
-        norm = (params or TopologyParams()).conv_norm
-        matrix = layer_matrix(weight, None if mask is None else mask.cpu().numpy(), norm)
-        out.append(layer_topology(name, matrix, params))
+        geom = conv_geometry(module, in_sizes[name]) if weight.ndim == 4 and name in in_sizes else None
+        if weight.ndim == 4 and params.conv_graph == "unrolled":
+            if geom is None:
+                raise ValueError(f"The unrolled graph of conv layer {name!r} needs its input size (in_sizes).")
+            kernel = np.abs(weight) if mask_np is None else np.where(mask_np, np.abs(weight), np.float32(0))
+            out.append(unrolled_topology(name, kernel, geom, params))
+            continue
+        top = layer_topology(name, layer_matrix(weight, mask_np, params.conv_norm), params)
+        if weight.ndim == 4:
+            top.graph = "channel"
+            top.edges_004, top.mst_edges_004 = geom.pair_counts() if geom else (None, None)
+        out.append(top)
     return out
 
 
 def model_np(layers: Sequence[LayerTopology]) -> dict[str, float]:
-    """Model NP (sum over layers), its normalised sum, and the model's kappa* (sum of edges / sum of MSF edges)."""
+    """Model NP (sum over layers), its normalised sum, the model's kappa* (sum of edges / sum of MSF edges), and
+    kappa_004, 004's "Final Compression" (sum of edges_004 / sum of mst_edges_004; only when every layer has them)."""
     mst = sum(len(t.mst_out) for t in layers)
-    return {
+    known = all(t.edges_004 and t.mst_edges_004 for t in layers)
+    edges_004 = sum(t.edges_004 or 0 for t in layers)
+    mst_004 = sum(t.mst_edges_004 or 0 for t in layers)
+    out = {
         "np": float(sum(t.np2 for t in layers)),
         "np_normalized": float(sum(t.np_normalized for t in layers)),
         "kappa": float(sum(t.edges for t in layers) / max(1, mst)),
     }
+    return out | {"kappa_004": edges_004 / mst_004} if known and mst_004 else out

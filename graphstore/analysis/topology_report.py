@@ -4,8 +4,12 @@ Per layer: NP_2, normalised NP, kappa* = |E| / |MST edges| (masked weights are n
 top-|MST| weights with the MST, its lower bound, and (option) the overlap of an i.i.d. Gaussian layer of the
 same shape. Model totals: NP (sum), normalised NP (sum), kappa*, the overlap (mean over layers, as the pruning runs
 log it), the pooled overlap (MST edges among the top weights over all MST edges: a 1-input conv layer is a tree
-with overlap 1 and weighs little here), and the "conv", "dense", "final" ratios: sum of edges over sum of MST edges over
-the conv layers, the hidden Linear layers, and the output layer. A pruning run tabulates one row per round
+with overlap 1 and weighs little here), the "conv", "dense", "output" ratios: sum of edges over sum of MST edges over
+the conv layers, the hidden Linear layers, and the output layer (its own ratio; named "final" before, which read as
+004's "Final Compression"), and kappa_004: 004's "Final Compression" (App. E), the WHOLE model's ratio in 004's
+count (graphstore.analysis.mst). Conv layers are their channel graph, or with conv_graph="unrolled" their Toeplitz
+graph; each conv layer's input size comes from one forward pass of a dummy input of the checkpoint's data shape.
+A pruning run tabulates one row per round
 (the last checkpoint of the round): round, epoch, sparsity, accuracy (from the checkpoint's metrics), NP,
 kappa*, overlaps; IMP vs T-IMP at equal sparsity is two such tables.
 """
@@ -18,19 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
-from graphstore.analysis.mst import CONV_NORMS, LayerTopology, TopologyParams, model_np, model_topology
+from graphstore.analysis.mst import CONV_GRAPHS, CONV_NORMS, LayerTopology, TopologyParams, model_np, model_topology
+from graphstore.analysis.unrolled import CHUNK_EDGES
 from graphstore.errors import GraphstoreError
 from graphstore.nn.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
 from graphstore.nn.models.base import prunable
 from graphstore.tracking import open_tracking
 
-GROUPS = ("conv", "dense", "final")
+GROUPS = ("conv", "dense", "output")
 ACCURACY_KEYS = ("test_acc", "acc", "val_acc", "train_acc")
 LAYER_COLUMNS = (
     "layer",
     "group",
+    "graph",
     "n_in",
     "n_out",
     "edges",
@@ -38,6 +45,7 @@ LAYER_COLUMNS = (
     "np",
     "np_normalized",
     "kappa",
+    "kappa_004",
     "overlap",
     "overlap_bound",
     "null_overlap",
@@ -68,10 +76,28 @@ class TopologyReportParams:
         metadata={"help": "Also report the overlap of an i.i.d. Gaussian layer of the same shape (the null model)."},
     )
     seed: int = field(default=0, metadata={"help": "Seed of the Gaussian null model."})
+    conv_graph: str = field(
+        default="channel",
+        metadata={
+            "help": "Conv layers as their channel graph, or unrolled (Toeplitz, over padded input positions: "
+            "004's graph; slower).",
+            "choices": CONV_GRAPHS,
+        },
+    )
+    chunk_edges: int = field(
+        default=CHUNK_EDGES,
+        metadata={"help": "Unrolled graph: edges expanded per Kruskal chunk (bounds memory, ~40 bytes per edge)."},
+    )
 
     def mst(self) -> TopologyParams:
         """The graphstore.analysis.mst parameters these stand for."""
-        return TopologyParams(conv_norm=self.conv_norm, null_model=self.null, seed=self.seed)
+        return TopologyParams(
+            conv_norm=self.conv_norm,
+            null_model=self.null,
+            seed=self.seed,
+            conv_graph=self.conv_graph,
+            chunk_edges=self.chunk_edges,
+        )
 
 
 @dataclass
@@ -88,6 +114,7 @@ class TopologyReport:
             [
                 t.name,
                 g,
+                t.graph,
                 t.n_in,
                 t.n_out,
                 t.edges,
@@ -95,6 +122,7 @@ class TopologyReport:
                 t.np2,
                 t.np_normalized,
                 t.kappa,
+                t.kappa_004,
                 t.overlap,
                 t.overlap_bound,
                 t.null_overlap,
@@ -104,23 +132,24 @@ class TopologyReport:
 
 
 def layer_groups(layers: Sequence[tuple[str, Any]]) -> list[str]:
-    """ "conv" for Conv2d, "final" for the output layer (last), "dense" for the other Linear layers."""
+    """ "conv" for Conv2d, "output" for the output layer (last), "dense" for the other Linear layers."""
     last = len(layers) - 1
     return [
-        "final" if i == last else "conv" if isinstance(m, nn.Conv2d) else "dense" for i, (_, m) in enumerate(layers)
+        "output" if i == last else "conv" if isinstance(m, nn.Conv2d) else "dense" for i, (_, m) in enumerate(layers)
     ]
 
 
 def totals(layers: Sequence[LayerTopology], groups: Sequence[str]) -> dict[str, float]:
-    """Model NP, normalised NP, kappa*, mean and pooled overlap, and the conv / dense / final ratios."""
+    """Model NP, normalised NP, kappa*, 004's whole-model kappa_004, mean and pooled overlap, conv / dense / output
+    ratios."""
     mst = np.array([len(t.mst_out) for t in layers], dtype=np.float64)
     edges = np.array([t.edges for t in layers], dtype=np.float64)
     over = np.array([t.overlap for t in layers], dtype=np.float64)
     bound = np.array([t.overlap_bound for t in layers], dtype=np.float64)
-    known = ~np.isnan(over)
+    known, bounded = ~np.isnan(over), ~np.isnan(bound)
     out = model_np(layers) | {
         "overlap": float(over[known].mean()) if known.any() else float("nan"),
-        "overlap_bound": float(bound[known].mean()) if known.any() else float("nan"),
+        "overlap_bound": float(bound[bounded].mean()) if bounded.any() else float("nan"),
         "overlap_pooled": float((over[known] * mst[known]).sum() / max(1.0, mst.sum())),
         "edges": float(edges.sum()),
         "mst_edges": float(mst.sum()),
@@ -140,9 +169,35 @@ def checkpoint_topology(ckpt: Checkpoint, params: TopologyReportParams | None = 
     params = params or TopologyReportParams()
     model = ckpt.build_model("cpu")
     layers = prunable(model).prunable_layers()
-    per_layer = model_topology(layers, ckpt.masks, params.mst())
+    sizes = conv_input_sizes(model, layers, tuple(ckpt.model.input_shape))
+    per_layer = model_topology(layers, ckpt.masks, params.mst(), sizes)
     groups = layer_groups(layers)
     return TopologyReport(per_layer, groups, totals(per_layer, groups))
+
+
+def conv_input_sizes(
+    model: nn.Module, layers: Sequence[tuple[str, Any]], input_shape: tuple[int, ...]
+) -> dict[str, tuple[int, int]]:
+    """(H, W) of the input each Conv2d sees, from one forward pass of a zero input of `input_shape` (no grad)."""
+    sizes: dict[str, tuple[int, int]] = {}
+    convs = [(name, m) for name, m in layers if isinstance(m, nn.Conv2d)]
+    if not convs or len(input_shape) != 3:
+        return sizes
+
+    def hook(name: str) -> Any:
+        def record(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            sizes[name] = (int(args[0].shape[-2]), int(args[0].shape[-1]))
+
+        return record
+
+    handles = [m.register_forward_pre_hook(hook(name)) for name, m in convs]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return sizes
 
 
 def accuracy_of(ckpt: Checkpoint) -> float | None:
