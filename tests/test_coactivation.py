@@ -64,7 +64,7 @@ def test_graph_from_model_drops_dead_units_and_labels_outputs(tmp_path):
         fc1 = dict(model.prunable_layers())["fc1"]
         fc1.weight[3] = 0.0
         fc1.bias[3] = 0.7
-    params = CoactivationParams(split="test", limit=120, threshold=0.5)
+    params = CoactivationParams(split="test", limit=120, threshold=0.5, where="pre")  # hand-checked on pre values
     g = coactivation_graph("c1", model, data, params, data.info.class_names)
     g.validate()
     assert g.params["dead_units"] == 1 and g.params["dead_by_layer"] == {"fc1": 1}
@@ -101,3 +101,22 @@ def test_record_pre_and_post_activation_values(tmp_path):
     with torch.no_grad():
         bn_relu = torch.relu(model.bn2(conv2)).mean(dim=(2, 3))
     assert np.allclose(post.values[:, :64], bn_relu.numpy(), atol=1e-5)
+
+
+def test_default_correlates_post_activation_values_and_the_graph_says_so(tmp_path):
+    from graphstore.extract.activations import record, select_layers
+
+    data = load_dataset("digits", tmp_path, size=8)
+    torch.manual_seed(0)
+    model = make_model("small-cnn", data.info).eval()
+    params = CoactivationParams(split="test", limit=90)
+    assert params.where == "post"
+    g = coactivation_graph("c-post", model, data, params, data.info.class_names)
+    assert g.params["where"] == "post"
+    post = record(model, data, "test", select_layers(model, ()), "post", limit=90)
+    live = post.values.std(axis=0) > 0
+    rho, _ = spearman(post.values[:, live])
+    i, j, _, _ = threshold_edges(rho, 0.5)
+    assert len(g.edges["COACTIVATES"]) == len(i)  # the edges are those of the post-ReLU values
+    pre = coactivation_graph("c-pre", model, data, CoactivationParams(split="test", limit=90, where="pre"))
+    assert pre.params["where"] == "pre" and pre.params["dead_units"] <= g.params["dead_units"]

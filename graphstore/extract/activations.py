@@ -1,8 +1,9 @@
 """Forward hooks that record chosen modules' outputs (or the output layer's input) over a split.
 
 A conv channel is reduced to the spatial mean of its feature map, so every unit gives one number per sample.
-By default the recorded value is the layer's own output (before BN and ReLU: "pre"); "post" records the output
-of the ReLU that follows the layer in the model's module order. Batched, under inference mode, written into
+"post" (the co-activation default, 000's activation values) records the output of the ReLU that follows the
+layer in the model's module order (after BN where the model has it; the output layer keeps its logits); "pre"
+records the layer's own output, before BN and ReLU. Batched, under inference mode, written into
 one preallocated float32 matrix (samples x units), so memory is the matrix and one batch.
 """
 
@@ -82,7 +83,7 @@ def record(
     data: LoadedDataset,
     split: str,
     layers: Sequence[tuple[str, nn.Module]],
-    where: str = "pre",
+    where: str = "post",
     batch_size: int = 512,
     device: str = "cpu",
     limit: int = 0,

@@ -4,7 +4,9 @@ Spearman = Pearson on average ranks (ties matter: pre-ReLU outputs rarely tie, p
 Ranks are computed unit-chunked in numpy (one SIMD integer sort of packed value|position keys, tie groups by
 running max/min, scattered back; chunks in a thread pool), centred and normalised, and every pair's correlation
 comes from ONE matrix product Z Z^T (accumulated over sample chunks when asked). NaN activations are not handled.
-Constant (dead) units have no correlation: they are dropped and counted. Edges with rho >= threshold are kept,
+Activation values are recorded after BN and the ReLU by default (`where=post`, what 000 correlates; `pre` is the
+layer's own output) and the graph's parameters record which. Constant (dead) units have no correlation: they are
+dropped and counted. Edges with rho >= threshold are kept,
 and rho in [threshold, 1] is mapped linearly to w in [0, 1] (option: per-graph min-max as in 000's code).
 Each undirected pair is stored once (COACTIVATES, rho and w).
 """
@@ -44,8 +46,12 @@ class CoactivationParams:
         metadata={"help": "Layers whose units are nodes (default: all conv/linear layers, outputs included)."},
     )
     where: str = field(
-        default="pre",
-        metadata={"help": "Record layer outputs before BN/ReLU (pre) or after the ReLU (post).", "choices": WHERE},
+        default="post",
+        metadata={
+            "help": "Correlate activation values after BN and the ReLU (post, 000's choice; the output layer keeps "
+            "its logits) or each layer's own output before BN/ReLU (pre). The graph records which.",
+            "choices": WHERE,
+        },
     )
     threshold: float = field(default=0.5, metadata={"help": "Keep pairs with Spearman rho >= this."})
     rescale: str = field(
