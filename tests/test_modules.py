@@ -19,6 +19,8 @@ from graphstore.analysis.modules import (
     merge_bottom_up,
     modularity,
     score_modules,
+    separate_evidence,
+    single_evidence,
 )
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.boolean_modular import boolean_task
@@ -62,18 +64,24 @@ def test_ideal_separable_reused_network_gives_three_and_three_modules() -> None:
     assert result.success and result.modules_per_level == [3, 3], result.reasons
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: forward features + the overlap z test split the reused minterm "
-    "layer {m1, m2, m3} (m1 and m3 share no targets), so the inputs do not merge into one module",
-)
+IDEAL_REUSED = [
+    np.ones((3, 4), dtype=bool),  # every input feeds the minterms m1, m2, m3
+    np.array([[1, 1, 0], [0, 1, 1]], dtype=bool),  # f = m1 or m2, g = m2 or m3
+    np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=bool),
+]
+
+
 def test_ideal_reused_network_gives_one_then_two_modules() -> None:
-    masks = [
-        np.ones((3, 4), dtype=bool),
-        np.array([[1, 1, 0], [0, 1, 1]], dtype=bool),
-        np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=bool),
-    ]
-    assert score_modules(detect_modules(masks), boolean_task("reused")).success
+    result = score_modules(detect_modules(IDEAL_REUSED), boolean_task("reused"))
+    assert result.success and result.modules_per_level == [1, 2], result.reasons
+    assert result.modules[0].inputs == [0, 1, 2, 3] and len(result.modules[0].units) == 4 + 3
+
+
+def test_pairwise_rule_splits_the_reused_module() -> None:
+    """The older pairwise-z rule: m1 and m3 share no target, so the minterm layer is split (the old xfail)."""
+    found = detect_modules(IDEAL_REUSED, ModuleParams(clusterability="pairwise"))
+    result = score_modules(found, boolean_task("reused"))
+    assert not result.success and result.modules_per_level != [1, 2]
 
 
 def test_merge_rule_checks_both_fractions_and_only_the_incoming_one_for_outputs() -> None:
@@ -94,6 +102,20 @@ def test_modularity_matches_a_hand_computed_value() -> None:
     d = np.array([[0.0, 1, 2], [1, 0, 3], [2, 3, 0]])
     assert modularity(d, np.array([0, 0, 1])) == pytest.approx(2 / 12 - (7**2 + 5**2) / 144)
     assert modularity(d, np.array([0, 1, 2])) == pytest.approx(-(3**2 + 4**2 + 5**2) / 144)
+
+
+def test_authors_tests_on_the_reused_minterm_layer_by_hand() -> None:
+    # targets [F, G, o1, o2, o3, o4]: m1 -> F, o1, o3; m2 -> all; m3 -> G, o2, o4 (N = 6)
+    f = np.array([[1, 0, 1, 0, 1, 0], [1, 1, 1, 1, 1, 1], [0, 1, 0, 1, 0, 1]], dtype=bool)
+    # single: clusters {m1, m2} | {m3}: unions k = 6 and 3, overlap 3, x = 18/36, E = 3 -> one cluster, z = 0
+    assert single_evidence(f) == pytest.approx(0.0)
+    # separate: closest pair m1, m2: k = 3 and 6, overlap 3 < 6 and <= E = 3 -> separate, z = 0
+    assert separate_evidence(f) == pytest.approx(0.0)
+    assert clusterability(f, np.array([0, 0, 1])).tolist() == [0, 0, 0]  # the tie goes to the single cluster
+    private = np.kron(np.eye(3, dtype=bool), np.ones((1, 2), dtype=bool))
+    assert single_evidence(private) is None  # disjoint unions: overlap 0
+    # closest pair: k = 2 and 2, overlap 0 < 1 -> separate; x = 4/36, E = 2/3, sigma = sqrt(6 x (1 - x))
+    assert separate_evidence(private) == pytest.approx((2 / 3) / np.sqrt(6 * (4 / 36) * (32 / 36)))
 
 
 def test_clusterability_picks_separate_single_or_the_clustering() -> None:

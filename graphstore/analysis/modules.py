@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import cut_tree, linkage
 from scipy.spatial.distance import pdist, squareform
 
 from graphstore.errors import GraphstoreError
@@ -50,6 +50,14 @@ class ModuleParams:
         metadata={
             "help": "Unit features: units reached within L hops forward (METHODS E), or along edges either way.",
             "choices": ("forward", "undirected"),
+        },
+    )
+    clusterability: str = field(
+        default="expected",
+        metadata={
+            "help": "Clusterability test: the authors' (cluster unions against expected overlap) or the older "
+            "pairwise z rule, which splits reused modules.",
+            "choices": ("expected", "pairwise"),
         },
     )
     count_outputs: bool = field(
@@ -160,12 +168,13 @@ def partition_z(z: np.ndarray, labels: np.ndarray) -> float:
     return float((within.mean() if within.size else 0.0) - (between.mean() if between.size else 0.0))
 
 
-def clusterability(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Keep `labels`, or switch to all-separate or single-cluster, whichever partition has the larger z.
+def pairwise_clusterability(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The older graphstore rule (`--clusterability pairwise`): keep `labels`, or switch to all-separate or
+    single-cluster, whichever partition has the larger mean within-minus-between pairwise overlap z.
 
-    The slides name only "all-separate vs single-cluster by expected overlap"; we compare those two with the
-    agglomerative clustering itself, so a clean two-cluster split (e.g. two input pairs) survives the test.
-    Ties favour the single cluster (no evidence of structure, e.g. identical features), then the clustering.
+    It scores every pair of units, so a reused module whose units feed different consumers (the minterms
+    m1, m2, m3 of the reused task: m1 and m3 share no targets) looks like separate units and is split.
+    Ties favour the single cluster, then the clustering.
     """
     z = overlap_z(features)
     n = len(labels)
@@ -174,25 +183,88 @@ def clusterability(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return candidates[int(np.argmax(scores))]
 
 
+def overlap_test(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, float, float]:
+    """k_a, k_b, observed overlap k_ab, expected overlap E = N x and sigma = sqrt(N x (1 - x)), x = k_a k_b / N^2."""
+    n = max(len(a), 1)
+    ka, kb, kab = int(a.sum()), int(b.sum()), int((a & b).sum())
+    x = ka * kb / n**2
+    return ka, kb, kab, n * x, float(np.sqrt(n * x * (1 - x)))
+
+
+def cosine_tree(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average-linkage tree and condensed cosine distances of binary features (units without targets stay defined)."""
+    f = features.astype(float)
+    f[f.sum(1) == 0, :] = 1e-9
+    condensed = np.nan_to_num(pdist(f, "cosine"), nan=1.0).clip(0, None)
+    return linkage(condensed, "average"), condensed
+
+
+def cut(features: np.ndarray, k: int) -> np.ndarray:
+    """Exactly k agglomerative clusters (cosine distance, average linkage), as scikit-learn's n_clusters gives."""
+    return cut_tree(cosine_tree(features)[0], n_clusters=k)[:, 0]
+
+
+def separate_evidence(features: np.ndarray) -> float | None:
+    """Evidence that a layer's units are all separate, or None when the test does not say so.
+
+    The closest pair (the two-unit cluster of the (n-1)-clustering) is compared with chance: separate when its
+    overlap is below both the larger degree and the expected overlap, or zero. Evidence = (E - k_ab) / sigma.
+    """
+    labels = cut(features, len(features) - 1) if len(features) > 2 else np.zeros(len(features), dtype=int)
+    pair = np.flatnonzero(labels == np.bincount(labels).argmax())[:2]
+    ka, kb, kab, e, sigma = overlap_test(features[pair[0]], features[pair[1]])
+    if not ((kab < max(ka, kb) and kab <= e) or kab < 1):
+        return None
+    return (e - kab) / sigma if sigma > 0 else e - kab
+
+
+def single_evidence(features: np.ndarray) -> float | None:
+    """Evidence that a layer's units form a single cluster, or None when the test does not say so.
+
+    The units are split in two clusters and each cluster's features OR-ed: one cluster when the two unions
+    overlap at least once and at least as expected by chance, or one union contains the other.
+    Evidence = (k_ab - E) / sigma. Because the unions are compared, a reused module whose units feed
+    different consumers (m1 -> f, m2 -> f and g, m3 -> g) is one cluster: {m1, m2} reaches all that m3 reaches.
+    """
+    labels = cut(features, 2)
+    ka, kb, kab, e, sigma = overlap_test(features[labels == 0].any(0), features[labels == 1].any(0))
+    if not ((kab >= 1 and kab >= e) or kab >= max(ka, kb)):
+        return None
+    return (kab - e) / sigma if sigma > 0 else kab - e
+
+
+def clusterability(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The authors' clusterability test (METHODS E step 4): single cluster, all separate, or keep `labels`.
+
+    Both tests run; when both say yes, the larger evidence wins (ties to the single cluster); when neither
+    does, the clustering is kept, so a clean split (two input pairs with disjoint targets) survives.
+    """
+    n, features = len(labels), features.astype(bool)
+    single, separate = single_evidence(features), separate_evidence(features)
+    if single is not None and (separate is None or single >= separate):
+        return np.zeros(n, dtype=int)
+    if separate is not None:
+        return np.arange(n)
+    return labels
+
+
 def cluster_layer(features: np.ndarray, params: ModuleParams) -> np.ndarray:
     """Cluster labels (0..k-1) of one layer's units from their reach features."""
     n = len(features)
     if n < 2:
         return np.zeros(n, dtype=int)
-    f = features.astype(float)
-    empty = f.sum(1) == 0
-    f[empty, :] = 1e-9  # units with no targets (none after live_masks) stay defined under cosine
-    condensed = np.nan_to_num(pdist(f, "cosine"), nan=1.0).clip(0, None)
+    test = pairwise_clusterability if params.clusterability == "pairwise" else clusterability
     if n == 2:
-        return clusterability(features, np.array([0, 1]))
-    tree, dist = linkage(condensed, "average"), squareform(condensed)
-    cuts = [fcluster(tree, k, "maxclust") - 1 for k in range(2, n)]
+        return test(features, np.array([0, 1]))
+    tree, condensed = cosine_tree(features)
+    dist = squareform(condensed)
+    cuts = [cut_tree(tree, n_clusters=k)[:, 0] for k in range(2, n)]
     qs = np.array([modularity(dist, c) for c in cuts])
     best = int(np.flatnonzero(qs <= qs.min() + 1e-12)[-1])  # ties to larger k
     k = len(np.unique(cuts[best]))
     labels = np.unique(cuts[best], return_inverse=True)[1]
     if k in (2, n - 1) or qs[best] > params.modularity_threshold:
-        labels = clusterability(features, labels)
+        labels = test(features, labels)
     return np.unique(labels, return_inverse=True)[1]
 
 
