@@ -201,6 +201,10 @@ def run_experiment_report(context: JobContext, params: ExperimentReportParams) -
     return write_report(report, folder, _href(set()))
 
 
+Todo = list[tuple[str, str]]  # (kind, id) of each report of a batch, in order
+IndexMaker = Callable[[list[Written], list[tuple[str, str, str]]], Report]
+
+
 def run_all_reports(context: JobContext, params: AllReportsParams) -> BatchResult:
     """Every experiment run, run and graph, then the index; progress per report, failures listed in the index."""
     folder = output_folder(context, params.out)
@@ -208,9 +212,15 @@ def run_all_reports(context: JobContext, params: AllReportsParams) -> BatchResul
         experiments = [str(r.id) for r in experiment_runs(tracking)]
         runs = [str(r.id) for r in tracking.list_runs(limit=None) if str(r.id) not in experiments]
         graphs = sorted({g.graph_id for g in tracking.list_graphs()} | {g.graph_id for g in store.list_graphs()})
-        todo = [("experiment", i) for i in experiments] + [("run", i) for i in runs] + [("graph", g) for g in graphs]
-        reports: list[Report] = []
-        failed: list[tuple[str, str, str]] = []
+    todo = [("experiment", i) for i in experiments] + [("run", i) for i in runs] + [("graph", g) for g in graphs]
+    return write_batch(context, folder, todo, index_report)
+
+
+def write_batch(context: JobContext, folder: Path, todo: Todo, make_index: IndexMaker) -> BatchResult:
+    """Build each report (progress per report; a failure is kept, not raised), write them and the index."""
+    reports: list[Report] = []
+    failed: list[tuple[str, str, str]] = []
+    with context.open_tracking() as tracking, context.open_store() as store:
         for done, (kind, id) in enumerate(todo):
             context.progress(f"reports: {kind} {id}", done, len(todo))
             try:
@@ -225,9 +235,8 @@ def run_all_reports(context: JobContext, params: AllReportsParams) -> BatchResul
         context.progress("reports: done", len(todo), len(todo))
     href = _href({(r.kind, r.id) for r in reports})
     written = [write_report(r, folder, href) for r in reports]
-    index = index_report(written, failed)
-    index_written = write_report(index, folder, href)
-    return BatchResult(folder, index_written.html, index_written.markdown, written, failed)
+    index = write_report(make_index(written, failed), folder, href)
+    return BatchResult(folder, index.html, index.markdown, written, failed)
 
 
 def index_report(written: list[Written], failed: list[tuple[str, str, str]]) -> Report:
