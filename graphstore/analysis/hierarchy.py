@@ -19,6 +19,7 @@ The input is the neuron graph only (docs/METHODS.md D): :Neuron nodes and the re
 from __future__ import annotations
 
 import functools
+import json
 import os
 import random
 import shutil
@@ -112,8 +113,13 @@ def graph_tool_python() -> str | None:
     return None
 
 
-def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
-    """graph-tool's nested SBM levels projected onto the vertices (finest first), plus a root level."""
+def nsbm_fits(
+    g: Any, seeds: list[int], weights: str | None, workers: int = 1, options: dict[str, Any] | None = None
+) -> list[tuple[list[np.ndarray], float, float]]:
+    """graph-tool's nested SBM once per seed: (levels projected onto the vertices, finest first, plus a root level;
+    description length; seconds). The seeds are shared out over `workers` processes of the graph-tool Python, each
+    importing graph-tool once (the import costs seconds; a small graph's fit costs less). `options` go to
+    nsbm_worker.fit (bench/hierarchy.py's levers; the default is graph-tool's own settings, 000's method)."""
     python = graph_tool_python()
     if python is None:
         raise AnalysisError(
@@ -125,15 +131,38 @@ def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
     edges = np.asarray(g.get_edgelist(), dtype=np.int64).reshape(-1, 2)
     weight = np.asarray(g.es[weights], dtype=float) if weights else np.empty(0)
     worker = Path(__file__).with_name("nsbm_worker.py")
+    chunks = [c for c in np.array_split(np.asarray(seeds, dtype=np.int64), max(1, min(workers, len(seeds)))) if len(c)]
+    fits: list[tuple[list[np.ndarray], float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        np.savez(f"{tmp}/in.npz", n=g.vcount(), src=edges[:, 0], dst=edges[:, 1], weight=weight, seed=seed)
-        done = subprocess.run([python, str(worker), f"{tmp}/in.npz", f"{tmp}/out.npz"], capture_output=True, text=True)
-        if done.returncode:
-            raise AnalysisError(f"graph-tool's nested SBM failed: {done.stderr.strip()[-800:]}")
-        levels = list(np.load(f"{tmp}/out.npz")["levels"].astype(np.int64))
-    if len(np.unique(levels[-1])) > 1:
-        levels.append(np.zeros(g.vcount(), dtype=np.int64))
-    return levels
+        procs = []
+        for k, chunk in enumerate(chunks):
+            np.savez(
+                f"{tmp}/in{k}.npz",
+                n=g.vcount(),
+                src=edges[:, 0],
+                dst=edges[:, 1],
+                weight=weight,
+                seeds=chunk,
+                options=json.dumps(options or {}),
+            )
+            command = [python, str(worker), f"{tmp}/in{k}.npz", f"{tmp}/out{k}.npz"]
+            procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        errors = [proc.communicate()[1] for proc in procs]
+        for k, (proc, chunk) in enumerate(zip(procs, chunks, strict=True)):
+            if proc.returncode:
+                raise AnalysisError(f"graph-tool's nested SBM failed: {errors[k].strip()[-800:]}")
+            out = np.load(f"{tmp}/out{k}.npz")
+            for i in range(len(chunk)):
+                levels = list(out[f"levels_{i}"].astype(np.int64))
+                if len(np.unique(levels[-1])) > 1:
+                    levels.append(np.zeros(g.vcount(), dtype=np.int64))
+                fits.append((levels, float(out[f"dl_{i}"]), float(out[f"seconds_{i}"])))
+    return fits
+
+
+def nsbm_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
+    """graph-tool's nested SBM levels projected onto the vertices (finest first), plus a root level."""
+    return nsbm_fits(g, [seed], weights)[0][0]
 
 
 def class_tree(levels: list[np.ndarray], output_rows: np.ndarray, class_names: list[str]) -> str:
@@ -210,12 +239,28 @@ def neuron_graph(graph: Graph) -> Graph:
 
 
 def _one_run(args: tuple) -> tuple[str, list[np.ndarray]]:
-    graph, params, method, seed = args
+    """One Louvain-levels run (the nested SBM runs in batches through nsbm_fits)."""
+    graph, params, seed = args
     g = undirected_igraph(graph, params)
-    weights = "weight" if params.weight else None
-    levels = (nsbm_levels if method == "nsbm" else louvain_levels)(g, seed, weights)
+    levels = louvain_levels(g, seed, "weight" if params.weight else None)
     rows, names = output_units(graph)
     return class_tree(levels, rows, names), levels
+
+
+def stochastic_runs(graph: Graph, params: HierarchyParams, method: str) -> list[tuple[str, list[np.ndarray]]]:
+    """(class tree, levels) of each run, seeds seed .. seed + runs - 1, spread over the workers."""
+    seeds = [params.seed + i for i in range(params.runs)]
+    workers = params.workers or os.cpu_count() or 1
+    if method == "nsbm":
+        rows, names = output_units(graph)
+        g = undirected_igraph(graph, params)
+        fits = nsbm_fits(g, seeds, "weight" if params.weight else None, workers)
+        return [(class_tree(levels, rows, names), levels) for levels, _, _ in fits]
+    jobs = [(graph, params, seed) for seed in seeds]
+    if workers > 1 and params.runs > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, params.runs)) as pool:
+            return list(pool.map(_one_run, jobs))
+    return [_one_run(job) for job in jobs]
 
 
 def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
@@ -227,13 +272,7 @@ def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
     if reference:
         check_leaves(reference, names)
     method, fallback = resolve_method(params.method)
-    jobs = [(graph, params, method, params.seed + i) for i in range(params.runs)]
-    workers = params.workers or os.cpu_count() or 1
-    if workers > 1 and params.runs > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, params.runs)) as pool:
-            results = list(pool.map(_one_run, jobs))
-    else:
-        results = [_one_run(job) for job in jobs]
+    results = stochastic_runs(graph, params, method)
     trees = [tree for tree, _ in results]
     summary: dict[str, Any] = {
         "runs": params.runs,

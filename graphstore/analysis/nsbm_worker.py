@@ -2,20 +2,22 @@
 
 Standalone on purpose (no graphstore imports): Debian's graph-tool is built for the system Python and its numpy,
 so graphstore runs this file with that interpreter:  python3 nsbm_worker.py IN.npz OUT.npz
-IN holds n, src, dst, weight (may be empty) and seed; OUT holds levels (L x n), finest first.
+IN holds n, src, dst, weight (may be empty), seeds (one fit per seed, in one process so graph-tool is imported
+once) and options (JSON: mh_sweeps, merge_sweeps, warm_start, refine_sweeps; {} = graph-tool's defaults).
+OUT holds levels_<i> (L x n, finest first), dl_<i> (description length) and seconds_<i> for the i-th seed.
 """
 
+import json
 import sys
+import time
 
 import numpy as np
 
 
-def nested_levels(n, src, dst, weight, seed):
-    """Degree-corrected nested SBM (real-exponential edge covariate when weighted), projected onto vertices."""
+def build(n, src, dst, weight):
+    """The undirected graph-tool graph and its state arguments (degree-corrected, real-exponential weights)."""
     import graph_tool.all as gt  # deferred: only the system Python that runs this worker has graph-tool
 
-    gt.seed_rng(seed)
-    np.random.seed(seed)
     g = gt.Graph(directed=False)
     g.add_vertex(n)
     g.add_edge_list(np.column_stack([src, dst]))
@@ -24,7 +26,28 @@ def nested_levels(n, src, dst, weight, seed):
         prop = g.new_edge_property("double")
         prop.a = weight
         state_args.update(recs=[prop], rec_types=["real-exponential"])
-    state = gt.minimize_nested_blockmodel_dl(g, state_args=state_args)
+    return g, state_args
+
+
+def fit(g, state_args, seed, options, init_bs=None):
+    """One minimisation of the nested SBM description length (graph-tool's minimize_nested_blockmodel_dl).
+
+    options: mh_sweeps / merge_sweeps (sweeps per multilevel move, graph-tool's default 10 each), refine_sweeps
+    (zero-temperature multiflip sweeps after the fit, 000's usual polish), init_bs (a previous fit: warm start).
+    """
+    import graph_tool.all as gt  # deferred: only the system Python that runs this worker has graph-tool
+
+    gt.seed_rng(seed)
+    np.random.seed(seed)
+    mcmc = {k: int(options[k]) for k in ("mh_sweeps", "merge_sweeps") if k in options}
+    state = gt.minimize_nested_blockmodel_dl(g, init_bs=init_bs, state_args=state_args, multilevel_mcmc_args=mcmc)
+    for _ in range(int(options.get("refine_sweeps", 0))):
+        state.multiflip_mcmc_sweep(beta=np.inf, niter=10)
+    return state
+
+
+def project(state, n):
+    """The state's levels projected onto the vertices, finest first, up to the first single-block level."""
     membership = np.arange(n)
     levels = []
     for level in state.get_levels():
@@ -35,10 +58,28 @@ def nested_levels(n, src, dst, weight, seed):
     return np.vstack(levels) if levels else np.zeros((1, n), dtype=np.int64)
 
 
+def nested_levels(n, src, dst, weight, seeds, options):
+    """One fit per seed: (levels, description length, seconds) each."""
+    g, state_args = build(n, src, dst, weight)
+    out, previous = [], None
+    for seed in seeds:
+        tic = time.perf_counter()
+        init = previous.get_bs() if previous is not None and options.get("warm_start") else None
+        state = fit(g, state_args, int(seed), options, init)
+        out.append((project(state, n), float(state.entropy()), time.perf_counter() - tic))
+        previous = state
+    return out
+
+
 def main(argv):
     data = np.load(argv[1])
-    levels = nested_levels(int(data["n"]), data["src"], data["dst"], data["weight"], int(data["seed"]))
-    np.savez(argv[2], levels=levels)
+    options = json.loads(str(data["options"])) if "options" in data else {}
+    seeds = data["seeds"] if "seeds" in data else [int(data["seed"])]
+    fits = nested_levels(int(data["n"]), data["src"], data["dst"], data["weight"], seeds, options)
+    arrays = {}
+    for i, (levels, dl, seconds) in enumerate(fits):
+        arrays |= {f"levels_{i}": levels, f"dl_{i}": dl, f"seconds_{i}": seconds}
+    np.savez(argv[2], **arrays)
 
 
 if __name__ == "__main__":

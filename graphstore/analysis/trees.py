@@ -13,6 +13,7 @@ from pathlib import Path
 from graphstore.errors import GraphstoreError
 
 REFERENCE_TREES = {"fashion-mnist": "fashion-mnist.nwk", "cifar20": "cifar20.nwk"}
+PLANTED = "planted-tree"
 SAFE_LABEL = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -31,9 +32,15 @@ def newick_label(name: str) -> str:
 
 
 def reference_tree(name_or_path: str) -> str:
-    """A shipped reference tree by name (fashion-mnist, cifar20), a Newick file path, or a Newick string."""
+    """A shipped reference tree by name (fashion-mnist, cifar20), the generated dataset's planted tree
+    (planted-tree, or planted-tree:DEPTH; default depth 3), a Newick file path, or a Newick string."""
     if name_or_path in REFERENCE_TREES:
         return (resources.files("graphstore") / "data" / REFERENCE_TREES[name_or_path]).read_text().strip()
+    name, _, depth = name_or_path.partition(":")
+    if name == PLANTED and (not depth or depth.isdigit()):
+        from graphstore.nn.datasets.planted_tree import planted_newick  # deferred: it loads torch
+
+        return planted_newick(int(depth or 3))
     if name_or_path.strip().endswith(";"):
         return name_or_path.strip()
     path = Path(name_or_path)
@@ -41,7 +48,7 @@ def reference_tree(name_or_path: str) -> str:
         return path.read_text().strip()
     raise TreeError(
         f"No reference tree {name_or_path!r}.",
-        f"Use one of {', '.join(REFERENCE_TREES)}, a Newick file, or a Newick string ending in ';'.",
+        f"Use one of {', '.join(REFERENCE_TREES)}, {PLANTED}[:DEPTH], a Newick file, or a Newick string ending in ';'.",
     )
 
 
