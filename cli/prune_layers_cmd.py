@@ -15,18 +15,35 @@ from graphstore.cli.context import console
 from graphstore.jobs.prune import LAYERS, LayersResult
 
 
+def _score(metrics: dict[str, float], key: str, digits: int = 4) -> str:
+    """A metric formatted to `digits` decimals, or '-' when missing."""
+    value = metrics.get(key)
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def render(done: LayersResult, _cli: dict[str, Any]) -> None:
-    """Per gamma: threshold, removed layers, parameter count (and change), run id and test accuracy."""
+    """Per gamma: threshold, removed layers, parameters (and change), run id, test accuracy, macro precision and
+    recall, mean epoch time."""
     result, parent_run = done.result, done.parent_run_id
-    table = Table(title=f"prune layers (parent run {parent_run}; conv layers {', '.join(result.layers)})")
-    for column in ("gamma", "threshold", "removed", "parameters", "change", "run", "test_acc"):
+    single = any(row.selection.mode == "single" for row in result.rows)
+    how = "single-layer selection (001 Table 1 's')" if single else "multilayer selection"
+    table = Table(title=f"prune layers, {how} (parent run {parent_run}; conv layers {', '.join(result.layers)})")
+    columns = ("gamma", "threshold", "removed", "parameters", "change", "run", "test_acc", "precision", "recall")
+    for column in (*columns, "epoch s"):
         table.add_column(column, justify="left" if column == "removed" else "right")
-    acc = result.parent_metrics.get("test_acc")
+    parent = result.parent_metrics
     table.add_row(
-        "parent", "-", "-", f"{result.parent_parameters:,}", "-", str(parent_run), "-" if acc is None else f"{acc:.4f}"
+        "parent",
+        "-",
+        "-",
+        f"{result.parent_parameters:,}",
+        "-",
+        str(parent_run),
+        *(_score(parent, k) for k in ("test_acc", "test_precision", "test_recall")),
+        "-",
     )
     for row in result.rows:
-        sel, acc = row.selection, row.metrics.get("test_acc")
+        sel, metrics = row.selection, row.metrics
         change = row.parameters / max(1, result.parent_parameters) - 1
         table.add_row(
             f"{sel.gamma:g}",
@@ -35,7 +52,8 @@ def render(done: LayersResult, _cli: dict[str, Any]) -> None:
             f"{row.parameters:,}",
             f"{change:+.1%}",
             "-" if row.run_id is None else str(row.run_id),
-            "-" if acc is None else f"{acc:.4f}",
+            *(_score(metrics, k) for k in ("test_acc", "test_precision", "test_recall")),
+            _score(metrics, "epoch_seconds", 2),
         )
     console.print(table)
 

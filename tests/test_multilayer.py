@@ -105,7 +105,7 @@ ODD_LAYERS = [
 def test_box_filter_degrees_equal_networkx_on_explicit_arcs(weight: str) -> None:
     gen = torch.Generator().manual_seed(0)
     maps = [torch.rand(3, g.channels, g.height, g.width, generator=gen) for g in ODD_LAYERS]
-    ml = compute_multilayer(FeatureMaps(ODD_LAYERS, maps, None, torch.ones(3), False), weight)
+    ml = compute_multilayer(FeatureMaps(ODD_LAYERS, maps, None, torch.ones(3), False), weight, "activation")
     graphs = brute_force(ODD_LAYERS, [m.numpy() for m in maps], weight)
     src, dst = arc_index(ODD_LAYERS)
     assert {(int(s), int(d)) for s, d in zip(src, dst, strict=True)} == set(graphs[0].edges)
@@ -148,7 +148,7 @@ def test_recorder_class_averages_and_real_cnn_degrees() -> None:
         (8, 1, (3, 3)),
         (8, 1, (1, 1)),
     ]
-    ml = compute_multilayer(full)
+    ml = compute_multilayer(full, source="activation")
     graphs = brute_force(full.layers, [a.numpy() for a in full.activations], "mean", (0, 9))
     for h in (0, 9):
         expected = [
@@ -156,7 +156,9 @@ def test_recorder_class_averages_and_real_cnn_degrees() -> None:
             for v in range(ml.num_nodes)
         ]
         np.testing.assert_allclose(torch.cat([d[h].reshape(-1) for d in ml.degrees]).numpy(), expected, rtol=1e-4)
-    np.testing.assert_allclose(compute_multilayer(reduced).delta_flat(), ml.delta_flat(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        compute_multilayer(reduced, source="activation").delta_flat(), ml.delta_flat(), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_response_weights_are_next_layer_outputs() -> None:
@@ -174,9 +176,9 @@ def test_stored_graph_round_trip_and_high_delta_query(store) -> None:
     gen = torch.Generator().manual_seed(1)
     maps = [torch.rand(3, g.channels, g.height, g.width, generator=gen) for g in ODD_LAYERS]
     fm = FeatureMaps(ODD_LAYERS, maps, None, torch.ones(3), False)
-    ml = compute_multilayer(fm)
-    weights = {"mean": ml.weights, "median": node_weights(fm, "median")}
-    graph = multilayer_graph("ml-test", ml, MultilayerParams(), ("a", "b", "c"), weights)
+    ml = compute_multilayer(fm, source="activation")
+    weights = {"mean": ml.weights, "median": node_weights(fm, "median", "activation")}
+    graph = multilayer_graph("ml-test", ml, MultilayerParams(source="activation"), ("a", "b", "c"), weights)
     graph.validate()
     src, _ = arc_index(ODD_LAYERS)
     arcs = graph.edges["ARC"]

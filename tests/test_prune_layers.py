@@ -1,5 +1,6 @@
-"""Conv-layer pruning (docs/METHODS.md B4): 001's VGG16 sizes, layer selection, rebuild + reload, a tracked retrain,
-a gamma sweep, and the CLI command (help, errors, a run)."""
+"""Conv-layer pruning (docs/METHODS.md B4): 001's VGG16 sizes (unpruned and pruned), layer selection (multilayer and
+001's single-layer comparison), macro precision / recall, rebuild + reload, a tracked retrain, a gamma sweep, the
+response arc weight as the default, and the CLI command (help, errors, a run)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -16,7 +18,14 @@ from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.errors import InvalidParams
 from graphstore.nn.models import ModelSpec, build_model, make_model, model_spec
 from graphstore.nn.models.base import count_parameters
-from graphstore.pruning.layers import LayerPruneParams, parameter_count, pruned_spec, select_layers
+from graphstore.pruning.layers import (
+    LayerPruneParams,
+    macro_scores,
+    parameter_count,
+    pruned_spec,
+    select_layers,
+    select_layers_single,
+)
 
 # 001 Table 1: VGG16 on MNIST with a 512-wide flatten has 33,637,066 parameters. That is VGG16 without BatchNorm
 # on 1-channel 32x32 inputs (five pools take 32x32 to 1x1, so the flatten is 512 x 1 x 1) with 10 classes.
@@ -40,6 +49,27 @@ def test_vgg16_on_mnist_has_001s_parameter_count() -> None:
     model = make_model("vgg16", MNIST32, {"batch_norm": False})
     assert model.fc1.in_features == 512
     assert count_parameters(model) == 33_637_066 == vgg16_parameters(set())
+
+
+MNIST28 = DataInfo("mnist", (1, 28, 28), tuple(str(i) for i in range(10)))
+# 001 Figure 14 (g_mean, mean delta, gamma = 1.25, Table 1 "m"): Conv2_Layer1, Conv3_Layer1-3 and Conv4_Layer1 go.
+TABLE1_M = ("conv3", "conv5", "conv6", "conv7", "conv8")
+# 001 Figure 15 (g_median, mean delta, gamma 0.5-1): only Conv1, Conv4_Layer2 and Conv5_Layer1-2 stay.
+FIG15_EIGHT = ("conv3", "conv4", "conv5", "conv6", "conv7", "conv8", "conv10", "conv13")
+
+
+def test_vgg16_on_28x28_mnist_resized_to_32_has_001s_counts() -> None:
+    spec = model_spec("vgg16", MNIST28, {"batch_norm": False, "resize": "32"})
+    model = build_model(spec)
+    assert model.fc1.in_features == 512 and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(model) == 33_637_066
+    m = parameter_count(pruned_spec(spec, TABLE1_M))
+    assert m == vgg16_parameters({3, 5, 6, 7, 8}) == 29_064_522
+    assert round(m, -6) == 29_000_000  # Table 1 "m": 2.9 x 10^7
+    eight = parameter_count(pruned_spec(spec, FIG15_EIGHT))
+    assert eight == vgg16_parameters({3, 4, 5, 6, 7, 8, 10, 13}) < 25_000_000  # "below 25 million" (001 5.2.1)
+    with pytest.raises(InvalidParams, match="resize"):
+        make_model("vgg16", MNIST28, {"resize": "-1"})
 
 
 @pytest.mark.parametrize(
@@ -98,6 +128,46 @@ def test_selection_threshold_guard_and_median() -> None:
     assert P.from_mapping(LayerPruneParams, {"sweep": "0.25:1:0.25"}, "x").gammas() == (0.25, 0.5, 0.75, 1.0)
 
 
+def test_single_layer_selection_intersects_the_class_networks() -> None:
+    names = ["conv1", "conv2"]
+    degrees = [np.array([[4.0, 1.0], [1.0, 4.0]]), np.array([[3.0], [3.0]])]  # (classes, nodes) per layer
+    # class means 8/3: conv1's nodes each pass in one class only, conv2's node passes in both
+    sel = select_layers_single(names, degrees, 1.0)
+    assert sel.mode == "single" and sel.kept == ["conv2"] and sel.removed == ["conv1"] and not sel.guarded
+    assert sel.center == pytest.approx(8 / 3) and sel.threshold == pytest.approx(8 / 3)
+    assert select_layers_single(names, degrees, 0.5).removed == ["conv1"]  # th 4/3: 1 fails in the other class
+    deltas = [-(np.array([0.8, 0.2]) * np.log([0.8, 0.2])).sum() * np.ones(2), np.array([np.log(2)])]
+    assert select_layers(names, deltas, 0.5).removed == []  # multilayer keeps conv1: delta 0.500 > 0.5 x 0.565
+    median = select_layers_single(names, degrees, 1.0, "median")  # th 3 per class: nothing passes -> guard
+    assert median.guarded and median.kept == ["conv2"] and median.layer_max == {"conv1": -2.0, "conv2": 0.0}
+    with pytest.raises(GraphstoreError, match="gamma must be > 0"):
+        select_layers_single(names, degrees, 0.0)
+
+
+def test_macro_precision_recall_by_hand_and_sklearn() -> None:
+    from sklearn.metrics import precision_score, recall_score
+
+    predicted, target = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0])
+    scores = macro_scores(predicted, target, 4)  # class 3 never occurs: 0 precision and recall, as sklearn
+    assert scores["acc"] == pytest.approx(4 / 6)
+    assert scores["precision"] == pytest.approx((1 / 2 + 1 + 2 / 3 + 0) / 4)
+    assert scores["recall"] == pytest.approx((1 / 2 + 1 / 2 + 1 + 0) / 4)
+    labels = list(range(4))
+    ref_p = precision_score(target, predicted, labels=labels, average="macro", zero_division=0)
+    ref_r = recall_score(target, predicted, labels=labels, average="macro", zero_division=0)
+    assert (scores["precision"], scores["recall"]) == pytest.approx((ref_p, ref_r))
+
+
+def test_response_is_the_default_arc_weight() -> None:
+    from graphstore.extract.multilayer import MultilayerParams
+    from graphstore.jobs.prune import LayersJobParams
+
+    assert LayerPruneParams().source == "response" == MultilayerParams().source
+    assert LayersJobParams().method.source == "response" and LayerPruneParams().mode == "multilayer"
+    with pytest.raises(InvalidParams, match="mode"):
+        P.from_mapping(LayerPruneParams, {"mode": "both"}, "prune layers")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, str]:
     """A medium-cnn trained one epoch on a few digits, as a tracked run (run 1)."""
@@ -138,6 +208,9 @@ def test_prune_layers_sweep_retrains_tracked_children(trained) -> None:
     model = ckpt.build_model()
     assert [n for n, _ in model.prunable_layers()][:-3] == last.selection.kept
     assert count_parameters(model) == last.parameters and 0.0 <= last.metrics["test_acc"] <= 1.0
+    assert 0.0 <= last.metrics["test_precision"] <= 1.0 and 0.0 <= last.metrics["test_recall"] <= 1.0
+    assert last.metrics["epoch_seconds"] > 0 and 0.0 <= result.parent_metrics["test_recall"] <= 1.0
+    assert [d.size for d in result.deltas] == [256, 256, 64, 64]
 
 
 def test_prune_layers_on_an_mlp_names_the_kinds_that_apply() -> None:
@@ -166,6 +239,7 @@ def test_cli_help_errors_and_no_retrain_sweep(trained, monkeypatch) -> None:
     runner = CliRunner()
     help_text = runner.invoke(app, ["prune", "layers", "--help"], env={"COLUMNS": "200"}).output
     assert "Example: graphstore prune layers" in help_text and "--sweep" in help_text and "--gamma" in help_text
+    assert "[default: response]" in help_text and "--mode" in help_text
     bad = runner.invoke(app, ["prune", "layers", "--run", "1", "--gamma", "0"])
     assert isinstance(bad.exception, GraphstoreError) and "gamma must be > 0" in str(bad.exception)
     assert "--help" in (bad.exception.hint or "")
@@ -176,3 +250,10 @@ def test_cli_help_errors_and_no_retrain_sweep(trained, monkeypatch) -> None:
     )
     assert ok.exit_code == 0, ok.output
     assert "parent" in ok.output and "gamma 0.5" in ok.output
+    single = runner.invoke(
+        app,
+        ["prune", "layers", "--run", "1", "--mode", "single", "--no-retrain", "--limit", "100", "--no-progress"],
+        env={"COLUMNS": "200"},
+    )
+    assert single.exit_code == 0, single.output
+    assert "single-layer" in single.output

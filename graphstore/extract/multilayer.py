@@ -4,8 +4,9 @@ Nodes are the spatial positions (i, j) of every conv layer's output (all positio
 A node of conv k has arcs to the kh x kw neighbourhood (kh x kw = the next conv's filter, clipped at the border)
 of position (i // s, j // s) of conv k+1, s being the pool factor between them. There is one class network per
 target class; in class h every out-arc of a node carries the same weight: the mean (or median) over the
-node's kh x kw window (clipped) and all channels of conv k's class-averaged post-ReLU map (`source=response`:
-over the channels of conv k+1's class-averaged raw output at (i // s, j // s), 001 section 3.1.3).
+channels of conv k+1's class-averaged raw output at (i // s, j // s) - "the convolution result" g(i, j) of 001
+section 3.1.3, which can be negative (`source=response`, the default) - or over the node's kh x kw window
+(clipped) and all channels of conv k's class-averaged post-ReLU map (`source=activation`).
 
 Because all out-arcs of a node share one weight, the weighted degrees are box-filter sums and never need the
 arcs: out-degree = weight x (number of targets), in-degree of a node = the sum of the weights of the nodes of
@@ -48,7 +49,7 @@ from graphstore.nn.models.base import SequentialNet
 from graphstore.nn.train import resolve_device
 
 WEIGHTS = ("mean", "median")
-SOURCES = ("activation", "response")
+SOURCES = ("response", "activation")
 MEDIAN_CHUNK = 1 << 25  # elements per sort when taking window medians
 
 
@@ -61,9 +62,10 @@ class MultilayerParams:
         metadata={"help": "Arc weight: mean or median over the window and channels (001 eq. 2-3).", "choices": WEIGHTS},
     )
     source: str = field(
-        default="activation",
+        default="response",
         metadata={
-            "help": "activation = layer k's post-ReLU map; response = layer k+1's raw conv output.",
+            "help": "response = layer k+1's raw conv output, 'the convolution result' (001 3.1.3); activation = "
+            "layer k's post-ReLU map.",
             "choices": SOURCES,
         },
     )
@@ -155,7 +157,7 @@ def channel_reduce(maps: torch.Tensor, weight: str) -> torch.Tensor:
     return torch.cat([nan_median(maps[lo : lo + step], 1) for lo in range(0, b, step)])
 
 
-def node_weights(maps: FeatureMaps, weight: str = "mean", source: str = "activation") -> list[torch.Tensor]:
+def node_weights(maps: FeatureMaps, weight: str = "mean", source: str = "response") -> list[torch.Tensor]:
     """The out-arc weight of every node per class, one (classes, H, W) tensor per conv (last: unused zeros)."""
     layers, out = maps.layers, []
     if weight == "median" and maps.channel_reduced:
@@ -224,7 +226,7 @@ def entropy_delta(degrees: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, terms.sum(0), torch.zeros_like(total))
 
 
-def compute_multilayer(maps: FeatureMaps, weight: str = "mean", source: str = "activation") -> Multilayer:
+def compute_multilayer(maps: FeatureMaps, weight: str = "mean", source: str = "response") -> Multilayer:
     """Weights, per-class degrees and delta of every node, by box filters (no arcs)."""
     weights = node_weights(maps, weight, source)
     degrees = class_degrees(weights, maps.layers)

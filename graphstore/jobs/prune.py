@@ -181,7 +181,7 @@ def run_structured_job(context: JobContext, params: StructuredJobParams) -> Stru
 
 @dataclass(frozen=True)
 class LayersJobParams:
-    """Remove the conv layers whose class-network nodes all have delta <= gamma x mean delta, then retrain."""
+    """Remove the conv layers whose class-network nodes all have delta <= gamma x mean delta, then retrain (001)."""
 
     start: PruneStart = field(default_factory=PruneStart)
     name: str | None = field(
@@ -206,7 +206,7 @@ def run_layers_job(context: JobContext, params: LayersJobParams) -> LayersResult
     method = params.method
     context.note(
         f"computing delta for every node of {model_name(start)}'s multilayer network "
-        f"({method.split} split, {method.weight} arc weights, {method.source})"
+        f"({method.split} split, {method.weight} arc weights, {method.source}; {method.mode} selection)"
     )
 
     def row_note(row: SweepRow) -> None:

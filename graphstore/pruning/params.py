@@ -189,6 +189,7 @@ class SculptConfig:
 
 
 AGGREGATES = ("mean", "median")
+MODES = ("multilayer", "single")
 INITS = ("scratch", "inherit")
 
 
@@ -219,10 +220,19 @@ class LayerPruneParams:
         metadata={"help": "Arc weight: mean or median over window and channels.", "choices": ("mean", "median")},
     )
     source: str = field(
-        default="activation",
+        default="response",
         metadata={
-            "help": "activation = post-ReLU map of layer k; response = raw output of layer k+1 (001 3.1.3).",
-            "choices": ("activation", "response"),
+            "help": "response = raw output of layer k+1, 'the convolution result' (001 3.1.3); activation = "
+            "post-ReLU map of layer k.",
+            "choices": ("response", "activation"),
+        },
+    )
+    mode: str = field(
+        default="multilayer",
+        metadata={
+            "help": "multilayer = delta across the class networks (001 sec. 4); single = 001's single-layer "
+            "comparison (Table 1 's': per class network, degree > gamma x its mean; the intersection).",
+            "choices": MODES,
         },
     )
     split: str = field(default="train", metadata={"help": "Split whose images are averaged per class."})
