@@ -12,10 +12,11 @@ from typing import Any
 
 from graphstore.experiments.results import PaperComparison, Stat, Summary
 from graphstore.experiments.runner import EXPERIMENT_KIND
-from graphstore.experiments.show import ExperimentReport, experiment_report
+from graphstore.experiments.show import ExperimentNotFound, ExperimentReport, experiment_report
 from graphstore.jobs.base import JobContext
 from graphstore.report.document import Figure, Link, Report, Section, Table, Text
 from graphstore.report.figures import Marks, Series, line_chart
+from graphstore.report.lookup import not_found
 from graphstore.report.runs import flatten
 from graphstore.tracking import RunRecord, Tracking
 
@@ -34,7 +35,12 @@ def experiment_runs(tracking: Tracking) -> list[RunRecord]:
 
 def build_experiment_report(context: JobContext, run_id: int) -> Report:
     """Every section of an experiment run's report."""
-    found = experiment_report(context, run_id)
+    try:
+        found = experiment_report(context, run_id)
+    except ExperimentNotFound as exc:
+        with context.open_tracking() as tracking:
+            known = [str(r.id) for r in experiment_runs(tracking)]
+        raise not_found("experiment run", str(run_id), known, "graphstore experiment list", numeric=True) from exc
     run, definition = found.run, found.definition
     title = f"Experiment run {run.id}: {definition.title if definition else run.name}"
     scale = run.params.get("scale", "?")

@@ -7,7 +7,6 @@ the context's progress callback and keeps going past a report that fails (the in
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,17 +19,15 @@ from graphstore.report.document import Link, Report, Table, slug
 from graphstore.report.experiments import build_experiment_report, experiment_runs
 from graphstore.report.graphs import build_graph_report
 from graphstore.report.html import render_html
+from graphstore.report.lookup import ReportError, close_matches, not_found
 from graphstore.report.markdown import render_markdown
 from graphstore.report.runs import build_run_report
 from graphstore.store.base import GraphStore
 from graphstore.tracking import GraphRecord, Tracking
 
 KINDS = ("run", "graph", "experiment")
+__all__ = ["ReportError", "close_matches"]
 OUT_HELP = "Folder the reports are written to (default: <data_dir>/reports)."
-
-
-class ReportError(GraphstoreError):
-    """A report cannot be made: an unknown id, or an output folder that cannot be written."""
 
 
 @dataclass(frozen=True)
@@ -80,21 +77,6 @@ def write_report(report: Report, folder: Path, href: Callable[[str, str], str | 
     markdown.write_text(text)
     omitted = [s.title for s in report.sections if s.omitted is not None]
     return Written(report.kind, report.id, report.title, html, markdown, figures, omitted)
-
-
-def close_matches(wanted: str, known: list[str], numeric: bool = False) -> list[str]:
-    """Up to five known ids like the one asked for (nearest numbers for numeric ids, else similar spelling)."""
-    if numeric and wanted.lstrip("-").isdigit():
-        target = int(wanted)
-        return sorted(known, key=lambda k: (abs(int(k) - target), int(k)))[:5]
-    return difflib.get_close_matches(wanted, known, n=5, cutoff=0.4)
-
-
-def not_found(what: str, wanted: str, known: list[str], listing: str, numeric: bool = False) -> ReportError:
-    """The error for an unknown id, naming close matches."""
-    matches = close_matches(wanted, known, numeric)
-    near = f"Close matches: {', '.join(matches)}. " if matches else ""
-    return ReportError(f"No {what} {wanted!r} is recorded.", f"{near}List them with `{listing}`.")
 
 
 def report_of_run(tracking: Tracking, run_id: int) -> Report:
