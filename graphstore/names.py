@@ -5,6 +5,7 @@ Kept apart from graphstore.graph (numpy, pyarrow) so that validating a name cost
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 GRAPH_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -27,3 +28,11 @@ def check_graph_id(graph_id: str) -> str:
             "starting with a letter or digit."
         )
     return graph_id
+
+
+def slug(text: str, limit: int = 60) -> str:
+    """A graph-id-safe piece of text: runs of other characters become '-', long text is cut and hashed."""
+    out = re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-.") or "x"
+    if len(out) <= limit:
+        return out
+    return f"{out[: limit - 9]}-{hashlib.sha1(out.encode()).hexdigest()[:8]}"

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from graphstore.tracking.db import SHIPPED_HEAD
+
 
 def run_cli(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "GRAPHSTORE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200", **(env or {})}
@@ -61,7 +63,7 @@ def test_store_list_and_db_status(demo_dir):
     runs = run_cli(demo_dir, "runs", "list")
     assert "prune-imp" in runs.stdout and "train" in runs.stdout
     status = run_cli(demo_dir, "db", "status")
-    assert status.returncode == 0 and "0001" in status.stdout
+    assert status.returncode == 0 and SHIPPED_HEAD in status.stdout
 
 
 def test_config_show_masks_password(tmp_path):

@@ -7,6 +7,8 @@ counts as much as a top-level one. Layers, bottom to top (docs/DESIGN.md, team r
     L1  store, tracking, services, persist, migrations (Alembic scripts of tracking)
     L2  nn, extract, analysis, pruning
     L3  jobs
+    L3.5 experiments (grids of jobs)
+    L3.7 report (reads runs, graphs and experiments)
     L4  cli
 
 A component may import any component of a lower layer, and a peer of its own layer only along PEER_EDGES.
@@ -31,9 +33,10 @@ PACKAGE_ROOTS = {
     "graphstore.cli": ROOT / "cli",
     "graphstore.cypher": ROOT / "cypher",
     "graphstore.migrations": ROOT / "migrations",
+    "graphstore.experiment_defs": ROOT / "experiments",
 }
 
-LAYERS: dict[str, int] = {
+LAYERS: dict[str, float] = {
     "graphstore": 0,
     "graphstore.graph": 0,
     "graphstore.config": 0,
@@ -44,6 +47,7 @@ LAYERS: dict[str, int] = {
     "graphstore.masking": 0,
     "graphstore.names": 0,
     "graphstore.cypher": 0,
+    "graphstore.experiment_defs": 0,
     "graphstore.store": 1,
     "graphstore.tracking": 1,
     "graphstore.services": 1,
@@ -54,6 +58,8 @@ LAYERS: dict[str, int] = {
     "graphstore.analysis": 2,
     "graphstore.pruning": 2,
     "graphstore.jobs": 3,
+    "graphstore.experiments": 3.5,
+    "graphstore.report": 3.7,
     "graphstore.cli": 4,
 }
 
@@ -108,6 +114,9 @@ DEFERRABLE = (
     "sqlalchemy",
     "alembic",
     "psycopg",
+    "ray",
+    "matplotlib",
+    "selenium",
 )
 CLI_FORBIDDEN = ("torch", "scipy", "sqlalchemy", "alembic")
 

@@ -31,7 +31,7 @@ from graphstore.tracking.db import make_engine
 from graphstore.tracking.models import Base
 from graphstore.tracking.testing import backend_url
 
-TABLES = {"runs", "checkpoints", "metrics", "graphs", "analyses", "comparisons"}
+TABLES = {"runs", "checkpoints", "metrics", "graphs", "analyses", "comparisons", "experiment_rows"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

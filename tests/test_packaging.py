@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from graphstore.tracking.db import SHIPPED_HEAD
+
 ROOT = Path(__file__).resolve().parents[1]
 # The card's layout: these top-level directories install inside the package.
 # Run by the fresh venv's python: a 3-neuron, 2-edge weight graph "x" into the embedded store at argv[1].
@@ -33,7 +35,12 @@ try:
 finally:
     store.close()
 """
-TOP_LEVEL_SUBPACKAGES = {"graphstore.cli": "cli", "graphstore.cypher": "cypher", "graphstore.migrations": "migrations"}
+TOP_LEVEL_SUBPACKAGES = {
+    "graphstore.cli": "cli",
+    "graphstore.cypher": "cypher",
+    "graphstore.migrations": "migrations",
+    "graphstore.experiment_defs": "experiments",
+}
 
 
 def setuptools_config() -> dict:
@@ -164,7 +171,7 @@ def test_wheel_installs_and_runs(tmp_path):
         for source in root.rglob("*"):
             if (
                 source.is_file()
-                and source.suffix in {".py", ".cypher", ".mako", ".xml", ".nwk"}
+                and source.suffix in {".py", ".cypher", ".mako", ".xml", ".nwk", ".toml"}
                 and "__pycache__" not in source.parts
             ):
                 shipped = "/".join([*pkg.split("."), *source.relative_to(root).parts])
@@ -210,10 +217,13 @@ def test_wheel_installs_and_runs(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'tracking.db'}"
     upgraded = cli("--database-url", db_url, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
-    assert "-> 0001" in upgraded.stdout or "already at revision" in upgraded.stdout, upgraded.stdout
+    assert f"-> {SHIPPED_HEAD}" in upgraded.stdout or "already at revision" in upgraded.stdout, upgraded.stdout
     assert (tmp_path / "tracking.db").is_file()
     status = cli("--database-url", db_url, "db", "status", "--check")
     assert status.returncode == 0, status.stdout + status.stderr
+
+    experiments = cli("experiment", "list", "--runs", "0")
+    assert experiments.returncode == 0, experiments.stdout + experiments.stderr
 
     listed = cli("query", "--list")
     assert listed.returncode == 0, listed.stderr

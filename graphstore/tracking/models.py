@@ -195,3 +195,17 @@ class Comparison(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class ExperimentRow(Base):
+    """One result row of an experiment's named table, written by one cell (a child run of the experiment run)."""
+
+    __tablename__ = "experiment_rows"
+    __table_args__ = (Index("ix_experiment_rows_experiment_run_id_table_name", "experiment_run_id", "table_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    cell_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    table_name: Mapped[str] = mapped_column(String(128))
+    row: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

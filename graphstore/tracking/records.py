@@ -107,6 +107,18 @@ class ComparisonRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class ExperimentRowRecord:
+    """One result row of an experiment table, and the cell run that wrote it."""
+
+    id: int
+    experiment_run_id: int
+    cell_run_id: int
+    table_name: str
+    row: dict[str, Any]
+    created_at: datetime
+
+
 def to_record(cls: type[R], row: Any) -> R:
     """Copy the record's fields from an ORM row (call inside the session)."""
     return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]

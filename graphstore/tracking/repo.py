@@ -33,6 +33,7 @@ from graphstore.tracking.models import (
     Analysis,
     Checkpoint,
     Comparison,
+    ExperimentRow,
     Graph,
     Metric,
     Run,
@@ -42,6 +43,7 @@ from graphstore.tracking.records import (
     AnalysisRecord,
     CheckpointRecord,
     ComparisonRecord,
+    ExperimentRowRecord,
     GraphRecord,
     MetricRecord,
     RunRecord,
@@ -430,6 +432,56 @@ class Tracking:
         if graph_id is not None:
             query = query.where(or_(Comparison.graph_a == graph_id, Comparison.graph_b == graph_id))
         return self._all(ComparisonRecord, query)
+
+    # run trees and experiment rows ------------------------------------------------------------------------------
+
+    def list_child_runs(self, parent_run_id: int) -> list[RunRecord]:
+        """The runs whose parent is `parent_run_id`, oldest first."""
+        return self._all(RunRecord, select(Run).where(Run.parent_run_id == parent_run_id).order_by(Run.id))
+
+    def set_parent(self, run_id: int, parent_run_id: int) -> None:
+        """Make `run_id` a child of `parent_run_id` (e.g. a training run an experiment cell started)."""
+        with self._session() as session:
+            self._run(session, parent_run_id)
+            self._run(session, run_id).parent_run_id = parent_run_id
+
+    def reopen_run(self, run_id: int) -> RunRecord:
+        """Mark a finished run running again (an experiment resumed under the same parent run)."""
+        with self._session() as session:
+            row = self._run(session, run_id)
+            row.status, row.error, row.finished_at = "running", None, None
+            return to_record(RunRecord, row)
+
+    def add_experiment_rows(
+        self, experiment_run_id: int, cell_run_id: int, table: str, rows: Iterable[Mapping[str, Any]]
+    ) -> int:
+        """Store result rows of one experiment table written by one cell; return how many."""
+        objs = [
+            ExperimentRow(
+                experiment_run_id=experiment_run_id, cell_run_id=cell_run_id, table_name=table, row=params_dict(r)
+            )
+            for r in rows
+        ]
+        with self._session() as session:
+            session.add_all(objs)
+        return len(objs)
+
+    def experiment_rows(
+        self, experiment_run_id: int, table: str | None = None, completed_only: bool = True
+    ) -> list[ExperimentRowRecord]:
+        """An experiment's rows in write order, by default only those of cells that completed."""
+        query = select(ExperimentRow).where(ExperimentRow.experiment_run_id == experiment_run_id)
+        if table is not None:
+            query = query.where(ExperimentRow.table_name == table)
+        if completed_only:
+            query = query.join(Run, Run.id == ExperimentRow.cell_run_id).where(Run.status == COMPLETED)
+        return self._all(ExperimentRowRecord, query.order_by(ExperimentRow.id))
+
+    def delete_cell_rows(self, cell_run_id: int) -> int:
+        """Remove the rows a cell wrote (it failed or is being re-run); return how many."""
+        with self._session() as session:
+            done = session.execute(delete(ExperimentRow).where(ExperimentRow.cell_run_id == cell_run_id))
+            return int(cast(CursorResult[Any], done).rowcount or 0)
 
     def counts(self) -> dict[str, int]:
         """Row counts per table."""

@@ -1,0 +1,85 @@
+"""What an experiment pipeline is: a parameter dataclass and `run_cell(context, params)`, registered by name.
+
+A cell is one point of the experiment's grid. Its pipeline calls the real jobs (train, prune, ingest, analyses)
+through `CellContext.job`, links the runs they create to the cell's run, and records result rows in named tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from graphstore.names import slug
+from graphstore.registry import Registry
+
+if TYPE_CHECKING:
+    from graphstore.jobs.base import JobContext
+
+P = TypeVar("P")
+
+DatasetNeed = tuple[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Pipeline(Generic[P]):
+    """A named cell pipeline: its parameters (the `--set` keys and grid axes) and the function running one cell."""
+
+    name: str
+    params: type[P]
+    run_cell: Callable[[CellContext, P], None]
+    datasets: Callable[[P], Sequence[DatasetNeed]] | None = None
+
+    @property
+    def summary(self) -> str:
+        """The first line of the parameter dataclass's docstring."""
+        return (self.params.__doc__ or "").strip().splitlines()[0] if self.params.__doc__ else ""
+
+
+PIPELINES: Registry[Pipeline[Any]] = Registry("experiment pipeline", "graphstore.experiments.pipelines")
+
+
+def register_pipeline(pipeline: Pipeline[P]) -> Pipeline[P]:
+    """Add a pipeline to PIPELINES under its name (each pipeline module registers its own)."""
+    return PIPELINES.register(pipeline.name, pipeline)
+
+
+def find_pipeline(name: str) -> Pipeline[Any]:
+    """A registered pipeline by name, or `package.module:name` for one defined outside graphstore (imported first,
+    in every process that runs its cells)."""
+    module, sep, short = name.rpartition(":")
+    if sep:
+        importlib.import_module(module)
+    return PIPELINES.get(short if sep else name)
+
+
+@dataclass
+class CellContext:
+    """One cell while it runs: the job context, its tracked run, its grid point, and where its rows go."""
+
+    job: JobContext
+    experiment_run_id: int
+    run_id: int
+    cell: dict[str, Any]
+    key: str
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    linked: list[int] = field(default_factory=list)
+
+    def record(self, table: str, /, **values: Any) -> None:
+        """Add one row to result table `table`; the cell's grid point is added to it (stored when the cell ends)."""
+        self.rows.setdefault(table, []).append({**self.cell, **values})
+
+    def link(self, run_id: Any) -> None:
+        """Make a tracked run this cell started (training, pruning, ...) a child of the cell's run."""
+        rid = int(run_id)
+        with self.job.open_tracking() as tracking:
+            tracking.set_parent(rid, self.run_id)
+        self.linked.append(rid)
+
+    def graph_id(self, *parts: Any) -> str:
+        """A graph id unique to this experiment run and cell: x<experiment run>-<cell>-<parts>."""
+        tail = "-".join(slug(str(p)) for p in parts if str(p))
+        point = ".".join(str(v) for v in self.cell.values())
+        head = f"x{self.experiment_run_id}-{slug(point) if point else 'cell'}"
+        return f"{head}-{tail}" if tail else head

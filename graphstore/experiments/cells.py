@@ -1,0 +1,87 @@
+"""Running one cell, in whichever process an executor puts it: a child run, the pipeline, its rows, its outcome.
+
+A cell's rows are stored in one transaction after its pipeline returns, so a cell that fails or is killed leaves
+no rows behind; the child run records completed, failed (with the error) or interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from graphstore.config import Settings
+from graphstore.experiments.base import CellContext, find_pipeline
+from graphstore.experiments.plan import Cell
+from graphstore.jobs.base import JobContext
+from graphstore.nn.params import to_dict
+from graphstore.tracking.lifecycle import COMPLETED, FAILED, outcome
+
+EXPERIMENT_KIND = "experiment"
+CELL_KIND = "experiment-cell"
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a process needs to run one cell (picklable: settings, names, the parent run, the cell)."""
+
+    settings: Settings
+    pipeline: str
+    experiment: str
+    experiment_run_id: int
+    cell: Cell
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """How one cell ended: its run, status, time, error text, and how many rows it stored."""
+
+    key: str
+    run_id: int | None
+    status: str
+    seconds: float
+    error: str | None = None
+    rows: int = 0
+
+    def line(self) -> str:
+        """One line for the log: 'completed  dataset=digits,seed=0  (run 12, 41.2 s, 8 rows)'."""
+        where = f"run {self.run_id}, " if self.run_id is not None else ""
+        text = f"{self.status:<10} {self.key or '(single cell)'}  ({where}{self.seconds:.1f} s, {self.rows} rows)"
+        return f"{text}\n           {self.error}" if self.error else text
+
+
+def _cell_params(task: CellTask) -> dict[str, Any]:
+    """What the child run records: the grid point, its key, its full parameters and their fingerprint."""
+    cell = task.cell
+    return {"key": cell.key, "cell": cell.point, "params": to_dict(cell.params), "fingerprint": cell.fingerprint}
+
+
+def _prefixed(context: JobContext, key: str) -> JobContext:
+    """The context with notes prefixed by the cell's key (progress and status unchanged)."""
+    return JobContext(
+        context.settings, context.progress, context.status, lambda text: context.note(f"  [{key}] {text}")
+    )
+
+
+def run_cell_task(context: JobContext, task: CellTask) -> CellOutcome:
+    """Run one cell as a child run; a failure is recorded and returned, Ctrl-C is recorded and re-raised."""
+    cell, started = task.cell, time.perf_counter()
+    pipeline = find_pipeline(task.pipeline)
+    with context.open_tracking() as tracking:
+        run_id = tracking.start_run(
+            CELL_KIND, f"{task.experiment} {cell.key}".strip(), _cell_params(task), parent_run_id=task.experiment_run_id
+        )
+    ctx = CellContext(_prefixed(context, cell.key), task.experiment_run_id, run_id, dict(cell.point), cell.key)
+    try:
+        pipeline.run_cell(ctx, cell.params)
+    except BaseException as exc:
+        status, error = outcome(exc)
+        with context.open_tracking() as tracking:
+            tracking.finish_run(run_id, status, error)
+        if not isinstance(exc, Exception):
+            raise
+        return CellOutcome(cell.key, run_id, FAILED, time.perf_counter() - started, error)
+    with context.open_tracking() as tracking:
+        stored = sum(tracking.add_experiment_rows(task.experiment_run_id, run_id, t, r) for t, r in ctx.rows.items())
+        tracking.finish_run(run_id, COMPLETED)
+    return CellOutcome(cell.key, run_id, COMPLETED, time.perf_counter() - started, rows=stored)

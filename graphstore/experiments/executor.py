@@ -1,0 +1,113 @@
+"""Where cells run: `local` (in order in this process, or a process pool of --workers) or `ray` (Ray tasks).
+
+Every executor runs the same `run_cell_task` for a cell and yields its outcome as it completes; the driver records
+nothing itself, so every executor leaves the same rows and runs behind. Ray is an optional extra (`pip install
+graphstore[ray]`); `RAY_ADDRESS` (or `ray://host:port`) picks a cluster, otherwise Ray starts a local one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from graphstore.errors import GraphstoreError
+from graphstore.experiments.cells import CellOutcome, CellTask, run_cell_task
+from graphstore.jobs.base import JobContext
+
+NAMES = ("local", "ray")
+
+
+class ExecutorUnavailable(GraphstoreError):
+    """The chosen executor cannot start here (e.g. Ray is not installed or its cluster is unreachable)."""
+
+
+class Executor(Protocol):
+    """Runs cells and yields their outcomes as they complete."""
+
+    def run(self, context: JobContext, tasks: list[CellTask]) -> Iterator[CellOutcome]:
+        """Run every task; yield each outcome when its cell ends."""
+
+
+def run_in_worker(task: CellTask) -> CellOutcome:
+    """Run one cell in a worker process (its own JobContext: no progress, no notes)."""
+    return run_cell_task(JobContext(task.settings), task)
+
+
+@dataclass
+class LocalExecutor:
+    """Cells in order in this process (workers = 1, with progress and notes), or in a pool of worker processes."""
+
+    workers: int = 1
+
+    def run(self, context: JobContext, tasks: list[CellTask]) -> Iterator[CellOutcome]:
+        if self.workers == 1 or len(tasks) <= 1:
+            for task in tasks:
+                yield run_cell_task(context, task)
+            return
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=spawn) as pool:
+            pending = {pool.submit(run_in_worker, t) for t in tasks}
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in finished)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+
+
+@dataclass
+class RayExecutor:
+    """Each cell a Ray task needing `cpus` CPUs (and `gpus` GPUs); outcomes come back to this driver."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    address: str | None = None
+
+    def _ray(self) -> Any:
+        try:
+            import ray  # deferred: optional extra, heavy
+        except ImportError as exc:
+            raise ExecutorUnavailable(
+                "--executor ray needs Ray, which is not installed.",
+                "pip install 'graphstore[ray]' (or: pip install ray).",
+            ) from exc
+        if not ray.is_initialized():
+            address = self.address or os.environ.get("RAY_ADDRESS") or None
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ExecutorUnavailable(
+                    f"Cannot reach the Ray cluster at {address}: {exc}",
+                    "Start it with `ray start --head`, or unset RAY_ADDRESS to run a local Ray.",
+                ) from exc
+        return ray
+
+    def run(self, context: JobContext, tasks: list[CellTask]) -> Iterator[CellOutcome]:
+        if not tasks:
+            return
+        ray = self._ray()
+        remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(run_in_worker)
+        pending = [remote.remote(t) for t in tasks]
+        try:
+            while pending:
+                finished, pending = ray.wait(pending, num_returns=1)
+                yield from ray.get(finished)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+
+
+def get(name: str, workers: int = 1) -> Executor:
+    """The executor called `name` (local or ray)."""
+    if name == "ray":
+        return RayExecutor()
+    if name == "local":
+        return LocalExecutor(workers)
+    raise ExecutorUnavailable(f"Unknown executor {name!r}.", f"Use one of: {', '.join(NAMES)}.")

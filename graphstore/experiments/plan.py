@@ -1,0 +1,121 @@
+"""From a definition, a scale and `--set key=value` overrides to the list of cells, each with typed parameters.
+
+Every cell's parameters are the pipeline dataclass's defaults, overridden by the definition's [params], then
+[<scale>.params], then the grid point, then the user's --set values. A --set on a grid axis, or a comma list
+for a scalar parameter, makes (or replaces) a grid axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from graphstore.errors import GraphstoreError
+from graphstore.experiments.base import Pipeline
+from graphstore.experiments.definition import Definition
+from graphstore.nn.params import coerce, describe, from_mapping, parse_assignments, to_dict
+
+
+class UnknownSetting(GraphstoreError):
+    """A --set key that the experiment's pipeline does not have, or a value that does not parse."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point: its key ('dataset=digits,seed=0'), the point itself, and its full typed parameters."""
+
+    key: str
+    point: dict[str, Any]
+    params: Any
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the cell's parameters: a resumed run skips a completed cell only when this matches."""
+        text = json.dumps(to_dict(self.params), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cells of one experiment run, and what they were made from."""
+
+    definition: Definition
+    pipeline: Pipeline[Any]
+    scale: str
+    base: dict[str, Any]
+    axes: dict[str, list[Any]]
+    cells: list[Cell]
+
+
+def setting_keys(pipeline: Pipeline[Any]) -> str:
+    """The keys --set accepts, with defaults, for error hints."""
+    return "; ".join(f"{name}={default}" for name, default, _ in describe(pipeline.params))
+
+
+def _is_sequence(kind: Any) -> bool:
+    """Whether a field's type is a tuple or list (a comma list is then the value, not an axis)."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return any(_is_sequence(a) for a in typing.get_args(kind) if a is not type(None))
+    return typing.get_origin(kind) in (tuple, list)
+
+
+def _apply_sets(
+    pipeline: Pipeline[Any], sets: tuple[str, ...], base: dict[str, Any], axes: dict[str, list[Any]]
+) -> None:
+    """Fold --set assignments into the base parameters and the axes (in place)."""
+    kinds = typing.get_type_hints(pipeline.params)
+    for key, text in parse_assignments(sets, "--set").items():
+        if key not in kinds:
+            raise UnknownSetting(
+                f"The experiment has no parameter {key!r}.", f"Its keys (with defaults): {setting_keys(pipeline)}."
+            )
+        if key in axes or ("," in text and not _is_sequence(kinds[key])):
+            axes[key] = [v.strip() for v in text.split(",") if v.strip()]
+            base.pop(key, None)
+        else:
+            base[key] = text
+
+
+def _typed(pipeline: Pipeline[Any], values: dict[str, Any], where: str) -> Any:
+    """The pipeline's parameter dataclass from raw values; a bad key or value names the keys."""
+    try:
+        return from_mapping(pipeline.params, values, where)
+    except GraphstoreError as exc:
+        raise UnknownSetting(exc.message, f"Keys (with defaults): {setting_keys(pipeline)}.") from exc
+
+
+def _normalise_axis(pipeline: Pipeline[Any], name: str, values: list[Any]) -> list[Any]:
+    """Axis values coerced to the field's type, so 'seed=0,1' and [0, 1] make the same cells."""
+    kind = typing.get_type_hints(pipeline.params)[name]
+    try:
+        return [coerce(v, kind) for v in values]
+    except (TypeError, ValueError) as exc:
+        raise UnknownSetting(f"Grid axis {name}: {exc}.", f"Keys (with defaults): {setting_keys(pipeline)}.") from exc
+
+
+def make_plan(definition: Definition, pipeline: Pipeline[Any], scale: str, sets: tuple[str, ...] = ()) -> Plan:
+    """Resolve the cells of `definition` at `scale` with the user's overrides; every cell's parameters are checked."""
+    spec = definition.scale(scale)
+    base = {**definition.params, **spec.params}
+    axes = {k: list(v) for k, v in spec.grid.items()}
+    _apply_sets(pipeline, sets, base, axes)
+    names = {f.name for f in dataclasses.fields(pipeline.params)}
+    unknown = sorted((set(base) | set(axes)) - names)
+    if unknown:
+        raise UnknownSetting(
+            f"{definition.path}: {', '.join(unknown)} is not a parameter of pipeline {pipeline.name!r}.",
+            f"Its keys (with defaults): {setting_keys(pipeline)}.",
+        )
+    axes = {name: _normalise_axis(pipeline, name, values) for name, values in axes.items()}
+    cells = []
+    for combo in itertools.product(*axes.values()):
+        point = dict(zip(axes, combo, strict=True))
+        key = ",".join(f"{k}={v}" for k, v in point.items())
+        cells.append(Cell(key, point, _typed(pipeline, {**base, **point}, f"{definition.name} cell {key or '(one)'}")))
+    return Plan(definition, pipeline, scale, base, axes, cells)

@@ -1,0 +1,48 @@
+"""A test pipeline for the experiment framework: arithmetic instead of training, so grids run in milliseconds.
+
+Importable by worker processes (`pipeline = "tests.experiment_support:toy-sum"` in a definition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+
+
+@dataclass(frozen=True)
+class ToyParams:
+    """Add a and seed (a test pipeline: no training); optionally fail, link a run, or need a dataset."""
+
+    a: int = field(default=1, metadata={"help": "First addend."})
+    seed: int = field(default=0, metadata={"help": "Second addend (a grid axis in the tests)."})
+    factor: float = field(default=1.0, metadata={"help": "Multiplies the sum."})
+    weights: tuple[float, ...] = field(default=(1.0, 2.0), metadata={"help": "A tuple parameter."})
+    fail_if: str = field(default="", metadata={"help": "Fail when this file exists."})
+    link: bool = field(default=False, metadata={"help": "Start a tracked run and link it to the cell."})
+    dataset: str = field(default="", metadata={"help": "A dataset the cell declares (checked before the run)."})
+    data_root: str = field(default="", metadata={"help": "Its root folder."})
+
+
+def run_cell(ctx: CellContext, p: ToyParams) -> None:
+    """Record one row of table 'sums' (and one of 'labels'); fail on request."""
+    if p.fail_if and Path(p.fail_if).exists():
+        raise RuntimeError(f"planted failure ({p.fail_if} exists)")
+    if p.link:
+        with ctx.job.open_tracking() as tracking:
+            child = tracking.start_run("toy", "linked", {"a": p.a})
+            tracking.finish_run(child)
+        ctx.link(child)
+    ctx.record("sums", total=p.a + p.seed, scaled=(p.a + p.seed) * p.factor, weight_sum=sum(p.weights))
+    ctx.record("labels", label="odd" if (p.a + p.seed) % 2 else "even")
+
+
+PIPELINE = register_pipeline(
+    Pipeline(
+        "toy-sum",
+        ToyParams,
+        run_cell,
+        datasets=lambda p: [(p.dataset, {"root": p.data_root})] if p.dataset else [],
+    )
+)
