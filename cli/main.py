@@ -67,6 +67,11 @@ COMMANDS = [
         ("report_cmd",),
         "Write reports (self-contained HTML + Markdown with figures) of runs, graphs and experiments.",
     ),
+    LazyCommand(
+        "browse",
+        ("browse_cmd",),
+        "Print (--open: open) the Neo4j Browser address of the configured store, connection filled in.",
+    ),
     LazyCommand("runs", ("runs_cmd",), "Inspect tracked runs (training, pruning, ingestion, analyses)."),
     LazyCommand("store", ("store_cmd",), "Manage the graph store (embedded Ladybug or Neo4j)."),
     LazyCommand(

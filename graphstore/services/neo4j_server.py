@@ -17,7 +17,7 @@ from typing import Any
 
 from graphstore.errors import ServiceError
 from graphstore.masking import mask_secret
-from graphstore.services import neo4j_dist
+from graphstore.services import browser_content, neo4j_dist
 from graphstore.services.state import (
     Say,
     free_ports,
@@ -89,6 +89,8 @@ def render_conf(run_dir: Path, dist: Path, bolt_port: int, http_port: int, memor
         "initial.dbms.default_database=neo4j",
         "dbms.usage_report.enabled=false",
         "client.allow_telemetry=false",
+        # The Browser applies graphstore's stylesheet and opens its guide on connect (services/browser_content.py).
+        *browser_content.browser_settings(f"http://{HOST}:{http_port}"),
         # Test server: shorter Bolt shutdown grace periods (stop takes ~2 s instead of ~10 s).
         "internal.server.bolt.connection_shutdown_wait_time=1s",
         "internal.dbms.bolt.netty_server_shutdown_quiet_period=0",
@@ -224,6 +226,7 @@ def _prepare(run_dir: Path, dist: Path, memory: dict[str, str]) -> tuple[int, in
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     bolt_port, http_port = free_ports(2)
     (run_dir / "conf" / "neo4j.conf").write_text(render_conf(run_dir, dist, bolt_port, http_port, memory))
+    browser_content.write_content_jar(run_dir / "conf", dist)
     return bolt_port, http_port
 
 
