@@ -23,6 +23,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! python3 -c "import g
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-graph-tool) >/dev/null 2>&1 \
     || echo "python3-graph-tool could not be installed: the nested-SBM test checks its error path instead"
 fi
+# Chromium + chromedriver drive Neo4j Browser in tests/test_browser.py; as root, install Debian's packages (the test
+# fails, never skips, with this install command when they are missing)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+    || echo "chromium could not be installed: tests/test_browser.py will fail (apt-get install -y chromium chromium-driver)"
+fi
 "$BIN/graphstore" services start --run-dir "$RUN_DIR"
 eval "$("$BIN/graphstore" services env --run-dir "$RUN_DIR")"
 export GRAPHSTORE_REQUIRE_SERVERS=1
