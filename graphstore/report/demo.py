@@ -4,6 +4,7 @@ of the runs it trained and pruned and of the graphs it stored, all in one folder
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.demo import DemoResult
@@ -30,7 +31,7 @@ def demo_index(done: DemoResult, written: list[Written], failed: list[tuple[str,
     pruning = done.pruning
     step = report.section(f"1. Train a dense network, then prune it ({pruning.method})")
     step.add(Code(done.commands[0]))
-    rows = [[r.round, r.sparsity, r.metrics.get("test_acc")] for r in pruning.rounds]
+    rows: list[list[Any]] = [[r.round, r.sparsity, r.metrics.get("test_acc")] for r in pruning.rounds]
     step.add(Table(["round", "sparsity (fraction pruned)", "test accuracy"], rows))
     if pruning.parent_run_id is not None:
         step.add(Link("run", str(pruning.parent_run_id), f"Training run {pruning.parent_run_id}: training curves"))

@@ -94,17 +94,19 @@ def table_figures(summary: Summary, comparisons: list[PaperComparison]) -> list[
     if len(spec.group) != 1:
         return []
     axis = spec.group[0]
-    xs = [_number(row.get(axis)) for row in summary.rows]
-    if any(x is None for x in xs) or len(xs) < 2:
+    found = [_number(row.get(axis)) for row in summary.rows]
+    xs = [x for x in found if x is not None]
+    if len(xs) < len(found) or len(xs) < 2:
         return []
     figures = []
     for column in summary.value_columns:
         stats = [row.get(column) for row in summary.rows]
-        if not all(isinstance(s, Stat) and s.mean is not None for s in stats):
+        means = [s.mean for s in stats if isinstance(s, Stat) and s.mean is not None]
+        if len(means) < len(stats):
             continue
-        points = sorted(zip(xs, stats, strict=True), key=lambda p: p[0])  # type: ignore[arg-type,return-value]
-        ours = Series("ours (mean ± std)", [p[0] for p in points], [p[1].mean for p in points])
-        errors = [p[1].std or 0.0 for p in points]
+        order = sorted(range(len(xs)), key=lambda i: xs[i])
+        ours = Series("ours (mean ± std)", [xs[i] for i in order], [means[i] for i in order])
+        errors = [float(getattr(stats[i], "std", None) or 0.0) for i in order]
         marks = [
             Marks(f"paper ({c.paper.source})", [float(c.paper.where[axis])], [c.paper.value])
             for c in comparisons

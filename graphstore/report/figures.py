@@ -12,6 +12,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -27,7 +28,13 @@ matplotlib.use("Agg")  # headless: reports are written on servers and in CI
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", "-.", ":")
-RC = {"svg.fonttype": "path", "svg.hashsalt": "graphstore-report", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+RC: Any = {
+    "svg.fonttype": "path",
+    "svg.hashsalt": "graphstore-report",
+    "font.size": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,11 @@ def line_chart(
     marks as large hollow symbols, and a legend."""
     fig, ax = new_figure()
     for i, s in enumerate(series):
-        style = {"color": colour(i), "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
+        style: dict[str, Any] = {
+            "color": colour(i),
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+        }
         if errors is not None and i < len(errors):
             ax.errorbar(list(s.x), list(s.y), yerr=list(errors[i]), label=s.label, markersize=4, capsize=3, **style)
         else:

@@ -59,7 +59,7 @@ def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | N
 
 
 def _overview(report: Report, record: GraphRecord, analyses: list[AnalysisRecord]) -> None:
-    rows = [
+    rows: list[list[Any]] = [
         ["kind", record.kind],
         ["status", record.status],
         ["run", record.run_id],
@@ -74,8 +74,8 @@ def _overview(report: Report, record: GraphRecord, analyses: list[AnalysisRecord
         section.add(Link("run", str(record.run_id), f"Made from run {record.run_id}"))
     section.add(Table(["parameter", "value"], flatten(record.params), "Parameters"))
     if analyses:
-        rows = [[a.id, a.name, a.engine, a.status, a.seconds, f"{a.created_at:%Y-%m-%d %H:%M}"] for a in analyses]
-        section.add(Table(["id", "analysis", "engine", "status", "seconds", "when (UTC)"], rows, "Analyses recorded"))
+        done = [[a.id, a.name, a.engine, a.status, a.seconds, f"{a.created_at:%Y-%m-%d %H:%M}"] for a in analyses]
+        section.add(Table(["id", "analysis", "engine", "status", "seconds", "when (UTC)"], done, "Analyses recorded"))
 
 
 def _counts(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:

@@ -60,7 +60,7 @@ def build_run_report(tracking: Tracking, run: RunRecord) -> Report:
 
 def _overview(report: Report, tracking: Tracking, run: RunRecord) -> None:
     seconds = (run.finished_at - run.created_at).total_seconds() if run.finished_at else None
-    rows = [
+    rows: list[list[Any]] = [
         ["kind", run.kind],
         ["name", run.name],
         ["status", run.status],
