@@ -1,0 +1,189 @@
+"""`layer-pruning` (001): the gamma sweep of multilayer-network layer pruning, and the single-layer comparison.
+
+See docs/experiments/layer-pruning.md and docs/METHODS.md B4 / C3.
+
+One cell = one model, dataset and seed:
+
+1. train the CNN once (the `train` job; 001 trains VGG16 from scratch) -> table `parent` (the unpruned model,
+   001's gamma = 0: accuracy, macro precision and recall, mean epoch time, parameters);
+2. per arc weight (g_mean, g_median), delta of every node of the multilayer network once; per aggregate (mean,
+   median delta) and gamma in 0.25:2:0.25, the layers kept and removed, the rebuilt model's parameters, and the
+   model retrained from scratch (each distinct set of removed layers once) -> table `sweep` (001 Figures 12, 14, 15);
+3. at `compare_gamma` (001: 1.25, mean aggregate, g_mean) the multilayer selection ("m") against 001's
+   single-layer one ("s": per class network, degree > gamma x its mean; the intersection) -> table `comparison`
+   (001 Table 1);
+4. per arc weight and conv layer: the largest delta and the share of nodes with delta 0 -> table `layers` (why a
+   layer goes when it goes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.nn.config import TrainConfig
+from graphstore.nn.params import parse_assignments
+from graphstore.pruning.params import AGGREGATES, LayerPruneParams
+
+GAMMAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+WEIGHTS = ("mean", "median")
+
+
+@dataclass(frozen=True)
+class LayerPruningParams:
+    """One cell of 001's study: train a CNN, prune its conv layers at every gamma, retrain, and compare with 's'."""
+
+    model: str = field(default="medium-cnn", metadata={"help": "CNN from the model registry."})
+    model_opts: tuple[str, ...] = field(default=(), metadata={"help": "Model options KEY=VALUE."})
+    dataset: str = field(default="digits", metadata={"help": "Dataset from the registry."})
+    data_opts: tuple[str, ...] = field(default=(), metadata={"help": "Dataset options KEY=VALUE."})
+    seed: int = field(default=0, metadata={"help": "Training seed (initialisation, shuffling)."})
+    epochs: int = field(default=3, metadata={"help": "Training epochs of the unpruned CNN."})
+    retrain_epochs: int = field(default=0, metadata={"help": "Epochs of every pruned CNN (0 = --epochs)."})
+    batch_size: int = field(default=128, metadata={"help": "Samples per step (001: 128 for MNIST)."})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (001: 1e-4)."})
+    patience: int = field(
+        default=0, metadata={"help": "Stop after this many epochs without a lower validation loss (001: 3)."}
+    )
+    gammas: tuple[float, ...] = field(default=GAMMAS, metadata={"help": "Gamma values swept (001: 0.25 to 2)."})
+    aggregates: tuple[str, ...] = field(default=AGGREGATES, metadata={"help": "Aggregates of delta: mean, median."})
+    weights: tuple[str, ...] = field(default=("mean",), metadata={"help": "Arc weights g: mean, median."})
+    source: str = field(
+        default="response",
+        metadata={"help": "Arc weight source (docs/METHODS.md C3).", "choices": ("response", "activation")},
+    )
+    compare_gamma: float = field(
+        default=1.25, metadata={"help": "Gamma of the single- vs multilayer comparison (001 Table 1: 1.25)."}
+    )
+    limit: int = field(default=0, metadata={"help": "Average the class maps over at most this many images."})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto.", "choices": ("cpu", "cuda", "auto")})
+
+    def __post_init__(self) -> None:
+        bad = sorted({*self.aggregates} - set(AGGREGATES)) + sorted({*self.weights} - set(WEIGHTS))
+        if bad or not self.aggregates or not self.weights or not self.gammas:
+            raise ValueError(
+                f"gammas, aggregates (mean, median) and weights (mean, median) must be non-empty; got {bad or 'none'}"
+            )
+
+    def train_config(self, retrain: bool = False) -> TrainConfig:
+        """001's schedule: Adam, constant learning rate, early stopping on the validation loss, no checkpoints
+        but the last."""
+        epochs = self.retrain_epochs if retrain and self.retrain_epochs else self.epochs
+        return TrainConfig(
+            epochs=epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            schedule="none",
+            patience=self.patience,
+            restore_best=self.patience > 0,
+            checkpoint_epochs=(),
+            seed=self.seed,
+            device=self.device,
+        )
+
+    def method(self, weight: str) -> LayerPruneParams:
+        """The layer-pruning parameters for one arc weight."""
+        return LayerPruneParams(weight=weight, source=self.source, limit=self.limit)
+
+
+def run_cell(ctx: CellContext, p: LayerPruningParams) -> None:
+    """Train once; per arc weight, one delta computation and the whole sweep; record the four tables."""
+    from graphstore.jobs.train import TRAIN, ModelChoice, TrainParams  # deferred: torch (cells only)
+    from graphstore.pruning.common import load_start  # deferred: torch
+    from graphstore.pruning.layers import Choice, epoch_seconds, parameter_count, prune_layers  # deferred: torch
+
+    choice = ModelChoice(model=p.model, dataset=p.dataset, model_opt=p.model_opts, data_opt=p.data_opts)
+    name = f"layer-pruning-{p.model}-s{p.seed}"
+    trained = TRAIN.run(ctx.job, TrainParams(choice=choice, name=name, train=p.train_config()))
+    ctx.link(trained.run_id)
+    settings = ctx.job.settings
+    start = load_start(settings.data_dir, run_id=int(trained.run_id), data_params=choice.data_params())
+    plan = [Choice("multilayer", a, g) for a in p.aggregates for g in p.gammas]
+    compare = [Choice("multilayer", "mean", p.compare_gamma), Choice("single", "mean", p.compare_gamma)]
+    retrained: dict[tuple[str, ...], tuple[Any, dict[str, float]]] = {}
+    parent: dict[str, float] = {}
+    for weight in p.weights:
+        ctx.job.note(f"layer pruning of {p.model} (seed {p.seed}) with g_{weight}: {len(plan)} sweep points")
+        result = prune_layers(
+            start,
+            p.method(weight),
+            p.train_config(retrain=True),
+            settings.data_dir,
+            settings.tracking_url,
+            name=f"{name}-g{weight}",
+            progress=ctx.job.progress,
+            plan=plan + (compare if weight == "mean" else []),
+            retrained=retrained,
+        )
+        parent = result.parent_metrics
+        for row in result.rows[: len(plan)]:
+            ctx.record("sweep", weight=weight, **_row_values(row))
+        for row in result.rows[len(plan) :]:
+            ctx.record("comparison", mode="s" if row.selection.mode == "single" else "m", **_row_values(row))
+        _record_layers(ctx, weight, result.layers, result.deltas)
+    ctx.record(
+        "parent",
+        parameters=parameter_count(_spec(start.model)),
+        epoch_time=epoch_seconds(trained.history),
+        **_scores(parent),
+    )
+
+
+def _spec(model: Any) -> Any:
+    """The model's spec (to count its parameters the same way as the pruned ones)."""
+    from graphstore.nn.models import spec_of  # deferred: torch
+
+    return spec_of(model)
+
+
+def _scores(metrics: dict[str, float]) -> dict[str, Any]:
+    """accuracy, precision, recall (macro, test split) of a metrics mapping; None where missing."""
+    names = {"accuracy": "test_acc", "precision": "test_precision", "recall": "test_recall"}
+    return {column: _plain(metrics.get(key)) for column, key in names.items()}
+
+
+def _row_values(row: Any) -> dict[str, Any]:
+    """One sweep point's columns: selection, size, and the retrained model's scores and mean epoch time."""
+    sel = row.selection
+    return {
+        "aggregate": sel.aggregate,
+        "gamma": sel.gamma,
+        "removed": len(sel.removed),
+        "removed_layers": list(sel.removed),
+        "parameters": row.parameters,
+        "threshold": _plain(sel.threshold),
+        "guarded": sel.guarded,
+        "epoch_time": _plain(row.metrics.get("epoch_seconds")),
+        "run": None if row.run_id is None else int(row.run_id),
+        **_scores(row.metrics),
+    }
+
+
+def _record_layers(ctx: CellContext, weight: str, names: list[str], deltas: list[Any]) -> None:
+    """Per conv layer: the largest delta and the share of its nodes with delta 0 (negative or zero class degree)."""
+    for layer, delta in zip(names, deltas, strict=True):
+        ctx.record(
+            "layers",
+            weight=weight,
+            layer=layer,
+            max_delta=float(delta.max()),
+            zero_share=float((delta == 0).mean()),
+            nodes=int(delta.size),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON scalar: numpy numbers to Python floats, NaN to None."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number else number
+
+
+def _needs(p: LayerPruningParams) -> list[tuple[str, dict[str, Any]]]:
+    """The dataset the cell loads (checked before the run, so paper scale names missing files)."""
+    return [(p.dataset, dict(parse_assignments(p.data_opts, "data_opts")))]
+
+
+PIPELINE = register_pipeline(Pipeline("layer-pruning", LayerPruningParams, run_cell, datasets=_needs))
