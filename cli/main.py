@@ -70,7 +70,7 @@ COMMANDS = [
     LazyCommand(
         "browse",
         ("browse_cmd",),
-        "Print (--open: open) the Neo4j Browser address of the configured store, connection filled in.",
+        "Print the Neo4j Browser address of the configured Neo4j graph store, with the connection filled in.",
     ),
     LazyCommand("runs", ("runs_cmd",), "Inspect tracked runs (training, pruning, ingestion, analyses)."),
     LazyCommand("store", ("store_cmd",), "Manage the graph store (embedded Ladybug or Neo4j)."),
