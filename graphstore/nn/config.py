@@ -16,6 +16,22 @@ def parse_epochs(text: str) -> tuple[int, ...] | None:
     return tuple(sorted({int(v) for v in value.replace(";", ",").split(",") if v.strip()}))
 
 
+AUGMENTATIONS = ("flip", "rotate", "affine", "jitter")  # graphstore.nn.augment applies them (000 section 4.4.1)
+
+
+def parse_augment(text: str) -> tuple[str, ...]:
+    """'flip,rotate' -> ('flip', 'rotate'); 'paper' -> all four; '' or 'none' -> (); unknown names raise."""
+    names = [n.strip().lower() for n in text.replace(";", ",").split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return ()
+    if "paper" in names:
+        return AUGMENTATIONS
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(unknown)}: use {', '.join(AUGMENTATIONS)}, paper or none")
+    return tuple(n for n in AUGMENTATIONS if n in names)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimiser, schedule, epochs, batches, early stopping, checkpoints, seed and device."""
@@ -62,12 +78,21 @@ class TrainConfig:
         default=False, metadata={"help": "End with the weights of the epoch with the lowest validation loss."}
     )
     eval_batch_size: int = field(default=1024, metadata={"help": "Samples per batch when evaluating."})
+    augment: str = field(
+        default="",
+        metadata={
+            "help": "Training-time augmentation of image batches, comma-separated: flip (horizontal, p 0.5), "
+            "rotate (+-15 deg), affine (translate +-10%, scale 0.9-1.1), jitter (brightness/contrast/saturation "
+            "+-20%); paper = all four (000 section 4.4.1); default none.",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch sizes >= 1")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        parse_augment(self.augment)
 
     def checkpoint_due(self, epoch: int, last: bool) -> bool:
         """Whether `epoch` is checkpointed (every epoch by default; the final one always)."""

@@ -15,10 +15,10 @@ the new masks) or add metrics; `mask_gradients` zeroes masked entries' gradients
 scheduler can be handed in and come back in the result. Progress goes to a graphstore.progress callback.
 
 Under torchrun (graphstore.nn.distributed) the same loop runs data-parallel: the model is wrapped in
-DistributedDataParallel, `config.batch_size` stays the global batch (each rank takes batch_size / W samples of
-a DistributedSampler shard of the permutation a single process would draw), and the epoch's and the
-evaluations' sums are all-reduced, so every rank holds the same metrics; which callbacks run on which rank is
-the caller's choice (train_tracked: writers on rank 0 only).
+DistributedDataParallel (its batch norms use the global batch's statistics), `config.batch_size` stays the
+global batch (each rank takes batch_size / W samples of a DistributedSampler shard of the permutation a single
+process would draw), and the epoch's and the evaluations' sums are all-reduced, so every rank holds the same
+metrics; which callbacks run on which rank is the caller's choice (train_tracked: writers on rank 0 only).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphstore.nn import distributed
+from graphstore.nn.augment import Augmenter
 from graphstore.nn.checkpoint import (
     Checkpoint,
     Tensors,
@@ -49,7 +50,7 @@ from graphstore.nn.checkpoint import (
     run_dir,
     save_checkpoint,
 )
-from graphstore.nn.config import TrainConfig, parse_epochs
+from graphstore.nn.config import TrainConfig, parse_augment, parse_epochs
 from graphstore.nn.datasets.base import BatchIterable, DataInfo, LoadedDataset
 from graphstore.nn.errors import InvalidParams
 from graphstore.nn.params import to_dict
@@ -96,6 +97,7 @@ class TrainState:
     scheduler: Any = None
     penalty: Penalty | None = None
     forward: nn.Module | None = None
+    augment: Augmenter | None = None
 
     @property
     def net(self) -> nn.Module:
@@ -363,6 +365,8 @@ def _epoch(state: TrainState, loader: Iterable, pairs: list, report: Callable[[i
     count = units = 0
     net.train()
     for xb, yb in loader:
+        if state.augment is not None:
+            xb = state.augment(xb)
         if config.input_noise > 0:
             xb = xb + config.input_noise * torch.randn_like(xb)
         out = net(xb)
@@ -448,9 +452,9 @@ def train(
     optimizer = optimizer if optimizer is not None else make_optimizer(model, config)
     scheduler = scheduler if scheduler is not None else make_scheduler(optimizer, config)
     state = TrainState(model, optimizer, data, config, masks, scheduler=scheduler, penalty=penalty)
+    state.augment = make_augmenter(data, config, device)
     if distributed.active():
-        ids = [device.index] if device.type == "cuda" else None
-        state.forward = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        state.forward = distributed.data_parallel(model, device)
     generator = torch.Generator().manual_seed(config.seed)
     start, best_state, report = time.perf_counter(), None, progress_or_silent(progress)
     for cb in callbacks:
@@ -486,6 +490,20 @@ def train(
             cb.on_interrupt(state)
         raise
     return _finish(state, callbacks, best_state, time.perf_counter() - start)
+
+
+def make_augmenter(data: LoadedDataset, config: TrainConfig, device: torch.device) -> Augmenter | None:
+    """The training batches' augmentation (TrainConfig.augment), seeded from the training seed; None when off."""
+    operations = parse_augment(config.augment)
+    if not operations:
+        return None
+    if not data.info.is_image:
+        raise InvalidParams(
+            f"--augment {config.augment} applies to images; {data.info.name} holds vectors.", "Leave --augment empty."
+        )
+    normalizer = getattr(data.splits["train"], "normalizer", None)
+    norm = normalizer.params(device, 4) if normalizer is not None else None
+    return Augmenter(operations, torch.Generator().manual_seed(config.seed + 7919), norm)
 
 
 def _train_loader(
