@@ -84,6 +84,10 @@ class LatentGraphsParams:
         default="conv", metadata={"help": "Layers IMP prunes (003: conv only).", "choices": ("all", "conv", "linear")}
     )
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto.", "choices": ("cpu", "cuda", "auto")})
+    threads: int = field(
+        default=0,
+        metadata={"help": "Torch intra-op threads while the cell runs (0 = torch's default; 1 on a busy CPU)."},
+    )
 
     def __post_init__(self) -> None:
         if self.study not in STUDIES:
@@ -378,8 +382,15 @@ def imp_study(ctx: CellContext, p: LatentGraphsParams) -> None:
 
 
 def run_cell(ctx: CellContext, p: LatentGraphsParams) -> None:
-    """Run the cell's study."""
-    (training_study if p.study == "training" else imp_study)(ctx, p)
+    """Run the cell's study (with at most `threads` torch threads when set)."""
+    from graphstore.pruning.common import torch_threads  # deferred: torch loads only in a cell
+
+    study = training_study if p.study == "training" else imp_study
+    if p.threads > 0:
+        with torch_threads(p.threads):
+            study(ctx, p)
+    else:
+        study(ctx, p)
 
 
 def datasets(p: LatentGraphsParams) -> list[tuple[str, dict[str, str]]]:
