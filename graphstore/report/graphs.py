@@ -19,7 +19,15 @@ from graphstore.report.runs import flatten
 from graphstore.tracking import AnalysisRecord, GraphRecord, Tracking
 
 COMMUNITY_ANALYSES = {"louvain": "louvain", "leiden": "leiden", "label-propagation": "label_propagation"}
-CENTRALITY_PROPS = ("degree", "weighted_degree", "pagerank", "betweenness", "eigenvector", "kcore")
+# Node property -> the analysis that writes it (a property of the same name written otherwise is not listed).
+CENTRALITY_PROPS = {
+    "degree": "degree",
+    "weighted_degree": "degree",
+    "pagerank": "pagerank",
+    "betweenness": "betweenness",
+    "eigenvector": "eigenvector",
+    "kcore": "kcore",
+}
 TREE_KINDS = ("coactivation", "weights")
 NAME_PROPS = ("layer", "index", "class_name", "name", "label", "prediction", "idx", "i", "j")
 # Edge properties that are codes or ranks rather than weights.
@@ -138,6 +146,12 @@ def _analysis(analyses: list[AnalysisRecord], name: str) -> AnalysisRecord | Non
     return done[-1] if done else None
 
 
+def _param(analysis: AnalysisRecord, name: str) -> Any:
+    """A parameter of a recorded analysis, at the top level or under its method's parameters."""
+    method = analysis.params.get("method")
+    return analysis.params.get(name, method.get(name) if isinstance(method, dict) else None)
+
+
 def _node_values(graph: Graph, prop: str) -> np.ndarray | None:
     """A node property over every label that has it (concatenated), or None."""
     parts = [t.props[prop] for t in graph.nodes.values() if prop in t.props]
@@ -153,10 +167,8 @@ def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -
             title, f"no community analysis is recorded; run `graphstore analyze louvain --graph {graph.graph_id}`."
         )
         return
-    rows = [
-        [n, a.summary.get("communities"), a.summary.get("modularity"), a.params.get("method", {})] for n, a in found
-    ]
-    section = report.section(title).add(Table(["algorithm", "communities", "modularity", "parameters"], rows))
+    rows = [[n, a.summary.get("communities"), a.summary.get("modularity"), _param(a, "resolution")] for n, a in found]
+    section = report.section(title).add(Table(["algorithm", "communities", "modularity", "resolution"], rows))
     for name, _ in found:
         values = _node_values(graph, COMMUNITY_ANALYSES[name])
         if values is None:
@@ -285,19 +297,17 @@ def _multilayer(report: Report, graph: Graph, analyses: list[AnalysisRecord]) ->
 
 def _node_name(table: NodeTable, row: int) -> str:
     """A node's identifying properties (layer, unit, class, label...) as text."""
-    parts = [
-        f"{p}={table.props[p][row]}"
-        for p in NAME_PROPS
-        if p in table.props and table.props[p][row] == table.props[p][row]
-    ]
-    return ", ".join(str(x) for x in parts)
+    values = {p: table.props[p][row] for p in NAME_PROPS if p in table.props}
+    return ", ".join(f"{p}={v}" for p, v in values.items() if v is not None and v == v)  # v != v: NaN
 
 
 def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
     """Centrality top lists"""
     title = "Centrality top lists"
     section = Section(title)
-    for prop in CENTRALITY_PROPS:
+    for prop, analysis in CENTRALITY_PROPS.items():
+        if _analysis(analyses, analysis) is None:
+            continue
         ranked = []
         for table in graph.nodes.values():
             if prop in table.props:
