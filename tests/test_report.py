@@ -290,8 +290,11 @@ def chrome_driver(screenshots: Path):  # noqa: ANN201 - selenium's WebDriver
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
     if browser is None or not Path(driver_path).exists():
         pytest.fail(f"Chromium or chromedriver is missing; install them with: {INSTALL}")
-    from selenium import webdriver  # deferred: selenium is a dev dependency, loaded only by this test
-    from selenium.webdriver.chrome.service import Service  # deferred: as above
+    try:
+        from selenium import webdriver  # deferred: selenium is a dev dependency, loaded only by this test
+        from selenium.webdriver.chrome.service import Service  # deferred: as above
+    except ImportError:
+        pytest.fail("selenium is not installed: run `make venv` (it is in pyproject's dev extra)")
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
