@@ -104,12 +104,12 @@ def _run_cell(ctx: CellContext, p: ImpTopologyParams) -> None:
     start = PruneStart(source=CheckpointSource(run=int(trained.run_id)))
     report = _report_params(p)
     for method in p.methods:
-        common = {"rounds": p.rounds, "rate": p.rate, "scope": p.scope}
         if method == "imp":
-            pruned = IMP.run(ctx.job, ImpJobParams(start=start, method=ImpParams(**common), train=config))
+            imp = ImpParams(rounds=p.rounds, rate=p.rate, scope=p.scope)
+            pruned = IMP.run(ctx.job, ImpJobParams(start=start, method=imp, train=config))
         else:
-            params = TopologyImpJobParams(start=start, method=TopologyImpParams(**common), train=config)
-            pruned = TIMP.run(ctx.job, params)
+            timp = TopologyImpParams(rounds=p.rounds, rate=p.rate, scope=p.scope)
+            pruned = TIMP.run(ctx.job, TopologyImpJobParams(start=start, method=timp, train=config))
         ctx.link(pruned.run_id)
         source = CheckpointSource(run=int(pruned.run_id))
         table = TOPOLOGY.run(ctx.job, TopologyJobParams(source=source, all_rounds=True, method=report))
