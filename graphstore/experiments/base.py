@@ -30,6 +30,11 @@ class Pipeline(Generic[P]):
     params: type[P]
     run_cell: Callable[[CellContext, P], None]
     datasets: Callable[[P], Sequence[DatasetNeed]] | None = None
+    resources: Callable[[P], tuple[float, float]] | None = None
+
+    def needs(self, params: P) -> tuple[float, float]:
+        """(CPUs, GPUs) one cell needs, for executors that schedule by resources (Ray); default one CPU."""
+        return self.resources(params) if self.resources else (1.0, 0.0)
 
     @property
     def summary(self) -> str:

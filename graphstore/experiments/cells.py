@@ -30,6 +30,8 @@ class CellTask:
     experiment: str
     experiment_run_id: int
     cell: Cell
+    cpus: float = 1.0
+    gpus: float = 0.0
 
 
 @dataclass(frozen=True)

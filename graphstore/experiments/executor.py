@@ -63,11 +63,12 @@ class LocalExecutor:
 
 @dataclass
 class RayExecutor:
-    """Each cell a Ray task needing `cpus` CPUs (and `gpus` GPUs); outcomes come back to this driver."""
+    """Each cell a Ray task with the CPUs and GPUs its pipeline declares; outcomes come back to this driver.
 
-    cpus: float = 1.0
-    gpus: float = 0.0
+    Without an address (argument or RAY_ADDRESS) Ray starts on this machine with `cpus` CPUs (None: all)."""
+
     address: str | None = None
+    cpus: int | None = None
 
     def _ray(self) -> Any:
         try:
@@ -80,7 +81,14 @@ class RayExecutor:
         if not ray.is_initialized():
             address = self.address or os.environ.get("RAY_ADDRESS") or None
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                local: dict[str, Any] = {}
+                if address is None:  # a Ray started here: workers import what this process imports
+                    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+                    local = {"runtime_env": {"env_vars": {"PYTHONPATH": path}}}
+                    local.update({"num_cpus": self.cpus} if self.cpus else {})
+                ray.init(
+                    address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local
+                )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ExecutorUnavailable(
                     f"Cannot reach the Ray cluster at {address}: {exc}",
@@ -92,8 +100,8 @@ class RayExecutor:
         if not tasks:
             return
         ray = self._ray()
-        remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(run_in_worker)
-        pending = [remote.remote(t) for t in tasks]
+        remote = ray.remote(max_retries=0)(run_in_worker)
+        pending = [remote.options(num_cpus=t.cpus, num_gpus=t.gpus).remote(t) for t in tasks]
         try:
             while pending:
                 finished, pending = ray.wait(pending, num_returns=1)
@@ -107,7 +115,7 @@ class RayExecutor:
 def get(name: str, workers: int = 1) -> Executor:
     """The executor called `name` (local or ray)."""
     if name == "ray":
-        return RayExecutor()
+        return RayExecutor(cpus=workers if workers > 1 else None)
     if name == "local":
         return LocalExecutor(workers)
     raise ExecutorUnavailable(f"Unknown executor {name!r}.", f"Use one of: {', '.join(NAMES)}.")

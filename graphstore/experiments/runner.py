@@ -189,7 +189,8 @@ def run_experiment(context: JobContext, params: ExperimentParams) -> ExperimentR
         if cell.fingerprint in done:
             result.skipped.append(cell.key)
         else:
-            tasks.append(CellTask(context.settings, definition.pipeline, definition.name, run_id, cell))
+            cpus, gpus = plan.pipeline.needs(cell.params)
+            tasks.append(CellTask(context.settings, definition.pipeline, definition.name, run_id, cell, cpus, gpus))
     context.note(
         f"experiment run {run_id}: {definition.name} ({plan.scale}), {len(plan.cells)} cell(s)"
         + (f", {len(result.skipped)} already done" if result.skipped else "")

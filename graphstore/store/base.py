@@ -185,6 +185,10 @@ class GraphStore(ABC):
     def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
         """Run one Cypher statement with driver parameters."""
 
+    def read(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+        """Run one read-only statement; a clustered server may answer it from a follower (default: `execute`)."""
+        return self.execute(cypher, params)
+
     @abstractmethod
     def graph_info(self, graph_id: str) -> GraphInfo | None:
         """The :Graph node of a graph id, or None."""

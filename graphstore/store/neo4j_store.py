@@ -86,6 +86,8 @@ class Neo4jStore(GraphStore):
                 "Give user and password in GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD, not in the URI.",
             ) from None
         self._node_ids: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        # One bookmark manager for every session: in a cluster a read (routed to a follower) sees this store's writes.
+        self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         with self._errors():
             self._driver.verify_connectivity()
         self._user = user
@@ -129,6 +131,11 @@ class Neo4jStore(GraphStore):
             )
         if isinstance(exc, ex.CypherSyntaxError):
             return QueryError(f"Neo4j rejected the query: {exc.message}")
+        if isinstance(exc, ex.ClientError) and exc.code and exc.code.endswith("Statement.AccessMode"):
+            return QueryError(
+                f"Neo4j refused a write in a read transaction: {exc.message}",
+                "Statements that write go through GraphStore.execute, not GraphStore.read.",
+            )
         if isinstance(exc, ex.ClientError) and exc.code and "ProcedureNotFound" in exc.code:
             return QueryError(
                 f"{exc.message}",
@@ -145,8 +152,9 @@ class Neo4jStore(GraphStore):
     def _user_name(self) -> str:
         return getattr(self, "_user", "neo4j")
 
-    def _session(self) -> Any:
-        return self._driver.session(database=self.database)
+    def _session(self, mode: str = neo4j.WRITE_ACCESS) -> Any:
+        """A session on the store's database sharing the store's bookmarks (causal consistency in a cluster)."""
+        return self._driver.session(database=self.database, default_access_mode=mode, bookmark_manager=self._bookmarks)
 
     # ---- basics -----------------------------------------------------------------------------------------
     def init_schema(self) -> None:
@@ -160,6 +168,19 @@ class Neo4jStore(GraphStore):
             columns = list(result.keys())
             rows = [[_plain(v) for v in record.values()] for record in result]
         return QueryResult(columns, rows)
+
+    def read(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
+        """A read transaction (retried on transient errors): with a neo4j:// URI the driver routes it to a
+        follower or read replica of a cluster; the server refuses a write in it."""
+
+        def work(tx: Any) -> QueryResult:
+            result = tx.run(cypher, params or {})
+            columns = list(result.keys())
+            return QueryResult(columns, [[_plain(v) for v in record.values()] for record in result])
+
+        with self._errors(), self._session(neo4j.READ_ACCESS) as session:
+            out: QueryResult = session.execute_read(work)
+        return out
 
     def _write_tx(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         """Run statements in one explicit transaction (all or nothing)."""
@@ -197,11 +218,11 @@ class Neo4jStore(GraphStore):
 
     # ---- graph nodes --------------------------------------------------------------------------------------
     def graph_info(self, graph_id: str) -> GraphInfo | None:
-        rows = self.execute("MATCH (g:Graph {graph_id: $id}) RETURN properties(g) AS g", {"id": graph_id}).rows
+        rows = self.read("MATCH (g:Graph {graph_id: $id}) RETURN properties(g) AS g", {"id": graph_id}).rows
         return info_from_record(rows[0][0]) if rows else None
 
     def list_graphs(self) -> list[GraphInfo]:
-        rows = self.execute("MATCH (g:Graph) RETURN properties(g) AS g ORDER BY g.created_at DESC, g.graph_id").rows
+        rows = self.read("MATCH (g:Graph) RETURN properties(g) AS g ORDER BY g.created_at DESC, g.graph_id").rows
         return [info_from_record(r[0]) for r in rows]
 
     def _create_graph_node(self, graph: Graph) -> None:
@@ -286,7 +307,7 @@ class Neo4jStore(GraphStore):
 
     # ---- reads --------------------------------------------------------------------------------------------
     def _stored_labels(self, graph_id: str) -> list[str]:
-        rows = self.execute(
+        rows = self.read(
             "MATCH (n:GraphNode {graph_id: $g}) UNWIND labels(n) AS l WITH DISTINCT l "
             "WHERE l <> 'GraphNode' RETURN l ORDER BY l",
             {"g": graph_id},
@@ -294,27 +315,27 @@ class Neo4jStore(GraphStore):
         return [r[0] for r in rows]
 
     def _stored_types(self, graph_id: str) -> list[str]:
-        rows = self.execute(
+        rows = self.read(
             "MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN DISTINCT type(r) AS t ORDER BY t", {"g": graph_id}
         ).rows
         return [r[0] for r in rows]
 
     def stored_types(self, graph_id: str) -> dict[str, list[str]]:
-        rows = self.execute(
+        rows = self.read(
             "MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN type(r) AS t, collect(DISTINCT keys(r)) AS ks ORDER BY t",
             {"g": graph_id},
         ).rows
         return {t: sorted({k for ks in key_lists for k in ks} - {"graph_id"}) for t, key_lists in rows}
 
     def _read_nodes(self, graph_id: str, label: str) -> NodeTable:
-        rows = self.execute(
+        rows = self.read(
             f"MATCH (n:{label} {{graph_id: $g}}) RETURN n.key AS key, properties(n) AS p ORDER BY key", {"g": graph_id}
         ).rows
         keys = np.array([r[0] for r in rows], dtype=np.int64)
         return NodeTable(label, keys, _columns([r[1] for r in rows], skip={"uid", "graph_id", "key"}))
 
     def _read_edges(self, graph_id: str, rel_type: str) -> EdgeTable | None:
-        ends = self.execute(
+        ends = self.read(
             f"MATCH (a:GraphNode {{graph_id: $g}})-[r:{rel_type}]->(b) RETURN "
             "[l IN labels(a) WHERE l <> 'GraphNode'][0] AS a, [l IN labels(b) WHERE l <> 'GraphNode'][0] AS b "
             "LIMIT 1",
@@ -323,7 +344,7 @@ class Neo4jStore(GraphStore):
         if not ends:
             return None
         src_label, dst_label = ends[0]
-        rows = self.execute(
+        rows = self.read(
             f"MATCH (a:{src_label} {{graph_id: $g}})-[r:{rel_type}]->(b:{dst_label}) "
             "RETURN a.key AS s, b.key AS t, properties(r) AS p ORDER BY s, t",
             {"g": graph_id},
