@@ -369,14 +369,15 @@ def imp_study(ctx: CellContext, p: LatentGraphsParams) -> None:
             r.round: ingest_knn(ctx, p, checkpoint(None, path=r.checkpoint), f"imp{rate:g}-r{r.round}")
             for r in result.rounds
         }
-        for r in result.rounds:
-            ctx.record("imp_rounds", rate=rate, round=r.round, sparsity=r.sparsity, accuracy=r.metrics.get("test_acc"))
-        pairs = [(ids[0][k], ids[r][k]) for r in sorted(ids) if r > 0 for k in p.ks]
-        sims = compare_pairs(ctx, pairs)
-        for r in sorted(ids):
+        for record in result.rounds:
+            metrics = record.metrics
+            ctx.record(
+                "imp_rounds", rate=rate, round=record.round, sparsity=record.sparsity, accuracy=metrics.get("test_acc")
+            )
+        later = [r for r in sorted(ids) if r > 0]
+        sims = compare_pairs(ctx, [(ids[0][k], ids[r][k]) for r in later for k in p.ks])
+        for r in later:
             for k in p.ks:
-                if r == 0:
-                    continue
                 s = sims[(ids[0][k], ids[r][k])]
                 ctx.record("imp", rate=rate, round=r, k=k, jaccard=s.jaccard, cns=s.cns, acc=s.acc_b)
 
