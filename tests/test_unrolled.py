@@ -11,7 +11,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from graphstore.analysis.mst import TopologyParams, model_topology, unrolled_topology
+from graphstore.analysis.topology_report import conv_input_sizes
 from graphstore.analysis.unrolled import ConvGeometry, conv_geometry, unrolled_msf
+from graphstore.nn import load_dataset, make_model
 
 
 def explicit_edges(kernel: np.ndarray, g: ConvGeometry) -> dict[tuple[int, int], float]:
@@ -95,3 +97,9 @@ def test_model_topology_needs_conv_input_sizes_for_the_unrolled_graph() -> None:
     assert top.edges == 16 and len(top.mst_out) == 16  # one kernel weight: 16 disjoint edges, all in the forest
     (chan,) = model_topology([("conv1", conv)], mask, TopologyParams(), {"conv1": (4, 4)})
     assert chan.graph == "channel" and chan.edges == 1 and chan.kappa_004 == 9 * 16 / (36 + 16 - 1)
+
+
+def test_conv_input_sizes_follow_pooling() -> None:
+    info = load_dataset("digits", size=16, limit=50).info
+    model = make_model("small-cnn", info)
+    assert conv_input_sizes(model, model.prunable_layers(), info.input_shape) == {"conv1": (16, 16), "conv2": (8, 8)}
