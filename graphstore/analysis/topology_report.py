@@ -86,7 +86,7 @@ class TopologyReportParams:
     )
     chunk_edges: int = field(
         default=CHUNK_EDGES,
-        metadata={"help": "Unrolled graph: edges expanded per Kruskal chunk (bounds memory, ~40 bytes per edge)."},
+        metadata={"help": "Unrolled graph: edges per Kruskal chunk (bounds memory, about 180 bytes per edge)."},
     )
 
     def mst(self) -> TopologyParams:
