@@ -23,7 +23,7 @@ h2 { font-size: 1.2rem; margin-top: 2rem; color: #0b3d66; }
 table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .85rem; }
 th, td { border: 1px solid #c8c8c8; padding: .2rem .5rem; text-align: left; vertical-align: top; }
 th { background: #eef3f8; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .2rem; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: .2rem; white-space: nowrap; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e0e0e0; }
 figcaption { font-size: .85rem; color: #444; }
