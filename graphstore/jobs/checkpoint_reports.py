@@ -144,11 +144,12 @@ NOISE = JobSpec(
 )
 TOPOLOGY = JobSpec(
     "topology",
-    "Zeroth-order topology (METHODS F): per-layer NP, normalised NP, kappa*, MST overlap "
-    "and its bounds, model totals; with --all-rounds, one row per pruning round of a run.",
+    "Zeroth-order topology (METHODS F): per-layer NP, normalised NP, kappa* (measured, and kappa_004 in 004's "
+    "count), MST overlap and its bounds; model totals, kappa_004 = 004's Final Compression; conv layers as channel "
+    "or unrolled (Toeplitz) graphs; with --all-rounds, one row per pruning round of a run.",
     TopologyJobParams,
     run_topology,
-    "graphstore topology --run 2 --all-rounds --null",
+    "graphstore topology --run 1 --conv-graph unrolled",
 )
 MODULES = JobSpec(
     "modules",
