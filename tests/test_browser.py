@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from graphstore.config import Settings
-from graphstore.errors import ServiceError
+from graphstore.errors import QueryError, ServiceError
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.browse import BrowseParams, run_browse
 from graphstore.services import browser_content, neo4j_server
 from graphstore.store.queries import get_query
-from tests.conftest import make_neo4j, small_graph
+from tests.conftest import make_embedded, make_neo4j, small_graph
 from tests.servers import neo4j_http, neo4j_params
 
 CONTENT = browser_content.CONTENT_DIR
@@ -321,3 +321,43 @@ def test_browser_connects_styles_and_draws_a_named_query(tmp_path):
         label = "Neuron" if caption in neurons else "Class"
         assert fill.upper() == style[f"node.{label}"]["color"].upper(), (caption, fill)
     assert sorted(p.name for p in shots.iterdir()) == ["1-connect.png", "2-guide.png", "3-hubs-graph.png"]
+
+
+# ---- the Browser's named queries on Neo4j ----------------------------------------------------------------------
+
+
+@pytest.mark.neo4j
+def test_browser_queries_return_hubs_and_communities_by_hand():
+    """small_graph: hub 3 has degree 5 (3 in, 2 out); 4, 5, 6 have 3; 0 has 2. Communities: louvain = key % 2 on the
+    7 neurons, so {0, 2, 4, 6} (4 members) and {1, 3, 5} (3); the two classes have none."""
+    store = make_neo4j()
+    try:
+        store.write_graph(small_graph("g1"))
+        store.execute("MATCH (n:Neuron {graph_id: 'g1'}) SET n.louvain = n.key % 2")
+        hubs = store.run_query("hubs_graph", {"graph_id": "g1", "limit": 5, "neighbours": 10})
+        grouped = store.run_query("communities", {"graph_id": "g1", "members": 3})
+        drawn = store.run_query("community_graph", {"graph_id": "g1"})
+    finally:
+        store.close()
+    assert [(row[0]["key"], row[1], len(row[2]), len(row[3])) for row in hubs.rows] == [
+        (3, 5, 5, 5),
+        (4, 3, 3, 3),
+        (5, 3, 3, 3),
+        (6, 3, 3, 3),
+        (0, 2, 2, 2),
+    ]
+    assert grouped.rows == [[0, 4, ["Neuron"], ["g1:0", "g1:2", "g1:4"]], [1, 3, ["Neuron"], ["g1:1", "g1:3", "g1:5"]]]
+    assert [(row[0], row[1], sorted(m["key"] for m in row[2]), len(row[3])) for row in drawn.rows] == [
+        ({"property": "louvain", "community": 0, "size": 4}, 4, [0, 2, 4, 6], 4),
+        ({"property": "louvain", "community": 1, "size": 3}, 3, [1, 3, 5], 3),
+    ]
+
+
+def test_browser_queries_are_neo4j_only(tmp_path):
+    store = make_embedded(tmp_path)
+    try:
+        store.write_graph(small_graph("g1"))
+        with pytest.raises(QueryError, match="no version for the ladybug store"):
+            store.run_query("communities", {"graph_id": "g1"})
+    finally:
+        store.close()
