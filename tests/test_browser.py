@@ -361,3 +361,29 @@ def test_browser_queries_are_neo4j_only(tmp_path):
             store.run_query("communities", {"graph_id": "g1"})
     finally:
         store.close()
+
+
+def test_browse_command_prints_the_address_without_the_password(tmp_path):
+    """Through the real command line: the address on stdout's first line, the password nowhere."""
+    from tests.test_cli import run_cli
+
+    secret = "not-printed-8f2c"
+    result = run_cli(
+        tmp_path,
+        "--graph-store",
+        "bolt://127.0.0.1:7687",
+        "--neo4j-password",
+        secret,
+        "browse",
+        "--http",
+        "http://127.0.0.1:7474",
+        "--no-check",
+    )
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first == (
+        "http://127.0.0.1:7474/browser/?dbms=bolt%3A%2F%2Fneo4j%40127.0.0.1%3A7687&db=neo4j&preselectAuthMethod=NATIVE"
+    )
+    assert secret not in result.stdout + result.stderr
+    refused = run_cli(tmp_path, "browse")
+    assert refused.returncode == 2 and "embedded" in refused.stderr, refused.stderr
