@@ -217,6 +217,11 @@ def hierarchy_of(ctx: CellContext, p: CoactivationHierarchyParams, path: Path, l
     return row
 
 
+def labels(p: CoactivationHierarchyParams) -> dict[str, Any]:
+    """The columns every row carries whether or not they are grid axes (the tables group by them)."""
+    return {"dataset": p.dataset, "model": p.model}
+
+
 def load_data(ctx: CellContext, p: CoactivationHierarchyParams) -> Any:
     """The cell's dataset (for test accuracies)."""
     from graphstore.nn.datasets import load_dataset  # deferred: torch
@@ -239,12 +244,13 @@ def run_training(ctx: CellContext, p: CoactivationHierarchyParams, data: Any) ->
         ctx.job.status(f"co-activation hierarchy at epoch {epoch}")
         acc = accuracy(by_epoch[epoch], data, p.device)
         row = {"accuracy": acc, "run_id": int(out.run_id), **hierarchy_of(ctx, p, by_epoch[epoch], f"e{epoch}")}
-        ctx.record("training", epoch=epoch, **row)
+        ctx.record("training", **labels(p), epoch=epoch, **row)
         accs.append(acc)
         rfs.append(row.get("rf_mean"))
-    ctx.record("pruning", sparsity=0.0, epoch=epochs[-1], **row)  # 000's sparsity 0: the converged unpruned net
+    # 000's sparsity 0 is the converged unpruned net
+    ctx.record("pruning", **labels(p), sparsity=0.0, epoch=epochs[-1], **row)
     if all(r is not None for r in rfs):
-        ctx.record("accuracy_rf", spearman=spearman(accs, rfs), points=len(rfs))
+        ctx.record("accuracy_rf", **labels(p), spearman=spearman(accs, rfs), points=len(rfs))
 
 
 def run_pruning(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
@@ -265,7 +271,7 @@ def run_pruning(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
         final = run.saved[-1]
         row = hierarchy_of(ctx, p, final, f"p{sparsity}")
         acc = run.result.final.get("test_acc")
-        ctx.record("pruning", sparsity=sparsity, accuracy=acc, run_id=int(run.run_id), **row)
+        ctx.record("pruning", **labels(p), sparsity=sparsity, accuracy=acc, run_id=int(run.run_id), **row)
 
 
 def run_cell(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
