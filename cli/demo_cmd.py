@@ -30,17 +30,19 @@ def render(done: DemoResult, cli: dict[str, Any]) -> None:
         "train a dense network, then prune it (IMP with rewinding)",
         "ingest the pruned network's graphs",
         "communities of the co-activation graph",
+        "the class tree of the co-activation graph",
     )
     renders = (
         lambda: render_rounds(done.pruning, cli),
         lambda: render_ingest(done.ingest, cli),
         lambda: render_analysis(done.analysis, cli),
+        lambda: render_analysis(done.hierarchy, cli),
     )
     for number, (title, command, show) in enumerate(zip(titles, done.commands, renders, strict=True), start=1):
         console.rule(f"[bold]{number}. {title}[/]")
         console.print(f"$ {command}", highlight=False, markup=False)
         show()
-    for number, step in enumerate(done.queries, start=4):
+    for number, step in enumerate(done.queries, start=len(titles) + 1):
         console.rule(f"[bold]{number}. {step.title}[/]")
         console.print(
             f"$ graphstore query {step.name} " + " ".join(f"-p {k}={v}" for k, v in step.params.items()),

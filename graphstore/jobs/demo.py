@@ -1,4 +1,6 @@
-"""The demo job: a researcher's day composed of the real jobs (prune imp -> ingest -> analyze -> named queries)."""
+"""The demo job: a researcher's day composed of the real jobs (prune imp -> ingest -> analyze -> named queries).
+
+The CLI ends it with a report of what it did (graphstore.report.demo; the report layer sits above the jobs)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class DemoResult:
     queries: list[QueryStep]
     store: str
     commands: list[str] = field(default_factory=list)
+    hierarchy: Any = None
 
 
 def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -65,7 +68,7 @@ def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
     """Run each step through its job, on the configured stores, and collect the results."""
-    context.note("1/4 train a dense network, then prune it (IMP with rewinding)")
+    context.note("1/5 train a dense network, then prune it (IMP with rewinding)")
     pruning = run_imp_job(
         context,
         ImpJobParams(
@@ -74,7 +77,7 @@ def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
             train=TrainConfig(epochs=params.epochs),
         ),
     )
-    context.note("2/4 ingest the pruned network's graphs")
+    context.note("2/5 ingest the pruned network's graphs")
     ingest = run_ingest(
         context,
         IngestParams(
@@ -85,17 +88,24 @@ def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
             replace=True,
         ),
     )
-    context.note("3/4 communities of the co-activation graph")
+    context.note("3/5 communities of the co-activation graph")
     analysis = analysis_job("louvain").run(
         context, analysis_params("louvain", f"{params.prefix}-coactivation", weight="w")
     )
-    context.note("4/4 named queries")
+    context.note("4/5 the class tree of the co-activation graph")
+    hierarchy = analysis_job("hierarchy").run(
+        context,
+        analysis_params("hierarchy", f"{params.prefix}-coactivation", method="louvain-levels", runs=5, workers=1),
+    )
+    context.note("5/5 named queries")
     steps = []
     with context.open_store() as store:
         for title, name, values in queries(params.prefix):
             result = store.run_query(name, values)
             steps.append(QueryStep(title, name, values, list(result.columns), [list(r) for r in result.rows]))
-    return DemoResult(pruning, ingest, analysis, steps, context.settings.graph_store_uri, commands(params, pruning))
+    return DemoResult(
+        pruning, ingest, analysis, steps, context.settings.graph_store_uri, commands(params, pruning), hierarchy
+    )
 
 
 def commands(params: DemoParams, pruning: RoundsResult) -> list[str]:
@@ -107,6 +117,7 @@ def commands(params: DemoParams, pruning: RoundsResult) -> list[str]:
         f"graphstore ingest --run {pruning.run_id} --round {params.rounds} --graphs "
         f"weights,coactivation,knn,class-graph --k 8 --limit 600 --graph-id-prefix {p} --replace",
         f"graphstore analyze louvain --graph {p}-coactivation --weight w",
+        f"graphstore analyze hierarchy --graph {p}-coactivation --method louvain-levels --runs 5",
     ]
 
 
