@@ -23,6 +23,7 @@ from graphstore.experiments.runner import ExperimentParams, run_experiment
 from graphstore.graph import Graph
 from graphstore.jobs.analyze import analysis_job, analysis_params
 from graphstore.jobs.base import JobContext
+from graphstore.jobs.demo import DemoResult
 from graphstore.jobs.ingest import ExtractOptions, IngestParams, run_ingest
 from graphstore.jobs.prune import (
     ImpJobParams,
@@ -35,6 +36,7 @@ from graphstore.jobs.prune import (
 from graphstore.jobs.source import CheckpointSource
 from graphstore.nn.config import TrainConfig
 from graphstore.pruning.params import ImpParams, TopologyImpParams
+from graphstore.report.demo import demo_report
 from graphstore.report.document import Report
 from graphstore.report.graphs import degrees
 from graphstore.report.job import (
@@ -68,6 +70,7 @@ class Made:
     timp_run: int
     graphs: dict[str, str]
     progress: list[tuple[str, int, int]]
+    demo: DemoResult
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def made(tmp_path_factory) -> Made:
             train=train,
         ),
     )
-    run_ingest(
+    ingest = run_ingest(
         context,
         IngestParams(
             source=CheckpointSource(run=int(imp.run_id), round=1),
@@ -110,6 +113,7 @@ def made(tmp_path_factory) -> Made:
         "class-graph": "r-class-graph",
         "multilayer": "r-multilayer",
     }
+    runs = {}
     for name, graph, method in (
         ("louvain", graphs["coactivation"], {"weight": "w"}),
         (
@@ -121,9 +125,16 @@ def made(tmp_path_factory) -> Made:
         ("pagerank", graphs["weights"], {}),
         ("degree", graphs["weights"], {}),
     ):
-        analysis_job(name).run(context, analysis_params(name, graph, engine="client", **method))
+        runs[name] = analysis_job(name).run(context, analysis_params(name, graph, engine="client", **method))
     progress.clear()
-    return Made(context, parent, int(imp.run_id), int(timp.run_id), graphs, progress)
+    steps = [
+        "graphstore prune imp ...",
+        "graphstore ingest ...",
+        "graphstore analyze louvain ...",
+        "graphstore analyze hierarchy ...",
+    ]
+    demo = DemoResult(imp, ingest, runs["louvain"], [], settings.graph_store_uri, steps, runs["hierarchy"])
+    return Made(context, parent, int(imp.run_id), int(timp.run_id), graphs, progress, demo)
 
 
 def inline_figures(html: str) -> list[str]:
@@ -388,3 +399,18 @@ def test_experiment_report_beside_the_paper(tmp_path: Path) -> None:
     assert "| sums | seed=7 | total | 3 | - | no matching row |" in text
     with pytest.raises(ReportError):
         run_experiment_report(context, ExperimentReportParams(id=int(outcome.run_id) + 99, out=str(tmp_path)))
+
+
+def test_demo_report_tells_the_day_with_curve_and_tree(made: Made, tmp_path: Path) -> None:
+    """The demo's index draws the accuracy curve and the class tree, and links every run and graph report."""
+    done = demo_report(made.context, made.demo, str(tmp_path / "demo"))
+    index = done.index_html.read_text()
+    assert len(inline_figures(index)) == 2 and not done.failed
+    assert {(w.kind, w.id) for w in done.written} == {
+        ("run", str(made.train_run)),
+        ("run", str(made.imp_run)),
+        *(("graph", g) for g in made.graphs.values()),
+    }
+    for written in done.written:
+        assert f'href="{written.html.name}"' in index
+    check_markdown(done.index_markdown)
