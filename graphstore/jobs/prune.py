@@ -3,6 +3,8 @@
 Every method starts the same way (PruneStart): a checkpoint (a file, or --run [--epoch | --round]), or a model
 trained from scratch on a dataset first. Each method's dataclass is nested as `method`, TrainConfig as `train`, so
 the CLI options, the tracked record and the experiments that compose these jobs all read the same fields.
+The methods that train in one loop (imp, topology, structured) take `--nproc N` like `graphstore train`
+(graphstore.jobs.launch): N torchrun processes, rank 0 alone tracks and writes, every rank applies rank 0's masks.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.launch import distributable, nproc_field
 from graphstore.jobs.source import CheckpointSource
 from graphstore.jobs.train import ModelChoice
+from graphstore.nn import distributed
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.params import parse_assignments
 from graphstore.pruning.common import PruningError, RoundRecord, Start, load_start, train_start
@@ -53,7 +57,8 @@ def resolve_start(
     settings, data_params = context.settings, parse_assignments(start.choice.data_opt, "--data-opt")
     if start.source.given:
         path = start.source.resolve(settings.data_dir)
-        return load_start(settings.data_dir, checkpoint=path, data_params=data_params), None
+        with distributed.lead_first():  # under torchrun rank 0 loads (and caches) the data first
+            return load_start(settings.data_dir, checkpoint=path, data_params=data_params), None
     if start.choice.model is None:
         raise PruningError("Nothing to prune.", "Pass a checkpoint path, --run RUN_ID, or --model M --dataset D.")
     return train_start(
@@ -81,6 +86,7 @@ class ImpJobParams:
     start: PruneStart = field(default_factory=PruneStart)
     method: ImpParams = field(default_factory=ImpParams)
     train: TrainConfig = field(default_factory=TrainConfig)
+    nproc: int = nproc_field()
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class TopologyImpJobParams:
     start: PruneStart = field(default_factory=PruneStart)
     method: TopologyImpParams = field(default_factory=TopologyImpParams)
     train: TrainConfig = field(default_factory=TrainConfig)
+    nproc: int = nproc_field()
 
 
 @dataclass
@@ -135,13 +142,15 @@ def _rounds(method: str, fn: Any, context: JobContext, params: Any) -> RoundsRes
     return RoundsResult(method, run.run_id, start.parent_run_id, list(run.rounds), columns)
 
 
+@distributable
 def run_imp_job(context: JobContext, params: ImpJobParams) -> RoundsResult:
-    """IMP rounds, tracked (one metrics step and one checkpoint per round)."""
+    """IMP rounds, tracked (one metrics step and one checkpoint per round); --nproc N trains under torchrun."""
     return _rounds("imp", run_imp, context, params)
 
 
+@distributable
 def run_topology_job(context: JobContext, params: TopologyImpJobParams) -> RoundsResult:
-    """T-IMP rounds, tracked like IMP."""
+    """T-IMP rounds, tracked like IMP; --nproc N trains under torchrun."""
     return _rounds("topology", run_topology, context, params)
 
 
@@ -152,24 +161,28 @@ class StructuredJobParams:
     start: PruneStart = field(default_factory=PruneStart)
     method: StructuredConfig = field(default_factory=StructuredConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    nproc: int = nproc_field()
 
 
+@distributable
 def run_structured_job(context: JobContext, params: StructuredJobParams) -> StructuredRun:
-    """The group-HS schedule from a checkpoint, or from a fresh model (000 trains with group-HS from scratch)."""
+    """The group-HS schedule from a checkpoint, or from a fresh model (000 trains with group-HS from scratch);
+    --nproc N trains under torchrun."""
     method, config, settings = params.method, params.train, context.settings
     prune_epoch = method.prune_at(config.epochs)
     if params.start.source.given:
         start, _ = resolve_start(context, params.start, config)
     elif params.start.choice.model is not None:
         choice, model = params.start.choice, params.start.choice.model
-        start = fresh_start(
-            settings.data_dir,
-            model,
-            parse_assignments(choice.model_opt, "--model-opt"),
-            choice.dataset,
-            parse_assignments(choice.data_opt, "--data-opt"),
-            config.seed,
-        )
+        with distributed.lead_first():  # under torchrun rank 0 loads (and caches) the data first
+            start = fresh_start(
+                settings.data_dir,
+                model,
+                parse_assignments(choice.model_opt, "--model-opt"),
+                choice.dataset,
+                parse_assignments(choice.data_opt, "--data-opt"),
+                config.seed,
+            )
     else:
         raise PruningError("Nothing to prune.", "Pass a checkpoint path, --run RUN_ID, or --model M --dataset D.")
     context.note(

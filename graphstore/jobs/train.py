@@ -1,24 +1,19 @@
 """The train job: a registered model on a registered dataset, as a tracked run with checkpoints and metrics.
 
-`--nproc N` (N > 1) re-launches the job under torchrun (`python -m torch.distributed.run`) with N local processes
-on loopback (MASTER_ADDR 127.0.0.1, a free port): each runs graphstore.jobs.train_worker, which trains with
-DistributedDataParallel; rank 0 hands the outcome back through a file. Started by torchrun already (WORLD_SIZE set),
-the job trains in place as its rank.
+`--nproc N` (N > 1) re-launches the job under torchrun with N local processes (graphstore.jobs.launch, shared with
+the pruning jobs that train): each trains with DistributedDataParallel; rank 0 hands the outcome back. Started by
+torchrun already (WORLD_SIZE set), the job trains in place as its rank.
 """
 
 from __future__ import annotations
 
-import pickle
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graphstore.jobs.base import JobContext, JobSpec, register
-from graphstore.nn import distributed
+from graphstore.jobs.launch import distributable, nproc_field
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.errors import InvalidParams
 from graphstore.nn.params import parse_assignments
 from graphstore.nn.tracked import train_tracked
 
@@ -69,13 +64,7 @@ class TrainParams:
         default=None, metadata={"help": "Run name in the tracking DB (default <model>-<dataset>)."}
     )
     train: TrainConfig = field(default_factory=TrainConfig)
-    nproc: int = field(
-        default=1,
-        metadata={
-            "help": "Local processes to train with (DistributedDataParallel under torchrun: gloo on CPU, nccl on "
-            "GPU); --batch-size stays the global batch."
-        },
-    )
+    nproc: int = nproc_field()
 
 
 @dataclass
@@ -92,36 +81,11 @@ class TrainOutcome:
     saved: list[Path]
 
 
+@distributable
 def run_train(context: JobContext, params: TrainParams) -> TrainOutcome:
     """Train as a tracked run (graphstore.nn.tracked.train_tracked) and return what it recorded; --nproc N > 1
-    re-launches it under torchrun."""
-    if params.nproc > 1 and not distributed.launched():
-        return launch(context, params)
+    re-launches it under torchrun (graphstore.jobs.launch)."""
     return train_here(context, params)
-
-
-def launch(context: JobContext, params: TrainParams) -> TrainOutcome:
-    """Run the job in `params.nproc` local torchrun processes; return rank 0's outcome."""
-    if params.train.batch_size % params.nproc:
-        raise InvalidParams(
-            f"--batch-size {params.train.batch_size} does not split over --nproc {params.nproc} processes.",
-            f"--batch-size is the global batch: use a multiple of {params.nproc}.",
-        )
-    context.note(f"training in {params.nproc} processes (torchrun, DistributedDataParallel)")
-    with tempfile.TemporaryDirectory(prefix="graphstore-train-") as tmp:
-        job, result = Path(tmp) / "job.pkl", Path(tmp) / "outcome.pkl"
-        job.write_bytes(pickle.dumps((context.settings, params)))
-        command = distributed.torchrun_command(params.nproc, "graphstore.jobs.train_worker", [str(job), str(result)])
-        context.status(f"waiting for {params.nproc} training processes")
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not result.exists():
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            raise distributed.DistributedTrainingFailed(
-                f"Distributed training in {params.nproc} processes failed (exit {done.returncode}):\n{tail}",
-                "Run it once with --nproc 1 to see the error directly.",
-            )
-        outcome: TrainOutcome = pickle.loads(result.read_bytes())
-    return outcome
 
 
 def train_here(context: JobContext, params: TrainParams) -> TrainOutcome:

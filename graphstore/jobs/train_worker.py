@@ -1,6 +1,7 @@
-"""One torchrun process of `graphstore train --nproc N`: `python -m graphstore.jobs.train_worker JOB OUT`.
+"""One torchrun process of a job run with `--nproc N`: `python -m graphstore.jobs.train_worker JOB OUT`.
 
-JOB is the pickled (Settings, TrainParams) the launching job wrote; rank 0 pickles its TrainOutcome to OUT.
+JOB is the pickled (Settings, job function, params, device) that graphstore.jobs.launch.launch wrote; every rank
+joins the process group and runs the job function as its rank; rank 0 pickles the job's result to OUT.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ import sys
 from pathlib import Path
 
 from graphstore.jobs.base import JobContext
-from graphstore.jobs.train import train_here
 from graphstore.nn import distributed
 
 
 def main(argv: list[str]) -> int:
-    """Train this rank's share; rank 0 writes the outcome file."""
-    job, out = Path(argv[0]), Path(argv[1])
-    settings, params = pickle.loads(job.read_bytes())
+    """Run this rank's share of the job; rank 0 writes the result file."""
+    order, out = Path(argv[0]), Path(argv[1])
+    settings, job, params, device = pickle.loads(order.read_bytes())
     try:
-        outcome = train_here(JobContext(settings), params)
+        distributed.setup(device)
+        outcome = job(JobContext(settings), params)
         if distributed.rank() == 0:
             out.write_bytes(pickle.dumps(outcome))
     finally:

@@ -5,25 +5,32 @@ GPU; one GPU per local rank). Each epoch every rank draws the permutation a sing
 seeded generator), and a DistributedSampler over it gives rank r every W-th sample, so with the per-rank batch =
 global batch / W the ranks' k-th batches together are exactly the single process's k-th batch, every epoch.
 Evaluation is sharded too (rank r takes batches r, r+W, ...) and its sums are all-reduced, so every rank sees the
-same metrics and takes the same early-stopping decisions. Outside torchrun everything here is a no-op.
+same metrics and takes the same early-stopping decisions. Decisions that change the model (pruning masks) are
+taken on rank 0 and broadcast (`from_lead`); batch norms normalise with the global batch's statistics
+(`data_parallel`). Outside torchrun everything here is a no-op.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_autograd
+from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.base import Batch, DeviceLoader, LoadedDataset, StreamSource, TensorBatches, TensorSource
 from graphstore.nn.errors import InvalidParams
+
+T = TypeVar("T")
 
 
 class DistributedTrainingFailed(GraphstoreError):
@@ -101,6 +108,20 @@ def broadcast(value: Any) -> Any:
     return box[0]
 
 
+def from_lead(compute: Callable[[], T]) -> T:
+    """`compute()` on rank 0 alone, its result broadcast to every rank (a decision all ranks must share, such as
+    pruning masks); outside a process group simply `compute()`."""
+    if not active():
+        return compute()
+    return cast(T, broadcast(compute() if rank() == 0 else None))
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (e.g. until rank 0's checkpoints are on disk); a no-op outside a group."""
+    if active():
+        dist.barrier()
+
+
 @contextmanager
 def lead_first() -> Iterator[bool]:
     """Rank 0 runs the block first (e.g. to download and cache data), the others after it; yields 'is rank 0'."""
@@ -143,6 +164,47 @@ class ShardedBatches:
         subset = Subset(source.dataset, [int(source.indices[i]) for i in indices])
         loader = DataLoader(subset, batch_size=self.batch_size, shuffle=False, pin_memory=self.device.type == "cuda")
         yield from DeviceLoader(loader, self.device)
+
+
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` wrapped in DistributedDataParallel, its batch norms normalising with the global batch's statistics.
+
+    Without the latter each rank would normalise with its own shard's mean and variance (and DDP would keep rank
+    0's running statistics), so a BN model would not match a single process with the same global batch. torch's
+    SyncBatchNorm runs on GPUs only (and replaces the modules); here each BatchNorm's forward is replaced on the
+    instance (the module, its type and its state_dict stay as they are) by `global_batch_norm`, which is plain
+    batch norm outside a process group or in eval mode, so the model behaves as before once training ends.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and "forward" not in vars(module):
+            module.forward = functools.partial(global_batch_norm, module)  # type: ignore[method-assign]
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def global_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """Training-mode batch norm over the union of all ranks' batches (two differentiable all-reduces: the sums
+    for the mean, then the centred squares for the biased variance), updating the running statistics as
+    torch's BatchNorm does; plain `bn` outside a process group, in eval mode or without batch statistics."""
+    if not (active() and bn.training and bn.track_running_stats and bn.running_mean is not None):
+        return type(bn).forward(bn, x)
+    dims, shape = [0, *range(2, x.dim())], [1, -1, *([1] * (x.dim() - 2))]
+    count = torch.tensor([float(x.numel() // x.shape[1])], dtype=x.dtype, device=x.device)
+    sums = dist_autograd.all_reduce(torch.cat([x.sum(dims), count]))
+    n = sums[-1].detach()
+    mean = sums[:-1] / n
+    centred = x - mean.reshape(shape)
+    var = dist_autograd.all_reduce((centred * centred).sum(dims)) / n
+    with torch.no_grad():
+        tracked = cast(torch.Tensor, bn.num_batches_tracked)
+        tracked.add_(1)
+        factor = bn.momentum if bn.momentum is not None else 1.0 / float(tracked)
+        bn.running_mean.mul_(1 - factor).add_(mean.detach(), alpha=factor)
+        running_var = cast(torch.Tensor, bn.running_var)
+        running_var.mul_(1 - factor).add_(var.detach() * n / max(float(n) - 1, 1.0), alpha=factor)
+    out = centred * torch.rsqrt(var + bn.eps).reshape(shape)
+    if bn.affine:
+        out = out * bn.weight.reshape(shape) + bn.bias.reshape(shape)
+    return out
 
 
 def free_port() -> int:

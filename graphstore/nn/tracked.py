@@ -13,6 +13,8 @@ interrupted. No typer, no rich: progress goes to a graphstore.progress callback.
 Under torchrun every rank calls train_tracked; rank 0 alone loads the data first (the others then read its
 cache), creates the tracked run (its id is broadcast), writes checkpoints and logs metrics; the other ranks run
 only the caller's `callbacks` (which must act the same on every rank, e.g. pruning) and return no saved paths.
+Every rank returns once rank 0 has written its checkpoints (a barrier), so a pruning job that starts from the
+run can read them on every rank.
 """
 
 from __future__ import annotations
@@ -114,4 +116,5 @@ def train_tracked(
         saver = CheckpointSaver(data_dir, run_id, data, on_saved=run.checkpoint, extra=dict(checkpoint_extra or {}))
         writers: list[Callback] = [saver, run.callback()] if lead else []
         result = train(net, data, config, [*writers, *callbacks], progress=report)
+    distributed.barrier()  # rank 0's checkpoints and finished run exist on every rank's return
     return TrackedTraining(run_id, result, saver.saved, record, net, data)

@@ -18,6 +18,8 @@ The pruning run is one tracked run (kind e.g. "prune-imp") whose parent is the r
 checkpoint; its metrics at step r are round r's (sparsity, test acc/loss, val acc/loss, plus any extras), and
 each round's checkpoint is in the tracking DB with its round and sparsity, so accuracy vs sparsity is a query.
 The run's status follows the one lifecycle (graphstore.nn.run_log.tracked_run); Ctrl-C records "after round r".
+Under torchrun (`--nproc N`) every rank runs the rounds; rank 0 alone creates the run (its id is broadcast),
+writes the checkpoints and logs the metrics; the other ranks train their shards and write nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch
 from torch import nn
 
 from graphstore.errors import GraphstoreError
+from graphstore.nn import distributed
 from graphstore.nn.checkpoint import (
     Tensors,
     apply_masks,
@@ -207,7 +210,8 @@ class PruningRun:
     """One tracked pruning run: round checkpoints under <data_dir>/runs/<id>/, round metrics in the tracking DB.
 
     The run is created on entering the `with` block and finished on leaving it (completed, failed, or
-    interrupted "after round r"), by the one lifecycle of graphstore.nn.run_log.tracked_run.
+    interrupted "after round r"), by the one lifecycle of graphstore.nn.run_log.tracked_run. Under torchrun only
+    rank 0 tracks and writes (the others get its run id and a log that records nothing).
     """
 
     def __init__(
@@ -221,14 +225,19 @@ class PruningRun:
         seed: int | None = None,
         device: str | None = None,
     ) -> None:
-        self.data_dir, self.start = Path(data_dir), start
+        if device is not None:
+            distributed.setup(device)  # under torchrun: join the group now, so the ranks are known
+        self.data_dir, self.start, self.lead = Path(data_dir), start, distributed.rank() == 0
         self.rounds: list[RoundRecord] = []
         params = {**params, "start_checkpoint": str(start.checkpoint) if start.checkpoint else None}
-        self._lifecycle = tracked_run(tracking_url, kind, name, params, seed, device, start.parent_run_id)
+        where = tracking_url if self.lead else None
+        self._lifecycle = tracked_run(where, kind, name, params, seed, device, start.parent_run_id)
         self._run: TrackedRun | None = None
+        self._id: int | str | None = None
 
     def __enter__(self) -> PruningRun:
         self._run = self._lifecycle.__enter__()
+        self._id = distributed.broadcast(self._run.run_id)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool | None:
@@ -243,8 +252,10 @@ class PruningRun:
 
     @property
     def run_id(self) -> int | str:
-        """The run's id."""
-        return self.run.run_id
+        """The run's id (rank 0's on every rank)."""
+        if self._id is None:
+            raise PruningError("The pruning run has not started.", "Use it as `with PruningRun(...) as run:`.")
+        return self._id
 
     @property
     def log(self) -> RunLog:
@@ -263,7 +274,9 @@ class PruningRun:
     def record(
         self, round: int, model: nn.Module, masks: Masks, metrics: dict[str, float], epoch: int = 0
     ) -> RoundRecord:
-        """Checkpoint a round's model and masks and log its sparsity and metrics at step `round`."""
+        """Checkpoint a round's model and masks (rank 0) and log its sparsity and metrics at step `round`."""
+        if not self.lead:
+            return self._log_round(round, masks, metrics, None)
         data = self.start.data
         ckpt = make_checkpoint(
             model,
@@ -300,7 +313,8 @@ class PruningRun:
             on_saved=self.log.checkpoint,
         )
         config = dataclasses.replace(config, checkpoint_epochs=())
-        result = train(model, self.start.data, config, [saver], masks=masks, progress=progress)
+        writers = [saver] if self.lead else []
+        result = train(model, self.start.data, config, writers, masks=masks, progress=progress)
         path = saver.saved[-1] if saver.saved else None
         return self._log_round(round, masks, {**result.final, **(extra or {})}, path)
 

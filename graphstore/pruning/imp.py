@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from graphstore.nn import distributed
 from graphstore.nn.models import spec_of
 from graphstore.nn.models.base import PrunableLayer
 from graphstore.nn.params import to_dict
@@ -227,7 +229,8 @@ def run_imp(
         _notify(on_round, run.record_start(masks, extra))
         for r in range(1, params.rounds + 1):
             chosen = {key: masks[key] for key in keys}
-            masks = {**masks, **magnitude_prune(weights_of(model, chosen), chosen, params.rate, params.scope, forced)}
+            step = partial(magnitude_prune, weights_of(model, chosen), chosen, params.rate, params.scope, forced)
+            masks = {**masks, **distributed.from_lead(step)}  # under torchrun: rank 0 decides, every rank applies
             rewind(model, state, masks)
             record_r = run.train_round(r, model, masks, config, progress)
             forced, extra = _measure(model, layers, masks, params, keep_fn)
@@ -241,7 +244,10 @@ def run_imp(
 def _measure(
     model: nn.Module, layers: list[tuple[str, PrunableLayer]], masks: Masks, params: ImpParams, keep_fn: KeepFn | None
 ) -> tuple[Masks | None, dict[str, float]]:
-    """(forced masks or None, topology metrics) of the current weights, before the next pruning step."""
+    """(forced masks or None, topology metrics) of the current weights, before the next pruning step; under
+    torchrun only rank 0 measures (it alone decides the masks and logs the metrics)."""
+    if distributed.rank() != 0:
+        return None, {}
     if keep_fn is not None:
         return keep_fn(model, layers, masks)
     if not params.track_topology:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphstore.nn import distributed
 from graphstore.nn.checkpoint import Tensors, cpu_state
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import DatasetSpec, load_dataset
@@ -72,8 +73,9 @@ def select_units(model: nn.Module, sparsity: float, masks: Mapping[str, torch.Te
 def prune_model(
     model: nn.Module, sparsity: float, keep_bn: bool = False, masks: Mapping[str, torch.Tensor] | None = None
 ) -> Tensors:
-    """Unit masks for one-shot pruning (ANDed with existing masks), applied to the model in place."""
-    keep = select_units(model, sparsity, masks)
+    """Unit masks for one-shot pruning (ANDed with existing masks), applied to the model in place; under torchrun
+    rank 0 selects the units and every rank applies its choice."""
+    keep = distributed.from_lead(lambda: select_units(model, sparsity, masks))
     new = U.combine(masks or {}, U.unit_masks(model, keep, keep_bn))
     U.apply_unit_masks(model, new)
     return new
@@ -201,9 +203,8 @@ def run_structured(
             on_saved=run.run.checkpoint,
             extra_fn=lambda state: {"units": {k: list(v) for k, v in U.unit_counts(state.model, state.masks).items()}},
         )
-        result = structured_prune(
-            net, data, method, config, masks=start.masks, callbacks=[saver, run.run.callback()], progress=progress
-        )
+        writers = [saver, run.run.callback()] if run.lead else []  # under torchrun rank 0 alone writes
+        result = structured_prune(net, data, method, config, masks=start.masks, callbacks=writers, progress=progress)
     return StructuredRun(run.run_id, result, saver.saved, start.parent_run_id)
 
 
