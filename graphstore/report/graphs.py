@@ -8,6 +8,7 @@ the graph's kind, or whose analysis was never run, stays in the report with the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,22 +46,11 @@ def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | N
     )
     analyses = tracking.list_analyses(record.graph_id)
     _overview(report, record, analyses)
-    sections = (
-        _counts,
-        _degrees,
-        _weights,
-        _communities,
-        _class_tree,
-        _class_graph,
-        _hubness,
-        _multilayer,
-        _centrality,
-    )
     if graph is None:
-        for make in sections:
-            report.omit(make.__doc__ or make.__name__, f"the graph could not be read from the store: {why_not}")
+        for title, _ in SECTIONS:
+            report.omit(title, f"the graph could not be read from the store: {why_not}")
     else:
-        for make in sections:
+        for _, make in SECTIONS:
             make(report, graph, analyses)
     _comparisons(report, tracking, record.graph_id)
     return report
@@ -87,7 +77,7 @@ def _overview(report: Report, record: GraphRecord, analyses: list[AnalysisRecord
 
 
 def _counts(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Counts"""
+    """Nodes per label and relationships per type."""
     rows: list[list[Any]] = [[f":{label}", "node", len(t)] for label, t in sorted(graph.nodes.items())]
     rows += [[f"[:{t.type}]", f"relationship ({t.src_label} -> {t.dst_label})", len(t)] for t in graph.edges.values()]
     report.section("Counts").add(Table(["label / type", "what", "count"], rows))
@@ -107,7 +97,7 @@ def degrees(graph: Graph) -> np.ndarray:
 
 
 def _degrees(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Degree distribution"""
+    """Histogram of node degrees (log count axis) and its mean, median and maximum."""
     if not graph.edges:
         report.omit("Degree distribution", "the graph has no relationships.")
         return
@@ -120,7 +110,7 @@ def _degrees(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> No
 
 
 def _weights(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Weight distribution"""
+    """A histogram of each numeric relationship property (at most four)."""
     figures = []
     for table in graph.edges.values():
         for name, values in table.props.items():
@@ -159,7 +149,7 @@ def _node_values(graph: Graph, prop: str) -> np.ndarray | None:
 
 
 def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Communities"""
+    """Community analyses recorded (count, modularity) and the size chart from their node property."""
     title = "Communities"
     found = [(name, a) for name in COMMUNITY_ANALYSES if (a := _analysis(analyses, name)) is not None]
     if not found:
@@ -189,7 +179,7 @@ def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -
 
 
 def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Class tree"""
+    """The hierarchy analysis's class tree drawn, its Newick, and RF to the reference when one was given."""
     title = "Class tree"
     if graph.kind not in TREE_KINDS:
         report.omit(
@@ -228,7 +218,7 @@ def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord]) ->
 
 
 def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Class graph"""
+    """The class kNN graph drawn, and its closest pairs."""
     title = "Class graph"
     if graph.kind != "class-graph" or "Class" not in graph.nodes or "NEAR" not in graph.edges:
         report.omit(title, f"drawn for class-graph graphs (:Class nodes joined by NEAR); this is a {graph.kind} graph.")
@@ -246,7 +236,7 @@ def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -
 
 
 def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """kNN hubness"""
+    """The k-occurrence histogram of a kNN graph and the hubness analysis's numbers."""
     title = "kNN hubness"
     samples = graph.nodes.get("Sample")
     if graph.kind != "knn" or samples is None or "k_occurrence" not in samples.props:
@@ -275,7 +265,7 @@ def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> No
 
 
 def _multilayer(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Multilayer delta per layer"""
+    """A heatmap of delta over the positions of each conv layer, one colour scale."""
     title = "Multilayer delta per layer"
     patches = graph.nodes.get("Patch")
     needed = ("layer", "i", "j", "delta")
@@ -302,7 +292,7 @@ def _node_name(table: NodeTable, row: int) -> str:
 
 
 def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
-    """Centrality top lists"""
+    """The top nodes by each centrality a recorded analysis wrote on them."""
     title = "Centrality top lists"
     section = Section(title)
     for prop, analysis in CENTRALITY_PROPS.items():
@@ -325,6 +315,19 @@ def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord]) ->
         )
         return
     report.sections.append(section)
+
+
+SECTIONS: tuple[tuple[str, Callable[[Report, Graph, list[AnalysisRecord]], None]], ...] = (
+    ("Counts", _counts),
+    ("Degree distribution", _degrees),
+    ("Weight distribution", _weights),
+    ("Communities", _communities),
+    ("Class tree", _class_tree),
+    ("Class graph", _class_graph),
+    ("kNN hubness", _hubness),
+    ("Multilayer delta per layer", _multilayer),
+    ("Centrality top lists", _centrality),
+)
 
 
 def _comparisons(report: Report, tracking: Tracking, graph_id: str) -> None:
