@@ -59,7 +59,7 @@ def report(
             raise typer.BadParameter("--all reports everything; give it without a subcommand.", param_hint="--all")
         return
     if not all_reports:
-        console.print(ctx.get_help())
+        typer.echo(ctx.get_help())
         raise typer.Exit(0)
     with job_progress(progress) as (on_progress, on_status, on_note):
         done = ALL_REPORTS.run(JobContext(settings_of(ctx), on_progress, on_status, on_note), AllReportsParams(out))
