@@ -63,9 +63,9 @@ def test_paper_scale_names_the_missing_mnist_files(tmp_path: Path) -> None:
 
 def test_short_smoke_grid_end_to_end(tmp_path: Path) -> None:
     context = context_at(tmp_path)
-    tic = time.perf_counter()
+    tic = time.process_time()
     result = run_experiment(context, ExperimentParams(name="imp-topology", sets=SHORT))
-    seconds = time.perf_counter() - tic
+    cpu_seconds = time.process_time() - tic  # CPU, not wall: the shared test machine may be loaded many times over
     assert [o.status for o in result.outcomes] == ["completed", "completed"], [o.line() for o in result.outcomes]
     with context.open_tracking() as tracking:
         tables = load_tables(tracking, result.run_id)
@@ -89,4 +89,4 @@ def test_short_smoke_grid_end_to_end(tmp_path: Path) -> None:
     definition = find_definition("imp-topology")
     compared = compare_to_paper(definition, summarise_all(definition, tables), "smoke")
     assert len(compared) == 11 and all(c.difference is not None and abs(c.difference) < 5e-6 for c in compared)
-    assert seconds < 90, seconds
+    assert cpu_seconds < 90, cpu_seconds  # measured: 33 s of CPU for this test process
