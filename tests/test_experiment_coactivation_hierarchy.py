@@ -89,6 +89,7 @@ def test_smoke_run_recovers_the_planted_tree(tmp_path):
         "prune_epochs=4",
         "runs=3",
         "limit=600",
+        "threads=1",
     )
     result = run_experiment(context, ExperimentParams(name="coactivation-hierarchy", scale="smoke", sets=sets))
     assert not result.failed, [o.error for o in result.outcomes]

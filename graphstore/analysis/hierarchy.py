@@ -133,6 +133,7 @@ def nsbm_fits(
     worker = Path(__file__).with_name("nsbm_worker.py")
     chunks = [c for c in np.array_split(np.asarray(seeds, dtype=np.int64), max(1, min(workers, len(seeds)))) if len(c)]
     fits: list[tuple[list[np.ndarray], float, float]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per worker process: the workers are the parallelism
     with tempfile.TemporaryDirectory() as tmp:
         procs = []
         for k, chunk in enumerate(chunks):
@@ -146,7 +147,7 @@ def nsbm_fits(
                 options=json.dumps(options or {}),
             )
             command = [python, str(worker), f"{tmp}/in{k}.npz", f"{tmp}/out{k}.npz"]
-            procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
         errors = [proc.communicate()[1] for proc in procs]
         for k, (proc, chunk) in enumerate(zip(procs, chunks, strict=True)):
             if proc.returncode:

@@ -17,6 +17,7 @@ planted-tree); a dataset without one (digits) gets trees and accuracies but no R
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,10 @@ class CoactivationHierarchyParams:
     reference: str = field(default="", metadata={"help": "Reference tree (default: the dataset's)."})
     workers: int = field(default=2, metadata={"help": "Processes for the nested SBM runs."})
     device: str = field(default="cpu", metadata={"help": "Training and forward device (cpu, cuda, auto)."})
+    threads: int = field(
+        default=0,
+        metadata={"help": "Torch intra-op threads while the cell runs (0 = torch's default; 1 on a busy CPU)."},
+    )
 
 
 def paper_settings(p: CoactivationHierarchyParams) -> CoactivationHierarchyParams:
@@ -276,7 +281,14 @@ def run_pruning(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
 
 def run_cell(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
     """Training checkpoints, then the pruned nets; rows in tables training, pruning, accuracy_rf."""
-    p = paper_settings(p)
+    from graphstore.pruning.common import torch_threads  # deferred: torch
+
+    with torch_threads(p.threads) if p.threads > 0 else nullcontext():
+        _run_cell(ctx, paper_settings(p))
+
+
+def _run_cell(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
+    """run_cell's steps, under the chosen thread count."""
     data = load_data(ctx, p)
     run_training(ctx, p, data)
     if p.sparsities:
