@@ -283,7 +283,10 @@ def boolean_task(name: str, outputs: int = 0) -> BooleanTask:
             continue
         if arch and task.arch == arch and (not outputs or outputs == arch[-1]):
             return task
-    raise InvalidParams(f"Unknown boolean task {name!r}.", f"Known tasks: {catalogue()}")
+    raise InvalidParams(
+        f"Unknown boolean task {name!r}.",
+        f"Known tasks: {catalogue()}; or an architecture such as 4-1-2-16 (4,1,2,16), any k for the k-output tasks.",
+    )
 
 
 def catalogue() -> str:
