@@ -11,5 +11,6 @@ if [ ! -x "$VENV/bin/uv" ]; then
   "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$VENV/bin/python" -m ensurepip --upgrade >/dev/null
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
 fi
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -e ".[dev]"
+# --compile-bytecode: PYTHONDONTWRITEBYTECODE may be set, and then every process would compile torch again
+"$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" -e ".[dev]"
 "$VENV/bin/python" -c "import torch, graphstore; print(f'graphstore ready (torch {torch.__version__})')"
