@@ -186,4 +186,11 @@ def _needs(p: LayerPruningParams) -> list[tuple[str, dict[str, Any]]]:
     return [(p.dataset, dict(parse_assignments(p.data_opts, "data_opts")))]
 
 
-PIPELINE = register_pipeline(Pipeline("layer-pruning", LayerPruningParams, run_cell, datasets=_needs))
+def _resources(p: LayerPruningParams) -> tuple[float, float]:
+    """(CPUs, GPUs) of one cell for executors that schedule by resources: one GPU when the cell asks for cuda."""
+    return (1.0, 1.0 if p.device == "cuda" else 0.0)
+
+
+PIPELINE = register_pipeline(
+    Pipeline("layer-pruning", LayerPruningParams, run_cell, datasets=_needs, resources=_resources)
+)
