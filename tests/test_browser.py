@@ -133,7 +133,7 @@ def test_conf_applies_style_and_guide_on_connect(tmp_path):
     conf = neo4j_server.render_conf(tmp_path, tmp_path / "dist", 7687, 17474, neo4j_server.MEMORY)
     lines = dict(line.split("=", 1) for line in conf.splitlines() if line.startswith("browser."))
     base = "http://127.0.0.1:17474/browser/graphstore"
-    assert lines["browser.post_connect_cmd"] == f"style {base}/style.grass; play {base}/guide.html"
+    assert lines["browser.post_connect_cmd"] == f"style {base}/style.grass; guide {base}/guide.html"
     assert "127.0.0.1" in lines["browser.remote_content_hostname_whitelist"].split(",")
 
 
@@ -222,6 +222,29 @@ def wait_for(what: str, probe: Any, shots: Path, driver: Any, timeout: float = W
     pytest.fail(f"Neo4j Browser: {what} did not happen within {timeout:.0f} s (screenshot {shots / 'timeout.png'})")
 
 
+def guide_open(driver: Any) -> bool:
+    """Whether the guide sidebar shows graphstore's guide (its runnable blocks and its slide buttons)."""
+    from selenium.webdriver.common.by import By
+
+    buttons = driver.find_elements(By.CSS_SELECTOR, "button[data-testid=guideNextSlide]")
+    return bool(buttons) and bool(driver.find_elements(By.CSS_SELECTOR, "pre.runnable"))
+
+
+def params_hold(driver: Any, expected: dict[str, str]) -> bool:
+    """Whether the Browser holds these parameters, asked with `:params` (each `:param x => v` of a block is evaluated
+    on the server in turn, so a query run right after the block can find some still missing)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, ".monaco-editor textarea").click()
+    ActionChains(driver).send_keys(":params").perform()
+    driver.find_element(By.CSS_SELECTOR, "button[data-testid=editor-Run]").click()
+    time.sleep(1)
+    newest = driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame]")[:1]
+    text = newest[0].text if newest else ""
+    return text.startswith(":params") and all(f'"{k}": {v}' in text for k, v in expected.items())
+
+
 def guide_slide(driver: Any, shots: Path, name: str) -> None:
     """Page the guide forward to the slide that holds named query `name`."""
     from selenium.webdriver.common.by import By
@@ -229,7 +252,7 @@ def guide_slide(driver: Any, shots: Path, name: str) -> None:
     def find() -> Any:
         found = driver.find_elements(By.CSS_SELECTOR, f"pre.runnable[data-query={name}]")
         if not found:
-            driver.find_element(By.CSS_SELECTOR, "button[data-testid=nextSlide]").click()
+            driver.find_element(By.CSS_SELECTOR, "button[data-testid=guideNextSlide]").click()
         return found
 
     wait_for(f"the guide's slide with {name}", find, shots, driver, timeout=30)
@@ -285,18 +308,18 @@ def test_browser_connects_styles_and_draws_a_named_query(tmp_path):
         driver.save_screenshot(str(shots / "1-connect.png"))
         driver.find_element(By.CSS_SELECTOR, "button[data-testid=connect]").click()
         frames = lambda: [f.text for f in driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame]")]  # noqa: E731
-        wait_for(
-            "the guide on connect",
-            lambda: any("guide.html" in t and "graphstore" in t for t in frames()),
-            shots,
-            driver,
-        )
+        wait_for("the guide in the sidebar on connect", lambda: guide_open(driver), shots, driver)
         assert any("style.grass" in t and "{layer}:{index}" in t for t in frames()), "the style frame is missing"
         driver.save_screenshot(str(shots / "2-guide.png"))
 
         guide_slide(driver, shots, "hubs_graph")
         run_block(driver, shots, "the :param block", "pre.runnable", ":param graph_id")
-        wait_for("the :param frame", lambda: any(t.startswith(":param graph_id") for t in frames()[:1]), shots, driver)
+        wait_for(
+            "the parameters",
+            lambda: params_hold(driver, {"graph_id": '"demo-weights"', "neighbours": "10"}),
+            shots,
+            driver,
+        )
         run_block(driver, shots, "the hubs_graph block", "pre.runnable[data-query=hubs_graph]")
 
         def drawn() -> list[Any]:

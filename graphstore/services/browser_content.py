@@ -5,7 +5,7 @@ Neo4j 5.26 serves its Browser from the classpath folder `browser` at /browser (N
 therefore puts a copy of the Browser jar with the two files added under `browser/graphstore/` into the instance's
 conf/ folder, which the launcher's classpath (`plugins/*:conf/*:lib/*`) reads before lib/: the files are served
 by the same server, same origin, no internet and no extra process. neo4j.conf's `browser.post_connect_cmd` runs
-`:style` and `:play` on them after each connect, and `browser.remote_content_hostname_whitelist` (5.26's name; the
+`:style` and `:guide` on them after each connect, and `browser.remote_content_hostname_whitelist` (5.26's name; the
 docs of later versions say allowlist, which 5.26 refuses as unknown) lets the Browser fetch from 127.0.0.1 (its
 default list is guides.neo4j.com and localhost). docker/compose.yaml serves the same
 files from a small web server instead, since the image's Browser jar cannot be extended from outside.
@@ -31,8 +31,12 @@ def content_base(http_uri: str) -> str:
 
 
 def post_connect_cmd(base: str) -> str:
-    """The Browser commands run after each connect: apply the stylesheet, then open the guide (on top)."""
-    return f"style {base}/style.grass; play {base}/guide.html"
+    """The Browser commands run after each connect: apply the stylesheet, then open the guide in the guide sidebar.
+
+    `:guide` rather than `:play`: both fetch asynchronously, and two frames would land in either order; the sidebar
+    also keeps the guide beside the results while its queries run.
+    """
+    return f"style {base}/style.grass; guide {base}/guide.html"
 
 
 def browser_settings(http_uri: str) -> list[str]:
