@@ -254,8 +254,9 @@ def run_training(ctx: CellContext, p: CoactivationHierarchyParams, data: Any) ->
         rfs.append(row.get("rf_mean"))
     # 000's sparsity 0 is the converged unpruned net
     ctx.record("pruning", **labels(p), sparsity=0.0, epoch=epochs[-1], **row)
-    if all(r is not None for r in rfs):
-        ctx.record("accuracy_rf", **labels(p), spearman=spearman(accs, rfs), points=len(rfs))
+    scored = [r for r in rfs if r is not None]
+    if len(scored) == len(rfs):
+        ctx.record("accuracy_rf", **labels(p), spearman=spearman(accs, scored), points=len(rfs))
 
 
 def run_pruning(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
