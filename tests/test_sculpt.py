@@ -54,9 +54,9 @@ def test_edge_pruning_removes_the_smallest_live_weights_and_never_biases() -> No
 def test_sculpting_input_separable_reaches_a_few_percent_density() -> None:
     method = SculptConfig(**FAST)
     model, data = build(method)
-    tic = time.perf_counter()
+    tic = time.process_time()  # CPU seconds: wall time on the shared machine measures the neighbours
     result = sculpt(model, data, method)
-    assert time.perf_counter() - tic < 45
+    assert time.process_time() - tic < 45
     assert result.met and result.state.acc == 1.0 and result.density <= 0.10
     assert result.arch[0] == 4 and result.arch[-1] == 4 and all(1 <= h <= 8 for h in result.arch[1:-1])
     phases = [s.phase for s in result.steps]
