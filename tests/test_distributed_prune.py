@@ -4,7 +4,8 @@ with the same global batch; rank 0 alone writes the runs, metrics and checkpoint
 small-cnn has batch norms: under DDP they normalise with the global batch's statistics (graphstore.nn.distributed.
 global_batch_norm), so the 2 x 32-sample shards train like the single 64-sample batch (SGD without momentum, no
 schedule, same seed). The dense start, both rounds' masks (rank 0's decision, broadcast) and the retraining then
-agree up to float summation order: the same sparsity per round, test metrics within a small tolerance.
+agree up to float summation order: the same sparsity per round, test metrics within a small tolerance, the
+same weights to 1e-3.
 """
 
 from __future__ import annotations
@@ -59,13 +60,14 @@ def test_imp_in_two_gloo_processes_matches_one_process(tmp_path: Path) -> None:
     assert [r.sparsity for r in two.rounds] == [r.sparsity for r in one.rounds]
     assert two.rounds[2].sparsity == pytest.approx(0.36, abs=1e-4)  # 1 - 0.8^2
     for a, b in zip(one.rounds, two.rounds, strict=True):
-        assert b.metrics["test_acc"] == pytest.approx(a.metrics["test_acc"], abs=0.015), b.round
-        assert b.metrics["test_loss"] == pytest.approx(a.metrics["test_loss"], rel=0.02), b.round
+        assert b.metrics["test_acc"] == pytest.approx(a.metrics["test_acc"], abs=0.006), b.round  # 2 of 359
+        assert b.metrics["test_loss"] == pytest.approx(a.metrics["test_loss"], rel=0.005), b.round
     # rank 0 alone wrote: the same runs, metrics and checkpoint files as one process, each once
     assert written(tmp_path / "two") == written(tmp_path / "one")
     assert tracked(tmp_path / "two") == tracked(tmp_path / "one")
     assert (two.run_id, two.parent_run_id) == (2, 1)
-    # the masks every rank trained with (rank 0's decision) match the single process's up to near-ties
+    # the masks every rank trained with (rank 0's decision) and the weights match the single process's; with
+    # per-shard batch norms instead of global ones the weights were 30-240x off these tolerances, masks 99.65%
     last_one, last_two = load_checkpoint(one.rounds[-1].checkpoint), load_checkpoint(two.rounds[-1].checkpoint)
     for name, mask in last_one.masks.items():
         agree = float((last_two.masks[name] == mask).float().mean())
