@@ -18,7 +18,9 @@ reports per setting: wall time, mean seconds per fit (inside graph-tool), descri
 from __future__ import annotations
 
 import argparse
+import functools
 import time
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +62,7 @@ def coactivation_graph(hidden: int = 1408, seed: int = 0) -> Graph:
     return graph
 
 
-LEVERS = {
+LEVERS: dict[str, dict[str, Any]] = {
     "default": {},
     "sweeps-3": {"mh_sweeps": 3, "merge_sweeps": 3},
     "warm-start": {"warm_start": True},
@@ -109,7 +111,7 @@ def main() -> None:
         return
     for workers in (args.workers, 1):
         params = HierarchyParams(reference="fashion-mnist", runs=args.runs, workers=workers, method=args.method)
-        result, seconds = timed(lambda params=params: hierarchy_client(graph, params))
+        result, seconds = timed(functools.partial(hierarchy_client, graph, params))
         s = result.summary
         print(
             f"{args.runs} {args.method} runs, {workers} worker(s): {seconds:.1f} s; "
