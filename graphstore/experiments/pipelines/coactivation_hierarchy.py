@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
 from graphstore.nn.params import parse_assignments
 
@@ -150,8 +152,7 @@ def checkpoint_epochs(epochs: int, points: int) -> tuple[int, ...]:
 
 def spearman(a: list[float], b: list[float]) -> float | None:
     """Spearman correlation of two equal-length lists (None when undefined)."""
-    import numpy as np  # deferred: numpy/scipy stay out of the pipeline registry's import
-    from scipy.stats import spearmanr  # deferred: as above
+    from scipy.stats import spearmanr  # deferred: scipy stays out of the pipeline registry's import
 
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
         return None
