@@ -10,8 +10,10 @@ import pytest
 from graphstore.config import Settings
 from graphstore.experiments.results import load_tables
 from graphstore.experiments.runner import ExperimentParams, run_experiment
+from graphstore.extract.files import write_parquet
 from graphstore.jobs.base import JobContext
 from tests.test_experiments import write_toy
+from tests.test_hierarchy import planted
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +52,22 @@ def test_ray_records_what_the_local_executor_records(ray_local, tmp_path: Path, 
         assert len(linked) == 4  # the runs each cell started are linked under it, on Ray too
     assert results["ray"] == results["local"]
     assert ray_local.is_initialized()
+
+
+def test_four_hierarchy_runs_on_ray_match_the_local_executor(ray_local, tmp_path: Path, monkeypatch) -> None:
+    """issue 12: repeated class-hierarchy fits as cells (one seed each) record the same trees and RF on Ray."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    graph_file = write_parquet(planted(), tmp_path / "planted.parquet")
+    sets = (f"graph_file={graph_file}", "graph=", "reference=fashion-mnist", "seed=0,1,2,3")
+    recorded = {}
+    for executor in ("local", "ray"):
+        context = JobContext(Settings(data_dir=tmp_path / f"h-{executor}"))
+        out = run_experiment(context, ExperimentParams(name="hierarchy-runs", sets=sets, executor=executor, workers=2))
+        assert not out.failed, [o.error for o in out.failed]
+        rows = out.report.tables["runs"] if out.report else []
+        recorded[executor] = sorted((r["seed"], r["tree"], r["rf"], r["method"]) for r in rows)
+    assert len(recorded["local"]) == 4 and recorded["ray"] == recorded["local"]
+    assert all(rf <= 8 for _, _, rf, _ in recorded["ray"])  # the planted tree is mostly recovered (random: ~12)
 
 
 def test_ray_failed_cell_is_recorded_and_resume_completes(ray_local, tmp_path: Path, monkeypatch) -> None:
