@@ -8,7 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graphstore.config import Settings
 from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.jobs.base import JobContext
+from graphstore.tracking.db import upgrade
+
+
+def context_at(tmp_path: Path) -> JobContext:
+    """A job context on a fresh SQLite tracking DB and embedded store under tmp_path (the experiments' tests)."""
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    upgrade(url)
+    return JobContext(Settings(data_dir=tmp_path / "data", database_url=url))
 
 
 @dataclass(frozen=True)

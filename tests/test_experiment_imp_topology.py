@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from graphstore.config import Settings
 from graphstore.experiments.base import PIPELINES
 from graphstore.experiments.definition import find_definition
 from graphstore.experiments.plan import make_plan
 from graphstore.experiments.results import compare_to_paper, load_tables, summarise_all
 from graphstore.experiments.runner import ExperimentDataMissing, ExperimentParams, run_experiment
-from graphstore.jobs.base import JobContext
-from graphstore.tracking.db import upgrade
+from tests.experiment_support import context_at
 
 # both architectures, one seed, one epoch, one round at p = 0.5, 300 training digits, tiny nets
 SHORT = ("seed=0", "epochs=1", "rounds=1", "data_opts=limit=300", "fcn_hidden=16", "cnn_filters=2,2")
@@ -31,13 +29,6 @@ APP_E = {
     ("cnn", "out"): 9.99641,
     ("cnn", "model"): 9.31005,
 }
-
-
-def context_at(tmp_path: Path) -> JobContext:
-    """A job context on a fresh SQLite tracking DB."""
-    url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    upgrade(url)
-    return JobContext(Settings(data_dir=tmp_path / "data", database_url=url))
 
 
 def test_definition_grids_and_app_e_values() -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphstore.config import Settings
 from graphstore.experiments.base import PIPELINES
 from graphstore.experiments.definition import find_definition
 from graphstore.experiments.pipelines.latent_graphs import NOISE_P, LatentGraphsParams, hub_class, node_accuracy
@@ -18,8 +17,7 @@ from graphstore.experiments.plan import UnknownSetting, make_plan
 from graphstore.experiments.results import load_tables
 from graphstore.experiments.runner import ExperimentDataMissing, ExperimentParams, run_experiment
 from graphstore.graph import Graph
-from graphstore.jobs.base import JobContext
-from graphstore.tracking.db import upgrade
+from tests.experiment_support import context_at
 
 # both studies, one seed; 8x8 digits and an MLP keep each training to a second or two (IMP then prunes all layers)
 SHORT = (
@@ -52,13 +50,6 @@ def warm_imports() -> None:
     import graphstore.jobs.prune  # noqa: F401
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-
-
-def context_at(tmp_path: Path) -> JobContext:
-    """A job context on a fresh SQLite tracking DB and embedded store."""
-    url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    upgrade(url)
-    return JobContext(Settings(data_dir=tmp_path / "data", database_url=url))
 
 
 def test_definition_scales_and_paper_values() -> None:

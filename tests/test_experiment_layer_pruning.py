@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from graphstore.config import Settings
 from graphstore.experiments.base import PIPELINES
 from graphstore.experiments.definition import find_definition
 from graphstore.experiments.plan import make_plan
 from graphstore.experiments.results import load_tables
 from graphstore.experiments.runner import ExperimentDataMissing, ExperimentParams, run_experiment
-from graphstore.jobs.base import JobContext
-from graphstore.tracking.db import upgrade
+from tests.experiment_support import context_at
 
 # one seed, one epoch, 400 training digits, class maps over 200 images, two gammas; the comparison at 1.5 so its
 # "m" row is the sweep's gamma = 1.5 point (and shares its retrained run)
@@ -29,13 +27,6 @@ SHORT = (
     "aggregates=mean",
     "compare_gamma=1.5",
 )
-
-
-def context_at(tmp_path: Path) -> JobContext:
-    """A job context on a fresh SQLite tracking DB."""
-    url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    upgrade(url)
-    return JobContext(Settings(data_dir=tmp_path / "data", database_url=url))
 
 
 def test_definition_grids_and_001_values() -> None:

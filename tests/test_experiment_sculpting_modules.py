@@ -8,25 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from graphstore.config import Settings
 from graphstore.experiments.definition import find_definition
 from graphstore.experiments.plan import make_plan
 from graphstore.experiments.results import load_tables
 from graphstore.experiments.runner import ExperimentParams, run_experiment
 from graphstore.experiments.show import experiment_report
-from graphstore.jobs.base import JobContext
 from graphstore.jobs.sculpt_trials import SculptTrial, success_rates
 from graphstore.nn.errors import InvalidParams
-from graphstore.tracking.db import upgrade
+from tests.experiment_support import context_at
 
 SHORT = ("task=4-1-2-16", "seed=0", "width=16", "epochs=150", "retrain_epochs=40")  # the reused task, one cell
-
-
-def context_at(tmp_path: Path) -> JobContext:
-    """A job context on a fresh SQLite tracking DB."""
-    url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    upgrade(url)
-    return JobContext(Settings(data_dir=tmp_path / "data", database_url=url))
 
 
 def test_definition_grids_and_paper_values() -> None:

@@ -25,15 +25,15 @@ class ModelChoice:
     model: str = field(
         default="small-cnn",
         metadata={
-            "help": "Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18).",
+            "help": "Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18, synflow-conv).",
             "flags": ("--model", "-m"),
         },
     )
     dataset: str = field(
         default="digits",
         metadata={
-            "help": "Dataset name (digits, mnist, fashion-mnist, cifar10, cifar100, cifar20, imagefolder, caltech101, "
-            "boolean-modular).",
+            "help": "Dataset name (digits, mnist-5k, planted-tree, mnist, fashion-mnist, cifar10, cifar100, cifar20, "
+            "imagefolder, caltech101, boolean-modular).",
             "flags": ("--dataset", "-d"),
         },
     )
