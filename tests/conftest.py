@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import numpy as np
@@ -9,6 +10,12 @@ import pytest
 
 from graphstore.graph import Graph
 from graphstore.store.base import GraphStore
+
+# A suite started in the background by a non-interactive shell (`make test &`, nohup) inherits SIGINT ignored, and so
+# would every CLI process a test starts and then interrupts: give the suite Python's own Ctrl-C handler back (exec
+# resets a handled signal to its default in the children), so the Ctrl-C tests test graphstore, not the launcher.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_embedded(tmp_path) -> GraphStore:
