@@ -190,14 +190,16 @@ def test_paper_scale_names_missing_files_before_any_run(context: JobContext, tmp
 def test_worker_pool_records_the_same_rows_as_in_order(tmp_path: Path) -> None:
     path = write_toy(tmp_path)
     results = {}
+    notes: list[str] = []
     for workers in (1, 2):
-        ctx = JobContext(Settings(data_dir=tmp_path / f"w{workers}"))
+        ctx = JobContext(Settings(data_dir=tmp_path / f"w{workers}"), note=notes.append)
         out = run(ctx, path, "seed=0,1,2,3", workers=workers)
         assert not out.failed
         with ctx.open_tracking() as tracking:
             rows = load_tables(tracking, out.run_id)["sums"]
         results[workers] = sorted((r["seed"], r["total"], r["scaled"]) for r in rows)
     assert results[1] == results[2] and len(results[1]) == 4
+    assert sum("embedded graph store is written by one process" in n for n in notes) == 1  # said for workers=2 only
 
 
 def test_cli_run_show_list_and_failure_exit(tmp_path: Path) -> None:

@@ -195,6 +195,11 @@ def run_experiment(context: JobContext, params: ExperimentParams) -> ExperimentR
         f"experiment run {run_id}: {definition.name} ({plan.scale}), {len(plan.cells)} cell(s)"
         + (f", {len(result.skipped)} already done" if result.skipped else "")
     )
+    if (params.workers > 1 or params.executor == "ray") and not context.settings.is_neo4j:
+        context.note(
+            "note: the embedded graph store is written by one process at a time; cells that ingest graphs in "
+            "parallel may fail on its lock (use Neo4j: graphstore services start, or --workers 1)"
+        )
     status: str = INTERRUPTED
     error: str | None = "interrupted"
     try:
