@@ -24,7 +24,8 @@ DatasetNeed = tuple[str, Mapping[str, Any]]
 
 @dataclass(frozen=True)
 class Pipeline(Generic[P]):
-    """A named cell pipeline: its parameters (the `--set` keys and grid axes) and the function running one cell."""
+    """A named cell pipeline: its parameters (the `--set` keys and grid axes) and the function running one cell.
+    A `threads` parameter, where the dataclass has one, caps torch's threads while a cell runs (0: torch's own)."""
 
     name: str
     params: type[P]

@@ -7,6 +7,8 @@ no rows behind; the child run records completed, failed (with the error) or inte
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +67,18 @@ def _prefixed(context: JobContext, key: str) -> JobContext:
     )
 
 
+@contextmanager
+def cell_threads(threads: int) -> Iterator[None]:
+    """At most `threads` torch threads while a cell runs, for pipelines with a `threads` parameter (0: torch's own)."""
+    if threads <= 0:
+        yield
+        return
+    from graphstore.pruning.common import torch_threads  # deferred: torch, only for a cell that asks
+
+    with torch_threads(threads):
+        yield
+
+
 def run_cell_task(context: JobContext, task: CellTask) -> CellOutcome:
     """Run one cell as a child run; a failure is recorded and returned, Ctrl-C is recorded and re-raised."""
     cell, started = task.cell, time.perf_counter()
@@ -75,7 +89,8 @@ def run_cell_task(context: JobContext, task: CellTask) -> CellOutcome:
         )
     ctx = CellContext(_prefixed(context, cell.key), task.experiment_run_id, run_id, dict(cell.point), cell.key)
     try:
-        pipeline.run_cell(ctx, cell.params)
+        with cell_threads(int(getattr(cell.params, "threads", 0) or 0)):
+            pipeline.run_cell(ctx, cell.params)
     except BaseException as exc:
         status, error = outcome(exc)
         with context.open_tracking() as tracking:

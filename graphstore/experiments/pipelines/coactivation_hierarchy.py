@@ -17,7 +17,6 @@ planted-tree); a dataset without one (digits) gets trees and accuracies but no R
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -282,15 +281,9 @@ def run_pruning(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
 
 
 def run_cell(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
-    """Training checkpoints, then the pruned nets; rows in tables training, pruning, accuracy_rf."""
-    from graphstore.pruning.common import torch_threads  # deferred: torch
-
-    with torch_threads(p.threads) if p.threads > 0 else nullcontext():
-        _run_cell(ctx, paper_settings(p))
-
-
-def _run_cell(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
-    """run_cell's steps, under the chosen thread count."""
+    """Training checkpoints, then the pruned nets; rows in tables training, pruning, accuracy_rf (the cell runner
+    caps torch's threads at `threads`)."""
+    p = paper_settings(p)
     data = load_data(ctx, p)
     run_training(ctx, p, data)
     if p.sparsities:

@@ -79,18 +79,8 @@ class ImpTopologyParams:
 
 
 def run_cell(ctx: CellContext, p: ImpTopologyParams) -> None:
-    """Train once, prune with each method from the same start, tabulate rounds and the kappa* tables."""
-    from graphstore.pruning.common import torch_threads  # deferred: torch
-
-    if p.threads > 0:
-        with torch_threads(p.threads):
-            _run_cell(ctx, p)
-    else:
-        _run_cell(ctx, p)
-
-
-def _run_cell(ctx: CellContext, p: ImpTopologyParams) -> None:
-    """run_cell's body."""
+    """Train once, prune with each method from the same start, tabulate rounds and the kappa* tables (the cell
+    runner caps torch's threads at `threads`)."""
     from graphstore.jobs.checkpoint_reports import TOPOLOGY, TopologyJobParams  # deferred: torch (cells only)
     from graphstore.jobs.prune import IMP, TIMP, ImpJobParams, PruneStart, TopologyImpJobParams  # deferred: torch
     from graphstore.jobs.source import CheckpointSource  # deferred: torch (checkpoints)

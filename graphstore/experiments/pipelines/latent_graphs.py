@@ -383,15 +383,9 @@ def imp_study(ctx: CellContext, p: LatentGraphsParams) -> None:
 
 
 def run_cell(ctx: CellContext, p: LatentGraphsParams) -> None:
-    """Run the cell's study (with at most `threads` torch threads when set)."""
-    from graphstore.pruning.common import torch_threads  # deferred: torch loads only in a cell
-
+    """Run the cell's study (the cell runner caps torch's threads at `threads`)."""
     study = training_study if p.study == "training" else imp_study
-    if p.threads > 0:
-        with torch_threads(p.threads):
-            study(ctx, p)
-    else:
-        study(ctx, p)
+    study(ctx, p)
 
 
 def datasets(p: LatentGraphsParams) -> list[tuple[str, dict[str, str]]]:
