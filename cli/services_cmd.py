@@ -47,6 +47,9 @@ def _show_neo4j(state: dict[str, Any]) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if "write_plugin" in state:
+        plugin = state["write_plugin"] or "not installed (writes go through Cypher UNWIND, about 2x slower)"
+        console.print(f"[dim]graphstore write plugin: {plugin}[/]", highlight=False, soft_wrap=True)
 
 
 def _show_postgres(state: dict[str, Any]) -> None:
@@ -90,6 +93,27 @@ def start(
     root = dirs["neo4j"].parent
     console.print(
         f'Export the settings: eval "$(graphstore services env --run-dir {root})"', highlight=False, soft_wrap=True
+    )
+
+
+@app.command("plugin")
+def plugin(
+    out: Path = typer.Option(..., "--out", help="Folder to write the jar into: your Neo4j server's plugins/ folder."),
+) -> None:
+    """Build graphstore's write plugin (graphstore.create_nodes / create_relationships) for a Neo4j 5 server of
+    your own; `services start` installs it in its own server. Needs a JDK 17 (javac).
+
+    Example: graphstore services plugin --out /var/lib/neo4j/plugins   (then restart that server)
+    """
+    from graphstore.services.write_plugin import build_for_server  # deferred: only this command builds jars
+
+    with console.status("Building graphstore's write plugin..."):
+        jar = build_for_server(out, say=_say)
+    console.print(
+        f"Wrote {jar}. Restart the server: graphstore then writes graphs through the plugin (about 2x faster "
+        "than Cypher); without it, it falls back to Cypher by itself.",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -41,6 +41,9 @@ class Settings:
         metadata={"help": "Tracking DB URL (SQLAlchemy), e.g. postgresql+psycopg://user@host/db; SQLite by default."},
     )
     batch_size: int = field(default=20_000, metadata={"help": "Rows per write batch to the graph store."})
+    neo4j_writers: int = field(
+        default=2, metadata={"help": "Parallel Neo4j transactions writing relationships (node-disjoint lanes)."}
+    )
 
     def __post_init__(self) -> None:
         """Refuse settings no command could use (a batch of zero rows would write nothing and report success)."""
@@ -48,6 +51,11 @@ class Settings:
             raise ConfigError(
                 f"Setting batch_size={self.batch_size!r} must be a positive number of rows.",
                 "Fix batch_size in the config file, GRAPHSTORE_BATCH_SIZE or --batch-size (e.g. 20000).",
+            )
+        if isinstance(self.neo4j_writers, bool) or not isinstance(self.neo4j_writers, int) or self.neo4j_writers < 1:
+            raise ConfigError(
+                f"Setting neo4j_writers={self.neo4j_writers!r} must be a positive number of writers.",
+                "Fix neo4j_writers in the config file or GRAPHSTORE_NEO4J_WRITERS (e.g. 2, one per server core).",
             )
 
     @property

@@ -105,6 +105,18 @@ class EdgeTable:
             self.directed,
         )
 
+    def take(self, rows: np.ndarray) -> EdgeTable:
+        """The given rows, in the given order (a copy)."""
+        return EdgeTable(
+            self.type,
+            self.src_label,
+            self.dst_label,
+            self.src[rows],
+            self.dst[rows],
+            {k: v[rows] for k, v in self.props.items()},
+            self.directed,
+        )
+
 
 @dataclass
 class Graph:

@@ -74,6 +74,13 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextmanager
+def dist_lock(home: Path) -> Iterator[None]:
+    """The lock that serialises changes to a distribution dir (resolution, plugin builds)."""
+    with _locked(home.with_name(home.name + ".lock")):
+        yield
+
+
 def _maven() -> str:
     """The mvn executable, or a ServiceError naming the fix."""
     mvn = shutil.which("mvn")
@@ -107,7 +114,7 @@ def ensure_dist(pom: Path = POM, say: Say = quiet) -> Path:
     home = dist_dir(pom)
     if is_complete(home, pom):
         return home
-    with _locked(home.with_name(home.name + ".lock")):
+    with dist_lock(home):
         if is_complete(home, pom):
             return home
         say(f"Resolving Neo4j {neo4j_version(pom)} + GDS + APOC + Browser with Maven into {home} (once)")

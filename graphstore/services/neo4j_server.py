@@ -17,7 +17,7 @@ from typing import Any
 
 from graphstore.errors import ServiceError
 from graphstore.masking import mask_secret
-from graphstore.services import browser_content, neo4j_dist
+from graphstore.services import browser_content, neo4j_dist, write_plugin
 from graphstore.services.state import (
     Say,
     free_ports,
@@ -319,6 +319,7 @@ def start_neo4j(
         return {**current, "already_running": True}
     memory = {**MEMORY, **(memory or {})}
     dist = neo4j_dist.ensure_dist(say=say)
+    plugin = _write_plugin(dist, say)
     password = _check_password(run_dir, current, password)
     bolt_port, http_port = _prepare(run_dir, dist, memory)
     if not _initialised(run_dir):
@@ -336,6 +337,7 @@ def start_neo4j(
         "user": USER,
         "password": password,
         "log": str(run_dir / "logs" / "console.log"),
+        "write_plugin": plugin,
     }
     state["pid"] = _spawn(server_command(run_dir, dist, memory, say), run_dir)
     write_state(run_dir, state)
@@ -343,6 +345,17 @@ def start_neo4j(
     _wait_ready(state, run_dir, timeout)
     seconds = round(time.monotonic() - started, 1)
     return {**state, "running": True, "already_running": False, "seconds": seconds}
+
+
+def _write_plugin(dist: Path, say: Say) -> str | None:
+    """Build graphstore's write plugin into the distribution once; without a JDK the server starts without it
+    (writes then go through Cypher) and the reason is said."""
+    with neo4j_dist.dist_lock(dist):
+        try:
+            return write_plugin.ensure_plugin(dist, neo4j_dist.neo4j_version()).name
+        except ServiceError as exc:
+            say(f"Starting without graphstore's write plugin: {exc.message} {exc.hint or ''}".strip())
+            return None
 
 
 def stop_neo4j(run_dir: Path, timeout: float = 60.0, purge: bool = False) -> bool:

@@ -36,6 +36,7 @@ def open_store(settings: Settings) -> GraphStore:
             settings.neo4j_password,
             settings.neo4j_database,
             settings.batch_size,
+            writers=settings.neo4j_writers,
         )
     from graphstore.store.embedded import EmbeddedStore  # deferred: Ladybug loads only when used
 

@@ -143,6 +143,29 @@ def pending_ranges(progress: dict, part: str, name: str, n: int) -> list[tuple[i
     return out
 
 
+def covered_ranges(progress: dict, part: str, name: str) -> list[tuple[int, int]]:
+    """The row ranges of one table that the recorded progress holds."""
+    prefix = progress.get(part, {}).get(name, 0)
+    ahead = [(int(lo), int(hi)) for lo, hi in progress.get("ahead", {}).get(_ahead_key(part, name), [])]
+    return sorted([(0, prefix)] if prefix else []) + sorted(ahead)
+
+
+def merge_progress(progress: dict, other: dict) -> dict:
+    """progress with every row range that other records added (for progress kept in several places, such as
+    parallel writers' own records)."""
+    merged = copy.deepcopy(progress)
+    for part in ("nodes", "edges"):
+        names = set(other.get(part, {})) | {
+            key.split("/", 1)[1] for key in other.get("ahead", {}) if key.startswith(part + "/")
+        }
+        for name in sorted(names):
+            for lo, hi in covered_ranges(other, part, name):
+                for a, b in pending_ranges(merged, part, name, hi):
+                    if max(a, lo) < b:
+                        merged = record_batch(merged, Batch(part, name, max(a, lo), b)) or merged
+    return merged
+
+
 def check_finite_edges(graph: Graph) -> None:
     """Refuse NaN or infinite edge properties: analyses would silently read them from a 'complete' graph."""
     for edges in graph.edges.values():

@@ -1,9 +1,15 @@
-"""The Neo4j graph store: the official driver, batched columnar `UNWIND` writes in explicit transactions.
+"""The Neo4j graph store: the official driver, batched columnar writes in explicit transactions.
+
+Where the server has graphstore's write plugin (graphstore.services.write_plugin, installed by `graphstore
+services start`), a batch is one procedure call whose numeric columns travel as little-endian byte arrays and go
+straight to the kernel's Write API; elsewhere it is a Cypher `UNWIND` over list parameters (about half as fast).
 
 Values always travel as driver parameters; only validated identifiers (labels, types, property names) are
 written into query text. Every stored node also carries the label :GraphNode so graph_id scoping uses an index.
 Relationships carry only their own properties: their graph is the graph_id of their endpoints. Each batch commits
 with its progress, under the :Graph node's lock, only if that progress does not already hold it (replay-safe).
+Relationship tables go through `writers` parallel transactions in node-disjoint lanes (graphstore.store.lanes);
+each lane records its batches on its own :GraphLane node, so the lanes' commits never wait for one lock.
 Deletes run in bounded `CALL { ... } IN TRANSACTIONS` (relationships first), so any graph size fits the server's
 transaction memory.
 """
@@ -11,8 +17,13 @@ transaction memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from functools import partial
 from typing import Any
 
 import neo4j
@@ -27,11 +38,17 @@ from graphstore.store.base import (
     Batch,
     GraphInfo,
     GraphStore,
+    ProgressCallback,
     QueryResult,
+    batches,
+    covered_ranges,
     graph_node_params,
     info_from_record,
+    merge_progress,
+    pending_ranges,
     record_batch,
 )
+from graphstore.store.lanes import schedule
 from graphstore.store.schema import schema_statements
 
 START_HINT = (
@@ -43,8 +60,10 @@ RESUME_HINT = (
     "with --resume (or drop it with `graphstore store drop-graph`)."
 )
 DELETE_BATCH = 10_000
-READ_PROGRESS = "MATCH (g:Graph {graph_id: $g}) RETURN g.progress AS p"
-LOCK_AND_READ_PROGRESS = "MATCH (g:Graph {graph_id: $g}) SET g.progress = g.progress RETURN g.progress AS p"
+GRAPH_RECORD = "(g:Graph {graph_id: $g})"
+LANE_RECORD = "(g:GraphLane {graph_id: $g, lane: $lane})"
+DEADLOCK_RETRIES = 8
+MIN_LANE_ROWS = 50_000  # smaller relationship tables are written by one transaction at a time
 
 
 def _plain(value: Any) -> Any:
@@ -63,15 +82,42 @@ def _column_list(values: np.ndarray) -> list:
     return values.tolist()
 
 
+BYTE_CODES = {"f": (b"d", "<f8"), "i": (b"l", "<i8"), "u": (b"l", "<i8"), "b": (b"b", "u1")}
+
+
+def byte_column(values: np.ndarray) -> bytes | list:
+    """A column for the write plugin: numbers and booleans as a type code plus little-endian bytes (float64,
+    int64, one byte per bool: the types the Cypher path stores), anything else as a list."""
+    values = np.asarray(values)
+    code = BYTE_CODES.get(values.dtype.kind)
+    if code is None:
+        return values.tolist()
+    return code[0] + np.ascontiguousarray(values, dtype=code[1]).tobytes()
+
+
+PROCEDURES = ("graphstore.create_nodes", "graphstore.create_relationships")  # services/plugin/*.java
+CREATE_NODES = "CALL graphstore.create_nodes($labels, $count, $constants, $columns) YIELD count RETURN count"
+CREATE_RELS = "CALL graphstore.create_relationships($type, $src, $dst, $columns) YIELD count RETURN count"
+
+
 class Neo4jStore(GraphStore):
     """Graphs in a Neo4j 5 database, reached over Bolt."""
 
     dialect = "neo4j"
 
     def __init__(
-        self, uri: str, user: str = "neo4j", password: str = "", database: str = "neo4j", batch_size: int = 20_000
+        self,
+        uri: str,
+        user: str = "neo4j",
+        password: str = "",
+        database: str = "neo4j",
+        batch_size: int = 20_000,
+        use_plugin: bool = True,
+        writers: int = 2,
     ) -> None:
         super().__init__(batch_size)
+        self.writers = max(1, int(writers))
+        self.lane_min_rows = MIN_LANE_ROWS
         self.uri = mask_url(uri)  # what messages, tables and the tracking DB show: never a secret
         self.database = database
         self._secrets = (password,)
@@ -92,6 +138,7 @@ class Neo4jStore(GraphStore):
             self._driver.verify_connectivity()
         self._user = user
         self.init_schema()
+        self.write_path = "plugin" if use_plugin and self._has_plugin() else "cypher"
 
     def close(self) -> None:
         self._driver.close()
@@ -162,6 +209,13 @@ class Neo4jStore(GraphStore):
             for statement in schema_statements("neo4j"):
                 session.run(statement).consume()
 
+    def _has_plugin(self) -> bool:
+        """Whether the server has graphstore's write procedures (graphstore.services.write_plugin)."""
+        rows = self.read(
+            "SHOW PROCEDURES YIELD name WHERE name IN $names RETURN count(*) AS n", {"names": list(PROCEDURES)}
+        ).rows
+        return bool(rows) and rows[0][0] == len(PROCEDURES)
+
     def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
         with self._errors(), self._session() as session:
             result = session.run(cypher, params or {})
@@ -189,16 +243,24 @@ class Neo4jStore(GraphStore):
                 tx.run(cypher, params).consume()
             tx.commit()
 
-    def _write_batch(self, graph_id: str, batch: Batch, cypher: str, params: dict[str, Any]) -> bool:
+    def _write_batch(
+        self, graph_id: str, batch: Batch, cypher: str, params: dict[str, Any], lane: int | None = None
+    ) -> bool:
         """One batch and its progress in one transaction; rolled back (False) when the progress already holds it.
 
-        The progress is checked before the rows are written (a replay writes nothing, not even a node that the
-        uid constraint would refuse) and again under the :Graph node's lock (SET to itself) after them, so check
-        and update are atomic with respect to other writers, which serialise only on that last step.
+        The progress (on the :Graph node, or on the lane's :GraphLane node) is checked before the rows are written
+        (a replay writes nothing, not even a node that the uid constraint would refuse) and again under that
+        node's lock (SET to itself) after them, so check and update are atomic with respect to other writers,
+        which serialise only on that last step.
         """
+        record = GRAPH_RECORD if lane is None else LANE_RECORD
+        keys = {"g": graph_id, "lane": lane}
         with self._errors(), self._session() as session, session.begin_transaction() as tx:
-            for statement, run_batch in ((READ_PROGRESS, True), (LOCK_AND_READ_PROGRESS, False)):
-                stored = tx.run(statement, {"g": graph_id}).single()
+            for statement, run_batch in (
+                (f"MATCH {record} RETURN g.progress AS p", True),
+                (f"MATCH {record} SET g.progress = g.progress RETURN g.progress AS p", False),
+            ):
+                stored = tx.run(statement, keys).single()
                 if stored is None:
                     raise GraphNotFound(
                         f"Graph {graph_id} was dropped while it was being written.",
@@ -210,9 +272,7 @@ class Neo4jStore(GraphStore):
                     return False
                 if run_batch:
                     tx.run(cypher, params).consume()
-            tx.run(
-                "MATCH (g:Graph {graph_id: $g}) SET g.progress = $p", {"g": graph_id, "p": json.dumps(progress)}
-            ).consume()
+            tx.run(f"MATCH {record} SET g.progress = $p", {**keys, "p": json.dumps(progress)}).consume()
             tx.commit()
         return True
 
@@ -243,11 +303,22 @@ class Neo4jStore(GraphStore):
             "MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
             {"g": graph_id, "batch": DELETE_BATCH},
         )
+        self.execute("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph_id})
         self.execute("MATCH (g:Graph {graph_id: $g}) DELETE g", {"g": graph_id})
 
     # ---- writes -------------------------------------------------------------------------------------------
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
         self._node_ids.pop((graph.graph_id, table.label), None)
+        if self.write_path == "plugin":
+            columns = {"uid": graph.uids(table.keys).tolist(), "key": byte_column(table.keys)}
+            columns.update({name: byte_column(values) for name, values in table.props.items()})
+            params = {
+                "labels": ["GraphNode", table.label],
+                "count": len(table.keys),
+                "constants": {"graph_id": graph.graph_id},
+                "columns": columns,
+            }
+            return self._write_batch(graph.graph_id, batch, CREATE_NODES, params)
         props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
         cypher = (
             f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
@@ -279,7 +350,17 @@ class Neo4jStore(GraphStore):
         node_keys, node_ids = cached
         return node_ids[np.searchsorted(node_keys, keys)]
 
-    def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch) -> bool:
+    def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch, lane: int | None = None) -> bool:
+        src = self._internal_ids(graph.graph_id, table.src_label, table.src)
+        dst = self._internal_ids(graph.graph_id, table.dst_label, table.dst)
+        if self.write_path == "plugin":
+            params = {
+                "type": table.type,
+                "src": np.ascontiguousarray(src, dtype="<i8").tobytes(),
+                "dst": np.ascontiguousarray(dst, dtype="<i8").tobytes(),
+                "columns": {name: byte_column(values) for name, values in table.props.items()},
+            }
+            return self._write_batch(graph.graph_id, batch, CREATE_RELS, params, lane)
         props = ", ".join(f"`{name}`: ${'p_' + name}[i]" for name in table.props)
         cypher = (
             f"UNWIND range(0, size($src) - 1) AS i "
@@ -287,11 +368,153 @@ class Neo4jStore(GraphStore):
             f"CREATE (a)-[:{table.type}{f' {{{props}}}' if props else ''}]->(b)"
         )
         params = {
-            "src": self._internal_ids(graph.graph_id, table.src_label, table.src).tolist(),
-            "dst": self._internal_ids(graph.graph_id, table.dst_label, table.dst).tolist(),
+            "src": src.tolist(),
+            "dst": dst.tolist(),
             **{"p_" + name: _column_list(values) for name, values in table.props.items()},
         }
-        return self._write_batch(graph.graph_id, batch, cypher, params)
+        return self._write_batch(graph.graph_id, batch, cypher, params, lane)
+
+    # ---- relationships in parallel lanes --------------------------------------------------------------------
+    def _checked_progress(self, graph_id: str, progress: dict) -> dict:
+        """The :Graph node's progress plus what the lanes of an interrupted parallel write recorded."""
+        rows = self.read("MATCH (l:GraphLane {graph_id: $g}) RETURN l.progress AS p", {"g": graph_id}).rows
+        for (lane_progress,) in rows:
+            progress = merge_progress(progress, json.loads(lane_progress or "{}"))
+        return progress
+
+    def _write_tables(
+        self,
+        graph: Graph,
+        tables: dict,
+        part: str,
+        batch_rows: Callable,
+        write: Callable,
+        progress: dict,
+        counter: dict[str, int],
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        """Nodes as the base class does; each relationship table in lanes when it is large enough."""
+        for name in sorted(tables):
+            lanes = self._lanes_for(graph.graph_id, part, name, len(tables[name]), progress)
+            if lanes == 1:
+                one = {name: tables[name]}
+                super()._write_tables(graph, one, part, batch_rows, write, progress, counter, on_progress)
+            else:
+                self._write_lanes(graph, name, lanes, progress, counter, on_progress)
+
+    def _lanes_for(self, graph_id: str, part: str, name: str, rows: int, progress: dict) -> int:
+        """The lanes a table is written in: what its progress records (a resume keeps the row order it began
+        with), else `writers` for a large relationship table (recorded before its first batch), else 1."""
+        recorded = progress.get("lanes", {}).get(name)
+        if part != "edges" or recorded is not None or covered_ranges(progress, part, name):
+            return int(recorded or 1)
+        if self.writers == 1 or rows < max(self.lane_min_rows, 2 * self.batch_size):
+            return 1
+        progress.setdefault("lanes", {})[name] = self.writers
+        self._set_graph_fields(graph_id, {"progress": json.dumps(progress)})
+        return self.writers
+
+    def _write_lanes(
+        self,
+        graph: Graph,
+        name: str,
+        lanes: int,
+        progress: dict,
+        counter: dict[str, int],
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        """Write one relationship table round by round, its lanes side by side (one thread each); progress is
+        recorded and reported here, in the calling thread, as the lanes' batches commit."""
+        table = graph.edges[name]
+        order, segments = schedule(table.src, table.dst, lanes)
+        for label, keys in ((table.src_label, table.src[:1]), (table.dst_label, table.dst[:1])):
+            self._internal_ids(graph.graph_id, label, keys)  # fill the id cache before the threads read it
+        lane_nodes = "UNWIND range(0, $n - 1) AS i MERGE (:GraphLane {graph_id: $g, lane: i})"
+        self._write_tx([(lane_nodes, {"g": graph.graph_id, "n": lanes})])
+        for rnd in sorted({seg.round for seg in segments}):
+            work = {
+                seg.lane: [
+                    Batch("edges", name, lo, hi)
+                    for a, b in pending_ranges(progress, "edges", name, seg.hi)
+                    if max(a, seg.lo) < b
+                    for lo, hi in batches(b, self.batch_size, max(a, seg.lo))
+                ]
+                for seg in segments
+                if seg.round == rnd
+            }
+            with closing(self._run_lanes(graph, table, order, work)) as committed:  # closed at once on an error
+                for batch in committed:
+                    self._record(progress, batch, counter, on_progress)
+        self._write_tx(  # the lanes' records move to the :Graph node in one transaction: nothing is lost between
+            [
+                (
+                    "MATCH (g:Graph {graph_id: $g}) SET g.progress = $p",
+                    {"g": graph.graph_id, "p": json.dumps(progress)},
+                ),
+                ("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph.graph_id}),
+            ]
+        )
+
+    @staticmethod
+    def _record(progress: dict, batch: Batch, counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
+        """Note one committed lane batch in the in-memory progress and report it."""
+        recorded = record_batch(progress, batch)
+        if recorded is not None:
+            progress.clear()
+            progress.update(recorded)
+        counter["done"] += batch.hi - batch.lo
+        if on_progress:
+            on_progress(f"edges {batch.name}", counter["done"], counter["total"])
+
+    def _run_lanes(
+        self, graph: Graph, table: EdgeTable, order: np.ndarray, work: dict[int, list[Batch]]
+    ) -> Generator[Batch, None, None]:
+        """Run each lane's batches in its own thread; yield batches as they commit. An error or Ctrl-C stops
+        the other lanes after their current batch and is raised here."""
+        done: queue.Queue[Batch | BaseException | None] = queue.Queue()
+        stop = threading.Event()
+
+        def lane_task(lane: int, todo: list[Batch]) -> None:
+            try:
+                for batch in todo:
+                    if stop.is_set():
+                        break
+                    rows = table.take(order[batch.lo : batch.hi])
+                    self._retry_deadlocks(partial(self._write_edges, graph, rows, batch, lane))
+                    done.put(batch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
+                stop.set()
+                done.put(exc)
+            finally:
+                done.put(None)
+
+        with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="graphstore-lane") as pool:
+            try:
+                for lane, todo in work.items():
+                    pool.submit(lane_task, lane, todo)
+                running = len(work)
+                while running:
+                    item = done.get()
+                    if item is None:
+                        running -= 1
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        yield item
+            finally:
+                stop.set()
+
+    def _retry_deadlocks(self, write: Callable[[], bool]) -> bool:
+        """Run one batch write, again when Neo4j chose it as a deadlock's victim (its transaction was rolled
+        back whole, so the retry is a clean first attempt)."""
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return write()
+            except ex.TransientError as exc:
+                if "DeadlockDetected" not in (exc.code or "") or attempt == DEADLOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         sets = ", ".join(f"n.`{name}` = ${'p_' + name}[i]" for name in props)
