@@ -9,7 +9,8 @@ Neo4j (needs GRAPHSTORE_TEST_NEO4J_URI, `eval "$(graphstore services env)"`):
 - limit: `neo4j-admin database import full` of the same graph as CSV, with the cached distribution's jars and a
   copy of the running server's neo4j.conf (same heap / page cache), into a scratch DBMS home; wall time of the
   importer process (JVM start included) and of the CSV writing;
-- ours: `Neo4jStore.write_graph` into the running server;
+- ours: `Neo4jStore.write_graph` into the running server (through graphstore's write plugin when the server has
+  it, with GRAPHSTORE_NEO4J_WRITERS parallel lanes, default 2);
 - anchor: one auto-commit CREATE per relationship on a --sample of the edges.
 """
 
@@ -205,10 +206,12 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
         )
     else:
         print("neo4j-admin import: skipped (pass --run-dir of the local server the test variables point at)")
-    with Neo4jStore(neo["uri"], neo["user"], neo["password"], batch_size=args.batch_size) as store:
+    writers = int(os.environ.get("GRAPHSTORE_NEO4J_WRITERS", "2"))
+    with Neo4jStore(neo["uri"], neo["user"], neo["password"], batch_size=args.batch_size, writers=writers) as store:
         ours = write_timed(store, graph)
         print(
-            f"neo4j store write (UNWIND batches of {args.batch_size:,}): {ours['total_s']:.1f} s total "
+            f"neo4j store write ({store.write_path}, {store.writers} writers, batches of {args.batch_size:,}): "
+            f"{ours['total_s']:.1f} s total "
             f"(edges {ours['edge_s']:.1f} s, {m / ours['edge_s']:,.0f} rel/s; "
             f"{m / ours['total_s']:,.0f} rel/s over the whole write), RSS +{ours['rss_increase_mib']:.0f} MiB"
         )
@@ -229,7 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 200k nodes / 2M edges")
     parser.add_argument("--sample", type=int, default=20_000)
-    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--run-dir", default=None, help="run dir of the local server (for its neo4j.conf)")
     parser.add_argument("--only", choices=("embedded", "neo4j"), default=None)

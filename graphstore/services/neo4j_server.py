@@ -34,7 +34,7 @@ from graphstore.services.state import (
 LEGACY_PASSWORD = "graphstore-test"  # the fixed default of older versions: published, so refused
 USER = "neo4j"
 HOST = "127.0.0.1"
-MEMORY = {"heap_initial": "1g", "heap_max": "2g", "pagecache": "512m", "tx_max": "1g"}
+MEMORY = {"heap_initial": "2g", "heap_max": "2g", "pagecache": "512m", "tx_max": "1g"}
 # The 5.26 distribution's JVM flags, minus -XX:+AlwaysPreTouch (it would touch the whole heap at start).
 JVM_FLAGS = [
     "-XX:+UseG1GC",
