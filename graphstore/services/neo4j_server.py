@@ -317,7 +317,10 @@ def start_neo4j(
     current = neo4j_status(run_dir)
     if current["running"]:
         return {**current, "already_running": True}
-    memory = {**MEMORY, **(memory or {})}
+    asked = memory or {}
+    memory = {**MEMORY, **asked}
+    if "heap_max" in asked and "heap_initial" not in asked:
+        memory["heap_initial"] = asked["heap_max"]  # another heap size asked for: the initial heap follows it
     dist = neo4j_dist.ensure_dist(say=say)
     plugin = _write_plugin(dist, say)
     password = _check_password(run_dir, current, password)
