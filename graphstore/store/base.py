@@ -374,21 +374,27 @@ class GraphStore(ABC):
             table = tables[name]
             for batch in self.table_batches(part, name, len(table), batch_rows(table), progress):
                 write(graph, self.batch_rows_of(table, batch), batch)
-                recorded = record_batch(progress, batch)
-                if recorded is not None:
-                    progress.clear()
-                    progress.update(recorded)
-                counter["done"] += batch.hi - batch.lo
-                if on_progress:
-                    on_progress(f"{part} {name}", counter["done"], counter["total"])
+                self.note_batch(progress, batch, counter, on_progress)
 
     @staticmethod
-    def table_batches(part: str, name: str, n: int, size: int, progress: dict) -> list[Batch]:
-        """The batches still to write for one table, in order, from its recorded progress."""
+    def note_batch(progress: dict, batch: Batch, counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
+        """Record one committed batch in the in-memory progress and report it."""
+        recorded = record_batch(progress, batch)
+        if recorded is not None:
+            progress.clear()
+            progress.update(recorded)
+        counter["done"] += batch.hi - batch.lo
+        if on_progress:
+            on_progress(f"{batch.part} {batch.name}", counter["done"], counter["total"])
+
+    @staticmethod
+    def table_batches(part: str, name: str, n: int, size: int, progress: dict, first: int = 0) -> list[Batch]:
+        """The batches still to write for rows first..n-1 of one table, in order, from its recorded progress."""
         return [
             Batch(part, name, lo, hi)
             for start, stop in pending_ranges(progress, part, name, n)
-            for lo, hi in batches(stop, size, start)
+            if max(start, first) < stop
+            for lo, hi in batches(stop, size, max(start, first))
         ]
 
     def batch_rows_of(self, table: NodeTable | EdgeTable, batch: Batch) -> NodeTable | EdgeTable:

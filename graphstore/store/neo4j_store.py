@@ -40,12 +40,10 @@ from graphstore.store.base import (
     GraphStore,
     ProgressCallback,
     QueryResult,
-    batches,
     covered_ranges,
     graph_node_params,
     info_from_record,
     merge_progress,
-    pending_ranges,
     record_batch,
 )
 from graphstore.store.lanes import schedule
@@ -433,18 +431,13 @@ class Neo4jStore(GraphStore):
         self._write_tx([(lane_nodes, {"g": graph.graph_id, "n": lanes})])
         for rnd in sorted({seg.round for seg in segments}):
             work = {
-                seg.lane: [
-                    Batch("edges", name, lo, hi)
-                    for a, b in pending_ranges(progress, "edges", name, seg.hi)
-                    if max(a, seg.lo) < b
-                    for lo, hi in batches(b, self.batch_size, max(a, seg.lo))
-                ]
+                seg.lane: self.table_batches("edges", name, seg.hi, self.batch_size, progress, seg.lo)
                 for seg in segments
                 if seg.round == rnd
             }
             with closing(self._run_lanes(graph, table, order, work)) as committed:  # closed at once on an error
                 for batch in committed:
-                    self._record(progress, batch, counter, on_progress)
+                    self.note_batch(progress, batch, counter, on_progress)
         self._write_tx(  # the lanes' records move to the :Graph node in one transaction: nothing is lost between
             [
                 (
@@ -454,17 +447,6 @@ class Neo4jStore(GraphStore):
                 ("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph.graph_id}),
             ]
         )
-
-    @staticmethod
-    def _record(progress: dict, batch: Batch, counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
-        """Note one committed lane batch in the in-memory progress and report it."""
-        recorded = record_batch(progress, batch)
-        if recorded is not None:
-            progress.clear()
-            progress.update(recorded)
-        counter["done"] += batch.hi - batch.lo
-        if on_progress:
-            on_progress(f"edges {batch.name}", counter["done"], counter["total"])
 
     def _run_lanes(
         self, graph: Graph, table: EdgeTable, order: np.ndarray, work: dict[int, list[Batch]]
