@@ -114,10 +114,10 @@ def read_parquet(path: str | Path) -> Graph:
         meta["graph_id"], meta["kind"], params=meta["params"], run_id=meta["run_id"], checkpoint=meta["checkpoint"]
     )
     for label, info in meta["nodes"].items():
-        t = pq.read_table(io.BytesIO(files[info["file"]]))
+        t = _read_table(files[info["file"]])
         graph.add_nodes(label, t["key"].to_numpy(), **{c: _np(t[c]) for c in t.column_names if c != "key"})
     for rel, info in meta["edges"].items():
-        t = pq.read_table(io.BytesIO(files[info["file"]]))
+        t = _read_table(files[info["file"]])
         graph.add_edges(
             rel,
             info["src_label"],
@@ -128,6 +128,12 @@ def read_parquet(path: str | Path) -> Graph:
             **{c: _np(t[c]) for c in t.column_names if c not in ("src", "dst")},
         )
     return graph
+
+
+def _read_table(data: bytes) -> pa.Table:
+    """One Parquet table from bytes, decoded on the calling thread: threads gain nothing on these few columns, and
+    Arrow's pool can abort the interpreter at exit (SIGABRT, apache/arrow#34314) after a command has succeeded."""
+    return pq.read_table(io.BytesIO(data), use_threads=False)
 
 
 def _np(column: pa.ChunkedArray) -> np.ndarray:

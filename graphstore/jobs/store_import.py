@@ -43,12 +43,8 @@ class StoreImportResult:
     run_root: Path
 
 
-def import_offline_tracked(
-    context: JobContext, graphs: list[Graph], run_root: Path, *, overwrite: bool = False
-) -> ImportReport:
-    """Import into the stopped local Neo4j of `graphstore services`, with each graph's tracking record following
-    (writing -> complete, or failed); an existing database needs overwrite, since the import replaces it whole."""
-    home = Path(run_root).expanduser().resolve() / "neo4j"
+def check_importable(home: Path, run_root: Path, overwrite: bool) -> dict:
+    """The server's state, once sure the offline importer may write its database: stopped, and empty or overwritten."""
     state = neo4j_status(home)
     if state["running"]:
         raise ServiceError(
@@ -60,6 +56,16 @@ def import_offline_tracked(
             f"The Neo4j database in {home} already exists; an offline import replaces it whole (every graph in it).",
             "Pass --overwrite to replace it, or write into the running server with `graphstore ingest` instead.",
         )
+    return state
+
+
+def import_offline_tracked(
+    context: JobContext, graphs: list[Graph], run_root: Path, *, overwrite: bool = False
+) -> ImportReport:
+    """Import into the stopped local Neo4j of `graphstore services`, with each graph's tracking record following
+    (writing -> complete, or failed); an existing database needs overwrite, since the import replaces it whole."""
+    home = Path(run_root).expanduser().resolve() / "neo4j"
+    state = check_importable(home, run_root, overwrite)
     dist = Path(state["dist"]) if state.get("dist") else neo4j_dist.ensure_dist()
     with context.open_tracking() as tracking:
         for graph in graphs:
@@ -88,6 +94,7 @@ def run_store_import(context: JobContext, params: StoreImportParams) -> StoreImp
     settings = context.settings
     root = Path(params.run_dir) if params.run_dir else services.default_run_root(settings.data_dir)
     root = root.expanduser().resolve()
+    check_importable(root / "neo4j", root, params.overwrite)  # before reading what may be gigabytes
     context.status(f"reading {len(params.files)} graph file(s) ...")
     graphs = [read_parquet(Path(f)) for f in params.files]
     return StoreImportResult(import_offline_tracked(context, graphs, root, overwrite=params.overwrite), root)
