@@ -10,7 +10,9 @@ Neo4j (needs GRAPHSTORE_TEST_NEO4J_URI, `eval "$(graphstore services env)"`):
   copy of the running server's neo4j.conf (same heap / page cache), into a scratch DBMS home; wall time of the
   importer process (JVM start included) and of the CSV writing;
 - ours: `Neo4jStore.write_graph` into the running server (through graphstore's write plugin when the server has
-  it, with GRAPHSTORE_NEO4J_WRITERS parallel lanes, default 2);
+  it, with GRAPHSTORE_NEO4J_WRITERS parallel lanes, default 2), after a warm-up write of a --warmup fraction of
+  the graph (the first write after a server start runs while the JIT compiles and G1 sizes the heap: 1.3-1.8x
+  slower; --warmup 0 measures that);
 - anchor: one auto-commit CREATE per relationship on a --sample of the edges.
 """
 
@@ -208,6 +210,12 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
         print("neo4j-admin import: skipped (pass --run-dir of the local server the test variables point at)")
     writers = int(os.environ.get("GRAPHSTORE_NEO4J_WRITERS", "2"))
     with Neo4jStore(neo["uri"], neo["user"], neo["password"], batch_size=args.batch_size, writers=writers) as store:
+        if args.warmup > 0:
+            warm = random_graph(
+                "bench-ingest-warmup", int(len(graph.nodes["Neuron"]) * args.warmup), int(m * args.warmup)
+            )
+            (_, warm_s) = timed(lambda: (store.write_graph(warm, replace=True), store.drop_graph(warm.graph_id)))
+            print(f"neo4j warm-up: wrote and dropped a {args.warmup:.0%} graph in {warm_s:.1f} s (JIT, heap sizing)")
         ours = write_timed(store, graph)
         print(
             f"neo4j store write ({store.write_path}, {store.writers} writers, batches of {args.batch_size:,}): "
@@ -236,6 +244,12 @@ def main() -> None:
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--run-dir", default=None, help="run dir of the local server (for its neo4j.conf)")
     parser.add_argument("--only", choices=("embedded", "neo4j"), default=None)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.3,
+        help="first write and drop a graph this fraction of the size (a running server is warm; 0: measure it cold)",
+    )
     args = parser.parse_args()
     n, m = int(200_000 * args.scale), int(2_000_000 * args.scale)
     print(f"machine: {machine()}; load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")

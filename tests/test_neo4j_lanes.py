@@ -16,7 +16,7 @@ from graphstore.errors import ServiceError
 from graphstore.graph import Graph
 from graphstore.services.write_plugin import build_jar
 from graphstore.store.base import COMPLETE, Batch, covered_ranges, merge_progress, record_batch
-from graphstore.store.lanes import block_pairs, schedule
+from graphstore.store.lanes import block_pairs, schedule, split_rows
 from graphstore.store.neo4j_store import Neo4jStore, byte_column
 from tests.conftest import random_graph
 from tests.servers import neo4j_params
@@ -128,7 +128,7 @@ def test_lanes_write_exactly_the_graph(writers):
     with _store(writers) as store:
         store.write_graph(graph, replace=True)
         info = store.graph_info(graph.graph_id)
-        assert info.status == COMPLETE and info.progress["lanes"] == {"WEIGHT": writers}
+        assert info.status == COMPLETE and info.progress["lanes"] == {"nodes/Neuron": writers, "edges/WEIGHT": writers}
         assert covered_ranges(info.progress, "edges", "WEIGHT") == [(0, 2_000)]
         assert _lane_nodes(store, graph.graph_id) == 0
         back = store.read_graph(graph.graph_id)
@@ -163,6 +163,39 @@ def test_interrupted_lanes_resume_in_the_recorded_order_without_duplicates():
         assert _triples(other.read_graph(graph.graph_id)) == _triples(graph)
         other.drop_graph(graph.graph_id)
         assert _lane_nodes(other, graph.graph_id) == 0
+
+
+@pytest.mark.neo4j
+def test_interrupted_node_lanes_resume_without_duplicates():
+    graph = random_graph("lanes-node-stop", 300, 400, seed=5)
+
+    def stop_after_some_nodes(step: str, done: int, total: int) -> None:
+        if step.startswith("nodes") and done >= 100:
+            raise KeyboardInterrupt
+
+    with _store(writers=2) as store:
+        with pytest.raises(KeyboardInterrupt):
+            store.write_graph(graph, replace=True, on_progress=stop_after_some_nodes)
+        lane_progress = store._checked_progress(graph.graph_id, {})
+        done = covered_ranges(lane_progress, "nodes", "Neuron")
+        assert 100 <= sum(hi - lo for lo, hi in done) < 300 and not covered_ranges(lane_progress, "edges", "WEIGHT")
+        assert store.graph_info(graph.graph_id).progress["lanes"] == {"nodes/Neuron": 2}
+    with _store(writers=3) as other:
+        assert other.write_graph(graph, resume=True).resumed
+        keys = other.execute("MATCH (n:Neuron {graph_id: $g}) RETURN n.key ORDER BY n.key", {"g": graph.graph_id})
+        assert [r[0] for r in keys.rows] == list(range(300))
+        assert _triples(other.read_graph(graph.graph_id)) == _triples(graph)
+        other.drop_graph(graph.graph_id)
+
+
+def test_split_rows_covers_a_table_in_nearly_equal_ranges():
+    for n, lanes in ((10, 3), (7, 2), (2, 4), (200_000, 2)):
+        segments = split_rows(n, lanes)
+        assert [(s.lo, s.hi) for s in segments] == sorted((s.lo, s.hi) for s in segments)
+        assert segments[0].lo == 0 and segments[-1].hi == n
+        assert all(a.hi == b.lo for a, b in zip(segments, segments[1:], strict=False))
+        assert max(s.hi - s.lo for s in segments) - min(s.hi - s.lo for s in segments) <= 1
+        assert {s.round for s in segments} == {0} and len({s.lane for s in segments}) == len(segments)
 
 
 @pytest.mark.neo4j

@@ -170,6 +170,21 @@ def test_neo4j_conf_is_loopback_with_plugins_unrestricted(tmp_path: Path) -> Non
     assert "AlwaysPreTouch" not in conf and "--add-opens=java.base/java.nio=ALL-UNNAMED" in conf
 
 
+def test_default_heap_is_a_quarter_of_memory_between_1_and_4_gb() -> None:
+    gib = 2**30
+    assert [neo4j_server.default_heap(r) for r in (0, 2 * gib, 6 * gib, 8 * gib, 24 * gib, 512 * gib)] == [
+        "1024m",
+        "1024m",
+        "1536m",
+        "2048m",
+        "4096m",
+        "4096m",
+    ]
+    assert neo4j_server.MEMORY["heap_initial"] == neo4j_server.MEMORY["heap_max"]
+    conf = neo4j_server.render_conf(Path("/r"), Path("/d"), 1, 2, neo4j_server.MEMORY)
+    assert f"server.memory.heap.max_size={neo4j_server.MEMORY['heap_max']}" in conf
+
+
 def test_a_created_instance_keeps_its_password(tmp_path: Path) -> None:
     (tmp_path / "data" / "databases" / "system").mkdir(parents=True)
     assert neo4j_server._check_password(tmp_path, {"password": "first-pass"}, None) == "first-pass"

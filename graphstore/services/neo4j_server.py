@@ -34,10 +34,35 @@ from graphstore.services.state import (
 LEGACY_PASSWORD = "graphstore-test"  # the fixed default of older versions: published, so refused
 USER = "neo4j"
 HOST = "127.0.0.1"
-MEMORY = {"heap_initial": "2g", "heap_max": "2g", "pagecache": "512m", "tx_max": "1g"}
-# The 5.26 distribution's JVM flags, minus -XX:+AlwaysPreTouch (it would touch the whole heap at start).
+
+
+def machine_ram_bytes() -> int:
+    """This machine's physical memory (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def default_heap(ram_bytes: int) -> str:
+    """A quarter of the machine's memory, between 1 GB and 4 GB, in whole 256 MB steps (initial = max).
+
+    Writes allocate fast (Bolt messages, transaction state, commands): at 2 GB the young generation is collected
+    about 170 times per 2M-relationship write and G1 pauses take a fifth of its time; at 4 GB it is 14 times
+    (bench/RESULTS.md, "Neo4j heap"). More than 4 GB buys writes nothing; GDS projections size their own.
+    """
+    mib = max(1024, min(4096, ram_bytes // 4 // 2**20)) // 256 * 256
+    return f"{mib}m"
+
+
+HEAP = default_heap(machine_ram_bytes())
+MEMORY = {"heap_initial": HEAP, "heap_max": HEAP, "pagecache": "512m", "tx_max": "1g"}
+# The 5.26 distribution's JVM flags, minus -XX:+AlwaysPreTouch (it would touch the whole heap at start), plus a
+# 1 s pause target: with G1's 200 ms default, a write's transaction state makes young collections slow, G1 shrinks
+# the young generation to meet the target, and collections then take a third of a large write (bench/RESULTS.md).
 JVM_FLAGS = [
     "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=1000",
     "-XX:-OmitStackTraceInFastThrow",
     "-XX:+UnlockExperimentalVMOptions",
     "-XX:+TrustFinalNonStaticFields",

@@ -1,4 +1,5 @@
-"""Parallel relationship writes without lock conflicts: an edge table's rows in rounds of node-disjoint lanes.
+"""Parallel writes without lock conflicts: an edge table's rows in rounds of node-disjoint lanes, a node table's
+in contiguous row ranges (creating a node locks nothing another writer takes).
 
 Creating a relationship locks both endpoints until commit, and commit is most of a Neo4j write, so writers that
 share nodes wait for each other (or deadlock). Nodes are split into 2L blocks by key; the circle method pairs
@@ -56,3 +57,18 @@ def schedule(src: np.ndarray, dst: np.ndarray, lanes: int) -> tuple[np.ndarray, 
         Segment(s // lanes, s % lanes, int(bounds[s]), int(bounds[s + 1])) for s in range(len(counts)) if counts[s]
     ]
     return order, segments
+
+
+def lanes_key(part: str, name: str) -> str:
+    """Where a write's progress records how many lanes a table is written in: progress["lanes"][key]."""
+    return f"{part}/{name}"
+
+
+def split_rows(n: int, lanes: int) -> list[Segment]:
+    """One round of `lanes` contiguous, nearly equal row ranges of a table of n rows (a node table's lanes)."""
+    bounds = np.linspace(0, n, lanes + 1).round().astype(int)
+    return [
+        Segment(0, lane, int(bounds[lane]), int(bounds[lane + 1]))
+        for lane in range(lanes)
+        if bounds[lane] < bounds[lane + 1]
+    ]

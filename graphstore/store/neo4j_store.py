@@ -8,8 +8,9 @@ Values always travel as driver parameters; only validated identifiers (labels, t
 written into query text. Every stored node also carries the label :GraphNode so graph_id scoping uses an index.
 Relationships carry only their own properties: their graph is the graph_id of their endpoints. Each batch commits
 with its progress, under the :Graph node's lock, only if that progress does not already hold it (replay-safe).
-Relationship tables go through `writers` parallel transactions in node-disjoint lanes (graphstore.store.lanes);
-each lane records its batches on its own :GraphLane node, so the lanes' commits never wait for one lock.
+Large tables go through `writers` parallel transactions in lanes (graphstore.store.lanes): node-disjoint ones for
+relationships, row ranges for nodes; each lane records its batches on its own :GraphLane node, so the lanes'
+commits never wait for one lock.
 Deletes run in bounded `CALL { ... } IN TRANSACTIONS` (relationships first), so any graph size fits the server's
 transaction memory.
 """
@@ -46,7 +47,7 @@ from graphstore.store.base import (
     merge_progress,
     record_batch,
 )
-from graphstore.store.lanes import schedule
+from graphstore.store.lanes import lanes_key, schedule, split_rows
 from graphstore.store.schema import schema_statements
 
 START_HINT = (
@@ -305,7 +306,7 @@ class Neo4jStore(GraphStore):
         self.execute("MATCH (g:Graph {graph_id: $g}) DELETE g", {"g": graph_id})
 
     # ---- writes -------------------------------------------------------------------------------------------
-    def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch) -> bool:
+    def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch, lane: int | None = None) -> bool:
         self._node_ids.pop((graph.graph_id, table.label), None)
         if self.write_path == "plugin":
             columns = {"uid": graph.uids(table.keys).tolist(), "key": byte_column(table.keys)}
@@ -316,7 +317,7 @@ class Neo4jStore(GraphStore):
                 "constants": {"graph_id": graph.graph_id},
                 "columns": columns,
             }
-            return self._write_batch(graph.graph_id, batch, CREATE_NODES, params)
+            return self._write_batch(graph.graph_id, batch, CREATE_NODES, params, lane)
         props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
         cypher = (
             f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
@@ -328,7 +329,7 @@ class Neo4jStore(GraphStore):
             "graph_id": graph.graph_id,
             **{"p_" + name: _column_list(values) for name, values in table.props.items()},
         }
-        return self._write_batch(graph.graph_id, batch, cypher, params)
+        return self._write_batch(graph.graph_id, batch, cypher, params, lane)
 
     def _internal_ids(self, graph_id: str, label: str, keys: np.ndarray) -> np.ndarray:
         """Neo4j's internal node ids for node keys: read once per (graph, label), then a vectorised lookup.
@@ -391,47 +392,53 @@ class Neo4jStore(GraphStore):
         counter: dict[str, int],
         on_progress: ProgressCallback | None,
     ) -> None:
-        """Nodes as the base class does; each relationship table in lanes when it is large enough."""
+        """Each node and relationship table in lanes when it is large enough, else as the base class does."""
         for name in sorted(tables):
             lanes = self._lanes_for(graph.graph_id, part, name, len(tables[name]), progress)
             if lanes == 1:
                 one = {name: tables[name]}
                 super()._write_tables(graph, one, part, batch_rows, write, progress, counter, on_progress)
             else:
-                self._write_lanes(graph, name, lanes, progress, counter, on_progress)
+                self._write_lanes(graph, part, name, lanes, progress, counter, on_progress)
 
     def _lanes_for(self, graph_id: str, part: str, name: str, rows: int, progress: dict) -> int:
         """The lanes a table is written in: what its progress records (a resume keeps the row order it began
-        with), else `writers` for a large relationship table (recorded before its first batch), else 1."""
-        recorded = progress.get("lanes", {}).get(name)
-        if part != "edges" or recorded is not None or covered_ranges(progress, part, name):
+        with), else `writers` for a large table (recorded before its first batch), else 1."""
+        key = lanes_key(part, name)
+        recorded = progress.get("lanes", {}).get(key)
+        if recorded is not None or covered_ranges(progress, part, name):
             return int(recorded or 1)
         if self.writers == 1 or rows < max(self.lane_min_rows, 2 * self.batch_size):
             return 1
-        progress.setdefault("lanes", {})[name] = self.writers
+        progress.setdefault("lanes", {})[key] = self.writers
         self._set_graph_fields(graph_id, {"progress": json.dumps(progress)})
         return self.writers
 
     def _write_lanes(
         self,
         graph: Graph,
+        part: str,
         name: str,
         lanes: int,
         progress: dict,
         counter: dict[str, int],
         on_progress: ProgressCallback | None,
     ) -> None:
-        """Write one relationship table round by round, its lanes side by side (one thread each); progress is
-        recorded and reported here, in the calling thread, as the lanes' batches commit."""
-        table = graph.edges[name]
-        order, segments = schedule(table.src, table.dst, lanes)
-        for label, keys in ((table.src_label, table.src[:1]), (table.dst_label, table.dst[:1])):
-            self._internal_ids(graph.graph_id, label, keys)  # fill the id cache before the threads read it
+        """Write one table round by round, its lanes side by side (one thread each); progress is recorded and
+        reported here, in the calling thread, as the lanes' batches commit."""
+        if part == "edges":
+            edges = graph.edges[name]
+            table: NodeTable | EdgeTable = edges
+            order, segments = schedule(edges.src, edges.dst, lanes)
+            for label, keys in ((edges.src_label, edges.src[:1]), (edges.dst_label, edges.dst[:1])):
+                self._internal_ids(graph.graph_id, label, keys)  # fill the id cache before the threads read it
+        else:
+            table, order, segments = graph.nodes[name], None, split_rows(len(graph.nodes[name]), lanes)
         lane_nodes = "UNWIND range(0, $n - 1) AS i MERGE (:GraphLane {graph_id: $g, lane: i})"
         self._write_tx([(lane_nodes, {"g": graph.graph_id, "n": lanes})])
         for rnd in sorted({seg.round for seg in segments}):
             work = {
-                seg.lane: self.table_batches("edges", name, seg.hi, self.batch_size, progress, seg.lo)
+                seg.lane: self.table_batches(part, name, seg.hi, self.batch_size, progress, seg.lo)
                 for seg in segments
                 if seg.round == rnd
             }
@@ -449,10 +456,11 @@ class Neo4jStore(GraphStore):
         )
 
     def _run_lanes(
-        self, graph: Graph, table: EdgeTable, order: np.ndarray, work: dict[int, list[Batch]]
+        self, graph: Graph, table: NodeTable | EdgeTable, order: np.ndarray | None, work: dict[int, list[Batch]]
     ) -> Generator[Batch, None, None]:
         """Run each lane's batches in its own thread; yield batches as they commit. An error or Ctrl-C stops
-        the other lanes after their current batch and is raised here."""
+        the other lanes after their current batch and is raised here. `order` maps an edge table's scheduled
+        rows to its own (None: a node table, written in its own order)."""
         done: queue.Queue[Batch | BaseException | None] = queue.Queue()
         stop = threading.Event()
 
@@ -461,8 +469,11 @@ class Neo4jStore(GraphStore):
                 for batch in todo:
                     if stop.is_set():
                         break
-                    rows = table.take(order[batch.lo : batch.hi])
-                    self._retry_deadlocks(partial(self._write_edges, graph, rows, batch, lane))
+                    if isinstance(table, EdgeTable) and order is not None:
+                        write = partial(self._write_edges, graph, table.take(order[batch.lo : batch.hi]))
+                    else:
+                        write = partial(self._write_nodes, graph, table.slice(batch.lo, batch.hi))
+                    self._retry_deadlocks(partial(write, batch, lane))
                     done.put(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
                 stop.set()
