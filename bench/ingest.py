@@ -1,6 +1,6 @@
 """Graph write throughput against the limits of each store, all in one run on the same graph.
 
-    python -m bench.ingest [--scale 1.0] [--sample 20000] [--batch-size 50000] [--run-dir DIR] [--only X]
+    python -m bench.ingest [--scale 1.0] [--sample 20000] [--batch-size 20000] [--run-dir DIR] [--only X]
 
 The graph: 200k Neuron nodes (layer property) and 2M random WEIGHT edges (w, abs_w) at --scale 1.
 Embedded (Ladybug): the store's write (bounded COPY pieces, progress per piece) vs the bare `COPY ... FROM` of the
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import RssPeak, machine, neo4j_settings, peak_rss_mib, timed
+from graphstore.config import Settings
 from graphstore.graph import Graph
 
 
@@ -240,7 +241,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 200k nodes / 2M edges")
     parser.add_argument("--sample", type=int, default=20_000)
-    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--batch-size", type=int, default=Settings().batch_size, help="rows per Neo4j batch (the store's default)"
+    )
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--run-dir", default=None, help="run dir of the local server (for its neo4j.conf)")
     parser.add_argument("--only", choices=("embedded", "neo4j"), default=None)

@@ -47,6 +47,8 @@ def _show_neo4j(state: dict[str, Any]) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if "heap" in state:
+        console.print(f"[dim]memory: heap {state['heap']}, page cache {state['pagecache']}[/]", highlight=False)
     if "write_plugin" in state:
         plugin = state["write_plugin"] or "not installed (writes go through Cypher UNWIND, about 2x slower)"
         console.print(f"[dim]graphstore write plugin: {plugin}[/]", highlight=False, soft_wrap=True)

@@ -366,6 +366,8 @@ def start_neo4j(
         "password": password,
         "log": str(run_dir / "logs" / "console.log"),
         "write_plugin": plugin,
+        "heap": memory["heap_max"],
+        "pagecache": memory["pagecache"],
     }
     state["pid"] = _spawn(server_command(run_dir, dist, memory, say), run_dir)
     write_state(run_dir, state)
