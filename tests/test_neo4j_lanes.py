@@ -188,6 +188,14 @@ def test_interrupted_node_lanes_resume_without_duplicates():
         other.drop_graph(graph.graph_id)
 
 
+@pytest.mark.neo4j
+def test_lanes_recorded_under_the_older_key_still_order_a_resume():
+    progress = {"edges": {"WEIGHT": 100}, "lanes": {"WEIGHT": 2}}  # an edge table's lanes before node lanes
+    with _store(writers=3) as store:
+        assert store._lanes_for("any", "edges", "WEIGHT", 2_000, progress) == 2
+        assert store._lanes_for("any", "nodes", "WEIGHT", 2_000, {"nodes": {"WEIGHT": 100}}) == 1
+
+
 def test_split_rows_covers_a_table_in_nearly_equal_ranges():
     for n, lanes in ((10, 3), (7, 2), (2, 4), (200_000, 2)):
         segments = split_rows(n, lanes)

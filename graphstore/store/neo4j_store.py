@@ -404,8 +404,9 @@ class Neo4jStore(GraphStore):
     def _lanes_for(self, graph_id: str, part: str, name: str, rows: int, progress: dict) -> int:
         """The lanes a table is written in: what its progress records (a resume keeps the row order it began
         with), else `writers` for a large table (recorded before its first batch), else 1."""
-        key = lanes_key(part, name)
-        recorded = progress.get("lanes", {}).get(key)
+        key, recorded_lanes = lanes_key(part, name), progress.get("lanes", {})
+        # A relationship table's lanes were recorded under its bare name before node tables had lanes.
+        recorded = recorded_lanes.get(key, recorded_lanes.get(name) if part == "edges" else None)
         if recorded is not None or covered_ranges(progress, part, name):
             return int(recorded or 1)
         if self.writers == 1 or rows < max(self.lane_min_rows, 2 * self.batch_size):
