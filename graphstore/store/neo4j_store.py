@@ -470,10 +470,13 @@ class Neo4jStore(GraphStore):
                 for batch in todo:
                     if stop.is_set():
                         break
-                    if isinstance(table, EdgeTable) and order is not None:
-                        write = partial(self._write_edges, graph, table.take(order[batch.lo : batch.hi]))
-                    else:
+                    if isinstance(table, NodeTable):
                         write = partial(self._write_nodes, graph, table.slice(batch.lo, batch.hi))
+                    else:
+                        rows = (
+                            table.slice(batch.lo, batch.hi) if order is None else table.take(order[batch.lo : batch.hi])
+                        )
+                        write = partial(self._write_edges, graph, rows)
                     self._retry_deadlocks(partial(write, batch, lane))
                     done.put(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
