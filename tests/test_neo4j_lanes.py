@@ -249,6 +249,39 @@ def test_plugin_and_cypher_paths_store_the_same_values():
     assert "layer" not in stored[True][2][1]
 
 
+def _counts(store: Neo4jStore, graph_id: str) -> tuple[int, int]:
+    nodes = store.execute("MATCH (n:GraphNode {graph_id: $g}) RETURN count(n)", {"g": graph_id}).rows[0][0]
+    rels = store.execute("MATCH (:GraphNode {graph_id: $g})-[r]->() RETURN count(r)", {"g": graph_id}).rows[0][0]
+    return int(nodes), int(rels)
+
+
+def _hub_graph(graph_id: str) -> Graph:
+    """A random graph plus a hub whose out- and in-relationships outnumber a delete batch, and a self-loop."""
+    graph = random_graph(graph_id, 60, 500, seed=3)
+    edges = graph.edges["WEIGHT"]
+    src = np.concatenate([edges.src, np.zeros(40, dtype=np.int64), np.arange(1, 31), [7]])
+    dst = np.concatenate([edges.dst, np.arange(10, 50), np.zeros(30, dtype=np.int64), [7]])
+    hub = Graph(graph_id, "weights")
+    hub.add_nodes("Neuron", graph.nodes["Neuron"].keys, layer=graph.nodes["Neuron"].props["layer"])
+    hub.add_edges("WEIGHT", "Neuron", "Neuron", src, dst, w=np.linspace(-1, 1, len(src)))
+    return hub
+
+
+@pytest.mark.neo4j
+def test_drop_deletes_exactly_the_graph(monkeypatch):
+    monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_BATCH", 7)  # many transactions, a hub split across them
+    with _store(writers=1) as store:
+        gone, kept = _hub_graph("drop-hub"), random_graph("drop-kept", 30, 200, seed=4)
+        for graph in (gone, kept):
+            store.write_graph(graph, replace=True)
+        assert _counts(store, gone.graph_id) == (60, 571)
+        store.drop_graph(gone.graph_id)
+        assert _counts(store, gone.graph_id) == (0, 0) and store.graph_info(gone.graph_id) is None
+        assert _counts(store, kept.graph_id) == (30, 200)
+        assert _triples(store.read_graph(kept.graph_id)) == _triples(kept)
+        store.drop_graph(kept.graph_id)
+
+
 # ---- the plugin's build ------------------------------------------------------------------------------------------
 @pytest.mark.neo4j
 def test_services_plugin_builds_a_jar_for_a_server_of_ones_own(tmp_path):
