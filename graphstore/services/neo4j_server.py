@@ -49,7 +49,8 @@ def default_heap(ram_bytes: int) -> str:
 
     Writes allocate fast (Bolt messages, transaction state, commands): at 2 GB the young generation is collected
     about 170 times per 2M-relationship write and G1 pauses take a fifth of its time; at 4 GB it is 14 times
-    (bench/RESULTS.md, "Neo4j heap"). More than 4 GB buys writes nothing; GDS projections size their own.
+    (bench/RESULTS.md, "Neo4j server memory and node lanes"). More than 4 GB buys writes nothing; GDS projections
+    size their own.
     """
     mib = max(1024, min(4096, ram_bytes // 4 // 2**20)) // 256 * 256
     return f"{mib}m"

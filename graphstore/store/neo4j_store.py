@@ -427,14 +427,23 @@ class Neo4jStore(GraphStore):
     ) -> None:
         """Write one table round by round, its lanes side by side (one thread each); progress is recorded and
         reported here, in the calling thread, as the lanes' batches commit."""
+        write: Callable[[Batch, int], bool]
         if part == "edges":
             edges = graph.edges[name]
-            table: NodeTable | EdgeTable = edges
             order, segments = schedule(edges.src, edges.dst, lanes)
             for label, keys in ((edges.src_label, edges.src[:1]), (edges.dst_label, edges.dst[:1])):
                 self._internal_ids(graph.graph_id, label, keys)  # fill the id cache before the threads read it
+
+            def write(batch: Batch, lane: int) -> bool:
+                return self._write_edges(graph, edges.take(order[batch.lo : batch.hi]), batch, lane)
+
         else:
-            table, order, segments = graph.nodes[name], None, split_rows(len(graph.nodes[name]), lanes)
+            nodes = graph.nodes[name]
+            segments = split_rows(len(nodes), lanes)
+
+            def write(batch: Batch, lane: int) -> bool:
+                return self._write_nodes(graph, nodes.slice(batch.lo, batch.hi), batch, lane)
+
         lane_nodes = "UNWIND range(0, $n - 1) AS i MERGE (:GraphLane {graph_id: $g, lane: i})"
         self._write_tx([(lane_nodes, {"g": graph.graph_id, "n": lanes})])
         for rnd in sorted({seg.round for seg in segments}):
@@ -443,7 +452,7 @@ class Neo4jStore(GraphStore):
                 for seg in segments
                 if seg.round == rnd
             }
-            with closing(self._run_lanes(graph, table, order, work)) as committed:  # closed at once on an error
+            with closing(self._run_lanes(write, work)) as committed:  # closed at once on an error
                 for batch in committed:
                     self.note_batch(progress, batch, counter, on_progress)
         self._write_tx(  # the lanes' records move to the :Graph node in one transaction: nothing is lost between
@@ -457,11 +466,10 @@ class Neo4jStore(GraphStore):
         )
 
     def _run_lanes(
-        self, graph: Graph, table: NodeTable | EdgeTable, order: np.ndarray | None, work: dict[int, list[Batch]]
+        self, write: Callable[[Batch, int], bool], work: dict[int, list[Batch]]
     ) -> Generator[Batch, None, None]:
-        """Run each lane's batches in its own thread; yield batches as they commit. An error or Ctrl-C stops
-        the other lanes after their current batch and is raised here. `order` maps an edge table's scheduled
-        rows to its own (None: a node table, written in its own order)."""
+        """Run each lane's batches (`write(batch, lane)`) in its own thread; yield batches as they commit. An error
+        or Ctrl-C stops the other lanes after their current batch and is raised here."""
         done: queue.Queue[Batch | BaseException | None] = queue.Queue()
         stop = threading.Event()
 
@@ -470,13 +478,6 @@ class Neo4jStore(GraphStore):
                 for batch in todo:
                     if stop.is_set():
                         break
-                    if isinstance(table, NodeTable):
-                        write = partial(self._write_nodes, graph, table.slice(batch.lo, batch.hi))
-                    else:
-                        rows = (
-                            table.slice(batch.lo, batch.hi) if order is None else table.take(order[batch.lo : batch.hi])
-                        )
-                        write = partial(self._write_edges, graph, rows)
                     self._retry_deadlocks(partial(write, batch, lane))
                     done.put(batch)
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
