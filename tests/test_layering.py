@@ -45,6 +45,7 @@ LAYERS: dict[str, float] = {
     "graphstore.progress": 0,
     "graphstore.convert": 0,
     "graphstore.masking": 0,
+    "graphstore.safe_fs": 0,
     "graphstore.names": 0,
     "graphstore.cypher": 0,
     "graphstore.experiment_defs": 0,
@@ -70,7 +71,7 @@ _L0_BELOW = ("graphstore", "graphstore.errors")
 PEER_EDGES: set[tuple[str, str]] = {
     *(
         (f"graphstore.{m}", base)
-        for m in ("graph", "config", "registry", "progress", "convert", "masking", "names")
+        for m in ("graph", "config", "registry", "progress", "convert", "masking", "names", "safe_fs")
         for base in _L0_BELOW
     ),
     ("graphstore.convert", "graphstore.graph"),

@@ -1,0 +1,152 @@
+"""Files and folders another local user cannot subvert: ownership and mode checks, no symlink following, atomic writes.
+
+graphstore runs as whoever calls it, often root, in folders such as a shared temporary directory. Whatever another
+user could have created or can still write (a run dir, a config file, a report folder) is checked here before it is
+trusted, and files are written by temp file + rename, never through a name that may be a symlink.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+from graphstore.errors import GraphstoreError
+
+
+class UnsafePath(GraphstoreError):
+    """A file or folder is not safe to trust: another user owns it or can write it, or it is a symlink."""
+
+
+GROUP_OTHER_WRITE = stat.S_IWGRP | stat.S_IWOTH
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _problem(path: Path, info: os.stat_result, *, trusted_uids: set[int], want_dir: bool) -> str | None:
+    """Why path (already lstat-ed) may not be trusted, or None."""
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symbolic link"
+    if want_dir and not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a folder"
+    if not want_dir and not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file"
+    if info.st_uid not in trusted_uids:
+        return f"{path} belongs to {_owner_name(info.st_uid)}, not to {_owner_name(os.geteuid())}"
+    if info.st_mode & GROUP_OTHER_WRITE:
+        return f"{path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def check_private_dir(path: Path, what: str = "folder") -> None:
+    """Refuse a folder that is a symlink, belongs to another user or is writable by group or others."""
+    path = Path(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    problem = _problem(path, info, trusted_uids={os.geteuid()}, want_dir=True)
+    if problem:
+        raise UnsafePath(
+            f"Refusing the {what} {path}: {problem}.",
+            f"Use a folder that only you own and can write (chmod go-w; or a new folder, e.g. under "
+            f"{default_state_dir()}), or remove {path} if you did not create it.",
+        )
+
+
+def check_trusted_file(path: Path, what: str = "file") -> None:
+    """Refuse a file read as configuration or code that another user owns or can write (root's files are trusted)."""
+    path = Path(path)
+    info = os.stat(path)  # a symlink to a file we trust is fine; the target is what is read
+    problem = _problem(path, info, trusted_uids={os.geteuid(), 0}, want_dir=False)
+    if problem:
+        raise UnsafePath(
+            f"Refusing the {what} {path}: {problem}.",
+            f"Make it yours and not writable by others (chown; chmod go-w {path}), or pass another file.",
+        )
+
+
+def check_parent_dir(path: Path, what: str = "folder") -> None:
+    """Refuse a folder to create into whose entries another user could swap (theirs, or writable, not sticky)."""
+    path = Path(path)
+    info = os.stat(path)
+    problem = None
+    if info.st_uid not in (os.geteuid(), 0):
+        problem = f"it belongs to {_owner_name(info.st_uid)}"
+    elif info.st_mode & GROUP_OTHER_WRITE and not info.st_mode & stat.S_ISVTX:
+        problem = f"other users can write it (mode {stat.S_IMODE(info.st_mode):o}, no sticky bit)"
+    if problem:
+        raise UnsafePath(
+            f"Refusing to keep the {what} inside {path}: {problem}, so they could replace what graphstore puts there.",
+            f"Choose a location inside a folder only you (or root) can write, e.g. under {default_state_dir()}.",
+        )
+
+
+def ensure_private_dir(path: Path, what: str = "folder", mode: int = 0o700) -> Path:
+    """Create path (and missing parents) as a private folder, or check the existing one; return it.
+
+    The folder, every folder created on the way and the existing folder they were created in are all checked.
+    """
+    path = Path(path).absolute()
+    missing = []
+    probe = path
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    check_parent_dir(probe if missing else path.parent, what)
+    for folder in reversed(missing):
+        with suppress(FileExistsError):  # created meanwhile: checked below like any existing folder
+            os.mkdir(folder, mode)
+    for folder in missing or [path]:
+        check_private_dir(folder, what)
+    return path
+
+
+def default_state_dir() -> Path:
+    """The user's private state folder ($XDG_STATE_HOME/graphstore, else ~/.local/state/graphstore)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "graphstore"
+
+
+@contextmanager
+def atomic_writer(path: Path, mode: int = 0o644, binary: bool = False) -> Iterator[IO]:
+    """Write path through a new temp file in its folder, renamed over it on success (removed on failure).
+
+    rename() replaces a symlink at path instead of following it, and the temp file is created exclusively, so a
+    planted link never redirects the write and a reader never sees half a file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write text to path atomically, never through a symlink."""
+    with atomic_writer(path, mode) as handle:
+        handle.write(text)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write bytes to path atomically, never through a symlink."""
+    with atomic_writer(path, mode, binary=True) as handle:
+        handle.write(data)
