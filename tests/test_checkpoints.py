@@ -138,3 +138,81 @@ def test_find_by_run_and_epoch(tmp_path: Path) -> None:
     assert load_checkpoint(find_checkpoint(tmp_path, 5, 1)).epoch == 1
     with pytest.raises(CheckpointError, match="epoch_10.pt"):
         find_checkpoint(tmp_path, 5, 3)
+
+
+# ---- integrity: the SHA-256 sidecar, torch's zip CRC-32, finite values (issue 19, M5) -------------------------
+
+
+def _flip(path: Path, count: int, start: int = 1024) -> None:
+    """Invert `count` bytes spread over the file from `start` on (what a failing disk or a bad copy does)."""
+    data = bytearray(path.read_bytes())
+    step = max(1, (len(data) - start) // count)
+    for i in range(start, min(len(data), start + step * count), step):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_save_writes_a_sha256_sidecar_that_load_checks(tmp_path: Path) -> None:
+    import hashlib
+
+    from graphstore.nn.checkpoint import digest_path
+
+    _, path = saved(tmp_path)
+    sidecar = digest_path(path)
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sidecar.read_text() == f"{actual}  c.pt\n"  # sha256sum -c reads it
+    assert load_checkpoint(path).sha256 == actual
+    other = "0" * 64
+    sidecar.write_text(f"{other}  c.pt\n")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert other in err.value.message and actual in err.value.message and str(path) in err.value.message
+    assert "c.pt.sha256" in err.value.hint
+    sidecar.write_text("not a digest\n")
+    with pytest.raises(CheckpointError, match="does not hold a SHA-256"):
+        load_checkpoint(path)
+
+
+def test_saving_again_replaces_the_sidecar_and_never_follows_a_planted_link(tmp_path: Path) -> None:
+    from graphstore.nn.checkpoint import digest_path
+
+    _, path = saved(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    digest_path(path).unlink()
+    digest_path(path).symlink_to(victim)
+    path.unlink()
+    path.symlink_to(victim)
+    _, again = saved(tmp_path)
+    assert victim.read_text() == "keep me\n"
+    assert not again.is_symlink() and not digest_path(again).is_symlink()
+    assert load_checkpoint(again).sha256 == digest_path(again).read_text().split()[0]
+
+
+def test_flipped_bytes_are_refused_with_or_without_the_sidecar(tmp_path: Path) -> None:
+    from graphstore.nn.checkpoint import digest_path
+
+    _, path = saved(tmp_path)
+    _flip(path, 400)
+    with pytest.raises(CheckpointError, match="does not match the SHA-256"):
+        load_checkpoint(path)
+    digest_path(path).unlink()  # a copy without its sidecar: torch's per-record CRC-32 still catches it
+    with pytest.raises(CheckpointError, match="CRC-32|corrupt|not a readable"):
+        load_checkpoint(path)
+
+
+def test_non_finite_values_anywhere_are_refused_even_on_pruned_weights(tmp_path: Path) -> None:
+    model, path = saved(tmp_path)
+    payload = torch.load(path, weights_only=True)
+    masked_out = ~payload["masks"]["conv1.weight"]
+    for group, name in (("state_dict", "conv1.weight"), ("theta0", "conv1.weight"), ("state_dict", "fc1.bias")):
+        tensors = {k: v.clone() for k, v in payload[group].items()}
+        target = tensors[name]
+        if name == "conv1.weight":
+            target[masked_out] = float("nan")  # only where the mask zeroes the weight
+        else:
+            target[0] = float("inf")
+        torch.save({**payload, group: tensors}, tmp_path / "nan.pt")  # no sidecar: a user's own file
+        with pytest.raises(CheckpointError, match="non-finite") as err:
+            load_checkpoint(tmp_path / "nan.pt")
+        assert group in err.value.message and name in err.value.message and err.value.hint

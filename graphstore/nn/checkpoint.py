@@ -4,16 +4,24 @@ Files live at <data_dir>/runs/<run_id>/epoch_<k>.pt (or round_<r>_epoch_<k>.pt f
 interrupted run leaves interrupted.pt). They are read with `torch.load(weights_only=True)`, so a checkpoint
 holds only tensors and plain data, and loading one never runs code. Masks map parameter names
 ("conv1.weight") to bool tensors of the parameter's shape; True keeps the weight.
+
+Integrity: every save writes `<file>.sha256` beside the file (`sha256sum -c` reads it), and every load checks, in
+order, that digest (when the sidecar exists), the CRC-32 torch's zip container keeps for each record, and that
+every floating-point tensor (state dict, theta_0, extra) is finite. A file without a sidecar (older runs, a copy,
+a user's own file) is accepted on the last two checks alone. The sidecar guards against corruption (a flipped
+byte, a truncated copy), not against someone who can write the run folder: they can rewrite both files.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
 import re
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import torch
 from torch import nn
@@ -22,6 +30,7 @@ from graphstore import __version__
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec
 from graphstore.nn.errors import CheckpointError
 from graphstore.nn.models import ModelSpec, build_model
+from graphstore.safe_fs import atomic_write_text, atomic_writer
 
 FORMAT = "graphstore-checkpoint"
 VERSION = 1
@@ -47,6 +56,7 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     version: int = VERSION
     path: Path | None = None
+    sha256: str | None = None
 
     def build_model(self, device: str | torch.device = "cpu", weights: str = "trained") -> nn.Module:
         """The model with trained weights (theta_0 with weights="initial"), masks applied, in eval mode."""
@@ -131,25 +141,103 @@ def make_checkpoint(
     )
 
 
+class _Hashing:
+    """A binary writer that passes bytes on and hashes them, so the digest is of exactly what was written."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def digest_path(path: str | Path) -> Path:
+    """The SHA-256 sidecar of a checkpoint: <file>.sha256."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.sha256")
+
+
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write atomically (temp file + rename), so a crash never leaves a half-written checkpoint."""
+    """Write atomically (temp file + rename, never through a symlink), then its SHA-256 sidecar.
+
+    The old sidecar goes first, so a crash in between leaves a file without a digest (accepted on the CRC and
+    finite checks), never a digest that names other bytes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(checkpoint.to_payload(), tmp)
-    os.replace(tmp, path)
-    checkpoint.path = path
+    digest_path(path).unlink(missing_ok=True)
+    with atomic_writer(path, binary=True) as handle:
+        hashing = _Hashing(handle)
+        torch.save(checkpoint.to_payload(), cast(IO[bytes], hashing))  # torch needs only write + flush
+    checkpoint.path, checkpoint.sha256 = path, hashing.digest.hexdigest()
+    atomic_write_text(digest_path(path), f"{checkpoint.sha256}  {path.name}\n")
     return path
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def recorded_sha256(path: Path) -> str | None:
+    """The digest written with a checkpoint (None without a sidecar); an unreadable sidecar is an error."""
+    sidecar = digest_path(path)
+    if not sidecar.is_file():
+        return None
+    words = sidecar.read_text(encoding="utf-8", errors="replace").split()
+    if not words or len(words[0]) != 64 or any(c not in "0123456789abcdef" for c in words[0].lower()):
+        raise CheckpointError(
+            f"The digest file {sidecar} does not hold a SHA-256 (64 hex digits).",
+            f"Restore it, or remove it to load {path.name} on its CRC and finite checks alone.",
+        )
+    return words[0].lower()
+
+
+def verify_file(path: Path) -> str:
+    """Check a checkpoint file against its recorded digest and its zip records' CRC-32; return its SHA-256."""
+    actual, recorded = file_sha256(path), recorded_sha256(path)
+    if recorded is not None and actual != recorded:
+        raise CheckpointError(
+            f"{path} does not match the SHA-256 written when it was saved: recorded {recorded}, "
+            f"file now {actual}. It changed on disk after it was written (corruption or an edit).",
+            f"Use another checkpoint of the run (`graphstore runs show RUN_ID`) or re-create this one; if you "
+            f"changed the file on purpose, delete {digest_path(path).name} to load it unchecked by digest.",
+        )
+    bad = _bad_zip_record(path)
+    if bad:
+        raise CheckpointError(
+            f"{path} is corrupt: {bad}.",
+            "The file changed after torch wrote it; use another checkpoint of the run or re-create it.",
+        )
+    return actual
+
+
+def _bad_zip_record(path: Path) -> str | None:
+    """What is wrong with the CRC-32 of torch's zip records (None when all match or it is no zip file)."""
+    if not zipfile.is_zipfile(path):
+        return None  # torch.load below reports what it is
+    try:
+        with zipfile.ZipFile(path) as archive:
+            first = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        return f"its zip container is damaged ({_short(exc)})"
+    return None if first is None else f"the CRC-32 of record {first!r} does not match its bytes"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read and validate a checkpoint; missing, corrupt or foreign files raise CheckpointError."""
+    """Read and validate a checkpoint; missing, corrupt, changed or foreign files raise CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
             f"No checkpoint file at {path}.",
             "Find checkpoints with `graphstore runs show RUN_ID` or under <data_dir>/runs/<run_id>/.",
         )
+    sha256 = verify_file(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types for non-torch or truncated files
@@ -157,7 +245,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path} is not a readable checkpoint ({type(exc).__name__}: {_short(exc)}).",
             "The file is corrupt or not a torch file; re-create it with `graphstore train`.",
         ) from exc
-    return _from_payload(payload, path)
+    ckpt = _from_payload(payload, path)
+    ckpt.sha256 = sha256
+    return ckpt
 
 
 def _short(exc: Exception) -> str:
@@ -201,6 +291,7 @@ def _from_payload(payload: Any, path: Path) -> Checkpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt: {exc}.", "Re-create it with graphstore train.") from exc
     _check_masks(ckpt)
+    _check_finite(ckpt)
     return ckpt
 
 
@@ -229,6 +320,29 @@ def _check_masks(ckpt: Checkpoint) -> None:
             raise CheckpointError(
                 f"{ckpt.path} is corrupt: mask {name!r} does not fit a weight of the model.",
                 "Masks must be bool tensors keyed by parameter name, e.g. 'conv1.weight'.",
+            )
+
+
+def _float_tensors(ckpt: Checkpoint) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every floating-point tensor the checkpoint holds, named by where it sits (masked-out weights included)."""
+    groups: list[tuple[str, Any]] = [("state_dict", ckpt.state_dict), ("theta0", ckpt.theta0 or {})]
+    groups += [(f"extra[{k!r}]", v) for k, v in ckpt.extra.items()]
+    for group, value in groups:
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for name, tensor in items:
+            if isinstance(tensor, torch.Tensor) and (tensor.is_floating_point() or tensor.is_complex()):
+                yield (f"{group}[{name!r}]" if name else group), tensor
+
+
+def _check_finite(ckpt: Checkpoint) -> None:
+    """Refuse NaN or infinite values anywhere, also on pruned weights, where masking would hide them."""
+    for where, tensor in _float_tensors(ckpt):
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise CheckpointError(
+                f"{ckpt.path} is corrupt or diverged: {where} holds {bad} non-finite value(s) (NaN or inf).",
+                "Use another checkpoint of the run (`graphstore runs show RUN_ID`), or re-create it; a run whose "
+                "loss diverged needs a lower learning rate.",
             )
 
 
