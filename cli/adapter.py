@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,12 +37,19 @@ class Extra:
     option: Any
 
 
-PROGRESS = Extra("progress", bool, typer.Option(True, "--progress/--no-progress", help="Show progress bars."))
+OUTPUT_PANEL = "Output"
+PROGRESS = Extra(
+    "progress",
+    bool,
+    typer.Option(True, "--progress/--no-progress", help="Show progress bars.", rich_help_panel=OUTPUT_PANEL),
+)
 
 
 def list_option(what: str) -> Extra:
     """A `--list` flag that lists `what` instead of running the job."""
-    return Extra("list_all", bool, typer.Option(False, "--list", help=f"List {what}, then exit."))
+    return Extra(
+        "list_all", bool, typer.Option(False, "--list", help=f"List {what}, then exit.", rich_help_panel=OUTPUT_PANEL)
+    )
 
 
 def show_progress(cli: dict[str, Any]) -> Any:
@@ -52,6 +60,22 @@ def show_progress(cli: dict[str, Any]) -> Any:
 def is_nested(kind: Any) -> bool:
     """Whether a field's type is itself a parameter dataclass (flattened into the command's options)."""
     return isinstance(kind, type) and dataclasses.is_dataclass(kind)
+
+
+def panel_of(cls: type) -> str:
+    """The help panel of a nested parameter dataclass: its `PANEL`, else its name without Params/Config."""
+    name = getattr(cls, "PANEL", None) or re.sub(r"(Params|Config|Options)$", "", cls.__name__)
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).capitalize() if not hasattr(cls, "PANEL") else name
+
+
+def panels(cls: type, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """The help panel of each nested field path (fields of the top dataclass stay in "Options")."""
+    hints, out = field_types(cls), {}
+    for f in dataclasses.fields(cls):
+        if is_nested(hints[f.name]):
+            out[(*prefix, f.name)] = panel_of(hints[f.name])
+            out.update(panels(hints[f.name], (*prefix, f.name)))
+    return out
 
 
 def walk(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dataclasses.Field, Any]]:
@@ -71,8 +95,8 @@ def _optional_inner(kind: Any) -> Any:
     return args[0] if type(None) in typing.get_args(kind) and len(args) == 1 else kind
 
 
-def parameter(f: dataclasses.Field, kind: Any) -> inspect.Parameter:
-    """One Typer option (or argument) for a dataclass field."""
+def parameter(f: dataclasses.Field, kind: Any, panel: str | None = None) -> inspect.Parameter:
+    """One Typer option (or argument) for a dataclass field, shown in the help panel `panel` (None: Options)."""
     meta, inner = f.metadata, _optional_inner(kind)
     annotation: Any
     default: Any
@@ -97,19 +121,21 @@ def parameter(f: dataclasses.Field, kind: Any) -> inspect.Parameter:
         decls = list(meta.get("flags", (flag,)))
         if inner is bool and not meta.get("repeat"):
             decls = [f"{flag}/--no-{flag[2:]}", *[d for d in decls if d != flag]]
-        spec = typer.Option(default, *decls, help=help_text, show_default=scalar and default is not ...)
+        spec = typer.Option(
+            default, *decls, help=help_text, show_default=scalar and default is not ..., rich_help_panel=panel
+        )
     return inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=spec, annotation=annotation)
 
 
 def parameters(cls: type) -> list[inspect.Parameter]:
     """The command's options for a parameter dataclass; a name used twice in the nesting is a programming error."""
     seen: dict[str, tuple[str, ...]] = {}
-    out = []
+    out, nested_panels = [], panels(cls)
     for path, f, kind in walk(cls):
         if f.name in seen:
             raise TypeError(f"{cls.__name__}: option --{f.name} comes from {seen[f.name]} and {path}")
         seen[f.name] = path
-        out.append(parameter(f, kind))
+        out.append(parameter(f, kind, nested_panels.get(path[:-1])))
     arguments = [p for p in out if isinstance(p.default, type(typer.Argument(None)))]
     return arguments + [p for p in out if p not in arguments]
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from difflib import get_close_matches
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer._click.exceptions import UsageError  # Typer vendors click: its errors are this class, not click's
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 
 @dataclass(frozen=True)
@@ -55,4 +57,26 @@ class LazyGroup(TyperGroup):
         name = args[0] if args else None
         if name in self.table and name not in self.commands:
             self.commands[name] = load_command(self.table[name])
-        return super().resolve_command(ctx, args)
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            raise with_suggestion(exc, name, list(self.table)) from None
+
+
+def with_suggestion(exc: UsageError, typo: str | None, known: list[str]) -> UsageError:
+    """The usage error with "Did you mean ...?" from the command table (Typer's own looks only at loaded commands)."""
+    matches = get_close_matches(typo, known) if typo and "Did you mean" not in exc.message else []
+    if matches:
+        exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+    return exc
+
+
+def flag_type_hidden(option: TyperOption, ctx: Any) -> str | None:
+    """Help shows no value type after a flag (`--progress/--no-progress` takes no value, so `<bool>` misleads)."""
+    if option.is_flag:
+        return None
+    return _DISPLAY_TYPE_RICH(option, ctx)
+
+
+_DISPLAY_TYPE_RICH = TyperOption.display_type_rich
+TyperOption.display_type_rich = flag_type_hidden  # type: ignore[method-assign,assignment]

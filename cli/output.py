@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import numbers
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -39,8 +40,17 @@ def print_rows(
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+            table.add_row(*(shown(v) for v in row))
         console.print(table)
+
+
+def shown(value: Any) -> str:
+    """A table cell: floats at 4 significant digits (CSV and JSON keep every digit), None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # numpy floats too
+        return f"{value:.4g}"
+    return str(value)
 
 
 def print_result(result: QueryResult, fmt: OutputFormat, title: str | None = None) -> None:

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from graphstore.errors import GraphExists, GraphstoreError
 from graphstore.extract.files import FORMATS, write_graph_file
@@ -38,6 +38,8 @@ class IngestError(GraphstoreError):
 @dataclass(frozen=True)
 class ExtractOptions:
     """Data and extraction options shared by every requested graph kind."""
+
+    PANEL: ClassVar[str] = "Extraction"  # its options' panel in --help
 
     dataset: str | None = field(
         default=None, metadata={"help": "Dataset to forward (default: the checkpoint's).", "flags": ("--dataset", "-d")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.launch import distributable, nproc_field
@@ -21,6 +21,8 @@ from graphstore.nn.tracked import train_tracked
 @dataclass(frozen=True)
 class ModelChoice:
     """A registered model and dataset with their parameters (`graphstore train --list` shows them)."""
+
+    PANEL: ClassVar[str] = "Model and dataset"  # its options' panel in --help
 
     model: str = field(
         default="small-cnn",

@@ -4,6 +4,7 @@ build its options without importing torch)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 def parse_epochs(text: str) -> tuple[int, ...] | None:
@@ -35,6 +36,8 @@ def parse_augment(text: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimiser, schedule, epochs, batches, early stopping, checkpoints, seed and device."""
+
+    PANEL: ClassVar[str] = "Training"  # its options' panel in --help
 
     epochs: int = field(default=10, metadata={"help": "Number of training epochs."})
     batch_size: int = field(default=128, metadata={"help": "Samples per optimisation step."})

@@ -7,6 +7,7 @@ LayerPruneParams (layers); each field carries its help text and choices (graphst
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,6 +23,8 @@ REWINDS = ("init", "epoch", "none")
 @dataclass(frozen=True)
 class ImpParams:
     """Iterative magnitude pruning: rounds, rate per round, global or layer-wise, which layers, how to rewind."""
+
+    PANEL: ClassVar[str] = "Pruning (IMP)"  # its options' panel in --help
 
     rounds: int = field(default=5, metadata={"help": "Pruning rounds (each: prune, rewind, retrain)."})
     rate: float = field(
@@ -61,6 +64,8 @@ class ImpParams:
 @dataclass(frozen=True)
 class TopologyImpParams(ImpParams):
     """T-IMP: IMP whose every round first keeps each layer's maximum spanning forest (MST edges)."""
+
+    PANEL: ClassVar[str] = "Pruning (T-IMP)"
 
     conv_norm: str = field(
         default="l1", metadata={"help": "Norm of a conv kernel slice for the channel graph.", "choices": CONV_NORMS}
