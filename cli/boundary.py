@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from graphstore.errors import GraphstoreError
+from graphstore.cli.context import settings_line
+from graphstore.errors import GraphstoreError, StoreUnavailable, TrackingError
 from graphstore.masking import mask_text as mask_secrets
 
 EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
@@ -61,6 +62,9 @@ def run_guarded(command: Callable[[], object]) -> int:
         command()
     except GraphstoreError as exc:
         _say("Error:", _escape(exc.message), "bold red")
+        servers = settings_line() if isinstance(exc, StoreUnavailable | TrackingError) else None
+        if servers:  # a server that cannot be reached: say which file, variable or flag named it
+            _say("Settings:", _escape(servers), "cyan")
         if exc.hint:
             _say("Hint:", _escape(exc.hint), "yellow")
         return EXIT_ERROR

@@ -5,27 +5,30 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from graphstore.cli.context import console, settings_of
-from graphstore.config import config_file_path
+from graphstore.cli.context import address_origin, console, resolved_of
 
 app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
+DERIVED = {"graph_store (effective)": "graph_store", "database_url (effective)": "database_url"}
 
 
 @app.command("show")
 def show(ctx: typer.Context) -> None:
-    """Print the effective settings (flags > GRAPHSTORE_* env > config file > defaults), secrets masked.
+    """Print the effective settings (flags > GRAPHSTORE_* env > config file > defaults), secrets masked, and
+    where each came from (a flag, a variable, the config file, or the default).
 
     Example: GRAPHSTORE_GRAPH_STORE=bolt://127.0.0.1:7687 graphstore config show
     """
-    settings = settings_of(ctx)
+    resolved = resolved_of(ctx)
     table = Table(title="graphstore settings")
-    table.add_column("setting")
-    table.add_column("value")
-    for key, value in settings.masked().items():
-        table.add_row(key, value)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for key, value in resolved.settings.masked().items():
+        origin = address_origin(resolved, DERIVED[key]) if key in DERIVED else resolved.origin(key)
+        table.add_row(key, value, origin)
     console.print(table)
-    path = config_file_path(ctx.find_root().obj.config)
-    console.print(f"config file: {path if path else '(none)'}")
+    found = resolved.config_file
+    where = f"{found.path.absolute()} ({found.chosen_by})" if found else "(none)"
+    console.print(f"config file: {where}", highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from graphstore.cli.context import console, settings_of
+from graphstore.cli.context import address_origin, console, resolved_of, settings_of
 from graphstore.config import mask_url
 from graphstore.tracking import db as tracking_db
 
@@ -63,9 +63,12 @@ def status_cmd(
 
     Example: GRAPHSTORE_DATABASE_URL=sqlite:///runs.db graphstore db status --check
     """
-    url = settings_of(ctx).tracking_url
+    resolved = resolved_of(ctx)
+    url = resolved.settings.tracking_url
     status = tracking_db.schema_status(url)
-    console.print(_table(status), highlight=False)
+    table = _table(status)
+    table.add_row("url set", address_origin(resolved, "database_url"))
+    console.print(table, highlight=False)
     if check and not status.up_to_date:
         heads = tuple(status.current.split(",")) if status.current else ()
         raise tracking_db.newer_error(url, heads) if status.state == "newer" else tracking_db.behind_error(url, heads)

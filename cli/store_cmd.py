@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from graphstore.cli.adapter import job_command
-from graphstore.cli.context import console, settings_of
+from graphstore.cli.context import address_origin, console, resolved_of, settings_of
 from graphstore.jobs.store_import import STORE_IMPORT, StoreImportResult
 from graphstore.persist import drop_graph as drop_graph_everywhere
 from graphstore.store import open_store
@@ -58,11 +58,12 @@ def status(ctx: typer.Context) -> None:
 
     Example: graphstore store status
     """
-    with open_store(settings_of(ctx)) as store:
+    resolved = resolved_of(ctx)
+    with open_store(resolved.settings) as store:
         infos = store.list_graphs()
         uri, dialect = store.uri, store.dialect
     incomplete = [i.graph_id for i in infos if i.status != "complete"]
-    console.print(f"store: {uri} ({dialect}) - reachable")
+    console.print(f"store: {uri} ({dialect}, {address_origin(resolved, 'graph_store')}) - reachable")
     listed = f": {', '.join(incomplete)}" if incomplete else ""
     console.print(f"graphs: {len(infos)} ({len(incomplete)} incomplete{listed})")
 
@@ -85,6 +86,16 @@ def render_import(done: StoreImportResult, _cli: dict[str, Any]) -> None:
         f"(CSV {report.csv_seconds:.1f} s, import {report.import_seconds:.1f} s). Start the server: "
         f"graphstore services start --run-dir {done.run_root}"
     )
+    if report.removed:
+        console.print(
+            f"The replaced database held {', '.join(report.removed)}: removed from tracking too "
+            "(with their analyses), as from the store."
+        )
+    for graph_id, run_id in report.unlinked.items():
+        console.print(
+            f"Note: {graph_id} names run {run_id}, which is not in this tracking DB; recorded without a run link "
+            "(the graph itself keeps run_id in its params)."
+        )
 
 
 import_command = job_command(STORE_IMPORT, render_import)

@@ -1,4 +1,9 @@
-"""One Settings object, resolved from flags > environment (GRAPHSTORE_*) > config file (TOML) > defaults."""
+"""One Settings object, resolved from flags > environment (GRAPHSTORE_*) > config file (TOML) > defaults.
+
+A config file decides where graphs and passwords go, so it is trusted only when it belongs to the user (or root) and
+no other user can write it (graphstore.safe_fs); otherwise it is refused. Each setting remembers where it came from
+(`Resolved.origins`), so `config show` and connection messages can name the file that set a server address.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,20 @@ from typing import Any
 
 from graphstore.errors import ConfigError
 from graphstore.masking import mask_text, mask_url
+from graphstore.safe_fs import UnsafePath, read_trusted_bytes
 
-__all__ = ["Settings", "config_file_path", "default_data_dir", "load_settings", "mask_text", "mask_url"]
+__all__ = [
+    "ConfigFile",
+    "Resolved",
+    "Settings",
+    "config_file_path",
+    "default_data_dir",
+    "find_config_file",
+    "load_settings",
+    "mask_text",
+    "mask_url",
+    "resolve_settings",
+]
 
 ENV_PREFIX = "GRAPHSTORE_"
 SECRET_FIELDS = frozenset({"neo4j_password"})
@@ -82,20 +99,52 @@ class Settings:
         return {key: mask_text(value) for key, value in out.items()}
 
 
+CWD_CONFIG = Path("graphstore.toml")
+CWD_CHOICE = "found in the current folder"
+CWD_HINT = (
+    "graphstore reads ./graphstore.toml from the folder it runs in: remove the file if you did not write it, run "
+    "graphstore from another folder (or pass --config), or make it yours and not writable by others (chmod go-w)."
+)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The config file in effect and how it was chosen (--config, $GRAPHSTORE_CONFIG, current folder, home)."""
+
+    path: Path
+    chosen_by: str
+
+    @property
+    def in_cwd(self) -> bool:
+        """Whether it is ./graphstore.toml, picked up only because of the folder the command runs in."""
+        return self.chosen_by == CWD_CHOICE
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ./graphstore.toml for the current folder's file, else its path."""
+        return f"./{CWD_CONFIG}" if self.in_cwd else str(self.path)
+
+
+def find_config_file(explicit: str | os.PathLike | None = None) -> ConfigFile | None:
+    """The config file: --config, $GRAPHSTORE_CONFIG, ./graphstore.toml, ~/.config/graphstore/config.toml."""
+    for option, given in (("--config", explicit), ("$GRAPHSTORE_CONFIG", os.environ.get(ENV_PREFIX + "CONFIG"))):
+        if given:
+            path = Path(given)
+            if not path.is_file():
+                raise ConfigError(
+                    f"Config file {path} (from {option}) does not exist.", f"Pass an existing TOML file to {option}."
+                )
+            return ConfigFile(path, f"given by {option}")
+    if CWD_CONFIG.is_file():
+        return ConfigFile(CWD_CONFIG, CWD_CHOICE)
+    home = Path.home() / ".config" / "graphstore" / "config.toml"
+    return ConfigFile(home, "found in your home folder") if home.is_file() else None
+
+
 def config_file_path(explicit: str | os.PathLike | None = None) -> Path | None:
-    """The config file in effect: --config, $GRAPHSTORE_CONFIG, ./graphstore.toml, ~/.config/graphstore/config.toml."""
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"Config file {path} does not exist.", "Pass an existing TOML file to --config.")
-        return path
-    env = os.environ.get(ENV_PREFIX + "CONFIG")
-    if env:
-        return config_file_path(env)
-    for candidate in (Path("graphstore.toml"), Path.home() / ".config" / "graphstore" / "config.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    """The path of the config file in effect (see find_config_file), or None."""
+    found = find_config_file(explicit)
+    return found.path if found else None
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -111,11 +160,19 @@ def _coerce(name: str, raw: Any) -> Any:
         raise ConfigError(f"Setting {name}={raw!r} is not a valid {kind}.") from exc
 
 
-def _from_file(path: Path | None) -> dict[str, Any]:
-    if path is None:
+def _from_file(found: ConfigFile | None) -> dict[str, Any]:
+    """The settings a config file sets; a file another user owns or can write is refused (UnsafePath)."""
+    if found is None:
         return {}
+    path = found.path.absolute()
     try:
-        data = tomllib.loads(path.read_text())
+        raw = read_trusted_bytes(path, f"config file {found.chosen_by}")
+    except UnsafePath as exc:
+        raise UnsafePath(exc.message, CWD_HINT if found.in_cwd else exc.hint) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not UTF-8 text: {exc}", "Save it as UTF-8.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from exc
     data = data.get("graphstore", data)
@@ -135,10 +192,41 @@ def _from_env() -> dict[str, Any]:
     return out
 
 
-def load_settings(flags: dict[str, Any] | None = None, config: str | os.PathLike | None = None) -> Settings:
+@dataclass(frozen=True)
+class Resolved:
+    """Settings and, per setting, where its value came from: a flag, a GRAPHSTORE_* variable, the file, a default."""
+
+    settings: Settings
+    origins: dict[str, str]
+    config_file: ConfigFile | None
+
+    def origin(self, name: str) -> str:
+        """Where setting `name` came from, e.g. "./graphstore.toml", "$GRAPHSTORE_GRAPH_STORE" or "default"."""
+        return self.origins.get(name, "default")
+
+    def from_file(self) -> list[str]:
+        """The settings the config file decided (not overridden by the environment or a flag)."""
+        label = self.config_file.label if self.config_file else None
+        return [name for name, origin in self.origins.items() if origin == label]
+
+
+def resolve_settings(flags: dict[str, Any] | None = None, config: str | os.PathLike | None = None) -> Resolved:
     """Resolve settings: flags (non-None) override env, env overrides the file, the file overrides defaults."""
+    found = find_config_file(config)
+    layers = [
+        (found.label if found else "", _from_file(found)),
+        *((f"${ENV_PREFIX}{name.upper()}", {name: value}) for name, value in _from_env().items()),
+        *((f"--{name.replace('_', '-')}", {name: v}) for name, v in (flags or {}).items() if v is not None),
+    ]
     merged: dict[str, Any] = {}
-    merged.update(_from_file(config_file_path(config)))
-    merged.update(_from_env())
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
-    return replace(Settings(), **{k: _coerce(k, v) for k, v in merged.items()})
+    origins: dict[str, str] = {}
+    for origin, values in layers:
+        merged.update(values)
+        origins.update(dict.fromkeys(values, origin))
+    settings = replace(Settings(), **{k: _coerce(k, v) for k, v in merged.items()})
+    return Resolved(settings, origins, found)
+
+
+def load_settings(flags: dict[str, Any] | None = None, config: str | os.PathLike | None = None) -> Settings:
+    """The resolved Settings (see resolve_settings)."""
+    return resolve_settings(flags, config).settings

@@ -68,12 +68,26 @@ def check_trusted_file(path: Path, what: str = "file") -> None:
     """Refuse a file read as configuration or code that another user owns or can write (root's files are trusted)."""
     path = Path(path)
     info = os.stat(path)  # a symlink to a file we trust is fine; the target is what is read
+    _refuse_untrusted(path, info, what)
+
+
+def _refuse_untrusted(path: Path, info: os.stat_result, what: str) -> None:
+    """Raise UnsafePath unless the file described by info is ours (or root's) and not writable by others."""
     problem = _problem(path, info, trusted_uids={os.geteuid(), 0}, want_dir=False)
     if problem:
         raise UnsafePath(
             f"Refusing the {what} {path}: {problem}.",
             f"Make it yours and not writable by others (chown; chmod go-w {path}), or pass another file.",
         )
+
+
+def read_trusted_bytes(path: Path, what: str = "file") -> bytes:
+    """The content of a file check_trusted_file accepts, checked on the open file so it cannot be swapped between."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: a planted FIFO cannot hang us
+    with os.fdopen(fd, "rb") as handle:
+        _refuse_untrusted(path, os.fstat(fd), what)
+        return handle.read()
 
 
 def check_parent_dir(path: Path, what: str = "folder") -> None:

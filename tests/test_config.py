@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from graphstore.config import load_settings, mask_url
+from graphstore.config import load_settings, mask_url, resolve_settings
 from graphstore.errors import ConfigError
+from graphstore.safe_fs import UnsafePath
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +84,42 @@ def test_bad_inputs(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHSTORE_BATCH_SIZE", "many")
     with pytest.raises(ConfigError, match="batch_size"):
         load_settings()
+
+
+def test_each_setting_names_where_it_came_from(monkeypatch, tmp_path):
+    """The file, a GRAPHSTORE_* variable, a flag and the default are told apart, per setting."""
+    (tmp_path / "graphstore.toml").write_text('graph_store = "bolt://file:7687"\nneo4j_user = "u"\nbatch_size = 5\n')
+    monkeypatch.setenv("GRAPHSTORE_NEO4J_USER", "env-user")
+    resolved = resolve_settings({"batch_size": 7, "data_dir": None})
+    assert resolved.config_file is not None and resolved.config_file.in_cwd
+    assert resolved.config_file.label == "./graphstore.toml"
+    assert resolved.origin("graph_store") == "./graphstore.toml"
+    assert resolved.origin("neo4j_user") == "$GRAPHSTORE_NEO4J_USER"
+    assert resolved.origin("batch_size") == "--batch-size" and resolved.settings.batch_size == 7
+    assert resolved.origin("data_dir") == "default"
+    assert resolved.from_file() == ["graph_store"]
+
+
+@pytest.mark.parametrize("where", ["cwd", "explicit", "env", "home"])
+def test_a_config_file_others_can_write_is_refused_wherever_it_is_found(monkeypatch, tmp_path, where):
+    """Mode 666 is refused from every place a config file is read, before any setting of it is used."""
+    folder = {"cwd": tmp_path, "home": tmp_path / ".config" / "graphstore"}.get(where, tmp_path / "elsewhere")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / ("config.toml" if where == "home" else "graphstore.toml")
+    config.write_text('graph_store = "bolt://127.0.0.1:9"\n')
+    config.chmod(0o666)
+    if where == "env":
+        monkeypatch.setenv("GRAPHSTORE_CONFIG", str(config))
+    with pytest.raises(UnsafePath, match="writable by other users") as caught:
+        load_settings(config=config if where == "explicit" else None)
+    assert str(config.absolute()) in caught.value.message
+    assert ("from the folder it runs in" in (caught.value.hint or "")) == (where == "cwd")
+    config.chmod(0o600)
+    assert load_settings(config=config if where == "explicit" else None).graph_store == "bolt://127.0.0.1:9"
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('neo4j_user = "r\xe9my"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(config=bad)

@@ -77,6 +77,7 @@ PEER_EDGES: set[tuple[str, str]] = {
     ("graphstore.convert", "graphstore.graph"),
     ("graphstore.graph", "graphstore.names"),
     ("graphstore.config", "graphstore.masking"),
+    ("graphstore.config", "graphstore.safe_fs"),  # config files are trusted only when no other user can write them
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
     ("graphstore.persist", "graphstore.tracking"),
