@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import typer
@@ -28,7 +29,8 @@ def render_list(listing: Listing, _cli: dict[str, Any]) -> None:
         table.add_column(column)
     for o in listing.offered:
         cells = "/".join(str(o.cells.get(s, "-")) for s in ("smoke", "paper"))
-        table.add_row(o.name, o.document, cells, o.error or o.title, str(o.path))
+        where = f"{o.path} (replaces the shipped {o.replaces.name})" if o.replaces else str(o.path)
+        table.add_row(o.name, o.document, cells, o.error or o.title, where)
     console.print(table)
     if listing.runs:
         runs = Table(title="recent experiment runs (graphstore experiment show ID)")
@@ -100,9 +102,12 @@ def render_run(result: ExperimentResult, cli: dict[str, Any]) -> None:
         f"{len(result.skipped)} skipped as done, in {result.seconds:.1f} s"
     )
     if result.failed:
+        sets = "".join(f" --set {shlex.quote(s)}" for s in result.sets)
         err_console.print(
             f"Failed cells are recorded with their errors; fix the cause and continue with: graphstore experiment run "
-            f"{result.name} --scale {result.scale} --resume"
+            f"{shlex.quote(result.given or result.name)} --scale {result.scale}{sets} --resume",
+            markup=False,
+            highlight=False,
         )
         raise typer.Exit(1)
 

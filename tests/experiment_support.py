@@ -5,6 +5,8 @@ Importable by worker processes (`pipeline = "tests.experiment_support:toy-sum"` 
 
 from __future__ import annotations
 
+import importlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +35,15 @@ class ToyParams:
     link: bool = field(default=False, metadata={"help": "Start a tracked run and link it to the cell."})
     dataset: str = field(default="", metadata={"help": "A dataset the cell declares (checked before the run)."})
     data_root: str = field(default="", metadata={"help": "Its root folder."})
+    sleep: float = field(default=0.0, metadata={"help": "Seconds the cell takes (a driver to kill mid-run)."})
+    imports: str = field(default="", metadata={"help": "A module the cell imports (where workers import from)."})
 
 
 def run_cell(ctx: CellContext, p: ToyParams) -> None:
-    """Record one row of table 'sums' (and one of 'labels'); fail on request."""
+    """Record one row of table 'sums' (and one of 'labels'); fail, wait or import a module on request."""
+    if p.imports:
+        importlib.import_module(p.imports)
+    time.sleep(p.sleep)
     if p.fail_if and Path(p.fail_if).exists():
         raise RuntimeError(f"planted failure ({p.fail_if} exists)")
     if p.link:

@@ -199,7 +199,7 @@ def test_worker_pool_records_the_same_rows_as_in_order(tmp_path: Path) -> None:
             rows = load_tables(tracking, out.run_id)["sums"]
         results[workers] = sorted((r["seed"], r["total"], r["scaled"]) for r in rows)
     assert results[1] == results[2] and len(results[1]) == 4
-    assert sum("embedded graph store is written by one process" in n for n in notes) == 1  # said for workers=2 only
+    assert sum("embedded graph store is opened by one process" in n for n in notes) == 1  # said for workers=2 only
 
 
 def test_cli_run_show_list_and_failure_exit(tmp_path: Path) -> None:

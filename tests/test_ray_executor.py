@@ -18,12 +18,18 @@ from tests.test_hierarchy import planted
 pytestmark = pytest.mark.slow
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture(scope="module")
 def ray_local():
-    """Ray on this machine with 2 CPUs, shut down after the module."""
+    """Ray on this machine with 2 CPUs, shut down after the module. Workers import the test pipeline through
+    PYTHONPATH (as a user's own pipeline module would), never from the working folder (issue 19, M1)."""
     import ray
 
-    yield ray
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", str(ROOT))
+        yield ray
     if ray.is_initialized():
         ray.shutdown()
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from graphstore.errors import GraphstoreError
 from graphstore.names import slug
 from graphstore.registry import Registry
 
@@ -51,12 +52,23 @@ def register_pipeline(pipeline: Pipeline[P]) -> Pipeline[P]:
     return PIPELINES.register(pipeline.name, pipeline)
 
 
+class PipelineUnavailable(GraphstoreError):
+    """A definition's `pipeline = "package.module:name"` names a module that cannot be imported."""
+
+
 def find_pipeline(name: str) -> Pipeline[Any]:
     """A registered pipeline by name, or `package.module:name` for one defined outside graphstore (imported first,
     in every process that runs its cells)."""
     module, sep, short = name.rpartition(":")
     if sep:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except (ImportError, SyntaxError, ValueError) as exc:
+            raise PipelineUnavailable(
+                f"Cannot import module {module!r} of pipeline {name!r}: {type(exc).__name__}: {exc}.",
+                "Check the definition's `pipeline` key: the module must be installed or on PYTHONPATH "
+                "(a built-in pipeline is named without a module: graphstore experiment list).",
+            ) from exc
     return PIPELINES.get(short if sep else name)
 
 

@@ -1,7 +1,9 @@
 """Running one cell, in whichever process an executor puts it: a child run, the pipeline, its rows, its outcome.
 
-A cell's rows are stored in one transaction after its pipeline returns, so a cell that fails or is killed leaves
-no rows behind; the child run records completed, failed (with the error) or interrupted.
+A cell's rows are stored in the same transaction that marks it completed, after its pipeline returns, so a cell
+that fails or is killed leaves no rows behind; the child run records completed, failed (with the error) or
+interrupted. A cell is ended only while it is still running and completed only while its driver still holds the
+experiment run, so a cell another driver marked interrupted is never counted as completed as well.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from graphstore.config import Settings
 from graphstore.experiments.base import CellContext, find_pipeline
 from graphstore.experiments.plan import Cell
 from graphstore.jobs.base import JobContext
-from graphstore.nn.params import to_dict
-from graphstore.tracking.lifecycle import COMPLETED, FAILED, outcome
+from graphstore.params import to_dict
+from graphstore.tracking.lifecycle import COMPLETED, FAILED, INTERRUPTED, outcome
 
 EXPERIMENT_KIND = "experiment"
 CELL_KIND = "experiment-cell"
@@ -34,6 +36,7 @@ class CellTask:
     cell: Cell
     cpus: float = 1.0
     gpus: float = 0.0
+    driver: str = ""  # the driver holding the experiment run (graphstore.experiments.lease)
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,14 @@ def run_cell_task(context: JobContext, task: CellTask) -> CellOutcome:
     except BaseException as exc:
         status, error = outcome(exc)
         with context.open_tracking() as tracking:
-            tracking.finish_run(run_id, status, error)
+            tracking.end_cell(run_id, status, error)
         if not isinstance(exc, Exception):
             raise
         return CellOutcome(cell.key, run_id, FAILED, time.perf_counter() - started, error)
     with context.open_tracking() as tracking:
-        stored = sum(tracking.add_experiment_rows(task.experiment_run_id, run_id, t, r) for t, r in ctx.rows.items())
-        tracking.finish_run(run_id, COMPLETED)
+        stored = tracking.complete_cell(task.experiment_run_id, run_id, ctx.rows, task.driver)
+        if stored is None:
+            error = f"another driver took over experiment run {task.experiment_run_id}; this cell's rows are dropped"
+            tracking.end_cell(run_id, INTERRUPTED, error)
+            return CellOutcome(cell.key, run_id, INTERRUPTED, time.perf_counter() - started, error)
     return CellOutcome(cell.key, run_id, COMPLETED, time.perf_counter() - started, rows=stored)

@@ -2,7 +2,9 @@
 
 Shipped definitions live in the top-level `experiments/` folder (installed as graphstore.experiment_defs); a
 definition in `./experiments/` of the working directory, or a path to a .toml file, takes precedence, so a user
-copies one, edits it, and runs the copy. docs/EXPERIMENTS.md describes the format.
+copies one, edits it, and runs the copy (`replaced_shipped` says when a local file hides a shipped one). A definition
+names code to import (`pipeline = "pkg.mod:name"`), so its file must be the user's (or root's) and not writable by
+others. docs/EXPERIMENTS.md describes the format.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ from typing import Any
 
 from graphstore.errors import GraphstoreError
 from graphstore.registry import Registry
+from graphstore.safe_fs import read_trusted_bytes
 
 SCALES = ("smoke", "paper")
 TOP_KEYS = {"name", "pipeline", "document", "title", "description", "params", "tables", "paper_values", *SCALES}
+FORMAT_HINT = (
+    "See docs/EXPERIMENTS.md for the format (or compare with a shipped definition: graphstore experiment list)."
+)
 
 
 class InvalidDefinition(GraphstoreError):
-    """An experiment definition file that does not parse or misses required keys."""
+    """An experiment definition file that does not parse, misses required keys or has a value of the wrong type."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint or FORMAT_HINT)
 
 
 @dataclass(frozen=True)
@@ -89,33 +98,69 @@ def _require(data: dict[str, Any], key: str, path: Path) -> Any:
     return data[key]
 
 
+def _mapping(data: dict[str, Any], key: str, path: Path, where: str) -> dict[str, Any]:
+    """data[key] as a dict (absent: empty); anything but a TOML table is InvalidDefinition naming key and value."""
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise InvalidDefinition(f"{path}: {where}{key} must be a table (key = value pairs), not {value!r}.")
+    return value
+
+
+def _names(data: dict[str, Any], key: str, path: Path, where: str) -> tuple[str, ...]:
+    """data[key] as a tuple of column names; anything but a list of strings is InvalidDefinition."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidDefinition(f"{path}: {where}{key} must be a list of column names, not {value!r}.")
+    return tuple(value)
+
+
+def _entries(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    """The [[key]] array of tables (absent: empty); anything else is InvalidDefinition."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InvalidDefinition(f"{path}: {key} must be an array of tables ([[{key}]] entries), not {value!r}.")
+    return value
+
+
 def _scale(data: Any, name: str, path: Path) -> ScaleSpec:
     if not isinstance(data, dict) or set(data) - {"params", "grid"}:
         raise InvalidDefinition(f"{path}: [{name}] may hold only 'params' and 'grid' tables.")
-    grid = {str(k): v if isinstance(v, list) else [v] for k, v in dict(data.get("grid", {})).items()}
+    raw = _mapping(data, "grid", path, f"[{name}] ")
+    grid = {str(k): v if isinstance(v, list) else [v] for k, v in raw.items()}
     empty = [k for k, v in grid.items() if not v]
     if empty:
         raise InvalidDefinition(f"{path}: grid axis {', '.join(empty)} of [{name}] has no values.")
-    return ScaleSpec(dict(data.get("params", {})), grid)
+    return ScaleSpec(dict(_mapping(data, "params", path, f"[{name}] ")), grid)
 
 
 def _table(data: dict[str, Any], path: Path) -> TableSpec:
     return TableSpec(
         str(_require(data, "name", path)),
-        tuple(data.get("group", ())),
-        tuple(data.get("values", ())),
+        _names(data, "group", path, "[[tables]] "),
+        _names(data, "values", path, "[[tables]] "),
         str(data.get("title", "")),
     )
 
 
+def _number(data: dict[str, Any], key: str, path: Path) -> float:
+    """A required number (int or float, not a boolean or text) of a [[paper_values]] entry."""
+    value = _require(data, key, path)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidDefinition(f"{path}: [[paper_values]] {key} must be a number, not {value!r}.")
+    return float(value)
+
+
 def _paper(data: dict[str, Any], path: Path) -> PaperValue:
+    scale = data.get("scale")
+    if scale is not None and scale not in SCALES:
+        raise InvalidDefinition(f"{path}: [[paper_values]] scale must be one of {', '.join(SCALES)}, not {scale!r}.")
     return PaperValue(
         table=str(_require(data, "table", path)),
         column=str(_require(data, "column", path)),
-        value=float(_require(data, "value", path)),
+        value=_number(data, "value", path),
         source=str(_require(data, "source", path)),
-        where=dict(data.get("where", {})),
-        scale=data.get("scale"),
+        where=dict(_mapping(data, "where", path, "[[paper_values]] ")),
+        scale=scale,
         note=str(data.get("note", "")),
     )
 
@@ -137,20 +182,29 @@ def parse_definition(text: str, path: Path) -> Definition:
         document=str(data.get("document", "")),
         title=str(data.get("title", "")),
         description=str(data.get("description", "")).strip(),
-        params=dict(data.get("params", {})),
+        params=dict(_mapping(data, "params", path, "")),
         scales={s: _scale(data[s], s, path) for s in SCALES if s in data},
-        tables=tuple(_table(t, path) for t in data.get("tables", [])),
-        paper_values=tuple(_paper(p, path) for p in data.get("paper_values", [])),
+        tables=tuple(_table(t, path) for t in _entries(data, "tables", path)),
+        paper_values=tuple(_paper(p, path) for p in _entries(data, "paper_values", path)),
         path=path,
     )
 
 
 def load_definition(path: Path) -> Definition:
-    """Read and parse one definition file."""
+    """Read and parse one definition file (UTF-8, the user's or root's and not writable by others: it names code)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_trusted_bytes(path, "experiment definition")
     except OSError as exc:
-        raise InvalidDefinition(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+        raise InvalidDefinition(
+            f"Cannot read {path}: {exc.strerror or exc}.", "Check the path, or pass an experiment name."
+        ) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidDefinition(
+            f"{path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}).",
+            "Save the definition as UTF-8 (TOML files are UTF-8).",
+        ) from exc
     return parse_definition(text, path)
 
 
@@ -189,3 +243,10 @@ def find_definition(name: str) -> Definition:
     for stem, path in definition_files().items():
         files.register(stem, path)
     return load_definition(files.get(name))
+
+
+def replaced_shipped(definition: Definition) -> Path | None:
+    """The shipped definition file that `definition` (from ./experiments or a path) hides by name, or None."""
+    shipped = shipped_dir() / f"{definition.path.stem}.toml"
+    local = definition.path.resolve().parent == (Path.cwd() / "experiments").resolve()
+    return shipped if local and shipped.is_file() and shipped.resolve() != definition.path.resolve() else None

@@ -3,12 +3,19 @@
 Every executor runs the same `run_cell_task` for a cell and yields its outcome as it completes; the driver records
 nothing itself, so every executor leaves the same rows and runs behind. Ray is an optional extra (`pip install
 graphstore[ray]`); `RAY_ADDRESS` (or `ray://host:port`) picks a cluster, otherwise Ray starts a local one.
+
+Imports on workers come from the same places as on the driver, never from the working folder: Ray by default puts
+the driver's working folder (and script folder) first on every worker's sys.path, so a module planted there (an
+`igraph.py` in a shared folder) would run inside the worker. The job's runtime_env therefore names an empty private
+folder as its working_dir, which keeps both off; workers then change into the driver's folder for relative paths,
+which does not touch sys.path. Process-pool workers (spawn) get the driver's own sys.path.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -61,6 +68,23 @@ class LocalExecutor:
                 raise
 
 
+def run_in_ray_worker(task: CellTask, cwd: str) -> CellOutcome:
+    """Run one cell on a Ray worker, in the driver's working folder when it exists here (relative paths resolve as
+    on the driver; the folder is not on sys.path)."""
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    return run_in_worker(task)
+
+
+def ray_runtime_env(working_dir: str) -> dict[str, Any]:
+    """The job's runtime_env: an empty working_dir (no driver folder on workers' sys.path) and, for a Ray started
+    here, the driver's PYTHONPATH as the user set it (the working folder is not added)."""
+    env: dict[str, Any] = {"working_dir": working_dir}
+    if os.environ.get("PYTHONPATH"):
+        env["env_vars"] = {"PYTHONPATH": os.environ["PYTHONPATH"]}
+    return env
+
+
 @dataclass
 class RayExecutor:
     """Each cell a Ray task with the CPUs and GPUs its pipeline declares; outcomes come back to this driver.
@@ -80,15 +104,17 @@ class RayExecutor:
             ) from exc
         if not ray.is_initialized():
             address = self.address or os.environ.get("RAY_ADDRESS") or None
+            local: dict[str, Any] = {"num_cpus": self.cpus} if address is None and self.cpus else {}
             try:
-                local: dict[str, Any] = {}
-                if address is None:  # a Ray started here: workers import what this process imports
-                    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH", "")]))
-                    local = {"runtime_env": {"env_vars": {"PYTHONPATH": path}}}
-                    local.update({"num_cpus": self.cpus} if self.cpus else {})
-                ray.init(
-                    address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local
-                )
+                with tempfile.TemporaryDirectory(prefix="graphstore-ray-") as empty:  # private (0700), uploaded at init
+                    ray.init(
+                        address=address,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        configure_logging=False,
+                        runtime_env=ray_runtime_env(empty),
+                        **local,
+                    )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ExecutorUnavailable(
                     f"Cannot reach the Ray cluster at {address}: {exc}",
@@ -100,8 +126,9 @@ class RayExecutor:
         if not tasks:
             return
         ray = self._ray()
-        remote = ray.remote(max_retries=0)(run_in_worker)
-        pending = [remote.options(num_cpus=t.cpus, num_gpus=t.gpus).remote(t) for t in tasks]
+        remote = ray.remote(max_retries=0)(run_in_ray_worker)
+        cwd = os.getcwd()
+        pending = [remote.options(num_cpus=t.cpus, num_gpus=t.gpus).remote(t, cwd) for t in tasks]
         try:
             while pending:
                 finished, pending = ray.wait(pending, num_returns=1)

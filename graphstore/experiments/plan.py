@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -19,11 +20,17 @@ from typing import Any
 from graphstore.errors import GraphstoreError
 from graphstore.experiments.base import Pipeline
 from graphstore.experiments.definition import Definition
-from graphstore.nn.params import coerce, describe, from_mapping, parse_assignments, to_dict
+from graphstore.params import coerce, describe, from_mapping, parse_assignments, to_dict
+
+MAX_CELLS = 10_000  # a larger grid is almost always a typo (a long comma list); --max-cells raises the limit
 
 
 class UnknownSetting(GraphstoreError):
     """A --set key that the experiment's pipeline does not have, or a value that does not parse."""
+
+
+class GridTooLarge(GraphstoreError):
+    """The grid has more cells than --max-cells allows, or an axis with no values."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,9 @@ def _is_sequence(kind: Any) -> bool:
 def _apply_sets(
     pipeline: Pipeline[Any], sets: tuple[str, ...], base: dict[str, Any], axes: dict[str, list[Any]]
 ) -> None:
-    """Fold --set assignments into the base parameters and the axes (in place)."""
+    """Fold --set assignments into the base parameters and the axes (in place); a key given twice is refused."""
     kinds = typing.get_type_hints(pipeline.params)
+    _refuse_repeats(sets)
     for key, text in parse_assignments(sets, "--set").items():
         if key not in kinds:
             raise UnknownSetting(
@@ -80,6 +88,38 @@ def _apply_sets(
             base.pop(key, None)
         else:
             base[key] = text
+
+
+def _refuse_repeats(sets: tuple[str, ...]) -> None:
+    """A --set key given more than once is refused (not silently the last): a grid axis is one comma list."""
+    seen: dict[str, list[str]] = {}
+    for item in sets:
+        seen.setdefault(item.partition("=")[0].strip().replace("-", "_"), []).append(item)
+    repeated = {k: v for k, v in seen.items() if len(v) > 1}
+    if repeated:
+        key, items = next(iter(repeated.items()))
+        values = ",".join(i.partition("=")[2].strip() for i in items)
+        raise UnknownSetting(
+            f"--set {key} is given {len(items)} times ({', '.join(items)}); only one would count.",
+            f"Give each key once; for a grid axis list the values: --set {key}={values}",
+        )
+
+
+def _check_axes(axes: dict[str, list[Any]], max_cells: int) -> None:
+    """Refuse an axis with no values (a run of 0 cells) and a grid larger than max_cells, before building it."""
+    empty = [k for k, v in axes.items() if not v]
+    if empty:
+        raise GridTooLarge(
+            f"Grid axis {', '.join(empty)} has no values: the run would have 0 cells.",
+            f"Give the axis values, e.g. --set {empty[0]}=0,1 (definition files refuse empty axes too).",
+        )
+    cells = math.prod(len(v) for v in axes.values())
+    if cells > max_cells:
+        sizes = " x ".join(f"{k}:{len(v)}" for k, v in axes.items())
+        raise GridTooLarge(
+            f"The grid has {cells:,} cells ({sizes}), more than the limit of {max_cells:,}.",
+            f"Check the --set comma lists for a typo; to run a grid this large on purpose pass --max-cells {cells}.",
+        )
 
 
 def _typed(pipeline: Pipeline[Any], values: dict[str, Any], where: str) -> Any:
@@ -99,12 +139,19 @@ def _normalise_axis(pipeline: Pipeline[Any], name: str, values: list[Any]) -> li
         raise UnknownSetting(f"Grid axis {name}: {exc}.", f"Keys (with defaults): {setting_keys(pipeline)}.") from exc
 
 
-def make_plan(definition: Definition, pipeline: Pipeline[Any], scale: str, sets: tuple[str, ...] = ()) -> Plan:
+def make_plan(
+    definition: Definition,
+    pipeline: Pipeline[Any],
+    scale: str,
+    sets: tuple[str, ...] = (),
+    max_cells: int = MAX_CELLS,
+) -> Plan:
     """Resolve the cells of `definition` at `scale` with the user's overrides; every cell's parameters are checked."""
     spec = definition.scale(scale)
     base = {**definition.params, **spec.params}
     axes = {k: list(v) for k, v in spec.grid.items()}
     _apply_sets(pipeline, sets, base, axes)
+    _check_axes(axes, max_cells)
     names = {f.name for f in dataclasses.fields(pipeline.params)}
     unknown = sorted((set(base) | set(axes)) - names)
     if unknown:

@@ -3,7 +3,9 @@
 One parent run (kind "experiment") per experiment run; one child run (kind "experiment-cell") per cell attempt.
 A failed cell is recorded with its error and the others go on; the parent ends "failed" naming the failed cells.
 `--resume` continues the newest run of the same experiment and scale: cells whose completed child has the same
-parameters (fingerprint) are skipped, the rest run again under the same parent run.
+parameters (fingerprint) are skipped, the rest run again under the same parent run. A resume is refused when the grid
+or parameters differ from the recorded ones, or while the run's driver still holds its lease
+(graphstore.experiments.resume, graphstore.experiments.lease).
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from typing import Any
 from graphstore.errors import GraphstoreError
 from graphstore.experiments import executor as executors
 from graphstore.experiments.base import find_pipeline
-from graphstore.experiments.cells import CELL_KIND, EXPERIMENT_KIND, CellOutcome, CellTask
-from graphstore.experiments.definition import SCALES, find_definition
-from graphstore.experiments.plan import Plan, make_plan
+from graphstore.experiments.cells import EXPERIMENT_KIND, CellOutcome, CellTask
+from graphstore.experiments.definition import SCALES, find_definition, replaced_shipped
+from graphstore.experiments.lease import DEFAULT_HEARTBEAT_S, DriverLease, lease_end, new_driver
+from graphstore.experiments.plan import MAX_CELLS, Plan, make_plan
+from graphstore.experiments.resume import take_over
 from graphstore.experiments.show import ExperimentReport, experiment_report
 from graphstore.jobs.base import JobContext, JobSpec
 from graphstore.nn.errors import DatasetMissing
 from graphstore.tracking.lifecycle import COMPLETED, FAILED, INTERRUPTED
+
+PARALLEL_EMBEDDED_NOTE = (
+    "note: the embedded graph store is opened by one process at a time; with cells in parallel, every cell that "
+    "opens it (to ingest, or only to read: analyses, queries) may fail on its lock (use Neo4j: graphstore services "
+    "start, or --workers 1)"
+)
 
 
 class ExperimentDataMissing(GraphstoreError):
@@ -67,10 +77,21 @@ class ExperimentParams:
             "choices": executors.NAMES,
         },
     )
+    max_cells: int = field(
+        default=MAX_CELLS, metadata={"help": "Refuse a grid of more cells than this (guards against a typo)."}
+    )
+    heartbeat: float = field(
+        default=DEFAULT_HEARTBEAT_S,
+        metadata={"help": "Seconds between this driver's heartbeats; a --resume is refused until 3 have been missed."},
+    )
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError("workers must be >= 1")
+        if self.max_cells < 1:
+            raise ValueError("max_cells must be >= 1")
+        if not self.heartbeat > 0:
+            raise ValueError("heartbeat must be > 0 seconds")
 
 
 @dataclass
@@ -87,6 +108,8 @@ class ExperimentResult:
     resumed: bool = False
     seconds: float = 0.0
     report: ExperimentReport | None = None
+    given: str = ""  # the experiment as the user named it (a name or a path) and its --set values, for the resume hint
+    sets: tuple[str, ...] = ()
 
     @property
     def failed(self) -> list[CellOutcome]:
@@ -136,53 +159,49 @@ def _parent_params(plan: Plan, params: ExperimentParams) -> dict[str, Any]:
     }
 
 
-def _resume_target(context: JobContext, plan: Plan) -> tuple[int, set[str]] | None:
-    """The newest run of this experiment and scale, and the fingerprints of its completed cells (None: none)."""
+def _start(context: JobContext, plan: Plan, params: ExperimentParams, driver: str) -> tuple[int, set[str], bool]:
+    """The parent run (new, or the resumed one) held by `driver`, and the fingerprints of cells already done."""
     with context.open_tracking() as tracking:
-        runs = [
-            r
-            for r in tracking.list_runs(kind=EXPERIMENT_KIND, limit=None)
-            if r.name == plan.definition.name and r.params.get("scale") == plan.scale
-        ]
-        if not runs:
-            return None
-        parent = runs[0]
-        done: set[str] = set()
-        for child in tracking.list_child_runs(parent.id):
-            if child.kind != CELL_KIND:
-                continue
-            if child.status == COMPLETED:
-                done.add(str(child.params.get("fingerprint")))
-                continue
-            tracking.delete_cell_rows(child.id)
-            if child.status == "running":
-                tracking.finish_run(child.id, INTERRUPTED, "the experiment driver stopped; cell resumed later")
-        tracking.reopen_run(parent.id)
-        return parent.id, done
-
-
-def _start(context: JobContext, plan: Plan, params: ExperimentParams) -> tuple[int, set[str], bool]:
-    """The parent run (new, or the resumed one) and the fingerprints of cells already done."""
-    if params.resume:
-        target = _resume_target(context, plan)
-        if target is not None:
-            context.note(f"resuming experiment run {target[0]}: {len(target[1])} cell(s) already done")
-            return target[0], target[1], True
-        context.note(f"no earlier run of {plan.definition.name} at {plan.scale} scale: starting a new one")
-    with context.open_tracking() as tracking:
+        if params.resume:
+            target = take_over(tracking, plan, driver, params.heartbeat)
+            if target is not None:
+                context.note(f"resuming experiment run {target.run_id}: {len(target.done)} cell(s) already done")
+                return target.run_id, target.done, True
+            context.note(f"no earlier run of {plan.definition.name} at {plan.scale} scale: starting a new one")
         run_id = tracking.start_run(EXPERIMENT_KIND, plan.definition.name, _parent_params(plan, params))
+        tracking.renew_lease(run_id, driver, lease_end(params.heartbeat))
     return run_id, set(), False
+
+
+def _notes(context: JobContext, plan: Plan, params: ExperimentParams) -> None:
+    """Say which file replaced a shipped definition, and what parallel cells do to the embedded store."""
+    shipped = replaced_shipped(plan.definition)
+    if shipped is not None:
+        context.note(
+            f"note: using {plan.definition.path}, which replaces the shipped definition {plan.definition.name!r} "
+            f"({shipped}); move it out of ./experiments to run the shipped one"
+        )
+    if (params.workers > 1 or params.executor == "ray") and not context.settings.is_neo4j:
+        context.note(PARALLEL_EMBEDDED_NOTE)
 
 
 def run_experiment(context: JobContext, params: ExperimentParams) -> ExperimentResult:
     """Run (or resume) every cell of the experiment; failed cells are recorded and the others go on."""
     definition = find_definition(params.name)
-    plan = make_plan(definition, find_pipeline(definition.pipeline), params.scale, params.sets)
+    plan = make_plan(definition, find_pipeline(definition.pipeline), params.scale, params.sets, params.max_cells)
     check_data(context, plan)
-    started = time.perf_counter()
-    run_id, done, resumed = _start(context, plan, params)
+    _notes(context, plan, params)
+    started, driver = time.perf_counter(), new_driver()
+    run_id, done, resumed = _start(context, plan, params, driver)
     result = ExperimentResult(
-        run_id, definition.name, plan.scale, definition.document, len(plan.cells), resumed=resumed
+        run_id,
+        definition.name,
+        plan.scale,
+        definition.document,
+        len(plan.cells),
+        resumed=resumed,
+        given=params.name,
+        sets=params.sets,
     )
     tasks = []
     for cell in plan.cells:
@@ -190,34 +209,46 @@ def run_experiment(context: JobContext, params: ExperimentParams) -> ExperimentR
             result.skipped.append(cell.key)
         else:
             cpus, gpus = plan.pipeline.needs(cell.params)
-            tasks.append(CellTask(context.settings, definition.pipeline, definition.name, run_id, cell, cpus, gpus))
+            tasks.append(
+                CellTask(context.settings, definition.pipeline, definition.name, run_id, cell, cpus, gpus, driver)
+            )
     context.note(
         f"experiment run {run_id}: {definition.name} ({plan.scale}), {len(plan.cells)} cell(s)"
         + (f", {len(result.skipped)} already done" if result.skipped else "")
     )
-    if (params.workers > 1 or params.executor == "ray") and not context.settings.is_neo4j:
-        context.note(
-            "note: the embedded graph store is written by one process at a time; cells that ingest graphs in "
-            "parallel may fail on its lock (use Neo4j: graphstore services start, or --workers 1)"
-        )
+    with DriverLease(context.settings.tracking_url, run_id, driver, params.heartbeat) as lease:
+        _run_cells(context, plan, params, tasks, result, lease)
+    result.seconds = time.perf_counter() - started
+    result.report = experiment_report(context, run_id)
+    return result
+
+
+def _run_cells(
+    context: JobContext,
+    plan: Plan,
+    params: ExperimentParams,
+    tasks: list[CellTask],
+    result: ExperimentResult,
+    lease: DriverLease,
+) -> None:
+    """Run the tasks on the chosen executor, then finish the parent run (only while this driver still holds it)."""
     status: str = INTERRUPTED
     error: str | None = "interrupted"
     try:
         for outcome in executors.get(params.executor, params.workers).run(context, tasks):
             result.outcomes.append(outcome)
-            context.progress(f"{definition.name}: cells", len(result.outcomes), len(tasks))
+            context.progress(f"{plan.definition.name}: cells", len(result.outcomes), len(tasks))
             context.note(outcome.line())
+            lease.check()
+        lease.check()
         failed = result.failed
         status = FAILED if failed else COMPLETED
         error = (
             f"{len(failed)} of {len(plan.cells)} cells failed: {', '.join(o.key for o in failed)}" if failed else None
         )
     finally:
-        result.seconds = time.perf_counter() - started
         with context.open_tracking() as tracking:
-            tracking.finish_run(run_id, status, error)
-    result.report = experiment_report(context, run_id)
-    return result
+            tracking.finish_held_run(result.run_id, lease.driver, status, error)
 
 
 EXPERIMENT = JobSpec(

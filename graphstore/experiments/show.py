@@ -15,6 +15,7 @@ from graphstore.experiments.definition import (
     definition_files,
     find_definition,
     load_definition,
+    replaced_shipped,
 )
 from graphstore.experiments.results import PaperComparison, Summary, compare_to_paper, load_tables, summarise_all
 from graphstore.jobs.base import JobContext, JobSpec
@@ -42,6 +43,7 @@ class Offered:
     cells: dict[str, int]
     path: Path
     error: str | None = None
+    replaces: Path | None = None  # the shipped definition this ./experiments file hides
 
 
 @dataclass
@@ -63,7 +65,7 @@ def run_list(context: JobContext, params: ListParams) -> Listing:
     for name, path in definition_files().items():
         try:
             d = load_definition(path)
-            offered.append(Offered(d.name, d.document, d.title, _cells(d), path))
+            offered.append(Offered(d.name, d.document, d.title, _cells(d), path, replaces=replaced_shipped(d)))
         except GraphstoreError as exc:
             offered.append(Offered(name, "", "", {}, path, exc.message))
     runs: list[RunRecord] = []

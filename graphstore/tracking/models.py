@@ -101,6 +101,9 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+    # the process driving the run (an experiment driver) and until when its heartbeat holds it (migration 0003)
+    driver: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
 
 
 class Checkpoint(Base):

@@ -15,18 +15,19 @@ import functools
 import math
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Table, delete, func, or_, select
+from sqlalchemy import CursorResult, Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from graphstore import __version__
 from graphstore.config import mask_url
 from graphstore.errors import GraphExists, GraphNotFound, TrackingError
 from graphstore.tracking import db
-from graphstore.tracking.lifecycle import COMPLETED, run_lifecycle
+from graphstore.tracking.lifecycle import COMPLETED, RUNNING, run_lifecycle
 from graphstore.tracking.models import (
     ANALYSIS_STATUSES,
     RUN_FINISHED_STATUSES,
@@ -482,6 +483,77 @@ class Tracking:
         with self._session() as session:
             done = session.execute(delete(ExperimentRow).where(ExperimentRow.cell_run_id == cell_run_id))
             return int(cast(CursorResult[Any], done).rowcount or 0)
+
+    # experiment drivers: one lease per run, cells ended only while still running ----------------------------------
+
+    def _updated(self, statement: Any) -> bool:
+        """Run one guarded UPDATE in its own transaction; whether it changed a row."""
+        with self._session() as session:
+            return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
+
+    def renew_lease(self, run_id: int, driver: str, until: datetime) -> bool:
+        """Extend `driver`'s lease on a run (a new run takes its first one); False when another driver holds it."""
+        held = or_(Run.driver == driver, Run.driver.is_(None))
+        return self._updated(update(Run).where(Run.id == run_id, held).values(driver=driver, lease_until=until))
+
+    def claim_run(self, run_id: int, driver: str, until: datetime, legacy_grace: timedelta) -> bool:
+        """Reopen a run under `driver`, atomically, unless another driver's lease is live (a run of an earlier
+        version, running without a lease, counts as live for `legacy_grace` after it started)."""
+        now = utcnow()
+        legacy = and_(Run.lease_until.is_(None), Run.created_at < now - legacy_grace)
+        free = or_(Run.status != RUNNING, Run.driver == driver, Run.lease_until < now, legacy)
+        values = {"status": RUNNING, "error": None, "finished_at": None, "driver": driver, "lease_until": until}
+        return self._updated(update(Run).where(Run.id == run_id, free).values(**values))
+
+    def lease_until(self, run_id: int) -> datetime | None:
+        """Until when a run's driver holds it (None: no lease recorded)."""
+        with self._session() as session:
+            return self._run(session, run_id).lease_until
+
+    def finish_held_run(self, run_id: int, driver: str, status: str, error: str | None = None) -> bool:
+        """finish_run, only while `driver` still holds the run (a driver that was replaced leaves it alone)."""
+        _check(status, RUN_FINISHED_STATUSES, "run status")
+        values = {"status": status, "error": error, "finished_at": utcnow(), "lease_until": None}
+        return self._updated(update(Run).where(Run.id == run_id, Run.driver == driver).values(**values))
+
+    def end_cell(self, cell_run_id: int, status: str, error: str | None = None) -> bool:
+        """Finish a cell run that is still running (failed or interrupted), dropping any rows it wrote."""
+        _check(status, RUN_FINISHED_STATUSES, "run status")
+        with self._session() as session:
+            done = session.execute(
+                update(Run)
+                .where(Run.id == cell_run_id, Run.status == RUNNING)
+                .values(status=status, error=error, finished_at=utcnow())
+            )
+            if not cast(CursorResult[Any], done).rowcount:
+                return False
+            session.execute(delete(ExperimentRow).where(ExperimentRow.cell_run_id == cell_run_id))
+            return True
+
+    def complete_cell(
+        self, experiment_run_id: int, cell_run_id: int, tables: Mapping[str, list[dict[str, Any]]], driver: str
+    ) -> int | None:
+        """Mark a cell completed and store its rows in one transaction, only while the cell is still running and
+        `driver` still holds its experiment run; the number of rows, or None when refused (nothing stored)."""
+        parent = aliased(Run)
+        held = select(parent.id).where(parent.id == experiment_run_id, parent.driver == driver).exists()
+        with self._session() as session:
+            done = session.execute(
+                update(Run)
+                .where(Run.id == cell_run_id, Run.status == RUNNING, held)
+                .values(status=COMPLETED, error=None, finished_at=utcnow())
+            )
+            if not cast(CursorResult[Any], done).rowcount:
+                return None
+            rows = [
+                ExperimentRow(
+                    experiment_run_id=experiment_run_id, cell_run_id=cell_run_id, table_name=t, row=params_dict(r)
+                )
+                for t, table_rows in tables.items()
+                for r in table_rows
+            ]
+            session.add_all(rows)
+            return len(rows)
 
     def counts(self) -> dict[str, int]:
         """Row counts per table."""
