@@ -13,6 +13,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,23 +104,131 @@ def write_parquet(graph: Graph, path: Path) -> Path:
     return path
 
 
+class GraphFileError(GraphstoreError):
+    """A graph bundle is missing, truncated, or does not hold what its manifest says."""
+
+
+REWRITE = (
+    "Copy the file again or write it anew with `graphstore extract CHECKPOINT --graph KIND --out FILE.zip` "
+    "(a .zip or .parquet bundle with its manifest.json)."
+)
+Reader = Callable[[str], bytes]
+BUNDLE_ERRORS = (KeyError, TypeError, ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile, pa.ArrowException)
+
+
 def read_parquet(path: str | Path) -> Graph:
-    """Read a bundle written by write_parquet back into a Graph."""
+    """Read a bundle written by write_parquet back into a Graph; a bad bundle raises GraphFileError naming it."""
     path = Path(path)
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            files = {n: zf.read(n) for n in zf.namelist()}
-    else:
-        files = {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
-    meta = json.loads(files["manifest.json"])
+    try:
+        with _bundle(path) as read:
+            return _graph_from(path, read)
+    except GraphstoreError:
+        raise
+    except BUNDLE_ERRORS as exc:  # anything else a damaged file makes zipfile, json or Arrow raise
+        raise GraphFileError(f"{path} is not a valid graph bundle ({type(exc).__name__}: {exc}).", REWRITE) from exc
+
+
+@contextmanager
+def _bundle(path: Path) -> Iterator[Reader]:
+    """A reader of the bundle's files by relative name: a zip's members, or files inside an X.parquet folder."""
+    if not path.exists():
+        raise GraphFileError(f"No graph file at {path}.", "Check the path; pass a .zip or .parquet bundle.")
+    if path.suffix not in (".zip", ".parquet"):
+        raise GraphFileError(f"{path} is not a graph bundle: only .zip files and .parquet folders are read.", REWRITE)
+    if path.suffix == ".parquet" and path.is_dir():
+        yield lambda name: _folder_member(path, name)
+        return
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise GraphFileError(f"{path} is not a readable zip file; it may be truncated ({exc}).", REWRITE) from exc
+    with archive:
+        yield lambda name: _zip_member(path, archive, name)
+
+
+def _zip_member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
+    """One member of a zip bundle (its CRC-32 is checked as it is read)."""
+    try:
+        return archive.read(name)
+    except KeyError:
+        raise GraphFileError(f"{path} has no {name}.", REWRITE) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise GraphFileError(f"{path}: {name} is damaged ({exc}).", REWRITE) from exc
+
+
+def _folder_member(path: Path, name: str) -> bytes:
+    """One file inside an X.parquet folder; names that leave the folder or symlinks are refused."""
+    target = path / name
+    if Path(name).is_absolute() or ".." in Path(name).parts or target.is_symlink():
+        raise GraphFileError(f"{path}: manifest entry {name!r} points outside the bundle.", REWRITE)
+    if not target.is_file():
+        raise GraphFileError(f"{path} has no {name}.", REWRITE)
+    return target.read_bytes()
+
+
+def _manifest(path: Path, read: Reader) -> dict[str, Any]:
+    """manifest.json, checked for the fields read_parquet needs."""
+    try:
+        meta = json.loads(read("manifest.json"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GraphFileError(f"{path}: manifest.json is not valid JSON ({exc}).", REWRITE) from exc
+    problem = _manifest_problem(meta)
+    if problem:
+        raise GraphFileError(f"{path}: manifest.json {problem}.", REWRITE)
+    return meta
+
+
+def _manifest_problem(meta: Any) -> str | None:
+    """What makes a manifest unusable, or None."""
+    if not isinstance(meta, dict) or meta.get("format") != "graphstore-graph":
+        return "is not a graphstore graph manifest (format 'graphstore-graph')"
+    if not isinstance(meta.get("version"), int) or meta["version"] > 1:
+        return f"has version {meta.get('version')!r}; this graphstore reads version 1"
+    for key, kind in (("graph_id", str), ("kind", str), ("params", dict), ("nodes", dict), ("edges", dict)):
+        if not isinstance(meta.get(key), kind) or (kind is str and not meta[key]):
+            return f"lacks a valid {key!r}"
+    if meta.get("run_id") is not None and not isinstance(meta["run_id"], int):
+        return f"has a run_id that is not an integer ({meta['run_id']!r})"
+    need = {"nodes": ("file", "rows"), "edges": ("file", "rows", "src_label", "dst_label", "directed")}
+    for side, keys in need.items():
+        for name, info in meta[side].items():
+            if not isinstance(info, dict) or any(k not in info for k in keys):
+                return f"entry {side}.{name} lacks one of {', '.join(keys)}"
+    return None
+
+
+def _table(path: Path, read: Reader, info: dict[str, Any], columns: tuple[str, ...]) -> pa.Table:
+    """One listed table, checked for its key columns and the row count the manifest records."""
+    name = str(info["file"])
+    try:
+        table = _read_table(read(name))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise GraphFileError(f"{path}: {name} is not a readable Parquet table ({exc}).", REWRITE) from exc
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise GraphFileError(f"{path}: {name} lacks the column(s) {', '.join(missing)}.", REWRITE)
+    if table.num_rows != info["rows"]:
+        raise GraphFileError(
+            f"{path}: {name} holds {table.num_rows} rows; the manifest records {info['rows']}.", REWRITE
+        )
+    return table
+
+
+def _graph_from(path: Path, read: Reader) -> Graph:
+    """The Graph a bundle holds, validated like any graph before it is stored."""
+    meta = _manifest(path, read)
     graph = Graph(
-        meta["graph_id"], meta["kind"], params=meta["params"], run_id=meta["run_id"], checkpoint=meta["checkpoint"]
+        meta["graph_id"],
+        meta["kind"],
+        params=meta["params"],
+        run_id=meta.get("run_id"),
+        checkpoint=meta.get("checkpoint"),
     )
     for label, info in meta["nodes"].items():
-        t = _read_table(files[info["file"]])
+        t = _table(path, read, info, ("key",))
         graph.add_nodes(label, t["key"].to_numpy(), **{c: _np(t[c]) for c in t.column_names if c != "key"})
     for rel, info in meta["edges"].items():
-        t = _read_table(files[info["file"]])
+        t = _table(path, read, info, ("src", "dst"))
         graph.add_edges(
             rel,
             info["src_label"],
@@ -127,6 +238,10 @@ def read_parquet(path: str | Path) -> Graph:
             directed=info["directed"],
             **{c: _np(t[c]) for c in t.column_names if c not in ("src", "dst")},
         )
+    try:
+        graph.validate()
+    except ValueError as exc:
+        raise GraphFileError(f"{path}: {exc}", REWRITE) from exc
     return graph
 
 

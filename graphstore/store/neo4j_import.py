@@ -15,7 +15,7 @@ import os
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ import pyarrow.csv as pcsv
 
 from graphstore.errors import ServiceError
 from graphstore.graph import EdgeTable, Graph, NodeTable
+from graphstore.safe_fs import atomic_write_text, ensure_private_dir
 from graphstore.store.base import COMPLETE, check_finite_edges, graph_node_params
 from graphstore.store.embedded import uid_column
 
@@ -41,6 +42,8 @@ class ImportReport:
     csv_seconds: float
     import_seconds: float
     output: str
+    removed: list[str] = field(default_factory=list)  # tracked graphs of the replaced database, records removed
+    unlinked: dict[str, int] = field(default_factory=dict)  # graph id -> its run, absent from the tracking DB
 
 
 def _typed(name: str, values: np.ndarray) -> tuple[str, pa.Array]:
@@ -102,7 +105,7 @@ def graph_frame(graph: Graph) -> pa.Table:
 
 def write_csvs(graphs: Sequence[Graph], folder: Path) -> tuple[list[Path], list[Path]]:
     """CSV files (one per graph and label / type) for the importer; returns (node files, relationship files)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(folder, "importer folder")
     options = pcsv.WriteOptions(quoting_style="needed")
     node_files, rel_files = [], []
     for i, graph in enumerate(graphs):
@@ -151,7 +154,7 @@ def run_import(
         "NEO4J_HOME": str(home),
         "NEO4J_CONF": str(home / "conf"),
     }
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, umask=0o077)
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 or "IMPORT DONE" not in output:
         raise ServiceError(
@@ -163,9 +166,11 @@ def run_import(
 
 
 def importer_home(home: Path) -> Path:
-    """A Neo4j home for the importer that shares home's data dir and memory settings (its own conf and logs)."""
+    """A Neo4j home for the importer that shares home's data dir and memory settings (its own conf and logs), in
+    private folders of ours (no symlink followed), so the CSV copies of the graphs are readable by the owner only."""
     tool = home / "import" / "graphstore-admin"
-    (tool / "conf").mkdir(parents=True, exist_ok=True)
+    for folder in (home / "import", tool, tool / "conf", tool / "csv"):
+        ensure_private_dir(folder, "importer folder")
     conf = home / "conf" / "neo4j.conf"
     kept = [
         line
@@ -178,7 +183,7 @@ def importer_home(home: Path) -> Path:
         f"server.directories.logs={tool / 'logs'}",
         f"server.directories.run={tool / 'run'}",
     ]
-    (tool / "conf" / "neo4j.conf").write_text("\n".join(lines) + "\n")
+    atomic_write_text(tool / "conf" / "neo4j.conf", "\n".join(lines) + "\n", mode=0o600)
     return tool
 
 
