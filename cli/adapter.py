@@ -3,7 +3,7 @@
 Options come from the dataclass fields (nested dataclasses are flattened into one namespace): `--kebab-name`, the
 field's help and default, `choices` as a choice list, `flags` for extra spellings, `argument` for a positional
 argument, `repeat` for a repeatable option; a nested field's `exclude` hides some of its fields (they keep their
-defaults). Values are parsed and validated by graphstore.nn.params.from_mapping,
+defaults). Values are parsed and validated by graphstore.params.from_mapping,
 so the CLI, the dataclass and the tracked record always agree. No command writes its own signature.
 """
 
@@ -21,9 +21,9 @@ import typer
 
 from graphstore.cli.context import settings_of
 from graphstore.cli.progress import job_progress
+from graphstore.errors import InvalidParams
 from graphstore.jobs.base import JobContext, JobSpec
-from graphstore.nn.errors import InvalidParams
-from graphstore.nn.params import field_help, field_types, from_mapping, show_value
+from graphstore.params import field_help, field_types, from_mapping, show_value, unwrap_optional
 
 Render = Callable[[Any, dict[str, Any]], None]
 
@@ -89,15 +89,9 @@ def walk(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, .
             yield (*prefix, f.name), f, hints[f.name]
 
 
-def _optional_inner(kind: Any) -> Any:
-    """X for `X | None`, else kind."""
-    args = [a for a in typing.get_args(kind) if a is not type(None)]
-    return args[0] if type(None) in typing.get_args(kind) and len(args) == 1 else kind
-
-
 def parameter(f: dataclasses.Field, kind: Any, panel: str | None = None) -> inspect.Parameter:
     """One Typer option (or argument) for a dataclass field, shown in the help panel `panel` (None: Options)."""
-    meta, inner = f.metadata, _optional_inner(kind)
+    meta, inner = f.metadata, unwrap_optional(kind)[1]
     annotation: Any
     default: Any
     scalar = inner in (int, float, str, bool)

@@ -11,7 +11,7 @@ from graphstore.cli.adapter import PROGRESS, job_command, list_option, show_prog
 from graphstore.cli.context import console
 from graphstore.extract.registry import kinds
 from graphstore.jobs.ingest import EXTRACT, INGEST, IngestResult
-from graphstore.nn.params import describe
+from graphstore.params import describe
 
 
 def render(result: IngestResult, _cli: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from graphstore.cli.context import console
 from graphstore.jobs.train import TRAIN, TrainOutcome
 from graphstore.nn.datasets import DATASETS
 from graphstore.nn.models import MODELS
-from graphstore.nn.params import describe
+from graphstore.params import describe
 
 SUMMARY_COLUMNS = ("loss", "acc", "val_loss", "val_acc", "lr", "seconds")
 EXAMPLES = (

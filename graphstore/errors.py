@@ -15,6 +15,10 @@ class GraphstoreError(Exception):
         return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
 
 
+class InvalidParams(GraphstoreError):
+    """A parameter (of a job, model, dataset, training or an experiment) is unknown or does not parse."""
+
+
 class ConfigError(GraphstoreError):
     """A setting is missing or does not parse."""
 

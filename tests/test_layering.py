@@ -46,6 +46,7 @@ LAYERS: dict[str, float] = {
     "graphstore.convert": 0,
     "graphstore.masking": 0,
     "graphstore.safe_fs": 0,
+    "graphstore.params": 0,
     "graphstore.names": 0,
     "graphstore.cypher": 0,
     "graphstore.experiment_defs": 0,
@@ -71,7 +72,7 @@ _L0_BELOW = ("graphstore", "graphstore.errors")
 PEER_EDGES: set[tuple[str, str]] = {
     *(
         (f"graphstore.{m}", base)
-        for m in ("graph", "config", "registry", "progress", "convert", "masking", "names", "safe_fs")
+        for m in ("graph", "config", "registry", "progress", "convert", "masking", "names", "safe_fs", "params")
         for base in _L0_BELOW
     ),
     ("graphstore.convert", "graphstore.graph"),
@@ -277,6 +278,21 @@ def test_imports_only_go_downward():
             f"{', function-local' if imp.local else ''}{', TYPE_CHECKING' if imp.type_only else ''})"
         )
     assert not bad, f"{len(bad)} imports against the layering:\n" + "\n".join(sorted(bad))
+
+
+# Parameter handling is L0 (graphstore.params): the generic adapters never reach into the torch layer for it.
+NN_FREE = ("graphstore.cli.adapter", "graphstore.experiments.plan")
+
+
+def test_parameter_handling_does_not_depend_on_nn():
+    """cli/adapter.py and experiments/plan.py import nothing of nn, and no module uses the nn.params shim."""
+    bad = [
+        where(imp)
+        for imp in INTERNAL
+        if (imp.importer in NN_FREE and component(imp.target) == "graphstore.nn")
+        or imp.target == "graphstore.nn.params"
+    ]
+    assert not bad, "parameter handling through graphstore.nn (use graphstore.params):\n" + "\n".join(sorted(bad))
 
 
 def test_no_import_cycles():

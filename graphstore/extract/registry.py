@@ -39,8 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from graphstore import params as P
 from graphstore.errors import GraphstoreError
-from graphstore.nn import params as P
 from graphstore.registry import Registry, UnknownName, canonical_name
 
 if TYPE_CHECKING:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from graphstore import params as P
 from graphstore.errors import GraphExists, GraphstoreError
 from graphstore.extract.files import FORMATS, write_graph_file
 from graphstore.extract.registry import KindDoesNotApply, get_kind, kinds
 from graphstore.graph import check_graph_id
 from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.source import CheckpointSource
-from graphstore.nn import params as P
 from graphstore.nn.checkpoint import load_checkpoint
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.persist import save_graph

@@ -20,10 +20,10 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from graphstore.errors import InvalidParams
 from graphstore.jobs.base import JobContext
 from graphstore.nn import distributed
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.errors import InvalidParams
 
 WORKER = "graphstore.jobs.train_worker"
 

@@ -18,7 +18,7 @@ from graphstore.jobs.source import CheckpointSource
 from graphstore.jobs.train import ModelChoice
 from graphstore.nn import distributed
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.params import parse_assignments
+from graphstore.params import parse_assignments
 from graphstore.pruning.common import PruningError, RoundRecord, Start, load_start, train_start
 from graphstore.pruning.imp import run_imp
 from graphstore.pruning.layers import LayerPruneResult, SweepRow, prune_layers

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.launch import distributable, nproc_field
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.params import parse_assignments
 from graphstore.nn.tracked import train_tracked
+from graphstore.params import parse_assignments
 
 
 @dataclass(frozen=True)

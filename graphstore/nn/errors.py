@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from graphstore.errors import GraphstoreError
+from graphstore.errors import GraphstoreError, InvalidParams
 from graphstore.registry import UnknownName
 
 __all__ = ["CheckpointError", "DatasetInvalid", "DatasetMissing", "InvalidParams", "ModelDoesNotFit", "UnknownName"]
-
-
-class InvalidParams(GraphstoreError):
-    """A model, dataset or training parameter is unknown or does not parse."""
 
 
 class ModelDoesNotFit(GraphstoreError):

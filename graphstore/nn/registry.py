@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from graphstore.nn import params as P
+from graphstore import params as P
 from graphstore.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])

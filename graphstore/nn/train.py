@@ -53,7 +53,7 @@ from graphstore.nn.checkpoint import (
 from graphstore.nn.config import TrainConfig, parse_augment, parse_epochs
 from graphstore.nn.datasets.base import BatchIterable, DataInfo, LoadedDataset
 from graphstore.nn.errors import InvalidParams
-from graphstore.nn.params import to_dict
+from graphstore.params import to_dict
 from graphstore.progress import ProgressCallback, progress_or_silent
 
 Metrics = dict[str, float]

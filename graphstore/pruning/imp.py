@@ -21,8 +21,8 @@ from torch import nn
 from graphstore.nn import distributed
 from graphstore.nn.models import spec_of
 from graphstore.nn.models.base import PrunableLayer
-from graphstore.nn.params import to_dict
 from graphstore.nn.train import config_dict
+from graphstore.params import to_dict
 from graphstore.progress import ProgressCallback
 from graphstore.pruning import SCOPES, ImpParams
 from graphstore.pruning.common import (

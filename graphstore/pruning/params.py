@@ -1,7 +1,7 @@
 """Parameter dataclasses of every pruning method, torch-free, so the CLI builds its options without torch.
 
 ImpParams / TopologyImpParams (imp, topology), StructuredConfig (structured), SculptConfig (sculpt) and
-LayerPruneParams (layers); each field carries its help text and choices (graphstore.nn.params).
+LayerPruneParams (layers); each field carries its help text and choices (graphstore.params).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from graphstore.errors import InvalidParams
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.errors import InvalidParams
 
 LAYER_CHOICES = ("all", "conv", "linear")
 CONV_NORMS = ("l1", "l2", "maxabs")

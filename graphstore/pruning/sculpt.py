@@ -32,8 +32,8 @@ from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.datasets.base import LoadedDataset
 from graphstore.nn.models import make_model, spec_of
 from graphstore.nn.models.base import prunable
-from graphstore.nn.params import to_dict
 from graphstore.nn.train import evaluate, seed_everything, train
+from graphstore.params import to_dict
 from graphstore.pruning import units as U
 from graphstore.pruning.common import PruningRun, Start, torch_threads
 from graphstore.pruning.params import SWEEP_EDGES as SWEEP_EDGES

@@ -21,16 +21,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphstore.errors import InvalidParams
 from graphstore.nn import distributed
 from graphstore.nn.checkpoint import Tensors, cpu_state
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.datasets.base import LoadedDataset
-from graphstore.nn.errors import InvalidParams
 from graphstore.nn.models import build_model, model_spec, spec_of
 from graphstore.nn.models.base import prunable
-from graphstore.nn.params import to_dict
 from graphstore.nn.train import Callback, CheckpointSaver, TrainState, config_dict, evaluate, seed_everything, train
+from graphstore.params import to_dict
 from graphstore.progress import ProgressCallback
 from graphstore.pruning import units as U
 from graphstore.pruning.common import PruningRun, Start

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from graphstore.nn.errors import InvalidParams
+from graphstore.errors import InvalidParams
 from graphstore.nn.models.base import PrunableLayer, prunable
 
 Tensors = dict[str, torch.Tensor]

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
-from graphstore.nn.params import parse_assignments
+from graphstore.params import parse_assignments
 
 SHIPPED_TREES = ("fashion-mnist", "cifar20")
 SPARSITIES = (0.5, 0.675, 0.75, 0.825, 0.9)

@@ -22,7 +22,7 @@ from typing import Any
 
 from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.params import parse_assignments
+from graphstore.params import parse_assignments
 from graphstore.pruning.params import ImpParams, TopologyImpParams
 
 ARCHS = ("fcn", "cnn")

@@ -30,7 +30,7 @@ import numpy as np
 from graphstore.errors import GraphstoreError
 from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.params import parse_assignments
+from graphstore.params import parse_assignments
 from graphstore.pruning.params import ImpParams
 
 STUDIES = ("training", "imp")

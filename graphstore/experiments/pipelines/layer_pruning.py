@@ -23,7 +23,7 @@ from typing import Any
 
 from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
 from graphstore.nn.config import TrainConfig
-from graphstore.nn.params import parse_assignments
+from graphstore.params import parse_assignments
 from graphstore.pruning.params import AGGREGATES, LayerPruneParams
 
 GAMMAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)

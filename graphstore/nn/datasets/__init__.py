@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from graphstore.nn import params as P
+from graphstore import params as P
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset
 from graphstore.nn.registry import BuilderRegistry, Entry
 

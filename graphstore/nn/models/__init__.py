@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from torch import nn
 
-from graphstore.nn import params as P
+from graphstore import params as P
 from graphstore.nn.datasets.base import DataInfo
 from graphstore.nn.registry import BuilderRegistry, Entry
 
