@@ -23,13 +23,19 @@ app = typer.Typer(
 NEO4J_OPT = typer.Option(True, "--neo4j/--no-neo4j", help="Include the Neo4j server.")
 POSTGRES_OPT = typer.Option(True, "--postgres/--no-postgres", help="Include the PostgreSQL server.")
 RUN_DIR_OPT = typer.Option(
-    None, "--run-dir", help="Parent of the neo4j/ and postgres/ run dirs [default: <data_dir>/services]."
+    None,
+    "--run-dir",
+    help="Parent of the neo4j/ and postgres/ run dirs, a folder only you can write "
+    "[default: ~/.local/state/graphstore/services].",
 )
 
 
 def _run_root(ctx: typer.Context, run_dir: Path | None) -> Path:
-    """The run root from --run-dir, else <data_dir>/services."""
-    return (run_dir or services.default_run_root(settings_of(ctx).data_dir)).expanduser().resolve()
+    """The run root from --run-dir, else the private default; refused when another user could have prepared it."""
+    settings_of(ctx)  # resolve the global options (and fail early on a bad config)
+    root = (run_dir or services.default_run_root()).expanduser().absolute()
+    services.check_root(root)  # before resolve(): a symlink is refused, not followed
+    return root.resolve()
 
 
 def _say(message: str) -> None:
@@ -84,7 +90,7 @@ def start(
 
     Example: graphstore services start --no-postgres && eval "$(graphstore services env)"
     """
-    dirs = services.run_dirs(_run_root(ctx, run_dir))
+    dirs = services.run_dirs(services.prepare_root(_run_root(ctx, run_dir)))
     if postgres:
         with console.status("Starting PostgreSQL..."):
             _show_postgres(services.start_postgres(dirs["postgres"], timeout=timeout, say=_say))

@@ -33,7 +33,7 @@ class BrowseParams:
         },
     )
     run_dir: str | None = field(
-        default=None, metadata={"help": "Run root of the local servers (default: <data_dir>/services)."}
+        default=None, metadata={"help": "Run root of the local servers (default: ~/.local/state/graphstore/services)."}
     )
     check: bool = field(
         default=True,
@@ -66,7 +66,8 @@ def _http_address(context: JobContext, params: BrowseParams, bolt: str) -> tuple
                 f"--http {params.http!r} is not an http(s) address.", "Example: --http http://127.0.0.1:7474"
             )
         return f"{parts.scheme}://{parts.netloc}", "--http"
-    root = Path(params.run_dir).expanduser() if params.run_dir else services.default_run_root(context.settings.data_dir)
+    root = Path(params.run_dir).expanduser() if params.run_dir else services.default_run_root()
+    services.check_root(root)
     state = services.neo4j_status(services.run_dirs(root)["neo4j"])
     if state.get("running") and state.get("bolt_uri") == bolt.rstrip("/"):
         return str(state["http_uri"]), f"the local server in {root}"

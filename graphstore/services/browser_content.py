@@ -9,20 +9,42 @@ by the same server, same origin, no internet and no extra process. neo4j.conf's 
 docs of later versions say allowlist, which 5.26 refuses as unknown) lets the Browser fetch from 127.0.0.1 (its
 default list is guides.neo4j.com and localhost). docker/compose.yaml serves the same
 files from a small web server instead, since the image's Browser jar cannot be extended from outside.
+
+Nothing leaves the machine: the Browser of a Community server loads web fonts, Segment analytics and a Canny
+feedback widget from the internet whatever `browser.allow_outgoing_connections` says (5.26 Community does not even
+declare that setting, and the Browser's `shouldAllowOutgoingConnections` is true for any non-Enterprise server).
+So the server sends its Browser a Content-Security-Policy (`dbms.security.http_static_content_security_policy_header`)
+that allows only the server itself and loopback hosts; Chromium then blocks those requests before they are sent.
 """
 
 from __future__ import annotations
 
-import shutil
+import io
 import zipfile
 from pathlib import Path
 from urllib.parse import quote, urlencode
+
+from graphstore.safe_fs import atomic_write_bytes
 
 CONTENT_DIR = Path(__file__).with_name("browser")
 FILES = ("style.grass", "guide.html")
 MOUNT = "graphstore"  # served at <http>/browser/graphstore/
 JAR_NAME = "graphstore-browser.jar"
 ALLOWLIST = "127.0.0.1,localhost"
+LOOPBACK = ("127.0.0.1", "localhost")
+CSP_SETTING = "dbms.security.http_static_content_security_policy_header"
+
+
+def content_security_policy() -> str:
+    """The Browser's CSP: its own origin and loopback hosts only (Bolt over ws:, content over http:), no internet.
+
+    Neo4j's default allows cdn.segment.com, canny.io, fonts.googleapis.com and any http:, https:, ws: connection.
+    """
+    hosts = " ".join(f"{scheme}://{host}:*" for scheme in ("http", "ws") for host in LOOPBACK)
+    return (
+        "default-src 'self'; script-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        f"font-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; connect-src 'self' {hosts}"
+    )
 
 
 def content_base(http_uri: str) -> str:
@@ -44,6 +66,7 @@ def browser_settings(http_uri: str) -> list[str]:
     return [
         f"browser.post_connect_cmd={post_connect_cmd(content_base(http_uri))}",
         f"browser.remote_content_hostname_whitelist={ALLOWLIST}",
+        f"{CSP_SETTING}={content_security_policy()}",
     ]
 
 
@@ -56,20 +79,20 @@ def browser_jar(dist: Path) -> Path | None:
 def write_content_jar(conf_dir: Path, dist: Path) -> Path | None:
     """Write conf_dir/graphstore-browser.jar: the Browser jar plus the style and guide under browser/graphstore/.
 
-    Rewritten on every start (a copy of about 15 MB), so an upgraded Browser or edited guide is always served.
-    Returns None (and removes a stale copy) when the resolved server has no Browser jar.
+    Rewritten on every start (a copy of about 15 MB, built in memory and written by temp file + rename, never
+    through a symlink), so an upgraded Browser or edited guide is always served. Returns None (and removes a stale
+    copy) when the resolved server has no Browser jar.
     """
     target = Path(conf_dir) / JAR_NAME
     source = browser_jar(dist)
     if source is None:
         target.unlink(missing_ok=True)
         return None
-    partial = target.with_suffix(".partial")
-    shutil.copyfile(source, partial)
-    with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as jar:
+    buffer = io.BytesIO(source.read_bytes())
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as jar:
         for name in FILES:
             jar.write(CONTENT_DIR / name, f"browser/{MOUNT}/{name}")
-    partial.replace(target)
+    atomic_write_bytes(target, buffer.getvalue(), mode=0o600)
     return target
 
 

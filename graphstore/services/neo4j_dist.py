@@ -1,4 +1,9 @@
-"""Neo4j jars (server, Browser, OpenGDS, APOC) resolved once by Maven from neo4j-pom.xml into a cache dir."""
+"""Neo4j jars (server, Browser, OpenGDS, APOC) resolved once by Maven from neo4j-pom.xml into a cache dir.
+
+The jars run inside the server as whoever starts it, so the cache must be private (services/run_dir.py) and its
+plugins/ folder, which is on the server's classpath, must hold exactly the jars Maven put there (listed in
+`.plugins` when resolved) and graphstore's own write plugin.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from graphstore.errors import ServiceError
+from graphstore.safe_fs import atomic_write_text, ensure_private_dir
+from graphstore.services import run_dir
 from graphstore.services.state import Say, quiet
 
 POM = Path(__file__).with_name("neo4j-pom.xml")
 MARKER = ".complete"
+PLUGINS = ".plugins"  # the jars Maven put into plugins/, one name a line
+WHAT = "Neo4j distribution"
 CACHE_ENV = "GRAPHSTORE_SERVICES_CACHE"
 MAVEN_ARGS_ENV = "GRAPHSTORE_MAVEN_ARGS"
 _NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -112,6 +121,7 @@ def _run_maven(pom: Path, target: Path) -> None:
 def ensure_dist(pom: Path = POM, say: Say = quiet) -> Path:
     """The cache dir with all jars, running Maven first unless a complete resolution is already there."""
     home = dist_dir(pom)
+    ensure_private_dir(home.parent, "Neo4j jar cache")
     if is_complete(home, pom):
         return home
     with dist_lock(home):
@@ -123,6 +133,7 @@ def ensure_dist(pom: Path = POM, say: Say = quiet) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         try:
             _run_maven(pom, staging)
+            _record_plugins(staging)
             (staging / MARKER).write_text(_pom_digest(pom) + "\n")
             shutil.rmtree(home, ignore_errors=True)
             staging.rename(home)
@@ -130,3 +141,28 @@ def ensure_dist(pom: Path = POM, say: Say = quiet) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
         say(f"Resolved {len(list((home / 'lib').glob('*.jar')))} jars in {time.monotonic() - started:.0f} s")
     return home
+
+
+def _record_plugins(home: Path) -> list[str]:
+    """Write home/.plugins: the jars now in plugins/ (graphstore's write plugin, built later, is not among them)."""
+    names = sorted(p.name for p in (home / "plugins").iterdir() if not p.name.startswith("graphstore-write-"))
+    atomic_write_text(home / PLUGINS, "".join(f"{name}\n" for name in names))
+    return names
+
+
+def expected_plugins(home: Path) -> list[str]:
+    """The jars Maven put into plugins/ (a cache resolved before `.plugins` existed is listed now: it is private)."""
+    try:
+        return (home / PLUGINS).read_text().split()
+    except FileNotFoundError:
+        return _record_plugins(home)
+
+
+def check_dist(home: Path, own_jars: list[str]) -> None:
+    """Refuse a distribution another user could have changed, or whose plugins/ holds a jar not put there by
+    Maven or graphstore (own_jars: graphstore's write plugin)."""
+    for folder in (home.parent, home, home / "lib", home / "plugins"):
+        run_dir.check_dir(folder, WHAT)
+    run_dir.check_tree(home, WHAT)
+    expected = [*expected_plugins(home), *own_jars]
+    run_dir.check_only(home / "plugins", expected, "Neo4j runs every jar in its plugins/ folder")

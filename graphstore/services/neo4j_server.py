@@ -2,7 +2,9 @@
 
 Only its owner can use it: auth is on, the password of user neo4j is generated per run dir (or chosen by the
 caller) and set before the first start; it is kept in the run dir's state.json (mode 600) and the run dir,
-with the data and the hashed credentials, is mode 700.
+with the data and the hashed credentials, is mode 700. The JVM runs as the caller (often root) with the run dir's
+conf/ on its classpath, so a run dir another user could have prepared is refused (services/run_dir.py), conf/
+must hold exactly the files written here, and the command line's classpath is checked before it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 from graphstore.errors import ServiceError
 from graphstore.masking import mask_secret
+from graphstore.safe_fs import atomic_write_text
 from graphstore.services import browser_content, neo4j_dist, write_plugin
+from graphstore.services import run_dir as run_dirs
 from graphstore.services.state import (
     Say,
     free_ports,
@@ -34,6 +38,10 @@ from graphstore.services.state import (
 LEGACY_PASSWORD = "graphstore-test"  # the fixed default of older versions: published, so refused
 USER = "neo4j"
 HOST = "127.0.0.1"
+SUBDIRS = ("conf", "data", "logs", "run", "import")
+CONF_FILES = ("neo4j.conf", browser_content.JAR_NAME)  # all conf/ may hold: Neo4j reads it, its jars are code
+ADMIN_ARGS = ".admin-args"
+WHAT = "Neo4j run dir"
 
 
 def machine_ram_bytes() -> int:
@@ -151,9 +159,26 @@ def _launcher(run_dir: Path, dist: Path, *args: str) -> subprocess.CompletedProc
     return subprocess.run(cmd, env=_env(run_dir), capture_output=True, text=True, timeout=300)
 
 
+def classpath(run_dir: Path, dist: Path) -> str:
+    """The classpath Neo4j's launcher builds: the distribution's plugins/, the run dir's conf/, its lib/."""
+    return f"{dist / 'plugins'}/*:{run_dir / 'conf'}/*:{dist / 'lib'}/*"
+
+
+def _check_classpath(cmd: list[str], run_dir: Path, dist: Path) -> list[str]:
+    """cmd, when its classpath is exactly the checked folders; a ServiceError otherwise (nothing else may be code)."""
+    given = cmd[cmd.index("-cp") + 1] if "-cp" in cmd[:-1] else None
+    if given != classpath(run_dir, dist):
+        raise ServiceError(
+            f"Neo4j's launcher built an unexpected classpath: {given}",
+            f"Check {run_dir / 'conf' / 'neo4j.conf'} and the environment (NEO4J_*, CLASSPATH); expected "
+            f"{classpath(run_dir, dist)}.",
+        )
+    return cmd
+
+
 def _hand_built_command(run_dir: Path, dist: Path, memory: dict[str, str]) -> list[str]:
     """The server command line the launcher would print, built by hand (fallback)."""
-    cp = f"{dist / 'plugins'}/*:{run_dir / 'conf'}/*:{dist / 'lib'}/*"
+    cp = classpath(run_dir, dist)
     heap = [f"-Xms{memory['heap_initial']}", f"-Xmx{memory['heap_max']}"]
     return [
         _java(),
@@ -174,7 +199,7 @@ def server_command(run_dir: Path, dist: Path, memory: dict[str, str], say: Say =
     proc = _launcher(run_dir, dist, "org.neo4j.server.startup.Neo4jCommand", "console", "--dry-run")
     lines = [ln for ln in proc.stdout.splitlines() if MAIN_CLASS in ln]
     if proc.returncode == 0 and lines:
-        return shlex.split(lines[-1])
+        return _check_classpath(shlex.split(lines[-1]), run_dir, dist)
     if "validation" in (proc.stdout + proc.stderr).lower():
         raise ServiceError(
             f"neo4j.conf was rejected:\n{(proc.stdout + proc.stderr).strip()}",
@@ -196,11 +221,9 @@ def _argfile_quote(arg: str) -> str:
 
 def _admin_tool(run_dir: Path, dist: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run Neo4j's AdminTool with its arguments in a mode-600 java @argfile, so no password shows in `ps`."""
-    argfile = run_dir / "conf" / ".admin-args"
+    argfile = run_dir / "conf" / ADMIN_ARGS
     words = ["-cp", f"{run_dir / 'conf'}/*:{dist / 'lib'}/*", "-Dfile.encoding=UTF-8", "org.neo4j.cli.AdminTool", *args]
-    fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(_argfile_quote(w) for w in words) + "\n")
+    atomic_write_text(argfile, "\n".join(_argfile_quote(w) for w in words) + "\n", mode=0o600)
     try:
         return subprocess.run([_java(), f"@{argfile}"], env=_env(run_dir), capture_output=True, text=True, timeout=300)
     finally:
@@ -244,21 +267,41 @@ def _check_password(run_dir: Path, previous: dict[str, Any], password: str | Non
     return password or new_password()
 
 
+def _leftovers(conf: Path) -> list[Path]:
+    """Files of conf/ that an interrupted start of ours leaves behind (temp files, the admin argfile)."""
+    temps = [f".{name}." for name in (*CONF_FILES, ADMIN_ARGS)]
+    return [p for p in conf.iterdir() if p.name == ADMIN_ARGS or any(p.name.startswith(t) for t in temps)]
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run dir layout (mode 700) or refuse one another user could have prepared or planted files in."""
+    run_dirs.private_subdirs(run_dir, SUBDIRS, WHAT)
+    os.chmod(run_dir, 0o700)  # data, logs and the hashed credentials are for the owner only (checked: not a link)
+    run_dirs.check_tree(run_dir, WHAT)
+    for leftover in _leftovers(run_dir / "conf"):
+        leftover.unlink()
+    run_dirs.check_only(run_dir / "conf", CONF_FILES, "Neo4j reads conf/ and runs the jars in it")
+
+
 def _prepare(run_dir: Path, dist: Path, memory: dict[str, str]) -> tuple[int, int]:
-    """Create the run dir layout and write neo4j.conf with two fresh free ports; return (bolt, http)."""
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    run_dir.chmod(0o700)  # data, logs and the hashed credentials are for the owner only
-    for sub in ("conf", "data", "logs", "run", "import"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    """Check or create the run dir and write neo4j.conf with two fresh free ports; return (bolt, http)."""
+    prepare_run_dir(run_dir)
     bolt_port, http_port = free_ports(2)
-    (run_dir / "conf" / "neo4j.conf").write_text(render_conf(run_dir, dist, bolt_port, http_port, memory))
+    conf = render_conf(run_dir, dist, bolt_port, http_port, memory)
+    atomic_write_text(run_dir / "conf" / "neo4j.conf", conf, mode=0o600)
     browser_content.write_content_jar(run_dir / "conf", dist)
     return bolt_port, http_port
 
 
+def _new_log(path: Path) -> int:
+    """A new, empty log file opened for writing (the old one removed first; never through a symlink)."""
+    path.unlink(missing_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
 def _spawn(cmd: list[str], run_dir: Path) -> int:
     """Start the server in its own session (it outlives the caller); stdout/stderr go to console.log."""
-    with open(run_dir / "logs" / "console.log", "wb") as log:
+    with os.fdopen(_new_log(run_dir / "logs" / "console.log"), "wb") as log:
         proc = subprocess.Popen(
             cmd,
             env=_env(run_dir),
@@ -325,7 +368,7 @@ def _wait_ready(state: dict[str, Any], run_dir: Path, timeout: float) -> None:
 
 def neo4j_status(run_dir: Path) -> dict[str, Any]:
     """The recorded state plus `running` (the recorded pid is a live Neo4j server for this run dir)."""
-    run_dir = Path(run_dir).resolve()
+    run_dir = run_dirs.checked(run_dir, WHAT)
     state = read_state(run_dir)
     return {**state, "running": pid_alive(state.get("pid"), _marker(run_dir))}
 
@@ -339,7 +382,7 @@ def start_neo4j(
     say: Say = quiet,
 ) -> dict[str, Any]:
     """Start Neo4j in run_dir (no-op when it already runs); return its state: pid, ports, URIs, password."""
-    run_dir = Path(run_dir).resolve()
+    run_dir = run_dirs.checked(run_dir, WHAT)
     current = neo4j_status(run_dir)
     if current["running"]:
         return {**current, "already_running": True}
@@ -349,6 +392,7 @@ def start_neo4j(
         memory["heap_initial"] = asked["heap_max"]  # another heap size asked for: the initial heap follows it
     dist = neo4j_dist.ensure_dist(say=say)
     plugin = _write_plugin(dist, say)
+    neo4j_dist.check_dist(dist, [plugin] if plugin else [])
     password = _check_password(run_dir, current, password)
     bolt_port, http_port = _prepare(run_dir, dist, memory)
     if not _initialised(run_dir):
@@ -394,7 +438,7 @@ def stop_neo4j(run_dir: Path, timeout: float = 60.0, purge: bool = False) -> boo
 
     Returns False when it was not running.
     """
-    run_dir = Path(run_dir).resolve()
+    run_dir = run_dirs.checked(run_dir, WHAT)
     state = neo4j_status(run_dir)
     if state["running"]:
         terminate(state["pid"], _marker(run_dir), timeout=timeout, group=True)

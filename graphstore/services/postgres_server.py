@@ -4,6 +4,11 @@ Only its owner can use it: SCRAM password authentication on TCP and on the unix 
 dir and socket of mode 700, generated passwords kept in the run dir's state.json (mode 600). The app role
 `graphstore` is not a superuser: it may log in and create databases, and owns database `graphstore`; the
 bootstrap superuser `graphstore_admin` is used only to create and update that role.
+
+The run dir is ours and private (services/run_dir.py; as root mode 711, so the postgres OS user can reach the cluster
+in its `cluster/` folder, which that user owns); files written into folders the postgres user owns are written by
+temp file + rename, never through a link it could plant. A run dir of an older version is the cluster itself, owned
+by the postgres user: it is still accepted as root.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from urllib.parse import quote
 
 from graphstore.errors import ServiceError
 from graphstore.masking import mask_secret
+from graphstore.safe_fs import atomic_writer, ensure_private_dir
+from graphstore.services import run_dir as run_dirs
 from graphstore.services.state import (
     Say,
     free_ports,
@@ -45,6 +52,7 @@ HBA = (
 OS_USER = "postgres"  # PostgreSQL refuses to run as root; as root we run it as this user
 BINDIR_ENV = "GRAPHSTORE_PG_BINDIR"
 SOCKET_MAX = 100  # unix socket paths are limited to ~107 bytes
+WHAT = "PostgreSQL run dir"
 
 
 def _version_key(path: str) -> tuple[int, ...]:
@@ -98,16 +106,39 @@ def _run(cmd: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess[
     )
 
 
-def _chown(*paths: Path) -> None:
-    """Give paths to the postgres OS user (only when running as root)."""
-    if not _is_root():
-        return
+def _os_user() -> pwd.struct_passwd:
+    """The postgres OS user, or a ServiceError naming the fix."""
     try:
-        owner = pwd.getpwnam(OS_USER)
+        return pwd.getpwnam(OS_USER)
     except KeyError as exc:
         raise ServiceError(f"OS user {OS_USER!r} does not exist.", "Install the postgresql package.") from exc
+
+
+def _owners() -> set[int]:
+    """Who besides us may own the folders of a cluster: the postgres OS user when we are root (and it exists)."""
+    try:
+        return {pwd.getpwnam(OS_USER).pw_uid} if _is_root() else set()
+    except KeyError:
+        return set()
+
+
+def _chown(*paths: Path) -> None:
+    """Give paths (checked folders, never links) to the postgres OS user (only when running as root)."""
+    if not _is_root():
+        return
+    owner = _os_user()
     for path in paths:
-        os.chown(path, owner.pw_uid, owner.pw_gid)
+        os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+
+
+def _prepare_run_dir(run_dir: Path) -> None:
+    """Create the run dir (private; as root 711, so the postgres user can reach cluster/) or check the existing one."""
+    if os.path.lexists(run_dir):
+        run_dirs.check_dir(run_dir, WHAT, _owners())  # an older version's run dir is the cluster: postgres's
+    else:
+        ensure_private_dir(run_dir, WHAT)
+    if run_dir.stat().st_uid == os.geteuid():
+        os.chmod(run_dir, 0o711 if _is_root() else 0o700)
 
 
 def _reachable(path: Path) -> bool:
@@ -116,23 +147,23 @@ def _reachable(path: Path) -> bool:
 
 
 def _cluster_dir(run_dir: Path) -> Path:
-    """Where pgdata, socket and log live: run_dir, or (root, run_dir closed to postgres) postgres's home."""
+    """Where pgdata, socket and log live: run_dir/cluster, or (root, run_dir closed to postgres) a new folder in the
+    temporary folder for a throw-away run dir, else in postgres's home."""
     if _reachable(run_dir):
-        return run_dir
-    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
+        return run_dir / "cluster"
     tmp = Path(tempfile.gettempdir()).resolve()
-    if run_dir.is_relative_to(tmp):  # a throw-away run dir: keep its cluster throw-away too
-        return tmp / f"graphstore-pg-cluster-{digest}"
+    if run_dir.is_relative_to(tmp):  # a throw-away run dir: keep its cluster throw-away too (a new, unguessable name)
+        return Path(tempfile.mkdtemp(prefix="graphstore-pg-cluster-", dir=tmp))
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
     return Path(pwd.getpwnam(OS_USER).pw_dir) / "graphstore" / digest
 
 
 def _socket_dir(cluster: Path) -> Path:
-    """The unix socket dir: in the cluster dir unless that path is too long for a socket."""
+    """The unix socket dir: in the cluster dir unless that path is too long for a socket (then a new temp folder)."""
     sock = cluster / "socket"
     if len(str(sock)) <= SOCKET_MAX:
         return sock
-    digest = hashlib.sha256(str(cluster).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"graphstore-pg-{digest}"
+    return Path(tempfile.mkdtemp(prefix="graphstore-pg-"))
 
 
 def _layout(run_dir: Path, previous: dict[str, Any]) -> dict[str, str]:
@@ -157,16 +188,17 @@ def _make_dirs(run_dir: Path, paths: dict[str, str]) -> None:
     for key in ("cluster_dir", "socket_dir"):
         path = Path(paths[key])
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.chmod(0o700)
+        run_dirs.check_dir(path, WHAT, _owners())  # not a link, nobody else's, not writable by others
+        os.chmod(path, 0o700)
         _chown(path)
 
 
 def _private_file(path: Path, text: str) -> None:
-    """Write text to a new mode-600 file owned by the cluster owner."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    _chown(path)
+    """Write text to a mode-600 file owned by the cluster owner: temp file + rename, never through a link."""
+    with atomic_writer(path, 0o600) as handle:
+        if _is_root():
+            os.fchown(handle.fileno(), _os_user().pw_uid, _os_user().pw_gid)
+        handle.write(text)
 
 
 def _initdb(bindir: Path, paths: dict[str, str], admin_password: str) -> None:
@@ -199,9 +231,9 @@ def _write_conf(pgdata: Path, port: int, socket_dir: str) -> None:
     """This start's settings (included graphstore.conf): port, loopback, private socket; pg_hba.conf: SCRAM."""
     main = pgdata / "postgresql.conf"
     include = "include_if_exists = 'graphstore.conf'"
-    if include not in main.read_text():
-        with open(main, "a") as fh:
-            fh.write(f"\n{include}\n")
+    text = main.read_text()
+    if include not in text:
+        _private_file(main, f"{text}\n{include}\n")
     _private_file(
         pgdata / "graphstore.conf",
         f"# Written by graphstore services on every start.\nlisten_addresses = '{HOST}'\n"
@@ -299,7 +331,7 @@ def _server_version(bindir: Path) -> str:
 
 def postgres_status(run_dir: Path) -> dict[str, Any]:
     """The recorded state plus `running` (the cluster's postmaster is alive)."""
-    run_dir = Path(run_dir).resolve()
+    run_dir = run_dirs.checked(run_dir, WHAT, _owners())
     state = read_state(run_dir)
     pid = _postmaster_pid(Path(state["pgdata"])) if state.get("pgdata") else None
     return {**state, "running": pid_alive(pid, state.get("pgdata")), "pid": pid or state.get("pid")}
@@ -307,12 +339,12 @@ def postgres_status(run_dir: Path) -> dict[str, Any]:
 
 def start_postgres(run_dir: Path, *, timeout: float = 60.0, say: Say = quiet) -> dict[str, Any]:
     """Start (initdb on first use) the cluster of run_dir with database `graphstore`; no-op if it runs."""
-    run_dir = Path(run_dir).resolve()
+    run_dir = run_dirs.checked(run_dir, WHAT, _owners())
     current = postgres_status(run_dir)
     if current["running"]:
         return {**current, "already_running": True}
     bindir = pg_bindir()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_run_dir(run_dir)
     paths = _layout(run_dir, current)
     _make_dirs(run_dir, paths)
     pgdata = Path(paths["pgdata"])
@@ -359,7 +391,7 @@ def stop_postgres(run_dir: Path, timeout: float = 60.0, purge: bool = False) -> 
 
     Returns False when it was not running.
     """
-    run_dir = Path(run_dir).resolve()
+    run_dir = run_dirs.checked(run_dir, WHAT, _owners())
     state = postgres_status(run_dir)
     if state["running"]:
         _pg_ctl_stop(state, timeout)

@@ -8,12 +8,14 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from graphstore.errors import ServiceError
+from graphstore.safe_fs import UnsafePath, atomic_write_text
 
 STATE_FILE = "state.json"
 Say = Callable[[str], None]
@@ -24,24 +26,36 @@ def quiet(_message: str) -> None:
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
-    """The recorded state of the instance in run_dir ({} when it was never started)."""
+    """The recorded state of the instance in run_dir ({} when it was never started).
+
+    Only a regular file of ours is read (opened without following a symlink): a state file names the pid that
+    `stop` signals, the folders `--purge` deletes and the addresses `env` exports.
+    """
     path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        return {}
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ServiceError(f"State file {path} is unreadable: {exc}", f"Delete {path} and start again.") from exc
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:  # ELOOP: a symlink
+        raise _untrusted(path, "it is a symbolic link or cannot be opened") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            raise _untrusted(path, "it is not a regular file of yours")
+        try:
+            return json.loads(handle.read())
+        except (OSError, ValueError) as exc:
+            raise ServiceError(f"State file {path} is unreadable: {exc}", f"Delete {path} and start again.") from exc
+
+
+def _untrusted(path: Path, problem: str) -> UnsafePath:
+    """The error for a state file graphstore did not write."""
+    return UnsafePath(f"Refusing the state file {path}: {problem}.", f"Remove {path} if you did not create it.")
 
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:
-    """Atomically write the state file (mode 600: it holds the Neo4j password)."""
-    path = Path(run_dir) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(state, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """Atomically write the state file (mode 600: it holds the passwords), never through a planted symlink."""
+    atomic_write_text(Path(run_dir) / STATE_FILE, json.dumps(state, indent=2, sort_keys=True), mode=0o600)
 
 
 def new_password() -> str:
