@@ -18,6 +18,7 @@ from graphstore.report.job import (
     RUN_REPORT,
     AllReportsParams,
     BatchResult,
+    ReportError,
     Written,
 )
 
@@ -64,6 +65,13 @@ def report(
     with job_progress(progress) as (on_progress, on_status, on_note):
         done = ALL_REPORTS.run(JobContext(settings_of(ctx), on_progress, on_status, on_note), AllReportsParams(out))
     render_batch(done)
+    if done.failed:
+        total = len(done.failed) + len(done.written)
+        raise ReportError(
+            f"{len(done.failed)} of {total} reports failed (listed above and on the index {done.index_html}).",
+            "Fix the cause given for each (a full disk: free space or choose another --out), then run "
+            "`graphstore report --all` again; the reports written are complete.",
+        )
 
 
 def register(root: typer.Typer) -> None:

@@ -2,12 +2,16 @@
 
 Each report is written twice into the output folder: `<kind>-<id>.html` (self-contained, figures inline) and
 `<kind>-<id>.md` with its figures as SVG files in `<kind>-<id>_files/`. A batch reports progress per report through
-the context's progress callback and keeps going past a report that fails (the index lists the failure).
+the context's progress callback and keeps going past a report that fails to build or to write (a full disk): the
+index lists the failure with its error. Every file is written atomically (temp file + rename, graphstore.safe_fs), so
+a reader never finds half a report and a symlink planted at a report's name is replaced, never followed; the output
+folder is refused when another user owns it or can write it.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +26,7 @@ from graphstore.report.html import render_html
 from graphstore.report.lookup import ReportError, close_matches, not_found
 from graphstore.report.markdown import render_markdown
 from graphstore.report.runs import build_run_report
+from graphstore.safe_fs import UnsafePath, atomic_write_text, ensure_private_dir
 from graphstore.store.base import GraphStore
 from graphstore.tracking import GraphRecord, Tracking
 
@@ -55,26 +60,40 @@ class BatchResult:
 
 
 def output_folder(context: JobContext, out: str) -> Path:
-    """The output folder, created and checked writable; a folder that cannot be written is a ReportError."""
+    """The output folder, created (0755) or checked: ours and not writable by others, and writable by us."""
     folder = Path(out).expanduser() if out else Path(context.settings.data_dir) / "reports"
     hint = f"Choose another folder with --out, or make {folder} writable (e.g. chmod u+w, or check its owner)."
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".graphstore-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        ensure_private_dir(folder, "report folder", mode=0o755)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".graphstore-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except UnsafePath as exc:
+        safe = "Choose another folder with --out (one only you can write; it is created if missing), or remove it"
+        raise ReportError(exc.message, f"{safe} if you did not create it (or chmod go-w).") from exc
     except OSError as exc:
         raise ReportError(f"Cannot write reports to {folder}: {exc.strerror or exc}.", hint) from exc
     return folder
 
 
 def write_report(report: Report, folder: Path, href: Callable[[str, str], str | None]) -> Written:
-    """Write a report's HTML and Markdown (with figure files) into the folder."""
+    """Write a report's HTML and Markdown (with figure files) into the folder, each file atomically.
+
+    A file that cannot be written (a full disk) is a ReportError naming the report and the OS reason; what was
+    written before stays complete, and nothing half-written is left behind.
+    """
     html = folder / f"{report.slug}.html"
     markdown = folder / f"{report.slug}.md"
-    html.write_text(render_html(report, href, footer=f"graphstore report {report.kind} {report.id}"))
-    text, figures = render_markdown(report, folder, href)
-    markdown.write_text(text)
+    try:
+        atomic_write_text(html, render_html(report, href, footer=f"graphstore report {report.kind} {report.id}"))
+        text, figures = render_markdown(report, folder, href)
+        atomic_write_text(markdown, text)
+    except OSError as exc:
+        raise ReportError(
+            f"Cannot write the {report.kind} report {report.id} to {folder}: {exc.strerror or exc}.",
+            f"Free space on that disk or choose another folder with --out, then write it again "
+            f"(graphstore report {report.kind} {report.id} --out DIR).",
+        ) from exc
     omitted = [s.title for s in report.sections if s.omitted is not None]
     return Written(report.kind, report.id, report.title, html, markdown, figures, omitted)
 
@@ -199,26 +218,42 @@ def run_all_reports(context: JobContext, params: AllReportsParams) -> BatchResul
 
 
 def write_batch(context: JobContext, folder: Path, todo: Todo, make_index: IndexMaker) -> BatchResult:
-    """Build each report (progress per report; a failure is kept, not raised), write them and the index."""
+    """Build and write each report (progress per report; a failure is kept, not raised), then the index.
+
+    Only an index that cannot be written is raised (a ReportError that counts what was written and what failed).
+    """
     reports: list[Report] = []
     failed: list[tuple[str, str, str]] = []
     with context.open_tracking() as tracking, context.open_store() as store:
         for done, (kind, id) in enumerate(todo):
             context.progress(f"reports: {kind} {id}", done, len(todo))
             try:
-                if kind == "experiment":
-                    reports.append(build_experiment_report(context, int(id)))
-                elif kind == "run":
-                    reports.append(report_of_run(tracking, int(id)))
-                else:
-                    reports.append(report_of_graph(tracking, store, id))
+                reports.append(build_report(context, tracking, store, kind, id))
             except GraphstoreError as exc:
                 failed.append((kind, id, exc.message))
         context.progress("reports: done", len(todo), len(todo))
     href = _href({(r.kind, r.id) for r in reports})
-    written = [write_report(r, folder, href) for r in reports]
-    index = write_report(make_index(written, failed), folder, href)
+    written: list[Written] = []
+    for report in reports:
+        try:
+            written.append(write_report(report, folder, href))
+        except GraphstoreError as exc:  # ReportError (disk full, no permission) or UnsafePath (a planted link)
+            failed.append((report.kind, report.id, exc.message))
+    try:
+        index = write_report(make_index(written, failed), folder, href)
+    except GraphstoreError as exc:
+        lost = f"the index was not written; {len(written)} reports were, {len(failed)} failed"
+        raise ReportError(f"{exc.message} ({lost}).", exc.hint) from exc
     return BatchResult(folder, index.html, index.markdown, written, failed)
+
+
+def build_report(context: JobContext, tracking: Tracking, store: GraphStore, kind: str, id: str) -> Report:
+    """The report of one (kind, id) of a batch."""
+    if kind == "experiment":
+        return build_experiment_report(context, int(id))
+    if kind == "run":
+        return report_of_run(tracking, int(id))
+    return report_of_graph(tracking, store, id)
 
 
 def index_report(written: list[Written], failed: list[tuple[str, str, str]]) -> Report:
