@@ -10,7 +10,9 @@ result as node properties, exactly as the client path writes them through the st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +157,18 @@ def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.n
             f"Weight {projection.weight!r} has negative values.", "Use a magnitude (e.g. abs_w) or run unweighted."
         )
     return w
+
+
+@contextmanager
+def igraph_seeded(seed: int) -> Iterator[None]:
+    """igraph's randomised algorithms draw from a private random.Random(seed); Python's global RNG is left alone."""
+    import igraph as ig  # deferred: igraph (over 1 s) loads only for an igraph analysis
+
+    ig.set_random_number_generator(random.Random(seed))
+    try:
+        yield
+    finally:
+        ig.set_random_number_generator(random)  # igraph's default source
 
 
 def undirected_igraph(graph: Graph, projection: Projection) -> Any:

@@ -7,7 +7,6 @@ Results are node properties named after the algorithm (`louvain`, `leiden`, `lab
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from graphstore.analysis.base import (
     AnalysisResult,
     AnalysisSpec,
     Projection,
+    igraph_seeded,
     invalid,
     per_label,
     register,
@@ -55,9 +55,9 @@ def _result(graph: Graph, g: Any, membership: list[int], prop: str, resolution: 
 def louvain_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
     """igraph's multilevel (Louvain) algorithm."""
     g = undirected_igraph(graph, params)
-    random.seed(params.seed)
     weights = "weight" if params.weight else None
-    clusters = g.community_multilevel(weights=weights, resolution=params.resolution)
+    with igraph_seeded(params.seed):
+        clusters = g.community_multilevel(weights=weights, resolution=params.resolution)
     return _result(graph, g, clusters.membership, "louvain", params.resolution)
 
 
@@ -80,8 +80,8 @@ def leiden_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
 def label_propagation_client(graph: Graph, params: CommunityParams) -> AnalysisResult:
     """igraph's label propagation."""
     g = undirected_igraph(graph, params)
-    random.seed(params.seed)
-    clusters = g.community_label_propagation(weights="weight" if params.weight else None)
+    with igraph_seeded(params.seed):
+        clusters = g.community_label_propagation(weights="weight" if params.weight else None)
     return _result(graph, g, clusters.membership, "label_propagation", params.resolution)
 
 

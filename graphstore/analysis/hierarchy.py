@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from graphstore.analysis.base import (
     AnalysisResult,
     AnalysisSpec,
     Projection,
+    igraph_seeded,
     invalid,
     per_label,
     register,
@@ -89,8 +89,8 @@ class HierarchyParams(Projection):
 
 def louvain_levels(g: Any, seed: int, weights: str | None) -> list[np.ndarray]:
     """Louvain's nested levels (finest first) plus a root level joining everything."""
-    random.seed(seed)
-    levels = g.community_multilevel(weights=weights, return_levels=True) if g.ecount() else []
+    with igraph_seeded(seed):
+        levels = g.community_multilevel(weights=weights, return_levels=True) if g.ecount() else []
     out = [np.asarray(level.membership, dtype=np.int64) for level in levels]
     out.append(np.zeros(g.vcount(), dtype=np.int64))
     return out
