@@ -19,6 +19,7 @@ from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.datasets.base import LoadedDataset
+from graphstore.nn.models import conv_stack_models
 from graphstore.nn.models.base import prunable
 
 
@@ -107,7 +108,7 @@ def _geometry(convs: list[tuple[str, nn.Conv2d]], shapes: dict, k: int) -> ConvG
     if nh > h or nw > w or h // nh != w // nw:
         raise GraphstoreError(
             f"{nxt_name} reads a {nh}x{nw} map after {name}'s {h}x{w} output; multilayer needs square pools.",
-            "Use a plain conv/pool chain (small-cnn, medium-cnn, conv6, vgg16).",
+            f"Use a plain conv/pool chain ({', '.join(conv_stack_models())}).",
         )
     kernel = (int(nxt.kernel_size[0]), int(nxt.kernel_size[1]))
     return ConvGeometry(name, int(c), int(h), int(w), int(h // nh), kernel)

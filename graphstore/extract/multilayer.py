@@ -45,6 +45,7 @@ from graphstore.extract.registry import (
 from graphstore.graph import Graph
 from graphstore.nn.checkpoint import Checkpoint
 from graphstore.nn.datasets.base import LoadedDataset
+from graphstore.nn.models import conv_stack_models
 from graphstore.nn.models.base import SequentialNet
 from graphstore.nn.train import resolve_device
 
@@ -350,7 +351,7 @@ def require_multilayer(checkpoint: Checkpoint, model: nn.Module) -> None:
         raise KindDoesNotApply(
             f"The multilayer graph does not apply to {checkpoint.model.name}: {reason}.",
             f"Graph kinds that apply to this model: {others}. For multilayer, use a CNN "
-            "(small-cnn, medium-cnn, conv6, vgg16).",
+            f"({', '.join(conv_stack_models())}).",
         )
 
 

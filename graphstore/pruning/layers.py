@@ -35,7 +35,7 @@ from torch import nn
 
 from graphstore.errors import GraphstoreError
 from graphstore.extract.multilayer import MultilayerParams, multilayer_of, require_multilayer
-from graphstore.nn.models import ModelSpec, build_model, model_entry, model_spec, spec_of
+from graphstore.nn.models import ModelSpec, build_model, conv_stack_models, model_entry, model_spec, spec_of
 from graphstore.nn.models.base import count_parameters
 from graphstore.nn.tracked import train_tracked
 from graphstore.nn.train import evaluate, resolve_device
@@ -151,7 +151,7 @@ def conv_number(name: str) -> int:
     if not name.startswith("conv") or not digits.isdigit():
         raise GraphstoreError(
             f"Layer {name!r} is not a numbered conv layer (conv1, conv2, ...).",
-            "Layer pruning rebuilds graphstore conv stacks: small-cnn, medium-cnn, conv6, vgg16.",
+            f"Layer pruning rebuilds graphstore conv stacks: {', '.join(conv_stack_models())}.",
         )
     return int(digits)
 
@@ -162,7 +162,7 @@ def pruned_spec(spec: ModelSpec, removed: Sequence[str]) -> ModelSpec:
     if "removed_convs" not in fields:
         raise GraphstoreError(
             f"Model {spec.name} cannot be rebuilt without conv layers.",
-            "Layer pruning supports small-cnn, medium-cnn, conv6 and vgg16.",
+            f"Layer pruning supports {', '.join(conv_stack_models())}.",
         )
     numbers = sorted({*map(int, spec.params.get("removed_convs") or ()), *map(conv_number, removed)})
     return model_spec(spec.name, spec.data_info(), {**spec.params, "removed_convs": numbers})

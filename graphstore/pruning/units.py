@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from graphstore.errors import InvalidParams
+from graphstore.nn.models import conv_stack_models
 from graphstore.nn.models.base import PrunableLayer, prunable
 
 Tensors = dict[str, torch.Tensor]
@@ -56,7 +57,7 @@ def _prunable(model: nn.Module) -> list[tuple[str, PrunableLayer]]:
     if not hasattr(model, "prunable_layers") or not isinstance(model, nn.Sequential):
         raise InvalidParams(
             f"Unit pruning needs a sequential graphstore model; {type(model).__name__} is not one.",
-            "Use mlp, small-cnn, medium-cnn, conv6 or vgg16 (resnet18's skip connections are not supported).",
+            f"Use mlp or a conv stack ({', '.join(conv_stack_models())}); skip connections are not supported.",
         )
     return prunable(model).prunable_layers()
 

@@ -7,7 +7,7 @@ model = build_model(spec)                       # nn.Module with prunable_layers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 from torch import nn
@@ -71,6 +71,11 @@ def build_model(spec: ModelSpec, info: DataInfo | None = None) -> nn.Module:
 def spec_of(model: nn.Module) -> ModelSpec:
     """The ModelSpec build_model attached as `model.spec`, typed (nn.Module types attributes as Tensor | Module)."""
     return cast(ModelSpec, model.spec)
+
+
+def conv_stack_models() -> list[str]:
+    """Registered models that are plain conv/pool chains (they can be rebuilt without some convs: `removed_convs`)."""
+    return [e.name for e in MODELS.entries() if "removed_convs" in {f.name for f in fields(e.params)}]
 
 
 def make_model(name: str, info: DataInfo, params: Mapping[str, Any] | None = None) -> nn.Module:
