@@ -13,9 +13,9 @@ descending |w| (all edges of one weight share its value); each chunk expands the
 `chunk_edges` edges, maps their endpoints to the current component roots, drops loops, keeps the first
 (heaviest) edge per root pair, and takes scipy's spanning forest of that contracted graph with the edge's rank as
 its weight (minimum rank = maximum |w|, ties broken by rank). The union of those forests is the MSF (Kruskal's
-cut property, chunk by chunk). Memory: O(nodes + chunk_edges), about 12 MiB at the default 2^16 edges per chunk
-for the 7.2 M-edge layer, which takes 0.13 s of CPU: the forest usually spans every node long before the last
-weight, and the loop stops as soon as it does (a layer with isolated nodes reads every edge: 0.14 s for 1.4 M).
+cut property, chunk by chunk). Memory: O(nodes + chunk_edges). The forest usually spans every node long before
+the last weight, and the loop stops as soon as it does (a layer with isolated nodes reads every edge). Time and
+memory are measured in bench/RESULTS.md (bench/topology.py).
 """
 
 from __future__ import annotations

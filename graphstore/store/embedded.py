@@ -3,8 +3,9 @@
 Each node and edge table is written with one bulk `COPY` (Ladybug's fast path) in a transaction that also records
 progress, and is skipped when the progress already holds it (replay-safe). The rows reach the COPY through a
 temporary Parquet file written in Arrow pieces of `copy_rows` rows, so this process holds one piece, not the
-table: splitting a table across several COPYs instead was 2-3x slower per row after the first (Ladybug merges
-each later COPY into the existing adjacency lists). Edges are copied in source order (faster adjacency builds).
+table: splitting a table across several COPYs instead was slower per row after the first (Ladybug merges each
+later COPY into the existing adjacency lists; bench/RESULTS.md). Edges are copied in source order (faster
+adjacency builds).
 """
 
 from __future__ import annotations
