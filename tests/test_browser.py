@@ -1,5 +1,6 @@
 """Neo4j Browser: graphstore's stylesheet and guide, how the services server serves them, `graphstore browse`, and a
-real headless Chromium that connects to the test server, runs a named query from the guide and sees the styled nodes.
+real headless Chromium that connects to the test server, runs a named query from the guide and sees the styled nodes,
+and that records every request the Browser tries: none may leave the machine (fonts, analytics, feedback widget).
 
 The Chromium test needs Debian's `chromium` and `chromium-driver` (scripts/run-tests.sh installs them as root); when
 they are missing it fails with the install command, it never skips.
@@ -7,9 +8,11 @@ they are missing it fails with the install command, it never skips.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import time
+import urllib.request
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -135,6 +138,8 @@ def test_conf_applies_style_and_guide_on_connect(tmp_path):
     base = "http://127.0.0.1:17474/browser/graphstore"
     assert lines["browser.post_connect_cmd"] == f"style {base}/style.grass; guide {base}/guide.html"
     assert "127.0.0.1" in lines["browser.remote_content_hostname_whitelist"].split(",")
+    csp = conf.split(f"\n{browser_content.CSP_SETTING}=", 1)[1].splitlines()[0]
+    assert "connect-src 'self' http://127.0.0.1:* http://localhost:* ws://127.0.0.1:* ws://localhost:*" in csp
 
 
 def test_content_jar_is_the_browser_plus_the_two_files(tmp_path):
@@ -199,6 +204,7 @@ def chromium() -> Any:
         pytest.fail("selenium is not installed: make venv (it is in pyproject's dev extra)")
     options = Options()
     options.binary_location = browser
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the DevTools Network events
     for arg in (
         "--headless=new",
         "--no-sandbox",
@@ -344,6 +350,78 @@ def test_browser_connects_styles_and_draws_a_named_query(tmp_path):
         label = "Neuron" if caption in neurons else "Class"
         assert fill.upper() == style[f"node.{label}"]["color"].upper(), (caption, fill)
     assert sorted(p.name for p in shots.iterdir()) == ["1-connect.png", "2-guide.png", "3-hubs-graph.png"]
+
+
+def _local(url: str) -> bool:
+    """Whether url stays on this machine: a loopback host, or no host at all (data:, blob:, about:)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "chrome", "devtools"):
+        return True
+    host = parts.hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def network_requests(driver: Any) -> list[tuple[str, str]]:
+    """(url, how it ended) of every request and WebSocket the page tried, from Chromium's performance log: "sent", or
+    "blocked:<reason>" when Chromium refused it before it was sent (e.g. the server's Content-Security-Policy)."""
+    urls: dict[str, str] = {}
+    ends: dict[str, str] = {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message.get("params", {})
+        if message["method"] == "Network.requestWillBeSent":
+            urls.setdefault(params["requestId"], params["request"]["url"])
+        elif message["method"] == "Network.webSocketCreated":
+            urls.setdefault(params["requestId"], params["url"])
+        elif message["method"] == "Network.loadingFailed" and params.get("blockedReason"):
+            ends[params["requestId"]] = f"blocked:{params['blockedReason']}"
+    return [(url, ends.get(rid, "sent")) for rid, url in urls.items()]
+
+
+@pytest.mark.neo4j
+def test_browser_is_served_with_a_loopback_only_content_security_policy():
+    """The policy that keeps the Browser off the internet comes with the Browser page itself."""
+    with urllib.request.urlopen(neo4j_http() + "/browser/", timeout=10) as response:
+        policy = response.headers.get("Content-Security-Policy", "")
+    assert policy == browser_content.content_security_policy(), policy
+    for internet in ("segment", "canny", "googleapis", "gstatic", "https:", " http: "):
+        assert internet not in policy
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_browser_sends_no_request_beyond_this_machine(tmp_path):
+    """Chromium loads the Browser, connects (post-connect: style and guide) and idles; every request and WebSocket it
+    tried went to a loopback host, and any the Browser's code aimed at the internet (web fonts, Segment, Canny) was
+    blocked by Chromium before it was sent, so none reached the network."""
+    from selenium.webdriver.common.by import By
+
+    require_chromium()
+    server = neo4j_params()
+    settings = Settings(
+        data_dir=tmp_path, graph_store=server.uri, neo4j_user=server.user, neo4j_password=server.password
+    )
+    browse = run_browse(JobContext(settings), BrowseParams(http=neo4j_http()))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    driver = chromium()
+    try:
+        driver.get(browse.url)
+        form = lambda: driver.find_elements(By.CSS_SELECTOR, "input[data-testid=password]")  # noqa: E731
+        wait_for("the connect form", form, shots, driver)[0].send_keys(server.password)
+        driver.find_element(By.CSS_SELECTOR, "button[data-testid=connect]").click()
+        wait_for("the guide in the sidebar on connect", lambda: guide_open(driver), shots, driver)
+        time.sleep(5)  # what the Browser loads after connecting (widgets, analytics) has time to start
+        tried = network_requests(driver)
+    finally:
+        driver.quit()
+    assert any(_local(url) and url.startswith("ws://") for url, _ in tried), "no Bolt WebSocket was recorded"
+    assert any(url.endswith("/browser/graphstore/guide.html") for url, _ in tried), "the guide fetch was not recorded"
+    left = [(url, how) for url, how in tried if not _local(url) and not how.startswith("blocked:")]
+    assert not left, f"requests sent beyond this machine: {left}"
 
 
 # ---- the Browser's named queries on Neo4j ----------------------------------------------------------------------

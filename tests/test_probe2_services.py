@@ -10,6 +10,7 @@ into the distribution's plugins/ is refused). One throw-away Neo4j is started (t
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,6 @@ def as_nobody(*cmd: str) -> None:
 
 def nobody_uid() -> int:
     """The uid of `nobody`."""
-    import pwd
-
     return pwd.getpwnam("nobody").pw_uid
 
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from graphstore.errors import ServiceError
-from graphstore.services import neo4j_dist, neo4j_server, postgres_server, state
+from graphstore.services import browser_content, neo4j_dist, neo4j_server, postgres_server, state
 from tests.servers import neo4j_http, neo4j_params, postgres_url
 
 OLD_DEFAULT = "graphstore-test"  # the fixed password of older versions (and of docker/compose.yaml before)
@@ -270,6 +270,8 @@ def test_compose_takes_passwords_from_the_environment() -> None:
     assert "$${NEO4J_AUTH#neo4j/}" in health  # read inside the container, not written into the file
     for service in doc["services"].values():
         assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+    csp = neo4j_env["NEO4J_dbms_security_http__static__content__security__policy__header"]
+    assert csp == browser_content.content_security_policy()  # the Browser fetches nothing from the internet
 
 
 @pytest.mark.neo4j
