@@ -2,9 +2,13 @@
 
 The plugin (plugin/GraphstoreWrite.java) gives `graphstore.create_nodes` and `graphstore.create_relationships`:
 rows arrive as little-endian byte columns and go to the kernel's Write API in the caller's transaction, so a
-batch still commits with its progress. `graphstore services start` builds it once per source and Neo4j version
-(javac + jar from the JDK) into the distribution's plugins/ folder; a server without it is written through
-Cypher `UNWIND` instead (graphstore.store.neo4j_store). For a server of your own: `graphstore services plugin`.
+batch still commits with its progress. Each call is checked whole before it writes: it adds :GraphNode nodes (uids
+of their graph) or relationships whose endpoints are all :GraphNode nodes of one graph, and that graph's :Graph
+record must be `writing`; names must be identifiers, counts and column lengths must match, type codes must be known.
+A refusal's message starts with "graphstore refused:" (the store turns it into InvalidGraph).
+`graphstore services start` builds it once per source and Neo4j version (javac + jar from the JDK) into the
+distribution's plugins/ folder; a server without it is written through Cypher `UNWIND`
+instead (graphstore.store.neo4j_store). For a server of your own: `graphstore services plugin`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from graphstore.errors import ServiceError
+from graphstore.safe_fs import atomic_write_bytes
 
 SOURCE = Path(__file__).with_name("plugin") / "GraphstoreWrite.java"
 PREFIX = "graphstore-write-"
@@ -52,7 +57,7 @@ def build_jar(lib: Path, out: Path) -> Path:
         staged = Path(work) / out.name
         _run([_jdk_tool("jar"), "cf", str(staged), "-C", str(classes), "."], "package")
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(staged, out)
+        atomic_write_bytes(out, staged.read_bytes())  # temp file + rename: never through a link planted at out
     return out
 
 

@@ -31,7 +31,7 @@ import neo4j
 import numpy as np
 from neo4j import exceptions as ex
 
-from graphstore.errors import ConfigError, GraphNotFound, GraphstoreError, QueryError, StoreUnavailable
+from graphstore.errors import ConfigError, GraphNotFound, GraphstoreError, InvalidGraph, QueryError, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.masking import mask_secret, mask_url
 from graphstore.store.base import (
@@ -97,6 +97,11 @@ def byte_column(values: np.ndarray) -> bytes | list:
 PROCEDURES = ("graphstore.create_nodes", "graphstore.create_relationships")  # services/plugin/*.java
 CREATE_NODES = "CALL graphstore.create_nodes($labels, $count, $constants, $columns) YIELD count RETURN count"
 CREATE_RELS = "CALL graphstore.create_relationships($type, $src, $dst, $columns) YIELD count RETURN count"
+PLUGIN_REFUSED = "graphstore refused: "  # how the plugin's checks start their message (GraphstoreWrite.REFUSED)
+PLUGIN_HINT = (
+    "graphstore's write procedures only add :GraphNode nodes and relationships inside one graph whose write is "
+    "under way; write graphs with `graphstore ingest` (if the graph was dropped or replaced meanwhile, write it again)."
+)
 
 
 class Neo4jStore(GraphStore):
@@ -175,6 +180,9 @@ class Neo4jStore(GraphStore):
                 "Lower batch_size (GRAPHSTORE_BATCH_SIZE) or raise the server's "
                 f"dbms.memory.transaction.total.max. {RESUME_HINT}",
             )
+        if isinstance(exc, ex.ClientError) and PLUGIN_REFUSED in (exc.message or ""):
+            reason = (exc.message or "").split(PLUGIN_REFUSED, 1)[1]
+            return InvalidGraph(f"Neo4j's graphstore write plugin refused the batch: {reason}", PLUGIN_HINT)
         if isinstance(exc, ex.CypherSyntaxError):
             return QueryError(f"Neo4j rejected the query: {exc.message}")
         if isinstance(exc, ex.ClientError) and exc.code and exc.code.endswith("Statement.AccessMode"):
