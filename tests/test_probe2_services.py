@@ -254,3 +254,20 @@ def test_h1_neo4j_classpath_holds_only_graphstore_files_and_a_jar_planted_in_con
             planted.unlink()
     finally:
         cli("services", "stop", "--purge", "--no-postgres", "--run-dir", str(run_root))
+
+
+def test_h1_services_plugin_never_writes_through_a_planted_link(tmp_path, victim):
+    """`services plugin --out DIR` where DIR/<the jar's name> is a link to a root-only file: the link is replaced by the
+    jar (temp file + rename), the file it pointed at is unchanged."""
+    from graphstore.services import write_plugin
+
+    _need_dist()
+    if not shutil.which("javac"):
+        pytest.skip("javac (a JDK 17) is needed to build the plugin")
+    out = tmp_path / "plugins"
+    out.mkdir()
+    jar = out / write_plugin.jar_name(neo4j_dist.neo4j_version())
+    jar.symlink_to(victim)
+    built = cli("services", "plugin", "--out", str(out))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert not jar.is_symlink() and zipfile.is_zipfile(jar) and victim.read_text() == VICTIM_TEXT

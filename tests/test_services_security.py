@@ -196,6 +196,9 @@ def test_local_postgres_is_private(run_root: Path) -> None:
     assert started.returncode == 0, started.stderr
     try:
         info = postgres_server.postgres_status(run_root / "postgres")
+        run_dir = run_root / "postgres"  # ours (as root 711: postgres may pass), the cluster in it is postgres's
+        assert info["cluster_dir"] == str(run_dir / "cluster") and run_dir.stat().st_uid == os.geteuid()
+        assert _mode(run_dir) == (0o711 if os.geteuid() == 0 else 0o700)
         secrets = (info["password"], info["admin_password"])
         assert all(len(s) >= 24 for s in secrets) and info["password"] != info["admin_password"]
         assert _mode(run_root / "postgres" / state.STATE_FILE) == 0o600
