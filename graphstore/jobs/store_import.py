@@ -12,7 +12,7 @@ from graphstore.errors import GraphExists, ServiceError
 from graphstore.extract.files import read_parquet
 from graphstore.graph import Graph
 from graphstore.jobs.base import JobContext, JobSpec, register
-from graphstore.safe_fs import ensure_private_dir
+from graphstore.safe_fs import check_private_dir, ensure_private_dir
 from graphstore.services import neo4j_dist
 from graphstore.services.neo4j_server import neo4j_status
 from graphstore.store.neo4j_import import ImportReport, import_offline
@@ -100,7 +100,7 @@ def import_offline_tracked(
     succeeded, so tracking never lists a graph as complete that the store no longer holds. A bundle whose run is not
     in this tracking DB is recorded without the run link (report.unlinked says which).
     """
-    home = private_home(Path(run_root).expanduser().resolve())
+    home = private_home(Path(run_root).expanduser().absolute())
     state = check_importable(home, run_root, overwrite)
     dist = Path(state["dist"]) if state.get("dist") else neo4j_dist.ensure_dist()
     with context.open_tracking() as tracking:
@@ -133,7 +133,8 @@ def run_store_import(context: JobContext, params: StoreImportParams) -> StoreImp
     """Read the files, then import them into the local server's (stopped) database."""
     settings = context.settings
     root = Path(params.run_dir) if params.run_dir else services.default_run_root(settings.data_dir)
-    root = root.expanduser().resolve()
+    root = root.expanduser().absolute()  # not resolve(): a symlinked run dir is refused, not followed
+    check_private_dir(root, "Neo4j run dir")  # a planted or foreign run dir: refused before any work
     check_importable(root / "neo4j", root, params.overwrite)  # before reading what may be gigabytes
     context.status(f"reading {len(params.files)} graph file(s) ...")
     graphs = [read_parquet(Path(f)) for f in params.files]
