@@ -108,6 +108,7 @@ def render_run(result: ExperimentResult, cli: dict[str, Any]) -> None:
             f"{shlex.quote(result.given or result.name)} --scale {result.scale}{sets} --resume",
             markup=False,
             highlight=False,
+            soft_wrap=True,  # one line: the command can be copied as printed
         )
         raise typer.Exit(1)
 

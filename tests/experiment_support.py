@@ -37,6 +37,7 @@ class ToyParams:
     data_root: str = field(default="", metadata={"help": "Its root folder."})
     sleep: float = field(default=0.0, metadata={"help": "Seconds the cell takes (a driver to kill mid-run)."})
     imports: str = field(default="", metadata={"help": "A module the cell imports (where workers import from)."})
+    hold: str = field(default="", metadata={"help": "Wait while this file exists (then write <hold>.<seed>.after)."})
 
 
 def run_cell(ctx: CellContext, p: ToyParams) -> None:
@@ -44,6 +45,7 @@ def run_cell(ctx: CellContext, p: ToyParams) -> None:
     if p.imports:
         importlib.import_module(p.imports)
     time.sleep(p.sleep)
+    _hold(p)
     if p.fail_if and Path(p.fail_if).exists():
         raise RuntimeError(f"planted failure ({p.fail_if} exists)")
     if p.link:
@@ -53,6 +55,16 @@ def run_cell(ctx: CellContext, p: ToyParams) -> None:
         ctx.link(child)
     ctx.record("sums", total=p.a + p.seed, scaled=(p.a + p.seed) * p.factor, weight_sum=sum(p.weights))
     ctx.record("labels", label="odd" if (p.a + p.seed) % 2 else "even")
+
+
+def _hold(p: ToyParams) -> None:
+    """Wait (at most 5 minutes) while the file `p.hold` exists; note that this cell waited and went on."""
+    if not p.hold or not Path(p.hold).exists():
+        return
+    deadline = time.monotonic() + 300
+    while Path(p.hold).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    Path(f"{p.hold}.{p.seed}.after").touch()
 
 
 PIPELINE = register_pipeline(
