@@ -155,7 +155,7 @@ def target(request: pytest.FixtureRequest, root: Path, checkpoint: Path) -> Iter
     )
     made.graph = f"{prefix}-weights"
     yield made
-    ok(run(root, made.env, "store", "drop-graph", made.graph))
+    run(root, made.env, "store", "drop-graph", made.graph)  # cleanup only (the shared server may have lost it)
 
 
 def folder_at(path: Path, mode: int = 0o755) -> Path:
