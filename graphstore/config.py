@@ -122,7 +122,7 @@ class ConfigFile:
     @property
     def label(self) -> str:
         """How messages name it: ./graphstore.toml for the current folder's file, else its path."""
-        return f"./{CWD_CONFIG}" if self.in_cwd else str(self.path)
+        return f"./{CWD_CONFIG}" if self.in_cwd else str(self.path.absolute())
 
 
 def find_config_file(explicit: str | os.PathLike | None = None) -> ConfigFile | None:

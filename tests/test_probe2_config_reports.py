@@ -236,6 +236,16 @@ def test_m2_a_trusted_cwd_config_is_announced_and_named_when_its_server_fails(
     assert listener.connections >= 1  # the file is ours: it is used (and the listener is no Neo4j)
 
 
+def test_m2_a_tracking_db_that_fails_is_named_with_its_config_file(tmp_path: Path, listener: Listener) -> None:
+    """A database_url from --config that does not answer: the error names the file, the password stays masked."""
+    config = tmp_path / "tracking.toml"
+    config.write_text(f'database_url = "postgresql+psycopg://u:{SECRET}@127.0.0.1:{listener.port}/db"\n')
+    result = run(tmp_path, {"GRAPHSTORE_DATA_DIR": str(tmp_path / "d")}, "--config", "tracking.toml", "runs", "list")
+    named = f"tracking DB postgresql+psycopg://u:****@127.0.0.1:{listener.port}/db (from {config})"
+    refused(result, "Cannot use the tracking database", named)
+    assert SECRET not in result.stdout + result.stderr
+
+
 def table_row(text: str, setting: str) -> str:
     """The line of a rich table whose first cell is `setting`."""
     return next(line for line in text.splitlines() if re.match(rf"\W*{re.escape(setting)}\s", line))
