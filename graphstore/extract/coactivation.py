@@ -13,7 +13,7 @@ Each undirected pair is stored once (COACTIVATES, rho and w).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ import torch
 from graphstore.errors import GraphstoreError
 from graphstore.extract.activations import WHERE, record, select_layers
 from graphstore.extract.registry import register
-from graphstore.extract.weights import add_classes, neuron_layout
+from graphstore.extract.weights import NeuronLayout, add_classes, neuron_layout
 from graphstore.graph import Graph
 from graphstore.nn.models.base import prunable
 
@@ -174,18 +174,30 @@ def coactivation_graph(
 ) -> Graph:
     """Record activations over a split, correlate every unit pair, keep the strong positive pairs."""
     layers = select_layers(model, params.layers)
-    all_layers = prunable(model).prunable_layers()
-    layout = neuron_layout(all_layers, class_names)
+    layout = neuron_layout(prunable(model).prunable_layers(), class_names)
     rec = record(
         model, data, params.split, layers, params.where, params.batch_size, params.device, params.limit, progress
     )
-    if len(rec.values) < 3:
+    rows = np.isin(layout.layer, [n for n, _ in layers])
+    return correlation_graph(graph_id, rec.values, layout, rows, params, class_names, f"split {params.split!r}")
+
+
+def correlation_graph(
+    graph_id: str,
+    values: np.ndarray,
+    layout: NeuronLayout,
+    rows: np.ndarray,
+    params: CoactivationParams,
+    class_names: Sequence[str] | None = None,
+    source: str = "the data",
+) -> Graph:
+    """The co-activation graph of recorded values (N samples x the units of `layout`'s `rows`, in key order)."""
+    if len(values) < 3:
         raise GraphstoreError(
-            f"Only {len(rec.values)} samples in split {params.split!r}; Spearman needs >= 3.",
+            f"Only {len(values)} samples in {source}; Spearman needs >= 3.",
             "Choose a larger split (--split) or a larger --limit.",
         )
-    rho, live = spearman(rec.values, params.chunk, params.sample_chunk)
-    rows = np.isin(layout.layer, [n for n, _ in layers])
+    rho, live = spearman(values, params.chunk, params.sample_chunk)
     keys = layout.keys[rows][live]
     i, j, r, w = threshold_edges(rho, params.threshold, params.rescale)
     graph = Graph(graph_id, "coactivation", params=asdict(params))
@@ -194,11 +206,11 @@ def coactivation_graph(
     dead_layers = layout.layer[rows][~live]
     names, counts = np.unique(dead_layers.astype(str), return_counts=True)
     graph.params.update(
-        samples=len(rec.values),
+        samples=len(values),
         units=int(rows.sum()),
         dead_units=int((~live).sum()),
         dead_by_layer={str(a): int(b) for a, b in zip(names, counts, strict=True)},
-        layers=[n for n, _ in layers],
+        layers=list(dict.fromkeys(layout.layer[rows].astype(str))),
     )
     out = (layout.layer_type == "output") & np.isin(layout.keys, keys)
     if class_names is not None and out.any():

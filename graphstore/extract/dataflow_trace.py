@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -60,17 +61,25 @@ class TraceFailed(Exception):
         self.detail = detail
 
 
-def trace(model: nn.Module, opaque: set[str]) -> fx.GraphModule:
-    """Trace with torch.fx (MHA's fused fast path off, so encoder layers take their traceable reference path)."""
-    tracer = LeafTracer(opaque)
+@contextmanager
+def reference_attention() -> Iterator[None]:
+    """MHA's fused fast path off: encoder layers run their reference path, which fx traces and hooks observe."""
     fast_path = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        graph = tracer.trace(model)
-    except Exception as exc:
-        raise TraceFailed(tracer.failed_in or "", f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
+
+
+def trace(model: nn.Module, opaque: set[str]) -> fx.GraphModule:
+    """Trace with torch.fx (under reference_attention, so encoder layers take their traceable reference path)."""
+    tracer = LeafTracer(opaque)
+    try:
+        with reference_attention():
+            graph = tracer.trace(model)
+    except Exception as exc:
+        raise TraceFailed(tracer.failed_in or "", f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
     return fx.GraphModule(model, graph)
 
 
