@@ -268,10 +268,12 @@ def _hub_graph(graph_id: str) -> Graph:
 
 
 @pytest.mark.neo4j
-def test_drop_deletes_exactly_the_graph(monkeypatch):
+@pytest.mark.parametrize("writers", [1, 2])  # one writer; halves in two lanes after the cut between them
+def test_drop_deletes_exactly_the_graph(monkeypatch, writers):
     monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_BATCH", 7)  # many transactions, a hub split across them
-    with _store(writers=1) as store:
-        gone, kept = _hub_graph("drop-hub"), random_graph("drop-kept", 30, 200, seed=4)
+    monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_NODE_BATCH", 5)
+    with _store(writers=writers) as store:
+        gone, kept = _hub_graph(f"drop-hub-{writers}"), random_graph(f"drop-kept-{writers}", 30, 200, seed=4)
         for graph in (gone, kept):
             store.write_graph(graph, replace=True)
         assert _counts(store, gone.graph_id) == (60, 571)
@@ -280,6 +282,58 @@ def test_drop_deletes_exactly_the_graph(monkeypatch):
         assert _counts(store, kept.graph_id) == (30, 200)
         assert _triples(store.read_graph(kept.graph_id)) == _triples(kept)
         store.drop_graph(kept.graph_id)
+
+
+@pytest.mark.neo4j
+def test_an_interrupted_drop_in_halves_is_finished_by_the_next(monkeypatch):
+    """A drop stopped after the cut (one half's lane failing) leaves the graph marked, never complete; dropping
+    again deletes the rest, and a graph sharing the store keeps every node and relationship."""
+    monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_NODE_BATCH", 5)
+    with _store(writers=2) as store:
+        gone, kept = _hub_graph("drop-cut"), random_graph("drop-cut-kept", 30, 200, seed=5)
+        for graph in (gone, kept):
+            store.write_graph(graph, replace=True)
+        run_delete = store._run_delete
+
+        def fail_low_half(cypher, params):
+            if params.get("low") is True:
+                raise KeyboardInterrupt
+            return run_delete(cypher, params)
+
+        monkeypatch.setattr(store, "_run_delete", fail_low_half)
+        with pytest.raises(KeyboardInterrupt):
+            store.drop_graph(gone.graph_id)
+        info = store.graph_info(gone.graph_id)
+        assert info is not None and info.status != COMPLETE and "being dropped" in info.error
+        nodes, rels = _counts(store, gone.graph_id)
+        assert 0 < nodes < 60 and rels < 571
+        monkeypatch.setattr(store, "_run_delete", run_delete)
+        store.drop_graph(gone.graph_id)
+        assert _counts(store, gone.graph_id) == (0, 0) and store.graph_info(gone.graph_id) is None
+        assert _counts(store, kept.graph_id) == (30, 200)
+        assert _triples(store.read_graph(kept.graph_id)) == _triples(kept)
+        store.drop_graph(kept.graph_id)
+
+
+@pytest.mark.neo4j
+def test_replace_deletes_in_halves_and_writes_exactly_the_graph(monkeypatch):
+    with _store(writers=2) as store:
+        first, second = random_graph("drop-replace", 50, 400, seed=6), random_graph("drop-replace", 40, 300, seed=7)
+        kept = random_graph("drop-replace-kept", 30, 200, seed=8)
+        for graph in (first, kept):
+            store.write_graph(graph, replace=True)
+        halves = []
+        monkeypatch.setattr(
+            store, "_delete_in_halves", lambda g, real=store._delete_in_halves: (halves.append(g), real(g))
+        )
+        store.write_graph(second, replace=True)
+        assert halves == ["drop-replace"]
+        assert _counts(store, "drop-replace") == (40, 300) and _triples(store.read_graph("drop-replace")) == _triples(
+            second
+        )
+        assert _counts(store, kept.graph_id) == (30, 200)
+        for graph_id in ("drop-replace", kept.graph_id):
+            store.drop_graph(graph_id)
 
 
 # ---- the plugin's build ------------------------------------------------------------------------------------------

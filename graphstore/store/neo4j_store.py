@@ -11,8 +11,10 @@ with its progress, under the :Graph node's lock, only if that progress does not 
 Large tables go through `writers` parallel transactions in lanes (graphstore.store.lanes): node-disjoint ones for
 relationships, row ranges for nodes; each lane records its batches on its own :GraphLane node, so the lanes'
 commits never wait for one lock.
-Deletes run in bounded `CALL { ... } IN TRANSACTIONS` (relationships first), so any graph size fits the server's
-transaction memory.
+Deletes run in bounded `CALL { ... } IN TRANSACTIONS`, so any graph size fits the server's transaction memory.
+With two or more writers a drop splits the graph's nodes in two halves by internal id, deletes the relationships
+between the halves (one writer), then each half's nodes with their relationships in a lane of its own: the halves
+no longer share a relationship record, so the lanes never wait for each other's locks (bench/RESULTS.md, "Drop").
 """
 
 from __future__ import annotations
@@ -58,7 +60,16 @@ RESUME_HINT = (
     "The graph stays incomplete with its progress: when the server is back, rerun the same command "
     "with --resume (or drop it with `graphstore store drop-graph`)."
 )
-DELETE_BATCH = 10_000
+DELETE_BATCH = 10_000  # relationships per delete transaction
+DELETE_NODE_BATCH = 1_000  # nodes (with their relationships) per delete transaction of a drop's lane
+CUT_RELS = (
+    "MATCH (a:GraphNode {graph_id: $g}) WHERE id(a) < $pivot MATCH (a)-[r]-(b) WHERE id(b) >= $pivot "
+    "CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS"
+)
+DELETE_PART = (
+    "MATCH (n:GraphNode {graph_id: $g}) WHERE (id(n) < $pivot) = $low "
+    "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS"
+)
 GRAPH_RECORD = "(g:Graph {graph_id: $g})"
 LANE_RECORD = "(g:GraphLane {graph_id: $g, lane: $lane})"
 DEADLOCK_RETRIES = 8
@@ -302,16 +313,40 @@ class Neo4jStore(GraphStore):
 
     def _delete_graph(self, graph_id: str) -> None:
         self._node_ids = {k: v for k, v in self._node_ids.items() if k[0] != graph_id}
-        self.execute(
-            "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
-            {"g": graph_id, "batch": DELETE_BATCH},
-        )
+        if self.writers > 1:
+            self._delete_in_halves(graph_id)
+        else:
+            self.execute(
+                "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
+                {"g": graph_id, "batch": DELETE_BATCH},
+            )
         self.execute(
             "MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
             {"g": graph_id, "batch": DELETE_BATCH},
         )
         self.execute("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph_id})
         self.execute("MATCH (g:Graph {graph_id: $g}) DELETE g", {"g": graph_id})
+
+    def _delete_in_halves(self, graph_id: str) -> None:
+        """Cut the graph in two halves by node id (their relationships between deleted by one writer), then delete
+        each half's nodes and relationships in a lane of its own. Every statement deletes only what is still there,
+        so a drop that is interrupted (or a lane chosen as a deadlock victim) is simply run again."""
+        pivot = self.execute(
+            "MATCH (n:GraphNode {graph_id: $g}) RETURN percentileDisc(id(n), 0.5) AS p", {"g": graph_id}
+        ).rows[0][0]
+        if pivot is None:
+            return
+        keys = {"g": graph_id, "pivot": pivot}
+        self._retry_deadlocks(partial(self._run_delete, CUT_RELS, {**keys, "batch": DELETE_BATCH}))
+        halves = [{**keys, "low": low, "batch": DELETE_NODE_BATCH} for low in (True, False)]
+        with ThreadPoolExecutor(max_workers=len(halves), thread_name_prefix="graphstore-drop") as pool:
+            for done in [pool.submit(self._retry_deadlocks, partial(self._run_delete, DELETE_PART, p)) for p in halves]:
+                done.result()
+
+    def _run_delete(self, cypher: str, params: dict[str, Any]) -> bool:
+        """One delete statement (for _retry_deadlocks)."""
+        self.execute(cypher, params)
+        return True
 
     # ---- writes -------------------------------------------------------------------------------------------
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch, lane: int | None = None) -> bool:
