@@ -19,6 +19,10 @@ class InvalidParams(GraphstoreError):
     """A parameter (of a job, model, dataset, training or an experiment) is unknown or does not parse."""
 
 
+class IngestError(GraphstoreError):
+    """Graphs cannot be extracted as asked: unknown kinds or options, or data that does not fit the model."""
+
+
 class ConfigError(GraphstoreError):
     """A setting is missing or does not parse."""
 

@@ -6,17 +6,31 @@ incomplete with the error), so a failed or interrupted write is never shown as c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from graphstore.config import Settings
+from graphstore.connections import Connections
 from graphstore.errors import GraphExists, GraphNotFound
 from graphstore.graph import Graph
-from graphstore.store import COMPLETE, open_store
+from graphstore.store import COMPLETE
 from graphstore.store.base import GraphStore, ProgressCallback, WriteReport, check_finite_edges
-from graphstore.tracking import open_tracking
 from graphstore.tracking.repo import Tracking
 
 
+@contextmanager
+def connected(where: Settings | Connections) -> Iterator[Connections]:
+    """A job's connections (kept open for it), or connections of their own for bare settings (closed after)."""
+    if isinstance(where, Connections):
+        with where.hold():
+            yield where
+    else:
+        with Connections(where) as own:
+            yield own
+
+
 def save_graph(
-    settings: Settings,
+    where: Settings | Connections,
     graph: Graph,
     *,
     replace: bool = False,
@@ -24,10 +38,16 @@ def save_graph(
     on_progress: ProgressCallback | None = None,
     checkpoint_id: int | None = None,
 ) -> WriteReport:
-    """Write a graph to the configured store and record it in the tracking DB."""
-    with open_tracking(settings.tracking_url) as tracking, open_store(settings) as store:
+    """Write a graph to the configured store and record it in the tracking DB (a job passes its connections)."""
+    with connected(where) as conn:
         return write_tracked(
-            store, tracking, graph, replace=replace, resume=resume, on_progress=on_progress, checkpoint_id=checkpoint_id
+            conn.store,
+            conn.tracking,
+            graph,
+            replace=replace,
+            resume=resume,
+            on_progress=on_progress,
+            checkpoint_id=checkpoint_id,
         )
 
 
@@ -71,9 +91,10 @@ def write_tracked(
     return report
 
 
-def drop_graph(settings: Settings, graph_id: str) -> None:
+def drop_graph(where: Settings | Connections, graph_id: str) -> None:
     """Delete a graph from the store and its record (with analyses) from the tracking DB."""
-    with open_tracking(settings.tracking_url) as tracking, open_store(settings) as store:
+    with connected(where) as conn:
+        tracking, store = conn.tracking, conn.store
         in_store = store.graph_info(graph_id) is not None
         if in_store:
             try:

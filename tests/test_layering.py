@@ -54,6 +54,7 @@ LAYERS: dict[str, float] = {
     "graphstore.tracking": 1,
     "graphstore.services": 1,
     "graphstore.persist": 1,
+    "graphstore.connections": 1,
     "graphstore.migrations": 1,
     "graphstore.nn": 2,
     "graphstore.extract": 2,
@@ -81,6 +82,9 @@ PEER_EDGES: set[tuple[str, str]] = {
     ("graphstore.config", "graphstore.safe_fs"),  # config files are trusted only when no other user can write them
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
+    ("graphstore.persist", "graphstore.connections"),
+    ("graphstore.connections", "graphstore.store"),
+    ("graphstore.connections", "graphstore.tracking"),
     ("graphstore.persist", "graphstore.tracking"),
     ("graphstore.migrations", "graphstore.tracking"),
     ("graphstore.extract", "graphstore.nn"),

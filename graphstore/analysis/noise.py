@@ -29,7 +29,7 @@ from graphstore.extract.knn import METRICS, KnnParams, check_k, knn_graph, knn_s
 from graphstore.graph import Graph
 from graphstore.nn.datasets.base import LoadedDataset
 from graphstore.nn.models.base import prunable
-from graphstore.tracking import open_tracking
+from graphstore.tracking.repo import Tracking
 
 DEFAULT_P = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # 003's range [0, 1], dense near 0 (Fig. 5.2b)
 
@@ -131,18 +131,21 @@ def noise_sweep(model: nn.Module, data: LoadedDataset, params: NoiseParams) -> l
 
 
 def track_noise(
-    tracking_url: str | None, params: NoiseParams, rows: Sequence[NoiseRow], name: str, parent_run_id: int | None = None
+    tracking: Tracking | None,
+    params: NoiseParams,
+    rows: Sequence[NoiseRow],
+    name: str,
+    parent_run_id: int | None = None,
 ) -> int | None:
     """Record the sweep as a tracked run (kind analysis-noise): per level i, metrics p, jaccard, cns, accuracy."""
-    if not tracking_url:
+    if tracking is None:
         return None
-    with open_tracking(tracking_url) as tracking:
-        parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
-        with tracking.tracked_run(
-            "analysis-noise", name, params, parent_run_id=parent, seed=params.seed, device=params.device
-        ) as run_id:
-            for i, row in enumerate(rows):
-                tracking.log_metrics(run_id, i, _metrics(row), split=params.split)
+    parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
+    with tracking.tracked_run(
+        "analysis-noise", name, params, parent_run_id=parent, seed=params.seed, device=params.device
+    ) as run_id:
+        for i, row in enumerate(rows):
+            tracking.log_metrics(run_id, i, _metrics(row), split=params.split)
     return run_id
 
 

@@ -9,11 +9,12 @@ from typing import Any
 from graphstore.analysis.base import ANALYSES, AnalysisError, AnalysisResult, AnalysisSpec
 from graphstore.analysis.gds import has_gds, require_gds
 from graphstore.config import Settings
+from graphstore.connections import Connections
 from graphstore.errors import GraphNotFound, GraphstoreError
-from graphstore.persist import write_tracked
-from graphstore.store import COMPLETE, open_store
+from graphstore.persist import connected, write_tracked
+from graphstore.store import COMPLETE
 from graphstore.store.queries import check_write_property
-from graphstore.tracking import open_tracking
+from graphstore.tracking.repo import Tracking
 
 ENGINES = ("auto", "gds", "client")
 
@@ -53,31 +54,42 @@ def choose_engine(store: Any, spec: AnalysisSpec, engine: str) -> str:
     return "client"
 
 
-def run_analysis(settings: Settings, name: str, graph_id: str, params: Any, engine: str = "auto") -> AnalysisRun:
-    """Run one analysis and record it; results become node properties in the store."""
-    spec = get_analysis(name)
-    start = time.perf_counter()
-    with open_store(settings) as store:
-        info = store.graph_info(graph_id)
-        if info is None:
-            raise store.not_found(graph_id)
-        if info.status != COMPLETE:
-            raise GraphNotFound(
-                f"Graph {graph_id} is {info.status}, not complete.",
-                f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}",
-            )
-        if spec.kinds and info.kind not in spec.kinds:
-            raise AnalysisError(
-                f"{name} does not apply to a {info.kind} graph.", f"It takes graphs of kind: {', '.join(spec.kinds)}."
-            )
-        used = choose_engine(store, spec, engine)
-        gds_engine = spec.gds if used == "gds" else None
-        result = gds_engine(store, graph_id, params) if gds_engine else _client(store, spec, graph_id, params)
-        if result.graphs:
-            _store_graphs(settings, store, result.graphs)
+def run_analysis(
+    where: Settings | Connections, name: str, graph_id: str, params: Any, engine: str = "auto"
+) -> AnalysisRun:
+    """Run one analysis and record it; results become node properties in the store (a job passes its connections)."""
+    with connected(where) as conn:
+        return _run(conn, get_analysis(name), graph_id, params, engine)
+
+
+def _run(conn: Connections, spec: AnalysisSpec, graph_id: str, params: Any, engine: str) -> AnalysisRun:
+    """Check the graph, compute on the chosen engine, write the results and record the analysis."""
+    store, start = conn.store, time.perf_counter()
+    _check_graph(store, spec, graph_id)
+    used = choose_engine(store, spec, engine)
+    gds_engine = spec.gds if used == "gds" else None
+    result = gds_engine(store, graph_id, params) if gds_engine else _client(store, spec, graph_id, params)
+    if result.graphs:
+        _store_graphs(store, conn.tracking, result.graphs)
     seconds = time.perf_counter() - start
-    _record(settings, graph_id, name, params, result.summary, used, seconds)
-    return AnalysisRun(name, graph_id, used, result.summary, seconds)
+    _record(conn.tracking, graph_id, spec.name, params, result.summary, used, seconds)
+    return AnalysisRun(spec.name, graph_id, used, result.summary, seconds)
+
+
+def _check_graph(store: Any, spec: AnalysisSpec, graph_id: str) -> None:
+    """The graph is stored, complete, and of a kind the analysis takes."""
+    info = store.graph_info(graph_id)
+    if info is None:
+        raise store.not_found(graph_id)
+    if info.status != COMPLETE:
+        raise GraphNotFound(
+            f"Graph {graph_id} is {info.status}, not complete.",
+            f"Resume the write with --resume, or drop it: graphstore store drop-graph {graph_id}",
+        )
+    if spec.kinds and info.kind not in spec.kinds:
+        raise AnalysisError(
+            f"{spec.name} does not apply to a {info.kind} graph.", f"It takes graphs of kind: {', '.join(spec.kinds)}."
+        )
 
 
 def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> AnalysisResult:
@@ -91,22 +103,20 @@ def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> Analy
     return result
 
 
-def _store_graphs(settings: Settings, store: Any, graphs: list) -> None:
+def _store_graphs(store: Any, tracking: Tracking, graphs: list) -> None:
     """Write an analysis's companion graphs (replacing earlier ones), tracked like any graph."""
-    with open_tracking(settings.tracking_url) as tracking:
-        for graph in graphs:
-            write_tracked(store, tracking, graph, replace=True)
+    for graph in graphs:
+        write_tracked(store, tracking, graph, replace=True)
 
 
 def _record(
-    settings: Settings, graph_id: str, name: str, params: Any, summary: dict, engine: str, seconds: float
+    tracking: Tracking, graph_id: str, name: str, params: Any, summary: dict, engine: str, seconds: float
 ) -> None:
     """Record the analysis in the tracking DB (graphs written outside graphstore have no row to attach to)."""
-    with open_tracking(settings.tracking_url) as tracking:
-        if tracking.get_graph(graph_id) is None:
-            raise GraphstoreError(
-                f"Graph {graph_id} has no tracking record; results were written to the store but "
-                "the analysis is not recorded.",
-                "Write graphs with `graphstore ingest`.",
-            )
-        tracking.record_analysis(graph_id, name, params=params, summary=summary, engine=engine, seconds=seconds)
+    if tracking.get_graph(graph_id) is None:
+        raise GraphstoreError(
+            f"Graph {graph_id} has no tracking record; results were written to the store but "
+            "the analysis is not recorded.",
+            "Write graphs with `graphstore ingest`.",
+        )
+    tracking.record_analysis(graph_id, name, params=params, summary=summary, engine=engine, seconds=seconds)

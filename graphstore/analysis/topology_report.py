@@ -30,7 +30,7 @@ from graphstore.analysis.unrolled import CHUNK_EDGES
 from graphstore.errors import GraphstoreError
 from graphstore.nn.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
 from graphstore.nn.models.base import prunable
-from graphstore.tracking import open_tracking
+from graphstore.tracking.repo import Tracking
 
 GROUPS = ("conv", "dense", "output")
 ACCURACY_KEYS = ("test_acc", "acc", "val_acc", "train_acc")
@@ -248,20 +248,17 @@ def rounds_table(
 
 
 def track_topology(
-    tracking_url: str | None,
+    tracking: Tracking | None,
     params: TopologyReportParams,
     name: str,
     steps: Sequence[dict[str, float]],
     parent_run_id: int | None = None,
 ) -> int | None:
     """Record a report as a tracked run (kind analysis-topology): one step per checkpoint (round, or 0)."""
-    if not tracking_url:
+    if tracking is None:
         return None
-    with open_tracking(tracking_url) as tracking:
-        parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
-        with tracking.tracked_run("analysis-topology", name, params, parent_run_id=parent, seed=params.seed) as run_id:
-            for step, values in enumerate(steps):
-                tracking.log_metrics(
-                    run_id, step, {k: v for k, v in values.items() if v is not None and np.isfinite(v)}
-                )
+    parent = parent_run_id if parent_run_id is not None and tracking.get_run(parent_run_id) else None
+    with tracking.tracked_run("analysis-topology", name, params, parent_run_id=parent, seed=params.seed) as run_id:
+        for step, values in enumerate(steps):
+            tracking.log_metrics(run_id, step, {k: v for k, v in values.items() if v is not None and np.isfinite(v)})
     return run_id

@@ -34,7 +34,7 @@ def analysis_job(name: str) -> JobSpec[Any, AnalysisRun]:
     )
 
     def run(context: JobContext, values: Any) -> AnalysisRun:
-        return run_analysis(context.settings, spec.name, values.graph, values.method, values.engine)
+        return run_analysis(context.connections, spec.name, values.graph, values.method, values.engine)
 
     return JobSpec(
         spec.name, spec.summary, params, run, f"graphstore analyze {spec.name} --graph demo-weights --engine client"
@@ -75,7 +75,7 @@ class CompareResult:
 
 def run_compare(context: JobContext, params: CompareParams) -> CompareResult:
     """Read both graphs, compare them (A is the reference for CNS), record and return the result."""
-    summary = run_comparison(context.settings, params.method, params.a, params.b, params.similarity)
+    summary = run_comparison(context.connections, params.method, params.a, params.b, params.similarity)
     return CompareResult(params.method, params.a, params.b, summary)
 
 

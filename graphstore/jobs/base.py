@@ -6,15 +6,16 @@ never prints; front ends (the CLI adapter, experiments, tests, library users) re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from graphstore.config import Settings
+from graphstore.connections import Connections, borrowed_store, borrowed_tracking
 from graphstore.progress import ProgressCallback, no_progress
 from graphstore.registry import Registry
-from graphstore.store import open_store
-from graphstore.tracking import open_tracking
 
 if TYPE_CHECKING:
     from graphstore.store.base import GraphStore
@@ -27,20 +28,25 @@ R = TypeVar("R")
 @dataclass
 class JobContext:
     """Where a job runs: settings, callbacks (progress; status for short waits; note for lines worth keeping, such
-    as one per pruning round), and the stores opened on demand."""
+    as one per pruning round), and its connections: one graph store and one tracking DB, opened on first use and
+    closed when the job ends (graphstore.connections)."""
 
     settings: Settings
     progress: ProgressCallback = no_progress
     status: Callable[[str], None] = field(default=lambda text: None)
     note: Callable[[str], None] = field(default=lambda text: None)
+    connections: Connections = field(init=False, repr=False, compare=False)
 
-    def open_store(self) -> GraphStore:
-        """The configured graph store (a context manager)."""
-        return open_store(self.settings)
+    def __post_init__(self) -> None:
+        self.connections = Connections(self.settings)
 
-    def open_tracking(self) -> Tracking:
-        """The tracking DB (a context manager), migrated when it is SQLite."""
-        return open_tracking(self.settings.tracking_url)
+    def open_store(self) -> AbstractContextManager[GraphStore]:
+        """The job's graph store for a `with` block (shared by the whole job; its end closes it)."""
+        return borrowed_store(self.connections)
+
+    def open_tracking(self) -> AbstractContextManager[Tracking]:
+        """The job's tracking DB for a `with` block (migrated when it is SQLite; shared by the whole job)."""
+        return borrowed_tracking(self.connections)
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,25 @@ class JobSpec(Generic[P, R]):
     run: Callable[[JobContext, P], R]
     example: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run", holding_connections(self.run))
+
     def __call__(self, context: JobContext, params: P) -> R:
         return self.run(context, params)
+
+
+def holding_connections(run: Callable[[JobContext, P], R]) -> Callable[[JobContext, P], R]:
+    """run, holding the context's connections open for its whole length (a nested job shares them)."""
+    if getattr(run, "holds_connections", False):
+        return run
+
+    @functools.wraps(run)
+    def held(context: JobContext, params: P) -> R:
+        with context.connections.hold():
+            return run(context, params)
+
+    held.holds_connections = True  # type: ignore[attr-defined]
+    return held
 
 
 JOBS: Registry[JobSpec[Any, Any]] = Registry(

@@ -49,7 +49,7 @@ def run_noise(context: JobContext, params: NoiseJobParams) -> NoiseResult:
     data = load_data(ckpt, Path(context.settings.data_dir), None, {})
     rows = noise_sweep(ckpt.build_model(params.method.device), data, params.method)
     parent = ckpt.run_id if isinstance(ckpt.run_id, int) else None
-    run_id = track_noise(context.settings.tracking_url, params.method, rows, f"noise-{path.stem}", parent)
+    run_id = track_noise(context.connections.tracking, params.method, rows, f"noise-{path.stem}", parent)
     return NoiseResult(path, params.method, rows, run_id)
 
 
@@ -86,14 +86,15 @@ def run_topology(context: JobContext, params: TopologyJobParams) -> TopologyResu
         rows = rounds_table(settings.data_dir, source.run, params.method)
         steps = [dict(zip(ROUND_COLUMNS, row, strict=True)) for row in rows]
         run_id = track_topology(
-            settings.tracking_url, params.method, f"topology-run{source.run}-rounds", steps, source.run
+            context.connections.tracking, params.method, f"topology-run{source.run}-rounds", steps, source.run
         )
         return TopologyResult(f"topology of run {source.run} by pruning round (run {run_id})", run_id, round_rows=rows)
     path = source.resolve(settings.data_dir)
     ckpt = load_checkpoint(path)
     report = checkpoint_topology(ckpt, params.method)
     parent = ckpt.run_id if isinstance(ckpt.run_id, int) else None
-    run_id = track_topology(settings.tracking_url, params.method, f"topology-{path.stem}", [report.totals], parent)
+    tracking = context.connections.tracking
+    run_id = track_topology(tracking, params.method, f"topology-{path.stem}", [report.totals], parent)
     return TopologyResult(
         f"topology of {path.name} (run {run_id})",
         run_id,

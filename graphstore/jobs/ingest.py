@@ -9,30 +9,33 @@ every kind that has it; an int field such as class-graph's k takes the smallest 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from graphstore import params as P
-from graphstore.errors import GraphExists, GraphstoreError
+from graphstore.errors import GraphExists, IngestError
 from graphstore.extract.files import FORMATS, write_graph_file
-from graphstore.extract.registry import KindDoesNotApply, get_kind, kinds
+from graphstore.extract.plan import (
+    DEFAULT_KINDS,
+    Inputs,
+    Planned,
+    extract_planned,
+    fingerprint,
+    parse_kinds,
+    plan,
+)
 from graphstore.graph import check_graph_id
 from graphstore.jobs.base import JobContext, JobSpec, register
 from graphstore.jobs.source import CheckpointSource
-from graphstore.nn.checkpoint import load_checkpoint
+from graphstore.nn.checkpoint import file_sha256, load_checkpoint
 from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.nn.fit import check_data_fits
 from graphstore.persist import save_graph
 from graphstore.progress import ProgressCallback
 
-DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
-
-
-class IngestError(GraphstoreError):
-    """An ingest or extract request that cannot run as given."""
+__all__ = ["IngestError", "load_inputs", "parse_kinds", "plan", "store_planned"]  # re-exported for callers
 
 
 @dataclass(frozen=True)
@@ -134,16 +137,6 @@ class ExtractParams:
 
 
 @dataclass
-class Planned:
-    """One kind to extract: its registry entry, parameters, base graph id and the ids it will produce."""
-
-    kind: Any
-    params: Any
-    base_id: str
-    ids: list[str]
-
-
-@dataclass
 class Outcome:
     """What happened to one graph."""
 
@@ -154,17 +147,6 @@ class Outcome:
     extract_s: float = 0.0
     write_s: float = 0.0
     status: str = "complete"
-
-
-@dataclass
-class Inputs:
-    """The loaded checkpoint, its model, the dataset (None when no kind needs data) and the file's digest."""
-
-    path: Path
-    checkpoint: Any
-    model: Any
-    data: Any
-    digest: str = ""
 
 
 @dataclass
@@ -179,15 +161,6 @@ class IngestResult:
 # ---- resolution ---------------------------------------------------------------------------------------
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a checkpoint file: the identity a resumed extraction must match."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_inputs(
     path: Path, data_dir: Path, needs_data: bool, dataset: str | None = None, data_opts: dict[str, str] | None = None
 ) -> Inputs:
@@ -195,7 +168,7 @@ def load_inputs(
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
     data = load_data(ckpt, data_dir, dataset, data_opts or {}) if needs_data else None
-    return Inputs(path, ckpt, model, data, file_digest(path))
+    return Inputs(path, ckpt, model, data, ckpt.sha256 or file_sha256(path))
 
 
 def load_data(ckpt: Any, data_dir: Path, dataset: str | None, data_opts: dict[str, str]) -> Any:
@@ -203,125 +176,8 @@ def load_data(ckpt: Any, data_dir: Path, dataset: str | None, data_opts: dict[st
     spec = ckpt.dataset if dataset is None else DatasetSpec(dataset, {})
     params = {**(spec.params if dataset is None else {}), **data_opts}
     data = load_dataset(DatasetSpec(spec.name, params), data_dir)
-    model_shape, model_classes = tuple(ckpt.model.input_shape), ckpt.model.num_classes
-    if tuple(data.info.input_shape) != model_shape:
-        raise IngestError(
-            f"Dataset {data.info.name} gives inputs of shape {tuple(data.info.input_shape)}; the model "
-            f"was built for {model_shape}.",
-            "Use the dataset the model was trained on (leave out --dataset), or set --data-opt "
-            "(e.g. size=...) to match.",
-        )
-    if data.info.num_classes != model_classes:
-        raise IngestError(
-            f"Dataset {data.info.name} has {data.info.num_classes} classes; the model has {model_classes} outputs.",
-            "Use the dataset the model was trained on (leave out --dataset), or one with as many "
-            "classes as the model's outputs.",
-        )
+    check_data_fits(ckpt.model, data.info)
     return data
-
-
-def base_graph_id(ckpt: Any, path: Path, kind: str, prefix: str | None) -> str:
-    """`<run>-<epoch>-<kind>` (`<run>-r<round>-<epoch>-<kind>` in pruning rounds), or `<prefix>-<kind>`."""
-    if prefix:
-        return f"{prefix}-{kind}"
-    run = ckpt.run_id if ckpt.run_id is not None else path.stem
-    stem = f"{run}-{ckpt.epoch}" if ckpt.round is None else f"{run}-r{ckpt.round}-{ckpt.epoch}"
-    return f"{stem}-{kind}"
-
-
-def parse_kinds(text: str) -> list[Any]:
-    """Registry entries for a comma-separated list of kinds (unknown ones raise, listing the known)."""
-    names = [t for t in (s.strip() for s in text.split(",")) if t]
-    if not names:
-        raise IngestError("No graph kinds given.", f"Example: --graphs {DEFAULT_KINDS}")
-    entries = [get_kind(n) for n in names]
-    return list({e.name: e for e in entries}.values())
-
-
-def kind_values(entry: Any, common: dict[str, Any], opts: dict[str, str]) -> dict[str, Any]:
-    """The parameter values one kind takes from the common options and --opt."""
-    names, hints = entry.field_names(), P.field_types(entry.params)
-    values: dict[str, Any] = {}
-    for key, value in common.items():
-        if value is None or key not in names:
-            continue
-        if key == "k" and hints["k"] is int:
-            value = min(int(v) for v in str(value).split(","))
-        values[key] = value
-    for key, value in opts.items():
-        kind, _, name = key.rpartition(".")
-        if (not kind or kind.replace("_", "-") == entry.name) and name in names:
-            values[name] = value
-    return values
-
-
-def check_opts(entries: list[Any], opts: dict[str, str]) -> None:
-    """Every --opt names a field of some requested kind."""
-    for key in opts:
-        kind, _, name = key.rpartition(".")
-        targets = [e for e in entries if not kind or kind.replace("_", "-") == e.name]
-        if not any(name in e.field_names() for e in targets):
-            known = "; ".join(f"{e.name}: {', '.join(sorted(e.field_names()))}" for e in entries)
-            raise IngestError(
-                f"--opt {key}: no requested graph kind has a parameter {name!r}.", f"Parameters: {known}."
-            )
-
-
-def plan(
-    entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[str, str], prefix: str | None
-) -> list[Planned]:
-    """Parameters and graph ids for each kind; applicability and parameter checks before any extraction."""
-    check_opts(entries, opts)
-    for entry in entries:
-        reason = entry.why_not(inputs.checkpoint, inputs.model)
-        if reason:
-            usable = ", ".join(e.name for e in kinds() if not e.why_not(inputs.checkpoint, inputs.model))
-            raise KindDoesNotApply(
-                f"Graph kind {entry.name!r} does not apply to {inputs.checkpoint.model.name}: {reason}.",
-                f"Kinds that apply to this model: {usable}.",
-            )
-    planned = []
-    for entry in entries:
-        params = entry.make_params(kind_values(entry, common, opts))
-        if entry.check is not None:
-            entry.check(inputs.checkpoint, inputs.model, inputs.data, params)
-        base = base_graph_id(inputs.checkpoint, inputs.path, entry.name, prefix)
-        planned.append(Planned(entry, params, base, entry.ids(params, base)))
-    return planned
-
-
-def fingerprint(item: Planned, inputs: Inputs) -> dict[str, Any]:
-    """What makes two extractions the same graph: the checkpoint's bytes, the kind's parameters, the data."""
-    data = inputs.data.spec.to_dict() if inputs.data is not None and item.kind.needs_data else None
-    return {
-        "checkpoint_sha256": inputs.digest,
-        "kind": item.kind.name,
-        "params": P.to_dict(item.params),
-        "dataset": data,
-    }
-
-
-def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Any], float]:
-    """Run one kind's extraction; annotate each graph with its provenance, fingerprint and timing."""
-    start = time.perf_counter()
-    result = item.kind.build(inputs.checkpoint, inputs.data, item.params, item.base_id)
-    seconds = time.perf_counter() - start
-    graphs = result if isinstance(result, list) else [result]
-    ckpt = inputs.checkpoint
-    for graph in graphs:
-        graph.checkpoint = str(inputs.path.resolve())
-        graph.run_id = ckpt.run_id if isinstance(ckpt.run_id, int) else None
-        graph.params.update(
-            model=ckpt.model.name,
-            epoch=ckpt.epoch,
-            round=ckpt.round,
-            run=ckpt.run_id,
-            extract_seconds=round(seconds / len(graphs), 4),
-            extraction=fingerprint(item, inputs),
-        )
-        if inputs.data is not None and item.kind.needs_data:
-            graph.params["dataset"] = inputs.data.spec.to_dict()
-    return graphs, seconds
 
 
 def prepare(
@@ -422,7 +278,7 @@ def store_planned(
             if not tracked:
                 graph.run_id = None
             report = save_graph(
-                context.settings,
+                context.connections,
                 graph,
                 replace=replace,
                 resume=resume and not replace,

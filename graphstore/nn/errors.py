@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from graphstore.errors import GraphstoreError, InvalidParams
+from graphstore.errors import GraphstoreError, IngestError, InvalidParams
 from graphstore.registry import UnknownName
 
-__all__ = ["CheckpointError", "DatasetInvalid", "DatasetMissing", "InvalidParams", "ModelDoesNotFit", "UnknownName"]
+__all__ = [
+    "CheckpointError",
+    "DataDoesNotFit",
+    "DatasetInvalid",
+    "DatasetMissing",
+    "InvalidParams",
+    "ModelDoesNotFit",
+    "UnknownName",
+]
 
 
 class ModelDoesNotFit(GraphstoreError):
     """A model cannot run on a dataset's input shape (e.g. too many pools for the image size)."""
+
+
+class DataDoesNotFit(IngestError):
+    """A dataset cannot feed a model: another input shape, or another number of classes than outputs."""
 
 
 class DatasetMissing(GraphstoreError):
