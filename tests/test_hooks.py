@@ -1,4 +1,4 @@
-"""Activations of any model through forward hooks (docs/METHODS.md C2a): values by hand, the registry path's values
+"""Activations of any model through forward hooks (docs/METHODS.md C1b): values by hand, the registry path's values
 and graphs on the registry mlp, torchvision resnet18 and mobilenet_v3_small, a transformer encoder layer, keys
 shared with the data-flow weight graph, and the errors for bad data and bad names.
 
@@ -212,3 +212,40 @@ def test_bad_data_and_names_are_refused_clearly(digits_mlp):
     assert "fc1" in (caught.value.hint or "")
     with pytest.raises(HookError, match="where"):
         record_units(model, TensorDataset(x, y), where="after")
+
+
+class SharedAct(nn.Module):
+    """The ReLU after `a` is also called inside `gate`, whose branch torch.fx cannot trace (kept opaque)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.act, self.b = nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2)
+        self.gate = Gate(self.act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.gate(self.act(self.a(x))))
+
+
+class Gate(nn.Module):
+    def __init__(self, act: nn.Module) -> None:
+        super().__init__()
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.act(x - 1)
+        return y if y.sum() > 0 else -y
+
+
+def test_module_running_more_often_than_traced_is_refused():
+    data = TensorDataset(torch.randn(5, 4), torch.zeros(5, dtype=torch.long))
+    assert record_units(SharedAct(), data, ["a", "b"], where="pre").values.shape == (5, 7)
+    with pytest.raises(HookError) as caught:
+        record_units(SharedAct(), data, ["a", "b"])
+    assert "act ran 2 times in a forward; the fx trace shows 1" in caught.value.message
+
+
+def test_class_names_need_the_output_layer_last():
+    data = TensorDataset(torch.randn(4, 1, 3, 3), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(LayerPatternError, match="3 class names for the 2 units of conv"):
+        coactivation_graph_of(TinyConv(), data, ["conv"], class_names=("a", "b", "c"))
+    assert coactivation_graph_of(TinyConv(), data, class_names=("a", "b")).params["layers"] == ["conv", "head"]

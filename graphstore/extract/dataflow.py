@@ -150,6 +150,12 @@ def layout_of(layers: Sequence[UnitLayer], sets: SourceSets, class_names: Sequen
     layer_type = np.repeat(np.asarray(kinds, dtype=object), reps)
     class_name = np.full(len(index), None, dtype=object)
     if class_names is not None and layers:
+        if len(class_names) != layers[-1].units:
+            raise LayerPatternError(
+                f"{len(class_names)} class names for the {layers[-1].units} units of {layers[-1].name}, the last "
+                "chosen layer.",
+                "Pass class names only when layers= ends with the output layer.",
+            )
         out = layer_type == "output"
         class_name[out] = np.asarray(list(class_names), dtype=object)[index[out]]
     layer_index = np.repeat(np.arange(-1, len(layers)), reps).astype(np.int64)

@@ -1,4 +1,4 @@
-"""Unit activations of any PyTorch model through forward hooks (docs/METHODS.md C2a), for co-activation and kNN.
+"""Unit activations of any PyTorch model through forward hooks (docs/METHODS.md C1b), for co-activation and kNN.
 
 Layers are chosen as for the data-flow weight graph (names or globs, dataflow's matcher and errors) and their units
 keyed by the same layout, so a neuron has one key in the weight and the co-activation graph. Per sample, a Linear

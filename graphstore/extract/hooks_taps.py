@@ -1,4 +1,4 @@
-"""Where a forward hook reads each recorded value (docs/METHODS.md C2a): the module, which of its calls, what after.
+"""Where a forward hook reads each recorded value (docs/METHODS.md C1b): the module, which of its calls, what after.
 
 "pre" reads a unit layer's output. "post" follows the fx trace from the layer through norms, dropout and identities
 (each the only consumer of the step before) to an elementwise activation: a module is hooked at that call (a
