@@ -323,6 +323,21 @@ def test_l4_a_missing_out_folder_is_created_0755_and_its_figure_folder_link_refu
     assert list(elsewhere.iterdir()) == []
 
 
+def test_l4_an_out_folder_given_as_a_link_counts_only_when_the_link_is_yours(target: Target, tmp_path: Path) -> None:
+    """Your own link to your folder is followed; a link another user made (even to your folder) is refused."""
+    real = folder_at(tmp_path / "real")
+    mine = tmp_path / "mine"
+    mine.symlink_to(real)
+    ok(run(tmp_path, target.env, "report", "graph", target.graph, "--out", str(mine), "--no-progress"))
+    assert (real / f"graph-{target.graph}.html").is_file()
+    if ROOT:
+        planted = tmp_path / "planted"
+        planted.symlink_to(folder_at(tmp_path / "target"))
+        os.lchown(planted, NOBODY, NOBODY)
+        refused(run(tmp_path, target.env, "report", "graph", target.graph, "--out", str(planted)), "symbolic link")
+        assert list((tmp_path / "target").iterdir()) == []
+
+
 # ---- L2: a full disk ----------------------------------------------------------------------------------------
 
 

@@ -64,6 +64,8 @@ def output_folder(context: JobContext, out: str) -> Path:
     folder = Path(out).expanduser() if out else Path(context.settings.data_dir) / "reports"
     hint = f"Choose another folder with --out, or make {folder} writable (e.g. chmod u+w, or check its owner)."
     try:
+        if folder.is_symlink() and os.lstat(folder).st_uid in (os.geteuid(), 0):
+            folder = folder.resolve()  # your own link to a folder: the folder it names is what is checked
         ensure_private_dir(folder, "report folder", mode=0o755)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".graphstore-write-test-")
         os.close(fd)
