@@ -101,7 +101,9 @@ class Recorder:
             for i, tap in enumerate(self.taps):
                 if (tap.module, tap.call, pre) == (name, call, False):
                     columns = slice(int(self.starts[i]), int(self.starts[i + 1]))
-                    self.values[self.row : self.row + self.take, columns] = unit_values(tap, out, self.take).numpy()
+                    self.values[self.row : self.row + self.take, columns] = (
+                        unit_values(tap, out, self.take).cpu().numpy()
+                    )
             lt = self.latent_tap
             if lt is not None and (lt.module, lt.call, lt.pre) == (name, call, pre):
                 self.write_latent(inputs[0] if pre else out)
@@ -155,7 +157,7 @@ def run_recorder(
                 recorder.start(row, take)
                 out = run_checked(model, x[:take].to(device))
                 recorder.check_calls()
-                labels[row : row + take] = y[:take].numpy()
+                labels[row : row + take] = y[:take].cpu().numpy()
                 if isinstance(out, torch.Tensor) and out.ndim == 2 and len(out) == take:
                     predictions[row : row + take] = out.argmax(dim=1).cpu().numpy()
                 row += take
@@ -207,7 +209,9 @@ def record_units(
     gm = cast(fx.GraphModule, flow.module)
     keep, skipped = hookable(gm, chosen, bool(layers))
     if not keep:
-        raise HookError("The model has no Linear or Conv module a hook can read.", "Name layers= explicitly.")
+        raise HookError(
+            "The model has no Linear or Conv module a hook can read.", "Record a model with Linear/Conv layers."
+        )
     taps, recorded_at = [], {}
     for layer in keep:
         tap, words = unit_tap(gm, layer.name, layer.kind, layer.units, where)
