@@ -37,7 +37,7 @@ from graphstore.jobs.source import CheckpointSource
 from graphstore.nn.config import TrainConfig
 from graphstore.pruning.params import ImpParams, TopologyImpParams
 from graphstore.report.demo import demo_report
-from graphstore.report.document import Report
+from graphstore.report.document import Code, Report, Table, Text
 from graphstore.report.graphs import degrees
 from graphstore.report.job import (
     AllReportsParams,
@@ -53,6 +53,7 @@ from graphstore.report.job import (
     run_graph_report,
     run_run_report,
 )
+from graphstore.report.markdown import render_markdown
 from graphstore.report.newick import leaves_of, parse_newick
 
 REFERENCE = "((0,6,8),(1,7,4),(2,3,5,9));"
@@ -414,3 +415,17 @@ def test_demo_report_tells_the_day_with_curve_and_tree(made: Made, tmp_path: Pat
     for written in done.written:
         assert f'href="{written.html.name}"' in index
     check_markdown(done.index_markdown)
+
+
+def test_markdown_shows_data_as_text(tmp_path: Path) -> None:
+    """HTML, link marks and backtick fences from data cannot become markup in the Markdown report (L6)."""
+    report = Report("run", "1", "<script>x</script> [a](javascript:b)", "s & <b>")
+    report.section("<img src=x onerror=y>").add(
+        Text("*e* _u_ `c`"), Table(["<i>", "a|b"], [["<b>", "x\ny"]]), Code("```\n</code><script>", "<s>")
+    )
+    text, _ = render_markdown(report, tmp_path)
+    code = "````\n```\n</code><script>\n````"  # fenced code is shown literally; its fence outlasts the text's
+    assert code in text and "<" not in text.replace(code, "")
+    assert "# &lt;script&gt;x&lt;/script&gt; \\[a\\](javascript:b)" in text and "s &amp; &lt;b&gt;" in text
+    assert "## &lt;img src=x onerror=y&gt;" in text and "\\*e\\* \\_u\\_ \\`c\\`" in text
+    assert "| &lt;i&gt; | a\\|b |" in text and "| &lt;b&gt; | x y |" in text and "&lt;s&gt;" in text
