@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from graphstore.cli.context import settings_line
 from graphstore.errors import GraphstoreError, StoreUnavailable, TrackingError
+from graphstore.masking import mask_argv
 from graphstore.masking import mask_text as mask_secrets
 
 EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
@@ -39,11 +40,12 @@ def log_traceback(exc: BaseException) -> Path | None:
     text = mask_secrets("".join(traceback.format_exception(exc)))
     try:
         folder = log_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # a new file only: a name planted beforehand (a link, a file of someone else's) is never written through
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"graphstore {' '.join(mask_secrets(a) for a in sys.argv[1:])}\n\n{text}")
+            handle.write(f"graphstore {' '.join(mask_argv(sys.argv[1:]))}\n\n{text}")
         return path
     except OSError:
         return None

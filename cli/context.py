@@ -8,9 +8,10 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from graphstore.cli.tables import TableConsole
 from graphstore.config import Resolved, Settings, mask_text, resolve_settings
 
-console = Console()
+console = TableConsole()  # tables never cut a header or value (cli/tables.py)
 err_console = Console(stderr=True)
 _resolved: list[Resolved] = []  # the running command's settings, for the error boundary's "Settings:" line
 

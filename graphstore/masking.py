@@ -77,3 +77,16 @@ def mask_secret(text: str, *secrets: str) -> str:
         if secret:
             text = text.replace(secret, MASK)
     return mask_text(text)
+
+
+def mask_argv(argv: list[str]) -> list[str]:
+    """A command line with the value of every secret-named option masked (`--neo4j-password X`, `--token=X`),
+    and mask_text applied to each argument."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        flag = argv[i - 1] if i else ""
+        if flag.startswith("-") and "=" not in flag and SECRET_NAME.search(flag) and not arg.startswith("-"):
+            out.append(MASK)
+        else:
+            out.append(mask_text(arg))
+    return out

@@ -159,3 +159,18 @@ def test_cli_never_prints_a_secret(tmp_path: Path) -> None:
         if leaks or proc.returncode != code or shown not in output:
             failures.append((args[-2:], proc.returncode, leaks, output[-600:]))
     assert not failures, failures
+
+
+def test_a_secret_option_value_is_masked_in_a_logged_command_line():
+    from graphstore.masking import mask_argv
+
+    argv = ["--neo4j-password", "S3cret", "store", "status", "--token=abc", "--graph-store", "bolt://u:pw@h:1"]
+    assert mask_argv(argv) == [
+        "--neo4j-password",
+        "****",
+        "store",
+        "status",
+        "--token=****",
+        "--graph-store",
+        "bolt://u:****@h:1",
+    ]
