@@ -6,13 +6,20 @@ across the whole graph, so `uid = f"{graph_id}:{key}"` identifies a node in any 
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import igraph
+    import networkx
+    import pandas  # type: ignore[import-untyped]
 
 from graphstore.names import GRAPH_ID_PATTERN, IDENTIFIER, RESERVED_PROPS, check_graph_id, check_identifier
 
@@ -26,6 +33,12 @@ __all__ = [
     "check_graph_id",
     "check_identifier",
 ]
+
+
+def _convert() -> ModuleType:
+    """graphstore.convert, where every conversion lives. It imports this module, so Graph's to_*/from_* methods reach
+    it when called (by name, keeping the layer table's one direction convert -> graph and no import-time cycle)."""
+    return importlib.import_module("graphstore.convert")
 
 
 def _column(values: Any, n: int, name: str) -> np.ndarray:
@@ -204,3 +217,43 @@ class Graph:
             "nodes": {lb: len(t) for lb, t in self.nodes.items()},
             "edges": {ty: len(t) for ty, t in self.edges.items()},
         }
+
+    # ---- conversions (implemented in graphstore.convert) ------------------------------------------------------------
+
+    def to_networkx(self, types: list[str] | None = None, directed: bool | None = None) -> networkx.Graph:
+        """A networkx (Di)Graph keyed by node key: node attribute `label` and properties, edge attribute `type` and
+        properties (parallel edges of one pair collapse, as networkx's simple graphs do)."""
+        return _convert().to_networkx(self, types, directed)
+
+    def to_igraph(self, types: list[str] | None = None, weight: str | None = None) -> igraph.Graph:
+        """An igraph.Graph in node_index() order with vertex attributes key and label (and edge `weight` if asked)."""
+        return _convert().to_igraph(self, types, weight)
+
+    def to_pandas(self) -> tuple[pandas.DataFrame, pandas.DataFrame]:
+        """(nodes, edges) DataFrames: `:ID`, `:LABEL` and properties; `:START_ID`, `:END_ID`, `:TYPE`, `:START_LABEL`,
+        `:END_LABEL`, `:DIRECTED` and properties (graphstore.convert.to_pandas)."""
+        return _convert().to_pandas(self)
+
+    def to_arrow(self) -> tuple[pa.Table, pa.Table]:
+        """(nodes, edges) as Arrow tables with to_pandas' columns."""
+        return _convert().to_arrow(self)
+
+    @classmethod
+    def from_pandas(
+        cls, nodes: pandas.DataFrame, edges: pandas.DataFrame | None = None, *, graph_id: str, kind: str = "custom"
+    ) -> Graph:
+        """A Graph from to_pandas' tables (one node table per `:LABEL`, one edge table per `:TYPE`)."""
+        return _convert().fill_from_pandas(cls(graph_id, kind), nodes, edges)
+
+    @classmethod
+    def from_arrow(
+        cls, nodes: pa.Table, edges: pa.Table | None = None, *, graph_id: str, kind: str = "custom"
+    ) -> Graph:
+        """A Graph from to_arrow's tables."""
+        return _convert().fill_from_arrow(cls(graph_id, kind), nodes, edges)
+
+    @classmethod
+    def from_networkx(cls, g: networkx.Graph, *, graph_id: str, kind: str = "custom") -> Graph:
+        """A Graph from a networkx graph with integer node ids (node attribute `label`, edge attribute `type`, the
+        rest properties: to_networkx's layout)."""
+        return _convert().fill_from_networkx(cls(graph_id, kind), g)

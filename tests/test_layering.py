@@ -9,6 +9,7 @@ counts as much as a top-level one. Layers, bottom to top (docs/DESIGN.md, team r
     L3  jobs
     L3.5 experiments (grids of jobs)
     L3.7 report (reads runs, graphs and experiments)
+    L3.9 api (the Python API: gs.extract, gs.ingest, gs.connect)
     L4  cli
 
 A component may import any component of a lower layer, and a peer of its own layer only along PEER_EDGES.
@@ -63,6 +64,7 @@ LAYERS: dict[str, float] = {
     "graphstore.jobs": 3,
     "graphstore.experiments": 3.5,
     "graphstore.report": 3.7,
+    "graphstore.api": 3.9,
     "graphstore.cli": 4,
 }
 
@@ -80,6 +82,7 @@ PEER_EDGES: set[tuple[str, str]] = {
     ("graphstore.graph", "graphstore.names"),
     ("graphstore.config", "graphstore.masking"),
     ("graphstore.config", "graphstore.safe_fs"),  # config files are trusted only when no other user can write them
+    ("graphstore.config", "graphstore.registry"),  # graph store backends by URI scheme (STORE_BACKENDS)
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
     ("graphstore.persist", "graphstore.connections"),
