@@ -1,6 +1,6 @@
 """Graph write throughput against the limits of each store, all in one run on the same graph.
 
-    python -m bench.ingest [--scale 1.0] [--sample 20000] [--batch-size 20000] [--run-dir DIR] [--only X]
+    python -m bench.ingest [--scale 1.0] [--sample 20000] [--batch-size 20000] [--run-dir DIR] [--only X] [--pairs 2]
 
 The graph: 200k Neuron nodes (layer property) and 2M random WEIGHT edges (w, abs_w) at --scale 1.
 Embedded (Ladybug): the store's write (bounded COPY pieces, progress per piece) vs the bare `COPY ... FROM` of the
@@ -13,7 +13,10 @@ Neo4j (needs GRAPHSTORE_TEST_NEO4J_URI, `eval "$(graphstore services env)"`):
   it, with GRAPHSTORE_NEO4J_WRITERS parallel lanes, default 2), after a warm-up write of a --warmup fraction of
   the graph (the first write after a server start runs while the JIT compiles and G1 sizes the heap: 1.3-1.8x
   slower; --warmup 0 measures that);
-- anchor: one auto-commit CREATE per relationship on a --sample of the edges.
+- anchor: one auto-commit CREATE per relationship on a --sample of the edges;
+- drop vs write: the written graph dropped by one writer (the drop before issue 19), then --pairs rounds of a
+  write, a --replace over it (its delete phase timed apart) and a drop, with the store's own drop (halves in two
+  lanes when writers > 1); each line gives the load average.
 """
 
 from __future__ import annotations
@@ -160,6 +163,43 @@ def per_row_rate(store, graph: Graph, sample: int) -> float:
     return sample / seconds
 
 
+def replace_timed(store, graph: Graph) -> tuple[float, float]:
+    """Seconds of one `write_graph(replace=True)` over the stored graph, and of its delete phase alone."""
+    delete, marks = store._delete_graph, {}
+
+    def timed_delete(graph_id: str) -> None:
+        delete(graph_id)
+        marks["deleted"] = time.perf_counter()
+
+    store._delete_graph = timed_delete
+    try:
+        start = time.perf_counter()
+        store.write_graph(graph, replace=True)
+    finally:
+        store._delete_graph = delete
+    return time.perf_counter() - start, marks["deleted"] - start
+
+
+def drop_vs_write(store, graph: Graph, write_s: float, pairs: int) -> None:
+    """Drop, replace and write side by side: the graph just written is dropped the way it was before issue 19 (one
+    writer); then `pairs` times a write is followed by a --replace (its delete phase timed apart) and a drop, with
+    the store's writers. Ends with the graph dropped."""
+    writers, store.writers = store.writers, 1
+    (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
+    store.writers = writers
+    print(f"neo4j drop, one writer: {drop_s:.1f} s (the write before it {write_s:.1f} s: {drop_s / write_s:.2f})")
+    how = "halves in 2 lanes" if store.writers > 1 else "one writer"
+    for pair in range(1, pairs + 1):
+        write_s = write_timed(store, graph)["total_s"]
+        replace_s, replace_drop_s = replace_timed(store, graph)
+        (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
+        print(
+            f"neo4j pair {pair} (drop: {how}; load {os.getloadavg()[0]:.1f}): write {write_s:.1f} s; replace "
+            f"{replace_s:.1f} s, of which its drop {replace_drop_s:.1f} s; drop {drop_s:.1f} s; "
+            f"drop / write {drop_s / write_s:.2f}, replace's drop / write {replace_drop_s / write_s:.2f}"
+        )
+
+
 def server_files(run_dir: str | None) -> tuple[Path, Path] | None:
     """(neo4j.conf, distribution dir) of the local server in run_dir (`graphstore services start --run-dir`)."""
     uri = os.environ.get("GRAPHSTORE_TEST_NEO4J_URI", "")
@@ -224,11 +264,11 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
             f"(edges {ours['edge_s']:.1f} s, {m / ours['edge_s']:,.0f} rel/s; "
             f"{m / ours['total_s']:,.0f} rel/s over the whole write), RSS +{ours['rss_increase_mib']:.0f} MiB"
         )
-        (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
-        print(f"neo4j drop of the graph: {drop_s:.1f} s")
-        row_rate = per_row_rate(store, graph, args.sample)
-    print(f"neo4j per-row CREATE (anchor, {args.sample:,}-edge sample): {row_rate:,.0f} rel/s")
-    print(f"ratio store / per-row: {m / ours['total_s'] / row_rate:.1f}x")
+        drop_vs_write(store, graph, ours["total_s"], args.pairs)
+        row_rate = None if args.skip_anchor else per_row_rate(store, graph, args.sample)
+    if row_rate is not None:
+        print(f"neo4j per-row CREATE (anchor, {args.sample:,}-edge sample): {row_rate:,.0f} rel/s")
+        print(f"ratio store / per-row: {m / ours['total_s'] / row_rate:.1f}x")
     if limit is not None:
         print(
             f"ratio store / importer (whole graph, wall): {limit['import_s'] / ours['total_s']:.2f} "
@@ -247,6 +287,8 @@ def main() -> None:
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--run-dir", default=None, help="run dir of the local server (for its neo4j.conf)")
     parser.add_argument("--only", choices=("embedded", "neo4j"), default=None)
+    parser.add_argument("--pairs", type=int, default=2, help="Neo4j write / replace / drop rounds after the first")
+    parser.add_argument("--skip-anchor", action="store_true", help="skip the per-row CREATE anchor")
     parser.add_argument(
         "--warmup",
         type=float,

@@ -271,7 +271,6 @@ def _hub_graph(graph_id: str) -> Graph:
 @pytest.mark.parametrize("writers", [1, 2])  # one writer; halves in two lanes after the cut between them
 def test_drop_deletes_exactly_the_graph(monkeypatch, writers):
     monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_BATCH", 7)  # many transactions, a hub split across them
-    monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_NODE_BATCH", 5)
     with _store(writers=writers) as store:
         gone, kept = _hub_graph(f"drop-hub-{writers}"), random_graph(f"drop-kept-{writers}", 30, 200, seed=4)
         for graph in (gone, kept):
@@ -288,17 +287,17 @@ def test_drop_deletes_exactly_the_graph(monkeypatch, writers):
 def test_an_interrupted_drop_in_halves_is_finished_by_the_next(monkeypatch):
     """A drop stopped after the cut (one half's lane failing) leaves the graph marked, never complete; dropping
     again deletes the rest, and a graph sharing the store keeps every node and relationship."""
-    monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_NODE_BATCH", 5)
+    monkeypatch.setattr("graphstore.store.neo4j_store.DELETE_BATCH", 7)
     with _store(writers=2) as store:
         gone, kept = _hub_graph("drop-cut"), random_graph("drop-cut-kept", 30, 200, seed=5)
         for graph in (gone, kept):
             store.write_graph(graph, replace=True)
         run_delete = store._run_delete
 
-        def fail_low_half(cypher, params):
+        def fail_low_half(statements, params):
             if params.get("low") is True:
                 raise KeyboardInterrupt
-            return run_delete(cypher, params)
+            return run_delete(statements, params)
 
         monkeypatch.setattr(store, "_run_delete", fail_low_half)
         with pytest.raises(KeyboardInterrupt):
@@ -312,6 +311,26 @@ def test_an_interrupted_drop_in_halves_is_finished_by_the_next(monkeypatch):
         assert _counts(store, gone.graph_id) == (0, 0) and store.graph_info(gone.graph_id) is None
         assert _counts(store, kept.graph_id) == (30, 200)
         assert _triples(store.read_graph(kept.graph_id)) == _triples(kept)
+        store.drop_graph(kept.graph_id)
+
+
+@pytest.mark.neo4j
+def test_a_drop_lane_chosen_as_deadlock_victim_is_finished_by_one_writer(monkeypatch):
+    with _store(writers=2) as store:
+        gone, kept = _hub_graph("drop-victim"), random_graph("drop-victim-kept", 30, 200, seed=9)
+        for graph in (gone, kept):
+            store.write_graph(graph, replace=True)
+        run_delete = store._run_delete
+
+        def victim(statements, params):
+            if params.get("low") is True:
+                raise _driver_error("Neo.TransientError.Transaction.DeadlockDetected")
+            return run_delete(statements, params)
+
+        monkeypatch.setattr(store, "_run_delete", victim)
+        store.drop_graph(gone.graph_id)
+        assert _counts(store, gone.graph_id) == (0, 0) and store.graph_info(gone.graph_id) is None
+        assert _counts(store, kept.graph_id) == (30, 200)
         store.drop_graph(kept.graph_id)
 
 

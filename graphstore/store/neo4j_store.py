@@ -13,8 +13,8 @@ relationships, row ranges for nodes; each lane records its batches on its own :G
 commits never wait for one lock.
 Deletes run in bounded `CALL { ... } IN TRANSACTIONS`, so any graph size fits the server's transaction memory.
 With two or more writers a drop splits the graph's nodes in two halves by internal id, deletes the relationships
-between the halves (one writer), then each half's nodes with their relationships in a lane of its own: the halves
-no longer share a relationship record, so the lanes never wait for each other's locks (bench/RESULTS.md, "Drop").
+between the halves (one writer), then each half's relationships and nodes in a lane of its own: the halves no
+longer share a relationship record, so the lanes never wait for each other's locks (bench/RESULTS.md, "Drop").
 """
 
 from __future__ import annotations
@@ -61,14 +61,15 @@ RESUME_HINT = (
     "with --resume (or drop it with `graphstore store drop-graph`)."
 )
 DELETE_BATCH = 10_000  # relationships per delete transaction
-DELETE_NODE_BATCH = 1_000  # nodes (with their relationships) per delete transaction of a drop's lane
-CUT_RELS = (
-    "MATCH (a:GraphNode {graph_id: $g}) WHERE id(a) < $pivot MATCH (a)-[r]-(b) WHERE id(b) >= $pivot "
+CUT_RELS = (  # only r is kept for the inner transactions (the planner's Eager holds every row in memory)
+    "MATCH (a:GraphNode {graph_id: $g})-[r]->(b) WHERE (id(a) < $pivot) <> (id(b) < $pivot) WITH r "
     "CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS"
 )
-DELETE_PART = (
+DELETE_HALF = (  # after the cut, every relationship of a half leaves one of its nodes
+    "MATCH (a:GraphNode {graph_id: $g})-[r]->() WHERE (id(a) < $pivot) = $low WITH r "
+    "CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
     "MATCH (n:GraphNode {graph_id: $g}) WHERE (id(n) < $pivot) = $low "
-    "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS"
+    "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
 )
 GRAPH_RECORD = "(g:Graph {graph_id: $g})"
 LANE_RECORD = "(g:GraphLane {graph_id: $g, lane: $lane})"
@@ -315,11 +316,10 @@ class Neo4jStore(GraphStore):
         self._node_ids = {k: v for k, v in self._node_ids.items() if k[0] != graph_id}
         if self.writers > 1:
             self._delete_in_halves(graph_id)
-        else:
-            self.execute(
-                "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
-                {"g": graph_id, "batch": DELETE_BATCH},
-            )
+        self.execute(  # with halves: what they left (nothing, unless their lanes gave up on deadlocks)
+            "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
+            {"g": graph_id, "batch": DELETE_BATCH},
+        )
         self.execute(
             "MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
             {"g": graph_id, "batch": DELETE_BATCH},
@@ -329,23 +329,30 @@ class Neo4jStore(GraphStore):
 
     def _delete_in_halves(self, graph_id: str) -> None:
         """Cut the graph in two halves by node id (their relationships between deleted by one writer), then delete
-        each half's nodes and relationships in a lane of its own. Every statement deletes only what is still there,
-        so a drop that is interrupted (or a lane chosen as a deadlock victim) is simply run again."""
+        each half's relationships and nodes in a lane of its own. Every statement deletes only what is still there,
+        so a drop that is interrupted is simply run again, and a lane chosen as a deadlock victim (seen once, on a
+        graph a killed write had left) leaves its rest to the single-writer pass that follows."""
         pivot = self.execute(
             "MATCH (n:GraphNode {graph_id: $g}) RETURN percentileDisc(id(n), 0.5) AS p", {"g": graph_id}
         ).rows[0][0]
         if pivot is None:
             return
-        keys = {"g": graph_id, "pivot": pivot}
-        self._retry_deadlocks(partial(self._run_delete, CUT_RELS, {**keys, "batch": DELETE_BATCH}))
-        halves = [{**keys, "low": low, "batch": DELETE_NODE_BATCH} for low in (True, False)]
+        keys = {"g": graph_id, "pivot": pivot, "batch": DELETE_BATCH // 4}
+        self._retry_deadlocks(partial(self._run_delete, (CUT_RELS,), keys))
+        halves = [{**keys, "low": low} for low in (True, False)]
         with ThreadPoolExecutor(max_workers=len(halves), thread_name_prefix="graphstore-drop") as pool:
-            for done in [pool.submit(self._retry_deadlocks, partial(self._run_delete, DELETE_PART, p)) for p in halves]:
-                done.result()
+            lanes = [pool.submit(self._run_delete, DELETE_HALF, half) for half in halves]
+            for lane in lanes:
+                try:
+                    lane.result()
+                except ex.TransientError as exc:  # a deadlock victim: the single-writer pass after this finishes
+                    if "DeadlockDetected" not in (exc.code or ""):
+                        raise
 
-    def _run_delete(self, cypher: str, params: dict[str, Any]) -> bool:
-        """One delete statement (for _retry_deadlocks)."""
-        self.execute(cypher, params)
+    def _run_delete(self, statements: tuple[str, ...], params: dict[str, Any]) -> bool:
+        """Delete statements in order (for _retry_deadlocks: each deletes only what is still there)."""
+        for cypher in statements:
+            self.execute(cypher, params)
         return True
 
     # ---- writes -------------------------------------------------------------------------------------------
