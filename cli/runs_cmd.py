@@ -4,43 +4,33 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from typing import Any
 
 import typer
 from rich.table import Table
 
+from graphstore.cli.adapter import OUTPUT_PANEL, Extra, job_command
 from graphstore.cli.context import console, settings_of
+from graphstore.cli.output import OutputFormat, print_rows
 from graphstore.errors import TrackingError
+from graphstore.jobs.runs import RUNS_LIST, RunsTable
 from graphstore.tracking import open_tracking
 
 app = typer.Typer(help="Inspect tracked runs (training, pruning, ingestion, analyses).", no_args_is_help=True)
 
 
-@app.command("list")
-def list_runs(
-    ctx: typer.Context,
-    kind: str | None = typer.Option(None, help="Only runs of this kind (e.g. train, prune-imp)."),
-    limit: int = typer.Option(50, help="How many runs, newest first."),
-) -> None:
-    """List runs, newest first.
+FORMAT = Extra(
+    "fmt",
+    OutputFormat,
+    typer.Option(OutputFormat.table, "--format", "-f", help="table, csv or json.", rich_help_panel=OUTPUT_PANEL),
+)
 
-    Example: graphstore runs list --kind train
-    """
-    with open_tracking(settings_of(ctx).tracking_url) as tracking:
-        runs = tracking.list_runs(kind=kind, limit=limit)
-    table = Table(title="runs")
-    for column in ("id", "kind", "name", "status", "parent", "created", "finished"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
-            str(run.id),
-            run.kind,
-            run.name,
-            run.status,
-            str(run.parent_run_id or ""),
-            f"{run.created_at:%Y-%m-%d %H:%M}",
-            f"{run.finished_at:%H:%M:%S}" if run.finished_at else "",
-        )
-    console.print(table)
+
+def _render_list(result: RunsTable, cli: dict[str, Any]) -> None:
+    print_rows(result.columns, result.rows, cli["fmt"], title="runs")
+
+
+app.command("list")(job_command(RUNS_LIST, _render_list, extras=(FORMAT,)))
 
 
 @app.command("show")

@@ -188,14 +188,44 @@ class Tracking:
             row = session.get(Run, run_id)
             return None if row is None else to_record(RunRecord, row)
 
-    def list_runs(self, kind: str | None = None, status: str | None = None, limit: int | None = 50) -> list[RunRecord]:
-        """Runs, newest first, optionally of one kind / status."""
+    def list_runs(
+        self,
+        kind: str | None = None,
+        status: str | None = None,
+        limit: int | None = 50,
+        *,
+        name: str | None = None,
+        parent_run_id: int | None = None,
+        since: datetime | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally of one kind / status, a name pattern (`*` any text), a parent, or created
+        at or after `since`."""
         query = select(Run).order_by(Run.id.desc()).limit(limit)
         if kind is not None:
             query = query.where(Run.kind == kind)
         if status is not None:
             query = query.where(Run.status == status)
+        if name is not None:
+            pattern = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+            query = query.where(Run.name.like(pattern, escape="\\"))
+        if parent_run_id is not None:
+            query = query.where(Run.parent_run_id == parent_run_id)
+        if since is not None:
+            query = query.where(Run.created_at >= since)
         return self._all(RunRecord, query)
+
+    def final_metrics(self, run_ids: Iterable[int]) -> dict[int, dict[str, float]]:
+        """Each run's last value of every metric, keyed `split/name` (or `name` without a split)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        query = select(Metric).where(Metric.run_id.in_(ids)).order_by(Metric.step, Metric.id)
+        out: dict[int, dict[str, float]] = {i: {} for i in ids}
+        with self._session() as session:
+            for row in session.scalars(query):
+                record = _metric_record(row)
+                out[record.run_id][f"{record.split}/{record.name}" if record.split else record.name] = record.value
+        return out
 
     def _all(self, cls: type, query: Select) -> list:
         """Execute a select of ORM rows and copy them into records."""
