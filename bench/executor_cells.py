@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 
 
 @dataclass(frozen=True)
@@ -39,4 +39,4 @@ def run_cell(ctx: CellContext, p: BusyParams) -> None:
     ctx.record("cells", seconds=time.perf_counter() - start, checksum=checksum, pid=os.getpid())
 
 
-PIPELINE = register_pipeline(Pipeline("bench-busy", BusyParams, run_cell))
+PIPELINE = PIPELINES.register(Pipeline("bench-busy", BusyParams, run_cell))

@@ -3,24 +3,33 @@
 A config file decides where graphs and passwords go, so it is trusted only when it belongs to the user (or root) and
 no other user can write it (graphstore.safe_fs); otherwise it is refused. Each setting remembers where it came from
 (`Resolved.origins`), so `config show` and connection messages can name the file that set a server address.
+
+Which graph store a URI means is the scheme's: STORE_BACKENDS maps URI schemes to backends (a path or `file:` is the
+embedded store). The backends themselves live in the store layer (graphstore/store/backends/, one module each, or a
+GRAPHSTORE_PLUGINS module) and register here on first lookup, so this module never imports a driver.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from graphstore.errors import ConfigError
 from graphstore.masking import mask_text, mask_url
+from graphstore.registry import Registry, UnknownName
 from graphstore.safe_fs import UnsafePath, read_trusted_bytes
 
 __all__ = [
     "ConfigFile",
     "Resolved",
+    "STORE_BACKENDS",
     "Settings",
+    "StoreBackend",
     "config_file_path",
     "default_data_dir",
     "find_config_file",
@@ -28,11 +37,48 @@ __all__ = [
     "mask_text",
     "mask_url",
     "resolve_settings",
+    "store_scheme",
 ]
 
 ENV_PREFIX = "GRAPHSTORE_"
 SECRET_FIELDS = frozenset({"neo4j_password"})
-NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+FILE_SCHEME = "file"
+
+
+class UnknownStoreScheme(UnknownName, ConfigError):
+    """A graph store URI names a scheme no backend registered."""
+
+
+@dataclass(frozen=True)
+class StoreBackend:
+    """A graph store backend: its name, the URI schemes that select it, and `open(settings)`, which returns a
+    graphstore.store.base.GraphStore. `shared`: several processes may open it at once (a server), not just one."""
+
+    name: str
+    schemes: tuple[str, ...]
+    open: Callable[[Settings], Any]
+    summary: str = ""
+    shared: bool = False
+
+
+STORE_BACKENDS: Registry[StoreBackend] = Registry(
+    "graph store scheme",
+    "graphstore.store.backends",
+    handle="STORE_BACKENDS",
+    keys=lambda backend: backend.schemes,
+    normalise=lambda scheme: scheme.strip().lower(),
+    error=UnknownStoreScheme,
+    hint="A path (or file:PATH) is the embedded store; set graph_store, GRAPHSTORE_GRAPH_STORE or --graph-store.",
+)
+
+
+def store_scheme(uri: str) -> str:
+    """The scheme that picks a URI's backend: `bolt` for bolt://host, `file` for a path or a file: URI."""
+    match = URI_SCHEME.match(uri)
+    if match:
+        return match.group(1).lower()
+    return FILE_SCHEME
 
 
 def default_data_dir() -> Path:
@@ -81,8 +127,14 @@ class Settings:
         return self.graph_store or str(Path(self.data_dir) / "graphs.lbdb")
 
     @property
+    def store_backend(self) -> StoreBackend:
+        """The backend the graph store URI's scheme selects (STORE_BACKENDS); an unknown scheme lists the known."""
+        return STORE_BACKENDS.get(store_scheme(self.graph_store_uri))
+
+    @property
     def is_neo4j(self) -> bool:
-        return self.graph_store_uri.startswith(NEO4J_SCHEMES)
+        """Whether the graph store is a Neo4j server (the backend registered for the URI's scheme is `neo4j`)."""
+        return self.store_backend.name == "neo4j"
 
     @property
     def tracking_url(self) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graphstore.config import Settings
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.jobs.base import JobContext
 from graphstore.tracking.db import upgrade
 
@@ -67,7 +67,7 @@ def _hold(p: ToyParams) -> None:
     Path(f"{p.hold}.{p.seed}.after").touch()
 
 
-PIPELINE = register_pipeline(
+PIPELINE = PIPELINES.register(
     Pipeline(
         "toy-sum",
         ToyParams,

@@ -147,8 +147,13 @@ class ConvOnly:
 def test_kind_that_does_not_apply_to_an_mlp(trained, tmp_path):
     root, _ = trained
     if "multilayer" not in registry.KINDS:
-        registry.register("conv-only-test", ConvOnly, applies=registry.requires_conv)(
-            lambda c, d, p, g: Graph(g, "conv-only-test")
+        registry.KINDS.register(
+            registry.GraphKind(
+                "conv-only-test",
+                ConvOnly,
+                lambda c, d, p, g: Graph(g, "conv-only-test"),
+                applies=registry.requires_conv,
+            )
         )
     name = "multilayer" if "multilayer" in registry.KINDS else "conv-only-test"
     data = load_dataset("digits", root)

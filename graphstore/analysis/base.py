@@ -1,7 +1,8 @@
 """What every graph analysis shares: the projection (which edges, which weight), results, and a registry.
 
-Adding an analysis is adding one module to graphstore/analysis that calls `register(AnalysisSpec(...))` at import:
-ANALYSES (a graphstore.registry.Registry) imports every module of the package on first lookup.
+Adding an analysis is adding one module to graphstore/analysis (or a plugin module named in GRAPHSTORE_PLUGINS) that
+calls `ANALYSES.register(AnalysisSpec(...))` at import: ANALYSES (a graphstore.registry.Registry) imports, on first
+lookup, the modules of the package that register into it (never the runners, workers or helpers).
 
 An analysis is a dataclass of parameters plus a client function (igraph / leidenalg / networkx on the in-memory
 Graph) and, where Graph Data Science has the algorithm, a GDS function that runs it inside Neo4j and writes the
@@ -109,7 +110,8 @@ class AnalysisResult:
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """A registered analysis: its parameter dataclass, its engines, and the graph kinds it fits (None = any)."""
+    """A registered analysis: its parameter dataclass, its engines, the graph kinds it fits (None = any), the node
+    properties it writes, and the graph report section that shows its results (a name the report layer draws)."""
 
     name: str
     params: type
@@ -117,25 +119,18 @@ class AnalysisSpec:
     gds: Callable[[Any, str, Any], AnalysisResult] | None = None
     kinds: tuple[str, ...] | None = None
     summary: str = ""
+    writes: tuple[str, ...] = ()
+    report: str = ""
 
-
-# Modules of the package that register no analysis, so the registry never imports them: the nested-SBM worker (run
-# by another interpreter), the runners that record in the tracking DB, and the checkpoint reports (they load torch).
-NOT_ANALYSIS_MODULES = ("nsbm_worker", "run", "compare", "modules", "noise", "topology_report")
 
 ANALYSES: Registry[AnalysisSpec] = Registry(
     "analysis",
     "graphstore.analysis",
+    handle="ANALYSES",
     plural="analyses",
-    skip=NOT_ANALYSIS_MODULES,
     error=UnknownAnalysis,
     hint="`graphstore analyze --help` lists them.",
 )
-
-
-def register(spec: AnalysisSpec) -> AnalysisSpec:
-    """Add an analysis to the registry: a module of graphstore.analysis calls this at import, so one file adds one."""
-    return ANALYSES.register(spec.name, spec)
 
 
 def edge_weights(graph: Graph, projection: Projection, types: list[str]) -> np.ndarray | None:

@@ -14,12 +14,12 @@ import numpy as np
 
 from graphstore.analysis import gds
 from graphstore.analysis.base import (
+    ANALYSES,
     AnalysisResult,
     AnalysisSpec,
     Projection,
     invalid,
     per_label,
-    register,
     undirected_igraph,
 )
 from graphstore.graph import Graph
@@ -142,16 +142,18 @@ def _gds_write(
     return run
 
 
-register(
+ANALYSES.register(
     AnalysisSpec(
         "degree",
         DegreeParams,
         degree_client,
         _gds_write("degree", "degree", lambda p: {}, ("nodePropertiesWritten",)),
+        writes=("degree", "weighted_degree"),
+        report="centrality",
         summary="Degree and weighted degree.",
     )
 )
-register(
+ANALYSES.register(
     AnalysisSpec(
         "pagerank",
         PageRankParams,
@@ -162,10 +164,12 @@ register(
             lambda p: {"dampingFactor": p.damping, "maxIterations": 200, "tolerance": 1e-10},
             ("ranIterations", "didConverge"),
         ),
+        writes=("pagerank",),
+        report="centrality",
         summary="PageRank.",
     )
 )
-register(
+ANALYSES.register(
     AnalysisSpec(
         "betweenness",
         BetweennessParams,
@@ -176,10 +180,12 @@ register(
             lambda p: {"samplingSize": p.samples, "samplingSeed": p.seed} if p.samples else {},
             ("nodePropertiesWritten",),
         ),
+        writes=("betweenness",),
+        report="centrality",
         summary="Betweenness centrality (exact or sampled).",
     )
 )
-register(
+ANALYSES.register(
     AnalysisSpec(
         "eigenvector",
         EigenvectorParams,
@@ -190,15 +196,19 @@ register(
             lambda p: {"maxIterations": 500, "tolerance": 1e-10},
             ("ranIterations", "didConverge"),
         ),
+        writes=("eigenvector",),
+        report="centrality",
         summary="Eigenvector centrality.",
     )
 )
-register(
+ANALYSES.register(
     AnalysisSpec(
         "kcore",
         KCoreParams,
         kcore_client,
         _gds_write("kcore", "kcore", lambda p: {}, ("nodePropertiesWritten", "degeneracy")),
+        writes=("kcore",),
+        report="centrality",
         summary="k-core number of every node.",
     )
 )

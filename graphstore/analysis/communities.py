@@ -15,6 +15,7 @@ import numpy as np
 
 from graphstore.analysis import gds
 from graphstore.analysis.base import (
+    ANALYSES,
     AnalysisError,
     AnalysisResult,
     AnalysisSpec,
@@ -22,7 +23,6 @@ from graphstore.analysis.base import (
     igraph_seeded,
     invalid,
     per_label,
-    register,
     undirected_igraph,
 )
 from graphstore.graph import Graph
@@ -109,29 +109,35 @@ def _leiden_config(params: CommunityParams) -> dict[str, Any]:
     return {"gamma": params.resolution, "randomSeed": params.seed, "maxLevels": 10}
 
 
-register(
+ANALYSES.register(
     AnalysisSpec(
         "louvain",
         CommunityParams,
         louvain_client,
         _gds_community("louvain", "louvain", _louvain_config),
+        writes=("louvain",),
+        report="communities",
         summary="Louvain communities and modularity (igraph / GDS).",
     )
 )
-register(
+ANALYSES.register(
     AnalysisSpec(
         "leiden",
         CommunityParams,
         leiden_client,
         _gds_community("leiden", "leiden", _leiden_config),
+        writes=("leiden",),
+        report="communities",
         summary="Leiden communities and modularity (leidenalg / GDS).",
     )
 )
-register(
+ANALYSES.register(
     AnalysisSpec(
         "label-propagation",
         CommunityParams,
         label_propagation_client,
+        writes=("label_propagation",),
+        report="communities",
         summary="Label propagation communities (igraph).",
     )
 )

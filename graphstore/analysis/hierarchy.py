@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from graphstore.analysis.base import (
+    ANALYSES,
     AnalysisError,
     AnalysisResult,
     AnalysisSpec,
@@ -40,7 +41,6 @@ from graphstore.analysis.base import (
     igraph_seeded,
     invalid,
     per_label,
-    register,
     undirected_igraph,
 )
 from graphstore.analysis.trees import check_leaves, newick_label, reference_tree, robinson_foulds
@@ -348,12 +348,13 @@ def community_graph(
     return tree
 
 
-register(
+ANALYSES.register(
     AnalysisSpec(
         "hierarchy",
         HierarchyParams,
         hierarchy_client,
         kinds=("coactivation", "weights"),
+        report="class-tree",
         summary="Class hierarchy (nested partition -> class tree) and Robinson-Foulds vs a reference.",
     )
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from graphstore.analysis.base import AnalysisError, AnalysisResult, AnalysisSpec, invalid, register
+from graphstore.analysis.base import ANALYSES, AnalysisError, AnalysisResult, AnalysisSpec, invalid
 from graphstore.graph import Graph
 
 
@@ -57,12 +57,13 @@ def hubness_client(graph: Graph, params: HubnessParams) -> AnalysisResult:
     return AnalysisResult({"Sample": (samples.keys, {"hub": hub})}, summary)
 
 
-register(
+ANALYSES.register(
     AnalysisSpec(
         "hubness",
         HubnessParams,
         hubness_client,
         kinds=("knn",),
+        report="knn-hubness",
         summary="k-occurrence distribution and skewness of a kNN graph (hubs and anti-hubs).",
     )
 )

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphstore.analysis.base import (
+    ANALYSES,
     AnalysisResult,
     AnalysisSpec,
     Projection,
     invalid,
     per_label,
-    register,
     undirected_igraph,
 )
 from graphstore.graph import Graph
@@ -60,4 +60,6 @@ def stats_client(graph: Graph, params: StatsParams) -> AnalysisResult:
     return AnalysisResult(per_label(graph, columns), summary)
 
 
-register(AnalysisSpec("stats", StatsParams, stats_client, summary="Components, diameter, paths, clustering, degrees."))
+ANALYSES.register(
+    AnalysisSpec("stats", StatsParams, stats_client, summary="Components, diameter, paths, clustering, degrees.")
+)

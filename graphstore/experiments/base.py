@@ -44,12 +44,11 @@ class Pipeline(Generic[P]):
         return (self.params.__doc__ or "").strip().splitlines()[0] if self.params.__doc__ else ""
 
 
-PIPELINES: Registry[Pipeline[Any]] = Registry("experiment pipeline", "graphstore.experiments.pipelines")
-
-
-def register_pipeline(pipeline: Pipeline[P]) -> Pipeline[P]:
-    """Add a pipeline to PIPELINES under its name (each pipeline module registers its own)."""
-    return PIPELINES.register(pipeline.name, pipeline)
+# Each module of graphstore/experiments/pipelines (or a plugin module in GRAPHSTORE_PLUGINS) registers its own:
+# PIPELINE = PIPELINES.register(Pipeline("name", Params, run_cell)).
+PIPELINES: Registry[Pipeline[Any]] = Registry(
+    "experiment pipeline", "graphstore.experiments.pipelines", handle="PIPELINES", plural="experiment pipelines"
+)
 
 
 class PipelineUnavailable(GraphstoreError):

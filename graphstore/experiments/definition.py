@@ -238,10 +238,13 @@ def find_definition(name: str) -> Definition:
             )
         return load_definition(candidate)
     files: Registry[Path] = Registry(
-        "experiment", normalise=str.strip, hint="`graphstore experiment list` describes them."
+        "experiment",
+        keys=lambda path: (path.stem,),
+        normalise=str.strip,
+        hint="`graphstore experiment list` describes them.",
     )
-    for stem, path in definition_files().items():
-        files.register(stem, path)
+    for path in definition_files().values():
+        files.register(path)
     return load_definition(files.get(name))
 
 

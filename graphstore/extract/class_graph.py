@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import dijkstra
 from graphstore.errors import GraphstoreError
 from graphstore.extract.activations import latents
 from graphstore.extract.knn import METRICS, check_k, knn_search, union_edges
-from graphstore.extract.registry import register, requires_multiclass
+from graphstore.extract.registry import KINDS, GraphKind, requires_multiclass
 from graphstore.extract.weights import add_class_nodes
 from graphstore.graph import Graph
 
@@ -158,7 +158,6 @@ def check_class_graph(
         check_k([params.k], n)
 
 
-@register("class-graph", ClassGraphParams, applies=requires_multiclass, check=check_class_graph)
 def class_graph_from_checkpoint(
     checkpoint: Checkpoint, data: LoadedDataset | None, params: ClassGraphParams, graph_id: str
 ) -> Graph:
@@ -167,6 +166,18 @@ def class_graph_from_checkpoint(
     model = checkpoint.build_model(params.device)
     rec = latents(model, data, params.split, params.batch_size, params.device, params.limit)
     return class_graph_from_latents(graph_id, rec.values, rec.labels, list(checkpoint.data_info.class_names), params)
+
+
+KINDS.register(
+    GraphKind(
+        "class-graph",
+        ClassGraphParams,
+        class_graph_from_checkpoint,
+        applies=requires_multiclass,
+        check=check_class_graph,
+        report="class-graph",
+    )
+)
 
 
 def class_graph_from_latents(

@@ -23,7 +23,7 @@ import torch
 
 from graphstore.errors import GraphstoreError
 from graphstore.extract.activations import WHERE, record, select_layers
-from graphstore.extract.registry import register
+from graphstore.extract.registry import KINDS, GraphKind
 from graphstore.extract.weights import NeuronLayout, add_classes, neuron_layout
 from graphstore.graph import Graph
 from graphstore.nn.models.base import prunable
@@ -227,7 +227,6 @@ def check_coactivation(
         raise GraphstoreError(f"threshold={params.threshold} is not a correlation.", "Use a value in [-1, 1].")
 
 
-@register("coactivation", CoactivationParams, check=check_coactivation)
 def coactivation_from_checkpoint(
     checkpoint: Checkpoint, data: LoadedDataset | None, params: CoactivationParams, graph_id: str
 ) -> Graph:
@@ -236,3 +235,6 @@ def coactivation_from_checkpoint(
     return coactivation_graph(
         graph_id, checkpoint.build_model(params.device), data, params, checkpoint.data_info.class_names
     )
+
+
+KINDS.register(GraphKind("coactivation", CoactivationParams, coactivation_from_checkpoint, check=check_coactivation))

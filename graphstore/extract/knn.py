@@ -29,7 +29,7 @@ import torch
 
 from graphstore.errors import GraphstoreError
 from graphstore.extract.activations import Recorded, latents
-from graphstore.extract.registry import register, requires_multiclass
+from graphstore.extract.registry import KINDS, GraphKind, requires_multiclass
 from graphstore.graph import Graph
 
 if TYPE_CHECKING:
@@ -218,7 +218,6 @@ def knn_ids(params: KnnParams, graph_id: str) -> list[str]:
     return [f"{graph_id}-k{k}" for k in sorted(set(params.k))]
 
 
-@register("knn", KnnParams, applies=requires_multiclass, check=check_knn, ids=knn_ids)
 def knn_from_checkpoint(
     checkpoint: Checkpoint, data: LoadedDataset | None, params: KnnParams, graph_id: str
 ) -> list[Graph]:
@@ -227,3 +226,16 @@ def knn_from_checkpoint(
     model = checkpoint.build_model(params.device)
     rec = latents(model, data, params.split, params.batch_size, params.device, params.limit)
     return knn_graphs(graph_id, rec, params, params.split)
+
+
+KINDS.register(
+    GraphKind(
+        "knn",
+        KnnParams,
+        knn_from_checkpoint,
+        applies=requires_multiclass,
+        check=check_knn,
+        ids=knn_ids,
+        report="knn-hubness",
+    )
+)

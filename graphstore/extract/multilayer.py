@@ -36,9 +36,10 @@ from graphstore.extract.feature_maps import (
     record_class_maps,
 )
 from graphstore.extract.registry import (
+    KINDS,
+    GraphKind,
     KindDoesNotApply,
     kinds,
-    register,
     requires_conv,
     requires_multiclass,
 )
@@ -391,7 +392,6 @@ def multilayer_of(
     return compute_multilayer(maps, params.weight, params.source), maps
 
 
-@register("multilayer", MultilayerParams, needs_data=True, applies=why_not_multilayer, check=check_multilayer)
 def extract_multilayer(
     checkpoint: Checkpoint, data: LoadedDataset | None, params: MultilayerParams, graph_id: str
 ) -> Graph:
@@ -410,6 +410,19 @@ def extract_multilayer(
     if empty:
         warnings.warn(f"multilayer: classes {empty} have no images in {params.split!r}", stacklevel=2)
     return graph
+
+
+KINDS.register(
+    GraphKind(
+        "multilayer",
+        MultilayerParams,
+        extract_multilayer,
+        needs_data=True,
+        applies=why_not_multilayer,
+        check=check_multilayer,
+        report="multilayer",
+    )
+)
 
 
 __all__ = [

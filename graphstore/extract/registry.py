@@ -2,19 +2,20 @@
 
 Contract (how a kind plugs in - `graphstore ingest` and `graphstore extract` need nothing else):
 
-1. Add one public module under graphstore/extract/ (a file whose name does not start with "_"). The registry
-   (a graphstore.registry.Registry) imports every such module on first use, so the module registers itself at
-   import time, like the model, dataset and analysis registries do.
+1. Add one module under graphstore/extract/ (or in a plugin module named in GRAPHSTORE_PLUGINS). KINDS (a
+   graphstore.registry.Registry) imports, on first use, the modules of the package that call `KINDS.register(`, so
+   the module registers itself at import time, like the model, dataset and analysis registries do.
 2. In it, define a parameter dataclass: one field per option, `metadata={"help": ...}` (optionally
    `"choices"`); defaults are the docs/METHODS.md defaults. Field names shared with ingest's common options are set
    by those options: `split` (--split), `limit` (--limit), `k` (--k), `layers` (--layers), `device` (--device),
    `batch_size` (--batch-size). Any other field is set with `--opt KEY=VALUE` or `--opt KIND.KEY=VALUE`.
 3. Define the extraction function and register it:
 
-       @register("multilayer", MultilayerParams, needs_data=True, applies=requires_conv,
-                 check=check_multilayer)
        def multilayer_graph(checkpoint: Checkpoint, data: LoadedDataset | None, params: MultilayerParams,
                             graph_id: str) -> Graph: ...
+
+       KINDS.register(GraphKind("multilayer", MultilayerParams, multilayer_graph, applies=requires_conv,
+                                check=check_multilayer, report="multilayer"))
 
    - `checkpoint`: graphstore.nn.checkpoint.Checkpoint (`checkpoint.build_model()` gives the trained model with
      masks applied, in eval mode; `checkpoint.masks` is keyed by parameter name, "conv1.weight", True = keep).
@@ -29,7 +30,8 @@ Contract (how a kind plugs in - `graphstore ingest` and `graphstore extract` nee
    model (None = it applies; helpers below: any_model, requires_conv, requires_multiclass);
    `check(checkpoint, model, data, params) -> None` validates parameters before any extraction starts (layer
    names, k against the sample count), so ingest fails fast; `ids(params, graph_id) -> list[str]` names the
-   graphs one call produces (default: [graph_id]).
+   graphs one call produces (default: [graph_id]); `report` names the section of a graph report that draws this
+   kind (graphstore.report.graphs registers a drawer per section name; empty: only the common sections).
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ Build = Callable[..., "Graph | list[Graph]"]
 Applies = Callable[["Checkpoint", "nn.Module"], "str | None"]
 Check = Callable[["Checkpoint", "nn.Module", "LoadedDataset | None", Any], None]
 Ids = Callable[[Any, str], list[str]]
-NOT_KIND_MODULES = ("registry", "files", "activations")
 
 
 class UnknownGraphKind(UnknownName):
@@ -92,16 +93,22 @@ def single_id(params: Any, graph_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class GraphKind:
-    """One registered kind of graph."""
+    """One registered kind of graph: name, parameter dataclass, extraction function and where it applies."""
 
     name: str
     params: type
     build: Build
-    summary: str
     needs_data: bool = True
     applies: Applies = any_model
     check: Check | None = None
     ids: Ids = single_id
+    summary: str = ""  # default: the first line of the function's (or the dataclass's) docstring
+    report: str = ""  # the graph report section that draws this kind
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", normalise(self.name))
+        doc = (self.build.__doc__ or self.params.__doc__ or "").strip().splitlines()
+        object.__setattr__(self, "summary", self.summary or (doc[0] if doc else ""))
 
     def make_params(self, values: dict[str, Any] | None = None) -> Any:
         """The parameter dataclass from a mapping of text or typed values (unknown keys are an error)."""
@@ -124,31 +131,10 @@ def normalise(name: str) -> str:
 KINDS: Registry[GraphKind] = Registry(
     "graph kind",
     "graphstore.extract",
-    skip=NOT_KIND_MODULES,
+    handle="KINDS",
     error=UnknownGraphKind,
     hint="See `graphstore ingest --list`.",
 )
-
-
-def register(
-    name: str,
-    params: type,
-    *,
-    needs_data: bool = True,
-    applies: Applies = any_model,
-    check: Check | None = None,
-    ids: Ids = single_id,
-    summary: str = "",
-) -> Callable[[Build], Build]:
-    """Decorator: register an extraction function under `name` (see the module docstring for the contract)."""
-
-    def decorate(build: Build) -> Build:
-        key = normalise(name)
-        text = summary or (build.__doc__ or params.__doc__ or "").strip().splitlines()[0]
-        KINDS.register(key, GraphKind(key, params, build, text, needs_data, applies, check, ids))
-        return build
-
-    return decorate
 
 
 def kinds() -> list[GraphKind]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from graphstore.extract.registry import register
+from graphstore.extract.registry import KINDS, GraphKind
 from graphstore.graph import Graph, NodeTable
 from graphstore.nn.models.base import prunable
 
@@ -195,7 +195,6 @@ def weight_graph(
     return graph
 
 
-@register("weights", WeightGraphParams, needs_data=False)
 def weights_from_checkpoint(
     checkpoint: Checkpoint, data: LoadedDataset | None, params: WeightGraphParams, graph_id: str
 ) -> Graph:
@@ -203,3 +202,6 @@ def weights_from_checkpoint(
     model = checkpoint.build_model()
     layers = prunable(model).prunable_layers()
     return weight_graph(graph_id, layers, checkpoint.masks, checkpoint.data_info.class_names, params)
+
+
+KINDS.register(GraphKind("weights", WeightGraphParams, weights_from_checkpoint, needs_data=False))

@@ -10,7 +10,7 @@ from graphstore.analysis.base import ANALYSES, AnalysisSpec
 from graphstore.analysis.compare import run_comparison
 from graphstore.analysis.run import ENGINES, AnalysisRun, run_analysis
 from graphstore.analysis.similarity import METHODS, SimilarityParams
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 
 ENGINE_HELP = "auto: GDS inside Neo4j when installed, else client-side; gds: require GDS; client: igraph/leidenalg."
 
@@ -86,4 +86,4 @@ COMPARE = JobSpec(
     run_compare,
     "graphstore compare cns --a run1-e10-knn --b run1-e20-knn",
 )
-register(COMPARE)
+JOBS.register(COMPARE)

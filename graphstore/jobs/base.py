@@ -80,14 +80,10 @@ def holding_connections(run: Callable[[JobContext, P], R]) -> Callable[[JobConte
     return held
 
 
+# Each job module registers its own: JOBS.register(JobSpec("train", ...)); experiments and tests look them up here.
 JOBS: Registry[JobSpec[Any, Any]] = Registry(
     "job",
     "graphstore.jobs",
-    skip=("base", "source"),
+    handle="JOBS",
     hint="Analyses are jobs too: graphstore.jobs.analyze.analysis_job(name).",
 )
-
-
-def register(spec: JobSpec[P, R]) -> JobSpec[P, R]:
-    """Add a job to JOBS under its name (each job module registers its own; experiments look them up by name)."""
-    return JOBS.register(spec.name, spec)

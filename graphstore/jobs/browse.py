@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from graphstore import services
 from graphstore.errors import ServiceError
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.services.browser_content import FILES, connect_url
 
 DEFAULT_HTTP_PORT = 7474
@@ -129,4 +129,4 @@ def run_browse(context: JobContext, params: BrowseParams) -> BrowseResult:
 
 
 BROWSE = JobSpec("browse", BrowseParams.__doc__ or "", BrowseParams, run_browse, "graphstore browse --open")
-register(BROWSE)
+JOBS.register(BROWSE)

@@ -17,7 +17,7 @@ from graphstore.analysis.topology_report import (
     track_topology,
 )
 from graphstore.errors import GraphstoreError
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.ingest import load_data
 from graphstore.jobs.source import CheckpointSource
 from graphstore.nn.checkpoint import load_checkpoint
@@ -159,6 +159,6 @@ MODULES = JobSpec(
     run_modules,
     "graphstore modules --run 12 --merge-in 0.8",
 )
-register(NOISE)
-register(TOPOLOGY)
-register(MODULES)
+JOBS.register(NOISE)
+JOBS.register(TOPOLOGY)
+JOBS.register(MODULES)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphstore.jobs.analyze import analysis_job, analysis_params
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.ingest import ExtractOptions, IngestParams, IngestResult, run_ingest
 from graphstore.jobs.prune import ImpJobParams, PruneStart, RoundsResult, StartModel, run_imp_job
 from graphstore.jobs.source import CheckpointSource
@@ -122,4 +122,4 @@ def commands(params: DemoParams, pruning: RoundsResult) -> list[str]:
 
 
 DEMO = JobSpec("demo", DemoParams.__doc__ or "", DemoParams, run_demo, "graphstore demo --epochs 4 --rounds 2")
-register(DEMO)
+JOBS.register(DEMO)

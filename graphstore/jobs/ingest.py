@@ -27,7 +27,7 @@ from graphstore.extract.plan import (
     plan,
 )
 from graphstore.graph import check_graph_id
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.source import CheckpointSource
 from graphstore.nn.checkpoint import file_sha256, load_checkpoint
 from graphstore.nn.datasets import DatasetSpec, load_dataset
@@ -359,5 +359,5 @@ EXTRACT = JobSpec(
     run_extract,
     "graphstore extract runs/1/epoch_5.pt --graph coactivation --out coact.graphml",
 )
-register(INGEST)
-register(EXTRACT)
+JOBS.register(INGEST)
+JOBS.register(EXTRACT)

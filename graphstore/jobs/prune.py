@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.launch import distributable, nproc_field
 from graphstore.jobs.source import CheckpointSource
 from graphstore.jobs.train import ModelChoice
@@ -302,8 +302,8 @@ SCULPT = JobSpec(
     run_sculpt_job,
     "graphstore prune sculpt --task input-separable --widths 24,24 --p-unit 65 --p-edge 1.5",
 )
-register(IMP)
-register(TIMP)
-register(STRUCTURED)
-register(LAYERS)
-register(SCULPT)
+JOBS.register(IMP)
+JOBS.register(TIMP)
+JOBS.register(STRUCTURED)
+JOBS.register(LAYERS)
+JOBS.register(SCULPT)

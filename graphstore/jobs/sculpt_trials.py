@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from graphstore.analysis.modules import ModuleParams
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.checkpoint_reports import MODULES, ModulesJobParams
 from graphstore.jobs.prune import SCULPT, SculptJobParams
 from graphstore.jobs.source import CheckpointSource
@@ -149,4 +149,4 @@ SCULPT_TRIAL = JobSpec(
     run_sculpt_trial,
     "graphstore experiment run sculpting-modules --scale smoke",
 )
-register(SCULPT_TRIAL)
+JOBS.register(SCULPT_TRIAL)

@@ -11,7 +11,7 @@ from graphstore import services
 from graphstore.errors import GraphExists, ServiceError
 from graphstore.extract.files import read_parquet
 from graphstore.graph import Graph
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.safe_fs import check_private_dir, ensure_private_dir
 from graphstore.services import neo4j_dist
 from graphstore.services.neo4j_server import neo4j_status
@@ -148,4 +148,4 @@ STORE_IMPORT = JobSpec(
     run_store_import,
     "graphstore store import big.parquet --overwrite",
 )
-register(STORE_IMPORT)
+JOBS.register(STORE_IMPORT)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from graphstore.jobs.base import JobContext, JobSpec, register
+from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.launch import distributable, nproc_field
 from graphstore.nn.config import TrainConfig
 from graphstore.nn.tracked import train_tracked
@@ -132,4 +132,4 @@ TRAIN = JobSpec(
     run_train,
     "graphstore train --model small-cnn --dataset digits --epochs 5",
 )
-register(TRAIN)
+JOBS.register(TRAIN)

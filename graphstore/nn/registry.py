@@ -1,14 +1,11 @@
-"""Model and dataset registries: each module of a package registers a parameter dataclass and a build function.
-
-Both are graphstore.registry.Registry instances underneath (lazy discovery of the package's modules, one
-UnknownName error with close matches); this module adds the (params, build, summary) entry they share.
-"""
+"""What a model or dataset entry is: a name, a parameter dataclass and a build function (graphstore.registry holds
+them: MODELS in graphstore.nn.models, DATASETS in graphstore.nn.datasets)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from graphstore import params as P
 from graphstore.registry import Registry
@@ -16,58 +13,34 @@ from graphstore.registry import Registry
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def first_line(text: str | None) -> str:
+    """The first line of a docstring (empty when there is none)."""
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
 @dataclass(frozen=True)
-class Entry(Generic[F]):
-    """One registered name: its parameter dataclass, its build function, a one-line summary and its kind."""
+class Builder(Generic[F]):
+    """One registered name: its parameter dataclass, its build function and a one-line summary (default: the first
+    line of the dataclass's docstring)."""
+
+    what: ClassVar[str] = "entry"
 
     name: str
     params: type
     build: F
-    summary: str
-    kind_label: str = "model"
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", self.summary or first_line(self.params.__doc__))
 
     def make_params(self, values: Mapping[str, Any] | None = None) -> Any:
         """The parameter dataclass from a mapping of (text or typed) values."""
-        return P.from_mapping(self.params, values, f"{self.kind_label} {self.name!r}")
+        return P.from_mapping(self.params, values, f"{self.what} {self.name!r}")
 
 
-class BuilderRegistry(Generic[F]):
-    """Name -> Entry(params, build), filled by importing every public module of `package` on first use."""
-
-    def __init__(self, kind: str, package: str) -> None:
-        self.kind = kind
-        self.registry: Registry[Entry[F]] = Registry(
-            kind,
-            package,
-            skip=("base", "common"),
-            hint=f"`graphstore train --list` shows the {kind}s and their options.",
-        )
-
-    def register(self, name: str, params: type, summary: str = "") -> Callable[[F], F]:
-        """Decorator registering `build` under `name` with parameter dataclass `params`."""
-
-        def decorate(build: F) -> F:
-            text = summary or (params.__doc__ or "").strip().splitlines()[0]
-            key = self.registry.normalise(name)
-            self.registry.register(name, Entry(key, params, build, text, self.kind))
-            return build
-
-        return decorate
-
-    def get(self, name: str) -> Entry[F]:
-        """The entry for `name`; an unknown name raises UnknownName with close matches and the known names."""
-        return self.registry.get(name)
-
-    def names(self) -> list[str]:
-        """Registered names, sorted."""
-        return self.registry.names()
-
-    def entries(self) -> list[Entry[F]]:
-        """All entries, sorted by name."""
-        return self.registry.entries()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.registry
+def builder_registry(kind: str, package: str, handle: str) -> Registry[Any]:
+    """The registry of one kind of builder (model, dataset): found in `package`, listed by `graphstore train --list`."""
+    return Registry(
+        kind, package, handle=handle, hint=f"`graphstore train --list` shows the {kind}s and their options."
+    )

@@ -4,36 +4,89 @@ graph, kNN hubness, multilayer delta per layer and centrality top lists.
 Values come from the graph itself (read from the graph store) and from what analyses recorded: their summaries in
 the tracking DB and the node properties they wrote back (`louvain`, `pagerank`, ...). A section that does not fit
 the graph's kind, or whose analysis was never run, stays in the report with the reason and the command to run.
+
+Which sections exist is declared by the analyses and graph kinds themselves: an AnalysisSpec or GraphKind names its
+section (`report="communities"`), and this layer registers one drawer per section name in GRAPH_SECTIONS (a plugin
+module may register more). A drawer is handed the registered analyses and kinds that declared it, so a new
+centrality analysis (`report="centrality"`, `writes=("harmonic",)`) appears in the top lists with no edit here. The
+names are data: analysis and extract never import the report layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from graphstore.analysis.base import ANALYSES, AnalysisSpec
+from graphstore.extract.registry import KINDS, GraphKind
 from graphstore.graph import Graph, NodeTable
+from graphstore.registry import Registry
 from graphstore.report.document import Code, Link, Report, Section, Table, Text
 from graphstore.report.figures import bar_chart, heatmaps, histogram, network_figure, tree_figure
 from graphstore.report.runs import flatten
 from graphstore.tracking import AnalysisRecord, GraphRecord, Tracking
 
-COMMUNITY_ANALYSES = {"louvain": "louvain", "leiden": "leiden", "label-propagation": "label_propagation"}
-# Node property -> the analysis that writes it (a property of the same name written otherwise is not listed).
-CENTRALITY_PROPS = {
-    "degree": "degree",
-    "weighted_degree": "degree",
-    "pagerank": "pagerank",
-    "betweenness": "betweenness",
-    "eigenvector": "eigenvector",
-    "kcore": "kcore",
-}
-TREE_KINDS = ("coactivation", "weights")
 NAME_PROPS = ("layer", "index", "class_name", "name", "label", "prediction", "idx", "i", "j")
 # Edge properties that are codes or ranks rather than weights.
 NOT_WEIGHTS = ("rank", "mutual", "class")
 TOP = 10
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The registered analyses and graph kinds that declare one report section, sorted by name."""
+
+    analyses: tuple[AnalysisSpec, ...] = ()
+    kinds: tuple[GraphKind, ...] = ()
+
+    def kind_names(self) -> list[str]:
+        """The declaring kinds' names, and the graph kinds the declaring analyses fit."""
+        fitted = [kind for a in self.analyses for kind in a.kinds or ()]
+        return list(dict.fromkeys([*(k.name for k in self.kinds), *fitted]))
+
+
+Draw = Callable[[Report, Graph, list[AnalysisRecord], Declared], None]
+
+
+@dataclass(frozen=True)
+class GraphSection:
+    """A drawer of one section of a graph report: drawn for every graph (`every_graph`), or when a registered
+    analysis or graph kind declares its name; `rank` orders the sections."""
+
+    name: str
+    title: str
+    draw: Draw
+    rank: int = 100
+    every_graph: bool = False
+
+
+GRAPH_SECTIONS: Registry[GraphSection] = Registry(
+    "graph report section", handle="GRAPH_SECTIONS", hint="Sections are registered in graphstore.report.graphs."
+)
+
+
+def declared_sections() -> dict[str, Declared]:
+    """Section name -> the registered analyses and kinds that declare it."""
+    names = {a.report for a in ANALYSES.entries()} | {k.report for k in KINDS.entries()}
+    return {
+        name: Declared(
+            tuple(a for a in ANALYSES.entries() if a.report == name),
+            tuple(k for k in KINDS.entries() if k.report == name),
+        )
+        for name in sorted(names - {""})
+    }
+
+
+def graph_sections() -> list[tuple[GraphSection, Declared]]:
+    """The sections of a graph report, in rank order: the common ones and those some analysis or kind declares."""
+    declared = declared_sections()
+    chosen = [
+        (s, declared.get(s.name, Declared())) for s in GRAPH_SECTIONS.entries() if s.every_graph or s.name in declared
+    ]
+    return sorted(chosen, key=lambda pair: (pair[0].rank, pair[0].name))
 
 
 def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | None, why_not: str = "") -> Report:
@@ -46,12 +99,11 @@ def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | N
     )
     analyses = tracking.list_analyses(record.graph_id)
     _overview(report, record, analyses)
-    if graph is None:
-        for title, _ in SECTIONS:
-            report.omit(title, f"the graph could not be read from the store: {why_not}")
-    else:
-        for _, make in SECTIONS:
-            make(report, graph, analyses)
+    for section, declared in graph_sections():
+        if graph is None:
+            report.omit(section.title, f"the graph could not be read from the store: {why_not}")
+        else:
+            section.draw(report, graph, analyses, declared)
     _comparisons(report, tracking, record.graph_id)
     return report
 
@@ -76,7 +128,7 @@ def _overview(report: Report, record: GraphRecord, analyses: list[AnalysisRecord
         section.add(Table(["id", "analysis", "engine", "status", "seconds", "when (UTC)"], done, "Analyses recorded"))
 
 
-def _counts(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _counts(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """Nodes per label and relationships per type."""
     rows: list[list[Any]] = [[f":{label}", "node", len(t)] for label, t in sorted(graph.nodes.items())]
     rows += [[f"[:{t.type}]", f"relationship ({t.src_label} -> {t.dst_label})", len(t)] for t in graph.edges.values()]
@@ -96,7 +148,7 @@ def degrees(graph: Graph) -> np.ndarray:
     return out
 
 
-def _degrees(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _degrees(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """Histogram of node degrees (log count axis) and its mean, median and maximum."""
     if not graph.edges:
         report.omit("Degree distribution", "the graph has no relationships.")
@@ -109,7 +161,7 @@ def _degrees(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> No
     report.section("Degree distribution").add(figure, Table(["statistic", "degree"], stats))
 
 
-def _weights(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _weights(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """A histogram of each numeric relationship property (at most four)."""
     figures = []
     for table in graph.edges.values():
@@ -148,19 +200,23 @@ def _node_values(graph: Graph, prop: str) -> np.ndarray | None:
     return np.concatenate(parts) if parts else None
 
 
-def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """Community analyses recorded (count, modularity) and the size chart from their node property."""
     title = "Communities"
-    found = [(name, a) for name in COMMUNITY_ANALYSES if (a := _analysis(analyses, name)) is not None]
+    found = [(spec, a) for spec in declared.analyses if (a := _analysis(analyses, spec.name)) is not None]
     if not found:
         report.omit(
             title, f"no community analysis is recorded; run `graphstore analyze louvain --graph {graph.graph_id}`."
         )
         return
-    rows = [[n, a.summary.get("communities"), a.summary.get("modularity"), _param(a, "resolution")] for n, a in found]
+    rows = [
+        [spec.name, a.summary.get("communities"), a.summary.get("modularity"), _param(a, "resolution")]
+        for spec, a in found
+    ]
     section = report.section(title).add(Table(["algorithm", "communities", "modularity", "resolution"], rows))
-    for name, _ in found:
-        values = _node_values(graph, COMMUNITY_ANALYSES[name])
+    for spec, _ in found:
+        name = spec.name
+        values = _node_values(graph, spec.writes[0]) if spec.writes else None
         if values is None:
             continue
         _, sizes = np.unique(values[values == values], return_counts=True)
@@ -178,19 +234,20 @@ def _communities(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -
         )
 
 
-def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """The hierarchy analysis's class tree drawn, its Newick, and RF to the reference when one was given."""
     title = "Class tree"
-    if graph.kind not in TREE_KINDS:
-        report.omit(
-            title, f"class trees are built from {' or '.join(TREE_KINDS)} graphs; this is a {graph.kind} graph."
-        )
+    fits = declared.kind_names()
+    if graph.kind not in fits:
+        report.omit(title, f"class trees are built from {' or '.join(fits)} graphs; this is a {graph.kind} graph.")
         return
-    found = _analysis(analyses, "hierarchy")
+    runs = [a for spec in declared.analyses if (a := _analysis(analyses, spec.name)) is not None]
+    found = runs[-1] if runs else None
     if found is None or not found.summary.get("trees"):
+        name = declared.analyses[0].name if declared.analyses else "hierarchy"
         report.omit(
             title,
-            "no hierarchy analysis is recorded; run `graphstore analyze hierarchy --graph "
+            f"no {name} analysis is recorded; run `graphstore analyze {name} --graph "
             f"{graph.graph_id} --reference <tree>`.",
         )
         return
@@ -217,10 +274,10 @@ def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord]) ->
         section.add(Text(f"The {summary.get('runs')} runs gave {len(distinct)} distinct trees."))
 
 
-def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """The class kNN graph drawn, and its closest pairs."""
     title = "Class graph"
-    if graph.kind != "class-graph" or "Class" not in graph.nodes or "NEAR" not in graph.edges:
+    if graph.kind not in declared.kind_names() or "Class" not in graph.nodes or "NEAR" not in graph.edges:
         report.omit(title, f"drawn for class-graph graphs (:Class nodes joined by NEAR); this is a {graph.kind} graph.")
         return
     classes, near = graph.nodes["Class"], graph.edges["NEAR"]
@@ -235,11 +292,11 @@ def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -
     report.section(title).add(figure, Table(["class", "near class", "distance"], rows[:40], "Closest pairs"))
 
 
-def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """The k-occurrence histogram of a kNN graph and the hubness analysis's numbers."""
     title = "kNN hubness"
     samples = graph.nodes.get("Sample")
-    if graph.kind != "knn" or samples is None or "k_occurrence" not in samples.props:
+    if graph.kind not in declared.kind_names() or samples is None or "k_occurrence" not in samples.props:
         report.omit(
             title, f"hubness is a property of kNN graphs (k-occurrence of samples); this is a {graph.kind} graph."
         )
@@ -256,7 +313,8 @@ def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> No
         "samples (count)",
     )
     section = report.section(title).add(figure)
-    found = _analysis(analyses, "hubness")
+    runs = [a for spec in declared.analyses if (a := _analysis(analyses, spec.name)) is not None]
+    found = runs[-1] if runs else None
     if found is None:
         section.add(Text(f"Skewness not recorded; run `graphstore analyze hubness --graph {graph.graph_id}`."))
         return
@@ -264,12 +322,12 @@ def _hubness(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> No
     section.add(Table(["hubness", "value"], [[key, found.summary.get(key)] for key in keys]))
 
 
-def _multilayer(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _multilayer(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """A heatmap of delta over the positions of each conv layer, one colour scale."""
     title = "Multilayer delta per layer"
     patches = graph.nodes.get("Patch")
     needed = ("layer", "i", "j", "delta")
-    if graph.kind != "multilayer" or patches is None or any(p not in patches.props for p in needed):
+    if graph.kind not in declared.kind_names() or patches is None or any(p not in patches.props for p in needed):
         report.omit(title, f"delta is computed on multilayer graphs (:Patch nodes); this is a {graph.kind} graph.")
         return
     grids, rows = [], []
@@ -291,11 +349,11 @@ def _node_name(table: NodeTable, row: int) -> str:
     return ", ".join(f"{p}={v}" for p, v in values.items() if v is not None and v == v)  # v != v: NaN
 
 
-def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord]) -> None:
+def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """The top nodes by each centrality a recorded analysis wrote on them."""
     title = "Centrality top lists"
     section = Section(title)
-    for prop, analysis in CENTRALITY_PROPS.items():
+    for prop, analysis in ((prop, spec.name) for spec in declared.analyses for prop in spec.writes):
         if _analysis(analyses, analysis) is None:
             continue
         ranked = []
@@ -317,17 +375,15 @@ def _centrality(report: Report, graph: Graph, analyses: list[AnalysisRecord]) ->
     report.sections.append(section)
 
 
-SECTIONS: tuple[tuple[str, Callable[[Report, Graph, list[AnalysisRecord]], None]], ...] = (
-    ("Counts", _counts),
-    ("Degree distribution", _degrees),
-    ("Weight distribution", _weights),
-    ("Communities", _communities),
-    ("Class tree", _class_tree),
-    ("Class graph", _class_graph),
-    ("kNN hubness", _hubness),
-    ("Multilayer delta per layer", _multilayer),
-    ("Centrality top lists", _centrality),
-)
+GRAPH_SECTIONS.register(GraphSection("counts", "Counts", _counts, 10, every_graph=True))
+GRAPH_SECTIONS.register(GraphSection("degrees", "Degree distribution", _degrees, 20, every_graph=True))
+GRAPH_SECTIONS.register(GraphSection("weights", "Weight distribution", _weights, 30, every_graph=True))
+GRAPH_SECTIONS.register(GraphSection("communities", "Communities", _communities, 40))
+GRAPH_SECTIONS.register(GraphSection("class-tree", "Class tree", _class_tree, 50))
+GRAPH_SECTIONS.register(GraphSection("class-graph", "Class graph", _class_graph, 60))
+GRAPH_SECTIONS.register(GraphSection("knn-hubness", "kNN hubness", _hubness, 70))
+GRAPH_SECTIONS.register(GraphSection("multilayer", "Multilayer delta per layer", _multilayer, 80))
+GRAPH_SECTIONS.register(GraphSection("centrality", "Centrality top lists", _centrality, 90))
 
 
 def _comparisons(report: Report, tracking: Tracking, graph_id: str) -> None:

@@ -2,6 +2,7 @@
 
 Importing this package is cheap (no numpy, pyarrow or drivers) so that commands such as `graphstore query --list`
 start fast: the contract's names load from graphstore.store.base on first access, a backend when it is opened.
+Backends (graphstore/store/backends/, one module each) register by URI scheme in graphstore.config.STORE_BACKENDS.
 """
 
 from __future__ import annotations
@@ -26,18 +27,13 @@ def __getattr__(name: str) -> Any:
 
 
 def open_store(settings: Settings) -> GraphStore:
-    """The graph store the settings name: Neo4j for bolt:// / neo4j:// URIs, the embedded store otherwise."""
-    if settings.is_neo4j:
-        from graphstore.store.neo4j_store import Neo4jStore  # deferred: the Neo4j driver loads only when used
+    """The graph store the settings name: the backend registered for the URI's scheme (graphstore.config's
+    STORE_BACKENDS: bolt://, neo4j:// ... Neo4j; a path or file: the embedded store); an unknown scheme lists the
+    known ones."""
+    from graphstore.store.base import GraphStore  # deferred: the contract (numpy) loads only when a store opens
 
-        return Neo4jStore(
-            settings.graph_store_uri,
-            settings.neo4j_user,
-            settings.neo4j_password,
-            settings.neo4j_database,
-            settings.batch_size,
-            writers=settings.neo4j_writers,
-        )
-    from graphstore.store.embedded import EmbeddedStore  # deferred: Ladybug loads only when used
-
-    return EmbeddedStore(settings.graph_store_uri, settings.batch_size)
+    backend = settings.store_backend
+    store = backend.open(settings)
+    if not isinstance(store, GraphStore):
+        raise TypeError(f"Graph store backend {backend.name!r} returned {type(store).__name__}, not a GraphStore.")
+    return store

@@ -1,5 +1,8 @@
 """Named Cypher queries shipped in cypher/queries, with a header that declares their parameters.
 
+QUERIES (a graphstore.registry.Registry) holds them: the shipped files are read on first lookup, and a plugin module
+(GRAPHSTORE_PLUGINS) adds its own with `QUERIES.register(...)`, from a folder (`queries_in`) or a text (`named_query`).
+
 A query file `NAME.cypher` serves every backend; `NAME.neo4j.cypher` / `NAME.ladybug.cypher` override it for one
 dialect. The header is a block of `//` lines at the top:
 
@@ -20,6 +23,8 @@ import numbers
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphstore.errors import GraphNotFound, GraphstoreError, QueryError
@@ -251,26 +256,36 @@ def _split_name(filename: str) -> tuple[str, str]:
     return stem, "any"
 
 
-def _load_files(registry: Registry[NamedQuery]) -> None:
-    """Register every query file of cypher/queries (dialect variants grouped under one name)."""
-    root = resources.files("graphstore.cypher") / "queries"
+def queries_in(folder: Traversable | Path) -> list[NamedQuery]:
+    """The named queries of a folder of .cypher files (dialect variants grouped under one name), sorted by name: a
+    plugin module ships its own with `for query in queries_in(HERE / "queries"): QUERIES.register(query)`."""
     found: dict[str, dict[str, str]] = {}
-    for entry in root.iterdir():
+    for entry in folder.iterdir():
         if entry.name.endswith(".cypher"):
             name, dialect = _split_name(entry.name)
             found.setdefault(name, {})[dialect] = entry.read_text()
-    for name, texts in sorted(found.items()):
-        description, params, projection = _parse_header(texts.get("any") or next(iter(texts.values())))
-        declared = {p.name: p.type for p in params}
-        if projection is not None and declared.get(projection) != "graph":
-            raise ValueError(f"Query {name}: gds-projection names {projection!r}, which is not a graph parameter.")
-        registry.register(name, NamedQuery(name, description, tuple(params), texts, projection))
+    return [named_query(name, texts) for name, texts in sorted(found.items())]
+
+
+def named_query(name: str, texts: dict[str, str]) -> NamedQuery:
+    """A NamedQuery from its text per dialect ("any", "neo4j", "ladybug"), its header parsed."""
+    description, params, projection = _parse_header(texts.get("any") or next(iter(texts.values())))
+    declared = {p.name: p.type for p in params}
+    if projection is not None and declared.get(projection) != "graph":
+        raise ValueError(f"Query {name}: gds-projection names {projection!r}, which is not a graph parameter.")
+    return NamedQuery(name, description, tuple(params), texts, projection)
+
+
+def _load_shipped(registry: Registry[NamedQuery]) -> None:
+    """Register every query file of cypher/queries."""
+    for query in queries_in(resources.files("graphstore.cypher") / "queries"):
+        registry.register(query)
 
 
 QUERIES: Registry[NamedQuery] = Registry(
     "query",
     plural="queries",
-    loader=_load_files,
+    loader=_load_shipped,
     normalise=str.strip,
     error=UnknownQuery,
     hint="See `graphstore query --list`.",

@@ -1,1 +1,1 @@
-"""Registered experiment pipelines: one module each, registering itself with `register_pipeline`."""
+"""Registered experiment pipelines: one module each, registering itself with `PIPELINES.register(Pipeline(...))`."""

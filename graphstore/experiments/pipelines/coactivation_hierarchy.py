@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.params import parse_assignments
 
 SHIPPED_TREES = ("fashion-mnist", "cifar20")
@@ -290,7 +290,7 @@ def run_cell(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
         run_pruning(ctx, p)
 
 
-PIPELINE = register_pipeline(
+PIPELINE = PIPELINES.register(
     Pipeline(
         name="coactivation-hierarchy",
         params=CoactivationHierarchyParams,

@@ -14,7 +14,7 @@ from typing import Any
 
 from graphstore.analysis.hierarchy import METHODS, HierarchyParams, hierarchy_client
 from graphstore.errors import GraphstoreError
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 
 
 @dataclass(frozen=True)
@@ -65,4 +65,4 @@ def run_cell(ctx: CellContext, p: HierarchyRunsParams) -> None:
     ctx.record("runs", **row)
 
 
-PIPELINE = register_pipeline(Pipeline("hierarchy-runs", HierarchyRunsParams, run_cell))
+PIPELINE = PIPELINES.register(Pipeline("hierarchy-runs", HierarchyRunsParams, run_cell))

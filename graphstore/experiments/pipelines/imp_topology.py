@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.nn.config import TrainConfig
 from graphstore.params import parse_assignments
 from graphstore.pruning.params import ImpParams, TopologyImpParams
@@ -198,6 +198,6 @@ def _datasets(p: ImpTopologyParams) -> list[tuple[str, dict[str, Any]]]:
     return [(p.dataset, parse_assignments(p.data_opts, "data_opts"))]
 
 
-PIPELINE = register_pipeline(
+PIPELINE = PIPELINES.register(
     Pipeline(name="imp-topology", params=ImpTopologyParams, run_cell=run_cell, datasets=_datasets)
 )

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from graphstore.errors import GraphstoreError
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.nn.config import TrainConfig
 from graphstore.params import parse_assignments
 from graphstore.pruning.params import ImpParams
@@ -393,6 +393,6 @@ def datasets(p: LatentGraphsParams) -> list[tuple[str, dict[str, str]]]:
     return [(p.dataset, parse_assignments(p.data_opt, "data_opt"))]
 
 
-PIPELINE = register_pipeline(
+PIPELINE = PIPELINES.register(
     Pipeline(name="latent-graphs", params=LatentGraphsParams, run_cell=run_cell, datasets=datasets)
 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.nn.config import TrainConfig
 from graphstore.params import parse_assignments
 from graphstore.pruning.params import AGGREGATES, LayerPruneParams
@@ -191,6 +191,6 @@ def _resources(p: LayerPruningParams) -> tuple[float, float]:
     return (1.0, 1.0 if p.device == "cuda" else 0.0)
 
 
-PIPELINE = register_pipeline(
+PIPELINE = PIPELINES.register(
     Pipeline("layer-pruning", LayerPruningParams, run_cell, datasets=_needs, resources=_resources)
 )

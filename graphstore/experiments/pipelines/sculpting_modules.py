@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphstore.experiments.base import CellContext, Pipeline, register_pipeline
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def run_cell(ctx: CellContext, p: SculptingModulesParams) -> None:
     ctx.record("sizes", **row)
 
 
-PIPELINE = register_pipeline(
+PIPELINE = PIPELINES.register(
     Pipeline(
         name="sculpting-modules",
         params=SculptingModulesParams,

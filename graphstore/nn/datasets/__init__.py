@@ -1,17 +1,31 @@
-"""Dataset registry: each module here registers datasets; `load_dataset` builds one from a name or spec."""
+"""Dataset registry: each module here registers datasets; `load_dataset` builds one from a name or spec.
+
+DATASETS.register(DatasetEntry("digits", Digits, build))   # at the end of graphstore/nn/datasets/digits.py
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from graphstore import params as P
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset
-from graphstore.nn.registry import BuilderRegistry, Entry
+from graphstore.nn.registry import Builder, builder_registry
+from graphstore.registry import Registry
 
 DatasetBuilder = Callable[[Any, DatasetSpec, Path | None], LoadedDataset]
-DATASETS: BuilderRegistry[DatasetBuilder] = BuilderRegistry("dataset", "graphstore.nn.datasets")
+
+
+@dataclass(frozen=True)
+class DatasetEntry(Builder[DatasetBuilder]):
+    """A registered dataset: name, parameter dataclass, `build(params, spec, data_dir) -> LoadedDataset`."""
+
+    what: ClassVar[str] = "dataset"
+
+
+DATASETS: Registry[DatasetEntry] = builder_registry("dataset", "graphstore.nn.datasets", "DATASETS")
 NOT_RECORDED = ("download",)  # parameters that do not change the data, left out of the recorded spec
 
 
@@ -34,7 +48,7 @@ def load_dataset(spec: DatasetSpec | str, data_dir: str | Path | None = None, **
     return entry.build(values, clean, Path(data_dir) if data_dir is not None else None)
 
 
-def dataset_entry(name: str) -> Entry[DatasetBuilder]:
+def dataset_entry(name: str) -> DatasetEntry:
     """The registry entry (parameter dataclass, summary) of a dataset."""
     return DATASETS.get(name)
 
@@ -42,6 +56,7 @@ def dataset_entry(name: str) -> Entry[DatasetBuilder]:
 __all__ = [
     "DATASETS",
     "DataInfo",
+    "DatasetEntry",
     "DatasetSpec",
     "LoadedDataset",
     "dataset_entry",

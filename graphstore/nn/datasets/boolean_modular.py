@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, Source, TensorSource, split_meta
 from graphstore.nn.errors import InvalidParams
 
@@ -309,7 +309,6 @@ class BooleanModular:
     outputs: int = field(default=0, metadata={"help": "Number of outputs k (0 = the task's default)."})
 
 
-@DATASETS.register("boolean-modular", BooleanModular)
 def build(params: BooleanModular, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """The task's full truth table as every split; ground truth in meta['ground_truth']."""
     task = boolean_task(params.task, params.outputs)
@@ -321,3 +320,6 @@ def build(params: BooleanModular, spec: DatasetSpec, data_dir: Path | None) -> L
     )
     meta = {**split_meta(splits, 0, {s: "full truth table" for s in splits}), "ground_truth": task.to_dict()}
     return LoadedDataset(spec, info, splits, meta)
+
+
+DATASETS.register(DatasetEntry("boolean-modular", BooleanModular, build))

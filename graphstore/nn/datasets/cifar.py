@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, in_memory, missing, resolve_root
 from graphstore.nn.datasets.common import FileParams
 from graphstore.nn.errors import DatasetInvalid
@@ -266,7 +266,6 @@ def cifar_root(params: FileParams, data_dir: Path | None, folder: str, files: li
     return root / folder
 
 
-@DATASETS.register("cifar10", Cifar10)
 def build_cifar10(params: Cifar10, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """CIFAR-10 from <root>/cifar-10-batches-py."""
     folder = cifar_root(params, data_dir, CIFAR10_DIR, [*CIFAR10_TRAIN, "test_batch"], "CIFAR10")
@@ -282,6 +281,9 @@ def build_cifar10(params: Cifar10, spec: DatasetSpec, data_dir: Path | None) -> 
     )
 
 
+DATASETS.register(DatasetEntry("cifar10", Cifar10, build_cifar10))
+
+
 def cifar100_arrays(params: FileParams, data_dir: Path | None, key: str) -> tuple[dict, dict[str, Any], Path]:
     """CIFAR-100 train/test arrays with labels under `key`, the meta dict, and the folder."""
     folder = cifar_root(params, data_dir, CIFAR100_DIR, ["train", "test"], "CIFAR100")
@@ -290,7 +292,6 @@ def cifar100_arrays(params: FileParams, data_dir: Path | None, key: str) -> tupl
     return arrays, meta, folder
 
 
-@DATASETS.register("cifar100", Cifar100)
 def build_cifar100(params: Cifar100, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """CIFAR-100 (fine or coarse labels) from <root>/cifar-100-python."""
     arrays, meta, folder = cifar100_arrays(params, data_dir, f"{params.labels}_labels")
@@ -309,6 +310,9 @@ def build_cifar100(params: Cifar100, spec: DatasetSpec, data_dir: Path | None) -
     )
 
 
+DATASETS.register(DatasetEntry("cifar100", Cifar100, build_cifar100))
+
+
 def relabel(arrays: dict, lookup: np.ndarray) -> dict:
     """Keep samples whose fine label maps to a cifar20 class (lookup >= 0), relabelled."""
     out = {}
@@ -319,7 +323,6 @@ def relabel(arrays: dict, lookup: np.ndarray) -> dict:
     return out
 
 
-@DATASETS.register("cifar20", Cifar20)
 def build_cifar20(params: Cifar20, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """The 20 fine classes of four CIFAR-100 superclasses, relabelled 0..19."""
     arrays, meta, folder = cifar100_arrays(params, data_dir, "fine_labels")
@@ -336,3 +339,6 @@ def build_cifar20(params: Cifar20, spec: DatasetSpec, data_dir: Path | None) -> 
     return in_memory(
         spec, info, relabel(arrays, lookup), params.val_fraction, 0.0, params.split_seed, params.limit, extra
     )
+
+
+DATASETS.register(DatasetEntry("cifar20", Cifar20, build_cifar20))

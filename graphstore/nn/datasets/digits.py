@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, in_memory
 
 
@@ -37,7 +37,6 @@ def digits_arrays(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x.contiguous(), torch.as_tensor(bunch.target, dtype=torch.int64)
 
 
-@DATASETS.register("digits", Digits)
 def build(params: Digits, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Load, upsample and split the digits."""
     x, y = digits_arrays(params.size)
@@ -52,3 +51,6 @@ def build(params: Digits, spec: DatasetSpec, data_dir: Path | None) -> LoadedDat
         params.limit,
         {"source": "sklearn.datasets.load_digits"},
     )
+
+
+DATASETS.register(DatasetEntry("digits", Digits, build))

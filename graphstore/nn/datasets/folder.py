@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import (
     DataInfo,
     DatasetSpec,
@@ -139,7 +139,6 @@ def _carve(train: FolderImages, splits: dict[str, Source], params: FolderParams)
     return {k: out[k] for k in ("train", "val", "test") if k in out}
 
 
-@DATASETS.register("imagefolder", ImageFolderParams)
 def build_imagefolder(params: ImageFolderParams, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Any ImageFolder tree given by --data-opt path=..."""
     if not params.path:
@@ -149,7 +148,9 @@ def build_imagefolder(params: ImageFolderParams, spec: DatasetSpec, data_dir: Pa
     return build_tree(spec, "imagefolder", path, params)
 
 
-@DATASETS.register("caltech101", Caltech101)
+DATASETS.register(DatasetEntry("imagefolder", ImageFolderParams, build_imagefolder))
+
+
 def build_caltech(params: Caltech101, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Caltech-101 from <root>/caltech101/101_ObjectCategories/<class>/image_XXXX.jpg."""
     path = resolve_root(params.root, data_dir) / CALTECH_DIR
@@ -160,3 +161,6 @@ def build_caltech(params: Caltech101, spec: DatasetSpec, data_dir: Path | None) 
             "--data-opt root=DIR. graphstore never downloads it.",
         )
     return build_tree(spec, "caltech101", path, params, CALTECH_EXCLUDE)
+
+
+DATASETS.register(DatasetEntry("caltech101", Caltech101, build_caltech))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, in_memory, missing, resolve_root
 from graphstore.nn.datasets.common import FileParams
 from graphstore.nn.errors import DatasetInvalid
@@ -119,13 +119,17 @@ def _download(folder: str, root: Path) -> None:
     getattr(torchvision.datasets, folder)(str(root), download=True)
 
 
-@DATASETS.register("mnist", Mnist)
 def build_mnist(params: Mnist, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """MNIST from <root>/MNIST/raw."""
     return build_idx(params, spec, data_dir, "MNIST", tuple(str(i) for i in range(10)))
 
 
-@DATASETS.register("fashion-mnist", FashionMnist)
+DATASETS.register(DatasetEntry("mnist", Mnist, build_mnist))
+
+
 def build_fashion(params: FashionMnist, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Fashion-MNIST from <root>/FashionMNIST/raw."""
     return build_idx(params, spec, data_dir, "FashionMNIST", FASHION_CLASSES)
+
+
+DATASETS.register(DatasetEntry("fashion-mnist", FashionMnist, build_fashion))

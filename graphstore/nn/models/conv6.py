@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.models import MODELS
+from graphstore.nn.models import MODELS, ModelEntry
 from graphstore.nn.models.base import POOL, SequentialNet, plain_cnn
 
 PLAN = (64, 64, POOL, 128, 128, POOL, 256, 256, POOL)
@@ -29,7 +29,9 @@ class Conv6:
     )
 
 
-@MODELS.register("conv6", Conv6)
 def build(params: Conv6, info: DataInfo) -> SequentialNet:
     """Needs images of at least 8x8."""
     return plain_cnn(info, "conv6", PLAN, FC, params.batch_norm, params.removed_convs, params.dropout)
+
+
+MODELS.register(ModelEntry("conv6", Conv6, build))

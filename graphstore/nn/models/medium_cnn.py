@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.models import MODELS
+from graphstore.nn.models import MODELS, ModelEntry
 from graphstore.nn.models.base import POOL, SequentialNet, plain_cnn
 
 PLAN = (64, 64, POOL, 128, 128, POOL)
@@ -22,7 +22,9 @@ class MediumCnn:
     )
 
 
-@MODELS.register("medium-cnn", MediumCnn)
 def build(params: MediumCnn, info: DataInfo) -> SequentialNet:
     """Needs images of at least 4x4."""
     return plain_cnn(info, "medium-cnn", PLAN, FC, params.batch_norm, params.removed_convs)
+
+
+MODELS.register(ModelEntry("medium-cnn", MediumCnn, build))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.models import MODELS
+from graphstore.nn.models import MODELS, ModelEntry
 from graphstore.nn.models.base import SequentialNet, fc_stack
 
 
@@ -21,7 +21,9 @@ class Mlp:
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
 
 
-@MODELS.register("mlp", Mlp)
 def build(params: Mlp, info: DataInfo) -> SequentialNet:
     """fc1..fcN (ReLU) then out; works on images (flattened) and vectors alike."""
     return SequentialNet(fc_stack(info.in_features, params.hidden, info.num_classes, params.dropout))
+
+
+MODELS.register(ModelEntry("mlp", Mlp, build))

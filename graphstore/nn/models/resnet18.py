@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.models import MODELS
+from graphstore.nn.models import MODELS, ModelEntry
 from graphstore.nn.models.base import PrunableMixin, require_image
 
 PARTS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc")
@@ -53,7 +53,6 @@ class ResNet18Net(PrunableMixin, nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-@MODELS.register("resnet18", Resnet18)
 def build(params: Resnet18, info: DataInfo) -> ResNet18Net:
     """Needs at least 8x8 images (small stem) or 32x32 (ImageNet stem)."""
     from torchvision.models import resnet18  # deferred: torchvision is slow to import and only this path needs it
@@ -66,3 +65,6 @@ def build(params: Resnet18, info: DataInfo) -> ResNet18Net:
     elif c != 3:
         net.conv1 = nn.Conv2d(c, 64, 7, stride=2, padding=3, bias=False)
     return ResNet18Net(net)
+
+
+MODELS.register(ModelEntry("resnet18", Resnet18, build))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.models import MODELS
+from graphstore.nn.models import MODELS, ModelEntry
 from graphstore.nn.models.base import SequentialNet, plain_cnn
 
 
@@ -25,7 +25,9 @@ class SynflowConv:
             raise ValueError(f"filters must be one or more positive counts, got {self.filters}")
 
 
-@MODELS.register("synflow-conv", SynflowConv)
 def build(params: SynflowConv, info: DataInfo) -> SequentialNet:
     """conv1..convN (no pooling), flatten, out."""
     return plain_cnn(info, "synflow-conv", params.filters, (), params.batch_norm)
+
+
+MODELS.register(ModelEntry("synflow-conv", SynflowConv, build))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from torch import nn
 
 from graphstore.nn.datasets.base import DataInfo
-from graphstore.nn.models import MODELS
+from graphstore.nn.models import MODELS, ModelEntry
 from graphstore.nn.models.base import (
     POOL,
     SequentialNet,
@@ -49,7 +49,6 @@ class Vgg16:
             raise ValueError(f"resize must be >= 0, got {self.resize}")
 
 
-@MODELS.register("vgg16", Vgg16)
 def build(params: Vgg16, info: DataInfo) -> SequentialNet:
     """Needs images of at least 32x32 (five 2x2 pools), or `resize` >= 32."""
     if params.resize:
@@ -62,3 +61,6 @@ def build(params: Vgg16, info: DataInfo) -> SequentialNet:
     resize = [("resize", nn.Upsample(size=(h, w), mode="bilinear", align_corners=False))] if params.resize else []
     head = fc_stack(pooled_features(channels, h, w, 5), fc, info.num_classes, params.dropout)
     return SequentialNet(resize + convs + head)
+
+
+MODELS.register(ModelEntry("vgg16", Vgg16, build))
