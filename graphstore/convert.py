@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     import networkx
     import pandas  # type: ignore[import-untyped]
 
+# Structural columns use neo4j-admin's header names: none is an identifier, so no property can collide with them.
+NODE_ID, NODE_LABEL = ":ID", ":LABEL"
+EDGE_START, EDGE_END, EDGE_TYPE = ":START_ID", ":END_ID", ":TYPE"
+EDGE_START_LABEL, EDGE_END_LABEL, EDGE_DIRECTED = ":START_LABEL", ":END_LABEL", ":DIRECTED"
+NODE_COLUMNS = (NODE_ID, NODE_LABEL)
+EDGE_COLUMNS = (EDGE_START, EDGE_END, EDGE_TYPE, EDGE_START_LABEL, EDGE_END_LABEL, EDGE_DIRECTED)
+
 
 def _selected_edges(graph: Graph, types: Iterable[str] | None) -> list:
     chosen = list(graph.edges) if types is None else list(types)
@@ -95,7 +102,8 @@ def to_igraph(
 def to_networkx(
     graph: Graph, types: Iterable[str] | None = None, directed: bool | None = None, with_props: bool = True
 ) -> networkx.Graph:
-    """networkx (Di)Graph keyed by node key, with node labels/properties and edge properties."""
+    """networkx (Di)Graph keyed by node key: node attribute `:LABEL` and the properties, edge attribute `:TYPE` and
+    the properties (names that are no identifier, so no property collides with them)."""
     import networkx as nx  # deferred: networkx loads only for a networkx conversion
 
     tables = _selected_edges(graph, types)
@@ -105,23 +113,17 @@ def to_networkx(
     for table in graph.nodes.values():
         attrs = {k: v.tolist() for k, v in table.props.items()} if with_props else {}
         for i, key in enumerate(table.keys.tolist()):
-            g.add_node(key, label=table.label, **{k: col[i] for k, col in attrs.items()})
+            g.add_node(key, **{NODE_LABEL: table.label}, **{k: col[i] for k, col in attrs.items()})
     for table in tables:
         props = {k: v.tolist() for k, v in table.props.items()} if with_props else {}
         rows = zip(table.src.tolist(), table.dst.tolist(), strict=True)
         g.add_edges_from(
-            (s, t, {"type": table.type, **{k: c[i] for k, c in props.items()}}) for i, (s, t) in enumerate(rows)
+            (s, t, {EDGE_TYPE: table.type, **{k: c[i] for k, c in props.items()}}) for i, (s, t) in enumerate(rows)
         )
     return g
 
 
 # ---- tables: pandas / Arrow, and back ------------------------------------------------------------------------------
-# Structural columns use neo4j-admin's header names: none is an identifier, so no property can collide with them.
-NODE_ID, NODE_LABEL = ":ID", ":LABEL"
-EDGE_START, EDGE_END, EDGE_TYPE = ":START_ID", ":END_ID", ":TYPE"
-EDGE_START_LABEL, EDGE_END_LABEL, EDGE_DIRECTED = ":START_LABEL", ":END_LABEL", ":DIRECTED"
-NODE_COLUMNS = (NODE_ID, NODE_LABEL)
-EDGE_COLUMNS = (EDGE_START, EDGE_END, EDGE_TYPE, EDGE_START_LABEL, EDGE_END_LABEL, EDGE_DIRECTED)
 
 
 class TableError(GraphstoreError):
@@ -256,17 +258,17 @@ def _numpy(table: pa.Table, column: str, what: str) -> np.ndarray:
 
 
 def _props(table: pa.Table, structural: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
-    """The property columns present on some row, as numpy (text as object); an integer or boolean column with some
-    nulls is refused (the stores have no null in a typed column)."""
+    """The property columns present on some row, as numpy (text as object, None where null); an integer or boolean
+    column with some nulls is refused (the stores have no null in such a column)."""
     out = {}
     for name in table.column_names:
         col = table[name]
         if name in structural or col.null_count == len(col):
             continue
-        if col.null_count and not pa.types.is_floating(col.type):
+        if col.null_count and (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)):
             raise TableError(
-                f"Property {name} of the {what} has {col.null_count} empty values.",
-                "Fill them (or use a float column, where NaN is a value).",
+                f"Property {name} of the {what} has {col.null_count} empty values in an integer or boolean column.",
+                "Fill them, or use a float column (NaN) or a text column (None) for values that may be missing.",
             )
         values = col.to_numpy()
         out[name] = values.astype(object) if values.dtype.kind in "OUS" else values
@@ -274,8 +276,8 @@ def _props(table: pa.Table, structural: tuple[str, ...], what: str) -> dict[str,
 
 
 def fill_from_networkx(graph: Graph, g: networkx.Graph) -> Graph:
-    """Add a networkx graph's nodes and edges to `graph`: integer node ids become keys, the node attribute `label`
-    the label (default Node), the edge attribute `type` the relationship type (default EDGE); other attributes are
+    """Add a networkx graph's nodes and edges to `graph`: integer node ids become keys, the node attribute `:LABEL`
+    the label (default Node), the edge attribute `:TYPE` the relationship type (default EDGE); other attributes are
     properties (to_networkx's layout)."""
     rows = list(g.nodes(data=True))
     if any(not isinstance(n, (int, np.integer)) or isinstance(n, bool) for n, _ in rows):
@@ -283,18 +285,18 @@ def fill_from_networkx(graph: Graph, g: networkx.Graph) -> Graph:
             "networkx node ids must be integers (they become the node keys).",
             "Relabel first: networkx.convert_node_labels_to_integers(g, label_attribute='name').",
         )
-    label_of = {int(n): str(a.get("label", "Node")) for n, a in rows}
-    node_table = _records([{NODE_ID: int(n), NODE_LABEL: label_of[int(n)], **_attrs(a, "label")} for n, a in rows])
+    label_of = {int(n): str(a.get(NODE_LABEL, "Node")) for n, a in rows}
+    node_table = _records([{NODE_ID: int(n), NODE_LABEL: label_of[int(n)], **_attrs(a, NODE_LABEL)} for n, a in rows])
     directed = g.is_directed()
     ends: dict[str, tuple[str, str]] = {}
     edge_rows: list[dict[str, Any]] = []
     for s, t, a in g.edges(data=True):
-        rel, (s, t) = str(a.get("type", "EDGE")), (int(s), int(t))
+        rel, (s, t) = str(a.get(EDGE_TYPE, "EDGE")), (int(s), int(t))
         first = ends.setdefault(rel, (label_of[s], label_of[t]))
         if not directed and (label_of[t], label_of[s]) == first != (label_of[s], label_of[t]):
             s, t = t, s  # networkx reports an undirected edge in either order: keep the type's orientation
         row = {EDGE_START: s, EDGE_END: t, EDGE_TYPE: rel, EDGE_START_LABEL: label_of[s], EDGE_END_LABEL: label_of[t]}
-        edge_rows.append({**row, EDGE_DIRECTED: directed, **_attrs(a, "type")})
+        edge_rows.append({**row, EDGE_DIRECTED: directed, **_attrs(a, EDGE_TYPE)})
     return fill_from_arrow(graph, node_table, _records(edge_rows) if edge_rows else None)
 
 

@@ -221,7 +221,7 @@ class Graph:
     # ---- conversions (implemented in graphstore.convert) ------------------------------------------------------------
 
     def to_networkx(self, types: list[str] | None = None, directed: bool | None = None) -> networkx.Graph:
-        """A networkx (Di)Graph keyed by node key: node attribute `label` and properties, edge attribute `type` and
+        """A networkx (Di)Graph keyed by node key: node attribute `:LABEL` and properties, edge attribute `:TYPE` and
         properties (parallel edges of one pair collapse, as networkx's simple graphs do)."""
         return _convert().to_networkx(self, types, directed)
 
@@ -254,6 +254,6 @@ class Graph:
 
     @classmethod
     def from_networkx(cls, g: networkx.Graph, *, graph_id: str, kind: str = "custom") -> Graph:
-        """A Graph from a networkx graph with integer node ids (node attribute `label`, edge attribute `type`, the
+        """A Graph from a networkx graph with integer node ids (node attribute `:LABEL`, edge attribute `:TYPE`, the
         rest properties: to_networkx's layout)."""
         return _convert().fill_from_networkx(cls(graph_id, kind), g)

@@ -54,9 +54,20 @@ class UnknownKind(IngestError):
     """A graph kind the API does not know."""
 
 
+def checked_forward(model: nn.Module, x: torch.Tensor) -> None:
+    """One forward in eval mode without gradients (batch norm takes one sample), a shape mismatch a DataError."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            run_checked(model, x)
+    finally:
+        model.train(was_training)
+
+
 def _weights(model: nn.Module, data: Any, graph_id: str, p: dict[str, Any]) -> list[Graph]:
     x = example_input(data)
-    run_checked(model, x)
+    checked_forward(model, x)
     names = p.pop("class_names", None)
     return [dataflow_weight_graph(model, x, p.pop("layers", None), class_names=names, graph_id=graph_id, **p)]
 
