@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from graphstore.errors import InvalidParams
@@ -71,8 +71,11 @@ def coerce(value: Any, kind: Any) -> Any:
     return _scalar(value, kind)
 
 
-def from_mapping(cls: type[T], values: Mapping[str, Any] | None, what: str) -> T:
-    """Build dataclass `cls` from a mapping, coercing values; unknown keys, bad values raise InvalidParams."""
+def from_mapping(
+    cls: type[T], values: Mapping[str, Any] | None, what: str, ready: Mapping[str, Any] | None = None
+) -> T:
+    """Build dataclass `cls` from a mapping, coercing values; unknown keys, bad values raise InvalidParams.
+    `ready` holds values passed as they are (nested dataclasses already built)."""
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -80,6 +83,7 @@ def from_mapping(cls: type[T], values: Mapping[str, Any] | None, what: str) -> T
         raise InvalidParams(f"Unknown parameter(s) for {what}: {', '.join(unknown)}.", f"Known: {known_list(cls)}")
     hints = field_types(cls)
     kwargs = {name: _coerce_field(fields[name], hints[name], raw, what) for name, raw in values.items()}
+    kwargs.update(ready or {})
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -110,7 +114,9 @@ def to_dict_any(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    """Tuples to lists, recursively."""
+    """Tuples to lists and nested parameter dataclasses to dicts, recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -160,3 +166,135 @@ def show_value(value: Any) -> str:
 def known_list(cls: type) -> str:
     """Field names with defaults, e.g. "width=1.0, batch_norm=True"."""
     return ", ".join(f"{name}={default}" for name, default, _ in describe(cls)) or "(none)"
+
+
+# ---- nested parameter dataclasses: a field whose type is itself a parameter dataclass -----------------------------
+# Its metadata may carry "exclude" (its fields that cannot be set through it) and "aliases" (flat names kept for its
+# fields, e.g. {"prune_layers": "layers"}). Keys address its fields as "train.lr", or by the flat name "lr" when
+# exactly one settable field of the whole nesting has that name (a field of the outer dataclass always wins).
+
+
+class AmbiguousKey(InvalidParams):
+    """A flat key that names fields of more than one nested dataclass."""
+
+
+def nested_type(kind: Any) -> type | None:
+    """The dataclass a field nests (None for a plain field)."""
+    return kind if isinstance(kind, type) and dataclasses.is_dataclass(kind) else None
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A field's default value (its factory called), or MISSING."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def leaf_fields(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dataclasses.Field, Any]]:
+    """Every settable leaf of a (nested) dataclass: (path, field, type); a nested field's `exclude` hides some."""
+    hints = field_types(cls)
+    for f in dataclasses.fields(cls):
+        inner = nested_type(hints[f.name])
+        if inner is None:
+            yield (*prefix, f.name), f, hints[f.name]
+            continue
+        hidden = set(f.metadata.get("exclude", ()))
+        default = field_default(f)
+        kind = type(default) if dataclasses.is_dataclass(default) else inner
+        yield from (leaf for leaf in leaf_fields(kind, (*prefix, f.name)) if leaf[0][len(prefix) + 1] not in hidden)
+
+
+def leaf_defaults(cls: type) -> list[tuple[str, Any, dataclasses.Field]]:
+    """(dotted key, default, field) of every settable leaf, defaults taken from the nested fields' own defaults."""
+    out = []
+    for path, f, _ in leaf_fields(cls):
+        outer = _fields_along(cls, path)
+        value = field_default(outer[0])
+        for inner in outer[1:]:
+            value = getattr(value, inner.name)
+        out.append((".".join(path), value, f))
+    return out
+
+
+def _fields_along(cls: type, path: tuple[str, ...]) -> list[dataclasses.Field]:
+    """The fields a path passes through, outermost first (a nested field's default decides the inner class)."""
+    out, kind = [], cls
+    for name in path:
+        f = {g.name: g for g in dataclasses.fields(kind)}[name]
+        out.append(f)
+        default = field_default(f)
+        kind = type(default) if dataclasses.is_dataclass(default) else field_types(kind)[name]
+    return out
+
+
+def flatten_tables(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"lr": 0.1}} -> {"train.lr": 0.1} (a TOML table of a nested field); other values as they are."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(flatten_tables(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resolve_key(cls: type, key: str) -> tuple[str, ...]:
+    """The field path a key names: 'train.lr' as written; a flat 'lr' when one leaf has that name (or an alias)."""
+    leaves = {path: kind for path, _, kind in leaf_fields(cls)}
+    path = tuple(key.split("."))
+    if path in leaves:
+        return path
+    if len(path) > 1:
+        raise InvalidParams(f"Unknown parameter {key!r}.", f"Known: {', '.join('.'.join(p) for p in leaves)}")
+    for f in dataclasses.fields(cls):
+        target = f.metadata.get("aliases", {}).get(key)
+        if target is not None:
+            return (f.name, target)
+    found = [p for p in leaves if p[-1] == key]
+    if len(found) > 1:
+        names = " and ".join(".".join(p) for p in found)
+        raise AmbiguousKey(
+            f"Parameter {key!r} is ambiguous: it names {names}.", f"Write the full key, e.g. {names.split(' and ')[0]}."
+        )
+    if not found:
+        raise InvalidParams(f"Unknown parameter {key!r}.", f"Known: {', '.join('.'.join(p) for p in leaves)}")
+    return found[0]
+
+
+def leaf_type(cls: type, key: str) -> Any:
+    """The type of the field a (dotted or flat) key names."""
+    path = resolve_key(cls, key)
+    return next(kind for p, _, kind in leaf_fields(cls) if p == path)
+
+
+def from_nested(cls: type[T], values: Mapping[str, Any] | None, what: str) -> T:
+    """Build `cls` from dotted ('train.lr') and flat ('lr') keys; nested fields start from their own defaults.
+    A later key naming the same field as an earlier one wins."""
+    by_path: dict[tuple[str, ...], Any] = {}
+    for key, value in flatten_tables(values or {}).items():
+        path = resolve_key(cls, key)
+        by_path.pop(path, None)
+        by_path[path] = value
+    return _build(cls, by_path, what, None)
+
+
+def _build(cls: type[T], values: dict[tuple[str, ...], Any], what: str, base: Any) -> T:
+    """`cls` (or a copy of `base`) with the values at their paths, each nested dataclass rebuilt from its default."""
+    hints = field_types(cls)
+    nested: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if nested_type(hints[f.name]) is None:
+            continue
+        current = getattr(base, f.name) if base is not None else field_default(f)
+        current = current if dataclasses.is_dataclass(current) else None
+        sub = {p[1:]: v for p, v in values.items() if len(p) > 1 and p[0] == f.name}
+        if sub:
+            kind = type(current) if current is not None else hints[f.name]
+            nested[f.name] = _build(kind, sub, f"{what} {f.name}", current)
+        elif base is not None:
+            nested[f.name] = current
+    flat = {p[0]: v for p, v in values.items() if len(p) == 1}
+    if base is not None:
+        kept = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls) if f.init and f.name not in nested}
+        flat = {**kept, **flat}
+    return from_mapping(cls, flat, what, nested)

@@ -35,7 +35,8 @@ def test_reference_tree_per_dataset():
 
 def test_000_hyperparameters_with_the_swapped_columns():
     p = paper_settings(CoactivationHierarchyParams(dataset="cifar20", model="conv6", hyperparameters="000"))
-    assert (p.epochs, p.lr, p.weight_decay, p.batch_size, p.optimizer, p.schedule) == (
+    t = p.train  # TrainConfig, nested (issue 20)
+    assert (t.epochs, t.lr, t.weight_decay, t.batch_size, t.optimizer, t.schedule) == (
         100,
         0.01,
         1e-4,
@@ -44,7 +45,7 @@ def test_000_hyperparameters_with_the_swapped_columns():
         "cosine",
     )
     small = paper_settings(CoactivationHierarchyParams(dataset="fashion-mnist", hyperparameters="000"))
-    assert (small.lr, small.weight_decay, small.prune_epochs) == (1e-3, 1e-5, 250)
+    assert (small.train.lr, small.train.weight_decay, small.prune_epochs) == (1e-3, 1e-5, 250)
     assert paper_lambda(small, 0.9) == 1e-3 and paper_lambda(small, 0.5) == 1e-5
     assert len(PAPER_PRUNE) == 6
     with pytest.raises(ValueError, match="no hyperparameters"):

@@ -37,7 +37,13 @@ def test_definition_grids_and_app_e_values() -> None:
     smoke, paper = make_plan(definition, pipeline, "smoke"), make_plan(definition, pipeline, "paper")
     assert [c.params.arch for c in smoke.cells] == ["fcn", "cnn"] and len(paper.cells) == 6
     p = paper.cells[0].params
-    assert (p.dataset, p.fcn_hidden, p.cnn_filters, p.rate, p.scope) == ("mnist", (100,) * 5, (32, 32), 0.2, "layer")
+    assert (p.dataset, p.fcn_hidden, p.cnn_filters, p.imp.rate, p.imp.scope) == (
+        "mnist",
+        (100,) * 5,
+        (32, 32),
+        0.2,
+        "layer",
+    )
     assert p.methods == ("imp", "timp") and smoke.cells[0].params.dataset == "mnist-5k"
     values = {(v.table, v.where["arch"], v.where["layer"]): v for v in definition.paper_values}
     assert all(values[("app_e", *key)].value == value for key, value in APP_E.items())

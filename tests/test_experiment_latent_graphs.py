@@ -17,6 +17,7 @@ from graphstore.experiments.plan import UnknownSetting, make_plan
 from graphstore.experiments.results import load_tables
 from graphstore.experiments.runner import ExperimentDataMissing, ExperimentParams, run_experiment
 from graphstore.graph import Graph
+from graphstore.nn.config import TrainConfig
 from tests.experiment_support import context_at
 
 # both studies, one seed; 8x8 digits and an MLP keep each training to a second or two (IMP then prunes all layers)
@@ -59,7 +60,7 @@ def test_definition_scales_and_paper_values() -> None:
     assert [c.params.study for c in smoke.cells] == ["training", "imp"]
     assert smoke.cells[0].params.dataset == "mnist-5k" and smoke.cells[0].params.ks == [4, 8, 16]
     first = paper.cells[0].params
-    assert (first.model, first.dataset, first.epochs, first.rounds) == ("resnet18", "cifar100", 25, 15)
+    assert (first.model, first.dataset, first.epochs, first.imp.rounds) == ("resnet18", "cifar100", 25, 15)
     assert first.window_epochs() == [10, 11, 12, 13, 14, 15] and first.rates == (0.2, 0.01)
     assert first.noise_p == NOISE_P and NOISE_P[-1] == 1.0
     values = {(p.table, tuple(sorted(p.where.items())), p.column): p.value for p in definition.paper_values}
@@ -150,5 +151,6 @@ def test_hub_class_and_node_accuracy_by_hand() -> None:
 
 
 def test_window_defaults_to_the_last_epochs() -> None:
-    assert LatentGraphsParams(epochs=5, window=3).window_epochs() == [3, 4, 5]
-    assert LatentGraphsParams(epochs=25, compare_epochs=(12, 10, 11)).window_epochs() == [10, 11, 12]
+    assert LatentGraphsParams(train=TrainConfig(epochs=5), window=3).window_epochs() == [3, 4, 5]
+    train = TrainConfig(epochs=25)
+    assert LatentGraphsParams(train=train, compare_epochs=(12, 10, 11)).window_epochs() == [10, 11, 12]

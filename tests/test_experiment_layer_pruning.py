@@ -37,7 +37,7 @@ def test_definition_grids_and_001_values() -> None:
     p = paper.cells[0].params
     assert (p.model, p.dataset, p.model_opts) == ("vgg16", "mnist", ("batch_norm=false", "resize=32"))
     assert p.gammas == (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0) and p.weights == ("mean", "median")
-    assert (p.lr, p.batch_size, p.patience, p.source) == (1e-4, 128, 3, "response")
+    assert (p.train.lr, p.train.batch_size, p.train.patience, p.prune.source) == (1e-4, 128, 3, "response")
     table1 = {(v.where["mode"], v.column): v.value for v in definition.paper_values if v.table == "comparison"}
     assert table1[("m", "accuracy")] == 0.990 and table1[("s", "removed")] == 3 and table1[("m", "removed")] == 5
     fig14 = {

@@ -87,6 +87,13 @@ class CellContext:
         """Add one row to result table `table`; the cell's grid point is added to it (stored when the cell ends)."""
         self.rows.setdefault(table, []).append({**self.cell, **values})
 
+    def run_job(self, name: str, params: Any) -> Any:
+        """Run the job registered as `name` (graphstore.jobs.base.JOBS: train, ingest, prune-imp, ...) in this cell's
+        context; link its tracked run with `link`."""
+        from graphstore.jobs.base import JOBS  # deferred: finding the jobs imports them (torch), only in a cell
+
+        return JOBS.get(name)(self.job, params)
+
     def link(self, run_id: Any) -> None:
         """Make a tracked run this cell started (training, pruning, ...) a child of the cell's run."""
         rid = int(run_id)

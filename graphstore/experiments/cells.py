@@ -1,9 +1,10 @@
 """Running one cell, in whichever process an executor puts it: a child run, the pipeline, its rows, its outcome.
 
 A cell's rows are stored in the same transaction that marks it completed, after its pipeline returns, so a cell
-that fails or is killed leaves no rows behind; the child run records completed, failed (with the error) or
-interrupted. A cell is ended only while it is still running and completed only while its driver still holds the
-experiment run, so a cell another driver marked interrupted is never counted as completed as well.
+that fails or is killed leaves no rows behind; the child run goes through `run_lifecycle` (the policy every tracked
+run shares) and records completed, failed (with the error) or interrupted (Ctrl-C). A cell is ended only while it
+is still running and completed only while its driver still holds the experiment run, so a cell another driver
+marked interrupted is never counted as completed as well.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphstore.config import Settings
@@ -19,7 +20,7 @@ from graphstore.experiments.base import CellContext, find_pipeline
 from graphstore.experiments.plan import Cell
 from graphstore.jobs.base import JobContext
 from graphstore.params import to_dict
-from graphstore.tracking.lifecycle import COMPLETED, FAILED, INTERRUPTED, outcome
+from graphstore.tracking.lifecycle import COMPLETED, INTERRUPTED, run_lifecycle
 
 EXPERIMENT_KIND = "experiment"
 CELL_KIND = "experiment-cell"
@@ -82,29 +83,66 @@ def cell_threads(threads: int) -> Iterator[None]:
         yield
 
 
+@dataclass
+class CellRun:
+    """A cell's child run for `run_lifecycle`: started under the experiment run, finished once; a completed cell
+    stores its rows in the same transaction, and only while its driver still holds the experiment run."""
+
+    context: JobContext
+    task: CellTask
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    run_id: int | None = None
+    status: str = COMPLETED
+    error: str | None = None
+    stored: int = 0
+    ended: bool = False
+
+    def start(self) -> int:
+        """The cell's child run, with its grid point, key, parameters and fingerprint."""
+        task = self.task
+        with self.context.open_tracking() as tracking:
+            self.run_id = tracking.start_run(
+                CELL_KIND,
+                f"{task.experiment} {task.cell.key}".strip(),
+                _cell_params(task),
+                parent_run_id=task.experiment_run_id,
+            )
+        return self.run_id
+
+    def finish(self, run_id: int, status: str, error: str | None) -> None:
+        """End the child run; a completed one stores its rows, or is interrupted when another driver took over."""
+        self.status, self.error = status, error
+        with self.context.open_tracking() as tracking:
+            if status == COMPLETED:
+                stored = tracking.complete_cell(self.task.experiment_run_id, run_id, self.rows, self.task.driver)
+                if stored is None:
+                    self.status, self.error = INTERRUPTED, TAKEN_OVER.format(run=self.task.experiment_run_id)
+                    tracking.end_cell(run_id, self.status, self.error)
+                self.stored = stored or 0
+            else:
+                tracking.end_cell(run_id, status, error)
+        self.ended = True
+
+
+TAKEN_OVER = "another driver took over experiment run {run}; this cell's rows are dropped"
+
+
 def run_cell_task(context: JobContext, task: CellTask) -> CellOutcome:
-    """Run one cell as a child run; a failure is recorded and returned, Ctrl-C is recorded and re-raised."""
+    """Run one cell as a child run through `run_lifecycle`: a failure of its pipeline is recorded and returned,
+    Ctrl-C is recorded and re-raised; a failure to start or end the run itself is raised."""
     cell, started = task.cell, time.perf_counter()
     pipeline = find_pipeline(task.pipeline)
-    with context.open_tracking() as tracking:
-        run_id = tracking.start_run(
-            CELL_KIND, f"{task.experiment} {cell.key}".strip(), _cell_params(task), parent_run_id=task.experiment_run_id
-        )
-    ctx = CellContext(_prefixed(context, cell.key), task.experiment_run_id, run_id, dict(cell.point), cell.key)
+    run = CellRun(context, task)
     try:
-        with cell_threads(int(getattr(cell.params, "threads", 0) or 0)):
-            pipeline.run_cell(ctx, cell.params)
-    except BaseException as exc:
-        status, error = outcome(exc)
-        with context.open_tracking() as tracking:
-            tracking.end_cell(run_id, status, error)
-        if not isinstance(exc, Exception):
+        with run_lifecycle(run.start, run.finish) as handle:
+            ctx = CellContext(
+                _prefixed(context, cell.key), task.experiment_run_id, handle.run_id, dict(cell.point), cell.key
+            )
+            with cell_threads(int(getattr(cell.params, "threads", 0) or 0)):
+                pipeline.run_cell(ctx, cell.params)
+            run.rows = ctx.rows
+    except Exception:
+        if not run.ended or run.status == COMPLETED:
             raise
-        return CellOutcome(cell.key, run_id, FAILED, time.perf_counter() - started, error)
-    with context.open_tracking() as tracking:
-        stored = tracking.complete_cell(task.experiment_run_id, run_id, ctx.rows, task.driver)
-        if stored is None:
-            error = f"another driver took over experiment run {task.experiment_run_id}; this cell's rows are dropped"
-            tracking.end_cell(run_id, INTERRUPTED, error)
-            return CellOutcome(cell.key, run_id, INTERRUPTED, time.perf_counter() - started, error)
-    return CellOutcome(cell.key, run_id, COMPLETED, time.perf_counter() - started, rows=stored)
+    seconds = time.perf_counter() - started
+    return CellOutcome(cell.key, run.run_id, run.status, seconds, run.error, rows=run.stored)

@@ -2,25 +2,38 @@
 
 Every cell's parameters are the pipeline dataclass's defaults, overridden by the definition's [params], then
 [<scale>.params], then the grid point, then the user's --set values. A --set on a grid axis, or a comma list
-for a scalar parameter, makes (or replaces) a grid axis.
+for a scalar parameter, makes (or replaces) a grid axis. A pipeline nests dataclasses (TrainConfig as `train`, a
+pruning method as `imp`): their fields are addressed as `train.lr`, or by the flat name `lr` where exactly one
+field has it (graphstore.params.resolve_key); keys stay as written in the cells' keys and the recorded run.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
 import math
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from graphstore.errors import GraphstoreError
+from graphstore.errors import GraphstoreError, InvalidParams
 from graphstore.experiments.base import Pipeline
 from graphstore.experiments.definition import Definition
-from graphstore.params import coerce, describe, from_mapping, parse_assignments, to_dict
+from graphstore.params import (
+    AmbiguousKey,
+    coerce,
+    flatten_tables,
+    from_nested,
+    leaf_defaults,
+    leaf_fields,
+    parse_assignments,
+    resolve_key,
+    show_value,
+    to_dict,
+)
 
 MAX_CELLS = 10_000  # a larger grid is almost always a typo (a long comma list); --max-cells raises the limit
 
@@ -61,8 +74,26 @@ class Plan:
 
 
 def setting_keys(pipeline: Pipeline[Any]) -> str:
-    """The keys --set accepts, with defaults, for error hints."""
-    return "; ".join(f"{name}={default}" for name, default, _ in describe(pipeline.params))
+    """The keys --set accepts (nested ones dotted: train.lr), with defaults, for error hints."""
+    return "; ".join(f"{key}={show_value(default)}" for key, default, _ in leaf_defaults(pipeline.params))
+
+
+def setting_path(pipeline: Pipeline[Any], key: str) -> tuple[str, ...]:
+    """The parameter field a key names ('train.lr', or a flat 'lr' when one field has that name)."""
+    try:
+        return resolve_key(pipeline.params, key)
+    except AmbiguousKey as exc:
+        raise UnknownSetting(exc.message, exc.hint) from exc
+    except InvalidParams as exc:
+        raise UnknownSetting(
+            f"The experiment has no parameter {key!r}.", f"Its keys (with defaults): {setting_keys(pipeline)}."
+        ) from exc
+
+
+def setting_kind(pipeline: Pipeline[Any], key: str) -> Any:
+    """The type of the parameter a key names."""
+    path = setting_path(pipeline, key)
+    return next(kind for p, _, kind in leaf_fields(pipeline.params) if p == path)
 
 
 def _is_sequence(kind: Any) -> bool:
@@ -72,33 +103,50 @@ def _is_sequence(kind: Any) -> bool:
     return typing.get_origin(kind) in (tuple, list)
 
 
+def _same_field(pipeline: Pipeline[Any], keys: Iterable[str], key: str) -> list[str]:
+    """The keys among `keys` that name the same parameter field as `key` (a flat and a dotted spelling)."""
+    path = setting_path(pipeline, key)
+    return [k for k in keys if setting_path(pipeline, k) == path]
+
+
+def merged(pipeline: Pipeline[Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """Parameter layers merged in order, each key kept as written; a later key for the same field replaces it."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in flatten_tables(layer).items():
+            for old in _same_field(pipeline, out, key):
+                del out[old]
+            out[key] = value
+    return out
+
+
 def _apply_sets(
     pipeline: Pipeline[Any], sets: tuple[str, ...], base: dict[str, Any], axes: dict[str, list[Any]]
 ) -> None:
-    """Fold --set assignments into the base parameters and the axes (in place); a key given twice is refused."""
-    kinds = typing.get_type_hints(pipeline.params)
-    _refuse_repeats(sets)
+    """Fold --set assignments into the base parameters and the axes (in place); a key given twice is refused.
+    A --set on a grid axis (by either spelling) replaces that axis's values and keeps its name."""
+    _refuse_repeats(pipeline, sets)
     for key, text in parse_assignments(sets, "--set").items():
-        if key not in kinds:
-            raise UnknownSetting(
-                f"The experiment has no parameter {key!r}.", f"Its keys (with defaults): {setting_keys(pipeline)}."
-            )
-        if key in axes or ("," in text and not _is_sequence(kinds[key])):
-            axes[key] = [v.strip() for v in text.split(",") if v.strip()]
-            base.pop(key, None)
+        axis = next(iter(_same_field(pipeline, axes, key)), None)
+        for old in _same_field(pipeline, base, key):
+            del base[old]
+        if axis is not None or ("," in text and not _is_sequence(setting_kind(pipeline, key))):
+            axes[axis or key] = [v.strip() for v in text.split(",") if v.strip()]
         else:
             base[key] = text
 
 
-def _refuse_repeats(sets: tuple[str, ...]) -> None:
-    """A --set key given more than once is refused (not silently the last): a grid axis is one comma list."""
-    seen: dict[str, list[str]] = {}
+def _refuse_repeats(pipeline: Pipeline[Any], sets: tuple[str, ...]) -> None:
+    """A --set key given more than once (by either spelling) is refused, not silently the last: a grid axis is one
+    comma list."""
+    seen: dict[tuple[str, ...], list[str]] = {}
     for item in sets:
-        seen.setdefault(item.partition("=")[0].strip().replace("-", "_"), []).append(item)
+        key = item.partition("=")[0].strip().replace("-", "_")
+        seen.setdefault(setting_path(pipeline, key), []).append(item)
     repeated = {k: v for k, v in seen.items() if len(v) > 1}
     if repeated:
-        key, items = next(iter(repeated.items()))
-        values = ",".join(i.partition("=")[2].strip() for i in items)
+        path, items = next(iter(repeated.items()))
+        key, values = ".".join(path), ",".join(i.partition("=")[2].strip() for i in items)
         raise UnknownSetting(
             f"--set {key} is given {len(items)} times ({', '.join(items)}); only one would count.",
             f"Give each key once; for a grid axis list the values: --set {key}={values}",
@@ -123,20 +171,37 @@ def _check_axes(axes: dict[str, list[Any]], max_cells: int) -> None:
 
 
 def _typed(pipeline: Pipeline[Any], values: dict[str, Any], where: str) -> Any:
-    """The pipeline's parameter dataclass from raw values; a bad key or value names the keys."""
+    """The pipeline's parameter dataclass from raw values (flat or dotted keys); a bad key or value names the keys."""
     try:
-        return from_mapping(pipeline.params, values, where)
+        return from_nested(pipeline.params, values, where)
     except GraphstoreError as exc:
         raise UnknownSetting(exc.message, f"Keys (with defaults): {setting_keys(pipeline)}.") from exc
 
 
 def _normalise_axis(pipeline: Pipeline[Any], name: str, values: list[Any]) -> list[Any]:
     """Axis values coerced to the field's type, so 'seed=0,1' and [0, 1] make the same cells."""
-    kind = typing.get_type_hints(pipeline.params)[name]
+    kind = setting_kind(pipeline, name)
     try:
         return [coerce(v, kind) for v in values]
     except (TypeError, ValueError) as exc:
         raise UnknownSetting(f"Grid axis {name}: {exc}.", f"Keys (with defaults): {setting_keys(pipeline)}.") from exc
+
+
+def _check_keys(definition: Definition, pipeline: Pipeline[Any], keys: Iterable[str]) -> None:
+    """Refuse keys of the definition that name no parameter (all listed) or more than one (the candidates named)."""
+    unknown = []
+    for key in keys:
+        try:
+            resolve_key(pipeline.params, key)
+        except AmbiguousKey as exc:
+            raise UnknownSetting(f"{definition.path}: {exc.message}", exc.hint) from exc
+        except InvalidParams:
+            unknown.append(key)
+    if unknown:
+        raise UnknownSetting(
+            f"{definition.path}: {', '.join(sorted(unknown))} is not a parameter of pipeline {pipeline.name!r}.",
+            f"Its keys (with defaults): {setting_keys(pipeline)}.",
+        )
 
 
 def make_plan(
@@ -148,17 +213,11 @@ def make_plan(
 ) -> Plan:
     """Resolve the cells of `definition` at `scale` with the user's overrides; every cell's parameters are checked."""
     spec = definition.scale(scale)
-    base = {**definition.params, **spec.params}
+    _check_keys(definition, pipeline, [*flatten_tables(definition.params), *flatten_tables(spec.params), *spec.grid])
+    base = merged(pipeline, definition.params, spec.params)
     axes = {k: list(v) for k, v in spec.grid.items()}
     _apply_sets(pipeline, sets, base, axes)
     _check_axes(axes, max_cells)
-    names = {f.name for f in dataclasses.fields(pipeline.params)}
-    unknown = sorted((set(base) | set(axes)) - names)
-    if unknown:
-        raise UnknownSetting(
-            f"{definition.path}: {', '.join(unknown)} is not a parameter of pipeline {pipeline.name!r}.",
-            f"Its keys (with defaults): {setting_keys(pipeline)}.",
-        )
     axes = {name: _normalise_axis(pipeline, name, values) for name, values in axes.items()}
     cells = []
     for combo in itertools.product(*axes.values()):

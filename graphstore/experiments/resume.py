@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import typing
 from dataclasses import dataclass
 from typing import Any
 
 from graphstore.errors import GraphstoreError
 from graphstore.experiments.cells import CELL_KIND, EXPERIMENT_KIND
 from graphstore.experiments.lease import LEGACY_GRACE, held_error, lease_end
-from graphstore.experiments.plan import Plan
+from graphstore.experiments.plan import Plan, setting_kind, setting_path
 from graphstore.params import coerce
 from graphstore.tracking.lifecycle import COMPLETED, INTERRUPTED, RUNNING
 from graphstore.tracking.records import RunRecord
@@ -42,11 +41,23 @@ def _plain(value: Any) -> Any:
 
 def _typed(plan: Plan, key: str, value: Any) -> Any:
     """A parameter value as the pipeline types it ('5' and 5 are the same seed); left as is when it does not parse."""
-    kind = typing.get_type_hints(plan.pipeline.params).get(key)
     try:
-        return _plain(coerce(value, kind)) if kind is not None else _plain(value)
+        return _plain(coerce(value, setting_kind(plan.pipeline, key)))
     except (TypeError, ValueError, GraphstoreError):
         return _plain(value)
+
+
+def _by_field(plan: Plan, params: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Parameters keyed by the field each names ('lr' and 'train.lr' alike), with the key as written and its value;
+    a key that names no field stays as written."""
+    out = {}
+    for key, value in params.items():
+        try:
+            name = ".".join(setting_path(plan.pipeline, key))
+        except GraphstoreError:
+            name = key
+        out[name] = (key, value)
+    return out
 
 
 def differences(recorded: dict[str, Any], plan: Plan) -> list[str]:
@@ -54,12 +65,12 @@ def differences(recorded: dict[str, Any], plan: Plan) -> list[str]:
     out = []
     if recorded.get("pipeline") != plan.definition.pipeline:
         out.append(f"pipeline: recorded {recorded.get('pipeline')!r}, now {plan.definition.pipeline!r}")
-    was, now = dict(recorded.get("params") or {}), plan.base
-    for key in sorted(set(was) | set(now)):
-        a = _typed(plan, key, was[key]) if key in was else "(not set)"
-        b = _typed(plan, key, now[key]) if key in now else "(not set)"
+    was, now = _by_field(plan, dict(recorded.get("params") or {})), _by_field(plan, plan.base)
+    for name in sorted(set(was) | set(now)):
+        a = _typed(plan, *was[name]) if name in was else "(not set)"
+        b = _typed(plan, *now[name]) if name in now else "(not set)"
         if a != b:
-            out.append(f"parameter {key}: recorded {a!r}, now {b!r}")
+            out.append(f"parameter {name}: recorded {a!r}, now {b!r}")
     was_grid, now_grid = dict(recorded.get("grid") or {}), _plain(plan.axes)
     for axis in sorted(set(was_grid) | set(now_grid)):
         if was_grid.get(axis) != now_grid.get(axis):

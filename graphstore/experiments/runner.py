@@ -2,6 +2,8 @@
 
 One parent run (kind "experiment") per experiment run; one child run (kind "experiment-cell") per cell attempt.
 A failed cell is recorded with its error and the others go on; the parent ends "failed" naming the failed cells.
+Both go through `run_lifecycle` (graphstore.tracking.lifecycle), the policy every tracked run shares: an error of the
+run itself (e.g. --executor ray without Ray) ends it "failed" with the message, Ctrl-C ends it "interrupted".
 `--resume` continues the newest run of the same experiment and scale: cells whose completed child has the same
 parameters (fingerprint) are skipped, the rest run again under the same parent run. A resume is refused when the grid
 or parameters differ from the recorded ones, or while the run's driver still holds its lease
@@ -25,7 +27,7 @@ from graphstore.experiments.resume import take_over
 from graphstore.experiments.show import ExperimentReport, experiment_report
 from graphstore.jobs.base import JobContext, JobSpec
 from graphstore.nn.errors import DatasetMissing
-from graphstore.tracking.lifecycle import COMPLETED, FAILED, INTERRUPTED
+from graphstore.tracking.lifecycle import COMPLETED, FAILED, run_lifecycle
 
 PARALLEL_EMBEDDED_NOTE = (
     "note: the embedded graph store is opened by one process at a time; with cells in parallel, every cell that "
@@ -159,18 +161,39 @@ def _parent_params(plan: Plan, params: ExperimentParams) -> dict[str, Any]:
     }
 
 
-def _start(context: JobContext, plan: Plan, params: ExperimentParams, driver: str) -> tuple[int, set[str], bool]:
-    """The parent run (new, or the resumed one) held by `driver`, and the fingerprints of cells already done."""
-    with context.open_tracking() as tracking:
-        if params.resume:
-            target = take_over(tracking, plan, driver, params.heartbeat)
-            if target is not None:
-                context.note(f"resuming experiment run {target.run_id}: {len(target.done)} cell(s) already done")
-                return target.run_id, target.done, True
-            context.note(f"no earlier run of {plan.definition.name} at {plan.scale} scale: starting a new one")
-        run_id = tracking.start_run(EXPERIMENT_KIND, plan.definition.name, _parent_params(plan, params))
-        tracking.renew_lease(run_id, driver, lease_end(params.heartbeat))
-    return run_id, set(), False
+@dataclass
+class ParentRun:
+    """The experiment's parent run for `run_lifecycle`: a new run or the resumed one, held by this driver, finished
+    only while this driver still holds it."""
+
+    context: JobContext
+    plan: Plan
+    params: ExperimentParams
+    driver: str
+    done: set[str] = field(default_factory=set)
+    resumed: bool = False
+
+    def start(self) -> int:
+        """The parent run (new, or the resumed one) held by this driver; `done` the fingerprints of finished cells."""
+        plan, params = self.plan, self.params
+        with self.context.open_tracking() as tracking:
+            if params.resume:
+                target = take_over(tracking, plan, self.driver, params.heartbeat)
+                if target is not None:
+                    self.context.note(
+                        f"resuming experiment run {target.run_id}: {len(target.done)} cell(s) already done"
+                    )
+                    self.done, self.resumed = target.done, True
+                    return target.run_id
+                self.context.note(f"no earlier run of {plan.definition.name} at {plan.scale} scale: starting a new one")
+            run_id = tracking.start_run(EXPERIMENT_KIND, plan.definition.name, _parent_params(plan, params))
+            tracking.renew_lease(run_id, self.driver, lease_end(params.heartbeat))
+        return run_id
+
+    def finish(self, run_id: int, status: str, error: str | None) -> None:
+        """End the run, unless another driver took it over."""
+        with self.context.open_tracking() as tracking:
+            tracking.finish_held_run(run_id, self.driver, status, error)
 
 
 def _notes(context: JobContext, plan: Plan, params: ExperimentParams) -> None:
@@ -191,36 +214,54 @@ def run_experiment(context: JobContext, params: ExperimentParams) -> ExperimentR
     plan = make_plan(definition, find_pipeline(definition.pipeline), params.scale, params.sets, params.max_cells)
     check_data(context, plan)
     _notes(context, plan, params)
-    started, driver = time.perf_counter(), new_driver()
-    run_id, done, resumed = _start(context, plan, params, driver)
-    result = ExperimentResult(
-        run_id,
-        definition.name,
-        plan.scale,
-        definition.document,
-        len(plan.cells),
-        resumed=resumed,
-        given=params.name,
-        sets=params.sets,
-    )
+    started, parent = time.perf_counter(), ParentRun(context, plan, params, new_driver())
+    with run_lifecycle(parent.start, parent.finish) as handle:
+        result = ExperimentResult(
+            handle.run_id,
+            definition.name,
+            plan.scale,
+            definition.document,
+            len(plan.cells),
+            resumed=parent.resumed,
+            given=params.name,
+            sets=params.sets,
+        )
+        tasks = _tasks(context, plan, parent, result)
+        context.note(
+            f"experiment run {result.run_id}: {definition.name} ({plan.scale}), {len(plan.cells)} cell(s)"
+            + (f", {len(result.skipped)} already done" if result.skipped else "")
+        )
+        with DriverLease(context.settings.tracking_url, result.run_id, parent.driver, params.heartbeat) as lease:
+            _run_cells(context, plan, params, tasks, result, lease)
+        handle.ending = _ending(plan, result)
+    result.seconds = time.perf_counter() - started
+    result.report = experiment_report(context, result.run_id)
+    return result
+
+
+def _tasks(context: JobContext, plan: Plan, parent: ParentRun, result: ExperimentResult) -> list[CellTask]:
+    """The cells still to run (a resumed run's completed cells are listed as skipped)."""
     tasks = []
     for cell in plan.cells:
-        if cell.fingerprint in done:
+        if cell.fingerprint in parent.done:
             result.skipped.append(cell.key)
-        else:
-            cpus, gpus = plan.pipeline.needs(cell.params)
-            tasks.append(
-                CellTask(context.settings, definition.pipeline, definition.name, run_id, cell, cpus, gpus, driver)
+            continue
+        cpus, gpus = plan.pipeline.needs(cell.params)
+        definition = plan.definition
+        tasks.append(
+            CellTask(
+                context.settings, definition.pipeline, definition.name, result.run_id, cell, cpus, gpus, parent.driver
             )
-    context.note(
-        f"experiment run {run_id}: {definition.name} ({plan.scale}), {len(plan.cells)} cell(s)"
-        + (f", {len(result.skipped)} already done" if result.skipped else "")
-    )
-    with DriverLease(context.settings.tracking_url, run_id, driver, params.heartbeat) as lease:
-        _run_cells(context, plan, params, tasks, result, lease)
-    result.seconds = time.perf_counter() - started
-    result.report = experiment_report(context, run_id)
-    return result
+        )
+    return tasks
+
+
+def _ending(plan: Plan, result: ExperimentResult) -> tuple[str, str | None]:
+    """How the parent run ends when every cell ran: completed, or failed naming the cells that did not complete."""
+    failed = result.failed
+    if not failed:
+        return COMPLETED, None
+    return FAILED, f"{len(failed)} of {len(plan.cells)} cells failed: {', '.join(o.key for o in failed)}"
 
 
 def _run_cells(
@@ -231,24 +272,13 @@ def _run_cells(
     result: ExperimentResult,
     lease: DriverLease,
 ) -> None:
-    """Run the tasks on the chosen executor, then finish the parent run (only while this driver still holds it)."""
-    status: str = INTERRUPTED
-    error: str | None = "interrupted"
-    try:
-        for outcome in executors.get(params.executor, params.workers).run(context, tasks):
-            result.outcomes.append(outcome)
-            context.progress(f"{plan.definition.name}: cells", len(result.outcomes), len(tasks))
-            context.note(outcome.line())
-            lease.check()
+    """Run the tasks on the chosen executor while this driver holds the run (its lease checked after each cell)."""
+    for outcome in executors.get(params.executor, params.workers).run(context, tasks):
+        result.outcomes.append(outcome)
+        context.progress(f"{plan.definition.name}: cells", len(result.outcomes), len(tasks))
+        context.note(outcome.line())
         lease.check()
-        failed = result.failed
-        status = FAILED if failed else COMPLETED
-        error = (
-            f"{len(failed)} of {len(plan.cells)} cells failed: {', '.join(o.key for o in failed)}" if failed else None
-        )
-    finally:
-        with context.open_tracking() as tracking:
-            tracking.finish_held_run(result.run_id, lease.driver, status, error)
+    lease.check()
 
 
 EXPERIMENT = JobSpec(

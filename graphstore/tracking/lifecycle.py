@@ -23,10 +23,12 @@ R = TypeVar("R")
 
 @dataclass
 class RunHandle(Generic[R]):
-    """A run in progress: its id, and a note appended to the error text if it fails or is interrupted."""
+    """A run in progress: its id, a note appended to the error text if it fails or is interrupted, and how it ends
+    when its block returns, if not "completed" (an experiment whose cells failed ends "failed" naming them)."""
 
     run_id: R
     note: str | None = None
+    ending: tuple[str, str | None] | None = None
 
 
 def error_text(exc: BaseException, note: str | None = None) -> str:
@@ -72,4 +74,4 @@ def run_lifecycle(start: Callable[[], R], finish: Callable[[R, str, str | None],
                 finish(handle.run_id, *outcome(exc, handle.note))
         raise
     with sigint_held():
-        finish(handle.run_id, COMPLETED, None)
+        finish(handle.run_id, *(handle.ending or (COMPLETED, None)))

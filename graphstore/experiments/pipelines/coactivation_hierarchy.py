@@ -24,9 +24,12 @@ from typing import Any
 import numpy as np
 
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
+from graphstore.nn.config import TrainConfig
 from graphstore.params import parse_assignments
+from graphstore.pruning.params import StructuredConfig
 
 SHIPPED_TREES = ("fashion-mnist", "cifar20")
+TRAIN_SET_BY_CELL = ("seed", "device", "checkpoint_epochs")  # the cell's seed and device; checkpoints from its plan
 SPARSITIES = (0.5, 0.675, 0.75, 0.825, 0.9)
 
 # 000 Appendix A, Tables 3-4: (epochs, lr, weight decay, batch) per (dataset, model). The tables' "Decay" and
@@ -60,12 +63,13 @@ class CoactivationHierarchyParams:
     data_opt: tuple[str, ...] = field(default=(), metadata={"help": "Dataset parameters KEY=VALUE."})
     model_opt: tuple[str, ...] = field(default=(), metadata={"help": "Model parameters KEY=VALUE."})
     seed: int = field(default=0, metadata={"help": "Training seed (and first nested SBM seed)."})
-    epochs: int = field(default=10, metadata={"help": "Training epochs (000: to convergence, Tables 3-4)."})
-    batch_size: int = field(default=128, metadata={"help": "Samples per step."})
-    lr: float = field(default=1e-3, metadata={"help": "Learning rate (Adam)."})
-    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay."})
-    optimizer: str = field(default="adam", metadata={"help": "Optimiser: adam or sgd (momentum 0.9)."})
-    schedule: str = field(default="none", metadata={"help": "LR schedule: none, cosine (000: cosine for conv6)."})
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=10, schedule="none"),
+        metadata={
+            "help": "Training (000: to convergence, Tables 3-4; conv6: SGD with cosine annealing; augment: paper).",
+            "exclude": TRAIN_SET_BY_CELL,
+        },
+    )
     hyperparameters: str = field(
         default="given",
         metadata={
@@ -73,13 +77,19 @@ class CoactivationHierarchyParams:
             "batch (conv6: SGD with cosine annealing) and Tables 5-7 for pruning epochs and group-HS per sparsity."
         },
     )
-    augment: str = field(default="", metadata={"help": "Training augmentation (TrainConfig.augment; 000: paper)."})
     checkpoints: int = field(default=11, metadata={"help": "Evenly spaced training checkpoints (000: 11)."})
     sparsities: tuple[float, ...] = field(
         default=(0.5, 0.675, 0.75, 0.825, 0.9), metadata={"help": "Structured pruning sparsities (000's five)."}
     )
-    prune_epochs: int = field(default=0, metadata={"help": "Epochs of each pruning run (0 = epochs)."})
-    lam: float = field(default=1e-4, metadata={"help": "Group-HS weight before pruning (000 Tables 5-7)."})
+    prune_epochs: int = field(default=0, metadata={"help": "Epochs of each pruning run (0 = train.epochs)."})
+    structured: StructuredConfig = field(
+        default_factory=StructuredConfig,
+        metadata={
+            "help": "Structured pruning (lam: group-HS weight before pruning, 000 Tables 5-7); sparsities sets the "
+            "sparsity.",
+            "exclude": ("sparsity",),
+        },
+    )
     split: str = field(default="train", metadata={"help": "Split whose samples make the co-activation graph."})
     limit: int = field(default=0, metadata={"help": "At most this many samples for the graph (0 = all, as 000)."})
     where: str = field(default="post", metadata={"help": "Activation values after the ReLU (post, 000) or pre."})
@@ -107,23 +117,23 @@ def paper_settings(p: CoactivationHierarchyParams) -> CoactivationHierarchyParam
         )
     epochs, lr, decay, batch = PAPER_TRAIN[key]
     conv6 = p.model == "conv6"
-    return replace(
-        p,
+    train = replace(
+        p.train,
         epochs=epochs,
         lr=lr,
         weight_decay=decay,
         batch_size=batch,
         optimizer="sgd" if conv6 else "adam",
         schedule="cosine" if conv6 else "none",
-        prune_epochs=PAPER_PRUNE[key][0],
     )
+    return replace(p, train=train, prune_epochs=PAPER_PRUNE[key][0])
 
 
 def paper_lambda(p: CoactivationHierarchyParams, sparsity: float) -> float:
     """The group-HS weight for a sparsity: 000's Tables 5-7 with hyperparameters=000, else `lam`."""
     if p.hyperparameters == "000" and sparsity in SPARSITIES:
         return PAPER_PRUNE[(p.dataset, p.model)][1][SPARSITIES.index(sparsity)]
-    return p.lam
+    return p.structured.lam
 
 
 def data_params(p: CoactivationHierarchyParams) -> dict[str, str]:
@@ -158,22 +168,9 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     return float(spearmanr(a, b)[0])
 
 
-def train_config(p: CoactivationHierarchyParams, epochs: int, keep: tuple[int, ...] | None) -> Any:
-    """The TrainConfig of the cell (Adam, the cell's schedule and augmentation)."""
-    from graphstore.nn.config import TrainConfig  # deferred: the registry lists pipelines without loading jobs
-
-    return TrainConfig(
-        epochs=epochs,
-        batch_size=p.batch_size,
-        lr=p.lr,
-        optimizer=p.optimizer,
-        weight_decay=p.weight_decay,
-        schedule=p.schedule,
-        checkpoint_epochs=keep,
-        seed=p.seed,
-        device=p.device,
-        augment=p.augment,
-    )
+def train_config(p: CoactivationHierarchyParams, epochs: int, keep: tuple[int, ...] | None) -> TrainConfig:
+    """The TrainConfig of the cell: its training settings, with the cell's seed, device, epochs and checkpoints."""
+    return replace(p.train, epochs=epochs, checkpoint_epochs=keep, seed=p.seed, device=p.device)
 
 
 def accuracy(path: Path, data: Any, device: str) -> float:
@@ -190,12 +187,12 @@ def hierarchy_of(ctx: CellContext, p: CoactivationHierarchyParams, path: Path, l
     """Ingest the checkpoint's co-activation graph under the cell's graph id, run the class hierarchy; the row."""
     from graphstore.analysis.hierarchy import HierarchyParams  # deferred: analysis registry
     from graphstore.jobs.analyze import analysis_job  # deferred: jobs load torch and the stores
-    from graphstore.jobs.ingest import ExtractOptions, IngestParams, run_ingest  # deferred: as above
+    from graphstore.jobs.ingest import ExtractOptions, IngestParams  # deferred: as above
     from graphstore.jobs.source import CheckpointSource  # deferred: as above
 
     opts = (f"coactivation.where={p.where}", f"coactivation.threshold={p.threshold}")
-    ingest = run_ingest(
-        ctx.job,
+    ingest = ctx.run_job(
+        "ingest",
         IngestParams(
             source=CheckpointSource(checkpoint=str(path)),
             graphs="coactivation",
@@ -236,11 +233,11 @@ def load_data(ctx: CellContext, p: CoactivationHierarchyParams) -> Any:
 
 def run_training(ctx: CellContext, p: CoactivationHierarchyParams, data: Any) -> None:
     """Train with evenly spaced checkpoints; one `training` row per checkpoint, the last also as sparsity 0."""
-    from graphstore.jobs.train import TRAIN, ModelChoice, TrainParams  # deferred: jobs load torch
+    from graphstore.jobs.train import ModelChoice, TrainParams  # deferred: jobs load torch
 
-    epochs = checkpoint_epochs(p.epochs, p.checkpoints)
+    epochs = checkpoint_epochs(p.train.epochs, p.checkpoints)
     choice = ModelChoice(model=p.model, dataset=p.dataset, model_opt=p.model_opt, data_opt=p.data_opt)
-    out = TRAIN(ctx.job, TrainParams(choice=choice, train=train_config(p, p.epochs, epochs)))
+    out = ctx.run_job("train", TrainParams(choice=choice, train=train_config(p, p.train.epochs, epochs)))
     ctx.link(out.run_id)
     by_epoch = {int(path.stem.rsplit("_", 1)[-1]): path for path in out.saved if path.stem.startswith("epoch_")}
     accs, rfs = [], []
@@ -261,18 +258,17 @@ def run_training(ctx: CellContext, p: CoactivationHierarchyParams, data: Any) ->
 
 def run_pruning(ctx: CellContext, p: CoactivationHierarchyParams) -> None:
     """Per sparsity: group-HS training, one-shot structured pruning at 70%, fine-tuning; then the hierarchy."""
-    from graphstore.jobs.prune import STRUCTURED, PruneStart, StartModel, StructuredJobParams  # deferred: torch
-    from graphstore.pruning.params import StructuredConfig  # deferred: as above
+    from graphstore.jobs.prune import PruneStart, StartModel, StructuredJobParams  # deferred: torch
 
     start = PruneStart(choice=StartModel(model=p.model, dataset=p.dataset, model_opt=p.model_opt, data_opt=p.data_opt))
     for sparsity in p.sparsities:
         ctx.job.status(f"structured pruning at sparsity {sparsity}")
         params = StructuredJobParams(
             start=start,
-            method=StructuredConfig(sparsity=sparsity, lam=paper_lambda(p, sparsity)),
-            train=train_config(p, p.prune_epochs or p.epochs, ()),
+            method=replace(p.structured, sparsity=sparsity, lam=paper_lambda(p, sparsity)),
+            train=train_config(p, p.prune_epochs or p.train.epochs, ()),
         )
-        run = STRUCTURED(ctx.job, params)
+        run = ctx.run_job("prune-structured", params)
         ctx.link(run.run_id)
         final = run.saved[-1]
         row = hierarchy_of(ctx, p, final, f"p{sparsity}")

@@ -16,7 +16,7 @@ One cell = one architecture (`fcn`: the MNIST FCN, an `mlp`; `cnn`: the MNIST CN
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,13 @@ class ImpTopologyParams:
     cnn_filters: tuple[int, ...] = field(default=APP_E_CNN, metadata={"help": "Filters per conv layer of the cnn."})
     dataset: str = field(default="mnist", metadata={"help": "Dataset from the registry (28 x 28 for App. E)."})
     data_opts: tuple[str, ...] = field(default=(), metadata={"help": "Dataset options KEY=VALUE."})
-    seed: int = field(default=0, metadata={"help": "Training seed (initialisation, shuffling)."})
-    epochs: int = field(default=10, metadata={"help": "Training epochs of the dense net and of every round."})
-    batch_size: int = field(default=128, metadata={"help": "Samples per step."})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate."})
-    rounds: int = field(default=10, metadata={"help": "Pruning rounds per method."})
-    rate: float = field(default=0.2, metadata={"help": "Fraction of the surviving weights pruned per round."})
-    scope: str = field(
-        default="layer", metadata={"help": "layer (local, 004's setting) or global.", "choices": ("layer", "global")}
+    train: TrainConfig = field(
+        default_factory=TrainConfig,
+        metadata={"help": "Training of the dense net and of every round (seed: initialisation, shuffling)."},
+    )
+    imp: ImpParams = field(
+        default_factory=lambda: ImpParams(rounds=10, rate=0.2, scope="layer"),
+        metadata={"help": "Pruning rounds, rate and scope of both methods (004: layer-wise, local pruning)."},
     )
     methods: tuple[str, ...] = field(default=METHODS, metadata={"help": "Pruning methods: imp, timp."})
     conv_graph: str = field(
@@ -60,7 +59,6 @@ class ImpTopologyParams:
             "choices": ("channel", "unrolled"),
         },
     )
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto.", "choices": ("cpu", "cuda", "auto")})
     threads: int = field(
         default=0,
         metadata={"help": "Torch intra-op threads while the cell runs (0 = torch's default; 1 on a busy CPU)."},
@@ -70,6 +68,15 @@ class ImpTopologyParams:
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}; got {self.methods}")
+
+    @property
+    def seed(self) -> int:
+        """The training seed (also of App. E's untrained model)."""
+        return self.train.seed
+
+    def timp(self) -> TopologyImpParams:
+        """T-IMP's parameters: IMP's rounds, rate, scope, ... (so both prune alike) and T-IMP's default conv norm."""
+        return TopologyImpParams(**{f.name: getattr(self.imp, f.name) for f in fields(ImpParams)})
 
     def model(self, app_e: bool = False) -> tuple[str, tuple[str, ...]]:
         """(registry model, model options) of this cell's architecture; App. E's own shape with app_e."""
@@ -81,36 +88,34 @@ class ImpTopologyParams:
 def run_cell(ctx: CellContext, p: ImpTopologyParams) -> None:
     """Train once, prune with each method from the same start, tabulate rounds and the kappa* tables (the cell
     runner caps torch's threads at `threads`)."""
-    from graphstore.jobs.checkpoint_reports import TOPOLOGY, TopologyJobParams  # deferred: torch (cells only)
-    from graphstore.jobs.prune import IMP, TIMP, ImpJobParams, PruneStart, TopologyImpJobParams  # deferred: torch
+    from graphstore.jobs.checkpoint_reports import TopologyJobParams  # deferred: torch (cells only)
+    from graphstore.jobs.prune import ImpJobParams, PruneStart, TopologyImpJobParams  # deferred: torch
     from graphstore.jobs.source import CheckpointSource  # deferred: torch (checkpoints)
-    from graphstore.jobs.train import TRAIN, ModelChoice, TrainParams  # deferred: torch
+    from graphstore.jobs.train import ModelChoice, TrainParams  # deferred: torch
 
     model, opts = p.model()
-    config = TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, seed=p.seed, device=p.device)
+    config = p.train
     choice = ModelChoice(model=model, dataset=p.dataset, model_opt=opts, data_opt=p.data_opts)
-    trained = TRAIN.run(ctx.job, TrainParams(choice=choice, name=f"imp-topology-{p.arch}-s{p.seed}", train=config))
+    trained = ctx.run_job("train", TrainParams(choice=choice, name=f"imp-topology-{p.arch}-s{p.seed}", train=config))
     ctx.link(trained.run_id)
     start = PruneStart(source=CheckpointSource(run=int(trained.run_id)))
     report = _report_params(p)
     for method in p.methods:
         if method == "imp":
-            imp = ImpParams(rounds=p.rounds, rate=p.rate, scope=p.scope)
-            pruned = IMP.run(ctx.job, ImpJobParams(start=start, method=imp, train=config))
+            pruned = ctx.run_job("prune-imp", ImpJobParams(start=start, method=p.imp, train=config))
         else:
-            timp = TopologyImpParams(rounds=p.rounds, rate=p.rate, scope=p.scope)
-            pruned = TIMP.run(ctx.job, TopologyImpJobParams(start=start, method=timp, train=config))
+            pruned = ctx.run_job("prune-topology", TopologyImpJobParams(start=start, method=p.timp(), train=config))
         ctx.link(pruned.run_id)
         source = CheckpointSource(run=int(pruned.run_id))
-        table = TOPOLOGY.run(ctx.job, TopologyJobParams(source=source, all_rounds=True, method=report))
+        table = ctx.run_job("topology", TopologyJobParams(source=source, all_rounds=True, method=report))
         _link(ctx, table.run_id)
         for row in table.round_rows:
             ctx.record("rounds", method=method, **_round_values(row))
-    dense = TOPOLOGY.run(ctx.job, TopologyJobParams(source=CheckpointSource(run=int(trained.run_id)), method=report))
+    dense = ctx.run_job("topology", TopologyJobParams(source=CheckpointSource(run=int(trained.run_id)), method=report))
     _link(ctx, dense.run_id)
     _record_kappa(ctx, "kappa", dense)
-    shape = TOPOLOGY.run(
-        ctx.job, TopologyJobParams(source=CheckpointSource(str(app_e_checkpoint(ctx, p))), method=report)
+    shape = ctx.run_job(
+        "topology", TopologyJobParams(source=CheckpointSource(str(app_e_checkpoint(ctx, p))), method=report)
     )
     _link(ctx, shape.run_id)
     _record_kappa(ctx, "app_e", shape)

@@ -22,7 +22,7 @@ every graph twice per method) and recorded as comparisons in the tracking DB, as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from graphstore.params import parse_assignments
 from graphstore.pruning.params import ImpParams
 
 STUDIES = ("training", "imp")
+TRAIN_SET_BY_CELL = ("seed", "device", "checkpoint_epochs", "restore_best")  # the cell's own seed and device
 NOISE_P = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # the noise job's default grid (003: 0..1)
 
 
@@ -54,22 +55,17 @@ class LatentGraphsParams:
     data_opt: tuple[str, ...] = field(default=(), metadata={"help": "Dataset parameters KEY=VALUE."})
     seed: int = field(default=0, metadata={"help": "Seed of model A (and of the IMP study's dense model)."})
     pair_offset: int = field(default=1, metadata={"help": "Model B's seed is seed + pair_offset."})
-    epochs: int = field(default=4, metadata={"help": "Training epochs (dense models and every IMP round)."})
     compare_epochs: tuple[int, ...] = field(
         default=(), metadata={"help": "Epochs whose graphs are compared (default: the last `window` epochs)."}
     )
     window: int = field(default=3, metadata={"help": "How many final epochs to compare when compare_epochs is empty."})
-    batch_size: int = field(default=128, metadata={"help": "Samples per optimisation step."})
-    optimizer: str = field(default="adam", metadata={"help": "adam or sgd.", "choices": ("adam", "sgd")})
-    lr: float = field(default=1e-3, metadata={"help": "Learning rate."})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum."})
-    schedule: str = field(
-        default="cosine", metadata={"help": "cosine, step or none.", "choices": ("cosine", "step", "none")}
-    )
-    step_size: int = field(default=10, metadata={"help": "Epochs between decays (step schedule)."})
-    gamma: float = field(default=0.1, metadata={"help": "Decay factor (step schedule)."})
-    patience: int = field(
-        default=0, metadata={"help": "IMP study: early stopping patience, best weights kept (0 = fixed epochs)."}
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=4, step_size=10),
+        metadata={
+            "help": "Training of the dense models and of every IMP round (patience: the IMP study's early stopping, "
+            "best weights kept; 0 = fixed epochs).",
+            "exclude": TRAIN_SET_BY_CELL,
+        },
     )
     k: tuple[int, ...] = field(default=(4, 8, 16), metadata={"help": "Neighbours per sample; one graph per k."})
     metric: str = field(default="l1", metadata={"help": "Latent distance.", "choices": ("l1", "l2", "cosine")})
@@ -79,9 +75,15 @@ class LatentGraphsParams:
     noise_seed: int = field(default=0, metadata={"help": "Seed of the latent noise."})
     class_k: int = field(default=4, metadata={"help": "Neighbours per class in the class graph."})
     rates: tuple[float, ...] = field(default=(0.2, 0.01), metadata={"help": "IMP rates per round (003: 0.2, 0.01)."})
-    rounds: int = field(default=3, metadata={"help": "IMP rounds per rate (003: 15)."})
-    prune_layers: str = field(
-        default="conv", metadata={"help": "Layers IMP prunes (003: conv only).", "choices": ("all", "conv", "linear")}
+    imp: ImpParams = field(
+        default_factory=lambda: ImpParams(
+            rounds=3, layers="conv", exclude_output=True, rewind="init", track_topology=False
+        ),
+        metadata={
+            "help": "IMP of the imp study (003: 15 rounds, conv layers only, rewind to theta_0); rates sets the rate.",
+            "exclude": ("rate",),
+            "aliases": {"prune_layers": "layers"},
+        },
     )
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto.", "choices": ("cpu", "cuda", "auto")})
     threads: int = field(
@@ -92,8 +94,8 @@ class LatentGraphsParams:
     def __post_init__(self) -> None:
         if self.study not in STUDIES:
             raise GraphstoreError(f"Unknown study {self.study!r}.", f"Choose one of {', '.join(STUDIES)}.")
-        if self.epochs < 1 or self.window < 1 or self.rounds < 0:
-            raise GraphstoreError("epochs and window must be >= 1, rounds >= 0.", "Use e.g. epochs=4 window=3.")
+        if self.epochs < 1 or self.window < 1:
+            raise GraphstoreError("epochs and window must be >= 1.", "Use e.g. epochs=4 window=3.")
         if not self.k or min(self.k) < 1:
             raise GraphstoreError(f"k must be positive, got {self.k}.", "Use e.g. k=4,8,16.")
         bad = [e for e in self.compare_epochs if not 1 <= e <= self.epochs]
@@ -103,6 +105,11 @@ class LatentGraphsParams:
             )
         if self.study == "training" and len(self.window_epochs()) < 2:
             raise GraphstoreError("The training study compares at least two epochs.", "Raise window or epochs.")
+
+    @property
+    def epochs(self) -> int:
+        """Training epochs (dense models and every IMP round)."""
+        return self.train.epochs
 
     def window_epochs(self) -> list[int]:
         """The compared epochs, ascending."""
@@ -121,17 +128,10 @@ class LatentGraphsParams:
 
 def train_config(p: LatentGraphsParams, seed: int, checkpoints: tuple[int, ...], early: bool) -> TrainConfig:
     """The TrainConfig of a dense model (fixed epochs, 003 Table 4.1) or of the IMP study (early stopping)."""
-    return TrainConfig(
-        epochs=p.epochs,
-        batch_size=p.batch_size,
-        optimizer=p.optimizer,
-        lr=p.lr,
-        momentum=p.momentum,
-        schedule=p.schedule,
-        step_size=p.step_size,
-        gamma=p.gamma,
-        patience=p.patience if early else 0,
-        restore_best=early and p.patience > 0,
+    return replace(
+        p.train,
+        patience=p.train.patience if early else 0,
+        restore_best=early and p.train.patience > 0,
         checkpoint_epochs=checkpoints,
         seed=seed,
         device=p.device,
@@ -140,17 +140,17 @@ def train_config(p: LatentGraphsParams, seed: int, checkpoints: tuple[int, ...],
 
 def train(ctx: CellContext, p: LatentGraphsParams, label: str, seed: int, config: Any) -> Any:
     """The train job, linked to the cell."""
-    from graphstore.jobs.train import TRAIN, ModelChoice, TrainParams  # deferred: torch loads only in a cell
+    from graphstore.jobs.train import ModelChoice, TrainParams  # deferred: torch loads only in a cell
 
     choice = ModelChoice(p.model, p.dataset, p.model_opt, p.data_opt)
-    out = TRAIN.run(ctx.job, TrainParams(choice=choice, name=f"latent-graphs-{label}-s{seed}", train=config))
+    out = ctx.run_job("train", TrainParams(choice=choice, name=f"latent-graphs-{label}-s{seed}", train=config))
     ctx.link(out.run_id)
     return out
 
 
 def ingest(ctx: CellContext, p: LatentGraphsParams, source: Any, graphs: str, name: str, opts: tuple[str, ...]) -> str:
     """The ingest job on one checkpoint; returns the graph id prefix (`<prefix>-<kind>[-k<k>]`)."""
-    from graphstore.jobs.ingest import INGEST, ExtractOptions, IngestParams  # deferred: torch loads only in a cell
+    from graphstore.jobs.ingest import ExtractOptions, IngestParams  # deferred: torch loads only in a cell
 
     prefix = ctx.graph_id(name)
     options = ExtractOptions(
@@ -160,8 +160,8 @@ def ingest(ctx: CellContext, p: LatentGraphsParams, source: Any, graphs: str, na
         device="cuda" if p.device == "cuda" else "cpu",
         opt=opts,
     )
-    INGEST.run(
-        ctx.job, IngestParams(source=source, graphs=graphs, options=options, graph_id_prefix=prefix, replace=True)
+    ctx.run_job(
+        "ingest", IngestParams(source=source, graphs=graphs, options=options, graph_id_prefix=prefix, replace=True)
     )
     return prefix
 
@@ -259,7 +259,7 @@ def training_study(ctx: CellContext, p: LatentGraphsParams) -> None:
 def noise_study(ctx: CellContext, p: LatentGraphsParams, run_id: Any, epoch: int) -> None:
     """The noise job per k on one checkpoint (003 eq. 4.1, p in 0..1)."""
     from graphstore.analysis.noise import NoiseParams  # deferred: torch loads only in a cell
-    from graphstore.jobs.checkpoint_reports import NOISE, NoiseJobParams  # deferred: as above
+    from graphstore.jobs.checkpoint_reports import NoiseJobParams  # deferred: as above
 
     for k in p.ks:
         method = NoiseParams(
@@ -271,7 +271,7 @@ def noise_study(ctx: CellContext, p: LatentGraphsParams, run_id: Any, epoch: int
             seed=p.noise_seed,
             device="cuda" if p.device == "cuda" else "cpu",
         )
-        result = NOISE.run(ctx.job, NoiseJobParams(source=checkpoint(run_id, epoch), method=method))
+        result = ctx.run_job("noise", NoiseJobParams(source=checkpoint(run_id, epoch), method=method))
         if result.run_id is not None:
             ctx.link(result.run_id)
         base = result.rows[0]
@@ -354,16 +354,14 @@ def hub_class(graph: Any) -> tuple[str, int]:
 
 def imp_study(ctx: CellContext, p: LatentGraphsParams) -> None:
     """One dense model, IMP at each rate from it; every round's graphs against round 0's."""
-    from graphstore.jobs.prune import IMP, ImpJobParams, PruneStart  # deferred: torch loads only in a cell
+    from graphstore.jobs.prune import ImpJobParams, PruneStart  # deferred: torch loads only in a cell
 
     dense = train(ctx, p, "dense", p.seed, train_config(p, p.seed, (p.epochs,), early=True))
     config = train_config(p, p.seed, (), early=True)
     for rate in p.rates:
-        method = ImpParams(
-            rounds=p.rounds, rate=rate, layers=p.prune_layers, exclude_output=True, rewind="init", track_topology=False
-        )
+        method = replace(p.imp, rate=rate)
         start = PruneStart(source=checkpoint(dense.run_id))
-        result = IMP.run(ctx.job, ImpJobParams(start=start, method=method, train=config))
+        result = ctx.run_job("prune-imp", ImpJobParams(start=start, method=method, train=config))
         ctx.link(result.run_id)
         ids = {
             r.round: ingest_knn(ctx, p, checkpoint(None, path=r.checkpoint), f"imp{rate:g}-r{r.round}")

@@ -18,7 +18,7 @@ One cell = one model, dataset and seed:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
@@ -28,6 +28,7 @@ from graphstore.pruning.params import AGGREGATES, LayerPruneParams
 
 GAMMAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 WEIGHTS = ("mean", "median")
+SWEPT = ("gamma", "aggregate", "weight", "mode", "sweep")  # the cell sweeps these itself
 
 
 @dataclass(frozen=True)
@@ -38,26 +39,28 @@ class LayerPruningParams:
     model_opts: tuple[str, ...] = field(default=(), metadata={"help": "Model options KEY=VALUE."})
     dataset: str = field(default="digits", metadata={"help": "Dataset from the registry."})
     data_opts: tuple[str, ...] = field(default=(), metadata={"help": "Dataset options KEY=VALUE."})
-    seed: int = field(default=0, metadata={"help": "Training seed (initialisation, shuffling)."})
-    epochs: int = field(default=3, metadata={"help": "Training epochs of the unpruned CNN."})
-    retrain_epochs: int = field(default=0, metadata={"help": "Epochs of every pruned CNN (0 = --epochs)."})
-    batch_size: int = field(default=128, metadata={"help": "Samples per step (001: 128 for MNIST)."})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (001: 1e-4)."})
-    patience: int = field(
-        default=0, metadata={"help": "Stop after this many epochs without a lower validation loss (001: 3)."}
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=3, schedule="none", checkpoint_epochs=()),
+        metadata={
+            "help": "Training of the unpruned CNN (001: Adam, constant lr 1e-4, batch 128 for MNIST, patience 3; "
+            "the best epoch is kept when patience > 0).",
+            "exclude": ("restore_best",),
+        },
     )
+    retrain_epochs: int = field(default=0, metadata={"help": "Epochs of every pruned CNN (0 = train.epochs)."})
     gammas: tuple[float, ...] = field(default=GAMMAS, metadata={"help": "Gamma values swept (001: 0.25 to 2)."})
     aggregates: tuple[str, ...] = field(default=AGGREGATES, metadata={"help": "Aggregates of delta: mean, median."})
     weights: tuple[str, ...] = field(default=("mean",), metadata={"help": "Arc weights g: mean, median."})
-    source: str = field(
-        default="response",
-        metadata={"help": "Arc weight source (docs/METHODS.md C3).", "choices": ("response", "activation")},
-    )
     compare_gamma: float = field(
         default=1.25, metadata={"help": "Gamma of the single- vs multilayer comparison (001 Table 1: 1.25)."}
     )
-    limit: int = field(default=0, metadata={"help": "Average the class maps over at most this many images."})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto.", "choices": ("cpu", "cuda", "auto")})
+    prune: LayerPruneParams = field(
+        default_factory=LayerPruneParams,
+        metadata={
+            "help": "Layer pruning: arc weight source and images averaged (the sweep sets gamma, aggregate, weight).",
+            "exclude": SWEPT,
+        },
+    )
 
     def __post_init__(self) -> None:
         bad = sorted({*self.aggregates} - set(AGGREGATES)) + sorted({*self.weights} - set(WEIGHTS))
@@ -66,36 +69,36 @@ class LayerPruningParams:
                 f"gammas, aggregates (mean, median) and weights (mean, median) must be non-empty; got {bad or 'none'}"
             )
 
+    @property
+    def seed(self) -> int:
+        """The training seed."""
+        return self.train.seed
+
+    @property
+    def device(self) -> str:
+        """The training device."""
+        return self.train.device
+
     def train_config(self, retrain: bool = False) -> TrainConfig:
         """001's schedule: Adam, constant learning rate, early stopping on the validation loss, no checkpoints
-        but the last."""
-        epochs = self.retrain_epochs if retrain and self.retrain_epochs else self.epochs
-        return TrainConfig(
-            epochs=epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            schedule="none",
-            patience=self.patience,
-            restore_best=self.patience > 0,
-            checkpoint_epochs=(),
-            seed=self.seed,
-            device=self.device,
-        )
+        but the last; a retrain runs retrain_epochs when set."""
+        epochs = self.retrain_epochs if retrain and self.retrain_epochs else self.train.epochs
+        return replace(self.train, epochs=epochs, restore_best=self.train.patience > 0)
 
     def method(self, weight: str) -> LayerPruneParams:
         """The layer-pruning parameters for one arc weight."""
-        return LayerPruneParams(weight=weight, source=self.source, limit=self.limit)
+        return replace(self.prune, weight=weight)
 
 
 def run_cell(ctx: CellContext, p: LayerPruningParams) -> None:
     """Train once; per arc weight, one delta computation and the whole sweep; record the four tables."""
-    from graphstore.jobs.train import TRAIN, ModelChoice, TrainParams  # deferred: torch (cells only)
+    from graphstore.jobs.train import ModelChoice, TrainParams  # deferred: torch (cells only)
     from graphstore.pruning.common import load_start  # deferred: torch
     from graphstore.pruning.layers import Choice, epoch_seconds, parameter_count, prune_layers  # deferred: torch
 
     choice = ModelChoice(model=p.model, dataset=p.dataset, model_opt=p.model_opts, data_opt=p.data_opts)
     name = f"layer-pruning-{p.model}-s{p.seed}"
-    trained = TRAIN.run(ctx.job, TrainParams(choice=choice, name=name, train=p.train_config()))
+    trained = ctx.run_job("train", TrainParams(choice=choice, name=name, train=p.train_config()))
     ctx.link(trained.run_id)
     settings = ctx.job.settings
     start = load_start(settings.data_dir, run_id=int(trained.run_id), data_params=choice.data_params())
