@@ -293,3 +293,29 @@ def test_import_graphstore_loads_no_heavy_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_registry_dataset_name_and_a_dataloader(tmp_path):
+    """data= a registry name (its split, its class names) or a DataLoader gives the same kinds."""
+    torch.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+    classes = gs.extract(cnn, "digits", "class-graph", k=4, limit=200, data_dir=tmp_path)
+    assert classes.node_count == 10 and classes.nodes["Class"].props["name"].tolist() == [str(i) for i in range(10)]
+    loader = torch.utils.data.DataLoader(digits(50), batch_size=16)
+    assert gs.extract(mlp(), loader, "knn", k=3).node_count == 50
+    with pytest.raises(gs.DataError, match="no 'nope' split"):
+        gs.extract(cnn, "digits", "knn", split="nope", data_dir=tmp_path)
+
+
+def test_ingest_checks_everything_before_extracting(tmp_path):
+    """Unknown options, stray per-kind parameters and no kinds are refused before a forward pass or a write;
+    tracking=False stores the graphs without a run."""
+    db = gs.connect(data_dir=tmp_path)
+    for bad in ({"kinds": "weights", "latent": "0"}, {"kinds": "weights", "params": {"knn": {"k": 3}}}, {"kinds": ""}):
+        with pytest.raises(InvalidParams):
+            gs.ingest(mlp(), digits(20), session=db, **bad)
+    assert not (tmp_path / "graphs.lbdb").exists()
+    infos = gs.ingest(mlp(), digits(20), kinds=["weights"], prefix="plain", tracking=False, session=db)
+    assert [(i.graph_id, i.run_id) for i in infos] == [("plain-weights", None)] and db.runs() == []
