@@ -180,7 +180,8 @@ def test_cli_two_rounds_end_to_end_with_checkpoints_and_tracked_runs(tmp_path: P
     assert result.exit_code == 0, result.output
     assert "round 2/2: sparsity 75.00%" in result.output and "test_acc" in result.output
     names = sorted(p.name for p in (tmp_path / "runs" / "2").iterdir())
-    assert names == ["round_0_epoch_2.pt", "round_1_epoch_2.pt", "round_2_epoch_2.pt"]
+    checkpoints = ["round_0_epoch_2.pt", "round_1_epoch_2.pt", "round_2_epoch_2.pt"]
+    assert names == sorted([*checkpoints, *(f"{c}.sha256" for c in checkpoints)])  # each with its digest sidecar
     from graphstore.tracking import open_tracking
 
     with open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking:

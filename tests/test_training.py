@@ -213,7 +213,8 @@ def test_cli_train_tracks_and_checkpoints(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.output
     names = sorted(p.name for p in (tmp_path / "runs" / "1").iterdir())
-    assert names == ["epoch_0.pt", "epoch_1.pt", "epoch_2.pt"]
+    checkpoints = ["epoch_0.pt", "epoch_1.pt", "epoch_2.pt"]
+    assert names == sorted([*checkpoints, *(f"{c}.sha256" for c in checkpoints)])  # each with its digest sidecar
     from graphstore.tracking import open_tracking
 
     with open_tracking(f"sqlite:///{tmp_path / 'tracking.db'}") as tracking:

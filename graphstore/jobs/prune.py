@@ -80,23 +80,26 @@ def model_name(start: Start) -> str:
 
 
 @dataclass(frozen=True)
-class ImpJobParams:
-    """Iterative magnitude pruning (lottery tickets): train, prune p of the survivors by |w|, rewind, repeat."""
+class RetrainedPruning:
+    """What every retraining pruning job shares: where it starts, how it retrains, on how many processes."""
 
     start: PruneStart = field(default_factory=PruneStart)
-    method: ImpParams = field(default_factory=ImpParams)
     train: TrainConfig = field(default_factory=TrainConfig)
     nproc: int = nproc_field()
 
 
 @dataclass(frozen=True)
-class TopologyImpJobParams:
+class ImpJobParams(RetrainedPruning):
+    """Iterative magnitude pruning (lottery tickets): train, prune p of the survivors by |w|, rewind, repeat."""
+
+    method: ImpParams = field(default_factory=ImpParams)
+
+
+@dataclass(frozen=True)
+class TopologyImpJobParams(RetrainedPruning):
     """Topology-preserving IMP (T-IMP): like imp, but each layer's maximum spanning tree is always kept."""
 
-    start: PruneStart = field(default_factory=PruneStart)
     method: TopologyImpParams = field(default_factory=TopologyImpParams)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    nproc: int = nproc_field()
 
 
 @dataclass
@@ -155,13 +158,10 @@ def run_topology_job(context: JobContext, params: TopologyImpJobParams) -> Round
 
 
 @dataclass(frozen=True)
-class StructuredJobParams:
+class StructuredJobParams(RetrainedPruning):
     """Structured pruning: train with group-HS, prune the lowest-saliency units per layer once, fine-tune."""
 
-    start: PruneStart = field(default_factory=PruneStart)
     method: StructuredConfig = field(default_factory=StructuredConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    nproc: int = nproc_field()
 
 
 @distributable
