@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import sys
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from graphstore.cli.adapter import PROGRESS, job_command, show_progress
+from graphstore.cli.adapter import OUTPUT_PANEL, PROGRESS, Extra, job_command, show_progress
 from graphstore.cli.context import console, err_console
+from graphstore.cli.output import OutputFormat, print_rows
+from graphstore.experiments.claims import FAILS, HOLDS, Verdict
+from graphstore.experiments.export import CSV_COLUMNS, long_rows, report_data
 from graphstore.experiments.results import Stat, Summary
 from graphstore.experiments.runner import EXPERIMENT, ExperimentResult
 from graphstore.experiments.show import LIST, SHOW, ExperimentReport, Listing
@@ -58,8 +63,45 @@ def summary_table(summary: Summary) -> Table:
     return table
 
 
+FORMAT = Extra(
+    "fmt",
+    OutputFormat,
+    typer.Option(
+        OutputFormat.table,
+        "--format",
+        "-f",
+        help="table (for reading), json (run, cells, tables, paper values, claims with verdicts) or csv (the tables, "
+        "one row per table, group and column).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+)
+VERDICT_STYLE = {HOLDS: "green", FAILS: "red"}
+
+
+def verdict_table(verdicts: list[Verdict]) -> Table:
+    """One row per claim: its id, the verdict, the numbers behind it, the statement and its source."""
+    table = Table(title="the document's claims (verdict at this scale)")
+    for column in ("claim", "verdict", "numbers", "statement", "source"):
+        table.add_column(column)
+    for v in verdicts:
+        style = VERDICT_STYLE.get(v.status, "yellow")
+        table.add_row(v.claim.id, f"[{style}]{v.status}[/]", v.detail, v.claim.statement, v.claim.source)
+    return table
+
+
+def render_show(report: ExperimentReport, cli: dict[str, Any]) -> None:
+    """`experiment show` in the chosen format: tables for reading, JSON or CSV for programs."""
+    fmt = cli.get("fmt", OutputFormat.table)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(report_data(report), default=str, indent=2) + "\n")
+    elif fmt is OutputFormat.csv:
+        print_rows(CSV_COLUMNS, long_rows(report.summaries), fmt)
+    else:
+        render_report(report)
+
+
 def render_report(report: ExperimentReport, _cli: dict[str, Any] | None = None) -> None:
-    """Cells, summarised tables, and the paper's values beside ours."""
+    """Cells, summarised tables, the paper's values beside ours, and the claims' verdicts."""
     run = report.run
     console.print(
         f"[bold]experiment run {run.id}[/] {run.name} ({run.params.get('scale')}, document "
@@ -90,6 +132,8 @@ def render_report(report: ExperimentReport, _cli: dict[str, Any] | None = None) 
                 p.table, where, p.column, f"{p.value:g}", ours, "" if diff is None else f"{diff:+.4g}", p.source
             )
         console.print(paper)
+    if report.verdicts:
+        console.print(verdict_table(report.verdicts))
 
 
 def render_run(result: ExperimentResult, cli: dict[str, Any]) -> None:
@@ -115,7 +159,7 @@ def render_run(result: ExperimentResult, cli: dict[str, Any]) -> None:
 
 app.command("list")(job_command(LIST, render_list))
 app.command("run")(job_command(EXPERIMENT, render_run, extras=(PROGRESS,), progress=show_progress))
-app.command("show")(job_command(SHOW, render_report))
+app.command("show")(job_command(SHOW, render_show, extras=(FORMAT,)))
 
 
 def register(root: typer.Typer) -> None:

@@ -16,11 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from graphstore.errors import GraphstoreError
+from graphstore.experiments.checks import SpecError
+from graphstore.experiments.claims import Claim, parse_claims
+from graphstore.experiments.figures_spec import FigureSpec, parse_figures
 from graphstore.registry import Registry
 from graphstore.safe_fs import read_trusted_bytes
 
 SCALES = ("smoke", "paper")
-TOP_KEYS = {"name", "pipeline", "document", "title", "description", "params", "tables", "paper_values", *SCALES}
+TOP_KEYS = {
+    "name",
+    "pipeline",
+    "document",
+    "title",
+    "description",
+    "params",
+    "tables",
+    "paper_values",
+    "claims",
+    "figures",
+    *SCALES,
+}
 FORMAT_HINT = (
     "See docs/EXPERIMENTS.md for the format (or compare with a shipped definition: graphstore experiment list)."
 )
@@ -78,6 +93,8 @@ class Definition:
     tables: tuple[TableSpec, ...]
     paper_values: tuple[PaperValue, ...]
     path: Path
+    claims: tuple[Claim, ...] = ()
+    figures: tuple[FigureSpec, ...] = ()
 
     def scale(self, name: str) -> ScaleSpec:
         """The named scale, or InvalidDefinition naming the scales it has."""
@@ -176,6 +193,8 @@ def parse_definition(text: str, path: Path) -> Definition:
         raise InvalidDefinition(
             f"{path}: unknown key(s) {', '.join(unknown)}.", f"Known: {', '.join(sorted(TOP_KEYS))}."
         )
+    tables = tuple(_table(t, path) for t in _entries(data, "tables", path))
+    figures, claims = _figures_and_claims(data, tables, path)
     return Definition(
         name=str(_require(data, "name", path)),
         pipeline=str(_require(data, "pipeline", path)),
@@ -184,10 +203,25 @@ def parse_definition(text: str, path: Path) -> Definition:
         description=str(data.get("description", "")).strip(),
         params=dict(_mapping(data, "params", path, "")),
         scales={s: _scale(data[s], s, path) for s in SCALES if s in data},
-        tables=tuple(_table(t, path) for t in _entries(data, "tables", path)),
+        tables=tables,
         paper_values=tuple(_paper(p, path) for p in _entries(data, "paper_values", path)),
         path=path,
+        claims=claims,
+        figures=figures,
     )
+
+
+def _figures_and_claims(
+    data: dict[str, Any], tables: tuple[TableSpec, ...], path: Path
+) -> tuple[tuple[FigureSpec, ...], tuple[Claim, ...]]:
+    """The [[figures]] and [[claims]] entries, checked against the tables' columns; errors name file and entry."""
+    columns = {t.name: {*t.group, *t.values} if t.values else set() for t in tables}
+    try:
+        figures = parse_figures(_entries(data, "figures", path), columns)
+        claims = parse_claims(_entries(data, "claims", path), columns, {f.id for f in figures}, SCALES)
+    except SpecError as exc:
+        raise InvalidDefinition(f"{path}: {exc}.") from exc
+    return figures, claims
 
 
 def load_definition(path: Path) -> Definition:

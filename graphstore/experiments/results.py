@@ -8,6 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graphstore.experiments.checks import number, same_value
 from graphstore.experiments.definition import Definition, PaperValue, TableSpec
 
 if TYPE_CHECKING:
@@ -37,11 +38,11 @@ class Stat:
     text: str = ""
 
     def show(self, digits: int = 4) -> str:
-        """'0.9123 ± 0.0042 (n=3)', '0.9123' for one value, or the text of non-numeric values."""
+        """'0.9123 ± 0.0042 (n=3)', '0.9123 (n=1)' for one value (no spread), or the text of non-numeric values."""
         if self.mean is None:
             return self.text or "-"
         head = f"{self.mean:.{digits}g}"
-        return head if self.n <= 1 or self.std is None else f"{head} ± {self.std:.2g} (n={self.n})"
+        return f"{head} (n={self.n})" if self.n <= 1 or self.std is None else f"{head} ± {self.std:.2g} (n={self.n})"
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,9 @@ def load_tables(tracking: Tracking, experiment_run_id: int) -> dict[str, list[di
     return tables
 
 
-def _number(value: Any) -> float | None:
-    """A finite float, or None for anything else (text, lists, None, NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def stat(values: list[Any]) -> Stat:
     """Summarise one column of one group."""
-    numbers = [n for n in map(_number, values) if n is not None]
+    numbers = [n for n in map(number, values) if n is not None]
     if not numbers or len(numbers) < len([v for v in values if v is not None]):
         common = Counter(str(v) for v in values if v is not None).most_common(3)
         return Stat(None, None, len(values), "; ".join(f"{v}" + (f" ×{c}" if c > 1 else "") for v, c in common))
@@ -127,17 +121,9 @@ def summarise_all(
     return out
 
 
-def _matches(row: dict[str, Any], where: dict[str, Any]) -> bool:
+def matches(row: dict[str, Any], where: dict[str, Any]) -> bool:
     """Whether a summary row's group values equal `where` (numbers compared as numbers)."""
-    for key, wanted in where.items():
-        have = row.get(key)
-        a, b = _number(have), _number(wanted)
-        if a is not None and b is not None:
-            if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
-                return False
-        elif str(have) != str(wanted):
-            return False
-    return True
+    return all(same_value(row.get(key), wanted) for key, wanted in where.items())
 
 
 def compare_to_paper(definition: Definition, summaries: list[Summary], scale: str) -> list[PaperComparison]:
@@ -148,7 +134,7 @@ def compare_to_paper(definition: Definition, summaries: list[Summary], scale: st
         if paper.scale not in (None, scale):
             continue
         summary = by_name.get(paper.table)
-        row = next((r for r in summary.rows if _matches(r, paper.where)), None) if summary else None
+        row = next((r for r in summary.rows if matches(r, paper.where)), None) if summary else None
         ours = row.get(paper.column) if row else None
         out.append(PaperComparison(paper, ours if isinstance(ours, Stat) else None))
     return out

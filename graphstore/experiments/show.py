@@ -9,6 +9,7 @@ from typing import Any
 
 from graphstore.errors import GraphstoreError
 from graphstore.experiments.cells import CELL_KIND, EXPERIMENT_KIND
+from graphstore.experiments.claims import Verdict, evaluate_all
 from graphstore.experiments.definition import (
     Definition,
     InvalidDefinition,
@@ -77,7 +78,8 @@ def run_list(context: JobContext, params: ListParams) -> Listing:
 
 @dataclass(frozen=True)
 class ShowParams:
-    """Show an experiment run: its cells, its tables summarised, and the paper's values beside ours."""
+    """Show an experiment run: its cells, its tables summarised, the paper's values beside ours, and the verdict on
+    each of the document's claims."""
 
     run: int = field(
         metadata={"help": "Experiment run id (graphstore experiment list shows recent ones).", "argument": True}
@@ -95,6 +97,7 @@ class ExperimentReport:
     comparisons: list[PaperComparison]
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     note: str = ""
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 def _definition(run: RunRecord) -> tuple[Definition | None, str]:
@@ -127,7 +130,9 @@ def experiment_report(context: JobContext, run_id: int) -> ExperimentReport:
     summaries = summarise_all(definition, tables, point, dict(run.params.get("params", {})))
     scale = str(run.params.get("scale", ""))
     comparisons = compare_to_paper(definition, summaries, scale) if definition else []
-    return ExperimentReport(run, definition, cells, summaries, comparisons, tables, note)
+    defaults = dict(run.params.get("params", {}))
+    verdicts = evaluate_all(definition.claims, tables, scale, defaults) if definition else []
+    return ExperimentReport(run, definition, cells, summaries, comparisons, tables, note, verdicts)
 
 
 def run_show(context: JobContext, params: ShowParams) -> ExperimentReport:

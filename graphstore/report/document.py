@@ -13,11 +13,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Figure:
-    """One drawn figure: a file-safe name, a caption, and its SVG text."""
+    """One drawn figure: a file-safe name, a caption, its SVG text and, where drawn, a PNG of it."""
 
     name: str
     caption: str
     svg: str
+    png: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""The report of one experiment run: its result tables summarised (mean ± std, n), a figure per table where the
-grouping allows one, and each of the paper's reported values beside ours with the difference (ours - paper).
+"""The report of one experiment run: the verdict on each of the document's claims, its result tables summarised
+(mean ± std, n), the figures its definition declares (each with the verdicts of the claims it concerns; a table with
+no declared figure gets a chart per value when grouped by one numeric column), and each of the paper's reported
+values beside ours with the difference (ours - paper).
 
 Results are gathered by graphstore.experiments.show.experiment_report (the same as `graphstore experiment show`):
 the run's rows per table, summarised by the definition's table specs, and compared with its paper values.
@@ -8,13 +10,16 @@ the run's rows per table, summarised by the definition's table specs, and compar
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
+from graphstore.experiments.claims import Verdict
 from graphstore.experiments.results import PaperComparison, Stat, Summary
 from graphstore.experiments.runner import EXPERIMENT_KIND
 from graphstore.experiments.show import ExperimentNotFound, ExperimentReport, experiment_report
 from graphstore.jobs.base import JobContext
 from graphstore.report.document import Figure, Link, Report, Section, Table, Text
+from graphstore.report.experiment_figures import draw
 from graphstore.report.figures import Marks, Series, line_chart
 from graphstore.report.lookup import not_found
 from graphstore.report.runs import flatten
@@ -46,11 +51,31 @@ def build_experiment_report(context: JobContext, run_id: int) -> Report:
     scale = run.params.get("scale", "?")
     report = Report("experiment", str(run.id), title, f"{run.name} at the {scale} scale, {run.status}.")
     _overview(report, found)
+    _claims_section(report, found)
     comparisons = found.comparisons
     for summary in found.summaries:
-        _table_section(report, summary, [c for c in comparisons if c.paper.table == summary.spec.name])
+        _table_section(report, found, summary, [c for c in comparisons if c.paper.table == summary.spec.name])
     _paper_section(report, found)
     return report
+
+
+def verdict_table(verdicts: list[Verdict], caption: str) -> Table:
+    """One row per claim: id, verdict, the numbers behind it, the document's statement and where it says so."""
+    rows = [
+        [v.claim.id, v.status, v.detail, v.claim.statement, v.claim.source, v.claim.check.describe()] for v in verdicts
+    ]
+    return Table(["claim", "verdict", "numbers", "statement", "source", "check"], rows, caption)
+
+
+def _claims_section(report: Report, found: ExperimentReport) -> None:
+    title = "The document's claims"
+    if found.definition is None or not found.definition.claims:
+        report.omit(title, "the definition declares no [[claims]].")
+        return
+    counts = Counter(v.status for v in found.verdicts)
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    section = report.section(title).add(Text(f"{len(found.verdicts)} claims: {summary}."))
+    section.add(verdict_table(found.verdicts, "Each claim's verdict at this scale, with the numbers behind it"))
 
 
 def _overview(report: Report, found: ExperimentReport) -> None:
@@ -73,7 +98,26 @@ def _show(value: Any) -> Any:
     return value.show() if isinstance(value, Stat) else value
 
 
-def _table_section(report: Report, summary: Summary, comparisons: list[PaperComparison]) -> None:
+def _declared_figures(
+    section: Section, found: ExperimentReport, summary: Summary, papers: list[PaperComparison]
+) -> bool:
+    """Each [[figures]] entry of this table, drawn, with the verdicts of the claims that name it; whether any."""
+    specs = [f for f in found.definition.figures if f.table == summary.spec.name] if found.definition else []
+    for spec in specs:
+        drawn = draw(spec, summary, papers)
+        if isinstance(drawn, str):
+            section.add(Text(f"Figure {spec.id} ({spec.caption}) not drawn: {drawn}."))
+        else:
+            section.add(drawn)
+        verdicts = [v for v in found.verdicts if v.claim.figure == spec.id]
+        if verdicts:
+            section.add(verdict_table(verdicts, f"Claims this figure concerns ({spec.id})"))
+    return bool(specs)
+
+
+def _table_section(
+    report: Report, found: ExperimentReport, summary: Summary, comparisons: list[PaperComparison]
+) -> None:
     spec = summary.spec
     title = spec.title or f"Table {spec.name}"
     if not summary.rows:
@@ -82,8 +126,8 @@ def _table_section(report: Report, summary: Summary, comparisons: list[PaperComp
     columns = [*spec.group, *summary.value_columns]
     rows = [[_show(row.get(c)) for c in columns] for row in summary.rows]
     section = report.section(title).add(Table(columns, rows, f"{spec.name}: mean ± sample std (n) per group"))
-    for figure in table_figures(summary, comparisons):
-        section.add(figure)
+    if not _declared_figures(section, found, summary, comparisons):
+        section.add(*table_figures(summary, comparisons))
     if comparisons:
         section.add(comparison_table(comparisons, f"The paper's values for {spec.name}"))
 

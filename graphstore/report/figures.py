@@ -255,3 +255,106 @@ def network_figure(
     ax.grid(False)
     label_axes(ax, caption, f"layout only (thicker, darker edge = smaller {edge_label})", "")
     return Figure(name, caption, to_svg(fig))
+
+
+@dataclass(frozen=True)
+class Band:
+    """One series of an experiment figure: x, the mean per x, and its std (None where n <= 1: no fake spread)."""
+
+    label: str
+    x: Sequence[Any]
+    mean: Sequence[float]
+    std: Sequence[float | None]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One small multiple: its title, its series, and reference points (a paper's values) in a series' colour."""
+
+    title: str
+    bands: Sequence[Band]
+    marks: Sequence[tuple[int, Marks]] = ()
+
+
+def to_png(fig: MplFigure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (no metadata)."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _line_panel(ax: Axes, panel: Panel) -> None:
+    """Lines with markers; a mean +- std band where a point has a spread."""
+    for i, band in enumerate(panel.bands):
+        style: dict[str, Any] = {"color": colour(i), "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
+        ax.plot(list(band.x), list(band.mean), label=band.label, markersize=4, **style)
+        spread = [(x, m, s) for x, m, s in zip(band.x, band.mean, band.std, strict=True) if s is not None]
+        if spread:
+            xs, ms, ss = (list(v) for v in zip(*spread, strict=True))
+            low = [m - s for m, s in zip(ms, ss, strict=True)]
+            high = [m + s for m, s in zip(ms, ss, strict=True)]
+            ax.fill_between(xs, low, high, color=colour(i), alpha=0.2, linewidth=0)
+            ax.errorbar(xs, ms, yerr=ss, fmt="none", ecolor=colour(i), capsize=2, linewidth=0.8)
+
+
+def _bar_panel(ax: Axes, panel: Panel) -> list[str]:
+    """Grouped bars per x category (one colour and hatch per series), error bars where n > 1; the categories."""
+    categories = list(dict.fromkeys(str(x) for band in panel.bands for x in band.x))
+    width = 0.8 / max(1, len(panel.bands))
+    hatches = ("", "//", "..", "xx", "\\\\", "--")
+    for i, band in enumerate(panel.bands):
+        where = [categories.index(str(x)) + (i - (len(panel.bands) - 1) / 2) * width for x in band.x]
+        errors = [s or 0.0 for s in band.std]
+        ax.bar(where, list(band.mean), width, color=colour(i), hatch=hatches[i % len(hatches)], label=band.label)
+        if any(s is not None for s in band.std):
+            ax.errorbar(where, list(band.mean), yerr=errors, fmt="none", ecolor="black", capsize=3, linewidth=0.8)
+    ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 6 else 0, fontsize=7)
+    return categories
+
+
+def _paper_marks(ax: Axes, panel: Panel, categories: list[str] | None) -> None:
+    """Reference points as large hollow diamonds in their series' colour (on a bar chart, at their category)."""
+    for i, mark in panel.marks:
+        points = list(zip(mark.x, mark.y, strict=True))
+        if categories is not None:
+            points = [(categories.index(str(x)), y) for x, y in points if str(x) in categories]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.scatter(xs, ys, s=70, marker="D", facecolors="none", edgecolors=colour(i), label=mark.label, zorder=4)
+
+
+def experiment_figure(
+    name: str,
+    caption: str,
+    panels: Sequence[Panel],
+    xlabel: str,
+    ylabel: str,
+    *,
+    kind: str = "line",
+    log_x: bool = False,
+    log_y: bool = False,
+) -> Figure:
+    """An experiment's declared figure: one panel per facet (shared y), series as lines with mean +- std bands
+    (or grouped bars with error bars), the paper's points as large hollow diamonds in their series' colour."""
+    columns = min(len(panels), 3)
+    rows = math.ceil(len(panels) / columns)
+    with matplotlib.rc_context(RC):
+        fig = MplFigure(figsize=(4.2 * columns + 0.8, 3.3 * rows + 0.6), layout="constrained")
+        axes = fig.subplots(rows, columns, squeeze=False, sharey=True)
+        for ax, panel in zip(axes.ravel(), panels, strict=False):
+            categories = _bar_panel(ax, panel) if kind == "bar" else None
+            if kind != "bar":
+                _line_panel(ax, panel)
+            _paper_marks(ax, panel, categories)
+            if log_x and kind != "bar":
+                ax.set_xscale("log")
+            if log_y:
+                ax.set_yscale("log")
+            label_axes(ax, panel.title, xlabel + (" (log scale)" if log_x and kind != "bar" else ""), ylabel)
+            if panel.bands or panel.marks:
+                ax.legend(loc="best", fontsize=7)
+        for ax in axes.ravel()[len(panels) :]:
+            ax.set_visible(False)
+        fig.suptitle(caption)
+    return Figure(name, caption, to_svg(fig), to_png(fig))

@@ -1,4 +1,5 @@
-"""A report as Markdown: text and pipe tables in `<slug>.md`, each figure as an SVG file in `<slug>_files/`.
+"""A report as Markdown: text and pipe tables in `<slug>.md`, each figure as an SVG file in `<slug>_files/` (and a
+PNG beside it when the figure has one).
 
 Every text that comes from data (titles, ids, parameters, definition fields) is escaped as the HTML report escapes
 it: Markdown passes raw HTML through to the reader's viewer, so `<`, `>` and `&` become entities, and the marks that
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from graphstore.report.document import Code, Figure, Link, Report, Table, Text, fmt, slug
 from graphstore.report.html import Href, no_links
-from graphstore.safe_fs import atomic_write_text, ensure_private_dir
+from graphstore.safe_fs import atomic_write_bytes, atomic_write_text, ensure_private_dir
 
 MARKDOWN_MARKS = re.compile(r"([\\`*_\[\]|])")
 
@@ -46,6 +47,9 @@ def render_markdown(report: Report, folder: Path, href: Href = no_links) -> tupl
                 path = files_dir / f"{slug(block.name)}.svg"
                 atomic_write_text(path, block.svg)
                 written.append(path)
+                if block.png:
+                    atomic_write_bytes(path.with_suffix(".png"), block.png)
+                    written.append(path.with_suffix(".png"))
                 caption = md_line(block.caption)
                 lines += [f"![{caption}]({files_dir.name}/{path.name})", "", f"*{caption}*", ""]
             else:
