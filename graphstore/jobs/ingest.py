@@ -5,6 +5,9 @@ checkpoint's, or --dataset), and for each requested graph kind (graphstore.extra
 filled from the common options (--split, --limit, --k, --layers, --device, --batch-size set the field of that name in
 every kind that has it; an int field such as class-graph's k takes the smallest --k) and from --opt KEY=VALUE /
 --opt KIND.KEY=VALUE. Everything is checked before the first extraction starts.
+
+`ingest --model MODULE:CALLABLE --weights FILE --dataset D` takes any network instead of a checkpoint; it runs
+graphstore.jobs.ingest_foreign, which stores what `gs.ingest` stores for the same model and data.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from graphstore.extract.plan import (
 )
 from graphstore.graph import check_graph_id
 from graphstore.jobs.base import JOBS, JobContext, JobSpec
-from graphstore.jobs.source import CheckpointSource
+from graphstore.jobs.ingest_foreign import ForeignRun, run_foreign_ingest
+from graphstore.jobs.model_ingest import Written
+from graphstore.jobs.source import CheckpointSource, ModelSource
 from graphstore.nn.checkpoint import file_sha256, load_checkpoint
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.fit import check_data_fits
@@ -45,7 +50,12 @@ class ExtractOptions:
     PANEL: ClassVar[str] = "Extraction"  # its options' panel in --help
 
     dataset: str | None = field(
-        default=None, metadata={"help": "Dataset to forward (default: the checkpoint's).", "flags": ("--dataset", "-d")}
+        default=None,
+        metadata={
+            "help": "Dataset to forward (default: the checkpoint's). With --model also a torchvision class by name "
+            "(MNIST, CIFAR10, ... with --data-opt root=DIR) or MODULE:CALLABLE returning a Dataset.",
+            "flags": ("--dataset", "-d"),
+        },
     )
     data_opt: tuple[str, ...] = field(
         default=(), metadata={"help": "Dataset parameter KEY=VALUE (repeatable).", "repeat": True}
@@ -62,7 +72,11 @@ class ExtractOptions:
         metadata={"help": "kNN neighbours, e.g. 4,8,16 (knn: one graph per k; class-graph: the smallest)."},
     )
     layers: str | None = field(
-        default=None, metadata={"help": "Layers for coactivation, e.g. conv1,fc1,out (default all)."}
+        default=None,
+        metadata={
+            "help": "Layers for coactivation, e.g. conv1,fc1,out (default all); with --model names or globs "
+            "(layer1.*) for weights and coactivation."
+        },
     )
     device: str | None = field(default=None, metadata={"help": "Device for forward passes (cpu, cuda)."})
     batch_size: int | None = field(default=None, metadata={"help": "Samples per forward batch."})
@@ -98,6 +112,7 @@ class IngestParams:
     """Extract graphs from a checkpoint and store them, tracked."""
 
     source: CheckpointSource = field(default_factory=CheckpointSource)
+    foreign: ModelSource = field(default_factory=ModelSource)
     graphs: str = field(
         default=DEFAULT_KINDS,
         metadata={"help": "Graph kinds, comma-separated (see --list).", "flags": ("--graphs", "-g")},
@@ -312,10 +327,23 @@ def labelled(progress: ProgressCallback, label: str) -> ProgressCallback:
 
 
 def run_ingest(context: JobContext, params: IngestParams) -> IngestResult:
-    """Plan, extract and store every requested graph; a resumed graph must come from the same extraction."""
+    """Plan, extract and store every requested graph; a resumed graph must come from the same extraction. With
+    --model, a foreign network's graphs (graphstore.jobs.ingest_foreign)."""
+    if params.foreign.given:
+        run = ForeignRun(
+            params.foreign, params.source, params.graphs, params.graph_id_prefix, params.replace, params.resume
+        )
+        weights, written = run_foreign_ingest(context, run, params.options)
+        return IngestResult(weights, context.settings.graph_store_uri, [outcome_of(w) for w in written])
     inputs, planned = prepare(context, params.source, params.graphs, params.options, params.graph_id_prefix)
     outcomes = store_planned(context, inputs, planned, replace=params.replace, resume=params.resume)
     return IngestResult(inputs.path, context.settings.graph_store_uri, outcomes)
+
+
+def outcome_of(written: Written) -> Outcome:
+    """The summary row of one graph a foreign model's ingest stored."""
+    info = written.info
+    return Outcome(written.kind, info.graph_id, info.node_count, info.edge_count, written.extract_s, written.write_s)
 
 
 def run_extract(context: JobContext, params: ExtractParams) -> IngestResult:
@@ -350,7 +378,9 @@ INGEST = JobSpec(
     "Extract graphs from a checkpoint and store them (graph store + tracking DB).",
     IngestParams,
     run_ingest,
-    "graphstore ingest --run 3 --epoch 10 --graphs weights,coactivation,knn,class-graph --k 4,8,16",
+    "graphstore ingest --run 3 --epoch 10 --graphs weights,coactivation,knn,class-graph --k 4,8,16\n\n"
+    "graphstore ingest --model torchvision.models:resnet18 --model-opt num_classes=10 --weights resnet.pt "
+    "--dataset CIFAR10 --data-opt root=~/data --graphs weights,coactivation,knn --limit 2000",
 )
 EXTRACT = JobSpec(
     "extract",

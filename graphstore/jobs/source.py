@@ -1,9 +1,11 @@
-"""The one checkpoint source of every command: a checkpoint file, or `--run ID [--epoch K | --round R]`."""
+"""The one checkpoint source of every command: a checkpoint file, or `--run ID [--epoch K | --round R]`; and the
+foreign-model source `--model MODULE:CALLABLE --weights FILE` of the commands that take any network."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from graphstore.errors import GraphstoreError
 from graphstore.nn.checkpoint import find_checkpoint
@@ -51,3 +53,49 @@ class CheckpointSource:
                 "No checkpoint given.", "Pass a checkpoint path, or --run RUN_ID [--epoch K | --round R]."
             )
         return find_checkpoint(data_dir, self.run, self.epoch, self.round)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A network nobody here wrote, instead of a checkpoint: MODULE:CALLABLE with options, holding a file's weights
+    (graphstore.nn.foreign loads it; any command taking a foreign model nests this)."""
+
+    PANEL: ClassVar[str] = "Foreign model (instead of a checkpoint)"
+
+    model: str | None = field(
+        default=None,
+        metadata={"help": "MODULE:CALLABLE building the network, e.g. torchvision.models:resnet18 (needs --weights)."},
+    )
+    model_opt: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "Argument KEY=VALUE of the --model callable, a Python literal where it parses (repeatable), "
+            "e.g. num_classes=10.",
+            "repeat": True,
+        },
+    )
+    weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "Weights for --model: a state dict (torch.save(model.state_dict(), FILE)), a TorchScript "
+            "archive or a torch.export .pt2 archive. A pickled module is refused."
+        },
+    )
+
+    @property
+    def given(self) -> bool:
+        """Whether any of --model, --model-opt, --weights was passed."""
+        return self.model is not None or self.weights is not None or bool(self.model_opt)
+
+    def check(self, checkpoint: CheckpointSource) -> tuple[str, str]:
+        """(model, weights) when both are given and no checkpoint is; otherwise SourceError naming the fix."""
+        if checkpoint.given:
+            raise SourceError("Give a checkpoint (path or --run) or --model/--weights, not both.", "Drop one of them.")
+        if self.model is None or self.weights is None:
+            missing = "--weights FILE" if self.model is not None else "--model MODULE:CALLABLE"
+            raise SourceError(
+                f"A foreign model needs both --model and --weights; {missing} is missing.",
+                "Pass --model MODULE:CALLABLE (e.g. torchvision.models:resnet18) and --weights FILE (its state "
+                "dict, TorchScript or .pt2 archive); graphstore never uses the random weights of a bare --model.",
+            )
+        return self.model, self.weights
