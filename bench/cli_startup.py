@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import machine
+from bench.common import load, machine, record
 
 BARE_ONE = '''import typer
 
@@ -160,7 +160,11 @@ def main() -> None:
     """Time the cases and print ours, the anchors and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed rounds (median reported)")
+    parser.add_argument("--quick", action="store_true", help="one timed round: checks the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
+    before = load()
     with tempfile.TemporaryDirectory(prefix="graphstore-cli-startup-") as name:
         tmp = Path(name)
         (tmp / "data").mkdir()
@@ -176,6 +180,21 @@ def main() -> None:
     print(f"{'ours vs anchor':<26}{'wall x':>8}{'cpu x':>8}  {'vs 2-command (wall/cpu)':>24}  target  met?")
     for ours, (one, two, target) in anchors.items():
         t, a1, a2 = times[ours], times[one], times[two]
+        record(
+            f"cli_startup.{ours.replace('graphstore ', '').replace(' ', '_')}",
+            {"wall_s": round(t.wall, 4), "cpu_s": round(t.cpu, 4)},
+            {
+                f"{name}_{kind}_s": round(getattr(times[name], kind), 4)
+                for name in (one, two)
+                for kind in ("wall", "cpu")
+            },
+            None,
+            {"ours_over_anchor_wall": round(t.wall / a1.wall, 3), "ours_over_anchor_cpu": round(t.cpu / a1.cpu, 3)},
+            before,
+            target=f"<= {target}x the anchor",
+            runs=args.runs,
+            quick=args.quick,
+        )
         wall1, cpu1 = t.wall / a1.wall, t.cpu / a1.cpu
         met = f"{'yes' if wall1 <= target else 'no'} (wall) / {'yes' if cpu1 <= target else 'no'} (cpu)"
         print(

@@ -7,6 +7,7 @@ import platform
 import resource
 import time
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 
@@ -78,3 +79,72 @@ class RssPeak:
         self._thread.join()
         self._peak = max(self._peak, rss_mib())
         self.increase_mib = self._peak - self._base
+
+
+RESULTS_ENV = "GRAPHSTORE_BENCH_RESULTS"
+
+
+def load() -> float:
+    """The 1-minute load average now (the machine's contention, recorded beside every timing)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def best(fn: Callable[[], Any], reps: int = 1) -> tuple[Any, float]:
+    """(result of the last call, fewest seconds over `reps` calls), each call timed by perf_counter around it."""
+    result, seconds = timed(fn)
+    for _ in range(reps - 1):
+        result, again = timed(fn)
+        seconds = min(seconds, again)
+    return result, seconds
+
+
+def ratios(ours: float, times: dict[str, float | None]) -> dict[str, float]:
+    """{name: seconds / ours} for each measured time (an anchor's speed-up over ours, or ours over a floor inverted)."""
+    return {name: round(t / ours, 3) for name, t in times.items() if t is not None and ours > 0}
+
+
+def record(
+    benchmark: str,
+    ours: dict[str, Any],
+    anchor: dict[str, Any] | None,
+    floor: dict[str, Any] | None,
+    ratio: dict[str, Any],
+    load_before: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Print one result as JSON and store it in the file named by $GRAPHSTORE_BENCH_RESULTS (the one writer).
+
+    The file is a JSON list; a record replaces an earlier one of the same benchmark, so one bench can be rerun
+    without losing the others. Written to a temporary file and renamed, so a killed run leaves the old file whole.
+    """
+    import json
+    from datetime import datetime
+
+    entry = {
+        "benchmark": benchmark,
+        "ours": ours,
+        "anchor": anchor,
+        "floor": floor,
+        "ratios": ratio,
+        "machine": machine(),
+        "load_before": load_before,
+        "load_after": load(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+    print("result:", json.dumps(entry))
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        try:
+            with open(path) as fh:
+                rows = [row for row in json.load(fh) if row.get("benchmark") != benchmark]
+        except (OSError, ValueError):
+            rows = []
+        rows.append(entry)
+        rows.sort(key=lambda row: str(row.get("benchmark")))
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(rows, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    return entry

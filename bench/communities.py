@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from bench.common import machine, neo4j_settings, timed
+from bench.common import load, machine, neo4j_settings, ratios, record, timed
 from graphstore.analysis.communities import CommunityParams, leiden_client, louvain_client
 from graphstore.graph import Graph
 
@@ -57,7 +57,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=13)
     parser.add_argument("--anchor-edges", type=int, default=200_000)
     parser.add_argument("--no-gds", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no GDS (seconds): the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.points, args.anchor_edges, args.no_gds = 2000, 5000, True
+    before = load()
     print(f"machine: {machine()}")
     graph, seconds = timed(lambda: knn_graph(args.points, args.k))
     m = len(graph.edges["KNN"])
@@ -80,13 +84,25 @@ def main() -> None:
     )
     print(f"ratio networkx / igraph Louvain at {m:,} edges: {anchor_full / t_louvain:.1f}x")
     neo = neo4j_settings()
+    gds_s = None
     if args.no_gds or neo is None:
         print("GDS: skipped (set GRAPHSTORE_TEST_NEO4J_URI via `graphstore services env`)")
-        return
-    gds_time(graph, neo)
+    else:
+        gds_s = gds_time(graph, neo)
+    record(
+        "communities.louvain",
+        {"igraph_louvain_s": round(t_louvain, 3), "leiden_s": round(t_leiden, 3), "gds_louvain_s": gds_s},
+        {"networkx_louvain_scaled_s": round(anchor_full, 2)},
+        None,
+        ratios(t_louvain, {"networkx_scaled": anchor_full}),
+        before,
+        size={"points": args.points, "k": args.k, "edges": m, "networkx_edges": min(m, args.anchor_edges or m)},
+        modularity=round(louvain.summary["modularity"], 4),
+        quick=args.quick,
+    )
 
 
-def gds_time(graph: Graph, neo: dict[str, str]) -> None:
+def gds_time(graph: Graph, neo: dict[str, str]) -> float:
     """Write the graph into Neo4j and time projection + gds.louvain.write."""
     from graphstore.analysis import gds
     from graphstore.store.neo4j_store import Neo4jStore
@@ -106,6 +122,7 @@ def gds_time(graph: Graph, neo: dict[str, str]) -> None:
             f"modularity {rows[0][1]:.4f}"
         )
         store.drop_graph(graph.graph_id)
+    return round(seconds, 3)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import machine, timed
+from bench.common import load, machine, record, timed
 from graphstore.analysis.base import undirected_igraph
 from graphstore.analysis.hierarchy import HierarchyParams, class_tree, hierarchy_client, nsbm_fits, output_units
 from graphstore.analysis.trees import reference_tree, robinson_foulds
@@ -102,21 +102,38 @@ def main() -> None:
         help="nsbm needs Debian's python3-graph-tool (000's method); louvain-levels is always there",
     )
     parser.add_argument("--levers", nargs="*", choices=tuple(LEVERS), help="compare graph-tool's levers (all if none)")
+    parser.add_argument("--quick", action="store_true", help="2 louvain-levels runs: checks the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.method = 2, "louvain-levels"
+    before = load()
     print(f"machine: {machine()}")
     graph = coactivation_graph()
     print(f"graph: {graph.node_count:,} nodes, {graph.edge_count:,} edges")
     if args.levers is not None:
         levers(graph, args.runs, args.workers, args.levers or list(LEVERS))
         return
+    times = {}
     for workers in (args.workers, 1):
         params = HierarchyParams(reference="fashion-mnist", runs=args.runs, workers=workers, method=args.method)
         result, seconds = timed(functools.partial(hierarchy_client, graph, params))
         s = result.summary
+        times[f"workers{workers}_s"] = round(seconds, 3)
         print(
             f"{args.runs} {args.method} runs, {workers} worker(s): {seconds:.1f} s; "
             f"RF {s['rf_mean']:.2f} +- {s['rf_std']:.2f} (normalised {s['rf_normalised_mean']:.3f})"
         )
+    record(
+        f"hierarchy.{args.method}",
+        times,
+        None,
+        None,
+        {},
+        before,
+        size={"runs": args.runs, "nodes": graph.node_count, "edges": graph.edge_count},
+        note="wall time reported; no anchor",
+        quick=args.quick,
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import RssPeak, machine, neo4j_settings, peak_rss_mib, timed
+from bench.common import RssPeak, load, machine, neo4j_settings, peak_rss_mib, record, timed
 from graphstore.config import Settings
 from graphstore.graph import Graph
 
@@ -46,6 +46,35 @@ def random_graph(graph_id: str, n: int, m: int, seed: int = 0) -> Graph:
     w = rng.standard_normal(m)
     graph.add_edges("WEIGHT", "Neuron", "Neuron", rng.integers(0, n, m), rng.integers(0, n, m), w=w, abs_w=np.abs(w))
     return graph
+
+
+def payload_bytes(graph: Graph) -> int:
+    """Bytes of the graph's columns (keys, endpoints, properties; strings as UTF-8): what any write must move."""
+
+    def size(values: np.ndarray) -> int:
+        values = np.asarray(values)
+        return sum(len(str(v).encode()) for v in values) if values.dtype == object else values.nbytes
+
+    nodes = sum(size(t.keys) + sum(size(v) for v in t.props.values()) for t in graph.nodes.values())
+    edges = sum(size(t.src) + size(t.dst) + sum(size(v) for v in t.props.values()) for t in graph.edges.values())
+    return nodes + edges
+
+
+def bytes_floor(graph: Graph, folder: str) -> dict[str, float]:
+    """Seconds to write and fsync the graph's payload bytes in `folder` (the store writes' bytes-moved floor)."""
+    nbytes = payload_bytes(graph)
+    block = np.random.default_rng(0).integers(0, 255, min(nbytes, 64 * 2**20), dtype=np.uint8).tobytes()
+    path = os.path.join(folder, "bench-bytes-floor")
+    start = time.perf_counter()
+    with open(path, "wb") as fh:
+        left = nbytes
+        while left > 0:
+            left -= fh.write(block[: min(left, len(block))])
+        fh.flush()
+        os.fsync(fh.fileno())
+    seconds = time.perf_counter() - start
+    os.unlink(path)
+    return {"seconds": round(seconds, 4), "bytes": nbytes, "mib_per_s": round(nbytes / seconds / 2**20, 1)}
 
 
 def write_timed(store, graph: Graph) -> dict[str, float]:
@@ -210,14 +239,17 @@ def server_files(run_dir: str | None) -> tuple[Path, Path] | None:
     return None
 
 
-def embedded_part(graph: Graph, m: int) -> None:
-    """The store's embedded write vs the bare COPY, each into a fresh database."""
+def embedded_part(graph: Graph, m: int, quick: bool) -> None:
+    """The store's embedded write vs the bare COPY, each into a fresh database, and the bytes floor."""
     from graphstore.store.embedded import EmbeddedStore
 
+    before = load()
     with tempfile.TemporaryDirectory() as tmp:
         bare = bare_copy(graph, f"{tmp}/bare.lbdb")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(f"{tmp}/bench.lbdb") as store:
         ours = write_timed(store, graph)
+    with tempfile.TemporaryDirectory() as tmp:
+        floor = bytes_floor(graph, tmp)
     print(
         f"embedded bare COPY (limit): {bare['total_s']:.2f} s total ({m / bare['edge_s']:,.0f} edges/s), "
         f"RSS +{bare['rss_increase_mib']:.0f} MiB"
@@ -226,11 +258,29 @@ def embedded_part(graph: Graph, m: int) -> None:
         f"embedded store write (COPY pieces of {store.copy_rows:,} rows): {ours['total_s']:.2f} s total "
         f"({m / ours['edge_s']:,.0f} edges/s), RSS +{ours['rss_increase_mib']:.0f} MiB"
     )
-    print(f"embedded ratio store / bare COPY: {ours['total_s'] / bare['total_s']:.2f}x time")
+    print(
+        f"embedded ratio store / bare COPY: {ours['total_s'] / bare['total_s']:.2f}x time; bytes floor (write + "
+        f"fsync {floor['bytes'] / 2**20:.0f} MiB of payload at {floor['mib_per_s']} MiB/s): {floor['seconds']:.2f} s, "
+        f"ours / floor {ours['total_s'] / floor['seconds']:.1f}"
+    )
+    record(
+        "ingest.embedded_write",
+        {k: round(v, 3) for k, v in ours.items()},
+        {f"bare_copy_{k}": round(v, 3) for k, v in bare.items()},
+        floor,
+        {
+            "ours_over_bare_copy": round(ours["total_s"] / bare["total_s"], 3),
+            "ours_over_bytes_floor": round(ours["total_s"] / floor["seconds"], 3),
+        },
+        before,
+        size={"nodes": len(graph.nodes["Neuron"]), "edges": m},
+        quick=quick,
+    )
 
 
 def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
     """Importer (limit), the store's write and the per-row anchor, on the same server settings."""
+    before = load()
     neo = neo4j_settings()
     if neo is None:
         print('neo4j: skipped (GRAPHSTORE_TEST_NEO4J_URI not set; run `eval "$(graphstore services env)"`)')
@@ -275,6 +325,25 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
             f"(CSV writing included: {(limit['import_s'] + limit['csv_s']) / ours['total_s']:.2f}; "
             f"importer-reported time: {limit['internal_s'] / ours['total_s']:.2f})"
         )
+    with tempfile.TemporaryDirectory() as tmp:
+        floor = bytes_floor(graph, tmp)
+    anchor = {f"importer_{k}": round(v, 3) for k, v in (limit or {}).items()}
+    anchor["per_row_create_rel_per_s"] = None if row_rate is None else round(row_rate, 1)
+    record(
+        "ingest.neo4j_write",
+        {k: round(v, 3) for k, v in ours.items()} | {"warmup": args.warmup, "writers": writers},
+        anchor,
+        floor,
+        {
+            "importer_over_ours": None if limit is None else round(limit["import_s"] / ours["total_s"], 3),
+            "ours_over_per_row": None if row_rate is None else round(m / ours["total_s"] / row_rate, 2),
+            "ours_over_bytes_floor": round(ours["total_s"] / floor["seconds"], 3),
+        },
+        before,
+        size={"nodes": len(graph.nodes["Neuron"]), "edges": m, "batch_size": args.batch_size},
+        importer="measured" if limit is not None else "not measured (no --run-dir)",
+        quick=args.quick,
+    )
 
 
 def main() -> None:
@@ -295,13 +364,16 @@ def main() -> None:
         default=0.3,
         help="first write and drop a graph this fraction of the size (a running server is warm; 0: measure it cold)",
     )
+    parser.add_argument("--quick", action="store_true", help="1%% of the graph, embedded only: the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.scale, args.only = 0.01, "embedded"
     n, m = int(200_000 * args.scale), int(2_000_000 * args.scale)
     print(f"machine: {machine()}; load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
     graph = random_graph("bench-ingest", n, m)
     print(f"graph: {n:,} nodes, {m:,} edges (in-memory Graph, RSS now {peak_rss_mib():.0f} MiB)")
     if args.only != "neo4j":
-        embedded_part(graph, m)
+        embedded_part(graph, m, args.quick)
     if args.only != "embedded":
         neo4j_part(graph, m, args)
     print(f"process peak RSS: {peak_rss_mib():.0f} MiB; load after: {os.getloadavg()[0]:.1f}")

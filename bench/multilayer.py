@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 import torch
 
-from bench.common import RssPeak, machine, timed
+from bench.common import RssPeak, load, machine, ratios, record, timed
 from graphstore.extract.feature_maps import FeatureMaps, conv_geometry
 from graphstore.extract.multilayer import arc_index, compute_multilayer
 from graphstore.nn.datasets.base import DataInfo
@@ -72,7 +72,11 @@ def main() -> None:
         default=10,
         help="Time the median arc weight on this many classes and extrapolate (0 = skip).",
     )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.classes, args.anchor_classes, args.side, args.median_classes = 3, 1, 32, 1
+    before = load()
     torch.set_num_threads(os.cpu_count() or 1)
     layers = vgg16_layers(args.side, args.classes)
     nodes = sum(g.size for g in layers)
@@ -86,9 +90,9 @@ def main() -> None:
     size_gib = sum(m.numel() for m in maps) * 4 / 2**30
     full = FeatureMaps(layers, maps, None, torch.ones(args.classes), False)
     with RssPeak() as rss:
-        ml, ours = timed(lambda: compute_multilayer(full))
+        ml, ours = timed(lambda: compute_multilayer(full, "mean", "activation"))
     reduced = FeatureMaps(layers, [m.mean(1, keepdim=True) for m in maps], None, torch.ones(args.classes), True)
-    ml_reduced, ours_reduced = timed(lambda: compute_multilayer(reduced))
+    ml_reduced, ours_reduced = timed(lambda: compute_multilayer(reduced, "mean", "activation"))
     delta = ml.delta_flat()
     assert np.allclose(delta, ml_reduced.delta_flat(), atol=1e-5)
     print(
@@ -100,7 +104,7 @@ def main() -> None:
     if args.median_classes:
         n = min(args.median_classes, args.classes)
         part = FeatureMaps(layers, [m[:n] for m in maps], None, torch.ones(n), False)
-        _, median = timed(lambda: compute_multilayer(part, "median"))
+        _, median = timed(lambda: compute_multilayer(part, "median", "activation"))
         print(
             f"ours, median arc weight (medians over window x channels), {n} classes: {median:.2f} s; "
             f"extrapolated to {args.classes} classes: {median / n * args.classes:.0f} s"
@@ -119,7 +123,21 @@ def main() -> None:
     )
     print(
         f"ratio (anchor rate / ours, all classes): {full_anchor / ours:,.0f}x faster; "
-        f"delta mean {delta.mean():.4f}, zeros {np.mean(delta == 0):.3f}; load after: {os.getloadavg()[0]:.2f}"
+        f"delta mean {delta.mean():.4f}, zeros {np.mean(delta == 0):.3f}; load after: {load()}"
+    )
+    record(
+        "multilayer.delta",
+        {
+            "seconds": round(ours, 4),
+            "reduced_maps_s": round(ours_reduced, 4),
+            "rss_increase_mib": round(rss.increase_mib),
+        },
+        {"networkx_extrapolated_s": round(full_anchor, 2)},
+        None,
+        ratios(ours, {"networkx_extrapolated": full_anchor}),
+        before,
+        size={"side": args.side, "classes": args.classes, "anchor_classes": len(subset)},
+        quick=args.quick,
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 
-from bench.common import RssPeak, machine, timed
+from bench.common import RssPeak, load, machine, ratios, record, timed
 from graphstore.analysis.mst import maximum_spanning_forest, neural_persistence
 
 
@@ -58,7 +58,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25_088)
     parser.add_argument("--cols", type=int, default=4_096)
     parser.add_argument("--scipy-slice", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.cols = 400, 100
+    before = load()
     print(f"machine: {machine()}; load {os.getloadavg()[0]:.2f}")
     w = np.random.default_rng(0).standard_normal((args.cols, args.rows), dtype=np.float32)  # (out, in)
     full, _ = run("ours (dense Prim), full layer", ours, w)
@@ -68,6 +72,17 @@ def main() -> None:
     print(
         f"same total weight: {np.isclose(ours_total, scipy_total, rtol=1e-9)}; "
         f"speed-up on scipy's input {scipy_s / ours_s:.1f}x; full layer {full:.2f} s"
+    )
+    record(
+        "topology.mst_np" + ("_slice" if args.scipy_slice else ""),
+        {"seconds": round(ours_s, 4), "full_layer_s": round(full, 4)},
+        {"scipy_minimum_spanning_tree_s": round(scipy_s, 4)},
+        None,
+        ratios(ours_s, {"scipy": scipy_s}),
+        before,
+        size={"rows": piece.shape[1], "cols": piece.shape[0]},
+        same_total=bool(np.isclose(ours_total, scipy_total, rtol=1e-9)),
+        quick=args.quick,
     )
 
 
