@@ -10,6 +10,7 @@ OUT holds levels_<i> (L x n, finest first), dl_<i> (description length) and seco
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ def build(n, src, dst, weight):
     g = gt.Graph(directed=False)
     g.add_vertex(n)
     g.add_edge_list(np.column_stack([src, dst]))
-    state_args = {"deg_corr": True}
+    state_args: dict[str, Any] = {"deg_corr": True}
     if len(weight):
         prop = g.new_edge_property("double")
         prop.a = weight
@@ -76,7 +77,7 @@ def main(argv):
     options = json.loads(str(data["options"])) if "options" in data else {}
     seeds = data["seeds"] if "seeds" in data else [int(data["seed"])]
     fits = nested_levels(int(data["n"]), data["src"], data["dst"], data["weight"], seeds, options)
-    arrays = {}
+    arrays: dict[str, Any] = {}
     for i, (levels, dl, seconds) in enumerate(fits):
         arrays |= {f"levels_{i}": levels, f"dl_{i}": dl, f"seconds_{i}": seconds}
     np.savez(argv[2], **arrays)
