@@ -224,6 +224,8 @@ class Threshold:
         mean = sum(values) / len(values)
         ok = abs(mean - self.value) <= self.tolerance if self.op == "==" else OPS[self.op](mean, self.value)
         detail = f"{self.column} {show(mean)} (n={len(values)}) {self.op} {show(self.value)}"
+        if self.op == "==":
+            detail = f"{self.column} {mean:.7g} (n={len(values)}), {self.value:.7g} within {show(self.tolerance)}"
         return Outcome(HOLDS if ok else FAILS, detail, len(values))
 
 

@@ -2,7 +2,8 @@
 line (or bar group) per series, mean +- std where n > 1, and the paper's values overlaid when their scale matches.
 
 Group columns a figure does not place (not x, series, facet or fixed by `where`) join the series label, so rows of
-different groups are never averaged into one point.
+different groups are never averaged into one point; when x is a value column (e.g. sparsity, recorded per round),
+they index the points of a line instead.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ def _x_of(row: dict[str, Any], spec: FigureSpec) -> Any:
 
 
 def _series_columns(spec: FigureSpec, summary: Summary) -> list[str]:
-    """The series column, then every group column the figure does not otherwise place."""
+    """The series column, then (when x is a group column) every group column the figure does not otherwise place;
+    when x is a value column (sparsity per round), those other group columns index the points along a line."""
+    series = [spec.series] if spec.series else []
+    if spec.x not in summary.spec.group:
+        return series
     placed = {spec.x, spec.facets, *spec.where}
-    rest = [g for g in summary.spec.group if g not in placed and g != spec.series]
-    return ([spec.series] if spec.series else []) + rest
+    return series + [g for g in summary.spec.group if g not in placed and g != spec.series]
 
 
 Facets = dict[str, tuple[dict[str, Any], dict[str, _Series]]]
@@ -56,7 +60,7 @@ def _collect(spec: FigureSpec, summary: Summary) -> Facets:
         label = ", ".join(f"{c}={v}" for c, v in key.items()) or spec.y
         found = facets.setdefault(", ".join(f"{c}={v}" for c, v in facet.items()), (facet, {}))[1]
         series = found.setdefault(label, _Series(label, key))
-        series.points[repr(x)] = (x, stat)
+        series.points[repr([row.get(g) for g in summary.spec.group])] = (x, stat)
     return facets
 
 

@@ -287,7 +287,11 @@ def to_png(fig: MplFigure, dpi: int = 110) -> bytes:
 def _line_panel(ax: Axes, panel: Panel) -> None:
     """Lines with markers; a mean +- std band where a point has a spread."""
     for i, band in enumerate(panel.bands):
-        style: dict[str, Any] = {"color": colour(i), "marker": MARKERS[i % len(MARKERS)], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
+        style: dict[str, Any] = {
+            "color": colour(i),
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+        }
         ax.plot(list(band.x), list(band.mean), label=band.label, markersize=4, **style)
         spread = [(x, m, s) for x, m, s in zip(band.x, band.mean, band.std, strict=True) if s is not None]
         if spread:
@@ -342,7 +346,7 @@ def experiment_figure(
     with matplotlib.rc_context(RC):
         fig = MplFigure(figsize=(4.2 * columns + 0.8, 3.3 * rows + 0.6), layout="constrained")
         axes = fig.subplots(rows, columns, squeeze=False, sharey=True)
-        for ax, panel in zip(axes.ravel(), panels, strict=False):
+        for index, (ax, panel) in enumerate(zip(axes.ravel(), panels, strict=False)):
             categories = _bar_panel(ax, panel) if kind == "bar" else None
             if kind != "bar":
                 _line_panel(ax, panel)
@@ -351,7 +355,9 @@ def experiment_figure(
                 ax.set_xscale("log")
             if log_y:
                 ax.set_yscale("log")
-            label_axes(ax, panel.title, xlabel + (" (log scale)" if log_x and kind != "bar" else ""), ylabel)
+            label_axes(ax, panel.title, xlabel + (" (log scale)" if log_x and kind != "bar" else ""), "")
+            if index % columns == 0:  # the y axis is shared along a row: label it once
+                ax.set_ylabel(ylabel + (" (log scale)" if log_y else ""))
             if panel.bands or panel.marks:
                 ax.legend(loc="best", fontsize=7)
         for ax in axes.ravel()[len(panels) :]:
