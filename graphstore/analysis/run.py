@@ -11,8 +11,10 @@ from graphstore.analysis.gds import has_gds, require_gds
 from graphstore.config import Settings
 from graphstore.connections import Connections
 from graphstore.errors import GraphNotFound, GraphstoreError
+from graphstore.graph import Graph
 from graphstore.persist import connected, write_tracked
 from graphstore.store import COMPLETE
+from graphstore.store.base import GraphStore
 from graphstore.store.queries import check_write_property
 from graphstore.tracking.repo import Tracking
 
@@ -40,7 +42,7 @@ class AnalysisRun:
     seconds: float
 
 
-def choose_engine(store: Any, spec: AnalysisSpec, engine: str) -> str:
+def choose_engine(store: GraphStore, spec: AnalysisSpec, engine: str) -> str:
     """gds when asked (it must be there) or when auto and available; client otherwise."""
     if engine not in ENGINES:
         raise AnalysisError(f"Unknown engine {engine!r}.", f"Choose one of {', '.join(ENGINES)}.")
@@ -76,7 +78,7 @@ def _run(conn: Connections, spec: AnalysisSpec, graph_id: str, params: Any, engi
     return AnalysisRun(spec.name, graph_id, used, result.summary, seconds)
 
 
-def _check_graph(store: Any, spec: AnalysisSpec, graph_id: str) -> None:
+def _check_graph(store: GraphStore, spec: AnalysisSpec, graph_id: str) -> None:
     """The graph is stored, complete, and of a kind the analysis takes."""
     info = store.graph_info(graph_id)
     if info is None:
@@ -92,7 +94,7 @@ def _check_graph(store: Any, spec: AnalysisSpec, graph_id: str) -> None:
         )
 
 
-def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> AnalysisResult:
+def _client(store: GraphStore, spec: AnalysisSpec, graph_id: str, params: Any) -> AnalysisResult:
     graph = store.read_graph(graph_id)
     result = spec.client(graph, params)
     for columns in (cols for _, cols in result.node_props.values()):
@@ -103,7 +105,7 @@ def _client(store: Any, spec: AnalysisSpec, graph_id: str, params: Any) -> Analy
     return result
 
 
-def _store_graphs(store: Any, tracking: Tracking, graphs: list) -> None:
+def _store_graphs(store: GraphStore, tracking: Tracking, graphs: list[Graph]) -> None:
     """Write an analysis's companion graphs (replacing earlier ones), tracked like any graph."""
     for graph in graphs:
         write_tracked(store, tracking, graph, replace=True)

@@ -12,11 +12,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphstore import params as P
 from graphstore.errors import IngestError
-from graphstore.extract.registry import KindDoesNotApply, get_kind, kinds
+from graphstore.extract.registry import GraphKind, KindDoesNotApply, get_kind, kinds
+from graphstore.graph import Graph
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from graphstore.nn.checkpoint import Checkpoint
+    from graphstore.nn.datasets.base import LoadedDataset
 
 DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
 
@@ -25,8 +32,8 @@ DEFAULT_KINDS = "weights,coactivation,knn,class-graph"
 class Planned:
     """One kind to extract: its registry entry, parameters, base graph id and the ids it will produce."""
 
-    kind: Any
-    params: Any
+    kind: GraphKind
+    params: Any  # the kind's own parameter dataclass
     base_id: str
     ids: list[str]
 
@@ -36,13 +43,13 @@ class Inputs:
     """The loaded checkpoint, its model, the dataset (None when no kind needs data) and the file's digest."""
 
     path: Path
-    checkpoint: Any
-    model: Any
-    data: Any
+    checkpoint: Checkpoint
+    model: nn.Module
+    data: LoadedDataset | None
     digest: str = ""
 
 
-def base_graph_id(ckpt: Any, path: Path, kind: str, prefix: str | None) -> str:
+def base_graph_id(ckpt: Checkpoint, path: Path, kind: str, prefix: str | None) -> str:
     """`<run>-<epoch>-<kind>` (`<run>-r<round>-<epoch>-<kind>` in pruning rounds), or `<prefix>-<kind>`."""
     if prefix:
         return f"{prefix}-{kind}"
@@ -51,7 +58,7 @@ def base_graph_id(ckpt: Any, path: Path, kind: str, prefix: str | None) -> str:
     return f"{stem}-{kind}"
 
 
-def parse_kinds(text: str) -> list[Any]:
+def parse_kinds(text: str) -> list[GraphKind]:
     """Registry entries for a comma-separated list of kinds (unknown ones raise, listing the known)."""
     names = [t for t in (s.strip() for s in text.split(",")) if t]
     if not names:
@@ -60,7 +67,7 @@ def parse_kinds(text: str) -> list[Any]:
     return list({e.name: e for e in entries}.values())
 
 
-def kind_values(entry: Any, common: dict[str, Any], opts: dict[str, str]) -> dict[str, Any]:
+def kind_values(entry: GraphKind, common: dict[str, Any], opts: dict[str, str]) -> dict[str, Any]:
     """The parameter values one kind takes from the common options and --opt."""
     names, hints = entry.field_names(), P.field_types(entry.params)
     values: dict[str, Any] = {}
@@ -77,7 +84,7 @@ def kind_values(entry: Any, common: dict[str, Any], opts: dict[str, str]) -> dic
     return values
 
 
-def check_opts(entries: list[Any], opts: dict[str, str]) -> None:
+def check_opts(entries: list[GraphKind], opts: dict[str, str]) -> None:
     """Every --opt names a field of some requested kind."""
     for key in opts:
         kind, _, name = key.rpartition(".")
@@ -90,7 +97,7 @@ def check_opts(entries: list[Any], opts: dict[str, str]) -> None:
 
 
 def plan(
-    entries: list[Any], inputs: Inputs, common: dict[str, Any], opts: dict[str, str], prefix: str | None
+    entries: list[GraphKind], inputs: Inputs, common: dict[str, Any], opts: dict[str, str], prefix: str | None
 ) -> list[Planned]:
     """Parameters and graph ids for each kind; applicability and parameter checks before any extraction."""
     check_opts(entries, opts)
@@ -123,7 +130,7 @@ def fingerprint(item: Planned, inputs: Inputs) -> dict[str, Any]:
     }
 
 
-def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Any], float]:
+def extract_planned(item: Planned, inputs: Inputs) -> tuple[list[Graph], float]:
     """Run one kind's extraction; annotate each graph with its provenance, fingerprint and timing."""
     start = time.perf_counter()
     result = item.kind.build(inputs.checkpoint, inputs.data, item.params, item.base_id)
