@@ -25,7 +25,7 @@ def routed() -> Neo4jStore:
     uri = params.uri.replace("bolt://", "neo4j://", 1)
     assert uri.startswith("neo4j://"), uri
     store = Neo4jStore(uri, params.user, params.password, batch_size=500)
-    store.execute("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    store.execute("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
     yield store
     store.close()
 

@@ -6,8 +6,7 @@ MATCH (n:GraphNode {graph_id: $graph_id})
 WITH n, COUNT { (n)--() } AS degree
 ORDER BY degree DESC, n.key ASC
 LIMIT $limit
-CALL {
-  WITH n
+CALL (n) {
   MATCH (n)-[r]-(m:GraphNode)
   RETURN r, m
   ORDER BY m.key ASC

@@ -11,7 +11,7 @@ with its progress, under the :Graph node's lock, only if that progress does not 
 Large tables go through `writers` parallel transactions in lanes (graphstore.store.lanes): node-disjoint ones for
 relationships, row ranges for nodes; each lane records its batches on its own :GraphLane node, so the lanes'
 commits never wait for one lock.
-Deletes run in bounded `CALL { ... } IN TRANSACTIONS`, so any graph size fits the server's transaction memory.
+Deletes run in bounded `CALL (r) { ... } IN TRANSACTIONS`, so any graph size fits the server's transaction memory.
 With two or more writers a drop splits the graph's nodes in two halves by internal id, deletes the relationships
 between the halves (one writer), then each half's relationships and nodes in a lane of its own: the halves no
 longer share a relationship record, so the lanes need not wait for each other's locks (bench/RESULTS.md, "Neo4j
@@ -32,6 +32,7 @@ from typing import Any
 
 import neo4j
 import numpy as np
+from neo4j import NotificationDisabledClassification
 from neo4j import exceptions as ex
 
 from graphstore.errors import ConfigError, GraphNotFound, GraphstoreError, InvalidGraph, QueryError, StoreUnavailable
@@ -62,15 +63,18 @@ RESUME_HINT = (
     "with --resume (or drop it with `graphstore store drop-graph`)."
 )
 DELETE_BATCH = 10_000  # relationships per delete transaction
+NOT_DEPRECATIONS = [
+    c for c in NotificationDisabledClassification if c is not NotificationDisabledClassification.DEPRECATION
+]
 CUT_RELS = (  # only r is kept for the inner transactions (the planner's Eager holds every row in memory)
     "MATCH (a:GraphNode {graph_id: $g})-[r]->(b) WHERE (id(a) < $pivot) <> (id(b) < $pivot) WITH r "
-    "CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS"
+    "CALL (r) { DELETE r } IN TRANSACTIONS OF $batch ROWS"
 )
 DELETE_HALF = (  # after the cut, every relationship of a half leaves one of its nodes
     "MATCH (a:GraphNode {graph_id: $g})-[r]->() WHERE (id(a) < $pivot) = $low WITH r "
-    "CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
+    "CALL (r) { DELETE r } IN TRANSACTIONS OF $batch ROWS",
     "MATCH (n:GraphNode {graph_id: $g}) WHERE (id(n) < $pivot) = $low "
-    "CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
+    "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
 )
 GRAPH_RECORD = "(g:Graph {graph_id: $g})"
 LANE_RECORD = "(g:GraphLane {graph_id: $g, lane: $lane})"
@@ -141,14 +145,20 @@ class Neo4jStore(GraphStore):
         auth = (user, password) if password else None
         try:
             self._driver = neo4j.GraphDatabase.driver(
-                uri, auth=auth, connection_timeout=10, notifications_disabled_classifications=["DEPRECATION"]
+                uri,
+                auth=auth,
+                connection_timeout=10,
+                # the server's deprecation notices reach Python as neo4j.warnings.Neo4jDeprecationWarning, a
+                # DeprecationWarning (hidden by default, shown by pytest); other notices are not requested
+                notifications_disabled_classifications=NOT_DEPRECATIONS,
+                warn_notification_severity="WARNING",
             )
         except (neo4j.exceptions.ConfigurationError, ValueError) as exc:
             raise ConfigError(
                 f"Neo4j URI {self.uri} is not usable: {mask_secret(str(exc), password)}",
                 "Give user and password in GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD, not in the URI.",
             ) from None
-        self._node_ids: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._node_ids: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = {}
         # One bookmark manager for every session: in a cluster a read (routed to a follower) sees this store's writes.
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         with self._errors():
@@ -219,8 +229,19 @@ class Neo4jStore(GraphStore):
     def _user_name(self) -> str:
         return getattr(self, "_user", "neo4j")
 
-    def _session(self, mode: str = neo4j.WRITE_ACCESS) -> Any:
-        """A session on the store's database sharing the store's bookmarks (causal consistency in a cluster)."""
+    def _session(self, mode: str = neo4j.WRITE_ACCESS, kernel_ids: bool = False) -> Any:
+        """A session on the store's database sharing the store's bookmarks (causal consistency in a cluster).
+
+        kernel_ids: the statements use id() on purpose (the write plugin's kernel calls and the drop's halves need
+        the numeric node ids elementId() does not give), so its deprecation notice is not requested for them.
+        """
+        if kernel_ids:
+            return self._driver.session(
+                database=self.database,
+                default_access_mode=mode,
+                bookmark_manager=self._bookmarks,
+                notifications_disabled_classifications=list(NotificationDisabledClassification),
+            )
         return self._driver.session(database=self.database, default_access_mode=mode, bookmark_manager=self._bookmarks)
 
     # ---- basics -----------------------------------------------------------------------------------------
@@ -236,8 +257,8 @@ class Neo4jStore(GraphStore):
         ).rows
         return bool(rows) and rows[0][0] == len(PROCEDURES)
 
-    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult:
-        with self._errors(), self._session() as session:
+    def execute(self, cypher: str, params: dict[str, Any] | None = None, *, kernel_ids: bool = False) -> QueryResult:
+        with self._errors(), self._session(kernel_ids=kernel_ids) as session:
             result = session.run(cypher, params or {})
             columns = list(result.keys())
             rows = [[_plain(v) for v in record.values()] for record in result]
@@ -318,11 +339,11 @@ class Neo4jStore(GraphStore):
         if self.writers > 1:
             self._delete_in_halves(graph_id)
         self.execute(  # with halves: what they left (nothing, unless their lanes gave up on deadlocks)
-            "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL { WITH r DELETE r } IN TRANSACTIONS OF $batch ROWS",
+            "MATCH (:GraphNode {graph_id: $g})-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF $batch ROWS",
             {"g": graph_id, "batch": DELETE_BATCH},
         )
         self.execute(
-            "MATCH (n:GraphNode {graph_id: $g}) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
+            "MATCH (n:GraphNode {graph_id: $g}) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF $batch ROWS",
             {"g": graph_id, "batch": DELETE_BATCH},
         )
         self.execute("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph_id})
@@ -334,7 +355,9 @@ class Neo4jStore(GraphStore):
         so a drop that is interrupted is simply run again, and a lane chosen as a deadlock victim (seen once, on a
         graph a killed write had left) leaves its rest to the single-writer pass that follows."""
         pivot = self.execute(
-            "MATCH (n:GraphNode {graph_id: $g}) RETURN percentileDisc(id(n), 0.5) AS p", {"g": graph_id}
+            "MATCH (n:GraphNode {graph_id: $g}) RETURN percentileDisc(id(n), 0.5) AS p",
+            {"g": graph_id},
+            kernel_ids=True,
         ).rows[0][0]
         if pivot is None:
             return
@@ -353,12 +376,13 @@ class Neo4jStore(GraphStore):
     def _run_delete(self, statements: tuple[str, ...], params: dict[str, Any]) -> bool:
         """Delete statements in order (for _retry_deadlocks: each deletes only what is still there)."""
         for cypher in statements:
-            self.execute(cypher, params)
+            self.execute(cypher, params, kernel_ids=True)
         return True
 
     # ---- writes -------------------------------------------------------------------------------------------
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch, lane: int | None = None) -> bool:
-        self._node_ids.pop((graph.graph_id, table.label), None)
+        for kernel in (True, False):
+            self._node_ids.pop((graph.graph_id, table.label, kernel), None)
         if self.write_path == "plugin":
             columns = {"uid": graph.uids(table.keys).tolist(), "key": byte_column(table.keys)}
             columns.update({name: byte_column(values) for name, values in table.props.items()})
@@ -383,20 +407,25 @@ class Neo4jStore(GraphStore):
         return self._write_batch(graph.graph_id, batch, cypher, params, lane)
 
     def _internal_ids(self, graph_id: str, label: str, keys: np.ndarray) -> np.ndarray:
-        """Neo4j's internal node ids for node keys: read once per (graph, label), then a vectorised lookup.
+        """Node handles for node keys, read once per (graph, label), then a vectorised lookup: the kernel's numeric
+        ids for the write plugin, elementId() strings for the Cypher path.
 
         Relationship batches then match endpoints by id seek instead of two index lookups per row (about 3x
         faster). The ids are read after the nodes are committed, so they are valid for the write that follows.
         """
-        cached = self._node_ids.get((graph_id, label))
+        kernel = self.write_path == "plugin"
+        cached = self._node_ids.get((graph_id, label, kernel))
         if cached is None:
+            handle = "id(n)" if kernel else "elementId(n)"
             keys_ids = self.execute(
-                f"MATCH (n:{label} {{graph_id: $g}}) WITH n ORDER BY n.key "
-                "RETURN collect(n.key) AS k, collect(id(n)) AS i",
+                f"MATCH (n:{label} {{graph_id: $g}}) WITH n ORDER BY n.key RETURN collect(n.key) AS k, "
+                f"collect({handle}) AS i",
                 {"g": graph_id},
+                kernel_ids=kernel,
             ).rows[0]
-            cached = (np.asarray(keys_ids[0], dtype=np.int64), np.asarray(keys_ids[1], dtype=np.int64))
-            self._node_ids[(graph_id, label)] = cached
+            ids = np.asarray(keys_ids[1], dtype=np.int64 if kernel else object)
+            cached = (np.asarray(keys_ids[0], dtype=np.int64), ids)
+            self._node_ids[(graph_id, label, kernel)] = cached
         node_keys, node_ids = cached
         return node_ids[np.searchsorted(node_keys, keys)]
 
@@ -414,7 +443,7 @@ class Neo4jStore(GraphStore):
         props = ", ".join(f"`{name}`: ${'p_' + name}[i]" for name in table.props)
         cypher = (
             f"UNWIND range(0, size($src) - 1) AS i "
-            f"MATCH (a) WHERE id(a) = $src[i] MATCH (b) WHERE id(b) = $dst[i] "
+            f"MATCH (a) WHERE elementId(a) = $src[i] MATCH (b) WHERE elementId(b) = $dst[i] "
             f"CREATE (a)-[:{table.type}{f' {{{props}}}' if props else ''}]->(b)"
         )
         params = {
