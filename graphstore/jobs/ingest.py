@@ -379,7 +379,8 @@ INGEST = JobSpec(
     IngestParams,
     run_ingest,
     "graphstore ingest --run 3 --epoch 10 --graphs weights,coactivation,knn,class-graph --k 4,8,16\n\n"
-    "graphstore ingest --model torchvision.models:resnet18 --model-opt num_classes=10 --weights resnet.pt "
+    "or, for any network: graphstore ingest --model torchvision.models:resnet18 --model-opt num_classes=10 "
+    "--weights resnet.pt "
     "--dataset CIFAR10 --data-opt root=~/data --graphs weights,coactivation,knn --limit 2000",
 )
 EXTRACT = JobSpec(
