@@ -181,6 +181,39 @@ def check_finite_edges(graph: Graph) -> None:
                 )
 
 
+@dataclass
+class WriteState:
+    """One graph write in progress: the recorded batches per table (the JSON kept on the graph's record, so a
+    resume continues from it), the rows written so far out of all, and who to tell after each batch."""
+
+    progress: dict[str, Any]
+    done: int
+    total: int
+    on_progress: ProgressCallback | None = None
+
+    @classmethod
+    def of(cls, graph: Graph, progress: dict[str, Any], on_progress: ProgressCallback | None) -> WriteState:
+        """The state of a write that starts (or resumes) from `progress`."""
+        total = graph.node_count + graph.edge_count
+        pending = sum(
+            hi - lo
+            for part, tables in (("nodes", graph.nodes), ("edges", graph.edges))
+            for name, table in tables.items()
+            for lo, hi in pending_ranges(progress, part, name, len(table))
+        )
+        return cls(progress, total - pending, total, on_progress)
+
+    def note(self, batch: Batch) -> None:
+        """Record one committed batch in the in-memory progress and report it."""
+        recorded = record_batch(self.progress, batch)
+        if recorded is not None:
+            self.progress.clear()
+            self.progress.update(recorded)
+        self.done += batch.hi - batch.lo
+        if self.on_progress:
+            self.on_progress(f"{batch.part} {batch.name}", self.done, self.total)
+
+
 class GraphStore(ABC):
     """A place graphs live: the embedded Ladybug database or a Neo4j server."""
 
@@ -344,48 +377,28 @@ class GraphStore(ABC):
         )
 
     def _write_all(self, graph: Graph, progress: dict, on_progress: ProgressCallback | None) -> None:
-        total = graph.node_count + graph.edge_count
-        pending = {
-            (part, name): pending_ranges(progress, part, name, len(table))
-            for part, tables in (("nodes", graph.nodes), ("edges", graph.edges))
-            for name, table in tables.items()
-        }
-        counter = {"done": total - sum(hi - lo for ranges in pending.values() for lo, hi in ranges), "total": total}
-        self._write_tables(
-            graph, graph.nodes, "nodes", self.node_batch_rows, self._write_nodes, progress, counter, on_progress
-        )
-        self._write_tables(
-            graph, graph.edges, "edges", self.edge_batch_rows, self._write_edges, progress, counter, on_progress
-        )
+        state = WriteState.of(graph, progress, on_progress)
+        for part, tables, batch_rows, write in (
+            ("nodes", graph.nodes, self.node_batch_rows, self._write_nodes),
+            ("edges", graph.edges, self.edge_batch_rows, self._write_edges),
+        ):
+            for name in sorted(tables):
+                self._write_table(graph, part, name, tables[name], batch_rows, write, state)
 
-    def _write_tables(
+    def _write_table(
         self,
         graph: Graph,
-        tables: dict,
         part: str,
-        batch_rows: Callable,
-        write: Callable,
-        progress: dict,
-        counter: dict[str, int],
-        on_progress: ProgressCallback | None,
+        name: str,
+        table: NodeTable | EdgeTable,
+        batch_rows: Callable[[Any], int],
+        write: Callable[..., bool],
+        state: WriteState,
     ) -> None:
-        """Write node (or edge) tables in batches from their recorded progress, reporting each batch."""
-        for name in sorted(tables):
-            table = tables[name]
-            for batch in self.table_batches(part, name, len(table), batch_rows(table), progress):
-                write(graph, self.batch_rows_of(table, batch), batch)
-                self.note_batch(progress, batch, counter, on_progress)
-
-    @staticmethod
-    def note_batch(progress: dict, batch: Batch, counter: dict[str, int], on_progress: ProgressCallback | None) -> None:
-        """Record one committed batch in the in-memory progress and report it."""
-        recorded = record_batch(progress, batch)
-        if recorded is not None:
-            progress.clear()
-            progress.update(recorded)
-        counter["done"] += batch.hi - batch.lo
-        if on_progress:
-            on_progress(f"{batch.part} {batch.name}", counter["done"], counter["total"])
+        """Write one node (or edge) table in batches from its recorded progress, reporting each batch."""
+        for batch in self.table_batches(part, name, len(table), batch_rows(table), state.progress):
+            write(graph, self.batch_rows_of(table, batch), batch)
+            state.note(batch)
 
     @staticmethod
     def table_batches(part: str, name: str, n: int, size: int, progress: dict, first: int = 0) -> list[Batch]:

@@ -43,8 +43,8 @@ from graphstore.store.base import (
     Batch,
     GraphInfo,
     GraphStore,
-    ProgressCallback,
     QueryResult,
+    WriteState,
     covered_ranges,
     graph_node_params,
     info_from_record,
@@ -112,6 +112,14 @@ def byte_column(values: np.ndarray) -> bytes | list:
 
 
 PROCEDURES = ("graphstore.create_nodes", "graphstore.create_relationships")  # services/plugin/*.java
+# Labels added for Neo4j Browser's stylesheet, which colours by label only (services/browser/style.grass): a sample
+# gets :Class<label>, a neuron or patch :Layer<layer_index + 1> (inputs are :Layer0). Reads ignore them.
+STYLE_LABELS = {
+    "Sample": ("label", "Class", 0),
+    "Neuron": ("layer_index", "Layer", 1),
+    "Patch": ("layer_index", "Layer", 1),
+}
+STYLE_LABEL = "(Class|Layer)[0-9]+"  # a Cypher regular expression (=~) for them
 CREATE_NODES = "CALL graphstore.create_nodes($labels, $count, $constants, $columns) YIELD count RETURN count"
 CREATE_RELS = "CALL graphstore.create_relationships($type, $src, $dst, $columns) YIELD count RETURN count"
 PLUGIN_REFUSED = "graphstore refused: "  # how the plugin's checks start their message (GraphstoreWrite.REFUSED)
@@ -380,6 +388,15 @@ class Neo4jStore(GraphStore):
         return True
 
     # ---- writes -------------------------------------------------------------------------------------------
+    def _write_all(self, graph: Graph, progress: dict, on_progress: Callable[..., None] | None) -> None:
+        """The tables, then the labels Neo4j Browser colours by (set again on a resume: SET is idempotent)."""
+        super()._write_all(graph, progress, on_progress)
+        for label, prop, value, extra in style_labels(graph):
+            self.execute(
+                f"MATCH (n:{label} {{graph_id: $g}}) WHERE n.{prop} = $v SET n:{extra}",
+                {"g": graph.graph_id, "v": value},
+            )
+
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch, lane: int | None = None) -> bool:
         for kernel in (True, False):
             self._node_ids.pop((graph.graph_id, table.label, kernel), None)
@@ -461,25 +478,22 @@ class Neo4jStore(GraphStore):
             progress = merge_progress(progress, json.loads(lane_progress or "{}"))
         return progress
 
-    def _write_tables(
+    def _write_table(
         self,
         graph: Graph,
-        tables: dict,
         part: str,
-        batch_rows: Callable,
-        write: Callable,
-        progress: dict,
-        counter: dict[str, int],
-        on_progress: ProgressCallback | None,
+        name: str,
+        table: NodeTable | EdgeTable,
+        batch_rows: Callable[[Any], int],
+        write: Callable[..., bool],
+        state: WriteState,
     ) -> None:
-        """Each node and relationship table in lanes when it is large enough, else as the base class does."""
-        for name in sorted(tables):
-            lanes = self._lanes_for(graph.graph_id, part, name, len(tables[name]), progress)
-            if lanes == 1:
-                one = {name: tables[name]}
-                super()._write_tables(graph, one, part, batch_rows, write, progress, counter, on_progress)
-            else:
-                self._write_lanes(graph, part, name, lanes, progress, counter, on_progress)
+        """A large node or relationship table in lanes, a small one as the base class writes it."""
+        lanes = self._lanes_for(graph.graph_id, part, name, len(table), state.progress)
+        if lanes == 1:
+            super()._write_table(graph, part, name, table, batch_rows, write, state)
+        else:
+            self._write_lanes(graph, part, name, lanes, state)
 
     def _lanes_for(self, graph_id: str, part: str, name: str, rows: int, progress: dict) -> int:
         """The lanes a table is written in: what its progress records (a resume keeps the row order it began
@@ -501,9 +515,7 @@ class Neo4jStore(GraphStore):
         part: str,
         name: str,
         lanes: int,
-        progress: dict,
-        counter: dict[str, int],
-        on_progress: ProgressCallback | None,
+        state: WriteState,
     ) -> None:
         """Write one table round by round, its lanes side by side (one thread each); progress is recorded and
         reported here, in the calling thread, as the lanes' batches commit."""
@@ -528,18 +540,18 @@ class Neo4jStore(GraphStore):
         self._write_tx([(lane_nodes, {"g": graph.graph_id, "n": lanes})])
         for rnd in sorted({seg.round for seg in segments}):
             work = {
-                seg.lane: self.table_batches(part, name, seg.hi, self.batch_size, progress, seg.lo)
+                seg.lane: self.table_batches(part, name, seg.hi, self.batch_size, state.progress, seg.lo)
                 for seg in segments
                 if seg.round == rnd
             }
             with closing(self._run_lanes(write, work)) as committed:  # closed at once on an error
                 for batch in committed:
-                    self.note_batch(progress, batch, counter, on_progress)
+                    state.note(batch)
         self._write_tx(  # the lanes' records move to the :Graph node in one transaction: nothing is lost between
             [
                 (
                     "MATCH (g:Graph {graph_id: $g}) SET g.progress = $p",
-                    {"g": graph.graph_id, "p": json.dumps(progress)},
+                    {"g": graph.graph_id, "p": json.dumps(state.progress)},
                 ),
                 ("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph.graph_id}),
             ]
@@ -610,8 +622,8 @@ class Neo4jStore(GraphStore):
     def _stored_labels(self, graph_id: str) -> list[str]:
         rows = self.read(
             "MATCH (n:GraphNode {graph_id: $g}) UNWIND labels(n) AS l WITH DISTINCT l "
-            "WHERE l <> 'GraphNode' RETURN l ORDER BY l",
-            {"g": graph_id},
+            "WHERE l <> 'GraphNode' AND NOT l =~ $style RETURN l ORDER BY l",
+            {"g": graph_id, "style": STYLE_LABEL},
         ).rows
         return [r[0] for r in rows]
 
@@ -638,9 +650,9 @@ class Neo4jStore(GraphStore):
     def _read_edges(self, graph_id: str, rel_type: str) -> EdgeTable | None:
         ends = self.read(
             f"MATCH (a:GraphNode {{graph_id: $g}})-[r:{rel_type}]->(b) RETURN "
-            "[l IN labels(a) WHERE l <> 'GraphNode'][0] AS a, [l IN labels(b) WHERE l <> 'GraphNode'][0] AS b "
-            "LIMIT 1",
-            {"g": graph_id},
+            "[l IN labels(a) WHERE l <> 'GraphNode' AND NOT l =~ $style][0] AS a, "
+            "[l IN labels(b) WHERE l <> 'GraphNode' AND NOT l =~ $style][0] AS b LIMIT 1",
+            {"g": graph_id, "style": STYLE_LABEL},
         ).rows
         if not ends:
             return None
@@ -674,3 +686,15 @@ def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
             return seen
         seen = seen.__context__
     return None
+
+
+def style_labels(graph: Graph) -> list[tuple[str, str, int, str]]:
+    """(label, property, value, added label) for each value of an integer property in STYLE_LABELS."""
+    found = []
+    for label, (prop, prefix, offset) in STYLE_LABELS.items():
+        table = graph.nodes.get(label)
+        values = None if table is None else table.props.get(prop)
+        if values is None or not np.issubdtype(np.asarray(values).dtype, np.integer):
+            continue
+        found += [(label, prop, int(v), f"{prefix}{int(v) + offset}") for v in np.unique(values) if v + offset >= 0]
+    return found
