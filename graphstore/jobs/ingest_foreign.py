@@ -25,6 +25,7 @@ from graphstore.jobs.model_ingest import Written, ingest_model, plan
 from graphstore.jobs.source import CheckpointSource, ModelSource, SourceError
 from graphstore.nn.datasets.foreign import is_foreign_dataset, load_foreign_dataset
 from graphstore.nn.foreign import literal, load_foreign_model, parse_options
+from graphstore.registry import UnknownName
 
 if TYPE_CHECKING:
     from graphstore.jobs.ingest import ExtractOptions
@@ -76,7 +77,14 @@ def foreign_data(context: JobContext, options: ExtractOptions) -> Data:
     opts = parse_options(options.data_opt, "--data-opt")
     split = options.split or "test"
     if not is_foreign_dataset(options.dataset):
-        return registry_data(options.dataset, split, context.settings.data_dir, None, opts)
+        try:
+            return registry_data(options.dataset, split, context.settings.data_dir, None, opts)
+        except UnknownName as exc:
+            raise UnknownName(
+                exc.message,
+                f"{exc.hint} Or a torchvision class by name (MNIST, CIFAR10, ... with --data-opt root=DIR), or "
+                "MODULE:CALLABLE returning a Dataset.",
+            ) from None
     made = load_foreign_dataset(options.dataset, opts, split)
     data = resolve_data(made.data)
     data.record.update(made.record)

@@ -65,7 +65,7 @@ def torchvision_class(name: str) -> type:
     raise DatasetInvalid(
         f"--dataset {name}: not a torchvision.datasets class (CamelCase names are torchvision's).",
         (f"Close names: {', '.join(close)}. " if close else "")
-        + "Use a lower-case registry name (graphstore datasets --list), a torchvision class such as MNIST, or "
+        + "Use a lower-case registry name (graphstore train --list), a torchvision class such as MNIST, or "
         "MODULE:CALLABLE returning a Dataset.",
     )
 
