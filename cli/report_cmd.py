@@ -1,4 +1,5 @@
-"""`graphstore report run|graph|experiment ID` and `graphstore report --all`: adapters over graphstore.report.job."""
+"""`graphstore report run|graph|experiment ID`, `report compare ID ID ...` and `report --all`: adapters over the
+report jobs (graphstore.report.job, graphstore.report.compare)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from graphstore.cli.adapter import PROGRESS, job_command, show_progress
 from graphstore.cli.context import console, settings_of
 from graphstore.cli.progress import job_progress
 from graphstore.jobs.base import JobContext
+from graphstore.report.compare import COMPARE_REPORT
 from graphstore.report.job import (
     ALL_REPORTS,
     EXPERIMENT_REPORT,
@@ -76,6 +78,6 @@ def report(
 
 def register(root: typer.Typer) -> None:
     """Add `graphstore report` to the root app."""
-    for spec in (RUN_REPORT, GRAPH_REPORT, EXPERIMENT_REPORT):
+    for spec in (RUN_REPORT, GRAPH_REPORT, EXPERIMENT_REPORT, COMPARE_REPORT):
         app.command(spec.name)(job_command(spec, render_written, extras=(PROGRESS,), progress=show_progress))
     root.add_typer(app, name="report")
