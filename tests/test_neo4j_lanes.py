@@ -78,7 +78,8 @@ def _driver_error(code: str) -> ex.Neo4jError:
 
 
 def test_only_deadlocks_are_retried():
-    store = Neo4jStore.__new__(Neo4jStore)
+    from graphstore.store.neo4j_lanes import retry_deadlocks
+
     calls = []
 
     def deadlock_twice() -> bool:
@@ -87,13 +88,13 @@ def test_only_deadlocks_are_retried():
             raise _driver_error("Neo.TransientError.Transaction.DeadlockDetected")
         return True
 
-    assert store._retry_deadlocks(deadlock_twice) is True and len(calls) == 3
+    assert retry_deadlocks(deadlock_twice) is True and len(calls) == 3
 
     def other_transient() -> bool:
         raise _driver_error("Neo.TransientError.General.MemoryPoolOutOfMemoryError")
 
     with pytest.raises(ex.TransientError):
-        store._retry_deadlocks(other_transient)
+        retry_deadlocks(other_transient)
 
 
 # ---- against the server -----------------------------------------------------------------------------------------

@@ -21,12 +21,9 @@ drop and replace against the write": at most 0.75 of one writer's time on a rand
 from __future__ import annotations
 
 import json
-import queue
-import threading
-import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from functools import partial
 from typing import Any
 
@@ -35,7 +32,7 @@ import numpy as np
 from neo4j import NotificationDisabledClassification
 from neo4j import exceptions as ex
 
-from graphstore.errors import ConfigError, GraphNotFound, GraphstoreError, InvalidGraph, QueryError, StoreUnavailable
+from graphstore.errors import ConfigError, GraphNotFound
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.masking import mask_secret, mask_url
 from graphstore.store.base import (
@@ -52,16 +49,10 @@ from graphstore.store.base import (
     record_batch,
 )
 from graphstore.store.lanes import lanes_key, schedule, split_rows
+from graphstore.store.neo4j_errors import driver_errors
+from graphstore.store.neo4j_lanes import retry_deadlocks, run_lanes
 from graphstore.store.schema import schema_statements
 
-START_HINT = (
-    "Start one with `graphstore services start` (or `docker compose -f docker/compose.yaml up -d neo4j`), "
-    "or point GRAPHSTORE_GRAPH_STORE at a running server."
-)
-RESUME_HINT = (
-    "The graph stays incomplete with its progress: when the server is back, rerun the same command "
-    "with --resume (or drop it with `graphstore store drop-graph`)."
-)
 DELETE_BATCH = 10_000  # relationships per delete transaction
 NOT_DEPRECATIONS = [
     c for c in NotificationDisabledClassification if c is not NotificationDisabledClassification.DEPRECATION
@@ -78,7 +69,6 @@ DELETE_HALF = (  # after the cut, every relationship of a half leaves one of its
 )
 GRAPH_RECORD = "(g:Graph {graph_id: $g})"
 LANE_RECORD = "(g:GraphLane {graph_id: $g, lane: $lane})"
-DEADLOCK_RETRIES = 8
 MIN_LANE_ROWS = 50_000  # smaller relationship tables are written by one transaction at a time
 
 
@@ -122,11 +112,6 @@ STYLE_LABELS = {
 STYLE_LABEL = "(Class|Layer)[0-9]+"  # a Cypher regular expression (=~) for them
 CREATE_NODES = "CALL graphstore.create_nodes($labels, $count, $constants, $columns) YIELD count RETURN count"
 CREATE_RELS = "CALL graphstore.create_relationships($type, $src, $dst, $columns) YIELD count RETURN count"
-PLUGIN_REFUSED = "graphstore refused: "  # how the plugin's checks start their message (GraphstoreWrite.REFUSED)
-PLUGIN_HINT = (
-    "graphstore's write procedures only add :GraphNode nodes and relationships inside one graph whose write is "
-    "under way; write graphs with `graphstore ingest` (if the graph was dropped or replaced meanwhile, write it again)."
-)
 
 
 class Neo4jStore(GraphStore):
@@ -178,61 +163,9 @@ class Neo4jStore(GraphStore):
     def close(self) -> None:
         self._driver.close()
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn driver errors into messages that name the URI and the fix; a Ctrl-C stays a Ctrl-C."""
-        try:
-            yield
-        except Exception as exc:
-            interrupt = _interrupt_behind(exc)
-            if interrupt is not None:
-                raise interrupt from None
-            error = self._translate(exc)
-            if error is None:
-                raise
-            raise error from (None if isinstance(error, StoreUnavailable | ConfigError) else exc)
-
-    def _translate(self, exc: Exception) -> GraphstoreError | None:
-        """The graphstore error a driver error stands for (None when it has none)."""
-        if isinstance(exc, ex.AuthError):
-            return StoreUnavailable(
-                f"Neo4j at {self.uri} refused the credentials for user {self._user_name()!r}.",
-                "Set GRAPHSTORE_NEO4J_USER / GRAPHSTORE_NEO4J_PASSWORD (or --neo4j-user / "
-                "--neo4j-password) to the server's credentials.",
-            )
-        if isinstance(exc, ex.ServiceUnavailable | ex.SessionExpired | ex.DatabaseUnavailable | OSError):
-            return StoreUnavailable(
-                f"Cannot reach Neo4j at {self.uri}: {mask_secret(str(exc), *self._secrets)}",
-                f"{START_HINT} {RESUME_HINT}",
-            )
-        if isinstance(exc, ex.TransientError) and "MemoryPoolOutOfMemory" in (exc.code or ""):
-            return ConfigError(
-                f"Neo4j at {self.uri} ran out of transaction memory: {exc.message}",
-                "Lower batch_size (GRAPHSTORE_BATCH_SIZE) or raise the server's "
-                f"dbms.memory.transaction.total.max. {RESUME_HINT}",
-            )
-        if isinstance(exc, ex.ClientError) and PLUGIN_REFUSED in (exc.message or ""):
-            reason = (exc.message or "").split(PLUGIN_REFUSED, 1)[1]
-            return InvalidGraph(f"Neo4j's graphstore write plugin refused the batch: {reason}", PLUGIN_HINT)
-        if isinstance(exc, ex.CypherSyntaxError):
-            return QueryError(f"Neo4j rejected the query: {exc.message}")
-        if isinstance(exc, ex.ClientError) and exc.code and exc.code.endswith("Statement.AccessMode"):
-            return QueryError(
-                f"Neo4j refused a write in a read transaction: {exc.message}",
-                "Statements that write go through GraphStore.execute, not GraphStore.read.",
-            )
-        if isinstance(exc, ex.ClientError) and exc.code and "ProcedureNotFound" in exc.code:
-            return QueryError(
-                f"{exc.message}",
-                "Is the Graph Data Science / APOC plugin installed? `graphstore services start` installs both.",
-            )
-        if isinstance(exc, ex.ClientError) and exc.code and exc.code.endswith("Security.AuthenticationRateLimit"):
-            return StoreUnavailable(
-                f"Neo4j at {self.uri} refused user {self._user_name()!r} after too many failed logins in a row.",
-                "Wait a few seconds, then retry with the server's password (GRAPHSTORE_NEO4J_PASSWORD / "
-                "--neo4j-password).",
-            )
-        return None
+    def _errors(self) -> AbstractContextManager[None]:
+        """Driver errors inside become graphstore errors naming this server and the fix (store/neo4j_errors.py)."""
+        return driver_errors(self.uri, self._user_name(), self._secrets)
 
     def _user_name(self) -> str:
         return getattr(self, "_user", "neo4j")
@@ -370,7 +303,7 @@ class Neo4jStore(GraphStore):
         if pivot is None:
             return
         keys = {"g": graph_id, "pivot": pivot, "batch": DELETE_BATCH // 4}
-        self._retry_deadlocks(partial(self._run_delete, (CUT_RELS,), keys))
+        retry_deadlocks(partial(self._run_delete, (CUT_RELS,), keys))
         halves = [{**keys, "low": low} for low in (True, False)]
         with ThreadPoolExecutor(max_workers=len(halves), thread_name_prefix="graphstore-drop") as pool:
             lanes = [pool.submit(self._run_delete, DELETE_HALF, half) for half in halves]
@@ -544,7 +477,7 @@ class Neo4jStore(GraphStore):
                 for seg in segments
                 if seg.round == rnd
             }
-            with closing(self._run_lanes(write, work)) as committed:  # closed at once on an error
+            with closing(run_lanes(write, work)) as committed:  # closed at once on an error
                 for batch in committed:
                     state.note(batch)
         self._write_tx(  # the lanes' records move to the :Graph node in one transaction: nothing is lost between
@@ -556,55 +489,6 @@ class Neo4jStore(GraphStore):
                 ("MATCH (l:GraphLane {graph_id: $g}) DELETE l", {"g": graph.graph_id}),
             ]
         )
-
-    def _run_lanes(
-        self, write: Callable[[Batch, int], bool], work: dict[int, list[Batch]]
-    ) -> Generator[Batch, None, None]:
-        """Run each lane's batches (`write(batch, lane)`) in its own thread; yield batches as they commit. An error
-        or Ctrl-C stops the other lanes after their current batch and is raised here."""
-        done: queue.Queue[Batch | BaseException | None] = queue.Queue()
-        stop = threading.Event()
-
-        def lane_task(lane: int, todo: list[Batch]) -> None:
-            try:
-                for batch in todo:
-                    if stop.is_set():
-                        break
-                    self._retry_deadlocks(partial(write, batch, lane))
-                    done.put(batch)
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
-                stop.set()
-                done.put(exc)
-            finally:
-                done.put(None)
-
-        with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="graphstore-lane") as pool:
-            try:
-                for lane, todo in work.items():
-                    pool.submit(lane_task, lane, todo)
-                running = len(work)
-                while running:
-                    item = done.get()
-                    if item is None:
-                        running -= 1
-                    elif isinstance(item, BaseException):
-                        raise item
-                    else:
-                        yield item
-            finally:
-                stop.set()
-
-    def _retry_deadlocks(self, write: Callable[[], bool]) -> bool:
-        """Run one batch write, again when Neo4j chose it as a deadlock's victim (its transaction was rolled
-        back whole, so the retry is a clean first attempt)."""
-        for attempt in range(DEADLOCK_RETRIES):
-            try:
-                return write()
-            except ex.TransientError as exc:
-                if "DeadlockDetected" not in (exc.code or "") or attempt == DEADLOCK_RETRIES - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
 
     def _set_node_props(self, graph_id: str, label: str, keys: np.ndarray, props: dict[str, np.ndarray]) -> None:
         sets = ", ".join(f"n.`{name}` = ${'p_' + name}[i]" for name in props)
@@ -675,17 +559,6 @@ def _columns(records: list[dict[str, Any]], skip: set[str]) -> dict[str, np.ndar
         values = [rec.get(name) for rec in records]
         out[name] = np.asarray(values, dtype=object) if any(v is None for v in values) else np.asarray(values)
     return out
-
-
-def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C an error was raised while handling, if any: the driver's cleanup (rolling back a transaction on a
-    connection the interrupt left mid-message) can fail and would otherwise hide the interrupt."""
-    seen: BaseException | None = exc.__context__
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-        seen = seen.__context__
-    return None
 
 
 def style_labels(graph: Graph) -> list[tuple[str, str, int, str]]:
