@@ -134,3 +134,51 @@ def test_unknown_id_in_the_job_names_close_ids(tmp_path: Path) -> None:
         with pytest.raises(ReportError) as caught:
             build_compare_report(tracking, (str(run), "99"))
     assert "No run '99'" in caught.value.message and str(run) in (caught.value.hint or "")
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory) -> tuple[dict[str, str], Path]:
+    """A real tiny IMP run (mlp on digits, 2 epochs per round, 2 rounds at rate 0.5) and its training parent."""
+    root = tmp_path_factory.mktemp("compare-prune")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSTORE_")}
+    env.update({"GRAPHSTORE_DATA_DIR": str(root / "data"), "GRAPHSTORE_CONFIG": "", "COLUMNS": "200"})
+    args = ("prune", "imp", "-m", "mlp", "-d", "digits", "--epochs", "2", "--rounds", "2", "--rate", "0.5")
+    done = cli(env, *args, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    return env, root
+
+
+def test_pruning_rounds_log_per_epoch_metrics(pruned) -> None:
+    """Each round's retraining: epoch e of round r at step r * 1000 + e under `train-epoch` / `val-epoch`."""
+    _env, root = pruned
+    with open_tracking(f"sqlite:///{root / 'data' / 'tracking.db'}") as tracking:
+        run = next(r for r in tracking.list_runs(limit=None) if r.kind == "prune-imp")
+        metrics = tracking.list_metrics(run.id)
+    steps = {(m.split, m.name): set() for m in metrics}
+    for m in metrics:
+        steps[(m.split, m.name)].add(m.step)
+    assert steps[("train-epoch", "loss")] == {1001, 1002, 2001, 2002}
+    assert steps[("val-epoch", "acc")] == {1001, 1002, 2001, 2002}
+    assert steps[("epoch", "lr")] == {1001, 1002, 2001, 2002}
+    assert steps[(None, "sparsity")] == {0, 1, 2}  # the per-round rows are unchanged
+    assert steps[("test", "acc")] == {0, 1, 2}
+
+
+def test_run_report_draws_one_curve_per_round_and_compare_mixes_kinds(pruned) -> None:
+    env, root = pruned
+    out = root / "reports"
+    with open_tracking(f"sqlite:///{root / 'data' / 'tracking.db'}") as tracking:
+        runs = {r.kind: r.id for r in tracking.list_runs(limit=None)}
+    done = cli(env, "report", "run", str(runs["prune-imp"]), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    html = (out / f"run-{runs['prune-imp']}.html").read_text()
+    for split in ("train", "val"):
+        for name in ("loss", "acc"):
+            assert f"run{runs['prune-imp']}-{split}-{name}-per-round" in figure_ids(html)
+    assert "train loss per epoch of each round&#x27;s retraining (rounds 1, 2)</figcaption>" in html
+    done = cli(env, "report", "compare", str(runs["train"]), str(runs["prune-imp"]), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    html = (out / f"compare-{runs['train']}-{runs['prune-imp']}.html").read_text()
+    ids = figure_ids(html)
+    assert f"compare-{runs['train']}-{runs['prune-imp']}-train_loss" in ids  # the training run's epochs
+    assert f"compare-{runs['train']}-{runs['prune-imp']}-acc-vs-round" in ids  # the pruning run's rounds

@@ -48,11 +48,12 @@ from graphstore.nn.checkpoint import (
 )
 from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.models.base import PrunableLayer, prunable
-from graphstore.nn.run_log import RunLog, TrackedRun, tracked_run
+from graphstore.nn.run_log import RunLog, TrackedRun, split_metrics, tracked_run
 from graphstore.nn.tracked import train_tracked
-from graphstore.nn.train import CheckpointSaver, Metrics, evaluate, train
+from graphstore.nn.train import CheckpointSaver, EpochLogger, Metrics, evaluate, train
 from graphstore.progress import ProgressCallback
 from graphstore.pruning import LAYER_CHOICES
+from graphstore.pruning.params import EPOCH_SPLIT, EPOCH_STEP
 
 Masks = Tensors
 
@@ -206,6 +207,11 @@ def rewind(model: nn.Module, state: Tensors | None, masks: Masks) -> None:
     apply_masks(model, masks)
 
 
+def epoch_step(round: int, epoch: int) -> int:
+    """The metric step of epoch `epoch` of pruning round `round`."""
+    return round * EPOCH_STEP + epoch
+
+
 class PruningRun:
     """One tracked pruning run: round checkpoints under <data_dir>/runs/<id>/, round metrics in the tracking DB.
 
@@ -313,10 +319,22 @@ class PruningRun:
             on_saved=self.log.checkpoint,
         )
         config = dataclasses.replace(config, checkpoint_epochs=())
-        writers = [saver] if self.lead else []
+        epochs = EpochLogger(lambda epoch, metrics: self.epoch_metrics(round, epoch, metrics))
+        writers = [saver, epochs] if self.lead else []
         result = train(model, self.start.data, config, writers, masks=masks, progress=progress)
         path = saver.saved[-1] if saver.saved else None
         return self._log_round(round, masks, {**result.final, **(extra or {})}, path)
+
+    def epoch_metrics(self, round: int, epoch: int, metrics: Metrics) -> None:
+        """Log one epoch of a round's retraining at step round * EPOCH_STEP + epoch, splits suffixed "-epoch"."""
+        if self.log.tracking is None:
+            return
+        rows = [
+            (epoch_step(round, epoch), name, value, f"{split}{EPOCH_SPLIT}" if split else EPOCH_SPLIT[1:])
+            for split, values in split_metrics(metrics).items()
+            for name, value in values.items()
+        ]
+        self.log.tracking.log_metric_rows(int(self.run_id), rows)
 
     def _log_round(self, round: int, masks: Masks, metrics: dict[str, float], path: Path | None) -> RoundRecord:
         """Log the round's metrics (with its sparsity) at step `round`; keep its record."""

@@ -17,6 +17,10 @@ from graphstore.nn.config import TrainConfig
 LAYER_CHOICES = ("all", "conv", "linear")
 CONV_NORMS = ("l1", "l2", "maxabs")
 SCOPES = ("global", "layer")
+# Each pruning round's retraining is logged per epoch: epoch e of round r at step r * EPOCH_STEP + e, under its
+# split + EPOCH_SPLIT ("train-epoch/loss", "val-epoch/acc"; lr and seconds under "epoch"); docs/REPORTS.md.
+EPOCH_STEP = 1000
+EPOCH_SPLIT = "-epoch"
 REWINDS = ("init", "epoch", "none")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from graphstore.pruning.params import EPOCH_SPLIT, EPOCH_STEP
 from graphstore.report.document import Link, Report, Table, Text, fmt
 from graphstore.report.figures import Series, line_chart
 from graphstore.tracking import MetricRecord, RunRecord, Tracking
@@ -82,7 +83,7 @@ def _overview(report: Report, tracking: Tracking, run: RunRecord) -> None:
 def _training(report: Report, run: RunRecord, curves: Curves) -> None:
     title = "Training curves"
     if "sparsity" in curves:
-        report.omit(title, "a pruning run logs one row per round, not per epoch; see the pruning curves.")
+        _round_training(report, run, curves)
         return
     figures = []
     for name, label, unit in (
@@ -98,6 +99,28 @@ def _training(report: Report, run: RunRecord, curves: Curves) -> None:
             figures.append(line_chart(f"run{run.id}-{name}", f"{label} per epoch", series, "epoch", unit))
     if not figures:
         report.omit(title, f"this {run.kind} run logged no per-epoch loss or accuracy.")
+        return
+    report.section(title).add(*figures)
+
+
+def _round_training(report: Report, run: RunRecord, curves: Curves) -> None:
+    """A pruning run's retraining per round: loss and accuracy per epoch of each split, one curve per round."""
+    title = "Training curves per round"
+    figures = []
+    for split in ("train", "val"):
+        for name, unit in (("loss", "loss (cross-entropy, nats)"), ("acc", "accuracy (fraction)")):
+            steps = curves.get(f"{split}{EPOCH_SPLIT}/{name}", {})
+            rounds = sorted({s // EPOCH_STEP for s in steps})
+            series = [
+                Series(f"round {r}", [s % EPOCH_STEP for s in sorted(steps) if s // EPOCH_STEP == r],
+                       [steps[s] for s in sorted(steps) if s // EPOCH_STEP == r])
+                for r in rounds
+            ]  # fmt: skip
+            if series:
+                caption = f"{split} {name} per epoch of each round's retraining (rounds {fmt(rounds)})"
+                figures.append(line_chart(f"run{run.id}-{split}-{name}-per-round", caption, series, "epoch", unit))
+    if not figures:
+        report.omit(title, "this pruning run logged no per-epoch metrics (runs made before they were logged).")
         return
     report.section(title).add(*figures)
 
