@@ -11,21 +11,26 @@ from __future__ import annotations
 import ipaddress
 import json
 import shutil
+import tempfile
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 
 from graphstore.config import Settings
 from graphstore.errors import QueryError, ServiceError
+from graphstore.graph import Graph
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.browse import BrowseParams, run_browse
-from graphstore.services import browser_content, neo4j_server
+from graphstore.services import browser_content, neo4j_dist, neo4j_server
 from graphstore.store.queries import get_query
 from tests.conftest import make_embedded, make_neo4j, small_graph
 from tests.servers import neo4j_http, neo4j_params
@@ -488,3 +493,258 @@ def test_browse_command_prints_the_address_without_the_password(tmp_path):
     assert secret not in result.stdout + result.stderr
     refused = run_cli(tmp_path, "browse")
     assert refused.returncode == 2 and "embedded" in refused.stderr, refused.stderr
+
+
+# ---- colours that say what a node is, and a guide that fits its sidebar ----------------------------------------
+
+
+def class_graph(graph_id: str) -> Graph:
+    """12 samples of classes 0, 1, 2 (label = key % 3) in a ring of KNN links, sample 0 the one hub."""
+    g = Graph(graph_id, "knn", params={"k": 2})
+    keys = np.arange(12)
+    g.add_nodes(
+        "Sample",
+        keys,
+        idx=keys,
+        label=keys % 3,
+        prediction=(keys + 1) % 3,
+        split=["test"] * 12,
+        k_occurrence=np.where(keys == 0, 12, 1),
+    )
+    src = np.concatenate([keys, np.zeros(6, dtype=np.int64)])
+    dst = np.concatenate([(keys + 1) % 12, np.arange(2, 8)])
+    g.add_edges("KNN", "Sample", "Sample", src, dst, distance=np.linspace(0.1, 1.7, 18), rank=np.ones(18, dtype=int))
+    return g
+
+
+def layered_graph(graph_id: str) -> Graph:
+    """small_graph with the layer_index the extractors write (-1 for inputs)."""
+    g = small_graph(graph_id)
+    g.nodes["Neuron"].props["layer_index"] = np.array([-1, -1, -1, 0, 0, 1, 1])
+    return g
+
+
+def test_style_rules_for_classes_and_layers_come_after_the_labels_they_recolour():
+    """Classes 0-9 and layers 0-7 each have a distinct colour, and the rules follow :Sample / :Neuron / :Patch (the
+    Browser merges matching rules in order, so the later class or layer colour wins)."""
+    style = stylesheet()
+    keys = list(style)
+    classes = [style[f"node.Class{k}"]["color"].upper() for k in range(10)]
+    layers = [style[f"node.Layer{i}"]["color"].upper() for i in range(8)]
+    assert len(set(classes)) == 10 and len(set(layers)) == 8
+    labels = {style[f"node.{label}"]["color"].upper() for label in SCHEMA_LABELS}
+    assert not set(classes) & labels, "a class colour is also a label's colour"
+    last_label = max(keys.index(f"node.{label}") for label in ("Sample", "Neuron", "Patch"))
+    assert min(keys.index("node.Class0"), keys.index("node.Layer0")) > last_label
+    assert "{classes}" in style["node.Community"]["caption"]
+
+
+def test_style_labels_of_a_graph():
+    from graphstore.store.neo4j_store import style_labels
+
+    found = style_labels(class_graph("c")) + style_labels(layered_graph("l"))
+    assert [extra for *_, extra in found] == ["Class0", "Class1", "Class2", "Layer0", "Layer1", "Layer2"]
+    assert style_labels(small_graph("s")) == []  # no layer_index: nothing added
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_graphs_with_style_labels_read_back_unchanged(backend, tmp_path):
+    """Both stores take the same graphs; Neo4j adds :Class<k> and :Layer<i> and reads them back without them."""
+    store = make_embedded(tmp_path) if backend == "embedded" else make_neo4j()
+    try:
+        for graph in (class_graph("c1"), layered_graph("l1")):
+            store.write_graph(graph)
+            back = store.read_graph(graph.graph_id)
+            assert sorted(back.nodes) == sorted(graph.nodes) and sorted(back.edges) == sorted(graph.edges)
+            for label, table in graph.nodes.items():
+                assert back.nodes[label].keys.tolist() == table.keys.tolist()
+        if backend == "neo4j":
+            rows = store.execute(
+                "MATCH (n:GraphNode) WHERE n.graph_id IN ['c1', 'l1'] "
+                "RETURN n.key AS key, [l IN labels(n) WHERE l <> 'GraphNode'] AS labels "
+                "ORDER BY n.graph_id, key"
+            ).rows
+            labels = {tuple(sorted(r[1])) for r in rows}
+            assert ("Class",) in labels and ("Neuron",) not in labels
+            assert ("Class1", "Sample") in labels and ("Layer0", "Neuron") in labels and ("Layer2", "Neuron") in labels
+            grouped = store.run_query("communities", {"graph_id": "c1", "property": "label"})
+            assert [row[2] for row in grouped.rows] == [["Sample"]] * 3
+    finally:
+        store.close()
+
+
+@pytest.mark.neo4j
+def test_community_tree_graph_draws_the_tree_with_class_names():
+    """Three leaves under one root: the query returns one path per PARENT link, each community with its classes."""
+    tree = Graph("t-hierarchy", "hierarchy", params={"source_graph": "t"})
+    tree.add_nodes(
+        "Community",
+        np.arange(4),
+        algorithm=["louvain"] * 4,
+        level=[0, 0, 0, 1],
+        block=[0, 1, 2, 0],
+        size=[2, 1, 1, 4],
+        classes=["cat,dog", "bird", "", "bird,cat,dog"],
+    )
+    tree.add_edges("PARENT", "Community", "Community", [0, 1, 2], [3, 3, 3])
+    store = make_neo4j()
+    try:
+        store.write_graph(tree)
+        drawn = store.execute(
+            "CALL () { " + query_body("community_tree_graph") + " } "
+            "RETURN [n IN nodes(p) | n.classes] AS classes ORDER BY classes",
+            {"graph_id": "t-hierarchy"},
+        )
+    finally:
+        store.close()
+    assert drawn.rows == [[["", "bird,cat,dog"]], [["bird", "bird,cat,dog"]], [["cat,dog", "bird,cat,dog"]]]
+
+
+@contextmanager
+def throwaway_neo4j() -> Iterator[dict[str, Any]]:
+    """A Neo4j of its own, started as `graphstore services start` does, so it serves this checkout's style.grass and
+    guide.html (the shared test server serves those it was started with) and no other test empties it meanwhile."""
+    if not neo4j_dist.is_complete(neo4j_dist.dist_dir()):
+        pytest.fail("Neo4j jars are not cached (run `graphstore services start` once)")
+    root = Path(tempfile.mkdtemp(prefix="gs-browser-test-"))
+    root.chmod(0o755)
+    run_dir = root / "neo4j"
+    try:
+        yield neo4j_server.start_neo4j(run_dir, memory={"heap_max": "1g", "pagecache": "64m"})
+    finally:
+        neo4j_server.stop_neo4j(run_dir, purge=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def type_command(driver: Any, text: str) -> None:
+    """Type a command into the Browser's editor and run it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, ".monaco-editor textarea").click()
+    ActionChains(driver).send_keys(text).perform()
+    driver.find_element(By.CSS_SELECTOR, "button[data-testid=editor-Run]").click()
+
+
+GUIDE_FIT = """
+const drawer = document.querySelector('[data-testid=guidesDrawer]');
+const over = (e) => e.scrollWidth > e.clientWidth + 1;
+const bad = [];
+for (const e of [drawer, ...drawer.querySelectorAll('.slide')])
+  if (over(e)) bad.push('overflow ' + e.scrollWidth + '>' + e.clientWidth);
+for (const h of drawer.querySelectorAll('h3, p, td, th')) if (over(h)) bad.push('cut: ' + h.textContent.slice(0, 40));
+for (const c of drawer.querySelectorAll('code, h3'))
+  if (!/\\s/.test(c.textContent.trim()) && c.getClientRects().length > 1) bad.push('split: ' + c.textContent);
+return [drawer.clientWidth, drawer.querySelectorAll('h3').length, bad];
+"""
+
+
+def guide_fits(driver: Any, shots: Path) -> list[str]:
+    """Page through the whole guide at the sidebar's default width; what overflows or is split, slide by slide."""
+    from selenium.webdriver.common.by import By
+
+    problems: list[str] = []
+    for slide in range(1, 30):
+        width, headings, bad = driver.execute_script(GUIDE_FIT)
+        assert width >= 300 and headings >= 1, (width, headings)
+        problems += [f"slide {slide}: {b}" for b in bad]
+        if slide == 1:
+            driver.save_screenshot(str(shots / "guide.png"))
+        buttons = driver.find_elements(By.CSS_SELECTOR, "button[data-testid=guideNextSlide]")
+        if not buttons or not buttons[0].is_enabled():
+            return problems
+        before = heading(driver)
+        buttons[0].click()
+        if not wait_for_quietly(lambda: heading(driver) != before, 5):  # noqa: B023 (called before `before` changes)
+            return problems
+    pytest.fail("the guide has no last slide")
+
+
+def heading(driver: Any) -> str:
+    """The heading of the guide's current slide."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, "[data-testid=guidesDrawer] h3").text
+
+
+def wait_for_quietly(probe: Any, timeout: float) -> bool:
+    """Poll probe() until it is truthy or timeout seconds pass; whether it became truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def colours_in(png: Path, colours: set[str]) -> set[str]:
+    """Which of the #RRGGBB colours appear as pixels of the screenshot (the circles are filled flat)."""
+    from PIL import Image
+
+    pixels = {"#{:02X}{:02X}{:02X}".format(*p[:3]) for _, p in Image.open(png).convert("RGB").getcolors(1 << 24)}
+    return colours & pixels
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_browser_colours_samples_by_class_and_the_guide_fits_its_sidebar(tmp_path):
+    """Chromium: the guide at the sidebar's default width has no heading cut, no word split and no horizontal
+    overflow on any slide; with this checkout's stylesheet (applied on connect by a throw-away server), the guide's
+    knn_graph block draws samples of three classes in the three colours of :Class0-2, seen in the screenshot."""
+    from selenium.webdriver.common.by import By
+
+    from graphstore.store.neo4j_store import Neo4jStore
+
+    require_chromium()
+    style = stylesheet()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with throwaway_neo4j() as server:
+        store = Neo4jStore(server["bolt_uri"], "neo4j", server["password"])
+        try:
+            store.write_graph(class_graph("demo-knn-k8"))  # the id the guide's knn slide uses
+        finally:
+            store.close()
+        base = f"{server['http_uri']}/browser/graphstore"
+        driver = chromium()
+        try:
+            driver.get(browser_content.connect_url(server["http_uri"], server["bolt_uri"], "neo4j"))
+            form = lambda: driver.find_elements(By.CSS_SELECTOR, "input[data-testid=password]")  # noqa: E731
+            wait_for("the connect form", form, shots, driver)[0].send_keys(server["password"])
+            driver.find_element(By.CSS_SELECTOR, "button[data-testid=connect]").click()
+            wait_for("the guide in the sidebar on connect", lambda: guide_open(driver), shots, driver)
+            frames = lambda: [f.text for f in driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame]")]  # noqa: E731
+            wait_for("this checkout's stylesheet", lambda: any("node.Class9" in t for t in frames()), shots, driver)
+            overflow = guide_fits(driver, shots)
+            type_command(driver, f":guide {base}/guide.html")  # back to its first slide
+            time.sleep(2)
+            guide_slide(driver, shots, "knn_graph")
+            run_block(driver, shots, "the :param block", "pre.runnable", ":param graph_id")
+            expected = {"graph_id": '"demo-knn-k8"', "limit": "10"}
+            wait_for("the parameters", lambda: params_hold(driver, expected), shots, driver)
+            run_block(driver, shots, "the knn_graph block", "pre.runnable[data-query=knn_graph]")
+
+            def drawn() -> list[Any]:
+                newest = driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame]")[:1]
+                return newest[0].find_elements(By.CSS_SELECTOR, "svg g.node") if newest else []
+
+            wait_for("the knn_graph result drawn as a graph", drawn, shots, driver)
+            time.sleep(2)  # let the layout settle for the screenshot
+            driver.save_screenshot(str(shots / "knn-by-class.png"))
+            fills = [
+                (
+                    n.find_element(By.CSS_SELECTOR, "text.caption").text.strip(),
+                    n.find_element(By.CSS_SELECTOR, "circle.b-outline").get_attribute("fill"),
+                )
+                for n in drawn()
+            ]
+        finally:
+            driver.quit()
+    assert not overflow, overflow
+    assert len(fills) == 12, fills  # 10 hub samples and their neighbours: all 12, captioned label/prediction
+    for caption, fill in fills:
+        assert fill.upper() == style[f"node.Class{caption.split('/')[0]}"]["color"].upper(), (caption, fill)
+    class_colours = {style[f"node.Class{k}"]["color"].upper() for k in range(3)}
+    assert len({fill.upper() for _, fill in fills}) == 3
+    assert colours_in(shots / "knn-by-class.png", class_colours) == class_colours, "the screenshot lacks a class colour"
+    assert (shots / "guide.png").stat().st_size > 20_000  # a drawn page, not a blank one

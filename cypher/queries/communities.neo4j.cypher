@@ -8,7 +8,7 @@ WHERE n[$property] IS NOT NULL
 WITH n[$property] AS community, n
 ORDER BY n.key ASC
 WITH community, count(n) AS size, collect(n.uid) AS uids,
-     collect(DISTINCT [l IN labels(n) WHERE l <> 'GraphNode'][0]) AS labels
+     collect(DISTINCT [l IN labels(n) WHERE l <> 'GraphNode' AND NOT l =~ '(Class|Layer)[0-9]+'][0]) AS labels
 RETURN community, size, labels, uids[..$members] AS members
 ORDER BY size DESC, community ASC
 LIMIT $limit
