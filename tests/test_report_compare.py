@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from graphstore.report.compare import build_compare_report, param_diff
-from graphstore.report.document import Figure, Table
+from graphstore.report.document import Figure, Link, Table
+from graphstore.report.index import index_report
+from graphstore.report.job import Written
 from graphstore.report.lookup import ReportError
 from graphstore.tracking import open_tracking
 
@@ -182,3 +184,49 @@ def test_run_report_draws_one_curve_per_round_and_compare_mixes_kinds(pruned) ->
     ids = figure_ids(html)
     assert f"compare-{runs['train']}-{runs['prune-imp']}-train_loss" in ids  # the training run's epochs
     assert f"compare-{runs['train']}-{runs['prune-imp']}-acc-vs-round" in ids  # the pruning run's rounds
+
+
+def test_all_index_groups_runs_by_kind_with_summaries(pruned) -> None:
+    """A small real `report --all`: the training run and the IMP run each under its kind, one line each."""
+    env, root = pruned
+    done = cli(env, "report", "--all", "--out", str(root / "all"), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    markdown = (root / "all" / "index-all.md").read_text()
+    headings = re.findall(r"^## (.+)$", markdown, flags=re.M)
+    assert headings == ["Experiments", "Runs: prune-imp (1)", "Runs: train (1)", "Graphs"]
+    imp = markdown.split("## Runs: prune-imp (1)")[1].split("##")[0]
+    assert re.search(r"A prune-imp run, completed; test accuracy 0\.\d+, sparsity 0\.75\.", imp)
+    train = markdown.split("## Runs: train (1)")[1].split("##")[0]
+    assert re.search(r"A train run, completed; test accuracy 0\.\d+\.", train)
+
+
+def written(kind: str, id: str, group: str = "", parent: str = "") -> Written:
+    path = Path(f"{kind}-{id}.html")
+    return Written(kind, id, f"{kind} {id}", path, path, [], [], f"summary of {id}", group, parent)
+
+
+def test_index_lists_experiments_with_their_cells_then_runs_and_graphs_by_kind() -> None:
+    reports = [
+        written("experiment", "5"),
+        written("run", "6", "experiment-cell", "5"),
+        written("run", "7", "experiment-cell", "5"),
+        written("run", "8", "train", "6"),
+        written("run", "9", "train"),
+        written("run", "10", "prune-imp", "9"),
+        written("graph", "g-knn", "knn"),
+        written("graph", "g-co", "coactivation"),
+    ]
+    index = index_report(reports, [("run", "11", "boom")])
+    listed = {s.title: [b.id for b in s.blocks if isinstance(b, Link)] for s in index.sections}
+    assert list(listed) == [
+        "Experiment 5",
+        "Runs: prune-imp (1)",
+        "Runs: train (2)",
+        "Graphs: coactivation (1)",
+        "Graphs: knn (1)",
+        "Failed",
+    ]
+    assert listed["Experiment 5"] == ["5", "6", "7"]  # the experiment, then its cells
+    assert listed["Runs: train (2)"] == ["8", "9"]
+    first = index.sections[0].blocks[0]
+    assert isinstance(first, Link) and first.text == "experiment 5: summary of 5"

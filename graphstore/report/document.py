@@ -72,13 +72,16 @@ class Section:
 
 @dataclass
 class Report:
-    """A whole report: what it is about (kind and id), a title, a one-line summary and its sections."""
+    """A whole report: what it is about (kind and id), a title, a one-line summary, its sections, and where the
+    index lists it."""
 
     kind: str
     id: str
     title: str
     summary: str = ""
     sections: list[Section] = field(default_factory=list)
+    group: str = ""  # where the index lists it: a run's or a graph's kind
+    parent: str = ""  # a run's parent run id (an experiment's cells are listed under it)
 
     @property
     def slug(self) -> str:

@@ -96,6 +96,7 @@ def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | N
         record.graph_id,
         f"Graph {record.graph_id}",
         f"A {record.kind} graph, {record.status}: {record.node_count} nodes, {record.edge_count} edges.",
+        group=record.kind,
     )
     analyses = tracking.list_analyses(record.graph_id)
     _overview(report, record, analyses)

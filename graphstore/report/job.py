@@ -19,10 +19,11 @@ from pathlib import Path
 
 from graphstore.errors import GraphstoreError
 from graphstore.jobs.base import JobContext, JobSpec
-from graphstore.report.document import Link, Report, Table, slug
+from graphstore.report.document import Report, slug
 from graphstore.report.experiments import build_experiment_report, experiment_runs
 from graphstore.report.graphs import build_graph_report
 from graphstore.report.html import render_html
+from graphstore.report.index import index_report
 from graphstore.report.lookup import ReportError, close_matches, not_found
 from graphstore.report.markdown import render_markdown
 from graphstore.report.runs import build_run_report
@@ -37,7 +38,8 @@ OUT_HELP = "Folder the reports are written to (default: <data_dir>/reports)."
 
 @dataclass(frozen=True)
 class Written:
-    """One report on disk: what it is about, its HTML and Markdown files and the Markdown's figure files."""
+    """One report on disk: what it is about, its HTML and Markdown files and the Markdown's figure files; its
+    summary, group (a run's or graph's kind) and parent run id, for the index."""
 
     kind: str
     id: str
@@ -46,6 +48,9 @@ class Written:
     markdown: Path
     figures: list[Path]
     omitted: list[str]
+    summary: str = ""
+    group: str = ""
+    parent: str = ""
 
 
 @dataclass
@@ -97,7 +102,18 @@ def write_report(report: Report, folder: Path, href: Callable[[str, str], str | 
             f"(graphstore report {report.kind} {report.id} --out DIR).",
         ) from exc
     omitted = [s.title for s in report.sections if s.omitted is not None]
-    return Written(report.kind, report.id, report.title, html, markdown, figures, omitted)
+    return Written(
+        report.kind,
+        report.id,
+        report.title,
+        html,
+        markdown,
+        figures,
+        omitted,
+        report.summary,
+        report.group,
+        report.parent,
+    )
 
 
 def report_of_run(tracking: Tracking, run_id: int) -> Report:
@@ -256,21 +272,6 @@ def build_report(context: JobContext, tracking: Tracking, store: GraphStore, kin
     if kind == "run":
         return report_of_run(tracking, int(id))
     return report_of_graph(tracking, store, id)
-
-
-def index_report(written: list[Written], failed: list[tuple[str, str, str]]) -> Report:
-    """The index page: one section per kind linking its reports, and the failures."""
-    index = Report("index", "all", "graphstore reports", f"{len(written)} reports, {len(failed)} failed.")
-    titles = {"experiment": "Experiments", "run": "Runs", "graph": "Graphs"}
-    for kind, title in titles.items():
-        mine = [w for w in written if w.kind == kind]
-        if not mine:
-            index.omit(title, f"no {kind} is recorded.")
-            continue
-        index.section(title).add(*(Link(w.kind, w.id, w.title) for w in mine))
-    if failed:
-        index.section("Failed").add(Table(["kind", "id", "error"], [list(f) for f in failed]))
-    return index
 
 
 RUN_REPORT = JobSpec("run", RunReportParams.__doc__ or "", RunReportParams, run_run_report, "graphstore report run 3")

@@ -47,8 +47,10 @@ def flatten(params: Any, prefix: str = "") -> list[list[Any]]:
 
 def build_run_report(tracking: Tracking, run: RunRecord) -> Report:
     """Every section of a run's report, from the tracking DB."""
-    report = Report("run", str(run.id), f"Run {run.id}: {run.name}", f"A {run.kind} run, {run.status}.")
     curves = curves_of(tracking.list_metrics(run.id))
+    parent = "" if run.parent_run_id is None else str(run.parent_run_id)
+    title = f"Run {run.id}: {run.name}"
+    report = Report("run", str(run.id), title, run_summary(run, curves), group=run.kind, parent=parent)
     _overview(report, tracking, run)
     report.section("Parameters").add(Table(["parameter", "value"], flatten(run.params)))
     _training(report, run, curves)
@@ -57,6 +59,16 @@ def build_run_report(tracking: Tracking, run: RunRecord) -> Report:
     _checkpoints(report, tracking, run)
     _graphs(report, tracking, run)
     return report
+
+
+def run_summary(run: RunRecord, curves: Curves) -> str:
+    """One line: the kind, status and, where logged, the final test accuracy and sparsity."""
+    finals = [
+        f"{label} {fmt(values[max(values)])}"
+        for key, label in (("test/acc", "test accuracy"), ("sparsity", "sparsity"))
+        if (values := curves.get(key))
+    ]
+    return f"A {run.kind} run, {run.status}" + (f"; {', '.join(finals)}." if finals else ".")
 
 
 def _overview(report: Report, tracking: Tracking, run: RunRecord) -> None:
