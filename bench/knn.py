@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from bench.common import RssPeak, load, machine, peak_rss_mib, ratios, record
+from bench.common import RssPeak, load, machine, peak_rss_mib, ratios, record, timed2
 
 
 def latents(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -36,13 +33,6 @@ def latents(n: int, dim: int, seed: int = 0) -> np.ndarray:
     centres = rng.standard_normal((100, dim)).astype(np.float32)
     x = centres[rng.integers(0, 100, n)] + rng.standard_normal((n, dim)).astype(np.float32)
     return np.maximum(x, 0)
-
-
-def timed2(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, wall seconds, CPU seconds of this process) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def cpu_model() -> tuple[int, float, int, str]:

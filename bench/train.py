@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small-cnn, 128 images, once")
     args = parser.parse_args()
-    limit = 128 if args.quick else None
+    limit = 128 if args.quick else 0  # 0: every image
     reps = 1 if args.quick else args.reps
     print(f"machine: {machine()}, torch threads {torch.get_num_threads()}")
     small = load_dataset("digits", size=16, val_fraction=0.0, limit=limit)
