@@ -17,7 +17,8 @@ from graphstore.graph import Graph
 from graphstore.services.write_plugin import build_jar
 from graphstore.store.base import COMPLETE, Batch, covered_ranges, merge_progress, record_batch
 from graphstore.store.lanes import block_pairs, schedule, split_rows
-from graphstore.store.neo4j_store import Neo4jStore, byte_column
+from graphstore.store.neo4j_store import Neo4jStore
+from graphstore.store.neo4j_writer import byte_column
 from tests.conftest import random_graph
 from tests.servers import neo4j_params
 from tests.test_cli import run_cli

@@ -15,7 +15,8 @@ import pytest
 from graphstore.errors import InvalidGraph
 from graphstore.graph import Graph
 from graphstore.store.base import COMPLETE, graph_node_params
-from graphstore.store.neo4j_store import CREATE_NODES, CREATE_RELS, Neo4jStore, byte_column
+from graphstore.store.neo4j_store import Neo4jStore
+from graphstore.store.neo4j_writer import CREATE_NODES, CREATE_RELS, byte_column
 from tests.conftest import random_graph
 from tests.servers import neo4j_params
 
@@ -25,7 +26,9 @@ TARGET, OTHER = "p2-plugin-target", "p2-plugin-other"  # being written / complet
 
 
 def _ids(store: Neo4jStore, graph_id: str) -> list[int]:
-    rows = store.execute("MATCH (n:GraphNode {graph_id: $g}) RETURN id(n) ORDER BY n.key", {"g": graph_id}).rows
+    rows = store.execute(  # the plugin takes the kernel's numeric ids
+        "MATCH (n:GraphNode {graph_id: $g}) RETURN id(n) ORDER BY n.key", {"g": graph_id}, kernel_ids=True
+    ).rows
     return [int(r[0]) for r in rows]
 
 

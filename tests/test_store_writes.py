@@ -360,13 +360,11 @@ def test_store_import_cli_refuses_an_existing_database(tmp_path):
 def test_driver_cleanup_error_does_not_hide_ctrl_c():
     """A Ctrl-C mid-message leaves the connection unusable; the driver's rollback then fails with a ClientError,
     which must not replace the interrupt (the CLI would report a bug instead of exit 130)."""
-    from types import SimpleNamespace
-
     from neo4j import exceptions as driver_errors
 
-    from graphstore.store.neo4j_store import Neo4jStore
+    from graphstore.store.neo4j_errors import driver_errors as translated
 
-    with pytest.raises(KeyboardInterrupt), Neo4jStore._errors(SimpleNamespace()):  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt), translated("bolt://127.0.0.1:1", "neo4j", ()):
         try:
             raise KeyboardInterrupt
         finally:

@@ -51,6 +51,7 @@ from graphstore.store.base import (
 from graphstore.store.lanes import lanes_key, schedule, split_rows
 from graphstore.store.neo4j_errors import driver_errors
 from graphstore.store.neo4j_lanes import retry_deadlocks, run_lanes
+from graphstore.store.neo4j_writer import PROCEDURES, CypherWriter, PluginWriter, Writer, column_list
 from graphstore.store.schema import schema_statements
 
 DELETE_BATCH = 10_000  # relationships per delete transaction
@@ -83,25 +84,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _column_list(values: np.ndarray) -> list:
-    """A numpy column as a list of plain Python values for the driver."""
-    return values.tolist()
-
-
-BYTE_CODES = {"f": (b"d", "<f8"), "i": (b"l", "<i8"), "u": (b"l", "<i8"), "b": (b"b", "u1")}
-
-
-def byte_column(values: np.ndarray) -> bytes | list:
-    """A column for the write plugin: numbers and booleans as a type code plus little-endian bytes (float64,
-    int64, one byte per bool: the types the Cypher path stores), anything else as a list."""
-    values = np.asarray(values)
-    code = BYTE_CODES.get(values.dtype.kind)
-    if code is None:
-        return values.tolist()
-    return code[0] + np.ascontiguousarray(values, dtype=code[1]).tobytes()
-
-
-PROCEDURES = ("graphstore.create_nodes", "graphstore.create_relationships")  # services/plugin/*.java
 # Labels added for Neo4j Browser's stylesheet, which colours by label only (services/browser/style.grass): a sample
 # gets :Class<label>, a neuron or patch :Layer<layer_index + 1> (inputs are :Layer0). Reads ignore them.
 STYLE_LABELS = {
@@ -110,8 +92,6 @@ STYLE_LABELS = {
     "Patch": ("layer_index", "Layer", 1),
 }
 STYLE_LABEL = "(Class|Layer)[0-9]+"  # a Cypher regular expression (=~) for them
-CREATE_NODES = "CALL graphstore.create_nodes($labels, $count, $constants, $columns) YIELD count RETURN count"
-CREATE_RELS = "CALL graphstore.create_relationships($type, $src, $dst, $columns) YIELD count RETURN count"
 
 
 class Neo4jStore(GraphStore):
@@ -158,7 +138,8 @@ class Neo4jStore(GraphStore):
             self._driver.verify_connectivity()
         self._user = user
         self.init_schema()
-        self.write_path = "plugin" if use_plugin and self._has_plugin() else "cypher"
+        self.writer: Writer = PluginWriter() if use_plugin and self._has_plugin() else CypherWriter()
+        self.write_path = self.writer.name  # "plugin" or "cypher": what tables and benches show
 
     def close(self) -> None:
         self._driver.close()
@@ -333,27 +314,7 @@ class Neo4jStore(GraphStore):
     def _write_nodes(self, graph: Graph, table: NodeTable, batch: Batch, lane: int | None = None) -> bool:
         for kernel in (True, False):
             self._node_ids.pop((graph.graph_id, table.label, kernel), None)
-        if self.write_path == "plugin":
-            columns = {"uid": graph.uids(table.keys).tolist(), "key": byte_column(table.keys)}
-            columns.update({name: byte_column(values) for name, values in table.props.items()})
-            params = {
-                "labels": ["GraphNode", table.label],
-                "count": len(table.keys),
-                "constants": {"graph_id": graph.graph_id},
-                "columns": columns,
-            }
-            return self._write_batch(graph.graph_id, batch, CREATE_NODES, params, lane)
-        props = "".join(f", `{name}`: ${'p_' + name}[i]" for name in table.props)
-        cypher = (
-            f"UNWIND range(0, size($key) - 1) AS i CREATE (:GraphNode:{table.label} "
-            f"{{uid: $uid[i], graph_id: $graph_id, key: $key[i]{props}}})"
-        )
-        params = {
-            "uid": graph.uids(table.keys).tolist(),
-            "key": table.keys.tolist(),
-            "graph_id": graph.graph_id,
-            **{"p_" + name: _column_list(values) for name, values in table.props.items()},
-        }
+        cypher, params = self.writer.nodes(graph, table)
         return self._write_batch(graph.graph_id, batch, cypher, params, lane)
 
     def _internal_ids(self, graph_id: str, label: str, keys: np.ndarray) -> np.ndarray:
@@ -363,7 +324,7 @@ class Neo4jStore(GraphStore):
         Relationship batches then match endpoints by id seek instead of two index lookups per row (about 3x
         faster). The ids are read after the nodes are committed, so they are valid for the write that follows.
         """
-        kernel = self.write_path == "plugin"
+        kernel = self.writer.kernel_ids
         cached = self._node_ids.get((graph_id, label, kernel))
         if cached is None:
             handle = "id(n)" if kernel else "elementId(n)"
@@ -382,25 +343,7 @@ class Neo4jStore(GraphStore):
     def _write_edges(self, graph: Graph, table: EdgeTable, batch: Batch, lane: int | None = None) -> bool:
         src = self._internal_ids(graph.graph_id, table.src_label, table.src)
         dst = self._internal_ids(graph.graph_id, table.dst_label, table.dst)
-        if self.write_path == "plugin":
-            params = {
-                "type": table.type,
-                "src": np.ascontiguousarray(src, dtype="<i8").tobytes(),
-                "dst": np.ascontiguousarray(dst, dtype="<i8").tobytes(),
-                "columns": {name: byte_column(values) for name, values in table.props.items()},
-            }
-            return self._write_batch(graph.graph_id, batch, CREATE_RELS, params, lane)
-        props = ", ".join(f"`{name}`: ${'p_' + name}[i]" for name in table.props)
-        cypher = (
-            f"UNWIND range(0, size($src) - 1) AS i "
-            f"MATCH (a) WHERE elementId(a) = $src[i] MATCH (b) WHERE elementId(b) = $dst[i] "
-            f"CREATE (a)-[:{table.type}{f' {{{props}}}' if props else ''}]->(b)"
-        )
-        params = {
-            "src": src.tolist(),
-            "dst": dst.tolist(),
-            **{"p_" + name: _column_list(values) for name, values in table.props.items()},
-        }
+        cypher, params = self.writer.edges(table, src, dst)
         return self._write_batch(graph.graph_id, batch, cypher, params, lane)
 
     # ---- relationships in parallel lanes --------------------------------------------------------------------
@@ -497,7 +440,7 @@ class Neo4jStore(GraphStore):
             [
                 (
                     f"UNWIND range(0, size($uid) - 1) AS i MATCH (n:{label} {{uid: $uid[i]}}) SET {sets}",
-                    {"uid": uids, **{"p_" + k: _column_list(np.asarray(v)) for k, v in props.items()}},
+                    {"uid": uids, **{"p_" + k: column_list(np.asarray(v)) for k, v in props.items()}},
                 )
             ]
         )
