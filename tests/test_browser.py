@@ -320,7 +320,8 @@ def test_browser_connects_styles_and_draws_a_named_query(tmp_path):
         driver.find_element(By.CSS_SELECTOR, "button[data-testid=connect]").click()
         frames = lambda: [f.text for f in driver.find_elements(By.CSS_SELECTOR, "[data-testid=frame]")]  # noqa: E731
         wait_for("the guide in the sidebar on connect", lambda: guide_open(driver), shots, driver)
-        assert any("style.grass" in t and "{layer}:{index}" in t for t in frames()), "the style frame is missing"
+        styled = lambda: any("style.grass" in t and "{layer}:{index}" in t for t in frames())  # noqa: E731
+        wait_for("the style frame on connect", styled, shots, driver, timeout=30)  # it may land after the guide
         driver.save_screenshot(str(shots / "2-guide.png"))
 
         guide_slide(driver, shots, "hubs_graph")
