@@ -55,6 +55,8 @@ def build_run_report(tracking: Tracking, run: RunRecord) -> Report:
     report.section("Parameters").add(Table(["parameter", "value"], flatten(run.params)))
     _training(report, run, curves)
     _pruning(report, tracking, run, curves)
+    if "sparsity" in curves:
+        _round_training(report, run, curves)
     _metrics_table(report, curves)
     _checkpoints(report, tracking, run)
     _graphs(report, tracking, run)
@@ -95,8 +97,7 @@ def _overview(report: Report, tracking: Tracking, run: RunRecord) -> None:
 def _training(report: Report, run: RunRecord, curves: Curves) -> None:
     title = "Training curves"
     if "sparsity" in curves:
-        _round_training(report, run, curves)
-        return
+        return  # a pruning run's retraining is drawn per round, after its pruning curves
     figures = []
     for name, label, unit in (
         ("loss", "Loss", "loss (cross-entropy, nats)"),
