@@ -13,7 +13,7 @@ import pytest
 
 from graphstore.graph import Graph
 from graphstore.report.document import Figure, Report
-from graphstore.report.drawings import MAX_NODES, contingency, layered_positions, spectral_layout
+from graphstore.report.drawings import MAX_NODES, contingency, hubs_of, layer_names, layered_positions, spectral_layout
 from graphstore.report.graphs import GRAPH_SECTIONS, build_graph_report
 from graphstore.report.html import render_html
 from graphstore.tracking import GraphRecord, open_tracking
@@ -94,6 +94,9 @@ def test_layers_are_columns_and_units_spread_within() -> None:
     assert xy[1, 1] < xy[0, 1]  # index 0 above index 1 in the same column
     assert xy[[3, 4, 2], 1].tolist() == pytest.approx([-0.5, 0.0, 0.5])
     assert xy[5, 1] == 0.0
+    names = np.array(["fc1", "fc1", "fc2"], dtype=object)
+    assert layer_names(np.array([0, 0, 1]), names) == ["fc1", "fc2"]
+    assert layer_names(np.array([0, 0, 1]), None) == ["0", "1"]
 
 
 def test_neuron_graph_without_communities_is_coloured_by_layer_and_says_how_to_add_them(tmp_path: Path) -> None:
@@ -126,7 +129,9 @@ def test_knn_embedding_coloured_by_class_with_hubs(tmp_path: Path) -> None:
     drawn = section(report, "kNN embedding")
     assert drawn.omitted is None
     figure = next(b for b in drawn.blocks if isinstance(b, Figure))
-    assert figure.caption == "60 samples; colour = class, stars = the 10 hubs (highest k-occurrence)"
+    assert figure.caption == "60 samples; colour = class, stars = 2 hubs (k-occurrence > 2 x mean)"
+    assert hubs_of(np.array([2, 2, 11, 2, 12, 1])).tolist() == [4, 2]  # above 2 x mean 5, highest first
+    assert hubs_of(np.full(5, 3)).size == 0  # no hubs in a flat distribution
     assert section(report, "Node-link diagram").omitted  # samples are not layered neurons
 
 

@@ -23,7 +23,7 @@ from graphstore.tracking import AnalysisRecord
 
 MAX_NODES = 2000
 MAX_EDGES = 20000
-HUBS = 10  # samples marked as hubs: the highest k-occurrence
+HUBS = 10  # at most this many hubs starred: k-occurrence above twice the mean (the usual N_k > 2k), highest first
 OTHER = "#BBBBBB"  # nodes outside the palette's largest groups
 CLASS_PROPS = ("label", "class_name", "class")
 
@@ -108,6 +108,13 @@ def layered_positions(layer: np.ndarray, index: np.ndarray) -> np.ndarray:
     return xy
 
 
+def layer_names(layer: np.ndarray, names: np.ndarray | None) -> list[str]:
+    """A column label per layer_index: the layer's name where the nodes carry one, else the index."""
+    if names is None:
+        return [str(v) for v in np.unique(layer)]
+    return [str(names[np.flatnonzero(layer == v)[0]]) for v in np.unique(layer)]
+
+
 def node_link_axes(xy: np.ndarray, d: Drawn, colours: list[str]) -> tuple[MplFigure, Axes]:
     """Edges as faint lines under the nodes (fainter the more there are); the caller labels the axes."""
     fig, ax = new_figure(7.0, 5.0)
@@ -136,11 +143,11 @@ def _node_link(report: Report, graph: Graph, analyses: list[AnalysisRecord], dec
     groups = d.values(prop) if prop else None
     colours, legend = group_colours(groups if groups is not None else layer)
     fig, ax = node_link_axes(xy, d, colours)
-    ax.set_xticks(range(len(np.unique(layer))), [str(v) for v in np.unique(layer)])
+    ax.set_xticks(range(len(np.unique(layer))), layer_names(layer, d.values("layer")))
     ax.set_yticks([])
     by = f"{prop} community" if groups is not None else "layer"
     caption = f"{len(d.keys)} neurons, {len(d.src)} edges; colour = {by}"
-    label_axes(ax, caption, "layer (layer_index, input to output)", "unit within the layer")
+    label_axes(ax, caption, "layer (input to output)", "unit within the layer")
     _legend(ax, legend, by)
     section = report.section(title).add(Figure(f"{graph.graph_id}-node-link", caption, to_svg(fig)))
     if groups is None:
@@ -165,6 +172,12 @@ def spectral_layout(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return vectors[:, order[1:3]] * np.sqrt(n)
 
 
+def hubs_of(occurrence: np.ndarray) -> np.ndarray:
+    """Rows whose k-occurrence is above twice the mean (N_k > 2k for a kNN graph), the highest HUBS of them."""
+    above = np.flatnonzero(occurrence > 2 * occurrence.mean())
+    return above[np.argsort(-occurrence[above], kind="stable")][:HUBS]
+
+
 def _knn_embedding(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
     """kNN samples in 2-D (spectral layout of the kNN graph), coloured by class, the top k-occurrence hubs marked."""
     title = "kNN embedding"
@@ -180,11 +193,11 @@ def _knn_embedding(report: Report, graph: Graph, analyses: list[AnalysisRecord],
     colours, legend = group_colours(classes if classes is not None else np.zeros(len(d.keys)))
     occurrence = d.values("k_occurrence")
     assert occurrence is not None
-    hubs = np.argsort(-occurrence, kind="stable")[: min(HUBS, len(occurrence))]
+    hubs = hubs_of(occurrence)
     fig, ax = new_figure(7.0, 5.0)
     ax.scatter(xy[:, 0], xy[:, 1], c=colours, s=10, edgecolors="none")
     ax.scatter(xy[hubs, 0], xy[hubs, 1], s=90, marker="*", facecolors="none", edgecolors="black", linewidths=0.8)
-    caption = f"{len(d.keys)} samples; colour = class, stars = the {len(hubs)} hubs (highest k-occurrence)"
+    caption = f"{len(d.keys)} samples; colour = class, stars = {len(hubs)} hubs (k-occurrence > 2 x mean)"
     label_axes(ax, caption, "spectral coordinate 1 (dimensionless)", "spectral coordinate 2 (dimensionless)")
     _legend(ax, legend, "class")
     report.section(title).add(Figure(f"{graph.graph_id}-knn-embedding", caption, to_svg(fig)))
