@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure as MplFigure
+from scipy.sparse.linalg import eigsh
 
 from graphstore.analysis.base import ANALYSES
 from graphstore.graph import Graph, NodeTable
@@ -156,9 +158,6 @@ def _node_link(report: Report, graph: Graph, analyses: list[AnalysisRecord], dec
 
 def spectral_layout(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """2-D positions from the two smallest non-trivial eigenvectors of the normalised Laplacian (scipy eigsh)."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import eigsh
-
     adjacency = sp.coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n)).tocsr()
     adjacency = ((adjacency + adjacency.T) > 0).astype(float)
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
