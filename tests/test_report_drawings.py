@@ -141,5 +141,5 @@ def test_community_class_heatmap_counts(tmp_path: Path) -> None:
     assert counts.tolist() == [[1, 1, 0], [0, 2, 1]]
     drawn = section(report_of(knn_graph(), tmp_path), "Community x class")
     figure = next(b for b in drawn.blocks if isinstance(b, Figure))
-    assert re.match(r"louvain community x label: 2 communities", figure.caption)
+    assert re.match(r"louvain community x label of :Sample nodes: 2 communities", figure.caption)
     assert section(report_of(neuron_graph((2, 2)), tmp_path), "Community x class").omitted  # neurons have no class

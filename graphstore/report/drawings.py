@@ -230,7 +230,8 @@ def _community_class(report: Report, graph: Graph, analyses: list[AnalysisRecord
     ax.set_xticks(range(len(col_names)), col_names, rotation=90, fontsize=7)
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="nodes (count)")
-    caption = f"{prop} community x {cls}: {len(row_names)} communities (largest {len(shown)} shown)"
+    counted = ", ".join(f":{t.label}" for t in tables if cls in t.props)
+    caption = f"{prop} community x {cls} of {counted} nodes: {len(row_names)} communities (largest {len(shown)} shown)"
     label_axes(ax, caption, f"class ({cls})", f"{prop} community")
     report.section(title).add(Figure(f"{graph.graph_id}-community-class", caption, to_svg(fig)))
 
