@@ -3,7 +3,8 @@ every setting source, and no secret reaches stdout, stderr, a traceback log or a
 
 Sources: command-line flags, GRAPHSTORE_* variables, a config file (--config). Targets: Neo4j URIs with userinfo
 and ?token=, PostgreSQL URLs with userinfo and ?password= / ?sslpassword=, closed ports, the live shared servers
-with a wrong password, and the live servers with their right password plus a secret query parameter. Every run is
+with a wrong password, the live servers with their right password plus a secret query parameter, and a URL that
+does not parse. Every run is
 searched for the planted secret and for the live servers' real passwords. Wrong Neo4j passwords go to a user that
 does not exist (Neo4j locks a user for seconds after failed logins, which would fail other users of the shared
 server); the password path is the same.
@@ -62,6 +63,7 @@ def scenarios(port: int, neo4j: str, neo4j_pw: str, pg: str) -> dict[str, dict[s
             "database_url": f"postgresql+psycopg://{pg_user}:{SECRET}@{pg_host}{pg_parts.path}"
         },
         "pg live, right password + sslpassword": {"database_url": f"{pg}?sslpassword={SECRET}"},
+        "pg URL that does not parse": {"database_url": f"postgresql+psycopg://graphstore:{SECRET}@127.0.0.1:port/db"},
     }
 
 
@@ -127,5 +129,5 @@ def test_no_secret_in_any_output_or_written_file(tmp_path: Path) -> None:
                 if found or proc.returncode not in (0, 2) or "Traceback" in proc.stdout + proc.stderr:
                     problems.append((name, source, command, proc.returncode, found, proc.stderr[-400:]))
     print(f"secrets sweep: {runs} CLI runs, exit codes {codes}, problems {len(problems)}")
-    assert runs >= 48
+    assert runs >= 54
     assert not problems, problems
