@@ -396,7 +396,8 @@ def test_experiment_report_beside_the_paper(tmp_path: Path) -> None:
     check_markdown(done.markdown)
     text = done.markdown.read_text()
     # seed 1: total = 1 + 1 = 2 against the paper's 1.5 -> +0.5; seed 7 was never run.
-    assert "| sums | seed=1 | total | 1.5 | 2 | +0.5 | nobody, Table 0 |" in text
+    # ours shows its n (issue 22: mean +- std (n); n = 1 has no spread); the last column is the paper value's note
+    assert "| sums | seed=1 | total | 1.5 | 2 (n=1) | +0.5 | nobody, Table 0 |" in text
     assert "| sums | seed=7 | total | 3 | - | no matching row |" in text
     with pytest.raises(ReportError):
         run_experiment_report(context, ExperimentReportParams(id=int(outcome.run_id) + 99, out=str(tmp_path)))
