@@ -83,7 +83,6 @@ PEER_EDGES: set[tuple[str, str]] = {
     ("graphstore.config", "graphstore.masking"),
     ("graphstore.config", "graphstore.safe_fs"),  # config files are trusted only when no other user can write them
     ("graphstore.config", "graphstore.registry"),  # graph store backends by URI scheme (STORE_BACKENDS)
-    ("graphstore.config", "graphstore.registry"),  # graph store backends by URI scheme (STORE_BACKENDS)
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
     ("graphstore.persist", "graphstore.connections"),
