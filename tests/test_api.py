@@ -236,7 +236,10 @@ def session(request, tmp_path) -> Iterator[gs.Session]:
     if request.param == "embedded":
         db = gs.connect(data_dir=tmp_path)
     else:
+        from graphstore.tracking.db import upgrade
+
         p = neo4j_params()
+        upgrade(postgres_url())  # a fresh server's database starts empty; PostgreSQL never migrates itself
         db = gs.connect(
             p.uri, postgres_url(), data_dir=tmp_path, neo4j_user=p.user, neo4j_password=p.password
         )  # fmt: skip

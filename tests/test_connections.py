@@ -38,9 +38,11 @@ def checkpoint(tmp_path_factory) -> tuple[Path, Path]:
 def _settings(backend: str, root: Path, tmp_path: Path) -> Settings:
     if backend == "embedded":
         return Settings(data_dir=root, graph_store=str(tmp_path / "graphs.lbdb"), database_url="")
+    from graphstore.tracking.db import upgrade
     from tests.servers import neo4j_params, postgres_url
 
     p = neo4j_params()
+    upgrade(postgres_url())  # a fresh server's database starts empty; PostgreSQL never migrates itself
     return Settings(
         data_dir=root, graph_store=p.uri, neo4j_user=p.user, neo4j_password=p.password, database_url=postgres_url()
     )
