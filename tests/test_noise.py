@@ -55,6 +55,40 @@ def test_default_grid_spans_003s_range_and_p1_adds_the_columns_own_variance() ->
     assert np.array_equal(perturb(constant, 1.0, 0), constant)
 
 
+def test_sweep_follows_003s_definition_on_a_hand_case() -> None:
+    """003 eq. 4.1 end to end: the head reads Y = X + N(0, p var_col(X)) and the graph is rebuilt from Y.
+
+    Class = sign of x0 (x0 = +-1, variance 1); x1 (variance 100) is ignored by the head (logits -x0, x0). Per-column
+    noise of variance p leaves accuracy Phi(1 / sqrt(p)): 0.977 at p = 0.25, 0.841 at p = 1. Noise scaled by the
+    global variance (50.5) would give 0.56; std scaled by p (not variance) 0.99997 at p = 0.25."""
+    from math import erf, sqrt
+
+    from graphstore.analysis.noise import sweep_latents
+    from graphstore.analysis.similarity import jaccard
+    from graphstore.extract.activations import Recorded
+    from graphstore.extract.knn import KnnParams, knn_graph, knn_search
+
+    n = 4000
+    labels = np.arange(n) % 2
+    x0 = np.where(labels == 1, 1.0, -1.0)
+    x1 = np.random.default_rng(3).standard_normal(n) * 10.0
+    x = np.stack([x0, x1], axis=1).astype(np.float32)
+    head = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+    rec = Recorded(x, labels.astype(np.int64), labels.astype(np.int64), np.arange(n))
+    rows = sweep_latents(rec, head, NoiseParams(p=(0.25, 1.0), k=4, seed=7))
+    phi = [0.5 * (1 + erf(1 / sqrt(p) / sqrt(2))) for p in (0.25, 1.0)]
+    assert [r.p for r in rows] == [0.0, 0.25, 1.0]
+    assert rows[0].accuracy == 1.0 and rows[0].jaccard == 1.0 and rows[0].cns == 1.0
+    assert rows[1].accuracy == pytest.approx(phi[0], abs=0.015) and rows[2].accuracy == pytest.approx(phi[1], abs=0.03)
+    y = perturb(x, 1.0, 7)
+    assert np.allclose((y - x).var(axis=0), [1.0, 100.0], rtol=0.1)
+    knn = KnnParams(k=(4,), metric="l1", split="test")
+    graph = lambda v: knn_graph("g", rec, *knn_search(v, 4, "l1"), 4, knn, "test")  # noqa: E731
+    assert rows[2].jaccard == pytest.approx(jaccard(graph(x), graph(y))[0]) and rows[2].jaccard < 0.5
+
+
 def test_levels_sorted_with_zero_and_bad_levels_refused() -> None:
     assert noise_levels([1.0, 0.5, 0.5]) == [0.0, 0.5, 1.0]
     for bad in (-0.1, float("nan"), float("inf")):
