@@ -18,6 +18,7 @@ from graphstore.experiments.results import PaperComparison, Stat, Summary
 from graphstore.experiments.runner import EXPERIMENT_KIND
 from graphstore.experiments.show import ExperimentNotFound, ExperimentReport, experiment_report
 from graphstore.jobs.base import JobContext
+from graphstore.report.class_trees import add_consensus, by_leaves
 from graphstore.report.document import Figure, Link, Report, Section, Table, Text
 from graphstore.report.experiment_figures import draw
 from graphstore.report.figures import Marks, Series, line_chart
@@ -55,8 +56,34 @@ def build_experiment_report(context: JobContext, run_id: int) -> Report:
     comparisons = found.comparisons
     for summary in found.summaries:
         _table_section(report, found, summary, [c for c in comparisons if c.paper.table == summary.spec.name])
+    _trees_section(report, found)
     _paper_section(report, found)
     return report
+
+
+def _tree_labels(found: ExperimentReport, table: str, rows: list[dict[str, Any]]) -> list[str]:
+    """A label per row from the columns that tell the rows apart (grid axes, the table's groups, epoch...)."""
+    specs = [s.spec for s in found.summaries if s.spec.name == table]
+    wanted = [*found.run.params.get("grid", {}), *(specs[0].group if specs else ()), "epoch", "sparsity", "round"]
+    varying = [c for c in dict.fromkeys(wanted) if len({str(r.get(c)) for r in rows}) > 1]
+    labels = [", ".join(f"{c}={r.get(c)}" for c in varying) or f"row {i + 1}" for i, r in enumerate(rows)]
+    return [f"{label} #{i + 1}" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
+
+
+def _trees_section(report: Report, found: ExperimentReport) -> None:
+    """Tables whose rows carry a class tree (`tree`): the consensus per leaf set and the pairwise RF matrix."""
+    tabled = {t: [r for r in rows if isinstance(r.get("tree"), str)] for t, rows in found.tables.items()}
+    tabled = {t: rows for t, rows in tabled.items() if rows}
+    if not tabled:
+        return
+    section = report.section("Class trees of the cells")
+    for table, rows in tabled.items():
+        for n, trees in enumerate(by_leaves(_tree_labels(found, table, rows), [r["tree"] for r in rows])):
+            if len(trees.newicks) < 2:
+                section.add(Text(f"Table {table}: one tree on its classes ({trees.labels[0]}), nothing to compare."))
+                continue
+            section.add(Text(f"Table {table}, {len(trees.newicks)} trees on the same classes:"))
+            add_consensus(section, f"{table}-{n + 1}", trees, f"trees of table {table}")
 
 
 def verdict_table(verdicts: list[Verdict], caption: str) -> Table:

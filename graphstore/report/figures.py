@@ -187,7 +187,13 @@ def heatmaps(name: str, caption: str, grids: Sequence[tuple[str, np.ndarray]], v
 
 def tree_figure(name: str, caption: str, newick: str) -> Figure:
     """A rectangular cladogram of a Newick tree: leaves on the right, aligned; depth (splits from the root) across."""
-    root = parse_newick(newick)
+    return clade_figure(name, caption, parse_newick(newick))
+
+
+def clade_figure(
+    name: str, caption: str, root: Clade, xlabel: str = "depth (splits from the root)", ticks: Sequence[str] = ()
+) -> Figure:
+    """A rectangular cladogram of a tree; `ticks` name the depths 0, 1, ... (e.g. the levels of a hierarchy)."""
     leaves = leaves_of(root)
     depth = _max_depth(root)
     fig, ax = new_figure(6.0, max(2.5, 0.28 * len(leaves) + 0.8))
@@ -197,8 +203,10 @@ def tree_figure(name: str, caption: str, newick: str) -> Figure:
     ax.set_ylim(-0.8, len(leaves) - 0.2)
     ax.invert_yaxis()
     ax.set_yticks([])
+    if ticks:
+        ax.set_xticks(range(len(ticks)), list(ticks))
     ax.grid(False)
-    label_axes(ax, caption, "depth (splits from the root)", "")
+    label_axes(ax, caption, xlabel, "")
     return Figure(name, caption, to_svg(fig))
 
 
@@ -218,8 +226,42 @@ def _layout(clade: Clade, x: int, depth: int, ax: Axes, rows: object, positions:
         ax.plot([x, x + 1], [child_y, child_y], color=colour(0), linewidth=1.2)
     ax.plot([x, x], [min(ys), max(ys)], color=colour(0), linewidth=1.2)
     y = sum(ys) / len(ys)
+    if clade.name:  # an inner label: a consensus tree's support
+        ax.text(x + 0.05, y - 0.15, clade.name, fontsize=6, color=colour(3), va="bottom")
     positions[id(clade)] = y
     return y
+
+
+def matrix_figure(
+    name: str,
+    caption: str,
+    labels: Sequence[str],
+    values: np.ndarray,
+    value_label: str,
+    *,
+    axis_label: str = "class",
+    number_format: str = "{:.0f}",
+) -> Figure:
+    """A square matrix as a viridis heatmap with the labels on both axes and, up to 20 x 20, each value written in
+    its cell (white on dark cells, black on light); NaN cells stay blank."""
+    count = len(labels)
+    side = min(11.0, max(3.6, 0.42 * count + 2.0))
+    fig, ax = new_figure(side + 1.2, side)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    image = ax.imshow(values, cmap="viridis", vmin=low, vmax=high if high > low else low + 1)
+    ax.set_xticks(range(count), list(labels), rotation=90, fontsize=7)
+    ax.set_yticks(range(count), list(labels), fontsize=7)
+    ax.grid(False)
+    if count <= 20:
+        middle = (low + high) / 2
+        for (i, j), value in np.ndenumerate(values):
+            if np.isfinite(value):
+                ink = "white" if value < middle else "black"  # viridis is dark at the low end
+                ax.text(j, i, number_format.format(value), ha="center", va="center", fontsize=6, color=ink)
+    fig.colorbar(image, ax=ax, label=value_label, shrink=0.8)
+    label_axes(ax, caption, axis_label, axis_label)
+    return Figure(name, caption, to_svg(fig))
 
 
 def network_figure(

@@ -24,6 +24,7 @@ from graphstore.analysis.base import ANALYSES, AnalysisSpec
 from graphstore.extract.registry import KINDS, GraphKind
 from graphstore.graph import Graph, NodeTable
 from graphstore.registry import Registry
+from graphstore.report.class_trees import Trees, add_consensus
 from graphstore.report.document import Code, Link, Report, Section, Table, Text
 from graphstore.report.figures import bar_chart, heatmaps, histogram, network_figure, tree_figure
 from graphstore.report.runs import flatten
@@ -270,9 +271,10 @@ def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord], de
         section.add(Code(summary["reference"], "Reference (Newick):"))
     else:
         section.add(Text("No reference tree was given, so no Robinson-Foulds distance (analyze with --reference)."))
-    distinct = sorted(set(summary["trees"]))
-    if len(distinct) > 1:
-        section.add(Text(f"The {summary.get('runs')} runs gave {len(distinct)} distinct trees."))
+    trees = list(summary["trees"])
+    if len(trees) > 1:
+        labels = [f"run {i + 1}" for i in range(len(trees))]
+        add_consensus(section, graph.graph_id, Trees(labels, trees), "runs' class trees")
 
 
 def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:

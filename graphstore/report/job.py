@@ -19,7 +19,7 @@ from pathlib import Path
 
 from graphstore.errors import GraphstoreError
 from graphstore.jobs.base import JobContext, JobSpec
-from graphstore.report import drawings  # noqa: F401 - registers the drawn sections of graph reports
+from graphstore.report import class_heatmaps, drawings, hierarchy_tree  # noqa: F401 - register graph report sections
 from graphstore.report.document import Report, slug
 from graphstore.report.experiments import build_experiment_report, experiment_runs
 from graphstore.report.graphs import build_graph_report

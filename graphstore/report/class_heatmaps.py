@@ -1,0 +1,98 @@
+"""The class x class heatmap of a graph report, class names on both axes (003 draws these for kNN and class graphs):
+
+- kNN graph: the KNN edges between samples of each pair of classes (an undirected edge counts once in each
+  direction, a within-class edge once on the diagonal);
+- class graph: the class-neighbourhood distance d(ci, cj) of each NEAR edge (blank where two classes are not
+  among each other's class_k nearest);
+- co-activation or weight graph: the neurons joined to both classes' output neurons (shared neurons; the diagonal
+  is the output neuron's own degree).
+
+A section registered in GRAPH_SECTIONS for every graph; a graph with none of these says why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphstore.graph import Graph
+from graphstore.report.document import Report
+from graphstore.report.figures import matrix_figure
+from graphstore.report.graphs import GRAPH_SECTIONS, Declared, GraphSection
+from graphstore.tracking import AnalysisRecord
+
+MAX_CLASSES = 100
+Matrix = tuple[list[str], np.ndarray, str, str]  # class names, values, what a cell is, number format
+
+
+def knn_counts(graph: Graph) -> Matrix | None:
+    """KNN edges between the classes of their samples, or None for a graph without labelled samples."""
+    samples, edges = graph.nodes.get("Sample"), graph.edges.get("KNN")
+    if samples is None or edges is None or "label" not in samples.props:
+        return None
+    labels = np.asarray(samples.props["label"])
+    names, classes = np.unique(labels if labels.dtype.kind in "iuf" else labels.astype(str), return_inverse=True)
+    order = np.argsort(samples.keys)
+    row = order[np.searchsorted(samples.keys[order], edges.src)]
+    col = order[np.searchsorted(samples.keys[order], edges.dst)]
+    a, b = classes[row], classes[col]
+    counts = np.zeros((len(names), len(names)))
+    np.add.at(counts, (a, b), 1)
+    np.add.at(counts, (b[a != b], a[a != b]), 1)  # undirected: both directions, a self-class edge once
+    return [str(n) for n in names], counts, "kNN edges between the classes (count)", "{:.0f}"
+
+
+def class_distances(graph: Graph) -> Matrix | None:
+    """The NEAR distances of a class graph as a matrix (NaN where no edge), or None."""
+    classes, near = graph.nodes.get("Class"), graph.edges.get("NEAR")
+    if classes is None or near is None or "distance" not in near.props:
+        return None
+    position = {int(k): i for i, k in enumerate(classes.keys)}
+    names = [str(n) for n in classes.props.get("name", classes.keys)]
+    values = np.full((len(names), len(names)), np.nan)
+    for a, b, d in zip(near.src, near.dst, near.props["distance"], strict=True):
+        values[position[int(a)], position[int(b)]] = values[position[int(b)], position[int(a)]] = float(d)
+    return names, values, "class distance d (mean path length; blank = not near)", "{:.3g}"
+
+
+def shared_neurons(graph: Graph) -> Matrix | None:
+    """Neurons joined (any Neuron-Neuron edge, either way) to both classes' output neurons, or None."""
+    neurons = graph.nodes.get("Neuron")
+    if neurons is None or "class_name" not in neurons.props:
+        return None
+    names = np.asarray(neurons.props["class_name"], dtype=object)
+    output = [i for i, n in enumerate(names) if n is not None and n == n]  # n == n: not NaN
+    if len(output) < 2:
+        return None
+    row_of = {int(k): i for i, k in enumerate(neurons.keys)}
+    adjacent: dict[int, set[int]] = {i: set() for i in output}
+    for edges in graph.edges.values():
+        if edges.src_label == "Neuron" and edges.dst_label == "Neuron":
+            for s, d in zip(edges.src.tolist(), edges.dst.tolist(), strict=True):
+                a, b = row_of[s], row_of[d]
+                if a in adjacent:
+                    adjacent[a].add(b)
+                if b in adjacent:
+                    adjacent[b].add(a)
+    values = np.array([[len(adjacent[i] & adjacent[j]) for j in output] for i in output], dtype=float)
+    np.fill_diagonal(values, [len(adjacent[i]) for i in output])
+    return [str(names[i]) for i in output], values, "shared neurons (count; diagonal: the class's own)", "{:.0f}"
+
+
+def _class_by_class(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
+    """The class x class heatmap of whichever of the three fits the graph."""
+    title = "Class x class"
+    found = knn_counts(graph) or class_distances(graph) or shared_neurons(graph)
+    if found is None:
+        report.omit(title, "needs labelled kNN samples, a class graph, or output neurons with class names.")
+        return
+    names, values, what, number_format = found
+    if len(names) > MAX_CLASSES:
+        report.omit(title, f"{len(names)} classes are above the drawing limit ({MAX_CLASSES}).")
+        return
+    caption = f"Class x class: {what}"
+    report.section(title).add(
+        matrix_figure(f"{graph.graph_id}-class-class", caption, names, values, what, number_format=number_format)
+    )
+
+
+GRAPH_SECTIONS.register(GraphSection("class-class", "Class x class", _class_by_class, 46, every_graph=True))
