@@ -153,7 +153,7 @@ def test_imp_topology_smoke_report_holds_every_declared_figure_and_claim(tmp_pat
     assert verdicts["app-e-fcn-final-compression"].status == HOLDS
     assert verdicts["app-e-cnn-final-compression"].status == HOLDS
     assert verdicts["timp-preserves-topology-paper"].status == NOT_MEASURABLE
-    assert verdicts["timp-preserves-topology-smoke"].n == 4  # one row per arch and method at round 3
+    assert verdicts["timp-preserves-topology-smoke"].n == 12  # one row per arch, method and seed (3) at round 3
     (tmp_path / "out").mkdir()
     written = write_report(build_experiment_report(context, result.run_id), tmp_path / "out", lambda k, i: None)
     html = written.html.read_text()

@@ -35,7 +35,8 @@ def test_definition_grids_and_app_e_values() -> None:
     definition = find_definition("imp-topology")
     pipeline = PIPELINES.get(definition.pipeline)
     smoke, paper = make_plan(definition, pipeline, "smoke"), make_plan(definition, pipeline, "paper")
-    assert [c.params.arch for c in smoke.cells] == ["fcn", "cnn"] and len(paper.cells) == 6
+    assert [(c.params.arch, c.params.seed) for c in smoke.cells] == [(a, s) for a in ("fcn", "cnn") for s in (0, 1, 2)]
+    assert len(paper.cells) == 6
     p = paper.cells[0].params
     assert (p.dataset, p.fcn_hidden, p.cnn_filters, p.imp.rate, p.imp.scope) == (
         "mnist",
