@@ -1,7 +1,8 @@
 """graphstore: neural networks as graphs - train, prune, extract, store (Neo4j / embedded) and analyse.
 
-`import graphstore as gs` gives the Python API (docs/API.md): gs.extract, gs.ingest, gs.connect, gs.Graph and the
-errors they raise. Each name loads its module on first use (PEP 562), so importing the package costs almost nothing.
+`import graphstore as gs` gives the Python API (docs/API.md): gs.extract, gs.ingest, gs.connect, gs.prune, gs.Graph
+and the errors they raise. Each name loads its module on first use (PEP 562), so importing the package costs almost
+nothing.
 
 `gs.extract` shares its name with the subpackage graphstore.extract (the graph kinds), which Python binds as this
 package's attribute whenever it is imported. So the subpackage is made callable: `gs.extract(model, data, kind)`
@@ -36,7 +37,9 @@ EXPORTS: dict[str, str] = {
     "KindDoesNotApply": "graphstore.extract.registry",
     "TableError": "graphstore.convert",
 }
-PUBLIC = tuple(sorted(EXPORTS))
+# public name -> a module of the API exposed whole (gs.prune.imp, gs.prune.apply_masks, ...)
+MODULES: dict[str, str] = {"prune": "graphstore.api.prune"}
+PUBLIC = tuple(sorted([*EXPORTS, *MODULES]))
 
 __all__ = ["__version__", *PUBLIC]
 
@@ -61,6 +64,10 @@ def __getattr__(name: str) -> Any:
     """gs.<name> from its module, loaded on first access (PEP 562); submodules import as usual."""
     if name == "extract":
         return importlib.import_module("graphstore.extract")  # binds itself, callable, through Package.__setattr__
+    if name in MODULES:
+        module = importlib.import_module(MODULES[name])
+        globals()[name] = module
+        return module
     if name in EXPORTS:
         value = getattr(importlib.import_module(EXPORTS[name]), name)
         globals()[name] = value

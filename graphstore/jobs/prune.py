@@ -14,6 +14,7 @@ from typing import Any
 
 from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.launch import distributable, nproc_field
+from graphstore.jobs.prune_foreign import is_foreign, registry_only, run_foreign_rounds
 from graphstore.jobs.source import CheckpointSource
 from graphstore.jobs.train import ModelChoice
 from graphstore.nn import distributed
@@ -35,11 +36,20 @@ class StartModel(ModelChoice):
     model: str | None = field(
         default=None,
         metadata={  # type: ignore[assignment]
-            "help": "Train this model from scratch first (no checkpoint).",
+            "help": "Train this registry model from scratch first (no checkpoint); or, for imp and topology, "
+            "MODULE:CALLABLE building any network (e.g. torchvision.models:resnet18) with --weights.",
             "flags": ("--model", "-m"),
         },
     )
     dataset: str = field(default="digits", metadata={"help": "Dataset for --model.", "flags": ("--dataset", "-d")})
+    weights: str | None = field(
+        default=None,
+        metadata={"help": "Trained weights of a --model MODULE:CALLABLE: a state dict, TorchScript or .pt2 archive."},
+    )
+    init_weights: str | None = field(
+        default=None,
+        metadata={"help": "The weights training of --weights started from (theta_0), for --rewind init."},
+    )
 
 
 @dataclass(frozen=True)
@@ -51,9 +61,11 @@ class PruneStart:
 
 
 def resolve_start(
-    context: JobContext, start: PruneStart, config: TrainConfig, keep_epoch: int | None = None
+    context: JobContext, start: PruneStart, config: TrainConfig, keep_epoch: int | None = None, method: str = "imp"
 ) -> tuple[Start, Any]:
-    """(Start, rewind state or None): load the checkpoint, or train --model on --dataset as the parent run."""
+    """(Start, rewind state or None): load the checkpoint, or train --model on --dataset as the parent run; a
+    foreign --model is refused for `method` (imp and topology take it before they get here)."""
+    registry_only(start.choice, method)
     settings, data_params = context.settings, parse_assignments(start.choice.data_opt, "--data-opt")
     if start.source.given:
         path = start.source.resolve(settings.data_dir)
@@ -130,7 +142,7 @@ def _round_note(context: JobContext, total: int) -> Any:
 def _rounds(method: str, fn: Any, context: JobContext, params: Any) -> RoundsResult:
     """IMP or T-IMP from the resolved start."""
     keep = params.method.rewind_epoch if params.method.rewind == "epoch" else None
-    start, rewind_to = resolve_start(context, params.start, params.train, keep)
+    start, rewind_to = resolve_start(context, params.start, params.train, keep, method)
     run = fn(
         start,
         params.method,
@@ -145,16 +157,38 @@ def _rounds(method: str, fn: Any, context: JobContext, params: Any) -> RoundsRes
     return RoundsResult(method, run.run_id, start.parent_run_id, list(run.rounds), columns)
 
 
+def _foreign(method: str, context: JobContext, params: Any) -> RoundsResult:
+    """IMP or T-IMP of a --model MODULE:CALLABLE with --weights (graphstore.jobs.prune_foreign)."""
+    run = run_foreign_rounds(context, params, _round_note(context, params.method.rounds))
+    columns = ("test_loss", "np", "overlap") if method == "topology" else ("test_loss",)
+    return RoundsResult(method, run.run_id, None, run.rounds, columns)
+
+
 @distributable
-def run_imp_job(context: JobContext, params: ImpJobParams) -> RoundsResult:
-    """IMP rounds, tracked (one metrics step and one checkpoint per round); --nproc N trains under torchrun."""
+def _imp_rounds(context: JobContext, params: ImpJobParams) -> RoundsResult:
+    """IMP rounds of a registry model (under torchrun with --nproc N)."""
     return _rounds("imp", run_imp, context, params)
 
 
 @distributable
-def run_topology_job(context: JobContext, params: TopologyImpJobParams) -> RoundsResult:
-    """T-IMP rounds, tracked like IMP; --nproc N trains under torchrun."""
+def _topology_rounds(context: JobContext, params: TopologyImpJobParams) -> RoundsResult:
+    """T-IMP rounds of a registry model (under torchrun with --nproc N)."""
     return _rounds("topology", run_topology, context, params)
+
+
+def run_imp_job(context: JobContext, params: ImpJobParams) -> RoundsResult:
+    """IMP rounds, tracked (one metrics step and one checkpoint per round); --nproc N trains under torchrun; a
+    --model MODULE:CALLABLE with --weights prunes any network (one process)."""
+    if is_foreign(params.start.choice):
+        return _foreign("imp", context, params)
+    return _imp_rounds(context, params)
+
+
+def run_topology_job(context: JobContext, params: TopologyImpJobParams) -> RoundsResult:
+    """T-IMP rounds, tracked like IMP; --nproc N trains under torchrun; any network as for imp."""
+    if is_foreign(params.start.choice):
+        return _foreign("topology", context, params)
+    return _topology_rounds(context, params)
 
 
 @dataclass(frozen=True)
@@ -170,8 +204,9 @@ def run_structured_job(context: JobContext, params: StructuredJobParams) -> Stru
     --nproc N trains under torchrun."""
     method, config, settings = params.method, params.train, context.settings
     prune_epoch = method.prune_at(config.epochs)
+    registry_only(params.start.choice, "structured")
     if params.start.source.given:
-        start, _ = resolve_start(context, params.start, config)
+        start, _ = resolve_start(context, params.start, config, method="structured")
     elif params.start.choice.model is not None:
         choice, model = params.start.choice, params.start.choice.model
         with distributed.lead_first():  # under torchrun rank 0 loads (and caches) the data first
@@ -215,7 +250,7 @@ class LayersResult:
 
 def run_layers_job(context: JobContext, params: LayersJobParams) -> LayersResult:
     """delta once, then per gamma: select, rebuild, count parameters, retrain."""
-    start, _ = resolve_start(context, params.start, params.train)
+    start, _ = resolve_start(context, params.start, params.train, method="layers")
     method = params.method
     context.note(
         f"computing delta for every node of {model_name(start)}'s multilayer network "

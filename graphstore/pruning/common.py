@@ -47,6 +47,7 @@ from graphstore.nn.checkpoint import (
     save_checkpoint,
 )
 from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.nn.models import MODELS, ModelSpec
 from graphstore.nn.models.base import PrunableLayer, prunable
 from graphstore.nn.run_log import RunLog, TrackedRun, split_metrics, tracked_run
 from graphstore.nn.tracked import train_tracked
@@ -360,3 +361,14 @@ def torch_threads(count: int) -> Iterator[None]:
 def cpu_copy(model: nn.Module) -> Tensors:
     """A CPU copy of a model's state (e.g. to keep a rewind point)."""
     return cpu_state(model)
+
+
+def require_registry_model(model: nn.Module, method: str) -> None:
+    """Refuse a model that graphstore's registry did not build: `method` is defined on those architectures only."""
+    if not isinstance(getattr(model, "spec", None), ModelSpec):
+        raise PruningError(
+            f"{method} pruning is defined on graphstore's registry models ({', '.join(MODELS.names())}); "
+            f"{type(model).__name__} is not one of them.",
+            "Prune any network's Linear/Conv weights with IMP or T-IMP instead: gs.prune.imp / gs.prune.topology_imp, "
+            "or `graphstore prune imp|topology --model MODULE:CALLABLE --weights FILE`.",
+        )

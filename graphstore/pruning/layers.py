@@ -40,7 +40,7 @@ from graphstore.nn.models.base import count_parameters
 from graphstore.nn.tracked import train_tracked
 from graphstore.nn.train import evaluate, resolve_device
 from graphstore.progress import ProgressCallback
-from graphstore.pruning.common import Start
+from graphstore.pruning.common import Start, require_registry_model
 from graphstore.pruning.params import AGGREGATES as AGGREGATES
 from graphstore.pruning.params import INITS as INITS
 from graphstore.pruning.params import MODES as MODES
@@ -343,6 +343,7 @@ def prune_layers(
     `retrained` (removed layers -> (run id, metrics)) is read and filled, so sweeps of several arc weights over
     one start retrain each distinct removal once.
     """
+    require_registry_model(start.model, "Layer")
     device = str(resolve_device(config.device))
     ckpt_like = _CheckpointView(start)
     require_multilayer(ckpt_like, start.model)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from graphstore.nn.train import Callback, CheckpointSaver, TrainState, config_di
 from graphstore.params import to_dict
 from graphstore.progress import ProgressCallback
 from graphstore.pruning import units as U
-from graphstore.pruning.common import PruningRun, Start
+from graphstore.pruning.common import PruningRun, Start, require_registry_model
 from graphstore.pruning.group_hs import model_group_hs
 from graphstore.pruning.params import SPARSITIES_000 as SPARSITIES_000
 from graphstore.pruning.params import StructuredConfig as StructuredConfig
@@ -97,6 +97,7 @@ def structured_prune(
     One call of graphstore.nn.train.train: the group-HS penalty, the prune-at-epoch hook and the unit metrics
     are a callback (`_Schedule`); `callbacks` (checkpoints, tracking) see every epoch after it.
     """
+    require_registry_model(model, "Structured")
     if config.patience or config.restore_best:
         raise InvalidParams(
             "The structured schedule runs every epoch: --patience and --restore-best do not apply.",

@@ -1,0 +1,98 @@
+"""`graphstore prune imp|topology --model MODULE:CALLABLE --weights FILE [--init-weights FILE] --dataset D`.
+
+The model is built and its weights checked as `graphstore ingest --model` does (graphstore.nn.foreign); the data
+is a registry dataset (graphstore's training loop retrains each round: its splits, normalisation and metrics).
+The run records the model (class, source, parameter count, state-dict digest), the weights files' digests, the
+dataset and the method; each round's weights and masks are files of the run (graphstore.pruning.foreign_run), and
+`graphstore ingest --model MODULE:CALLABLE --weights <run folder>/round_<r>_weights.pt` turns a round into graphs.
+The other pruning methods refuse a foreign model by name (`registry_only`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphstore.jobs.base import JobContext
+from graphstore.jobs.model_ingest import model_record
+from graphstore.nn.datasets import DatasetSpec, load_dataset
+from graphstore.nn.datasets.foreign import is_foreign_dataset
+from graphstore.nn.foreign import fit_weights, load_foreign_model, parse_options
+from graphstore.nn.train import config_dict
+from graphstore.nn.weights_file import read_weights
+from graphstore.params import parse_assignments, to_dict
+from graphstore.pruning.common import PruningError
+from graphstore.pruning.foreign_run import ForeignPrune, ForeignPruneRun, run_foreign
+
+
+def is_foreign(choice: Any) -> bool:
+    """Whether the start's --model is a MODULE:CALLABLE (or --weights was given): a network nobody here wrote."""
+    return (choice.model is not None and ":" in choice.model) or choice.weights is not None
+
+
+def registry_only(choice: Any, method: str) -> None:
+    """Refuse --model MODULE:CALLABLE / --weights for a method defined on the registry's architectures only."""
+    if is_foreign(choice):
+        raise PruningError(
+            f"prune {method} is defined on graphstore's registry models; --model {choice.model} --weights is not one.",
+            "Foreign networks take `graphstore prune imp` or `prune topology` (or gs.prune.imp in Python); "
+            f"prune {method} takes a checkpoint, --run ID or --model NAME of the registry (graphstore train --list).",
+        )
+
+
+def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune:
+    """The model with its trained weights, theta_0 (--init-weights) or None, the registry data and the record."""
+    if params.start.source.given:
+        raise PruningError("Give a checkpoint (path or --run) or --model/--weights, not both.", "Drop one of them.")
+    if params.nproc > 1:
+        raise PruningError(
+            "--nproc trains graphstore's registry models under torchrun; a foreign model trains in one process.",
+            "Drop --nproc.",
+        )
+    if choice.model is None or ":" not in choice.model or choice.weights is None:
+        raise PruningError(
+            "A foreign model needs --model MODULE:CALLABLE and --weights FILE (its trained state dict).",
+            "Example: --model torchvision.models:resnet18 --model-opt num_classes=10 --weights trained.pt",
+        )
+    data = registry_dataset(context, choice)
+    loaded = load_foreign_model(choice.model, parse_options(choice.model_opt, "--model-opt"), choice.weights)
+    record: dict[str, Any] = {"model": model_record(loaded.model, choice.model), **loaded.record()}
+    theta0 = None
+    if choice.init_weights is not None:
+        init = read_weights(choice.init_weights)
+        fit_weights(loaded.model, init, choice.model)  # checks the file fits; the trained weights go back below
+        theta0 = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
+        fit_weights(loaded.model, loaded.weights, choice.model)
+        record["init_weights"] = init.record()
+    record.update(
+        {"method": to_dict(params.method), "train": config_dict(params.train), "dataset": data.spec.to_dict()}
+    )
+    name = f"{type(loaded.model).__name__.lower()}-{data.spec.name}"
+    return ForeignPrune(loaded.model.train(), theta0, data, record, name)
+
+
+def registry_dataset(context: JobContext, choice: Any) -> Any:
+    """The --dataset of the registry (the training loop's splits); a torchvision class or MODULE:CALLABLE refused."""
+    if is_foreign_dataset(choice.dataset):
+        raise PruningError(
+            f"prune --model MODULE:CALLABLE retrains with graphstore's training loop, which reads registry datasets; "
+            f"--dataset {choice.dataset} is not one.",
+            "Pass a registry dataset (digits, mnist, cifar10, imagefolder --data-opt root=DIR, ...), or prune in "
+            "Python with your own training function: gs.prune.imp(model, train_fn) (docs/API.md).",
+        )
+    spec = DatasetSpec(choice.dataset, parse_assignments(choice.data_opt, "--data-opt"))
+    return load_dataset(spec, context.settings.data_dir)
+
+
+def run_foreign_rounds(context: JobContext, params: Any, on_round: Any) -> ForeignPruneRun:
+    """IMP or T-IMP of the foreign model as a tracked run; a note names the command that ingests the last round."""
+    choice = params.start.choice
+    job = foreign_start(context, choice, params)
+    settings = context.settings
+    run = run_foreign(
+        job, params.method, params.train, settings.data_dir, settings.tracking_url, context.progress, on_round
+    )
+    last = run.rounds[-1].checkpoint
+    opts = "".join(f" --model-opt {o}" for o in choice.model_opt)
+    command = f"graphstore ingest --model {choice.model}{opts} --weights {last} --dataset {choice.dataset}"
+    context.note(f"ingest the last round: {command}")
+    return run
