@@ -57,7 +57,9 @@ def test_definition_scales_and_paper_values() -> None:
     definition = find_definition("latent-graphs")
     pipeline = PIPELINES.get(definition.pipeline)
     smoke, paper = make_plan(definition, pipeline, "smoke"), make_plan(definition, pipeline, "paper")
-    assert [c.params.study for c in smoke.cells] == ["training", "imp"]
+    assert [(c.params.seed, c.params.study) for c in smoke.cells] == [
+        (s, t) for s in (0, 2, 4) for t in ("training", "imp")
+    ]  # three disjoint model pairs (A = seed, B = seed + 1)
     assert smoke.cells[0].params.dataset == "mnist-5k" and smoke.cells[0].params.ks == [4, 8, 16]
     first = paper.cells[0].params
     assert (first.model, first.dataset, first.epochs, first.imp.rounds) == ("resnet18", "cifar100", 25, 15)
