@@ -14,7 +14,6 @@ from graphstore.cli.context import console, settings_of
 from graphstore.cli.output import OutputFormat, print_rows
 from graphstore.errors import TrackingError
 from graphstore.jobs.runs import RUNS_LIST, RunsTable
-from graphstore.tracking import open_tracking
 
 app = typer.Typer(help="Inspect tracked runs (training, pruning, ingestion, analyses).", no_args_is_help=True)
 
@@ -39,6 +38,8 @@ def show(ctx: typer.Context, run_id: int = typer.Argument(..., help="Run id (see
 
     Example: graphstore runs show 3
     """
+    from graphstore.tracking import open_tracking  # deferred: `runs list` reads SQLite without SQLAlchemy
+
     with open_tracking(settings_of(ctx).tracking_url) as tracking:
         run = tracking.get_run(run_id)
         if run is None:

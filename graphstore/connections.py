@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from graphstore.config import Settings
 from graphstore.store import open_store
-from graphstore.tracking import open_tracking
 
 if TYPE_CHECKING:
     from graphstore.store.base import GraphStore
@@ -55,6 +54,8 @@ class Connections:
     def tracking(self) -> Tracking:
         """The tracking DB (migrated when it is SQLite), opened on first use."""
         if self._tracking is None:
+            from graphstore.tracking import open_tracking  # deferred: SQLAlchemy loads only when a job needs it
+
             self._tracking = open_tracking(self.settings.tracking_url)
             self.opened["tracking"] += 1
         return self._tracking

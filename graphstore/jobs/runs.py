@@ -9,6 +9,8 @@ from typing import Any
 
 from graphstore.errors import InvalidParams
 from graphstore.jobs.base import JOBS, JobContext, JobSpec
+from graphstore.tracking.listing import FinalMetrics, RunFilter, list_runs_sqlite
+from graphstore.tracking.records import RunRecord
 
 DEFAULT_METRICS = ("test/accuracy", "val/accuracy", "sparsity")
 RUN_COLUMNS = ("id", "kind", "name", "status", "parent", "created", "finished")
@@ -87,19 +89,30 @@ def metric_columns(final: dict[int, dict[str, float]], wanted: tuple[str, ...]) 
     return chosen
 
 
+def read_runs(context: JobContext, runs: RunFilter) -> tuple[list[RunRecord], FinalMetrics]:
+    """The matching runs and their final metrics: read-only through sqlite3 for a current SQLite file (no
+    SQLAlchemy import: `runs list` starts fast), else through the repository (PostgreSQL, a new or older file)."""
+    fast = list_runs_sqlite(context.settings.tracking_url, runs)
+    if fast is not None:
+        return fast
+    with context.open_tracking() as tracking:
+        records = tracking.list_runs(
+            runs.kind,
+            runs.status,
+            runs.limit,
+            name=runs.name,
+            parent_run_id=runs.parent_run_id,
+            since=runs.since,
+        )
+        return records, tracking.final_metrics(r.id for r in records)
+
+
 def run_list(context: JobContext, params: RunsListParams) -> RunsTable:
     """The runs that match, newest first, with their final metrics."""
     since = parse_since(params.since) if params.since else None
-    with context.open_tracking() as tracking:
-        runs = tracking.list_runs(
-            kind=params.kind,
-            status=params.status,
-            limit=params.limit,
-            name=params.name,
-            parent_run_id=params.parent,
-            since=since,
-        )
-        final = tracking.final_metrics(r.id for r in runs)
+    runs, final = read_runs(
+        context, RunFilter(params.kind, params.status, params.limit, params.name, params.parent, since)
+    )
     metrics = metric_columns(final, params.metric)
     rows = [
         [
