@@ -41,14 +41,25 @@ def test_unit_scores_match_per_row_autograd() -> None:
     assert scores["fc2"].shape == (5,)
 
 
-def test_edge_pruning_removes_the_smallest_live_weights_and_never_biases() -> None:
+def test_edge_pruning_removes_the_smallest_live_weights_and_only_dead_units_biases() -> None:
     model, _ = build(SculptConfig(widths=(6, 5)))
     masks = prune_edges(model, {}, 10)
     removed = torch.cat([(~masks[f"{n}.weight"]).flatten() for n, _ in model.prunable_layers()])
     magnitudes = torch.cat([m.weight.detach().abs().flatten() for _, m in model.prunable_layers()])
     assert int(removed.sum()) == 10 and magnitudes[removed].max() <= magnitudes[~removed].min()
-    assert not any(name.endswith("bias") for name in masks)
-    assert int(sum((~m).sum() for m in prune_edges(model, masks, 5).values())) == 15
+    assert all(bool(masks[f"{n}.bias"].all()) for n in ("fc1", "fc2", "out"))  # every unit keeps an input
+    weights = {n: m for n, m in masks.items() if n.endswith("weight")}
+    assert int(sum((~m).sum() for n, m in prune_edges(model, masks, 5).items() if n.endswith("weight"))) == 15
+    with torch.no_grad():  # fc2 unit 0 loses its 6 inputs: as in the authors' get_bias_mask, its bias goes too
+        model.fc2.weight[0] = 1e-6 * torch.arange(1, 7)
+    dead = prune_edges(model, weights, 6)
+    assert not dead["fc2.weight"][0].any() and not dead["fc2.bias"][0] and bool(dead["fc2.bias"][1:].all())
+
+
+def test_authors_init_is_kaiming_normal_with_zero_biases() -> None:
+    model, _ = build(SculptConfig(widths=(400, 400)))
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for _, m in model.prunable_layers())
+    assert abs(float(model.fc2.weight.detach().std()) - (2 / 400) ** 0.5) < 0.003  # default init: 1/sqrt(3*400) = 0.029
 
 
 def test_sculpting_input_separable_reaches_a_few_percent_density() -> None:
@@ -70,11 +81,19 @@ def test_sculpting_input_separable_reaches_a_few_percent_density() -> None:
 
 
 def test_unreachable_threshold_stops_with_a_message_and_keeps_the_last_good_state() -> None:
-    method = SculptConfig(**{**FAST, "epochs": 1})
+    method = SculptConfig(**{**FAST, "epochs": 1, "retrain_epochs": 1})
     model, data = build(method)
     result = sculpt(model, data, method)
-    assert not result.met and len(result.steps) == 1 and result.density == 1.0
+    assert not result.met and result.density == 1.0 and not any(s.accepted for s in result.steps)
+    assert [s.phase for s in result.steps][:2] == ["dense", "unit"]  # the authors prune a dense net below it too
     assert "nothing was pruned" in result.message and "--epochs" in result.message
+
+
+def test_a_dense_net_below_the_threshold_is_sculpted_when_a_retrained_step_reaches_it() -> None:
+    method = SculptConfig(**{**FAST, "epochs": 1})  # as the authors' run/prune.py: only retrained steps are judged
+    model, data = build(method)
+    result = sculpt(model, data, method)
+    assert not result.steps[0].accepted and result.met and result.state.acc == 1.0 and result.density < 0.2
     with pytest.raises(InvalidParams, match="threshold"):
         SculptConfig(threshold=1.5)
     with pytest.raises(InvalidParams, match="percentages"):

@@ -4,10 +4,12 @@ A masked MLP is trained on a Boolean task's full truth table. Unit phase: score 
 s_u = mean over the table of |a_u(x)| * |dL(x)/da_u(x)| (post-ReLU), rank globally over hidden layers, prune
 the lowest up to the target, retrain from the current weights (fresh optimiser), accept if accuracy >=
 threshold; on rejection roll back and halve the step (in units, down to one); stop when a one-unit step fails.
-Edge phase: the same loop on |w| over all weight matrices (biases never pruned), step in weights. Targets are
+Edge phase: the same loop on |w| over all weight matrices (biases are not ranked), step in weights. Targets are
 cumulative: target = pruned so far + step, where the first step is P percent of the dense count (so
 accepted targets follow P * i percent until a rejection halves the step). A sweep over (P_u, P_e) keeps the
-sparsest accepted network. A dense network below the threshold stops the run with a message (nothing pruned).
+sparsest accepted network. As in the authors' code, the dense network need not meet the threshold: the first
+retrained pruning step must (when none does, the run ends with a message and nothing pruned). Biases of units
+left without incoming weights are masked, and the MLP starts from the authors' init (Kaiming normal, zero bias).
 
     result = sculpt(model, data, SculptConfig(task="input-separable"))
     run = run_sculpt(data_dir, tracking_url, SculptConfig(task="input-separable", widths=(24, 24)))
@@ -16,9 +18,10 @@ sparsest accepted network. A dense network below the threshold stops the run wit
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -32,7 +35,7 @@ from graphstore.nn.datasets import DatasetSpec, load_dataset
 from graphstore.nn.datasets.base import LoadedDataset
 from graphstore.nn.models import make_model, spec_of
 from graphstore.nn.models.base import prunable
-from graphstore.nn.train import evaluate, seed_everything, train
+from graphstore.nn.train import Callback, TrainState, evaluate, seed_everything, train
 from graphstore.params import to_dict
 from graphstore.pruning import units as U
 from graphstore.pruning.common import PruningRun, Start, torch_threads
@@ -118,6 +121,19 @@ def unit_scores(model: nn.Module, data: LoadedDataset) -> dict[str, torch.Tensor
     return {layer.name: (a.abs() * g.abs()).mean(0).cpu() for layer, (a, g) in zip(layers, pairs, strict=True)}
 
 
+def dead_biases(model: nn.Module, masks: Tensors) -> Tensors:
+    """Masks with the bias of every unit without a kept incoming weight masked too (the authors' get_bias_mask).
+
+    Such a unit (hidden or output) is dead, not a trainable constant relu(b) that feeds later units through
+    edges module detection cannot see (it drops units without incoming edges).
+    """
+    params, out = dict(model.named_parameters()), dict(masks)
+    for n, _ in prunable(model).prunable_layers():
+        if f"{n}.weight" in masks and f"{n}.bias" in params:
+            out[f"{n}.bias"] = U.merge(masks.get(f"{n}.bias"), masks[f"{n}.weight"].flatten(1).any(1).cpu())
+    return out
+
+
 def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: int) -> Tensors:
     """Masks with `count` more units removed: the lowest scores among live units, ranked over all layers."""
     scores, alive = unit_scores(model, data), U.kept_units(model, masks)
@@ -126,7 +142,7 @@ def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: in
     keep_flat = torch.cat([alive[n] for n in names])
     keep_flat[torch.argsort(flat, stable=True)[:count]] = False
     keep = dict(zip(names, torch.split(keep_flat, [len(scores[n]) for n in names]), strict=True))
-    return U.combine(masks, U.unit_masks(model, keep))
+    return dead_biases(model, U.combine(masks, U.unit_masks(model, keep)))
 
 
 def prune_edges(model: nn.Module, masks: Tensors, count: int) -> Tensors:
@@ -139,7 +155,7 @@ def prune_edges(model: nn.Module, masks: Tensors, count: int) -> Tensors:
     keep[torch.argsort(flat, stable=True)[:count]] = False
     sizes = [current[n].numel() for n in names]
     new = {n: k.view(current[n].shape) for n, k in zip(names, torch.split(keep, sizes), strict=True)}
-    return {**masks, **new}
+    return dead_biases(model, {**masks, **new})
 
 
 def pruned_units(model: nn.Module, masks: Tensors) -> int:
@@ -159,9 +175,28 @@ def total_weights(model: nn.Module) -> int:
     return sum(m.weight.numel() for _, m in prunable(model).prunable_layers())
 
 
+class AuthorsBest(Callback):
+    """Keeps the epoch the authors' `train_network` keeps: the best validation accuracy, ties to the lower loss.
+
+    (graphstore's restore_best watches the loss alone, which can keep an epoch with a wrong bit.)
+    """
+
+    def __init__(self) -> None:
+        self.acc, self.loss, self.weights = -1.0, math.inf, cast("dict[str, torch.Tensor] | None", None)
+
+    def on_epoch_end(self, state: TrainState, metrics: Metrics) -> None:
+        """Remember this epoch's weights if they beat the kept ones."""
+        acc, loss = metrics.get("val_acc", metrics["acc"]), metrics.get("val_loss", metrics["loss"])
+        if acc > self.acc or (acc == self.acc and loss <= self.loss):
+            self.acc, self.loss, self.weights = acc, loss, copy.deepcopy(state.model.state_dict())
+
+
 def retrain(model: nn.Module, data: LoadedDataset, masks: Tensors, config: TrainConfig) -> float:
     """Retrain the masked model from its current weights (fresh optimiser); its table accuracy afterwards."""
-    train(model, data, config, masks=masks)
+    best = AuthorsBest()
+    train(model, data, replace(config, restore_best=False), [best], masks=masks)
+    if best.weights is not None:
+        model.load_state_dict(best.weights)
     return evaluate(model, data, "test")["acc"]
 
 
@@ -248,25 +283,31 @@ def _sculpt(
     acc = retrain(model, data, {}, method.train_config(method.epochs))
     dense = State(copy.deepcopy(model.state_dict()), {}, acc)
     record(Step(0, "dense", 0.0, 0, 0, acc >= method.threshold, acc, 1.0, prunable(model).hidden_neurons()))
-    if acc < method.threshold:
-        message = (
-            f"The dense network reached accuracy {acc:.4f} < threshold {method.threshold} after "
-            f"{method.epochs} epochs; nothing was pruned (the dense state is kept). Train longer "
-            f"(--epochs), raise --lr or widths, or lower --threshold."
-        )
-        return _result(model, dense, None, None, steps, False, message, tic)
     grid = [(pu, method.p_edges) for pu in method.p_units] if method.sweep else [(method.p_unit, (method.p_edge,))]
     best: tuple[State, float, float] | None = None
     for p_unit, p_edges in grid:
         model.load_state_dict(dense.weights)
         after_units = prune_loop(model, data, dense, "unit", p_unit, method, record)
+        if after_units.acc < method.threshold:  # a dense net below the threshold and no step accepted
+            continue
         for p_edge in p_edges:
             model.load_state_dict(after_units.weights)
             final = prune_loop(model, data, after_units, "edge", p_edge, method, record)
             if best is None or U.weight_density(model, final.masks) < U.weight_density(model, best[0].masks):
                 best = (final, p_unit, p_edge)
-    state, p_unit, p_edge = best  # type: ignore[misc]
+    if best is None:
+        return _result(model, dense, None, None, steps, False, _unmet(acc, method), tic)
+    state, p_unit, p_edge = best
     return _result(model, state, p_unit, p_edge, steps, True, "", tic)
+
+
+def _unmet(acc: float, method: SculptConfig) -> str:
+    """Why nothing was kept: the dense net and every retrained unit-pruning step stayed below the threshold."""
+    return (
+        f"The dense network reached accuracy {acc:.4f} < threshold {method.threshold} after {method.epochs} "
+        f"epochs and no unit-pruning step reached it after retraining; nothing was pruned (the dense state is "
+        f"kept). Train longer (--epochs, --retrain-epochs), raise --lr or widths, or lower --threshold."
+    )
 
 
 def _result(
@@ -301,10 +342,21 @@ class SculptRun:
 
 
 def build(method: SculptConfig, data_dir: str | Path | None = None) -> tuple[nn.Module, LoadedDataset]:
-    """The task's truth table and a freshly initialised MLP of the given widths (seeded)."""
+    """The task's truth table and a freshly initialised MLP of the given widths (seeded, authors' init)."""
     data = load_dataset(DatasetSpec("boolean-modular", {"task": method.task, "outputs": method.outputs}), data_dir)
     seed_everything(method.seed)
-    return make_model("mlp", data.info, {"hidden": tuple(method.widths)}), data
+    model = make_model("mlp", data.info, {"hidden": tuple(method.widths)})
+    authors_init(model)
+    return model, data
+
+
+def authors_init(model: nn.Module) -> None:
+    """Kaiming-normal weights (std sqrt(2 / fan_in)) and zero biases, as the authors' `_initialize_weights`."""
+    with torch.no_grad():
+        for _, module in prunable(model).prunable_layers():
+            nn.init.kaiming_normal_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def run_sculpt(

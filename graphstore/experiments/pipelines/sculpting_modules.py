@@ -36,6 +36,31 @@ class SculptingModulesParams:
     )
     merge_in: float = field(default=0.9, metadata={"help": "Merge threshold Edges(i->j)/Edges(*->j)."})
     merge_out: float = field(default=0.9, metadata={"help": "Merge threshold Edges(i->j)/Edges(i->*)."})
+    protocol: str = field(
+        default="authors",
+        metadata={
+            "help": "authors: the authors' lr, batch size, epochs (dense and every retraining), P_u and P_e of "
+            "this task, size and seed where their scripts ran the trial (graphstore.pruning.sculpt_protocol); "
+            "fixed: the sculpting parameters as given.",
+            "choices": ("authors", "fixed"),
+        },
+    )
+
+
+def method_of(p: SculptingModulesParams) -> tuple[SculptConfig, str]:
+    """The cell's sculpting settings and where they come from ("authors" or "fixed")."""
+    from graphstore.nn.datasets.boolean_modular import boolean_task  # deferred: only when a cell runs
+    from graphstore.pruning.sculpt_protocol import authors_settings
+
+    method = replace(p.sculpt, widths=(p.width,) * p.depth)
+    task = "-".join(map(str, boolean_task(method.task, method.outputs).arch))
+    found = authors_settings(task, p.width, p.depth, method.seed) if p.protocol == "authors" else None
+    if found is None:
+        return method, "fixed"
+    method = replace(method, lr=found.lr, batch_size=found.batch_size, epochs=found.epochs)
+    return replace(
+        method, retrain_epochs=found.epochs, p_unit=found.p_unit, p_edge=found.p_edge, sweep=False
+    ), "authors"
 
 
 def trial_params(p: SculptingModulesParams) -> Any:
@@ -43,9 +68,8 @@ def trial_params(p: SculptingModulesParams) -> Any:
     from graphstore.analysis.modules import ModuleParams  # deferred: numpy/scipy, only when a cell runs
     from graphstore.jobs.sculpt_trials import SculptTrialParams  # deferred: torch, only when a cell runs
 
-    method = replace(p.sculpt, widths=(p.width,) * p.depth)
     detection = ModuleParams(merge_in=p.merge_in, merge_out=p.merge_out, clusterability=p.clusterability)
-    return SculptTrialParams(method=method, detection=detection)
+    return SculptTrialParams(method=method_of(p)[0], detection=detection)
 
 
 def run_cell(ctx: CellContext, p: SculptingModulesParams) -> None:
@@ -54,7 +78,7 @@ def run_cell(ctx: CellContext, p: SculptingModulesParams) -> None:
     ctx.link(trial.sculpt_run_id)
     if trial.modules_run_id is not None:
         ctx.link(trial.modules_run_id)
-    row = trial.row()
+    row = {**trial.row(), "protocol": method_of(p)[1]}
     ctx.record("success", **row)
     ctx.record("sizes", **row)
 
