@@ -11,8 +11,10 @@ from graphstore.extract.coactivation import (
     CoactivationParams,
     average_ranks,
     coactivation_graph,
+    rank_matrix,
     spearman,
     threshold_edges,
+    upper_pairs,
 )
 from graphstore.nn.datasets import load_dataset
 from graphstore.nn.models import make_model
@@ -54,6 +56,39 @@ def test_threshold_and_linear_rescale_by_hand():
     assert np.allclose(w, [0.0, 0.8, 0.5, 0.2])
     _, _, _, w2 = threshold_edges(rho, 0.5, "minmax")
     assert np.allclose(w2, [0.0, 1.0, 0.625, 0.25])
+
+
+@pytest.mark.parametrize("entries", [1, 7, 40, 1 << 24])
+def test_threshold_in_row_blocks_equals_the_whole_upper_triangle(entries):
+    """Row blocks of any size give the pairs of np.triu over the whole matrix, in the same row-major order."""
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-1, 1, size=(13, 13)).astype(np.float32)
+    rho = (a + a.T) / 2
+    i, j, r = upper_pairs(rho, 0.2, entries)
+    ei, ej = np.nonzero(np.triu(rho >= 0.2, k=1))
+    assert np.array_equal(i, ei) and np.array_equal(j, ej) and len(i) > 10
+    assert np.array_equal(r, rho[ei, ej].astype(np.float64))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 256])
+def test_rank_rows_equal_scipy_ranks_on_signed_tied_strided_input(chunk):
+    """The compiled key pass and tie scatter: negative values, -0.0 tied with 0.0, ties, a constant unit, a
+    non-contiguous (N, U) view, chunks that do not divide U; rows centred and of unit norm."""
+    rng = np.random.default_rng(6)
+    wide = rng.integers(-4, 5, size=(50, 14)).astype(np.float32)
+    wide[::3, 2] = -0.0
+    wide[:, 5] = 1.5
+    wide[:, 7] = rng.standard_normal(50)
+    x = wide[:, ::2]  # strided columns 0, 2, ..., 12
+    z, live = rank_matrix(x, chunk=chunk)
+    assert live.tolist() == [True, True, True, True, True, True, True]
+    z2, live2 = rank_matrix(wide, chunk=chunk)
+    assert live2.tolist() == [c != 5 for c in range(14)]
+    ref = ss.rankdata(x, axis=0).T
+    ref = ref - ref.mean(axis=1, keepdims=True)
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    assert np.allclose(z, ref, atol=1e-6)
+    assert np.allclose(z2[::2][:3], ref[:3], atol=1e-6)
 
 
 def test_graph_from_model_drops_dead_units_and_labels_outputs(tmp_path):
