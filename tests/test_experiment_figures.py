@@ -1,6 +1,8 @@
 """Figures as data: a toy experiment's declared figures drawn with mean +- std bands where n > 1 (none where n = 1),
 the paper's points overlaid, the claims' verdicts under the figure they concern, SVG and PNG files beside the
-Markdown (PNG not blank), and the shipped imp-topology at smoke scale whose report holds every declared figure.
+Markdown (PNG not blank), and each shipped experiment at smoke scale whose report holds every declared figure:
+imp-topology at its own smoke grid, the others at the smoke grid with `--set` overrides to tiny settings (one
+cell, an epoch or two, a hundred samples; about 35 s CPU for the four).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from PIL import Image
 import graphstore.report.experiment_figures as experiment_figures
 import tests.experiment_support  # noqa: F401  (registers toy-sum)
 from graphstore.experiments.claims import HOLDS, NOT_MEASURABLE
-from graphstore.experiments.definition import find_definition
+from graphstore.experiments.definition import definition_files, find_definition, shipped_dir
 from graphstore.experiments.runner import ExperimentParams, run_experiment
 from graphstore.experiments.show import experiment_report
 from graphstore.report.experiments import build_experiment_report
@@ -162,3 +164,46 @@ def test_imp_topology_smoke_report_holds_every_declared_figure_and_claim(tmp_pat
         assert f'<figure id="fig-{figure.id}">' in html, figure.id
         assert {f"{figure.id}.svg", f"{figure.id}.png"} <= names
     assert "timp-preserves-topology-smoke" in html and "not measurable at this scale" in html
+
+
+TINY = {  # the smoke grid shrunk by --set overrides: every table a declared figure draws still gets rows
+    "sculpting-modules": ("task=4-1-2-16", "seed=0", "width=16", "epochs=30", "retrain_epochs=10"),
+    "layer-pruning": (
+        "seed=0", "epochs=1", "data_opts=limit=200", "limit=100", "gammas=0.5,1.5", "aggregates=mean",
+        "compare_gamma=1.5",
+    ),
+    "latent-graphs": (
+        "seed=0", "dataset=digits", "data_opt=size=8", "model=mlp", "prune_layers=all", "epochs=2", "window=2", "k=4",
+        "limit=100", "noise_p=0,1", "rounds=1", "rates=0.2", "threads=1",
+    ),
+    "coactivation-hierarchy": (
+        "dataset=planted-tree", "seed=0", "epochs=2", "checkpoints=2", "sparsities=0.5", "prune_epochs=1", "runs=2",
+        "limit=0", "threads=1",
+    ),
+}  # fmt: skip
+
+
+def test_every_shipped_experiment_with_figures_is_checked() -> None:
+    shipped = {n for n, p in definition_files().items() if p.parent == shipped_dir()}
+    with_figures = {n for n in shipped if find_definition(n).figures}
+    assert with_figures <= {*TINY, "imp-topology"}, sorted(with_figures - {*TINY, "imp-topology"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shipped_smoke_report_holds_every_declared_figure(name: str, tmp_path: Path) -> None:
+    definition = find_definition(name)
+    context = context_at(tmp_path)
+    result = run_experiment(context, ExperimentParams(name=name, sets=TINY[name]))
+    assert not result.failed, [o.line() for o in result.outcomes]
+    (tmp_path / "out").mkdir()
+    written = write_report(build_experiment_report(context, result.run_id), tmp_path / "out", lambda k, i: None)
+    html, names = written.html.read_text(), {p.name for p in written.figures}
+    assert definition.figures
+    for figure in definition.figures:
+        assert f'<figure id="fig-{figure.id}">' in html, figure.id
+        assert {f"{figure.id}.svg", f"{figure.id}.png"} <= names
+        assert not_blank((written.markdown.parent / f"{written.markdown.stem}_files" / f"{figure.id}.png").read_bytes())
+    assert "not drawn:" not in html
+    if name == "coactivation-hierarchy":  # its rows carry class trees: their consensus and RF matrix per table
+        assert '<figure id="fig-training-1-rf-matrix">' in html and '<figure id="fig-pruning-1-consensus-tree">' in html

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,9 +54,9 @@ from graphstore.report.job import (
 )
 from graphstore.report.markdown import render_markdown
 from graphstore.report.newick import leaves_of, parse_newick
+from tests.chromium import chrome_driver
 
 REFERENCE = "((0,6,8),(1,7,4),(2,3,5,9));"
-INSTALL = "apt-get install -y chromium chromium-driver"
 INLINE = re.compile(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
 
 
@@ -294,27 +293,6 @@ def test_cli_report_graph_and_all(made: Made, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Index:" in result.stdout and (out / "all" / "index-all.html").is_file()
-
-
-def chrome_driver(screenshots: Path):  # noqa: ANN201 - selenium's WebDriver
-    """Headless Chromium through Debian's chromedriver; a missing browser fails the test with the install command."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    if browser is None or not Path(driver_path).exists():
-        pytest.fail(f"Chromium or chromedriver is missing; install them with: {INSTALL}")
-    try:
-        from selenium import webdriver  # deferred: selenium is a dev dependency, loaded only by this test
-        from selenium.webdriver.chrome.service import Service  # deferred: as above
-    except ImportError:
-        pytest.fail("selenium is not installed: run `make venv` (it is in pyproject's dev extra)")
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,2000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    screenshots.mkdir(parents=True, exist_ok=True)
-    return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
 def test_report_opens_in_a_real_browser(made: Made, tmp_path: Path) -> None:

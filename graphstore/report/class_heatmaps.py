@@ -12,6 +12,8 @@ A section registered in GRAPH_SECTIONS for every graph; a graph with none of the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from graphstore.graph import Graph
@@ -21,7 +23,17 @@ from graphstore.report.graphs import GRAPH_SECTIONS, Declared, GraphSection
 from graphstore.tracking import AnalysisRecord
 
 MAX_CLASSES = 100
-Matrix = tuple[list[str], np.ndarray, str, str]  # class names, values, what a cell is, number format
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Class names, the class x class values, what a cell is (caption), the colour bar's label, the cell format."""
+
+    names: list[str]
+    values: np.ndarray
+    what: str
+    unit: str
+    number_format: str = "{:.0f}"
 
 
 def knn_counts(graph: Graph) -> Matrix | None:
@@ -38,7 +50,7 @@ def knn_counts(graph: Graph) -> Matrix | None:
     counts = np.zeros((len(names), len(names)))
     np.add.at(counts, (a, b), 1)
     np.add.at(counts, (b[a != b], a[a != b]), 1)  # undirected: both directions, a self-class edge once
-    return [str(n) for n in names], counts, "kNN edges between the classes (count)", "{:.0f}"
+    return Matrix([str(n) for n in names], counts, "kNN edges between samples of the two classes", "edges (count)")
 
 
 def class_distances(graph: Graph) -> Matrix | None:
@@ -51,7 +63,8 @@ def class_distances(graph: Graph) -> Matrix | None:
     values = np.full((len(names), len(names)), np.nan)
     for a, b, d in zip(near.src, near.dst, near.props["distance"], strict=True):
         values[position[int(a)], position[int(b)]] = values[position[int(b)], position[int(a)]] = float(d)
-    return names, values, "class distance d (mean path length; blank = not near)", "{:.3g}"
+    what = "class distance d of the NEAR edges (blank: not among the class_k nearest)"
+    return Matrix(names, values, what, "d (mean kNN path length)", "{:.3g}")
 
 
 def shared_neurons(graph: Graph) -> Matrix | None:
@@ -75,7 +88,8 @@ def shared_neurons(graph: Graph) -> Matrix | None:
                     adjacent[b].add(a)
     values = np.array([[len(adjacent[i] & adjacent[j]) for j in output] for i in output], dtype=float)
     np.fill_diagonal(values, [len(adjacent[i]) for i in output])
-    return [str(names[i]) for i in output], values, "shared neurons (count; diagonal: the class's own)", "{:.0f}"
+    what = "neurons joined to both classes' output neurons (diagonal: to the class's own)"
+    return Matrix([str(names[i]) for i in output], values, what, "neurons (count)")
 
 
 def _class_by_class(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
@@ -85,14 +99,19 @@ def _class_by_class(report: Report, graph: Graph, analyses: list[AnalysisRecord]
     if found is None:
         report.omit(title, "needs labelled kNN samples, a class graph, or output neurons with class names.")
         return
-    names, values, what, number_format = found
-    if len(names) > MAX_CLASSES:
-        report.omit(title, f"{len(names)} classes are above the drawing limit ({MAX_CLASSES}).")
+    if len(found.names) > MAX_CLASSES:
+        report.omit(title, f"{len(found.names)} classes are above the drawing limit ({MAX_CLASSES}).")
         return
-    caption = f"Class x class: {what}"
-    report.section(title).add(
-        matrix_figure(f"{graph.graph_id}-class-class", caption, names, values, what, number_format=number_format)
+    caption = f"Class x class: {found.what}"
+    figure = matrix_figure(
+        f"{graph.graph_id}-class-class",
+        caption,
+        found.names,
+        found.values,
+        found.unit,
+        number_format=found.number_format,
     )
+    report.section(title).add(figure)
 
 
 GRAPH_SECTIONS.register(GraphSection("class-class", "Class x class", _class_by_class, 46, every_graph=True))

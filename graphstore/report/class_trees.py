@@ -118,5 +118,12 @@ def add_consensus(section: Section, name: str, trees: Trees, what: str) -> None:
 def rf_figure(name: str, caption: str, trees: Trees, matrix: np.ndarray) -> Figure:
     """The RF matrix as a heatmap with the values written in the cells."""
     return matrix_figure(
-        name, caption, trees.labels, matrix, "normalised RF (0 = same tree)", axis_label="tree", number_format="{:.2f}"
+        name,
+        caption,
+        trees.labels,
+        matrix,
+        "normalised RF",
+        axis_label="tree",
+        number_format="{:.2f}",
+        limits=(0.0, 1.0),  # 0 = the same tree, 1 = no split shared
     )

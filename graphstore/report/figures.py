@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -241,26 +242,27 @@ def matrix_figure(
     *,
     axis_label: str = "class",
     number_format: str = "{:.0f}",
+    limits: tuple[float, float] | None = None,
 ) -> Figure:
-    """A square matrix as a viridis heatmap with the labels on both axes and, up to 20 x 20, each value written in
-    its cell (white on dark cells, black on light); NaN cells stay blank."""
+    """A square matrix as a viridis heatmap (colour scale `limits`, else the finite values' range) with the labels
+    on both axes and, up to 20 x 20, each value written in its cell (white on dark, black on light); NaN is blank."""
     count = len(labels)
     side = min(11.0, max(3.6, 0.42 * count + 2.0))
     fig, ax = new_figure(side + 1.2, side)
     finite = values[np.isfinite(values)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    image = ax.imshow(values, cmap="viridis", vmin=low, vmax=high if high > low else low + 1)
+    low, high = limits or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
+    high = high if high > low else low + 1
+    image = ax.imshow(values, cmap="viridis", vmin=low, vmax=high)
     ax.set_xticks(range(count), list(labels), rotation=90, fontsize=7)
     ax.set_yticks(range(count), list(labels), fontsize=7)
     ax.grid(False)
     if count <= 20:
-        middle = (low + high) / 2
         for (i, j), value in np.ndenumerate(values):
             if np.isfinite(value):
-                ink = "white" if value < middle else "black"  # viridis is dark at the low end
-                ax.text(j, i, number_format.format(value), ha="center", va="center", fontsize=6, color=ink)
+                ink = "white" if value < (low + high) / 2 else "black"  # viridis is dark at the low end
+                ax.text(j, i, number_format.format(value), ha="center", va="center", fontsize=7, color=ink)
     fig.colorbar(image, ax=ax, label=value_label, shrink=0.8)
-    label_axes(ax, caption, axis_label, axis_label)
+    label_axes(ax, textwrap.fill(caption, 8 * int(side)), axis_label, axis_label)
     return Figure(name, caption, to_svg(fig))
 
 
