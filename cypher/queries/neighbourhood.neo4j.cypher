@@ -3,7 +3,7 @@
 // param: key int               the node's key (its uid is graph_id:key)
 // param: limit int[1..1000000] = 50    how many neighbours
 MATCH (n:GraphNode {uid: $graph_id + ':' + toString($key)})-[r]-(m)
-RETURN m.uid AS neighbour, [l IN labels(m) WHERE l <> 'GraphNode'][0] AS label, type(r) AS relationship,
+RETURN m.uid AS neighbour, [l IN labels(m) WHERE l <> 'GraphNode' AND NOT l =~ '(Class|Layer)[0-9]+'][0] AS label, type(r) AS relationship,
        CASE WHEN startNode(r) = n THEN 'out' ELSE 'in' END AS direction
 ORDER BY direction DESC, neighbour
 LIMIT $limit
