@@ -62,20 +62,33 @@ def status(ctx: typer.Context) -> None:
     with open_store(resolved.settings) as store:
         infos = store.list_graphs()
         uri, dialect = store.uri, store.dialect
+        drops = store.pending_drops()
     incomplete = [i.graph_id for i in infos if i.status != "complete"]
     console.print(f"store: {uri} ({dialect}, {address_origin(resolved, 'graph_store')}) - reachable")
     listed = f": {', '.join(incomplete)}" if incomplete else ""
     console.print(f"graphs: {len(infos)} ({len(incomplete)} incomplete{listed})")
+    if drops["drops"]:
+        console.print(
+            f"dropped graphs still being deleted in the server's background: {drops['drops']} "
+            f"({drops['nodes']:,} nodes left)"
+        )
 
 
 @app.command("drop-graph")
 def drop_graph(ctx: typer.Context, graph_id: str = typer.Argument(..., help="The graph to delete.")) -> None:
     """Delete one graph (complete or incomplete) from the store.
 
+    On Neo4j with APOC the graph is gone at once and its records are deleted in the server's background.
+
     Example: graphstore store drop-graph demo-weights
     """
-    drop_graph_everywhere(settings_of(ctx), graph_id)
+    pending = drop_graph_everywhere(settings_of(ctx), graph_id)
     console.print(f"Dropped {graph_id} (store and tracking record).")
+    if pending["drops"]:
+        console.print(
+            "Its nodes and relationships are deleted in the server's background; "
+            "`graphstore store status` shows what is left."
+        )
 
 
 def render_import(done: StoreImportResult, _cli: dict[str, Any]) -> None:

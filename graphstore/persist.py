@@ -91,8 +91,9 @@ def write_tracked(
     return report
 
 
-def drop_graph(where: Settings | Connections, graph_id: str) -> None:
-    """Delete a graph from the store and its record (with analyses) from the tracking DB."""
+def drop_graph(where: Settings | Connections, graph_id: str) -> dict[str, int]:
+    """Delete a graph from the store and its record (with analyses) from the tracking DB; returns the store's
+    background drops still deleting records (Neo4j with APOC retires a graph at once and deletes it later)."""
     with connected(where) as conn:
         tracking, store = conn.tracking, conn.store
         in_store = store.graph_info(graph_id) is not None
@@ -108,3 +109,4 @@ def drop_graph(where: Settings | Connections, graph_id: str) -> None:
             raise store.not_found(graph_id)
         if not in_store:
             raise GraphNotFound(f"Graph {graph_id} was not in {store.uri}; removed its tracking record only.")
+        return store.pending_drops()

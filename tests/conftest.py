@@ -30,6 +30,7 @@ def make_neo4j(batch_size: int = 20_000) -> GraphStore:
 
     params = neo4j_params()
     store = Neo4jStore(params.uri, params.user, params.password, batch_size=batch_size)
+    store.wait_for_drops()  # a background drop still running would race the wipe
     store.execute("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
     return store
 

@@ -73,9 +73,14 @@ class Session:
         with borrowed_store(self.connections) as store:
             return store.read_graph(graph_id)
 
-    def drop(self, graph_id: str) -> None:
-        """Delete a graph from the store and its record (with its analyses) from the tracking DB."""
+    def drop(self, graph_id: str, wait: bool = False) -> None:
+        """Delete a graph from the store and its record (with its analyses) from the tracking DB. On Neo4j with
+        APOC the graph is gone at once and its records are deleted in the server's background; wait=True blocks
+        until every background drop is done."""
         drop_graph(self.connections, graph_id)
+        if wait:
+            with borrowed_store(self.connections) as store:
+                store.wait_for_drops()
 
     def query(self, name: str, **params: Any) -> pandas.DataFrame | list[dict[str, Any]]:
         """Run a named query (`graphstore query --list`): a DataFrame when pandas is installed, else row dicts."""

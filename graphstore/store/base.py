@@ -425,6 +425,14 @@ class GraphStore(ABC):
             raise self.not_found(graph_id)
         self._remove_graph(graph_id)
 
+    def pending_drops(self) -> dict[str, int]:
+        """Drops whose records are still being deleted in the background (a store that drops in the call: none)."""
+        return {"drops": 0, "nodes": 0}
+
+    def wait_for_drops(self, timeout: float = 600.0) -> float:
+        """Block until background drops are done; seconds waited (none here)."""
+        return 0.0
+
     def _remove_graph(self, graph_id: str) -> None:
         """Mark the graph incomplete, then delete it: a delete that fails part-way never leaves it 'complete'."""
         self._set_graph_fields(

@@ -20,6 +20,7 @@ drop and replace against the write": at most 0.75 of one writer's time on a rand
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,12 +36,15 @@ from neo4j import exceptions as ex
 from graphstore.errors import ConfigError, GraphNotFound
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from graphstore.masking import mask_secret, mask_url
+from graphstore.store import neo4j_drop
 from graphstore.store.base import (
     CREATE_GRAPH_NODE,
     Batch,
     GraphInfo,
     GraphStore,
+    ProgressCallback,
     QueryResult,
+    WriteReport,
     WriteState,
     covered_ranges,
     graph_node_params,
@@ -108,6 +112,7 @@ class Neo4jStore(GraphStore):
         batch_size: int = 20_000,
         use_plugin: bool = True,
         writers: int = 2,
+        background_drops: bool = True,
     ) -> None:
         super().__init__(batch_size)
         self.writers = max(1, int(writers))
@@ -140,6 +145,12 @@ class Neo4jStore(GraphStore):
         self.init_schema()
         self.writer: Writer = PluginWriter() if use_plugin and self._has_plugin() else CypherWriter()
         self.write_path = self.writer.name  # "plugin" or "cypher": what tables and benches show
+        # drops retire a graph at once and delete its records in the server's background (store/neo4j_drop.py)
+        self.background_drops = background_drops and neo4j_drop.available(self)
+        self._deferred_drops: list[str] | None = None  # a replace's tombstones, deleted once its write is done
+        if self.background_drops:
+            with contextlib.suppress(neo4j.exceptions.Neo4jError):  # a read-only user still reads
+                neo4j_drop.resume(self)
 
     def close(self) -> None:
         self._driver.close()
@@ -256,8 +267,39 @@ class Neo4jStore(GraphStore):
             [("MATCH (g:Graph {graph_id: $graph_id}) SET g += $fields", {"graph_id": graph_id, "fields": fields})]
         )
 
+    def write_graph(
+        self, graph: Graph, *, replace: bool = False, resume: bool = False, on_progress: ProgressCallback | None = None
+    ) -> WriteReport:
+        """As the base class; a --replace deletes the old graph's records after the write, not beside it."""
+        self._deferred_drops = []
+        try:
+            return super().write_graph(graph, replace=replace, resume=resume, on_progress=on_progress)
+        finally:
+            tombs, self._deferred_drops = self._deferred_drops, None
+            for tomb in tombs:
+                neo4j_drop.submit(self, tomb)
+
+    def pending_drops(self) -> dict[str, int]:
+        """Background drops still deleting records: how many, and the nodes they have left."""
+        return neo4j_drop.status_fields(self) if self.background_drops else {"drops": 0, "nodes": 0}
+
+    def wait_for_drops(self, timeout: float = 600.0) -> float:
+        """Block until the background drops are done (seconds waited)."""
+        return neo4j_drop.wait(self, timeout) if self.background_drops else 0.0
+
     def _delete_graph(self, graph_id: str) -> None:
         self._node_ids = {k: v for k, v in self._node_ids.items() if k[0] != graph_id}
+        if self.background_drops:
+            tomb = neo4j_drop.retire(self, graph_id)
+            if self._deferred_drops is not None:
+                self._deferred_drops.append(tomb)
+            else:
+                neo4j_drop.submit(self, tomb)
+            return
+        self._delete_now(graph_id)
+
+    def _delete_now(self, graph_id: str) -> None:
+        """Delete the graph's records in this call: two lanes (halves) when writers > 1, then one writer."""
         if self.writers > 1:
             self._delete_in_halves(graph_id)
         self.execute(  # with halves: what they left (nothing, unless their lanes gave up on deadlocks)
