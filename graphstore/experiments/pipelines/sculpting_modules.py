@@ -40,8 +40,8 @@ class SculptingModulesParams:
         default="authors",
         metadata={
             "help": "authors: the authors' lr, batch size, epochs (dense and every retraining), P_u and P_e of "
-            "this task, size and seed where their scripts ran the trial (graphstore.pruning.sculpt_protocol); "
-            "fixed: the sculpting parameters as given.",
+            "this task, size and seed where their scripts ran the trial (graphstore.pruning.sculpt_protocol; "
+            "with sweep, every P_u x P_e and the sparsest kept); fixed: the sculpting parameters as given.",
             "choices": ("authors", "fixed"),
         },
     )
@@ -58,9 +58,7 @@ def method_of(p: SculptingModulesParams) -> tuple[SculptConfig, str]:
     if found is None:
         return method, "fixed"
     method = replace(method, lr=found.lr, batch_size=found.batch_size, epochs=found.epochs)
-    return replace(
-        method, retrain_epochs=found.epochs, p_unit=found.p_unit, p_edge=found.p_edge, sweep=False
-    ), "authors"
+    return replace(method, retrain_epochs=found.epochs, p_unit=found.p_unit, p_edge=found.p_edge), "authors"
 
 
 def trial_params(p: SculptingModulesParams) -> Any:
