@@ -48,12 +48,28 @@ def test_short_grid_end_to_end(tmp_path: Path) -> None:
     assert row["met"] == 1.0 and row["acc"] == 1.0 and 0 < row["density"] < 0.2 and row["ground_truth"] == [1, 2]
     assert row["arch"][0] == 4 and row["arch"][-1] == 16 and len(row["arch"]) == 4  # two hidden layers
     assert row["success"] in (0.0, 1.0) and bool(row["success"]) == (row["reason"] == "")
+    assert row["protocol"] == "fixed"  # the authors ran no width-16 trial: the grid's own settings apply
     report = experiment_report(context, result.run_id)
     compared = {c.paper.where["task"]: c for c in report.comparisons if c.paper.column == "success"}
     assert compared["4-1-2-16"].ours is not None and compared["4-1-2-16"].ours.n == 1
     assert compared["4-1-2-16"].ours.mean == row["success"] and compared["4-1-2-16"].paper.value == 0.9722
     assert compared["6-3-3-3"].ours is None  # not in the short grid
     assert seconds < 90, seconds
+
+
+def test_authors_protocol_takes_each_trials_settings_from_their_scripts() -> None:
+    from graphstore.experiments.pipelines.sculpting_modules import SculptingModulesParams, method_of
+    from graphstore.pruning.params import SculptConfig
+
+    cell = SculptingModulesParams(width=24, depth=2, sculpt=SculptConfig(task="reused", outputs=16, seed=0))
+    method, source = method_of(cell)  # the slides' example: lr 0.1, batch 8, 40 epochs, P_u 70, P_e 2.5
+    assert source == "authors" and method.widths == (24, 24) and (method.lr, method.batch_size) == (0.1, 8)
+    assert (method.epochs, method.retrain_epochs, method.p_unit, method.p_edge) == (40, 40, 70.0, 2.5)
+    seed5, _ = method_of(SculptingModulesParams(width=36, depth=3, sculpt=SculptConfig(task="6-3-3-3", seed=5)))
+    assert (seed5.lr, seed5.batch_size, seed5.epochs, seed5.p_unit, seed5.p_edge) == (0.05, 32, 15, 70.0, 2.0)
+    fixed = SculptingModulesParams(width=24, depth=2, sculpt=SculptConfig(task="4-2-4", lr=0.3), protocol="fixed")
+    assert method_of(fixed)[1] == "fixed" and method_of(fixed)[0].lr == 0.3
+    assert method_of(SculptingModulesParams(width=24, depth=2, sculpt=SculptConfig(task="8-2-1-2-4")))[1] == "fixed"
 
 
 def trial(task: str, success: bool) -> SculptTrial:
