@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageStat
 
 import tests.experiment_support  # noqa: F401  (registers toy-sum)
 from graphstore.experiments.runner import ExperimentParams, run_experiment
+from graphstore.graph import Graph
 from graphstore.jobs.analyze import analysis_job, analysis_params
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.train import ModelChoice, TrainParams, run_train
@@ -32,7 +34,6 @@ from graphstore.report.job import AllReportsParams, BatchResult, Written, run_al
 from tests.chromium import chrome_driver
 from tests.experiment_support import context_at
 from tests.test_experiment_figures import TOY
-from tests.test_report_class_views import clustered_coactivation
 from tests.test_report_drawings import knn_graph
 
 WIDTH = 1280
@@ -54,22 +55,44 @@ class Made:
         return next(w for w in self.batch.written if w.kind == kind and w.id == ident)
 
 
+CLASSES = ["shirt", "T-shirt", "sneaker", "ankle boot", "bag", "dress"]
+REFERENCE = "((shirt,T-shirt),(sneaker,'ankle boot'),(bag,dress));"
+
+
+def noisy_coactivation() -> Graph:
+    """30 hidden neurons and 6 output neurons in three planted pairs of classes; within a pair's group an edge has
+    probability 0.6, across groups 0.3 (seeded): noisy enough that Louvain's runs give several class trees."""
+    rng = np.random.default_rng(1)
+    hidden = 30
+    n = hidden + len(CLASSES)
+    group = np.concatenate([np.arange(hidden) % 3, np.repeat([0, 1, 2], 2)])
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    src, dst = zip(*[(i, j) for i, j in pairs if rng.random() < (0.6 if group[i] == group[j] else 0.3)], strict=True)
+    graph = Graph("tiny-noisy", "coactivation")
+    names = np.array([None] * hidden + CLASSES, dtype=object)
+    layer = np.repeat([0, 1], [hidden, len(CLASSES)])
+    index = np.concatenate([np.arange(hidden), np.arange(len(CLASSES))])
+    graph.add_nodes("Neuron", np.arange(n), class_name=names, layer_index=layer, index=index)
+    graph.add_edges("COACTIVATES", "Neuron", "Neuron", src, dst, directed=False, w=np.ones(len(src)))
+    return graph
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
-    """Two mlp-on-digits runs (lr 0.01, 0.05), a kNN graph and a co-activation graph stored with Louvain and a
-    4-run hierarchy analysis (which stores its community hierarchy), the toy experiment; all reports written."""
+    """Two mlp-on-digits runs (lr 0.01, 0.05), a kNN graph and a co-activation graph stored with Louvain and an
+    8-run hierarchy analysis (which stores its community hierarchy), the toy experiment; all reports written."""
     root = tmp_path_factory.mktemp("screens")
     context = context_at(root)
     runs = []
     for lr in (0.01, 0.05):
         params = TrainParams(ModelChoice(model="mlp", dataset="digits"), f"screens-{lr}", TrainConfig(epochs=3, lr=lr))
         runs.append(int(run_train(context, params).run_id))
-    coactivation = clustered_coactivation()
+    coactivation = noisy_coactivation()
     for graph in (knn_graph(per_class=20), coactivation):
         save_graph(context.settings, graph)
     for name, method in (
         ("louvain", {"weight": "w"}),
-        ("hierarchy", {"method": "louvain-levels", "runs": 4, "workers": 1, "reference": "((a,b),(c,d));"}),
+        ("hierarchy", {"method": "louvain-levels", "runs": 8, "workers": 1, "reference": REFERENCE}),
     ):
         analysis_job(name).run(context, analysis_params(name, coactivation.graph_id, engine="client", **method))
     definition = root / "toy-figures.toml"
@@ -127,14 +150,22 @@ def check(
     spreads = look(driver, page, {f"fig-{e}" for e in expected}, tmp_path)
     blank = {ident: round(s, 2) for ident, s in spreads.items() if s < MIN_SPREAD}
     assert not blank, f"blank figures in {page.name}: {blank}"
-    docs = os.environ.get("GRAPHSTORE_SCREENSHOT_DIR")
-    if docs:
-        if docs_at:
-            driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", f"fig-{docs_at}")
-            driver.execute_script("window.scrollBy(0, -60)")
-        image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
-        image.quantize(colors=128).save(Path(docs) / f"report-{docs_name}.png", optimize=True)
+    docs_shot(driver, docs_name, docs_at)
     return spreads
+
+
+def docs_shot(driver: Any, name: str, at: str = "") -> None:
+    """With GRAPHSTORE_SCREENSHOT_DIR set, the window (scrolled to figure `at`, else the top) as a palette PNG."""
+    docs = os.environ.get("GRAPHSTORE_SCREENSHOT_DIR")
+    if not docs:
+        return
+    if at:
+        driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", f"fig-{at}")
+        driver.execute_script("window.scrollBy(0, -60)")
+    else:
+        driver.execute_script("window.scrollTo(0, 0)")
+    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    image.quantize(colors=128).save(Path(docs) / f"report-{name}.png", optimize=True)
 
 
 def test_the_checks_catch_a_page_wider_than_the_screen_and_a_blank_figure(driver: Any, tmp_path: Path) -> None:
@@ -165,11 +196,15 @@ def test_compare_report_on_screen(made: Made, driver: Any, tmp_path: Path) -> No
 
 
 def test_graph_reports_on_screen(made: Made, driver: Any, tmp_path: Path) -> None:
-    name = "tiny-clustered"
+    name = "tiny-noisy"
     drawn = {"node-link", "class-class", "class-tree", "consensus-tree", "rf-matrix", "louvain-sizes", "degrees"}
     check(driver, made.page("graph", name).html, {f"{name}-{d}" for d in drawn}, tmp_path, "graph", f"{name}-node-link")
+    docs_shot(driver, "class-class", f"{name}-class-class")
+    docs_shot(driver, "consensus", f"{name}-consensus-tree")
+    docs_shot(driver, "rf-matrix", f"{name}-rf-matrix")
     hierarchy = f"{name}-hierarchy"
-    check(driver, made.page("graph", hierarchy).html, {f"{hierarchy}-hierarchy-tree"}, tmp_path, "hierarchy")
+    tree = f"{hierarchy}-hierarchy-tree"
+    check(driver, made.page("graph", hierarchy).html, {tree}, tmp_path, "hierarchy", tree)
     knn = {"tiny-knn-knn-embedding", "tiny-knn-class-class", "tiny-knn-k-occurrence"}
     check(driver, made.page("graph", "tiny-knn").html, knn, tmp_path, "knn", "tiny-knn-knn-embedding")
 

@@ -109,7 +109,7 @@ def draw(spec: FigureSpec, summary: Summary, papers: Sequence[PaperComparison]) 
     for facet_label, (facet, by_label) in facets.items():
         series = list(by_label.values())
         marks = _paper_points(spec, facet, series, papers)
-        panels.append(Panel(facet_label or spec.caption, [_band(s, spec.kind) for s in series], marks))
+        panels.append(Panel(facet_label, [_band(s, spec.kind) for s in series], marks))  # the caption is the title
     return experiment_figure(
         spec.id,
         spec.caption,

@@ -344,6 +344,8 @@ def _line_panel(ax: Axes, panel: Panel) -> None:
             high = [m + s for m, s in zip(ms, ss, strict=True)]
             ax.fill_between(xs, low, high, color=colour(i), alpha=0.2, linewidth=0)
             ax.errorbar(xs, ms, yerr=ss, fmt="none", ecolor=colour(i), capsize=2, linewidth=0.8)
+    if all(isinstance(x, int | np.integer) for band in panel.bands for x in band.x):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # seeds, epochs, rounds: no 0.25 ticks
 
 
 def _bar_panel(ax: Axes, panel: Panel) -> list[str]:

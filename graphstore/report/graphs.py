@@ -27,7 +27,7 @@ from graphstore.registry import Registry
 from graphstore.report.class_trees import Trees, add_consensus
 from graphstore.report.document import Code, Link, Report, Section, Table, Text
 from graphstore.report.figures import bar_chart, heatmaps, histogram, network_figure, tree_figure
-from graphstore.report.runs import flatten
+from graphstore.report.runs import article, flatten
 from graphstore.tracking import AnalysisRecord, GraphRecord, Tracking
 
 NAME_PROPS = ("layer", "index", "class_name", "name", "label", "prediction", "idx", "i", "j")
@@ -96,7 +96,8 @@ def build_graph_report(tracking: Tracking, record: GraphRecord, graph: Graph | N
         "graph",
         record.graph_id,
         f"Graph {record.graph_id}",
-        f"A {record.kind} graph, {record.status}: {record.node_count} nodes, {record.edge_count} edges.",
+        f"{article(record.kind)} {record.kind} graph, {record.status}: "
+        f"{record.node_count} nodes, {record.edge_count} edges.",
         group=record.kind,
     )
     analyses = tracking.list_analyses(record.graph_id)

@@ -63,6 +63,11 @@ def build_run_report(tracking: Tracking, run: RunRecord) -> Report:
     return report
 
 
+def article(word: str) -> str:
+    """'An' before a word starting with a vowel letter (an experiment-cell run), else 'A'."""
+    return "An" if word[:1].lower() in "aeiou" else "A"
+
+
 def run_summary(run: RunRecord, curves: Curves) -> str:
     """One line: the kind, status and, where logged, the final test accuracy and sparsity."""
     finals = [
@@ -70,7 +75,7 @@ def run_summary(run: RunRecord, curves: Curves) -> str:
         for key, label in (("test/acc", "test accuracy"), ("sparsity", "sparsity"))
         if (values := curves.get(key))
     ]
-    return f"A {run.kind} run, {run.status}" + (f"; {', '.join(finals)}." if finals else ".")
+    return f"{article(run.kind)} {run.kind} run, {run.status}" + (f"; {', '.join(finals)}." if finals else ".")
 
 
 def _overview(report: Report, tracking: Tracking, run: RunRecord) -> None:
