@@ -2,14 +2,15 @@
 
 A masked MLP is trained on a Boolean task's full truth table. Unit phase: score every live hidden unit by
 s_u = mean over the table of |a_u(x)| * |dL(x)/da_u(x)| (post-ReLU), rank globally over hidden layers, prune
-the lowest up to the target, retrain from the current weights (fresh optimiser), accept if accuracy >=
-threshold; on rejection roll back and halve the step (in units, down to one); stop when a one-unit step fails.
-Edge phase: the same loop on |w| over all weight matrices (biases are not ranked), step in weights. Targets are
-cumulative: target = pruned so far + step, where the first step is P percent of the dense count (so
-accepted targets follow P * i percent until a rejection halves the step). A sweep over (P_u, P_e) keeps the
-sparsest accepted network. As in the authors' code, the dense network need not meet the threshold: the first
-retrained pruning step must (when none does, the run ends with a message and nothing pruned). Biases of units
-left without incoming weights are masked, and the MLP starts from the authors' init (Kaiming normal, zero bias).
+the lowest up to the target (and any tied with the last), retrain from the current weights (fresh optimiser),
+accept if accuracy >= threshold; on rejection roll back and halve the step (in units, down to one); stop when a
+one-unit step fails. Edge phase (after one more retraining of the unit-pruned net, as the authors): the same
+loop on |w| over all weight matrices (biases are not ranked), step in weights. Targets are cumulative: target =
+pruned so far + step, where the first step is P percent of the dense count (so accepted targets follow P * i
+percent until a rejection halves the step). A sweep over (P_u, P_e) keeps the sparsest accepted network. As in
+the authors' code, the dense network need not meet the threshold: the first retrained pruning step must (when
+none does, the run ends with a message and nothing pruned). Biases of units left without incoming weights are
+masked, and the MLP starts from the authors' init (Kaiming normal, zero bias).
 
     result = sculpt(model, data, SculptConfig(task="input-separable"))
     run = run_sculpt(data_dir, tracking_url, SculptConfig(task="input-separable", widths=(24, 24)))
@@ -135,12 +136,18 @@ def dead_biases(model: nn.Module, masks: Tensors) -> Tensors:
 
 
 def prune_units(model: nn.Module, data: LoadedDataset, masks: Tensors, count: int) -> Tensors:
-    """Masks with `count` more units removed: the lowest scores among live units, ranked over all layers."""
+    """Masks with `count` more units removed: the lowest scores among live units, ranked over all layers.
+
+    Live units tied with the last one removed go too (the authors prune every score <= the percentile, so
+    units that are never active, score 0, all go at once).
+    """
     scores, alive = unit_scores(model, data), U.kept_units(model, masks)
     names = list(scores)
     flat = torch.cat([scores[n].masked_fill(~alive[n], float("inf")) for n in names])
     keep_flat = torch.cat([alive[n] for n in names])
-    keep_flat[torch.argsort(flat, stable=True)[:count]] = False
+    order = torch.argsort(flat, stable=True)
+    keep_flat[order[:count]] = False
+    keep_flat[flat <= flat[order[count - 1]]] = False
     keep = dict(zip(names, torch.split(keep_flat, [len(scores[n]) for n in names]), strict=True))
     return dead_biases(model, U.combine(masks, U.unit_masks(model, keep)))
 
@@ -290,6 +297,7 @@ def _sculpt(
         after_units = prune_loop(model, data, dense, "unit", p_unit, method, record)
         if after_units.acc < method.threshold:  # a dense net below the threshold and no step accepted
             continue
+        after_units = retrained(model, data, after_units, method)
         for p_edge in p_edges:
             model.load_state_dict(after_units.weights)
             final = prune_loop(model, data, after_units, "edge", p_edge, method, record)
@@ -299,6 +307,14 @@ def _sculpt(
         return _result(model, dense, None, None, steps, False, _unmet(acc, method), tic)
     state, p_unit, p_edge = best
     return _result(model, state, p_unit, p_edge, steps, True, "", tic)
+
+
+def retrained(model: nn.Module, data: LoadedDataset, state: State, method: SculptConfig) -> State:
+    """The unit-pruned state retrained once more before edge pruning (the authors' run/prune.py edge branch),
+    kept if it still meets the threshold."""
+    model.load_state_dict(state.weights)
+    acc = retrain(model, data, state.masks, method.train_config(method.retrain_epochs))
+    return State(copy.deepcopy(model.state_dict()), state.masks, acc) if acc >= method.threshold else state
 
 
 def _unmet(acc: float, method: SculptConfig) -> str:
