@@ -133,3 +133,23 @@ def test_exact_in_float32_only_for_small_integers():
 def test_overflowing_magnitudes_refused():
     with pytest.raises(NonFiniteInput, match="overflow"):
         l1_topk(np.full((4, 32), 1e37, np.float32), 2)
+
+
+def test_far_offset_data_equals_brute_force_without_fallback(monkeypatch):
+    """2 sum max - sum a - sum b cancels the rows' sums: centring the columns first keeps the rounding bound at the
+    data's spread, so rows 10^4 away from the origin are still proven exact without the float64 scan."""
+    from graphstore.extract import l1_topk as kernel
+
+    rng = np.random.default_rng(9)
+    x = (1e4 + rng.standard_normal((300, 64)) * [0.5]).astype(np.float32)
+    flagged: list[int] = []
+    check = kernel.uncertain_rows
+    monkeypatch.setattr(kernel, "uncertain_rows", lambda *a: flagged.append(len(check(*a))) or check(*a))
+    assert_same(x, 8, block=32)
+    assert flagged == [0]
+
+
+def test_negative_and_mixed_sign_floats_equal_brute_force():
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((211, 40)) * rng.uniform(0.1, 30, 40)).astype(np.float32) - 5
+    assert_same(x, 9, block=16, threads=2)
