@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphstore.tracking import db, open_tracking
+from graphstore.errors import TrackingError
+from graphstore.tracking import db, listing, open_tracking
 from graphstore.tracking.listing import SHIPPED_HEAD, RunFilter, list_runs_sqlite, sqlite_path
 
 CLI = (sys.executable, "-m", "graphstore.cli.main")
@@ -206,3 +207,33 @@ def test_a_config_file_others_can_write_is_still_refused(tracked, tmp_path: Path
     assert done.returncode == 2, done.stderr
     assert "Error:" in done.stderr and "Hint:" in done.stderr and "Traceback" not in done.stderr
     assert "mlp_digits" not in done.stdout
+
+
+def test_a_file_that_is_no_database_is_refused_with_a_hint(tmp_path: Path) -> None:
+    """Found here: a garbage tracking.db ended `runs list` (and every tracked command) in "Unexpected error"."""
+    path = tmp_path / "tracking.db"
+    garbage = bytes(range(256)) * 20
+    path.write_bytes(garbage)
+    url = f"sqlite:///{path}"
+    for done in (_runs_list(url, tmp_path), _runs_list(url[:-3] + "%2Edb", tmp_path)):  # the fast and the ORM path
+        assert done.returncode == 2, done.stderr
+        assert "Error: Cannot use the tracking database" in done.stderr and "file is not a database" in done.stderr
+        assert "Hint: The file is not a SQLite database" in done.stderr and "Traceback" not in done.stderr
+    assert path.read_bytes() == garbage
+
+
+def test_a_locked_file_is_refused_once_in_the_orm_paths_words(tracked, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock still held after the busy timeout is the ORM path's error, not a second wait on the ORM path."""
+    url, _ = tracked
+    monkeypatch.setattr(listing, "BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(str(sqlite_path(url)))
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(TrackingError) as info:
+            list_runs_sqlite(url, RunFilter())
+    finally:
+        holder.rollback()
+        holder.close()
+    expected = db.unreachable(url, sqlite3.OperationalError("database is locked"))
+    assert (str(info.value), info.value.hint) == (str(expected), expected.hint)
+    assert list_runs_sqlite(url, RunFilter()) is not None

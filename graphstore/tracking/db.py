@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from graphstore import __version__
-from graphstore.config import mask_text, mask_url
+from graphstore.config import mask_url
 from graphstore.errors import ConfigError, TrackingError
+from graphstore.tracking.failures import NOT_A_DATABASE_HINT, SQLITE_HINT, cannot_use, is_not_a_database
 from graphstore.tracking.models import Analysis, Graph, Run
 
 try:
@@ -118,19 +119,24 @@ def make_engine(url: str) -> Engine:
 
 def unreachable(url: str, exc: BaseException) -> TrackingError:
     """A TrackingError for a connection failure, with the masked URL and how to get a server."""
-    reason = mask_text(" ".join(str(getattr(exc, "orig", None) or exc).split()))
-    hint = "Check the SQLite file's directory and permissions." if is_sqlite(url) else SERVER_HINT
-    return TrackingError(f"Cannot use the tracking database at {mask_url(url)}: {reason}", hint)
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    return cannot_use(url, reason, SQLITE_HINT if is_sqlite(url) else SERVER_HINT)
 
 
 @contextlib.contextmanager
 def connect(engine: Engine, url: str, *, begin: bool = False) -> Iterator[Connection]:
-    """A connection (in a transaction when begin=True) whose connection failures become TrackingError."""
+    """A connection (in a transaction when begin=True) whose connection failures, and a SQLite file that is no
+    database, become TrackingError."""
     try:
         with engine.begin() if begin else engine.connect() as conn:
             yield conn
     except OperationalError as exc:
         raise unreachable(url, exc) from None  # the masked reason is in the message; the driver's is not masked
+    except DatabaseError as exc:
+        reason = str(exc.orig)
+        if not (is_sqlite(url) and is_not_a_database(reason)):
+            raise
+        raise cannot_use(url, reason, NOT_A_DATABASE_HINT) from None
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

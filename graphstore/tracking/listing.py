@@ -3,9 +3,10 @@
 `graphstore runs list` only reads, so for a SQLite file already at the shipped schema revision it opens the file
 read-only (`mode=ro`) and runs the same SELECTs the repository's `list_runs` / `final_metrics` build, converting
 values exactly as the ORM types do (UTCDateTime, JSON, NULL metric -> NaN). Anything else - PostgreSQL, a URL form
-this module does not parse, a missing file, another revision, any sqlite3 error - answers None and the caller takes
-the ORM path, which creates, migrates or refuses the database as before. tests/test_runs_read_path.py holds both
-paths to the same rows.
+this module does not parse, a missing file, another revision, any other sqlite3 error - answers None and the caller
+takes the ORM path, which creates, migrates or refuses the database as before. A file still locked after the busy
+timeout, or one that is no database, is refused here in the ORM path's words (so a lock is not waited for twice).
+tests/test_runs_read_path.py holds both paths to the same rows.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from graphstore.tracking.failures import NOT_A_DATABASE_HINT, SQLITE_HINT, cannot_use, is_not_a_database
 from graphstore.tracking.records import RunRecord
 
 SHIPPED_HEAD = "0003"  # graphstore.tracking.db.SHIPPED_HEAD; tests/test_runs_read_path.py checks they agree
 PREFIX = "sqlite:///"
+BUSY_TIMEOUT_S = 30.0  # as the ORM path's engine (graphstore.tracking.db.make_engine)
 RUN_FIELDS = (
     "id",
     "kind",
@@ -72,7 +75,7 @@ def list_runs_sqlite(url: str, runs: RunFilter) -> tuple[list[RunRecord], FinalM
     if path is None or not path.is_file():
         return None
     try:
-        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30)
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     except sqlite3.Error:
         return None
     try:
@@ -81,10 +84,21 @@ def list_runs_sqlite(url: str, runs: RunFilter) -> tuple[list[RunRecord], FinalM
             return None
         records = [_run_record(row) for row in connection.execute(*_runs_query(runs))]
         return records, _final_metrics(connection, [r.id for r in records])
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        raise_refusal(url, exc)
         return None
     finally:
         connection.close()
+
+
+def raise_refusal(url: str, exc: sqlite3.Error) -> None:
+    """Raise the ORM path's TrackingError for a file still locked after the busy timeout or not a database at all;
+    return for any other error (the ORM path then answers)."""
+    reason = " ".join(str(exc).split())
+    if isinstance(exc, sqlite3.OperationalError) and "database is locked" in reason:
+        raise cannot_use(url, reason, SQLITE_HINT) from None
+    if is_not_a_database(reason):
+        raise cannot_use(url, reason, NOT_A_DATABASE_HINT) from None
 
 
 def _heads(connection: sqlite3.Connection) -> tuple[str, ...]:
