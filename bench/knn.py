@@ -59,6 +59,34 @@ def cpu_model() -> tuple[int, float, int, str]:
     return cores, mhz / 1000, lanes, why
 
 
+def tile_rate(dim: int, rows: int = 16, reps: int = 20000) -> float:
+    """Abs-diff-adds per CPU second of the kernel's 4 x 4 register tile alone, one thread, on `rows` L1-resident
+    rows (no candidate lists, no L2 traffic): what the kernel's inner loop can do on this machine at best."""
+    import time
+
+    from numba import njit
+
+    from graphstore.extract.l1_topk import TILE, _tile
+
+    @njit
+    def sweep(x: np.ndarray, sums: np.ndarray, out: np.ndarray, reps: int) -> None:
+        for _ in range(reps):
+            for i in range(0, x.shape[0], TILE):
+                for j in range(0, x.shape[0], TILE):
+                    _tile(x, sums, i, j, out, i, j, np.float32(2.0))
+
+    x = latents(rows, dim)
+    sums = x.sum(axis=1, dtype=np.float64).astype(np.float32)
+    out = np.empty((rows, rows), np.float32)
+    sweep(x, sums, out, 1)
+    best = 0.0
+    for _ in range(3):
+        cpu = time.process_time()
+        sweep(x, sums, out, reps)
+        best = max(best, reps * rows * rows * dim / (time.process_time() - cpu))
+    return best
+
+
 def main() -> None:
     import faiss
     from sklearn.neighbors import NearestNeighbors
@@ -72,38 +100,54 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--anchor-n", type=int, default=2000, help="queries scikit-learn answers (scaled to N)")
     parser.add_argument("--large", type=int, default=50000)
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds of ours and the anchors")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds): checks the bench still runs")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.dim, args.anchor_n, args.large = 600, 32, 200, 800
+        args.n, args.dim, args.anchor_n, args.large, args.reps = 600, 32, 200, 800, 2
     before = load()
     n, dim, k = args.n, args.dim, args.k
     print(machine(), f"load {os.getloadavg()[0]:.2f}")
     x = latents(n, dim)
 
     _, warm, _ = timed2(lambda: knn_search(x[:64], 4, "l1"))  # loads (or compiles) the numba kernel
-    (dist, nbr), ours, ours_cpu = timed2(lambda: knn_search(x, k, "l1"))
-    print(
-        f"ours: {ours:.2f} s wall, {ours_cpu:.2f} s CPU (first call in the process, kernel load: {warm:.2f} s), "
-        f"load {os.getloadavg()[0]:.2f}"
-    )
 
     def flat_l1() -> tuple[np.ndarray, np.ndarray]:
         index = faiss.IndexFlat(dim, faiss.METRIC_L1)
         index.add(x)
         return index.search(x, k + 1)
 
-    (_, fidx), fai, fai_cpu = timed2(flat_l1)
-    print(f"faiss IndexFlat L1: {fai:.2f} s wall, {fai_cpu:.2f} s CPU, load {os.getloadavg()[0]:.2f}")
-
     q = min(args.anchor_n, n)
     model = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="manhattan").fit(x)
-    (_, ref), skl, skl_cpu = timed2(lambda: model.kneighbors(x[:q]))
     scale = n / q
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.reps):  # interleaved: every method sees the same spread of a shared machine's load
+        for name, fn in (
+            ("ours", lambda: knn_search(x, k, "l1")),
+            ("faiss", flat_l1),
+            ("sklearn", lambda: model.kneighbors(x[:q])),
+        ):
+            result, wall, cpu = timed2(fn)
+            runs.setdefault(f"{name}_wall", []).append(wall)
+            runs.setdefault(f"{name}_cpu", []).append(cpu)
+            runs.setdefault("load", []).append(load())
+            if name == "ours":
+                dist, nbr = result
+            elif name == "faiss":
+                fidx = result[1]
+            else:
+                ref = result[1]
+    med = {key: float(np.median(values)) for key, values in runs.items() if key != "load"}
+    ours, ours_cpu, fai, fai_cpu = med["ours_wall"], med["ours_cpu"], med["faiss_wall"], med["faiss_cpu"]
+    skl, skl_cpu = med["sklearn_wall"], med["sklearn_cpu"]
     print(
-        f"scikit-learn brute manhattan: {skl:.2f} s wall, {skl_cpu:.2f} s CPU for {q} queries -> "
-        f"{skl * scale:.2f} s wall, {skl_cpu * scale:.2f} s CPU scaled to {n}, load {os.getloadavg()[0]:.2f}"
+        f"medians of {args.reps} interleaved rounds (load {runs['load']}): ours {ours:.2f} s wall, {ours_cpu:.2f} s "
+        f"CPU (first call in the process, kernel load: {warm:.2f} s); faiss IndexFlat L1 {fai:.2f} s wall, "
+        f"{fai_cpu:.2f} s CPU; scikit-learn brute manhattan {skl:.2f} s wall, {skl_cpu:.2f} s CPU for {q} queries "
+        f"-> {skl * scale:.2f} s wall, {skl_cpu * scale:.2f} s CPU scaled to {n}"
     )
+    tile = tile_rate(dim)
+    print(f"the kernel's register tile alone, L1-resident rows, one thread: {tile / 1e9:.1f} G abs-diff-adds/s")
 
     cores, ghz, lanes, why = cpu_model()
     rate = cores * lanes * ghz * 1e9
@@ -140,15 +184,20 @@ def main() -> None:
             "same_work_s": round(floor, 4),
             "all_pairs_s": round(all_floor, 4),
             "model": f"{cores} cores x {lanes} float32 lanes [{why}] x {ghz:.3f} GHz, one abs-diff-add per lane-cycle",
+            "tile_g_per_s_one_thread": round(tile / 1e9, 2),
+            "model_g_per_s_one_core": round(rate / cores / 1e9, 2),
+            "tile_bound_cpu_s": round(work / tile, 4),
         },
         {
             "ours_over_same_work_floor_wall": round(ours / floor, 3),
             "ours_over_same_work_floor_cpu": round(ours_cpu / (floor * cores), 3),
             "ours_over_all_pairs_floor_wall": round(ours / all_floor, 3),
+            "ours_over_tile_bound_cpu": round(ours_cpu / (work / tile), 3),
             **ratios(ours, {"faiss": fai, "sklearn_scaled": skl * scale}),
         },
         before,
-        size={"n": n, "dim": dim, "k": k, "sklearn_queries": q},
+        size={"n": n, "dim": dim, "k": k, "sklearn_queries": q, "reps": args.reps},
+        runs={key: [round(v, 3) for v in values] for key, values in runs.items()},
         same_neighbours={"faiss": float(np.mean(fidx[:, 1:] == nbr)), "sklearn": float(np.mean(ref[:, 1:] == nbr[:q]))},
         quick=args.quick,
     )

