@@ -20,6 +20,7 @@ from graphstore.extract.multilayer import (
     entropy_delta,
     extract_multilayer,
     multilayer_graph,
+    multilayer_of,
     node_weights,
 )
 from graphstore.extract.registry import KindDoesNotApply, get_kind
@@ -63,6 +64,27 @@ def test_worked_example_of_001() -> None:
     per_layer = [delta[np.array(EXAMPLE_LAYERS) == n] for n in names]
     sel = select_layers(names, per_layer, 1.5, "mean")
     assert sel.kept == ["conv1", "conv2"] and sel.removed == ["conv3"] and round(sel.threshold, 2) == 1.06
+
+
+def test_delta_of_all_negative_class_degrees_is_defined_as_in_001() -> None:
+    """001 eq. 5 takes log(d^h / d^tot): only a negative ratio (mixed signs) has no log. Hand-checked: degrees
+    (-2, -3, -5) give p = (0.2, 0.3, 0.5) and delta = 0.2 ln 5 + 0.3 ln(10/3) + 0.5 ln 2 = 1.0297; (2, -2, 4) (a
+    mixed node of 001's example) and (1, -1, 0) (zero total) give 0; (0, -4, -4) gives ln 2."""
+    deg = torch.tensor([[-2.0, 2.0, 1.0, 0.0, -2.0], [-3.0, -2.0, -1.0, -4.0, -3.0], [-5.0, 4.0, 0.0, -4.0, -5.0]])
+    delta = entropy_delta(deg).numpy()
+    hand = 0.2 * np.log(5) + 0.3 * np.log(10 / 3) + 0.5 * np.log(2)
+    assert abs(hand - 1.0297) < 1e-4
+    np.testing.assert_allclose(delta, [hand, 0.0, 0.0, np.log(2), hand], rtol=1e-12)
+
+
+def test_class_maps_of_a_limited_class_sorted_split_cover_every_class() -> None:
+    """mnist-5k's training split is stored class by class; `limit` takes a seeded sample, not its first images
+    (which were classes 0 and 1 only: ln 2 was then the largest delta)."""
+    data = load_dataset("mnist-5k")
+    assert set(data.tensors("train")[1][:300].tolist()) <= {0, 1}  # the split's own order
+    ml, maps = multilayer_of(make_model("small-cnn", data.info), data, MultilayerParams(limit=300, arcs=False))
+    assert int(maps.counts.sum()) == 300 and (maps.counts > 10).all()
+    assert max(float(d.max()) for d in ml.delta) > np.log(9)
 
 
 def test_delta_matches_scipy_entropy_and_zero_rules() -> None:

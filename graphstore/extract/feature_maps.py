@@ -181,13 +181,14 @@ def _sum_hook(acc: list[torch.Tensor], k: int, labels: list[torch.Tensor], reduc
 def loader_batches(
     data: LoadedDataset, split: str, batch_size: int, device: str, limit: int = 0
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of a LoadedDataset split on `device`, stopping after `limit` samples (0 = all)."""
+    """Batches of a LoadedDataset split on `device`; with a `limit`, a seeded uniform sample of that many
+    (a split stored class by class, as mnist-5k's, would otherwise give its first one or two classes only)."""
     if split not in data.splits:
         raise GraphstoreError(
             f"The dataset {data.info.name} has no {split!r} split.", f"Use one of: {', '.join(data.splits)}."
         )
     seen = 0
-    for xb, yb in data.loader(split, batch_size=batch_size, device=device):
+    for xb, yb in data.loader(split, batch_size=batch_size, device=device, shuffle=limit > 0, seed=0):
         if limit and seen + len(yb) > limit:
             xb, yb = xb[: limit - seen], yb[: limit - seen]
         if len(yb):

@@ -12,8 +12,9 @@ Because all out-arcs of a node share one weight, the weighted degrees are box-fi
 arcs: out-degree = weight x (number of targets), in-degree of a node = the sum of the weights of the nodes of
 the previous layer whose windows cover it (block-sum over the pool, then a box sum). delta(v) =
 -sum_h p_h ln p_h with p_h = d_h(v) / sum_h d_h(v), d = in + out degree. A node with a negative degree in some
-class ("the log has no meaning for negative numbers", 001 section 4.1) or a zero total degree gets delta 0 and
-still counts in the mean. Arcs are materialised only to store the graph (classes x positions x kh*kw of them).
+class while another is positive (then some p_h < 0: "the log has no meaning for negative numbers", 001 section 4.1)
+or a zero total degree gets delta 0 and still counts in the mean; all class degrees negative give p_h >= 0 and a
+defined delta. Arcs are materialised only to store the graph (classes x positions x kh*kw of them).
 """
 
 from __future__ import annotations
@@ -219,10 +220,14 @@ def class_degrees(weights: list[torch.Tensor], layers: list[ConvGeometry]) -> li
 
 
 def entropy_delta(degrees: torch.Tensor) -> torch.Tensor:
-    """delta over dim 0 (classes); 0 where some class degree is negative or the total is not positive."""
+    """delta over dim 0 (classes); 0 where some p_h = d_h / total is negative (mixed signs) or the total is 0.
+
+    001 takes log(d_h / d_tot), which "has no meaning for negative numbers": class degrees all negative give
+    p_h >= 0 and a defined entropy; only mixed signs (or a zero total) make a node contribute nothing.
+    """
     d = degrees.double()
     total = d.sum(0)
-    valid = (d >= 0).all(0) & (total > 0)
+    valid = ((d >= 0).all(0) | (d <= 0).all(0)) & (total != 0)
     p = d / torch.where(valid, total, torch.ones_like(total))
     terms = torch.where(p > 0, -p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p))
     return torch.where(valid, terms.sum(0), torch.zeros_like(total))
