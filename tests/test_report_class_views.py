@@ -7,6 +7,8 @@ graphs and trees; each figure is checked to land in the rendered report by its e
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,17 +20,23 @@ import graphstore.report.class_heatmaps as class_heatmaps
 import graphstore.report.class_trees as class_trees
 from graphstore.analysis.hierarchy import HierarchyParams, hierarchy_client
 from graphstore.analysis.trees import robinson_foulds
+from graphstore.errors import GraphNotFound
 from graphstore.experiments.runner import ExperimentParams, run_experiment
 from graphstore.extract.files import write_parquet
 from graphstore.graph import Graph
+from graphstore.report.class_heatmaps import class_distances, knn_counts, shared_neurons
 from graphstore.report.class_trees import by_leaves, consensus, rf_matrix, splits
 from graphstore.report.document import Code, Figure, Report
 from graphstore.report.experiments import build_experiment_report
 from graphstore.report.graphs import build_graph_report
 from graphstore.report.hierarchy_tree import hierarchy_clade, to_newick
 from graphstore.report.html import render_html
+from graphstore.store.base import GraphStore
+from graphstore.store.neo4j_store import Neo4jStore
 from graphstore.tracking import GraphRecord, open_tracking
+from tests.conftest import make_embedded
 from tests.experiment_support import context_at
+from tests.servers import neo4j_params
 from tests.test_report_drawings import knn_graph, neuron_graph, report_of, section
 
 TREES = ["((a,b),(c,d),e);", "((a,b),c,(d,e));", "((a,b,c),(d,e));"]
@@ -82,10 +90,16 @@ def test_knn_class_heatmap_counts_edges_between_classes(tmp_path: Path, monkeypa
     assert section(report, "Class x class").omitted is None and name in figure_ids(report)
 
 
-def test_class_graph_heatmap_holds_the_near_distances(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def class_graph() -> Graph:
+    """Three classes; NEAR edges cat-dog (d = 1.5) and dog-ship (d = 2.25)."""
     graph = Graph("tiny-class-graph", "class-graph")
     graph.add_nodes("Class", np.arange(3), label=np.arange(3), name=np.array(["cat", "dog", "ship"], dtype=object))
     graph.add_edges("NEAR", "Class", "Class", [0, 1], [1, 2], directed=False, distance=np.array([1.5, 2.25]))
+    return graph
+
+
+def test_class_graph_heatmap_holds_the_near_distances(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = class_graph()
     calls = capture(monkeypatch, class_heatmaps)
     report = report_of(graph, tmp_path)
     ((name, labels, values, _),) = calls
@@ -201,3 +215,48 @@ def test_experiment_report_draws_the_consensus_of_its_cells_trees(tmp_path: Path
     assert {"runs-1-consensus-tree", "runs-1-rf-matrix"} <= set(figure_ids(report))
     assert any(isinstance(b, Code) and b.caption.startswith("Consensus") for b in drawn.blocks)
     assert any("4 trees on the same classes" in getattr(b, "text", "") for b in drawn.blocks)
+
+
+def open_store(backend: str, tmp_path: Path) -> GraphStore:
+    """The embedded store in tmp_path, or the shared test Neo4j server (never wiped: the graphs here have their own
+    ids and are dropped after)."""
+    if backend == "embedded":
+        return make_embedded(tmp_path)
+    params = neo4j_params()
+    return Neo4jStore(params.uri, params.user, params.password)
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_class_views_are_the_same_read_back_from_the_store(backend: str, tmp_path: Path) -> None:
+    """What the sections draw is computed from the graph the store gives back: class names, levels, classes, PARENT
+    and missing class names (hidden neurons) must survive each backend's round trip unchanged."""
+    tag = uuid.uuid4().hex[:8]
+    coactivation = clustered_coactivation()
+    hierarchy = hierarchy_client(coactivation, HierarchyParams(method="louvain-levels", runs=1, workers=1)).graphs[0]
+    made = [coactivation, knn_graph(per_class=10), class_graph(), hierarchy]
+    for graph in made:
+        graph.graph_id = f"{graph.graph_id}-{tag}"
+    store = open_store(backend, tmp_path)
+    try:
+        for graph in made:
+            store.write_graph(graph)
+        back = {g.graph_id: store.read_graph(g.graph_id) for g in made}
+        for graph, view in zip(made[:3], (shared_neurons, knn_counts, class_distances), strict=True):
+            ours, theirs = view(graph), view(back[graph.graph_id])
+            assert ours is not None and theirs is not None
+            assert theirs.names == ours.names
+            np.testing.assert_array_equal(theirs.values, ours.values)
+        assert tree_of(back[hierarchy.graph_id]) == tree_of(hierarchy) == "((a,b),(c,d))"
+    finally:
+        for graph in made:
+            with contextlib.suppress(GraphNotFound):
+                store.drop_graph(graph.graph_id)
+        store.close()
+
+
+def tree_of(graph: Graph) -> str:
+    """The hierarchy graph's tree as Newick."""
+    table, parent = graph.nodes["Community"], graph.edges["PARENT"]
+    links = dict(zip(parent.src.tolist(), parent.dst.tolist(), strict=True))
+    classes = [c if isinstance(c, str) else "" for c in table.props["classes"]]
+    return to_newick(hierarchy_clade(table.keys, np.asarray(table.props["level"]), classes, links))
