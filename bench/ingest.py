@@ -14,9 +14,9 @@ Neo4j (needs GRAPHSTORE_TEST_NEO4J_URI, `eval "$(graphstore services env)"`):
   the graph (the first write after a server start runs while the JIT compiles and G1 sizes the heap: 1.3-1.8x
   slower; --warmup 0 measures that);
 - anchor: one auto-commit CREATE per relationship on a --sample of the edges;
-- drop vs write: the written graph dropped by one writer (the drop before issue 19), then --pairs rounds of a
-  write, a --replace over it (its delete phase timed apart) and a drop, with the store's own drop (halves in two
-  lanes when writers > 1); each line gives the load average.
+- drop vs write: the written graph dropped in the call (what a server without APOC does), then --pairs rounds of
+  a write, a --replace over it (its drop phase timed apart) and a drop, each followed by the wait for the server's
+  background delete (graphstore.store.neo4j_drop); each line gives the load average.
 """
 
 from __future__ import annotations
@@ -193,7 +193,8 @@ def per_row_rate(store, graph: Graph, sample: int) -> float:
 
 
 def replace_timed(store, graph: Graph) -> tuple[float, float]:
-    """Seconds of one `write_graph(replace=True)` over the stored graph, and of its delete phase alone."""
+    """Seconds of one `write_graph(replace=True)` over the stored graph, and of its delete phase alone (with
+    background drops: retiring the old graph; its records are deleted after the write)."""
     delete, marks = store._delete_graph, {}
 
     def timed_delete(graph_id: str) -> None:
@@ -209,24 +210,44 @@ def replace_timed(store, graph: Graph) -> tuple[float, float]:
     return time.perf_counter() - start, marks["deleted"] - start
 
 
-def drop_vs_write(store, graph: Graph, write_s: float, pairs: int) -> None:
-    """Drop, replace and write side by side: the graph just written is dropped the way it was before issue 19 (one
-    writer); then `pairs` times a write is followed by a --replace (its delete phase timed apart) and a drop, with
-    the store's writers. Ends with the graph dropped."""
-    writers, store.writers = store.writers, 1
-    (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
-    store.writers = writers
-    print(f"neo4j drop, one writer: {drop_s:.1f} s (the write before it {write_s:.1f} s: {drop_s / write_s:.2f})")
-    how = "halves in 2 lanes" if store.writers > 1 else "one writer"
+def drop_vs_write(store, graph: Graph, write_s: float, pairs: int) -> dict[str, float]:
+    """Drop, replace and write side by side. The graph just written is first dropped synchronously (what a server
+    without APOC does: halves in two lanes when writers > 1); then `pairs` times: a write, a --replace over it
+    (its drop phase timed apart, the old graph's background delete waited for after it), and a drop (the call,
+    then its background delete). Ends with the graph dropped; returns the last pair's figures."""
+    background, store.background_drops = store.background_drops, False
+    (_, sync_s) = timed(lambda: store.drop_graph(graph.graph_id))
+    store.background_drops = background
+    print(
+        f"neo4j drop in the call (no APOC): {sync_s:.1f} s (the write before it {write_s:.1f} s: "
+        f"{sync_s / write_s:.2f})"
+    )
+    out: dict[str, float] = {"sync_drop_s": sync_s, "sync_drop_over_write": sync_s / write_s}
+    how = "retire + background delete" if store.background_drops else "in the call"
     for pair in range(1, pairs + 1):
         write_s = write_timed(store, graph)["total_s"]
         replace_s, replace_drop_s = replace_timed(store, graph)
+        (_, replace_bg_s) = timed(lambda: store.wait_for_drops(3600))
         (_, drop_s) = timed(lambda: store.drop_graph(graph.graph_id))
+        (_, drop_bg_s) = timed(lambda: store.wait_for_drops(3600))
         print(
             f"neo4j pair {pair} (drop: {how}; load {os.getloadavg()[0]:.1f}): write {write_s:.1f} s; replace "
-            f"{replace_s:.1f} s, of which its drop {replace_drop_s:.1f} s; drop {drop_s:.1f} s; "
-            f"drop / write {drop_s / write_s:.2f}, replace's drop / write {replace_drop_s / write_s:.2f}"
+            f"{replace_s:.1f} s, of which its drop {replace_drop_s:.1f} s, then {replace_bg_s:.1f} s of background "
+            f"delete; drop {drop_s:.1f} s, then {drop_bg_s:.1f} s of background delete; drop / write "
+            f"{drop_s / write_s:.2f}, replace / write {replace_s / write_s:.2f}, replace's drop / write "
+            f"{replace_drop_s / write_s:.2f}"
         )
+        out |= {
+            "write_s": write_s,
+            "replace_s": replace_s,
+            "replace_drop_s": replace_drop_s,
+            "replace_background_s": replace_bg_s,
+            "drop_s": drop_s,
+            "drop_background_s": drop_bg_s,
+            "drop_over_write": drop_s / write_s,
+            "replace_over_write": replace_s / write_s,
+        }
+    return out
 
 
 def server_files(run_dir: str | None) -> tuple[Path, Path] | None:
@@ -314,7 +335,7 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
             f"(edges {ours['edge_s']:.1f} s, {m / ours['edge_s']:,.0f} rel/s; "
             f"{m / ours['total_s']:,.0f} rel/s over the whole write), RSS +{ours['rss_increase_mib']:.0f} MiB"
         )
-        drop_vs_write(store, graph, ours["total_s"], args.pairs)
+        drops = drop_vs_write(store, graph, ours["total_s"], args.pairs)
         row_rate = None if args.skip_anchor else per_row_rate(store, graph, args.sample)
     if row_rate is not None:
         print(f"neo4j per-row CREATE (anchor, {args.sample:,}-edge sample): {row_rate:,.0f} rel/s")
@@ -343,6 +364,16 @@ def neo4j_part(graph: Graph, m: int, args: argparse.Namespace) -> None:
         size={"nodes": len(graph.nodes["Neuron"]), "edges": m, "batch_size": args.batch_size},
         importer="measured" if limit is not None else "not measured (no --run-dir)",
         quick=args.quick,
+    )
+    record(
+        "ingest.neo4j_drop",
+        {k: round(v, 3) for k, v in drops.items() if not k.endswith("_over_write")},
+        {"write_s": round(drops.get("write_s", ours["total_s"]), 3)},
+        None,
+        {k: round(v, 3) for k, v in drops.items() if k.endswith("_over_write")},
+        before,
+        size={"nodes": len(graph.nodes["Neuron"]), "edges": m},
+        pairs=args.pairs,
     )
 
 

@@ -45,6 +45,11 @@ def _counts(store: Neo4jStore, graph_id: str) -> tuple[int, int]:
     return int(nodes), int(rels)
 
 
+def _retired(store: Neo4jStore, graph_id: str) -> int:
+    query = "MATCH (n:RetiredGraphNode {graph_id: $g}) WHERE NOT n:GraphNode RETURN count(n)"
+    return int(store.read(query, {"g": graph_id}).rows[0][0])
+
+
 def _tombstones(store: Neo4jStore, tomb: str) -> int:
     return int(store.read("MATCH (x:GraphTombstone {graph_id: $t}) RETURN count(x)", {"t": tomb}).rows[0][0])
 
@@ -74,7 +79,7 @@ def test_drop_retires_at_once_and_the_background_deletes_exactly_the_graph(monke
         (tomb,) = tombs
         assert tomb.startswith(neo4j_drop.TOMB_PREFIX)
         store.wait_for_drops(timeout=120)
-        assert _counts(store, tomb) == (0, 0) and _tombstones(store, tomb) == 0
+        assert _retired(store, gone.graph_id) == 0 and _tombstones(store, tomb) == 0
         assert store.pending_drops() == {"drops": 0, "nodes": 0}
         _assert_kept(store, kept)
         store.write_graph(gone)  # the id is free again at once
@@ -94,17 +99,17 @@ def test_replace_writes_the_new_graph_first_and_deletes_the_old_one_after(monkey
         for graph in (first, kept):
             store.write_graph(graph, replace=True)
 
-        def submit(s: Neo4jStore, tomb: str) -> None:
-            info = s.graph_info("bg-replace")
+        def submit(s: Neo4jStore, tomb: str, graph_id: str) -> None:
+            info = s.graph_info(graph_id)
             submitted.append(info.status if info else None)
-            real_submit(s, tomb)
+            real_submit(s, tomb, graph_id)
 
         monkeypatch.setattr(neo4j_drop, "submit", submit)
         store.write_graph(second, replace=True)
         assert submitted == [COMPLETE]  # the old graph's delete began once the new one was written
         store.wait_for_drops(timeout=120)
         assert _counts(store, "bg-replace") == (second.node_count, second.edge_count)
-        assert _triples(store.read_graph("bg-replace")) == _triples(second)
+        assert _triples(store.read_graph("bg-replace")) == _triples(second) and _retired(store, "bg-replace") == 0
         _assert_kept(store, kept)
         for graph_id in ("bg-replace", kept.graph_id):
             store.drop_graph(graph_id)
@@ -112,25 +117,23 @@ def test_replace_writes_the_new_graph_first_and_deletes_the_old_one_after(monkey
 
 
 @pytest.mark.neo4j
-def test_a_drop_stopped_mid_rename_keeps_the_graph_listed_and_the_next_drop_finishes_it():
-    """What an interrupted rename leaves (some nodes moved under the tombstone id, the record marked) is finished
-    by dropping again with the same tombstone, and nothing is orphaned."""
+def test_a_drop_stopped_while_retiring_keeps_the_graph_listed_and_the_next_drop_finishes_it():
+    """What an interrupted retire leaves (some nodes retired, the record marked) is finished by dropping again,
+    and nothing is orphaned."""
     with _store() as store:
         gone, kept = _graph("bg-stopped", 70, 500, 6), _graph("bg-stopped-kept", 30, 200, 7)
         for graph in (gone, kept):
             store.write_graph(graph, replace=True)
-        tomb = f"{neo4j_drop.TOMB_PREFIX}{'5' * 32}"
-        store.execute(neo4j_drop.CLAIM_TOMB, {"g": gone.graph_id, "t": tomb})
         store.execute(
-            "MATCH (n:GraphNode {graph_id: $g}) WITH n LIMIT 25 SET n.graph_id = $t, n.uid = $t + ':' + n.uid",
-            {"g": gone.graph_id, "t": tomb},
+            "MATCH (n:GraphNode {graph_id: $g}) WITH n LIMIT 25 REMOVE n:$(labels(n)) SET n:RetiredGraphNode",
+            {"g": gone.graph_id},
         )
         store._set_graph_fields(gone.graph_id, {"status": INCOMPLETE, "error": "being dropped"})
         assert store.graph_info(gone.graph_id).status == INCOMPLETE
         store.drop_graph(gone.graph_id)
         assert store.graph_info(gone.graph_id) is None and _counts(store, gone.graph_id) == (0, 0)
         store.wait_for_drops(timeout=120)
-        assert _counts(store, tomb) == (0, 0) and _tombstones(store, tomb) == 0
+        assert _retired(store, gone.graph_id) == 0 and store.pending_drops()["drops"] == 0
         _assert_kept(store, kept)
         store.drop_graph(kept.graph_id)
         store.wait_for_drops(timeout=120)
@@ -145,10 +148,11 @@ def test_a_tombstone_whose_job_was_lost_is_resumed_by_the_next_store_opened():
         for graph in (gone, kept):
             store.write_graph(graph, replace=True)
         tomb = neo4j_drop.retire(store, gone.graph_id)  # no submit: the job is lost
-        assert _tombstones(store, tomb) == 1 and _counts(store, tomb)[0] == 60
+        assert _tombstones(store, tomb) == 1 and _retired(store, gone.graph_id) == 60
+        assert _counts(store, gone.graph_id) == (0, 0) and store.graph_info(gone.graph_id) is None
     with _store() as reopened:
         reopened.wait_for_drops(timeout=120)
-        assert _counts(reopened, tomb) == (0, 0) and _tombstones(reopened, tomb) == 0
+        assert _retired(reopened, gone.graph_id) == 0 and _tombstones(reopened, tomb) == 0
         _assert_kept(reopened, kept)
         reopened.drop_graph(kept.graph_id)
         reopened.wait_for_drops(timeout=120)
@@ -174,4 +178,21 @@ def test_tombstone_ids_are_never_user_graph_ids_and_only_they_reach_the_job_stat
         check_graph_id(tomb)
     assert neo4j_drop.TOMB_PATTERN.fullmatch(tomb)
     with pytest.raises(ValueError, match="not a tombstone id"):
-        neo4j_drop.submit(None, "x'}) DETACH DELETE n //")  # type: ignore[arg-type]
+        neo4j_drop.submit(None, "x'}) DETACH DELETE n //", "g")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        neo4j_drop.submit(None, tomb, "g'}) DETACH DELETE n //")  # type: ignore[arg-type]
+
+
+@pytest.mark.neo4j
+def test_a_user_label_named_like_the_retired_one_is_never_taken_for_it():
+    """A replace whose new graph has a label spelled like the retired one keeps every new node."""
+    with _store() as store:
+        store.write_graph(_graph("bg-label", 20, 50, 12), replace=True)
+        graph = Graph("bg-label", "weights")
+        graph.add_nodes("RetiredGraphNode", np.arange(5), layer=np.zeros(5, dtype=np.int64))
+        store.write_graph(graph, replace=True)  # the old graph's delete starts after this write
+        store.wait_for_drops(timeout=120)
+        assert store.read_graph("bg-label").nodes["RetiredGraphNode"].keys.tolist() == list(range(5))
+        assert _counts(store, "bg-label") == (5, 0)
+        store.drop_graph("bg-label")
+        store.wait_for_drops(timeout=120)

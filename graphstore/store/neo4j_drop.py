@@ -2,12 +2,14 @@
 
 Deleting a relationship costs the server about what creating it costs (bench/RESULTS.md, "Neo4j drop and replace"),
 so a synchronous drop of a large graph takes about as long as its write. A retired graph is invisible at once: its
-nodes move to a tombstone id that no user graph can have (`~dropping~<hex>`, refused by names.check_graph_id), its
-:Graph record goes, and a :GraphTombstone node records the id. APOC's `apoc.periodic.submit` then deletes the nodes
-and relationships on the server in batches and removes the tombstone last. A replace defers that delete until its
+nodes trade their labels for :RetiredGraphNode (no index or constraint of a graph label sees them any more), its :Graph
+record goes, and a :GraphTombstone node (id `~dropping~<hex>`, which no user graph can have) records the drop.
+APOC's `apoc.periodic.submit` then deletes the nodes and relationships on the server in batches and removes the
+tombstone last. A replace defers that delete until its
 write is done, so the two do not share the cores. A tombstone whose job is gone (server restarted, client killed
 between the steps) is submitted again the next time a store opens. No other graph is touched: every statement is
-scoped by the tombstone id.
+scoped by the graph id and the :RetiredGraphNode label
+(a live node always has :GraphNode, so a user label of that name is never taken for a retired one).
 """
 
 from __future__ import annotations
@@ -17,36 +19,41 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from graphstore.names import check_graph_id
+
 if TYPE_CHECKING:
     from graphstore.store.neo4j_store import Neo4jStore
 
 TOMB_PREFIX = "~dropping~"
 JOB_PREFIX = "graphstore-drop-"
-RENAME_BATCH = 10_000  # nodes per rename transaction
+RETIRE_BATCH = 10_000  # nodes per retiring transaction
 DELETE_NODES = 500  # nodes per background delete transaction (about 10k relationships on a weight graph)
 PROCEDURES = ("apoc.periodic.submit", "apoc.periodic.iterate", "apoc.periodic.list")
 
-CLAIM_TOMB = (  # the graph's record keeps its tombstone id, so a drop that stopped part-way continues with it
-    "MATCH (g:Graph {graph_id: $g}) SET g.tomb = coalesce(g.tomb, $t) RETURN g.tomb AS t"
-)
-RENAME = (
-    "MATCH (n:GraphNode {graph_id: $g}) CALL (n) { SET n.graph_id = $t, n.uid = $t + ':' + n.uid } "
+# A retired node keeps its properties (graph_id included) but loses every label, so no index or uniqueness
+# constraint of the graph's labels sees it any more, and gets :RetiredGraphNode: a new graph of the same id is
+# written beside it. Swapping labels costs the server less than renaming the uid and graph_id properties
+# (bench/RESULTS.md, "Neo4j drop and replace").
+RETIRE_NODES = (
+    "MATCH (n:GraphNode {graph_id: $g}) CALL (n) { REMOVE n:$(labels(n)) SET n:RetiredGraphNode } "
     "IN TRANSACTIONS OF $batch ROWS"
 )
 RETIRE = (  # one transaction: the record's lock first (writers take it per batch), stragglers, then the record
-    ("MATCH (g:Graph {graph_id: $g}) SET g.status = 'dropping'", False),
-    ("MATCH (n:GraphNode {graph_id: $g}) SET n.graph_id = $t, n.uid = $t + ':' + n.uid", False),
-    ("MATCH (l:GraphLane {graph_id: $g}) DELETE l", False),
-    ("MATCH (g:Graph {graph_id: $g}) DELETE g", False),
-    ("MERGE (x:GraphTombstone {graph_id: $t}) ON CREATE SET x.of = $g, x.since = datetime()", False),
+    "MATCH (g:Graph {graph_id: $g}) SET g.status = 'dropping'",
+    "MATCH (n:GraphNode {graph_id: $g}) REMOVE n:$(labels(n)) SET n:RetiredGraphNode",
+    "MATCH (l:GraphLane {graph_id: $g}) DELETE l",
+    "MATCH (g:Graph {graph_id: $g}) DELETE g",
+    "CREATE (:GraphTombstone {graph_id: $t, of: $g, since: datetime()})",
 )
 TOMB_PATTERN = re.compile(r"~dropping~[0-9a-f]{32}")
-# Run by apoc.periodic.submit, which (APOC 5.26) does not pass its params map on: the tombstone id is written into
-# the statement, after TOMB_PATTERN has checked it. The tombstone goes only once no node of it is left.
+# Run by apoc.periodic.submit, which (APOC 5.26) does not pass its params map on: the tombstone id and the graph
+# id are written into the statement, after TOMB_PATTERN and names.GRAPH_ID_PATTERN have checked them (neither can
+# hold a quote). The tombstone goes only once no retired node of the graph is left.
 BACKGROUND = (
-    "CALL apoc.periodic.iterate('MATCH (n:GraphNode {{graph_id: $t}}) RETURN n', 'DETACH DELETE n', "
-    "{{batchSize: {batch}, params: {{t: '{tomb}'}}, retries: 5}}) YIELD batches "
-    "WITH batches WHERE NOT EXISTS {{ MATCH (:GraphNode {{graph_id: '{tomb}'}}) }} "
+    "CALL apoc.periodic.iterate("
+    "'MATCH (n:RetiredGraphNode {{graph_id: $g}}) WHERE NOT n:GraphNode RETURN n', 'DETACH DELETE n', "
+    "{{batchSize: {batch}, params: {{g: '{graph}'}}, retries: 5}}) YIELD batches "
+    "WITH batches WHERE NOT EXISTS {{ MATCH (r:RetiredGraphNode {{graph_id: '{graph}'}}) WHERE NOT r:GraphNode }} "
     "MATCH (x:GraphTombstone {{graph_id: '{tomb}'}}) DELETE x"
 )
 
@@ -63,28 +70,30 @@ def available(store: Neo4jStore) -> bool:
 
 
 def retire(store: Neo4jStore, graph_id: str) -> str:
-    """Move a graph's nodes under a fresh (or its unfinished drop's) tombstone id and delete its record; returns
-    the tombstone id. Interrupted, the graph stays listed as incomplete and a second drop finishes the move."""
-    claimed = store.execute(CLAIM_TOMB, {"g": graph_id, "t": f"{TOMB_PREFIX}{uuid.uuid4().hex}"}).rows
-    tomb = str(claimed[0][0]) if claimed else f"{TOMB_PREFIX}{uuid.uuid4().hex}"
-    store.execute(RENAME, {"g": graph_id, "t": tomb, "batch": RENAME_BATCH})
-    store._write_tx([(cypher, {"g": graph_id, "t": tomb}) for cypher, _ in RETIRE])
+    """Retire a graph's nodes (labels swapped for :RetiredGraphNode) and delete its record, leaving a
+    :GraphTombstone for the background delete; returns the tombstone id. Interrupted, the graph stays listed as
+    incomplete, and the next drop retires the rest (what was retired is deleted with it)."""
+    tomb = f"{TOMB_PREFIX}{uuid.uuid4().hex}"
+    store.execute(RETIRE_NODES, {"g": graph_id, "batch": RETIRE_BATCH})
+    store._write_tx([(cypher, {"g": graph_id, "t": tomb}) for cypher in RETIRE])
     return tomb
 
 
-def submit(store: Neo4jStore, tomb: str) -> None:
-    """Start the server-side delete of a tombstone's nodes and relationships (a job named after it)."""
+def submit(store: Neo4jStore, tomb: str, graph_id: str) -> None:
+    """Start the server-side delete of a retired graph's nodes and relationships (a job named after its tomb)."""
     if not TOMB_PATTERN.fullmatch(tomb):
         raise ValueError(f"not a tombstone id: {tomb!r}")
+    statement = BACKGROUND.format(tomb=tomb, graph=check_graph_id(graph_id), batch=DELETE_NODES)
     store.execute(
         "CALL apoc.periodic.submit($name, $statement) YIELD name RETURN name",
-        {"name": JOB_PREFIX + tomb, "statement": BACKGROUND.format(tomb=tomb, batch=DELETE_NODES)},
+        {"name": JOB_PREFIX + tomb, "statement": statement},
     )
 
 
-def pending(store: Neo4jStore) -> list[str]:
-    """The tombstones whose nodes are still being (or still to be) deleted."""
-    return [str(r[0]) for r in store.read("MATCH (x:GraphTombstone) RETURN x.graph_id ORDER BY x.since").rows]
+def pending(store: Neo4jStore) -> list[tuple[str, str]]:
+    """(tombstone id, graph id) of the drops whose nodes are still being (or still to be) deleted."""
+    rows = store.read("MATCH (x:GraphTombstone) RETURN x.graph_id, x.of ORDER BY x.since").rows
+    return [(str(tomb), str(graph_id)) for tomb, graph_id in rows]
 
 
 def resume(store: Neo4jStore) -> list[str]:
@@ -98,10 +107,10 @@ def resume(store: Neo4jStore) -> list[str]:
             "CALL apoc.periodic.list() YIELD name, done, cancelled WHERE NOT done AND NOT cancelled RETURN name"
         ).rows
     }
-    resumed = [t for t in tombs if JOB_PREFIX + t not in running]
-    for tomb in resumed:
-        submit(store, tomb)
-    return resumed
+    resumed = [(tomb, graph_id) for tomb, graph_id in tombs if JOB_PREFIX + tomb not in running]
+    for tomb, graph_id in resumed:
+        submit(store, tomb, graph_id)
+    return [tomb for tomb, _ in resumed]
 
 
 def wait(store: Neo4jStore, timeout: float = 600.0, poll: float = 0.2) -> float:
@@ -111,7 +120,8 @@ def wait(store: Neo4jStore, timeout: float = 600.0, poll: float = 0.2) -> float:
     while pending(store):
         waited = time.perf_counter() - start
         if waited > timeout:
-            raise TimeoutError(f"background drops still running after {timeout:.0f} s: {', '.join(pending(store))}")
+            left = ", ".join(graph_id for _, graph_id in pending(store))
+            raise TimeoutError(f"background drops still running after {timeout:.0f} s (graphs {left})")
         if not checked_jobs and waited > 2.0:  # a job that died (server restart) is started again once
             resume(store)
             checked_jobs = True
@@ -124,5 +134,5 @@ def status_fields(store: Neo4jStore) -> dict[str, Any]:
     tombs = pending(store)
     if not tombs:
         return {"drops": 0, "nodes": 0}
-    rows = store.read("MATCH (n:GraphNode) WHERE n.graph_id IN $t RETURN count(n)", {"t": tombs}).rows
+    rows = store.read("MATCH (n:RetiredGraphNode) WHERE NOT n:GraphNode RETURN count(n)").rows
     return {"drops": len(tombs), "nodes": int(rows[0][0]) if rows else 0}

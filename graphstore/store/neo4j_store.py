@@ -147,7 +147,7 @@ class Neo4jStore(GraphStore):
         self.write_path = self.writer.name  # "plugin" or "cypher": what tables and benches show
         # drops retire a graph at once and delete its records in the server's background (store/neo4j_drop.py)
         self.background_drops = background_drops and neo4j_drop.available(self)
-        self._deferred_drops: list[str] | None = None  # a replace's tombstones, deleted once its write is done
+        self._deferred_drops: list[tuple[str, str]] | None = None  # a replace's retired graph, deleted after it
         if self.background_drops:
             with contextlib.suppress(neo4j.exceptions.Neo4jError):  # a read-only user still reads
                 neo4j_drop.resume(self)
@@ -275,9 +275,9 @@ class Neo4jStore(GraphStore):
         try:
             return super().write_graph(graph, replace=replace, resume=resume, on_progress=on_progress)
         finally:
-            tombs, self._deferred_drops = self._deferred_drops, None
-            for tomb in tombs:
-                neo4j_drop.submit(self, tomb)
+            retired, self._deferred_drops = self._deferred_drops, None
+            for tomb, graph_id in retired:
+                neo4j_drop.submit(self, tomb, graph_id)
 
     def pending_drops(self) -> dict[str, int]:
         """Background drops still deleting records: how many, and the nodes they have left."""
@@ -292,9 +292,9 @@ class Neo4jStore(GraphStore):
         if self.background_drops:
             tomb = neo4j_drop.retire(self, graph_id)
             if self._deferred_drops is not None:
-                self._deferred_drops.append(tomb)
+                self._deferred_drops.append((tomb, graph_id))
             else:
-                neo4j_drop.submit(self, tomb)
+                neo4j_drop.submit(self, tomb, graph_id)
             return
         self._delete_now(graph_id)
 
