@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import graphstore.report.class_trees as class_trees
 from graphstore.analysis.hierarchy import HierarchyParams, hierarchy_client
 from graphstore.analysis.trees import robinson_foulds
 from graphstore.errors import GraphNotFound
+from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.experiments.runner import ExperimentParams, run_experiment
 from graphstore.extract.files import write_parquet
 from graphstore.graph import Graph
@@ -260,3 +262,53 @@ def tree_of(graph: Graph) -> str:
     links = dict(zip(parent.src.tolist(), parent.dst.tolist(), strict=True))
     classes = [c if isinstance(c, str) else "" for c in table.props["classes"]]
     return to_newick(hierarchy_clade(table.keys, np.asarray(table.props["level"]), classes, links))
+
+
+@dataclass(frozen=True)
+class TreeRowParams:
+    """Record a `tree` value (a test pipeline: no fit)."""
+
+    tree: str = field(default="", metadata={"help": "What the row's tree column holds."})
+    seed: int = field(default=0, metadata={"help": "A grid axis."})
+
+
+def record_tree(ctx: CellContext, p: TreeRowParams) -> None:
+    ctx.record("fits", tree=p.tree.replace("SEED", str(p.seed)), seed=p.seed)
+
+
+PIPELINES.register(Pipeline("tree-rows", TreeRowParams, record_tree))
+TREE_ROWS = """
+name = "tree-rows"
+pipeline = "tests.test_report_class_views:tree-rows"
+title = "Trees as recorded"
+
+[smoke]
+params = {{ tree = "{tree}" }}
+grid = {{ seed = [0, 1] }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("tree", "says"),
+    [
+        ("((a,b),c,SEED);", "Table fits: one tree on its classes (seed=0), nothing to compare."),  # leaves differ
+        ("((a,b,c);", "Table fits: its trees are not drawn: Newick tree does not parse"),
+        ("((a,a),b);", "Table fits: its trees are not drawn: DendroPy cannot build the consensus"),
+        ("fashion-mnist", None),  # not Newick at all: a user's column of another meaning, no trees section
+    ],
+)
+def test_tree_columns_that_cannot_be_compared_leave_the_report_whole(
+    tree: str, says: str | None, tmp_path: Path
+) -> None:
+    definition = tmp_path / "tree-rows.toml"
+    definition.write_text(TREE_ROWS.format(tree=tree))
+    context = context_at(tmp_path)
+    result = run_experiment(context, ExperimentParams(name=str(definition)))
+    assert not result.failed
+    report = build_experiment_report(context, result.run_id)
+    titles = [s.title for s in report.sections]
+    if says is None:
+        assert "Class trees of the cells" not in titles
+        return
+    texts = [getattr(b, "text", "") for b in section(report, "Class trees of the cells").blocks]
+    assert any(t.startswith(says) for t in texts), texts

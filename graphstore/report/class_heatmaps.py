@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from graphstore.graph import Graph
 from graphstore.report.document import Report
@@ -68,26 +69,31 @@ def class_distances(graph: Graph) -> Matrix | None:
 
 
 def shared_neurons(graph: Graph) -> Matrix | None:
-    """Neurons joined (any Neuron-Neuron edge, either way) to both classes' output neurons, or None."""
+    """Neurons joined (any Neuron-Neuron edge, either way) to both classes' output neurons, or None: the output x
+    neuron adjacency A (sparse, 0/1) gives A @ A.T, common neighbours off the diagonal, degree on it."""
     neurons = graph.nodes.get("Neuron")
     if neurons is None or "class_name" not in neurons.props:
         return None
     names = np.asarray(neurons.props["class_name"], dtype=object)
-    output = [i for i, n in enumerate(names) if n is not None and n == n]  # n == n: not NaN
+    output = np.flatnonzero([n is not None and n == n for n in names])  # n == n: not NaN
     if len(output) < 2:
         return None
-    row_of = {int(k): i for i, k in enumerate(neurons.keys)}
-    adjacent: dict[int, set[int]] = {i: set() for i in output}
+    order = np.argsort(neurons.keys)
+    slot = np.full(len(names), -1)
+    slot[output] = np.arange(len(output))
+    rows, columns = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for edges in graph.edges.values():
         if edges.src_label == "Neuron" and edges.dst_label == "Neuron":
-            for s, d in zip(edges.src.tolist(), edges.dst.tolist(), strict=True):
-                a, b = row_of[s], row_of[d]
-                if a in adjacent:
-                    adjacent[a].add(b)
-                if b in adjacent:
-                    adjacent[b].add(a)
-    values = np.array([[len(adjacent[i] & adjacent[j]) for j in output] for i in output], dtype=float)
-    np.fill_diagonal(values, [len(adjacent[i]) for i in output])
+            a = order[np.searchsorted(neurons.keys[order], edges.src)]
+            b = order[np.searchsorted(neurons.keys[order], edges.dst)]
+            for end, other in ((a, b), (b, a)):
+                touching = slot[end] >= 0
+                rows.append(slot[end][touching])
+                columns.append(other[touching])
+    row, column = np.concatenate(rows), np.concatenate(columns)
+    adjacency = sp.csr_matrix((np.ones(len(row)), (row, column)), shape=(len(output), len(names)))
+    adjacency = (adjacency > 0).astype(float)  # a neighbour joined by several edges counts once
+    values = (adjacency @ adjacency.T).toarray()
     what = "neurons joined to both classes' output neurons (diagonal: to the class's own)"
     return Matrix([str(names[i]) for i in output], values, what, "neurons (count)")
 

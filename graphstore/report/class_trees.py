@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphstore.analysis.trees import newick_label, normalise_name
+from graphstore.errors import GraphstoreError
 from graphstore.report.document import Code, Figure, Section, Text
 from graphstore.report.figures import matrix_figure, tree_figure
 from graphstore.report.newick import Clade, leaves_of, parse_newick
@@ -37,13 +38,22 @@ def consensus(newicks: Sequence[str]) -> str:
 
     namespace = dendropy.TaxonNamespace()
     trees = dendropy.TreeList(taxon_namespace=namespace)
-    for text in newicks:
-        trees.append(
-            dendropy.Tree.get(
-                data=text, schema="newick", taxon_namespace=namespace, rooting="force-rooted", preserve_underscores=True
+    try:
+        for text in newicks:
+            trees.append(
+                dendropy.Tree.get(
+                    data=text,
+                    schema="newick",
+                    taxon_namespace=namespace,
+                    rooting="force-rooted",
+                    preserve_underscores=True,
+                )
             )
-        )
-    return _newick(trees.consensus(min_freq=MAJORITY).seed_node, root=True) + ";"
+        return _newick(trees.consensus(min_freq=MAJORITY).seed_node, root=True) + ";"
+    except Exception as exc:  # dendropy raises several parser and tree error types
+        raise GraphstoreError(
+            f"DendroPy cannot build the consensus: {exc}", "Check that the trees are Newick."
+        ) from exc
 
 
 def _newick(node, root: bool = False) -> str:  # noqa: ANN001 - a dendropy Node
@@ -85,6 +95,11 @@ def rf_matrix(newicks: Sequence[str]) -> np.ndarray:
             total = len(a) + len(b)
             out[i, j] = out[j, i] = len(a ^ b) / total if total else 0.0
     return out
+
+
+def is_newick(value: object) -> bool:
+    """Whether a recorded value looks like a Newick tree (text in parentheses ending in ';')."""
+    return isinstance(value, str) and value.strip().startswith("(") and value.strip().endswith(";")
 
 
 def by_leaves(labels: Sequence[str], newicks: Sequence[str]) -> list[Trees]:

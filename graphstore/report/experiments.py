@@ -13,12 +13,13 @@ import math
 from collections import Counter
 from typing import Any
 
+from graphstore.errors import GraphstoreError
 from graphstore.experiments.claims import Verdict
 from graphstore.experiments.results import PaperComparison, Stat, Summary
 from graphstore.experiments.runner import EXPERIMENT_KIND
 from graphstore.experiments.show import ExperimentNotFound, ExperimentReport, experiment_report
 from graphstore.jobs.base import JobContext
-from graphstore.report.class_trees import add_consensus, by_leaves
+from graphstore.report.class_trees import Trees, add_consensus, by_leaves, is_newick
 from graphstore.report.document import Figure, Link, Report, Section, Table, Text
 from graphstore.report.experiment_figures import draw
 from graphstore.report.figures import Marks, Series, line_chart
@@ -72,18 +73,26 @@ def _tree_labels(found: ExperimentReport, table: str, rows: list[dict[str, Any]]
 
 def _trees_section(report: Report, found: ExperimentReport) -> None:
     """Tables whose rows carry a class tree (`tree`): the consensus per leaf set and the pairwise RF matrix."""
-    tabled = {t: [r for r in rows if isinstance(r.get("tree"), str)] for t, rows in found.tables.items()}
+    tabled = {t: [r for r in rows if is_newick(r.get("tree"))] for t, rows in found.tables.items()}
     tabled = {t: rows for t, rows in tabled.items() if rows}
     if not tabled:
         return
     section = report.section("Class trees of the cells")
     for table, rows in tabled.items():
-        for n, trees in enumerate(by_leaves(_tree_labels(found, table, rows), [r["tree"] for r in rows])):
-            if len(trees.newicks) < 2:
-                section.add(Text(f"Table {table}: one tree on its classes ({trees.labels[0]}), nothing to compare."))
-                continue
-            section.add(Text(f"Table {table}, {len(trees.newicks)} trees on the same classes:"))
-            add_consensus(section, f"{table}-{n + 1}", trees, f"trees of table {table}")
+        try:
+            _table_trees(section, table, by_leaves(_tree_labels(found, table, rows), [r["tree"] for r in rows]))
+        except GraphstoreError as exc:  # a user's pipeline may record a `tree` column that is not Newick
+            section.add(Text(f"Table {table}: its trees are not drawn: {exc.message}"))
+
+
+def _table_trees(section: Section, table: str, groups: list[Trees]) -> None:
+    """Per leaf set: the consensus and RF matrix of its trees, or why there is nothing to compare."""
+    for n, trees in enumerate(groups):
+        if len(trees.newicks) < 2:
+            section.add(Text(f"Table {table}: one tree on its classes ({trees.labels[0]}), nothing to compare."))
+            continue
+        section.add(Text(f"Table {table}, {len(trees.newicks)} trees on the same classes:"))
+        add_consensus(section, f"{table}-{n + 1}", trees, f"trees of table {table}")
 
 
 def verdict_table(verdicts: list[Verdict], caption: str) -> Table:

@@ -206,6 +206,8 @@ def clade_figure(
     ax.set_yticks([])
     if ticks:
         ax.set_xticks(range(len(ticks)), list(ticks))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole splits
     ax.grid(False)
     label_axes(ax, caption, xlabel, "")
     return Figure(name, caption, to_svg(fig))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from graphstore.analysis.base import ANALYSES, AnalysisSpec
+from graphstore.errors import GraphstoreError
 from graphstore.extract.registry import KINDS, GraphKind
 from graphstore.graph import Graph, NodeTable
 from graphstore.registry import Registry
@@ -275,7 +276,10 @@ def _class_tree(report: Report, graph: Graph, analyses: list[AnalysisRecord], de
     trees = list(summary["trees"])
     if len(trees) > 1:
         labels = [f"run {i + 1}" for i in range(len(trees))]
-        add_consensus(section, graph.graph_id, Trees(labels, trees), "runs' class trees")
+        try:
+            add_consensus(section, graph.graph_id, Trees(labels, trees), "runs' class trees")
+        except GraphstoreError as exc:  # DendroPy refused the trees (duplicate leaves, say): the rest still shows
+            section.add(Text(f"No consensus of the runs' trees: {exc.message}"))
 
 
 def _class_graph(report: Report, graph: Graph, analyses: list[AnalysisRecord], declared: Declared) -> None:
