@@ -1,5 +1,6 @@
 """Conversions of the in-memory Graph to and from igraph, networkx, scipy.sparse, pandas and Arrow: the only place
-they live (Graph's to_*/from_* methods delegate here).
+they live (Graph's to_*/from_* methods delegate here). They take graphstore.graph_data.GraphData, the data to
+which graphstore.graph.Graph adds those methods, so this module never imports graphstore.graph.
 
 Every conversion uses the row order of `Graph.node_index()`, so results map back to node keys by position.
 """
@@ -7,20 +8,22 @@ Every conversion uses the row order of `Graph.node_index()`, so results map back
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
 from graphstore.errors import GraphstoreError
-from graphstore.graph import Graph
+from graphstore.graph_data import GraphData
 
 if TYPE_CHECKING:
     import igraph
     import networkx
     import pandas  # type: ignore[import-untyped]
+    import scipy.sparse as sp
+
+G = TypeVar("G", bound=GraphData)
 
 # Structural columns use neo4j-admin's header names: none is an identifier, so no property can collide with them.
 NODE_ID, NODE_LABEL = ":ID", ":LABEL"
@@ -30,7 +33,7 @@ NODE_COLUMNS = (NODE_ID, NODE_LABEL)
 EDGE_COLUMNS = (EDGE_START, EDGE_END, EDGE_TYPE, EDGE_START_LABEL, EDGE_END_LABEL, EDGE_DIRECTED)
 
 
-def _selected_edges(graph: Graph, types: Iterable[str] | None) -> list:
+def _selected_edges(graph: GraphData, types: Iterable[str] | None) -> list:
     chosen = list(graph.edges) if types is None else list(types)
     unknown = [t for t in chosen if t not in graph.edges]
     if unknown:
@@ -38,7 +41,7 @@ def _selected_edges(graph: Graph, types: Iterable[str] | None) -> list:
     return [graph.edges[t] for t in chosen]
 
 
-def positions(graph: Graph, keys: np.ndarray) -> np.ndarray:
+def positions(graph: GraphData, keys: np.ndarray) -> np.ndarray:
     """Row positions (in node_index order) of the given node keys, vectorised."""
     order_keys, _ = graph.node_index()
     sorter = np.argsort(order_keys, kind="stable")
@@ -51,7 +54,7 @@ def positions(graph: Graph, keys: np.ndarray) -> np.ndarray:
 
 
 def edge_arrays(
-    graph: Graph, types: Iterable[str] | None = None, weight: str | None = None
+    graph: GraphData, types: Iterable[str] | None = None, weight: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Concatenated (source position, target position, weight) over the chosen edge types (weight 1 where absent)."""
     tables = _selected_edges(graph, types)
@@ -68,9 +71,11 @@ def edge_arrays(
 
 
 def to_scipy(
-    graph: Graph, types: Iterable[str] | None = None, weight: str | None = None, symmetric: bool = False
+    graph: GraphData, types: Iterable[str] | None = None, weight: str | None = None, symmetric: bool = False
 ) -> sp.csr_matrix:
     """Adjacency matrix (n x n, CSR); duplicate edges are summed; symmetric=True adds the transpose."""
+    import scipy.sparse as sp  # deferred: scipy loads only for a sparse conversion
+
     n = graph.node_count
     src, dst, w = edge_arrays(graph, types, weight)
     data = np.ones(len(src)) if w is None else w
@@ -81,7 +86,7 @@ def to_scipy(
 
 
 def to_igraph(
-    graph: Graph, types: Iterable[str] | None = None, weight: str | None = None, directed: bool | None = None
+    graph: GraphData, types: Iterable[str] | None = None, weight: str | None = None, directed: bool | None = None
 ) -> igraph.Graph:
     """igraph.Graph with vertex attributes key/label and an edge attribute 'weight' when asked."""
     import igraph as ig  # deferred: igraph (over 1 s) loads only for an igraph conversion
@@ -100,7 +105,7 @@ def to_igraph(
 
 
 def to_networkx(
-    graph: Graph, types: Iterable[str] | None = None, directed: bool | None = None, with_props: bool = True
+    graph: GraphData, types: Iterable[str] | None = None, directed: bool | None = None, with_props: bool = True
 ) -> networkx.Graph:
     """networkx (Di)Graph keyed by node key: node attribute `:LABEL` and the properties, edge attribute `:TYPE` and
     the properties (names that are no identifier, so no property collides with them)."""
@@ -137,7 +142,7 @@ def _concat(tables: list[pa.Table], columns: tuple[str, ...]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="default")
 
 
-def to_arrow(graph: Graph) -> tuple[pa.Table, pa.Table]:
+def to_arrow(graph: GraphData) -> tuple[pa.Table, pa.Table]:
     """(nodes, edges) as Arrow tables: one row per node (`:ID`, `:LABEL`, properties) and per relationship
     (`:START_ID`, `:END_ID`, `:TYPE`, `:START_LABEL`, `:END_LABEL`, `:DIRECTED`, properties)."""
     nodes = [
@@ -166,7 +171,7 @@ def _arrow_props(props: dict[str, np.ndarray]) -> dict[str, pa.Array]:
     return {name: pa.array(values) for name, values in props.items()}
 
 
-def to_pandas(graph: Graph) -> tuple[pandas.DataFrame, pandas.DataFrame]:
+def to_pandas(graph: GraphData) -> tuple[pandas.DataFrame, pandas.DataFrame]:
     """(nodes, edges) DataFrames with to_arrow's columns; integer and boolean properties that a label lacks are
     pandas' nullable Int64 / boolean, so no integer column turns into floats."""
     import pandas as pd  # type: ignore[import-untyped]  # deferred: pandas loads only for a table conversion
@@ -176,7 +181,7 @@ def to_pandas(graph: Graph) -> tuple[pandas.DataFrame, pandas.DataFrame]:
     return nodes.to_pandas(types_mapper=mapping.get), edges.to_pandas(types_mapper=mapping.get)
 
 
-def fill_from_arrow(graph: Graph, nodes: pa.Table, edges: pa.Table | None = None) -> Graph:
+def fill_from_arrow(graph: G, nodes: pa.Table, edges: pa.Table | None = None) -> G:
     """Add the node and edge tables of to_arrow's layout to `graph`: one node table per `:LABEL`, one edge table per
     `:TYPE`; a property null on every row of a label or type is left out (it belongs to another one)."""
     _require(nodes, NODE_COLUMNS, "nodes")
@@ -199,7 +204,7 @@ def fill_from_arrow(graph: Graph, nodes: pa.Table, edges: pa.Table | None = None
     return graph
 
 
-def fill_from_pandas(graph: Graph, nodes: pandas.DataFrame, edges: pandas.DataFrame | None = None) -> Graph:
+def fill_from_pandas(graph: G, nodes: pandas.DataFrame, edges: pandas.DataFrame | None = None) -> G:
     """fill_from_arrow for DataFrames (to_pandas' layout)."""
     return fill_from_arrow(
         graph,
@@ -235,7 +240,7 @@ def _single(table: pa.Table, column: str, rel: str) -> Any:
     return values.pop()
 
 
-def _with_edge_defaults(graph: Graph, edges: pa.Table) -> pa.Table:
+def _with_edge_defaults(graph: GraphData, edges: pa.Table) -> pa.Table:
     """:START_LABEL / :END_LABEL default to the only node label, :DIRECTED to true."""
     _require(edges, (EDGE_START, EDGE_END, EDGE_TYPE), "edges")
     n = edges.num_rows
@@ -275,7 +280,7 @@ def _props(table: pa.Table, structural: tuple[str, ...], what: str) -> dict[str,
     return out
 
 
-def fill_from_networkx(graph: Graph, g: networkx.Graph) -> Graph:
+def fill_from_networkx(graph: G, g: networkx.Graph) -> G:
     """Add a networkx graph's nodes and edges to `graph`: integer node ids become keys, the node attribute `:LABEL`
     the label (default Node), the edge attribute `:TYPE` the relationship type (default EDGE); other attributes are
     properties (to_networkx's layout)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphstore import params as P
 from graphstore.errors import InvalidParams
@@ -21,14 +21,12 @@ from graphstore.extract.dataflow_trace import LayerPatternError, UntraceableMode
 from graphstore.extract.model_data import Data, registry_data, resolve_data
 from graphstore.extract.model_kinds import get_kind
 from graphstore.jobs.base import JobContext
+from graphstore.jobs.extract_options import ExtractOptions
 from graphstore.jobs.model_ingest import Written, ingest_model, plan
 from graphstore.jobs.source import CheckpointSource, ModelSource, SourceError
 from graphstore.nn.datasets.foreign import is_foreign_dataset, load_foreign_dataset
 from graphstore.nn.foreign import literal, load_foreign_model, parse_options
 from graphstore.registry import UnknownName
-
-if TYPE_CHECKING:
-    from graphstore.jobs.ingest import ExtractOptions
 
 
 @dataclass

@@ -8,12 +8,9 @@ experiment (its cell) rather than with the runs of its kind.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from graphstore.report.document import Link, Report, Table
-
-if TYPE_CHECKING:
-    from graphstore.report.job import Written
+from graphstore.report.written import Written
 
 
 def entry(written: Written) -> Link:

@@ -28,30 +28,14 @@ from graphstore.report.index import index_report
 from graphstore.report.lookup import ReportError, close_matches, not_found
 from graphstore.report.markdown import render_markdown
 from graphstore.report.runs import build_run_report
+from graphstore.report.written import Written
 from graphstore.safe_fs import UnsafePath, atomic_write_text, ensure_private_dir
 from graphstore.store.base import GraphStore
 from graphstore.tracking import GraphRecord, Tracking
 
 KINDS = ("run", "graph", "experiment")
-__all__ = ["ReportError", "close_matches"]
+__all__ = ["ReportError", "Written", "close_matches"]
 OUT_HELP = "Folder the reports are written to (default: <data_dir>/reports)."
-
-
-@dataclass(frozen=True)
-class Written:
-    """One report on disk: what it is about, its HTML and Markdown files and the Markdown's figure files; its
-    summary, group (a run's or graph's kind) and parent run id, for the index."""
-
-    kind: str
-    id: str
-    title: str
-    html: Path
-    markdown: Path
-    figures: list[Path]
-    omitted: list[str]
-    summary: str = ""
-    group: str = ""
-    parent: str = ""
 
 
 @dataclass
