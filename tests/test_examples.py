@@ -99,3 +99,16 @@ def test_resnet_to_networkx(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "weights: 323 nodes" in result.stdout and "coactivation:" in result.stdout
     assert not (tmp_path / "data").exists()  # nothing stored
+
+
+def test_prune_your_model(tmp_path):
+    """(d) IMP through gs.prune with the script's own training loop: the schedule's sparsity each round, accuracy kept,
+    the saved masks reapplied to a fresh copy give theta_0 masked (the winning ticket)."""
+    result = run_example("prune_your_model.py", settings_env("embedded", tmp_path), tmp_path, "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["round 0", "round 1", "round 2", "masks reapplied from masks.pt"]
+    assert "sparsity 75.00% (expected 75.00%)" in lines[2]
+    assert float(lines[2].rsplit("test acc ", 1)[1]) > 0.8
+    assert lines[3].endswith("the ticket is theta_0 masked: True")
+    assert not (tmp_path / "data").exists()  # nothing stored

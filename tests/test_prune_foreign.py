@@ -154,6 +154,32 @@ def test_resnet18_imp_schedule_masks_held_and_rewind():
     assert all(torch.equal(result.theta0[k], v) for k, v in theta0.items())
 
 
+def test_attention_out_proj_is_masked_in_every_forward():
+    """nn.MultiheadAttention reads out_proj.weight without calling out_proj: the masks still hold in its forward."""
+    torch.manual_seed(0)
+    model = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+    x, target = torch.randn(8, 5, 16), torch.randn(8, 5, 16)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    seen: list[bool] = []
+
+    def train_fn(net: nn.Module) -> None:
+        held["pruned"] = net.self_attn.out_proj.weight == 0  # the round's masks are applied when train_fn starts
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.mse_loss(net(x), target).backward()
+            opt.step()
+
+    def check(module: nn.Module, _inputs) -> None:
+        seen.append(bool((module.out_proj.weight[held["pruned"]] == 0).all()))
+
+    held: dict[str, torch.Tensor] = {}
+    model.self_attn.register_forward_pre_hook(check)
+    result = gs.prune.imp(model, train_fn, rounds=2, rate=0.5)
+    assert result.layers == ["self_attn.out_proj", "linear1", "linear2"]
+    assert int(held["pruned"].sum()) > 0  # out_proj lost weights by round 2
+    assert len(seen) == 9 and all(seen)
+
+
 def test_mlp_on_digits_imp_learns_and_keeps_bias_and_unchosen_layers():
     data = load_dataset("digits", size=8)
     x, y, tx, ty = (*data.tensors("train"), *data.tensors("test"))

@@ -104,35 +104,30 @@ def check_rate(rate: float) -> float:
 
 @contextmanager
 def masks_held(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> Iterator[None]:
-    """Inside the block every forward sees the masked weights and masked gradients are zero; on leaving, the masks
-    are applied again, whatever the caller's optimiser did (momentum, weight decay)."""
+    """Inside the block every forward of `model` sees the masked weights (a pre-hook on the model itself, so also
+    weights a parent module reads directly, like nn.MultiheadAttention's out_proj) and masked gradients are zero;
+    on leaving, the masks are applied again, whatever the caller's optimiser did (momentum, weight decay)."""
     params = dict(model.named_parameters())
-    owners = {name.rpartition(".")[0]: name for name in masks}
-    handles = [
-        model.get_submodule(owner).register_forward_pre_hook(_zeroer(params[name], masks[name]))
-        for owner, name in owners.items()
-    ]
+    handle = model.register_forward_pre_hook(_zeroer([(params[name], mask) for name, mask in masks.items()]))
     apply_masks(model, dict(masks))
     try:
         with masked_gradients(model, masks):
             yield
     finally:
-        for handle in handles:
-            handle.remove()
+        handle.remove()
         apply_masks(model, dict(masks))
 
 
-def _zeroer(param: torch.Tensor, mask: torch.Tensor) -> Callable[..., None]:
-    """A forward pre-hook zeroing the masked entries of `param` (the mask follows the parameter's device)."""
-    cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+def _zeroer(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> Callable[..., None]:
+    """A forward pre-hook zeroing the masked entries of each parameter (a mask follows its parameter's device)."""
+    cache: dict[int, torch.Tensor] = {}
 
     def hook(*_: Any) -> None:
-        key = (param.device, param.dtype)
-        if key not in cache:
-            cache.clear()
-            cache[key] = mask.to(param.device, param.dtype)
         with torch.no_grad():
-            param.mul_(cache[key])
+            for i, (param, mask) in enumerate(pairs):
+                if i not in cache or cache[i].device != param.device or cache[i].dtype != param.dtype:
+                    cache[i] = mask.to(param.device, param.dtype)
+                param.mul_(cache[i])
 
     return hook
 
