@@ -255,8 +255,9 @@ def matrix_figure(
     low, high = limits or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
     high = high if high > low else low + 1
     image = ax.imshow(values, cmap="viridis", vmin=low, vmax=high)
-    ax.set_xticks(range(count), list(labels), rotation=90, fontsize=7)
-    ax.set_yticks(range(count), list(labels), fontsize=7)
+    size = 7 if count <= 40 else 5  # 100 class names still fit the 11 in side
+    ax.set_xticks(range(count), list(labels), rotation=90, fontsize=size)
+    ax.set_yticks(range(count), list(labels), fontsize=size)
     ax.grid(False)
     if count <= 20:
         for (i, j), value in np.ndenumerate(values):
