@@ -36,6 +36,7 @@ EXPORTS: dict[str, str] = {
     "HookError": "graphstore.extract.hooks_taps",
     "KindDoesNotApply": "graphstore.extract.registry",
     "TableError": "graphstore.convert",
+    "PruningError": "graphstore.pruning.common",
 }
 # public name -> a module of the API exposed whole (gs.prune.imp, gs.prune.apply_masks, ...)
 MODULES: dict[str, str] = {"prune": "graphstore.api.prune"}

@@ -9,6 +9,7 @@ The work is graphstore.pruning.foreign (the rounds) and graphstore.pruning.mask_
 IMP's (graphstore.pruning.imp). Structured, layer and sculpt pruning stay on graphstore's registry models.
 """
 
+from graphstore.pruning.common import PruningError
 from graphstore.pruning.foreign import (
     PruneResult,
     PruneRound,
@@ -24,6 +25,7 @@ from graphstore.pruning.mask_files import apply_masks, load_masks, save_masks
 __all__ = [
     "PruneResult",
     "PruneRound",
+    "PruningError",
     "apply_masks",
     "expected_sparsity",
     "imp",
