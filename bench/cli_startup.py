@@ -230,13 +230,13 @@ def main() -> None:
             {"wall_s": round(t.wall, 4), "cpu_s": round(t.cpu, 4)},
             {
                 f"{name}_{kind}_s": round(getattr(times[name], kind), 4)
-                for name in (one, two)
+                for name in (one, two, *(["bare SQLAlchemy runs rows"] if ours == "graphstore runs list" else []))
                 for kind in ("wall", "cpu")
             },
             None,
             {"ours_over_anchor_wall": round(t.wall / a1.wall, 3), "ours_over_anchor_cpu": round(t.cpu / a1.cpu, 3)},
             before,
-            target=f"<= {target}x the anchor",
+            target=f"<= {target}x the anchor ({one})",
             runs=args.runs,
             quick=args.quick,
         )
