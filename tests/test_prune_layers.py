@@ -52,6 +52,32 @@ def test_vgg16_on_mnist_has_001s_parameter_count() -> None:
     assert count_parameters(model) == 33_637_066 == vgg16_parameters(set())
 
 
+def test_vgg16_plain_is_001s_net_with_torchvision_init() -> None:
+    """Same layers and 33,637,066 parameters as vgg16 batch_norm=false; zero biases and Kaiming fan_out convs (std
+    sqrt(2 / (9 x out channels))): relu13 then depends on the input; with PyTorch's default init it is the biases."""
+    torch.manual_seed(0)
+    plain = make_model("vgg16-plain", MNIST32)
+    assert count_parameters(plain) == 33_637_066 == vgg16_parameters(set())
+    convs = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 13 and all(float(c.bias.abs().max()) == 0 for c in convs)
+    for conv in (convs[1], convs[12]):
+        expected = (2 / (9 * conv.out_channels)) ** 0.5
+        assert abs(float(conv.weight.std()) / expected - 1) < 0.05
+    default = make_model("vgg16", MNIST32, {"batch_norm": False})
+    x = torch.randn(64, 1, 32, 32)
+    noisy = x + 0.5 * torch.randn_like(x)
+
+    def input_share(net: torch.nn.Module) -> float:
+        """How much relu13's output moves when the input does (relative): 0 = it is its biases only."""
+        deep = net[: list(dict(net.named_children())).index("relu13") + 1]
+        with torch.no_grad():
+            a, b = deep(x), deep(noisy)
+        return float((a - b).pow(2).mean().sqrt() / a.pow(2).mean().sqrt())
+
+    assert input_share(plain) > 0.05 and input_share(default) < 0.01  # measured 0.19 and 1.3e-4
+    assert parameter_count(pruned_spec(model_spec("vgg16-plain", MNIST32), TABLE1_M)) == 29_064_522
+
+
 MNIST28 = DataInfo("mnist", (1, 28, 28), tuple(str(i) for i in range(10)))
 # 001 Figure 14 (g_mean, mean delta, gamma = 1.25, Table 1 "m"): Conv2_Layer1, Conv3_Layer1-3 and Conv4_Layer1 go.
 TABLE1_M = ("conv3", "conv5", "conv6", "conv7", "conv8")

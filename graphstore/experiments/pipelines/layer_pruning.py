@@ -12,8 +12,8 @@ One cell = one model, dataset and seed:
 3. at `compare_gamma` (001: 1.25, mean aggregate, g_mean) the multilayer selection ("m") against 001's
    single-layer one ("s": per class network, degree > gamma x its mean; the intersection) -> table `comparison`
    (001 Table 1);
-4. per arc weight and conv layer: the largest delta and the share of nodes with delta 0 -> table `layers` (why a
-   layer goes when it goes).
+4. per arc weight and conv layer: the largest delta, the share of nodes with delta 0 and the switch gammas (max
+   delta / mean or median delta: the layer stays below it) -> table `layers` (why a layer goes when it goes).
 """
 
 from __future__ import annotations
@@ -164,15 +164,22 @@ def _row_values(row: Any) -> dict[str, Any]:
 
 
 def _record_layers(ctx: CellContext, weight: str, names: list[str], deltas: list[Any]) -> None:
-    """Per conv layer: the largest delta and the share of its nodes with delta 0 (negative or zero class degree)."""
+    """Per conv layer: the largest delta, the share of its nodes with delta 0 (mixed-sign or zero class degrees),
+    and its switch gammas: the layer stays while gamma < max delta / the mean (or median) delta of all nodes."""
+    import numpy as np  # deferred: cells only
+
+    flat = np.concatenate([np.ravel(d) for d in deltas])
+    centers = {"mean": float(flat.mean()), "median": float(np.median(flat))}
     for layer, delta in zip(names, deltas, strict=True):
+        best = float(delta.max())
         ctx.record(
             "layers",
             weight=weight,
             layer=layer,
-            max_delta=float(delta.max()),
+            max_delta=best,
             zero_share=float((delta == 0).mean()),
             nodes=int(delta.size),
+            **{f"switch_{a}": _plain(best / c) if c > 0 else None for a, c in centers.items()},
         )
 
 
