@@ -327,7 +327,7 @@ def pruned(user, tmp_path_factory) -> types.SimpleNamespace:
     )
 
 
-def test_prune_imp_cli_records_the_run_and_its_round_files(pruned, user):
+def test_prune_imp_cli_records_the_run_and_its_round_files(pruned, user, tmp_path):
     assert f"graphstore ingest --model pmods:mlp --weights {pruned.weights}" in pruned.output
     masks = gs.prune.load_masks(pruned.masks)
     assert sorted(masks) == ["1.weight", "3.weight"]
@@ -343,6 +343,8 @@ def test_prune_imp_cli_records_the_run_and_its_round_files(pruned, user):
     assert run.params["model"]["source"] == "pmods:mlp" and run.params["method"]["rate"] == 0.5
     assert run.params["weights"]["sha256"] == hashlib.sha256(user.trained.read_bytes()).hexdigest()
     assert run.params["init_weights"]["sha256"] == hashlib.sha256(user.init.read_bytes()).hexdigest()
+    by_run = cli(pruned.env, user, tmp_path, "ingest", "--run", "1", "--graphs", "weights")
+    fails_cleanly(by_run, f"--weights {pruned.weights}")  # no graphstore checkpoint: the hint names the round file
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -388,9 +388,13 @@ def find_checkpoint(
         rows = [r for r in rows if r[1] == epoch]
     if not rows:
         have = ", ".join(p.name for _, _, p in list_checkpoints(data_dir, run_id)) or "none"
+        rounds = sorted(run_dir(data_dir, run_id).glob("round_*_weights.pt"), key=lambda p: (len(p.name), p.name))
         raise CheckpointError(
             f"No checkpoint for run {run_id} epoch {epoch if epoch is not None else '(last)'}"
             f"{'' if round is None else f' round {round}'} in {run_dir(data_dir, run_id)}.",
-            f"Checkpoints there: {have}.",
+            f"Checkpoints there: {have}."
+            if not rounds
+            else "The run pruned a network of your own; its rounds are state dicts: graphstore ingest --model "
+            f"MODULE:CALLABLE --weights {rounds[-1]} --dataset D (prune imp --model printed the exact line).",
         )
     return rows[-1][2]
