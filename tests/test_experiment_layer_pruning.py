@@ -16,9 +16,12 @@ from graphstore.experiments.results import load_tables
 from graphstore.experiments.runner import ExperimentDataMissing, ExperimentParams, run_experiment
 from tests.experiment_support import context_at
 
-# one seed, one epoch, 400 training digits, class maps over 200 images, two gammas; the comparison at 1.5 so its
-# "m" row is the sweep's gamma = 1.5 point (and shares its retrained run)
+# the pipeline on a small net: medium-cnn, one seed, one epoch, 400 training digits, class maps over 200 images, two
+# gammas; the comparison at 1.5 so its "m" row is the sweep's gamma = 1.5 point (and shares its retrained run)
 SHORT = (
+    "model=medium-cnn",
+    "model_opts=batch_norm=true",
+    "dataset=digits",
     "seed=0",
     "epochs=1",
     "data_opts=limit=400",
@@ -33,9 +36,12 @@ def test_definition_grids_and_001_values() -> None:
     definition = find_definition("layer-pruning")
     pipeline = PIPELINES.get(definition.pipeline)
     smoke, paper = make_plan(definition, pipeline, "smoke"), make_plan(definition, pipeline, "paper")
-    assert len(smoke.cells) == 2 and len(paper.cells) == 3
+    assert len(smoke.cells) == 3 and len(paper.cells) == 3
+    s = smoke.cells[0].params  # 001's net and data reduced: BN-free VGG16 at 1/16 width, real MNIST digits, 32 x 32
+    assert (s.model, s.dataset, s.model_opts) == ("vgg16-plain", "mnist-5k", ("resize=32", "width=0.0625"))
+    assert [c.params.seed for c in smoke.cells] == [0, 1, 2]
     p = paper.cells[0].params
-    assert (p.model, p.dataset, p.model_opts) == ("vgg16", "mnist", ("batch_norm=false", "resize=32"))
+    assert (p.model, p.dataset, p.model_opts) == ("vgg16-plain", "mnist", ("resize=32",))
     assert p.gammas == (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0) and p.weights == ("mean", "median")
     assert (p.train.lr, p.train.batch_size, p.train.patience, p.prune.source) == (1e-4, 128, 3, "response")
     table1 = {(v.where["mode"], v.column): v.value for v in definition.paper_values if v.table == "comparison"}
@@ -84,4 +90,6 @@ def test_short_cell_end_to_end(tmp_path: Path) -> None:
     assert [r["layer"] for r in layers] == ["conv1", "conv2", "conv3", "conv4"]
     assert [r["nodes"] for r in layers] == [256, 256, 64, 64]
     assert all(0.0 <= r["zero_share"] <= 1.0 and 0.0 <= r["max_delta"] <= 2.3026 for r in layers)
+    centers = {round(r["max_delta"] / r["switch_mean"], 9) for r in layers if r["max_delta"] > 0}
+    assert len(centers) == 1  # a layer's switch gamma is its largest delta over the one mean delta of all nodes
     assert cpu_seconds < 90, cpu_seconds  # the whole file measured 56 s of CPU (all threads)
