@@ -14,6 +14,7 @@ from typing import Any
 
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.pruning.params import SculptConfig
+from graphstore.pruning.sculpt_protocol import authors_settings
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,7 @@ class SculptingModulesParams:
 
 def method_of(p: SculptingModulesParams) -> tuple[SculptConfig, str]:
     """The cell's sculpting settings and where they come from ("authors" or "fixed")."""
-    from graphstore.nn.datasets.boolean_modular import boolean_task  # deferred: only when a cell runs
-    from graphstore.pruning.sculpt_protocol import authors_settings
+    from graphstore.nn.datasets.boolean_modular import boolean_task  # deferred: torch, only when a cell runs
 
     method = replace(p.sculpt, widths=(p.width,) * p.depth)
     task = "-".join(map(str, boolean_task(method.task, method.outputs).arch))
