@@ -37,9 +37,9 @@ MODULE = textwrap.dedent(
     from torch import nn
 
 
-    def mlp(hidden=32):
+    def mlp(hidden=32, classes=10):
         torch.manual_seed(0)
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, classes))
     '''
 )
 
@@ -295,8 +295,10 @@ def user(tmp_path_factory) -> types.SimpleNamespace:
     trainer(*data.tensors("train"), steps=30)(model)
     torch.save(model.state_dict(), root / "trained.pt")
     torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), root / "r18.pt")
+    two = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 2))
+    torch.save(two.state_dict(), root / "two.pt")
     return types.SimpleNamespace(
-        mods=root / "mods", init=root / "init.pt", trained=root / "trained.pt", r18=root / "r18.pt"
+        mods=root / "mods", init=root / "init.pt", trained=root / "trained.pt", r18=root / "r18.pt", two=root / "two.pt"
     )
 
 
@@ -377,15 +379,24 @@ BAD = {
         ("reads registry datasets", "gs.prune.imp"),
     ),
     "nproc": (("--weights", "{trained}", "--rewind", "none", "--nproc", "2"), ("one process",)),
+    "a model that does not take the data": (
+        ("--model", "torchvision.models:resnet18", "--model-opt", "num_classes=10", "--weights", "{r18}"),
+        ("cannot run on inputs of (1, 8, 8) per sample", "(batch, 3, H, W)"),
+    ),
+    "fewer outputs than classes": (
+        ("--model", "pmods:mlp", "--model-opt", "classes=2", "--weights", "{two}", "--rewind", "none"),
+        ("gives (2, 2) for a batch of 2", "(batch, 10) logits", "num_classes=10"),
+    ),
 }
+OWN_MODEL = ("weights without model", "a model that does not take the data", "fewer outputs than classes")
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_foreign_prune_input_is_refused_and_records_nothing(user, tmp_path, case):
     extra, phrases = BAD[case]
-    files = {"trained": user.trained, "r18": user.r18, "init": user.init}
+    files = {"trained": user.trained, "r18": user.r18, "init": user.init, "two": user.two}
     args = [a.format(**files) for a in extra]
-    base = list(FOREIGN) if case != "weights without model" else ["--dataset", "digits", "--data-opt", "size=8"]
+    base = list(FOREIGN) if case not in OWN_MODEL else ["--dataset", "digits", "--data-opt", "size=8"]
     env = settings_env("embedded", tmp_path)
     proc = cli(env, user, tmp_path, "prune", "imp", *base, *args, "--rounds", "1", "--epochs", "1")
     fails_cleanly(proc, *phrases)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+from torch import nn
+
+from graphstore.extract.model_kinds import checked_forward
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.model_ingest import model_record
 from graphstore.nn.datasets import DatasetSpec, load_dataset
@@ -55,6 +59,7 @@ def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune
         )
     data = registry_dataset(context, choice)
     loaded = load_foreign_model(choice.model, parse_options(choice.model_opt, "--model-opt"), choice.weights)
+    check_fits(loaded.model, data, choice.model)
     record: dict[str, Any] = {"model": model_record(loaded.model, choice.model), **loaded.record()}
     theta0 = None
     if choice.init_weights is not None:
@@ -68,6 +73,23 @@ def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune
     )
     name = f"{type(loaded.model).__name__.lower()}-{data.spec.name}"
     return ForeignPrune(loaded.model.train(), theta0, data, record, name)
+
+
+def check_fits(model: nn.Module, data: Any, spec: str) -> None:
+    """Before the run starts: the model runs on two samples (a wrong input shape named) and gives one logit per
+    class of the data at least (the training loss needs them)."""
+    x = next(iter(data.loader("test", batch_size=2)))[0]
+    checked_forward(model, x)
+    with torch.no_grad():
+        out = model.eval()(x)
+    classes = data.info.num_classes
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < classes:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise PruningError(
+            f"{spec} gives {got} for a batch of 2; retraining on {data.info.name} needs (batch, {classes}) logits.",
+            f"Build it for {classes} classes (e.g. --model-opt num_classes={classes}), or prune in Python with your "
+            "own train_fn (gs.prune.imp).",
+        )
 
 
 def registry_dataset(context: JobContext, choice: Any) -> Any:
