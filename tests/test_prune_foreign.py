@@ -8,6 +8,9 @@ per command): the run's last round ingested on the embedded store + SQLite and o
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
 import textwrap
 import types
 import uuid
@@ -26,7 +29,8 @@ from graphstore.nn.datasets import load_dataset
 from graphstore.pruning.common import PruningError
 from graphstore.pruning.msf import mst_keep_masks
 from graphstore.pruning.structured import StructuredConfig, structured_prune
-from tests.test_foreign_cli import BACKENDS, cli, connect, drop_prefixed, settings_env
+from tests.test_bad_input import interrupted, wait_for
+from tests.test_foreign_cli import BACKENDS, CLI, cli, connect, drop_prefixed, settings_env
 
 torch.set_num_threads(1)
 LAYER1 = ["layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2"]
@@ -367,6 +371,34 @@ def test_pruned_round_ingests_on_both_stores(pruned, user, backend, tmp_path):
             assert graph.edge_count == python.edge_count == nonzero  # an edge per weight the pruning kept
         finally:
             drop_prefixed(db, prefix)
+
+
+def test_ctrl_c_between_rounds_keeps_the_finished_rounds(user, tmp_path):
+    """SIGINT while round 2 retrains: exit 130 with one line, the run recorded interrupted after round 1, the files
+    of rounds 0 and 1 complete and verified, no file of round 2."""
+    env = settings_env("embedded", tmp_path)
+    args = (*FOREIGN, "--weights", str(user.trained), "--init-weights", str(user.init), "--rounds", "30")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSTORE_")}
+    proc = subprocess.Popen(
+        [*CLI, "prune", "imp", *args, "--epochs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**clean, **env, "PYTHONPATH": str(user.mods), "GRAPHSTORE_LOG_DIR": str(tmp_path / "logs")},
+    )
+    folder = Path(env["GRAPHSTORE_DATA_DIR"]) / "runs" / "1"
+    wait_for(lambda: digest_path(folder / "round_1_masks.pt").is_file(), proc, "round 1's masks")
+    proc.send_signal(signal.SIGINT)
+    interrupted(proc)
+    with connect(env) as db:
+        run = next(r for r in db.runs(kind="prune-imp", limit=None))
+    assert run.status == "interrupted"
+    done = sorted(p.name for p in folder.glob("*.pt"))
+    assert done[:4] == ["round_0_masks.pt", "round_0_weights.pt", "round_1_masks.pt", "round_1_weights.pt"]
+    assert all(digest_path(folder / name).is_file() for name in done)  # no file without its digest
+    assert len(done) in (4, 6)  # round 2 whole (the signal came late) or absent, never half written
+    assert kept(gs.prune.load_masks(folder / "round_1_masks.pt"), ["1.weight", "3.weight"]) == alive_after(2368, 0.2, 1)
 
 
 BAD = {
