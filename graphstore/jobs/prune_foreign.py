@@ -52,7 +52,12 @@ def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune
             "--nproc trains graphstore's registry models under torchrun; a foreign model trains in one process.",
             "Drop --nproc.",
         )
-    if choice.model is None or ":" not in choice.model or choice.weights is None:
+    if choice.model is not None and ":" not in choice.model:
+        raise PruningError(
+            f"--weights is for a --model MODULE:CALLABLE; {choice.model} is a registry model, trained from scratch.",
+            "Drop --weights (and --init-weights), or start from a graphstore checkpoint: a path or --run ID.",
+        )
+    if choice.model is None or choice.weights is None:
         raise PruningError(
             "A foreign model needs --model MODULE:CALLABLE and --weights FILE (its trained state dict).",
             "Example: --model torchvision.models:resnet18 --model-opt num_classes=10 --weights trained.pt",
