@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from graphstore.errors import GraphstoreError
 from graphstore.experiments.definition import find_definition
 from graphstore.experiments.plan import make_plan
 from graphstore.experiments.results import load_tables
@@ -89,5 +90,9 @@ def test_unknown_task_is_refused_before_any_cell_runs(tmp_path: Path) -> None:
     context = context_at(tmp_path)
     with pytest.raises(InvalidParams, match="Known tasks"):
         run_experiment(context, ExperimentParams(name="sculpting-modules", sets=("task=4-9-4", "seed=0")))
+    with pytest.raises(GraphstoreError, match="width and depth must be at least 1"):
+        run_experiment(context, ExperimentParams(name="sculpting-modules", sets=("task=4-1-4", "width=0")))
+    with pytest.raises(GraphstoreError, match="protocol"):
+        run_experiment(context, ExperimentParams(name="sculpting-modules", sets=("task=4-1-4", "protocol=slides")))
     with context.open_tracking() as tracking:
         assert tracking.list_runs() == []

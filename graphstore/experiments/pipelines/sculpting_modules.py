@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from graphstore.errors import InvalidParams
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.pruning.params import SculptConfig
 from graphstore.pruning.sculpt_protocol import authors_settings
@@ -46,6 +47,13 @@ class SculptingModulesParams:
             "choices": ("authors", "fixed"),
         },
     )
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.depth < 1:
+            raise InvalidParams(
+                f"width and depth must be at least 1, got width={self.width}, depth={self.depth}.",
+                "Use e.g. --set width=24 --set depth=2 (the slides' grid: widths 24, 36, 48, depths 1-3).",
+            )
 
 
 def method_of(p: SculptingModulesParams) -> tuple[SculptConfig, str]:
