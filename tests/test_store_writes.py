@@ -250,6 +250,9 @@ def test_drop_and_replace_larger_than_transaction_memory(small_tx_neo4j, tmp_pat
         )
         drop_graph(settings, "big")
         assert store.graph_info("big") is None and tracking.get_graph("big") is None
+        store.wait_for_drops(timeout=300)  # the background delete (bounded batches) fits the small memory too
+        assert store.pending_drops() == {"drops": 0, "nodes": 0}
+        assert store.read("MATCH (n {graph_id: 'big'}) RETURN count(n)").rows == [[0]]  # retired ones too
 
 
 @pytest.mark.neo4j

@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from graphstore.errors import GraphstoreError
 from graphstore.names import check_graph_id
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 TOMB_PREFIX = "~dropping~"
 JOB_PREFIX = "graphstore-drop-"
 RETIRE_BATCH = 10_000  # nodes per retiring transaction
-DELETE_NODES = 500  # nodes per background delete transaction (about 10k relationships on a weight graph)
+DELETE_BATCH = 10_000  # relationships, then nodes, per background delete transaction (as the synchronous drop)
 PROCEDURES = ("apoc.periodic.submit", "apoc.periodic.iterate", "apoc.periodic.list")
 
 # A retired node keeps its properties (graph_id included) but loses every label, so no index or uniqueness
@@ -49,7 +50,10 @@ TOMB_PATTERN = re.compile(r"~dropping~[0-9a-f]{32}")
 # Run by apoc.periodic.submit, which (APOC 5.26) does not pass its params map on: the tombstone id and the graph
 # id are written into the statement, after TOMB_PATTERN and names.GRAPH_ID_PATTERN have checked them (neither can
 # hold a quote). The tombstone goes only once no retired node of the graph is left.
-BACKGROUND = (
+BACKGROUND = (  # relationships first, in bounded batches (a dense graph's nodes hold many per batch), then nodes
+    "CALL apoc.periodic.iterate("
+    "'MATCH (n:RetiredGraphNode {{graph_id: $g}})-[r]->() WHERE NOT n:GraphNode RETURN r', 'DELETE r', "
+    "{{batchSize: {batch}, params: {{g: '{graph}'}}, retries: 5}}) YIELD batches AS rels "
     "CALL apoc.periodic.iterate("
     "'MATCH (n:RetiredGraphNode {{graph_id: $g}}) WHERE NOT n:GraphNode RETURN n', 'DETACH DELETE n', "
     "{{batchSize: {batch}, params: {{g: '{graph}'}}, retries: 5}}) YIELD batches "
@@ -83,7 +87,8 @@ def submit(store: Neo4jStore, tomb: str, graph_id: str) -> None:
     """Start the server-side delete of a retired graph's nodes and relationships (a job named after its tomb)."""
     if not TOMB_PATTERN.fullmatch(tomb):
         raise ValueError(f"not a tombstone id: {tomb!r}")
-    statement = BACKGROUND.format(tomb=tomb, graph=check_graph_id(graph_id), batch=DELETE_NODES)
+    batch = max(1, min(DELETE_BATCH, int(store.batch_size)))  # a smaller --batch-size fits less transaction memory
+    statement = BACKGROUND.format(tomb=tomb, graph=check_graph_id(graph_id), batch=batch)
     store.execute(
         "CALL apoc.periodic.submit($name, $statement) YIELD name RETURN name",
         {"name": JOB_PREFIX + tomb, "statement": statement},
@@ -113,18 +118,27 @@ def resume(store: Neo4jStore) -> list[str]:
     return [tomb for tomb, _ in resumed]
 
 
-def wait(store: Neo4jStore, timeout: float = 600.0, poll: float = 0.2) -> float:
-    """Block until every background drop has finished (tests, benches, `store status --wait`); seconds waited."""
-    start = time.perf_counter()
-    checked_jobs = False
+def wait(store: Neo4jStore, timeout: float = 600.0, poll: float = 0.2, restarts: int = 2) -> float:
+    """Block until every background drop has finished (tests, benches, `Session.drop(wait=True)`); seconds
+    waited. A drop whose job ended with its tombstone left (a server restart, or batches the server refused) is
+    started again up to `restarts` times, then reported with where to look."""
+    start, next_check, started_again = time.perf_counter(), 2.0, 0
     while pending(store):
         waited = time.perf_counter() - start
         if waited > timeout:
             left = ", ".join(graph_id for _, graph_id in pending(store))
             raise TimeoutError(f"background drops still running after {timeout:.0f} s (graphs {left})")
-        if not checked_jobs and waited > 2.0:  # a job that died (server restart) is started again once
-            resume(store)
-            checked_jobs = True
+        if waited > next_check:
+            next_check = waited + 2.0
+            if resume(store):
+                started_again += 1
+            if started_again > restarts:
+                raise GraphstoreError(
+                    f"The background delete of {', '.join(g for _, g in pending(store))} keeps stopping before "
+                    f"it is done on {store.uri}.",
+                    "See the server's neo4j.log (e.g. transaction memory: lower --batch-size); the graph is already "
+                    "gone from listings, and the next store opened starts its delete again.",
+                )
         time.sleep(poll)
     return time.perf_counter() - start
 
