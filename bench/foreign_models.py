@@ -194,18 +194,22 @@ def bench_model(model: str, args: argparse.Namespace) -> None:
     """Every case of one model (plus the restricted co-activation, when asked), printed and recorded."""
     before = load()
     heavy = args.coact_layers.get(model, args.layers)  # the co-activation cases' layers (all unless restricted)
-    results = {
-        case: child(case, model, heavy if case in HEAVY else args.layers, args, case in ("weights", "coactivation"))
-        for case in CASES
-    }
+    if args.quick:  # one process for every case (imports dominate tiny runs): peaks are cumulative, not per case
+        whole = child("all", model, args.layers, args, True)
+        results = whole.get("cases", {"all": whole})
+    else:
+        results = {
+            case: child(case, model, heavy if case in HEAVY else args.layers, args, case in ("weights", "coactivation"))
+            for case in CASES
+        }
     if model in args.restrict:
         results["coactivation_restricted"] = child("coactivation", model, args.restrict[model], args, True)
         results["coactivation_restricted"]["layers_glob"] = args.restrict[model]
-    base = results["base"].get("peak_rss_mib", 0)
+    base = results.get("base", {}).get("peak_rss_mib", 0)
     for case, res in results.items():
         added = res.get("peak_rss_mib", 0) - base
         print(f"{model} {case}: {json.dumps(res)}; peak RSS above base +{added} MiB")
-    sp = results["spearman"]
+    sp = results.get("spearman", {})
     record(
         f"foreign_models.{model}",
         {case: res for case, res in results.items()},
@@ -244,10 +248,13 @@ def main() -> None:
     )
     parser.add_argument("--store-max-edges", type=int, default=3_000_000)
     parser.add_argument("--quick", action="store_true", help="resnet18 on 200 digits, layer4.1 only: still runs")
-    parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--case", choices=(*CASES, "all"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--store", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case == "all":
+        print(CHILD_MARK + json.dumps({"cases": {case: run_case(case, args) for case in CASES}}), flush=True)
+        return
     if args.case:
         print(CHILD_MARK + json.dumps(run_case(args.case, args)), flush=True)
         return
