@@ -12,7 +12,7 @@ graph) and `mutual` (each is among the other's k nearest). The direction lost by
 on the nodes: `k_occurrence` = how many samples have this one among their k nearest (hubness, 003).
 
 Exact search: L1 by the compiled kernel of graphstore.extract.l1_topk (each pair once, cache-blocked, float32
-then re-ranked in float64; memory is the data plus threads x N x (k + 4) candidates), L2 and cosine by chunked
+then re-ranked in float64; memory is twice the data plus threads x N x (k + 4) candidates), L2 and cosine by chunked
 torch matrix products (memory is the data plus one chunk of distances). `approximate=True` uses a faiss HNSW
 index (for large N).
 """

@@ -14,9 +14,9 @@ arithmetic floor on this hardware (bench/knn.py). This kernel
   rows' absolute sums, is that of the data's spread, not of its offset;
 - keeps, per thread, a sorted candidate list of the m = k + margin best (distance, index) pairs per row
   (insertion into a small buffer, skipped when a distance does not beat the list's last entry), so memory is
-  the input plus threads x N x m x 12 bytes of candidates (fewer threads if that passed CANDIDATE_BUDGET) plus
-  one B x B block per thread, never N x N; a shared list instead (rounds of disjoint block pairs) measured 60%
-  more CPU time, from a barrier per round;
+  the input and its centred copy plus threads x N x m x 12 bytes of candidates (fewer threads if that passed
+  CANDIDATE_BUDGET) plus one B x B block per thread, never N x N; a shared list instead (rounds of disjoint
+  block pairs) measured 60% more CPU time, from a barrier per round;
 - merges the threads' lists (compiled, no temporaries), recomputes the candidates' distances in float64
   (summed in dimension order, as scipy's cdist does) and sorts them by (distance, index);
 - then proves each row exact or recomputes it: the float32 distance 2 S - P_i - P_j is within
