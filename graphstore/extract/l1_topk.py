@@ -277,7 +277,9 @@ def centred(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     kernel's rounding, shrink to the data's spread; the median would be optimal but costs 15% of a search), the
     rows' sums as float32 and their absolute sums. Integer data stays integer, so exact_in_float32 still applies."""
     xc = x - np.floor(x.mean(axis=0, dtype=np.float64)).astype(np.float32)
-    return xc, xc.sum(axis=1, dtype=np.float64).astype(np.float32), np.abs(xc).sum(axis=1, dtype=np.float64)
+    rows = range(0, len(xc), 4096)  # |xc| a slice at a time: no second copy of the input
+    absolute = np.concatenate([np.abs(xc[lo : lo + 4096]).sum(axis=1, dtype=np.float64) for lo in rows])
+    return xc, xc.sum(axis=1, dtype=np.float64).astype(np.float32), absolute
 
 
 def uncertain_rows(dist: np.ndarray, last32: np.ndarray, absolute: np.ndarray, dim: int) -> np.ndarray:
