@@ -16,7 +16,7 @@ TEN = tuple(str(i) for i in range(10))
 DIGITS16 = DataInfo("digits", (1, 16, 16), TEN)
 CIFAR = DataInfo("cifar10", (3, 32, 32), TEN)
 BOOL = DataInfo("boolean-modular", (4,), ("y1", "y2", "y3", "y4"), "multilabel")
-SMALL = {"vgg16": {"width": 0.125}}  # keep the forward-pass test light
+SMALL = {"vgg16": {"width": 0.125}, "vgg16-plain": {"width": 0.125}}  # keep the forward-pass test light
 
 
 @pytest.mark.parametrize(("name", "hidden"), [("small-cnn", 192), ("medium-cnn", 576), ("conv6", 1408)])
