@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.nn.config import TrainConfig
 from graphstore.params import parse_assignments
@@ -166,8 +168,6 @@ def _row_values(row: Any) -> dict[str, Any]:
 def _record_layers(ctx: CellContext, weight: str, names: list[str], deltas: list[Any]) -> None:
     """Per conv layer: the largest delta, the share of its nodes with delta 0 (mixed-sign or zero class degrees),
     and its switch gammas: the layer stays while gamma < max delta / the mean (or median) delta of all nodes."""
-    import numpy as np  # deferred: cells only
-
     flat = np.concatenate([np.ravel(d) for d in deltas])
     centers = {"mean": float(flat.mean()), "median": float(np.median(flat))}
     for layer, delta in zip(names, deltas, strict=True):
