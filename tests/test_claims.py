@@ -38,7 +38,7 @@ SWEEP = [{"g": g, "removed": r} for g, r in [(0.5, 0), (1.0, 1), (1.0, 2), (1.5,
 
 def test_direction_holds_fails_and_not_measurable() -> None:
     rising = verdict(SWEEP, check="direction", column="removed", axis="g", direction="increasing")
-    assert rising.status == HOLDS and "0 (n=1) -> 1.5 (n=2) -> 4 (n=1) -> 4 (n=1)" in rising.detail
+    assert rising.status == HOLDS and "0 (n=1) -> 1.5 ± 0.7071 (n=2) -> 4 (n=1) -> 4 (n=1)" in rising.detail
     assert verdict(SWEEP, check="direction", column="removed", axis="g", direction="non-increasing").status == FAILS
     flat = [{"g": g, "removed": 2} for g in (0.5, 1.0, 2.0)]
     assert verdict(flat, check="direction", column="removed", axis="g", direction="increasing").status == FAILS
@@ -65,7 +65,7 @@ def test_direction_per_group_fails_when_one_group_fails() -> None:
 def test_order_holds_fails_and_not_measurable() -> None:
     rows = [{"mode": "m", "acc": 0.99}, {"mode": "m", "acc": 0.97}, {"mode": "s", "acc": 0.95}]
     held = verdict(rows, check="order", column="acc", by="mode", higher="m", lower="s")
-    assert held.status == HOLDS and "mode=m: 0.98 (n=2)" in held.detail and held.n == 3
+    assert held.status == HOLDS and "mode=m: 0.98 ± 0.01414 (n=2)" in held.detail and held.n == 3
     assert verdict(rows, check="order", column="acc", by="mode", higher="s").status == FAILS
     missing = verdict(rows, check="order", column="acc", by="mode", higher="m", lower="x")
     assert missing.status == NOT_MEASURABLE and "mode=x" in missing.detail
@@ -79,7 +79,7 @@ def test_threshold_holds_fails_and_not_measurable() -> None:
     rows = [{"p": 1.0, "drop": 0.03}, {"p": 1.0, "drop": 0.05}, {"p": 0.0, "drop": 0.0}]
     assert verdict(rows, check="threshold", column="drop", op="<=", value=0.04, where={"p": 1}).status == HOLDS
     failed = verdict(rows, check="threshold", column="drop", op="<", value=0.04, where={"p": 1})
-    assert failed.status == FAILS and "drop 0.04 (n=2) < 0.04" in failed.detail
+    assert failed.status == FAILS and "drop 0.04 ± 0.01414 (n=2) < 0.04" in failed.detail
     exact = dict(check="threshold", column="drop", op="==", value=0.041, where={"p": 1})
     assert verdict(rows, **exact).status == FAILS and verdict(rows, **exact, tolerance=0.002).status == HOLDS
     nothing = verdict(rows, check="threshold", column="drop", op="<=", value=1, where={"p": 0.5})
@@ -257,7 +257,10 @@ def test_show_formats_carry_tables_and_verdicts(backend: str, tmp_path: Path) ->
         data = json.loads(shown.stdout)
         verdicts = {c["id"]: c for c in data["claims"]}
         assert verdicts["total-grows"]["verdict"] == HOLDS and verdicts["total-grows"]["n"] == 6
-        assert verdicts["impossible"]["verdict"] == FAILS and "total 2 (n=6) > 100" in verdicts["impossible"]["detail"]
+        assert (
+            verdicts["impossible"]["verdict"] == FAILS
+            and "total 2 ± 0.8944 (n=6) > 100" in verdicts["impossible"]["detail"]
+        )
         (sums,) = [t for t in data["tables"] if t["name"] == "sums"]
         assert sums["rows"][0]["total"] == {"mean": 1.0, "std": 0.0, "n": 2}
         rows = list(csv.DictReader(io.StringIO(cli("experiment", "show", "1", "--format", "csv").stdout)))

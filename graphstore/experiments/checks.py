@@ -58,16 +58,29 @@ def show(x: float) -> str:
     return f"{x:.4g}"
 
 
+def spread(values: list[float]) -> str:
+    """mean +- sample std (n=N) of some numbers; the std only when there are two or more."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return f"{show(mean)} (n={len(values)})"
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{show(mean)} ± {show(std)} (n={len(values)})"
+
+
 @dataclass(frozen=True)
 class Point:
-    """The mean of a column over the rows of one key (an axis value, a group), and how many rows."""
+    """The mean of a column over the rows of one key (an axis value, a group), how many rows, and the values."""
 
     key: Any
     mean: float
     n: int
+    values: tuple[float, ...] = ()
+
+    def shown(self) -> str:
+        return spread(list(self.values)) if self.values else f"{show(self.mean)} (n={self.n})"
 
     def text(self, name: str) -> str:
-        return f"{name}={self.key}: {show(self.mean)} (n={self.n})"
+        return f"{name}={self.key}: {self.shown()}"
 
 
 def means_by(rows: Rows, key: str, column: str) -> list[Point]:
@@ -77,7 +90,7 @@ def means_by(rows: Rows, key: str, column: str) -> list[Point]:
         value = number(row.get(column))
         if value is not None and row.get(key) is not None:
             found.setdefault(repr(row.get(key)), (row.get(key), []))[1].append(value)
-    return [Point(k, sum(v) / len(v), len(v)) for k, v in found.values()]
+    return [Point(k, sum(v) / len(v), len(v), tuple(v)) for k, v in found.values()]
 
 
 def _few(points: list[Point], min_n: int, name: str) -> Outcome | None:
@@ -150,7 +163,7 @@ class Direction:
         steps_ok = all(sign * (b - a) >= -self.tolerance for a, b in pairs)
         grows = sign * (values[-1] - values[0]) > self.tolerance
         ok = steps_ok and (grows or self.direction.startswith("non"))
-        detail = " -> ".join(f"{show(p.mean)} (n={p.n})" for p in points)
+        detail = " -> ".join(p.shown() for p in points)
         detail = f"{self.axis} {points[0].key}..{points[-1].key}: {detail}"
         return Outcome(HOLDS if ok else FAILS, detail, n)
 
@@ -223,7 +236,7 @@ class Threshold:
             return Outcome(NOT_MEASURABLE, f"{len(values)} row(s) with {self.column} (need {self.min_n})", len(values))
         mean = sum(values) / len(values)
         ok = abs(mean - self.value) <= self.tolerance if self.op == "==" else OPS[self.op](mean, self.value)
-        detail = f"{self.column} {show(mean)} (n={len(values)}) {self.op} {show(self.value)}"
+        detail = f"{self.column} {spread(values)} {self.op} {show(self.value)}"
         if self.op == "==":
             detail = f"{self.column} {mean:.7g} (n={len(values)}), {self.value:.7g} within {show(self.tolerance)}"
         return Outcome(HOLDS if ok else FAILS, detail, len(values))
