@@ -100,7 +100,7 @@ def test_only_deadlocks_are_retried():
 
 # ---- against the server -----------------------------------------------------------------------------------------
 def _store(writers: int = 2, batch_size: int = 50, use_plugin: bool = True) -> Neo4jStore:
-    """The synchronous drop (the path without APOC) is what these tests check; test_neo4j_background_drop.py the other."""
+    """The synchronous drop (the path without APOC) is checked here; test_neo4j_background_drop.py the other."""
     params = neo4j_params()
     store = Neo4jStore(
         params.uri,
