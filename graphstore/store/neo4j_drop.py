@@ -17,13 +17,26 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from graphstore.errors import GraphstoreError
 from graphstore.names import check_graph_id
+from graphstore.store.base import QueryResult
 
-if TYPE_CHECKING:
-    from graphstore.store.neo4j_store import Neo4jStore
+
+class DropTarget(Protocol):
+    """What a background drop needs of the Neo4j store (neo4j_store.Neo4jStore), named here so that module can
+    import this one without a circle."""
+
+    uri: str
+    batch_size: int
+
+    def execute(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult: ...
+
+    def read(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult: ...
+
+    def _write_tx(self, statements: list[tuple[str, dict[str, Any]]]) -> None: ...
+
 
 TOMB_PREFIX = "~dropping~"
 JOB_PREFIX = "graphstore-drop-"
@@ -62,7 +75,7 @@ BACKGROUND = (  # relationships first, in bounded batches (a dense graph's nodes
 )
 
 
-def available(store: Neo4jStore) -> bool:
+def available(store: DropTarget) -> bool:
     """Whether the server runs APOC's background jobs (else drops delete synchronously)."""
     try:
         rows = store.read(
@@ -73,7 +86,7 @@ def available(store: Neo4jStore) -> bool:
     return bool(rows) and rows[0][0] == len(PROCEDURES)
 
 
-def retire(store: Neo4jStore, graph_id: str) -> str:
+def retire(store: DropTarget, graph_id: str) -> str:
     """Retire a graph's nodes (labels swapped for :RetiredGraphNode) and delete its record, leaving a
     :GraphTombstone for the background delete; returns the tombstone id. Interrupted, the graph stays listed as
     incomplete, and the next drop retires the rest (what was retired is deleted with it)."""
@@ -83,7 +96,7 @@ def retire(store: Neo4jStore, graph_id: str) -> str:
     return tomb
 
 
-def submit(store: Neo4jStore, tomb: str, graph_id: str) -> None:
+def submit(store: DropTarget, tomb: str, graph_id: str) -> None:
     """Start the server-side delete of a retired graph's nodes and relationships (a job named after its tomb)."""
     if not TOMB_PATTERN.fullmatch(tomb):
         raise ValueError(f"not a tombstone id: {tomb!r}")
@@ -95,13 +108,13 @@ def submit(store: Neo4jStore, tomb: str, graph_id: str) -> None:
     )
 
 
-def pending(store: Neo4jStore) -> list[tuple[str, str]]:
+def pending(store: DropTarget) -> list[tuple[str, str]]:
     """(tombstone id, graph id) of the drops whose nodes are still being (or still to be) deleted."""
     rows = store.read("MATCH (x:GraphTombstone) RETURN x.graph_id, x.of ORDER BY x.since").rows
     return [(str(tomb), str(graph_id)) for tomb, graph_id in rows]
 
 
-def resume(store: Neo4jStore) -> list[str]:
+def resume(store: DropTarget) -> list[str]:
     """Submit again every tombstone that no running job deletes (after a restart or a killed client)."""
     tombs = pending(store)
     if not tombs:
@@ -118,7 +131,7 @@ def resume(store: Neo4jStore) -> list[str]:
     return [tomb for tomb, _ in resumed]
 
 
-def wait(store: Neo4jStore, timeout: float = 600.0, poll: float = 0.2, restarts: int = 2) -> float:
+def wait(store: DropTarget, timeout: float = 600.0, poll: float = 0.2, restarts: int = 2) -> float:
     """Block until every background drop has finished (tests, benches, `Session.drop(wait=True)`); seconds
     waited. A drop whose job ended with its tombstone left (a server restart, or batches the server refused) is
     started again up to `restarts` times, then reported with where to look."""
@@ -143,7 +156,7 @@ def wait(store: Neo4jStore, timeout: float = 600.0, poll: float = 0.2, restarts:
     return time.perf_counter() - start
 
 
-def status_fields(store: Neo4jStore) -> dict[str, Any]:
+def status_fields(store: DropTarget) -> dict[str, Any]:
     """The background drops still running, and the nodes they have left, for `store status`."""
     tombs = pending(store)
     if not tombs:
