@@ -100,8 +100,9 @@ def submit(store: DropTarget, tomb: str, graph_id: str) -> None:
     """Start the server-side delete of a retired graph's nodes and relationships (a job named after its tomb)."""
     if not TOMB_PATTERN.fullmatch(tomb):
         raise ValueError(f"not a tombstone id: {tomb!r}")
+    graph_id = check_graph_id(graph_id)  # both ids are checked before anything else: they become statement text
     batch = max(1, min(DELETE_BATCH, int(store.batch_size)))  # a smaller --batch-size fits less transaction memory
-    statement = BACKGROUND.format(tomb=tomb, graph=check_graph_id(graph_id), batch=batch)
+    statement = BACKGROUND.format(tomb=tomb, graph=graph_id, batch=batch)
     store.execute(
         "CALL apoc.periodic.submit($name, $statement) YIELD name RETURN name",
         {"name": JOB_PREFIX + tomb, "statement": statement},
