@@ -27,7 +27,7 @@ class ModelChoice:
     model: str = field(
         default="small-cnn",
         metadata={
-            "help": "Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, resnet18, synflow-conv).",
+            "help": "Model name (mlp, small-cnn, medium-cnn, conv6, vgg16, vgg16-plain, resnet18, synflow-conv).",
             "flags": ("--model", "-m"),
         },
     )
