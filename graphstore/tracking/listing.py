@@ -66,7 +66,8 @@ def sqlite_path(url: str) -> Path | None:
     rest = url[len(PREFIX) :]
     if not rest or rest == ":memory:" or rest.startswith("file:") or any(c in rest for c in "?#%"):
         return None
-    return Path(rest)
+    path = Path(rest)
+    return path if str(path) == rest else None  # a form Path would rewrite ('a/', 'a//b', './a'): SQLAlchemy reads it
 
 
 def list_runs_sqlite(url: str, runs: RunFilter) -> tuple[list[RunRecord], FinalMetrics] | None:
