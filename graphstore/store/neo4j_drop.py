@@ -35,6 +35,8 @@ class DropTarget(Protocol):
 
     def read(self, cypher: str, params: dict[str, Any] | None = None) -> QueryResult: ...
 
+    def has_procedures(self, names: tuple[str, ...]) -> bool: ...
+
     def _write_tx(self, statements: list[tuple[str, dict[str, Any]]]) -> None: ...
 
 
@@ -78,12 +80,9 @@ BACKGROUND = (  # relationships first, in bounded batches (a dense graph's nodes
 def available(store: DropTarget) -> bool:
     """Whether the server runs APOC's background jobs (else drops delete synchronously)."""
     try:
-        rows = store.read(
-            "SHOW PROCEDURES YIELD name WHERE name IN $names RETURN count(*) AS n", {"names": list(PROCEDURES)}
-        ).rows
+        return store.has_procedures(PROCEDURES)
     except Exception:  # noqa: BLE001 - a user without SHOW PROCEDURES rights drops synchronously
         return False
-    return bool(rows) and rows[0][0] == len(PROCEDURES)
 
 
 def retire(store: DropTarget, graph_id: str) -> str:

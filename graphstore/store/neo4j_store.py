@@ -185,10 +185,14 @@ class Neo4jStore(GraphStore):
 
     def _has_plugin(self) -> bool:
         """Whether the server has graphstore's write procedures (graphstore.services.write_plugin)."""
+        return self.has_procedures(PROCEDURES)
+
+    def has_procedures(self, names: tuple[str, ...]) -> bool:
+        """Whether the server offers every one of these procedures."""
         rows = self.read(
-            "SHOW PROCEDURES YIELD name WHERE name IN $names RETURN count(*) AS n", {"names": list(PROCEDURES)}
+            "SHOW PROCEDURES YIELD name WHERE name IN $names RETURN count(*) AS n", {"names": list(names)}
         ).rows
-        return bool(rows) and rows[0][0] == len(PROCEDURES)
+        return bool(rows) and rows[0][0] == len(names)
 
     def execute(self, cypher: str, params: dict[str, Any] | None = None, *, kernel_ids: bool = False) -> QueryResult:
         with self._errors(), self._session(kernel_ids=kernel_ids) as session:
