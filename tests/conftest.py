@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +20,32 @@ from graphstore.store.base import GraphStore
 # resets a handled signal to its default in the children), so the Ctrl-C tests test graphstore, not the launcher.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _neo4j_lock_path(uri: str) -> Path:
+    """A lock file per test Neo4j server in the user's own cache (not /tmp, where another user could plant one)."""
+    folder = Path.home() / ".cache" / "graphstore" / "test-locks"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder / f"neo4j-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock"
+
+
+@pytest.fixture(autouse=True)
+def _one_neo4j_test_at_a_time(request) -> Iterator[None]:
+    """Serialise tests marked neo4j across concurrent pytest processes sharing one server.
+
+    Community Neo4j has one database and make_neo4j() wipes it, so two suites on one server (engineers running test
+    files side by side) would delete each other's graphs mid-test. One process (CI) never waits.
+    """
+    uri = os.environ.get("GRAPHSTORE_TEST_NEO4J_URI", "")
+    if not uri or request.node.get_closest_marker("neo4j") is None:
+        yield
+        return
+    fd = os.open(_neo4j_lock_path(uri), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def make_embedded(tmp_path) -> GraphStore:
