@@ -90,6 +90,35 @@ def read_trusted_bytes(path: Path, what: str = "file") -> bytes:
         return handle.read()
 
 
+def check_data_file(path: Path, what: str = "file") -> None:
+    """Refuse a database file that another user owns or can write, or that is a symlink, and a folder holding it that
+    another user can write (sticky or not): the database engine creates journal and lock files beside it by name.
+
+    A file or folder that does not exist yet passes; the folder is checked once it does.
+    """
+    path = Path(path).absolute()
+    folder = path.parent
+    try:
+        info = os.stat(folder)
+    except FileNotFoundError:
+        return
+    trusted = {os.geteuid(), 0}
+    problem = None
+    if info.st_uid not in trusted:
+        problem = f"the folder {folder} belongs to {_owner_name(info.st_uid)}"
+    elif info.st_mode & GROUP_OTHER_WRITE:
+        problem = f"other users can write the folder {folder} (mode {stat.S_IMODE(info.st_mode):o})"
+    else:
+        with suppress(FileNotFoundError):
+            problem = _problem(path, os.lstat(path), trusted_uids=trusted, want_dir=False)
+    if problem:
+        raise UnsafePath(
+            f"Refusing the {what} {path}: {problem}, so they could change or replace what graphstore reads and writes.",
+            f"Keep it in a folder only you (or root) can write, e.g. under {default_state_dir()}; if the file is "
+            f"yours, chmod go-w {path}.",
+        )
+
+
 def check_parent_dir(path: Path, what: str = "folder") -> None:
     """Refuse a folder to create into whose entries another user could swap (theirs, or writable, not sticky)."""
     path = Path(path)

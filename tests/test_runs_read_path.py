@@ -240,3 +240,55 @@ def test_a_locked_file_is_refused_once_in_the_orm_paths_words(tracked, monkeypat
     expected = db.unreachable(url, sqlite3.OperationalError("database is locked"))
     assert (str(info.value), info.value.hint) == (str(expected), expected.hint)
     assert list_runs_sqlite(url, RunFilter()) is not None
+
+
+def _refused(done: subprocess.CompletedProcess, *words: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Error: Refusing the SQLite tracking file" in done.stderr and "Hint:" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and all(w in done.stderr for w in words), done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_a_tracking_file_another_user_owns_or_can_write_is_refused_on_both_paths(tracked, tmp_path: Path) -> None:
+    """Another user's (or a world-writable) tracking file could hold anything they like: both read paths refuse it,
+    and so does a tracked write (the ORM engine), before anything is read or written."""
+    url, _ = tracked
+    path = sqlite_path(url)
+    assert path is not None
+    before = path.read_bytes()
+    orm_url = url[:-3] + "%2Edb"
+    mode = path.stat().st_mode & 0o777
+    try:
+        os.chown(path, 65534, 65534)
+        for done in (_runs_list(url, tmp_path), _runs_list(orm_url, tmp_path)):
+            _refused(done, "belongs to nobody")
+        os.chown(path, 0, 0)
+        path.chmod(0o666)
+        for done in (_runs_list(url, tmp_path), _runs_list(orm_url, tmp_path)):
+            _refused(done, "writable by other users")
+    finally:  # the module's other tests read this file
+        os.chown(path, 0, 0)
+        path.chmod(mode)
+    assert path.read_bytes() == before
+
+
+def test_a_tracking_file_in_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    """SQLite creates its journal and lock files beside the database by name: a shared folder (sticky or not) would
+    let another user plant them, so the folder is refused too, before the file is created."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    url = f"sqlite:///{shared / 'tracking.db'}"
+    _refused(_runs_list(url, tmp_path), "other users can write the folder")
+    assert not (shared / "tracking.db").exists()
+
+
+def test_a_symlinked_tracking_file_is_refused(tracked, tmp_path: Path) -> None:
+    url, _ = tracked
+    path = sqlite_path(url)
+    assert path is not None
+    (tmp_path / "own").mkdir(mode=0o700)
+    link = tmp_path / "own" / "tracking.db"
+    link.symlink_to(path)
+    for done in (_runs_list(f"sqlite:///{link}", tmp_path), _runs_list(f"sqlite:///{link}"[:-3] + "%2Edb", tmp_path)):
+        _refused(done, "is a symbolic link")

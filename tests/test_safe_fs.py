@@ -106,3 +106,40 @@ def test_a_config_file_of_another_user_is_refused(tmp_path: Path) -> None:
         os.chown(config, 65534, 65534)
     with pytest.raises(UnsafePath, match="belongs to"):
         check_trusted_file(config)
+
+
+def test_the_tracking_upgrade_lock_never_follows_a_planted_link(tmp_path: Path) -> None:
+    """The `<file>.lock` beside a SQLite tracking file is opened without following a link (it was open(..., "w"))."""
+    from graphstore.tracking import db
+
+    folder = tmp_path / "t"
+    folder.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (folder / "tracking.db.lock").symlink_to(victim)
+    with pytest.raises(OSError), db._upgrade_lock(f"sqlite:///{folder / 'tracking.db'}"):
+        pass
+    assert victim.read_text() == "keep"
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to give the file to another user")
+def test_an_embedded_store_another_user_owns_or_can_reach_is_refused(tmp_path: Path) -> None:
+    """The embedded store's file and the folder holding it (its WAL is created beside it) are checked as the tracking
+    file is: another user's file, a world-writable folder and a symlink are refused before the engine opens them."""
+    from graphstore.store.embedded import EmbeddedStore
+
+    own = tmp_path / "own"
+    own.mkdir(mode=0o700)
+    EmbeddedStore(own / "graphs.lbdb").close()
+    os.chown(own / "graphs.lbdb", 65534, 65534)
+    with pytest.raises(UnsafePath, match="belongs to nobody"):
+        EmbeddedStore(own / "graphs.lbdb")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(UnsafePath, match="other users can write the folder"):
+        EmbeddedStore(shared / "graphs.lbdb")
+    assert not (shared / "graphs.lbdb").exists()
+    (own / "link.lbdb").symlink_to(own / "graphs.lbdb")
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        EmbeddedStore(own / "link.lbdb")

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from graphstore.errors import GraphExists, StoreUnavailable
 from graphstore.graph import EdgeTable, Graph, NodeTable
+from graphstore.safe_fs import check_data_file
 from graphstore.store.base import (
     CREATE_GRAPH_NODE,
     Batch,
@@ -92,6 +93,7 @@ class EmbeddedStore(GraphStore):
 
         self.path = Path(path).expanduser()
         self.uri = str(self.path)
+        check_data_file(self.path, "embedded graph store")  # its WAL and lock files are created beside it by name
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = ladybug.Database(str(self.path), read_only=read_only)

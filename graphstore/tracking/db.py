@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +23,7 @@ from sqlalchemy.pool import StaticPool
 from graphstore import __version__
 from graphstore.config import mask_url
 from graphstore.errors import ConfigError, TrackingError
+from graphstore.safe_fs import check_data_file
 from graphstore.tracking.failures import NOT_A_DATABASE_HINT, SQLITE_HINT, cannot_use, is_not_a_database
 from graphstore.tracking.models import Analysis, Graph, Run
 
@@ -104,6 +106,7 @@ def make_engine(url: str) -> Engine:
         if path is None:
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
+            check_data_file(path, "SQLite tracking file")
             path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
     else:
@@ -216,7 +219,8 @@ def _upgrade_lock(url: str) -> Iterator[None]:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as handle:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC  # a planted symlink is refused, not followed
+    with os.fdopen(os.open(path.with_name(path.name + ".lock"), flags, 0o644), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

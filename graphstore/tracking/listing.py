@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from graphstore.safe_fs import check_data_file
 from graphstore.tracking.failures import NOT_A_DATABASE_HINT, SQLITE_HINT, cannot_use, is_not_a_database
 from graphstore.tracking.records import RunRecord
 
@@ -75,6 +76,7 @@ def list_runs_sqlite(url: str, runs: RunFilter) -> tuple[list[RunRecord], FinalM
     path = sqlite_path(url)
     if path is None or not path.is_file():
         return None
+    check_data_file(path, "SQLite tracking file")
     try:
         connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     except sqlite3.Error:
