@@ -117,6 +117,21 @@ def test_merge_rule_checks_both_fractions_and_only_the_incoming_one_for_outputs(
     assert loose[2] == loose[3] == 0 and loose[4] == 2 and loose[6] == 0
 
 
+def test_merge_out_fraction_counts_only_the_module_s_top_layer_as_the_authors() -> None:
+    """The authors' cluster_similarity divides Edges(i->j) by the edges module i's units in the layer just below
+    send on (merge_clusters.py `conn` rows), not by every edge the module's lower layers send elsewhere."""
+    edges = [(i, 11) for i in range(10)] + [(0, 12), (10, 12), (11, 13), (12, 14), (13, 15), (14, 16)]
+    a = np.zeros((17, 17), dtype=np.int64)
+    a[tuple(np.array(edges).T)] = 1
+    layer = np.array([0] * 11 + [1, 1, 2, 2, 3, 3])
+    clusters = np.array([0] * 10 + [1, 2, 3, 4, 5, 6, 7])  # inputs 0-9 one cluster, input 10 another
+    module = merge_bottom_up(a, layer, clusters, ModuleParams())
+    assert module[11] == 0  # h0: 10 of the inputs' 11 out-edges (0.91) and all its in-edges
+    assert module[12] == 3  # h1: half its in-edges from each input cluster
+    assert module[13] == 0 and module[15] == 0  # c: h0's only out-edge; x0 -> h1 (two layers down) not counted
+    assert module[14] == module[16] == 3
+
+
 def test_modularity_matches_a_hand_computed_value() -> None:
     d = np.array([[0.0, 1, 2], [1, 0, 3], [2, 3, 0]])
     assert modularity(d, np.array([0, 0, 1])) == pytest.approx(2 / 12 - (7**2 + 5**2) / 144)

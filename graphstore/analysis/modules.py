@@ -272,7 +272,10 @@ def cluster_layer(features: np.ndarray, params: ModuleParams) -> np.ndarray:
 
 
 def merge_bottom_up(a: np.ndarray, layer: np.ndarray, clusters: np.ndarray, params: ModuleParams) -> np.ndarray:
-    """Module label per unit: layer by layer from the inputs, merge cluster j into the module i feeding it."""
+    """Module label per unit: layer by layer from the inputs, merge cluster j into the module i feeding it.
+
+    Edges(i->*) counts the edges leaving module i's units in the layer just below (the authors'
+    merge_clusters.py `conn` rows), not those its lower layers send elsewhere."""
     module = clusters.copy()
     last = layer.max()
     for lv in range(1, last + 1):
@@ -282,8 +285,8 @@ def merge_bottom_up(a: np.ndarray, layer: np.ndarray, clusters: np.ndarray, para
         bi = np.eye(len(mods), dtype=np.int64)[mod_idx]  # units below x modules
         bj = np.eye(len(cls), dtype=np.int64)[cl_idx]  # units here x clusters
         edges = bi.T @ a[np.ix_(below, here)] @ bj  # Edges(i->j)
-        same = module[below][:, None] == module[None, :]  # edges inside a module do not leave it
-        out_i = bi.T @ (a[below] * ~same).sum(1)  # Edges(i->*): edges leaving module i
+        top = layer[below] == lv - 1  # Edges(i->*): out-edges of module i's units in the layer just below
+        out_i = bi.T @ (a[np.ix_(below, here)].sum(1) * top)
         in_j = edges.sum(0)  # Edges(*->j): all incoming edges come from lower layers
         frac_out = edges / np.maximum(out_i, 1)[:, None]
         frac_in = edges / np.maximum(in_j, 1)[None, :]
