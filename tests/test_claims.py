@@ -112,6 +112,19 @@ def test_success_rate_holds_fails_and_not_measurable() -> None:
     assert none.status == NOT_MEASURABLE
 
 
+def test_spread_holds_fails_and_not_measurable() -> None:
+    fits = [{"seed": s, "rf": r} for s, r in enumerate((2, 4, 2, 0))]
+    varied = verdict(fits, check="spread", column="rf", op=">", value=0)
+    assert varied.status == HOLDS and "rf 2 ± 1.633 (n=4): std 1.633 > 0" in varied.detail
+    same = [{"seed": s, "rf": 3} for s in range(4)]
+    assert verdict(same, check="spread", column="rf").status == FAILS
+    assert verdict(fits, check="spread", column="rf", op="<=", value=1).status == FAILS
+    one = verdict(fits[:1], check="spread", column="rf")
+    assert one.status == NOT_MEASURABLE and "1 row(s) with rf (need 2)" in one.detail
+    assert verdict(fits, check="spread", column="rf", min_n=5).status == NOT_MEASURABLE
+    assert verdict(fits, check="spread", column="accuracy").status == NOT_MEASURABLE
+
+
 def test_claim_of_another_scale_is_not_measurable_and_says_why() -> None:
     found = evaluate(claim(check="threshold", column="x", value=1, scale="paper"), [{"x": 2}], "smoke")
     assert found.status == NOT_MEASURABLE and "paper scale only" in found.detail

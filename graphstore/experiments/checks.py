@@ -58,13 +58,18 @@ def show(x: float) -> str:
     return f"{x:.4g}"
 
 
+def sample_std(values: list[float]) -> float:
+    """The sample standard deviation (n - 1) of two or more numbers."""
+    mean = sum(values) / len(values)
+    return float((sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5)
+
+
 def spread(values: list[float]) -> str:
     """mean +- sample std (n=N) of some numbers; the std only when there are two or more."""
     mean = sum(values) / len(values)
     if len(values) < 2:
         return f"{show(mean)} (n={len(values)})"
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{show(mean)} ± {show(std)} (n={len(values)})"
+    return f"{show(mean)} ± {show(sample_std(values))} (n={len(values)})"
 
 
 @dataclass(frozen=True)
@@ -332,12 +337,41 @@ class SuccessRate:
         )
 
 
+@dataclass(frozen=True)
+class Spread:
+    """The column's sample standard deviation over the rows against a value: repeated stochastic fits of one input
+    that differ (`op = ">"`, `value = 0`) or agree within a bound."""
+
+    column: str = _column("the value whose spread over the rows is tested")
+    op: str = field(default=">", metadata={"kind": "choice", "choices": tuple(OPS)})
+    value: float = field(default=0.0, metadata={"kind": "number"})
+    min_n: int = field(default=2, metadata={"kind": "count"})
+
+    @property
+    def columns(self) -> set[str]:
+        return {self.column}
+
+    def describe(self) -> str:
+        return f"sample std of {self.column} {self.op} {show(self.value)}"
+
+    def evaluate(self, rows: Rows) -> Outcome:
+        values = [v for v in (number(r.get(self.column)) for r in rows) if v is not None]
+        need = max(2, self.min_n)
+        if len(values) < need:
+            return Outcome(NOT_MEASURABLE, f"{len(values)} row(s) with {self.column} (need {need})", len(values))
+        std = sample_std(values)
+        ok = OPS[self.op](std, self.value)
+        detail = f"{self.column} {spread(values)}: std {show(std)} {self.op} {show(self.value)}"
+        return Outcome(HOLDS if ok else FAILS, detail, len(values))
+
+
 CHECKS: dict[str, type] = {
     "direction": Direction,
     "order": Order,
     "threshold": Threshold,
     "correlation": Correlation,
     "success-rate": SuccessRate,
+    "spread": Spread,
 }
 
 

@@ -4,7 +4,8 @@ experiment's result rows, and a verdict per claim (holds, fails, not measurable 
 A claim's `statement` is the document's words and is never weakened to pass; its check is how the rows test it.
 Checks (docs/EXPERIMENTS.md "Claims"): `direction` (a column's group means over an axis), `order` (groups of one
 column ranked on another), `threshold` (a group mean against a value), `correlation` (Spearman of two columns over
-the rows) and `success-rate` (the share of rows passing a test). `per` splits the rows into groups that must each
+the rows), `success-rate` (the share of rows passing a test) and `spread` (a column's sample std over the rows, e.g.
+repeated stochastic fits that differ). `per` splits the rows into groups that must each
 hold; `where` keeps only the rows whose columns equal the values given.
 """
 

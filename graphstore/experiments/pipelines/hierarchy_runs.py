@@ -15,6 +15,7 @@ from typing import Any
 from graphstore.analysis.hierarchy import METHODS, HierarchyParams, hierarchy_client
 from graphstore.errors import GraphstoreError
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
+from graphstore.graph import Graph
 
 
 @dataclass(frozen=True)
@@ -48,17 +49,27 @@ def load(ctx: CellContext, p: HierarchyRunsParams) -> Any:
         return store.read_graph(p.graph)
 
 
+def lowest_blocks(tree: Graph) -> dict[str, int]:
+    """The fit's finest-level communities and how many hold no output neuron (000 section 4.3.2: 13 communities
+    for 10 classes, "there exist clusters with no output nodes in them")."""
+    table = tree.nodes["Community"]
+    finest = [c for level, c in zip(table.props["level"], table.props["classes"], strict=True) if level == 0]
+    return {"blocks": len(finest), "free_blocks": sum(1 for classes in finest if not classes)}
+
+
 def run_cell(ctx: CellContext, p: HierarchyRunsParams) -> None:
     """Fit once with this cell's seed; record the tree, its RF and what ran."""
     graph = load(ctx, p)
     params = HierarchyParams(weight=p.weight, method=p.method, reference=p.reference, runs=1, seed=p.seed, workers=1)
-    summary = hierarchy_client(graph, params).summary
+    result = hierarchy_client(graph, params)
+    summary = result.summary
     row: dict[str, Any] = {
         "tree": summary["trees"][0],
         "method": summary["method"],
         "engine": summary["engine"],
         "levels": summary["levels"],
         "nodes": summary["nodes"],
+        **lowest_blocks(result.graphs[0]),
     }
     if "rf" in summary:
         row |= {"rf": summary["rf"][0], "rf_normalised": summary["rf_normalised_mean"]}
