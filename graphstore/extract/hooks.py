@@ -4,9 +4,10 @@ Layers are chosen as for the data-flow weight graph (names or globs, dataflow's 
 keyed by the same layout, so a neuron has one key in the weight and the co-activation graph. Per sample, a Linear
 unit is its output feature averaged over every dimension between batch and features (tokens), a conv unit is its
 output channel averaged over positions (000's convention). "pre" reads the module's output, "post" the activation
-directly after it (graphstore.extract.hooks_taps says which, per layer, in `recorded_at`). Batches run under no_grad
-and eval mode, written into arrays allocated once (the units' widths are known from the modules, the latent's from
-the first batch).
+directly after it (graphstore.extract.hooks_taps says which, per layer, in `recorded_at`). Batches run under
+inference_mode and eval mode, written into arrays allocated once (the units' widths are known from the modules, the
+latent's from the first batch); a hook's work is one reduction and one copy per tap (measured against a plain
+forward by bench/foreign_models.py).
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class Recorder:
         self.model, self.taps, self.latent_tap, self.n, self.expected = model, taps, latent, n, calls
         self.starts = np.concatenate([[0], np.cumsum([t.units for t in taps])]).astype(int)
         self.values = np.empty((n, int(self.starts[-1])), np.float32)
+        self.at: dict[tuple[str, int], list[tuple[Tap, slice]]] = {}  # (module, call) -> its taps and columns
+        for i, tap in enumerate(taps):
+            columns = slice(int(self.starts[i]), int(self.starts[i + 1]))
+            self.at.setdefault((tap.module, tap.call), []).append((tap, columns))
         self.latent: np.ndarray | None = None
         self.calls: dict[str, int] = {}
         self.row, self.take = 0, 0
@@ -98,12 +103,8 @@ class Recorder:
 
         def fire(module: nn.Module, inputs: tuple[Any, ...], out: Any = None) -> None:
             call = self.calls.get(name, 0)
-            for i, tap in enumerate(self.taps):
-                if (tap.module, tap.call, pre) == (name, call, False):
-                    columns = slice(int(self.starts[i]), int(self.starts[i + 1]))
-                    self.values[self.row : self.row + self.take, columns] = (
-                        unit_values(tap, out, self.take).cpu().numpy()
-                    )
+            for tap, columns in () if pre else self.at.get((name, call), ()):
+                self.values[self.row : self.row + self.take, columns] = unit_values(tap, out, self.take).cpu().numpy()
             lt = self.latent_tap
             if lt is not None and (lt.module, lt.call, lt.pre) == (name, call, pre):
                 self.write_latent(inputs[0] if pre else out)
@@ -142,14 +143,14 @@ def run_recorder(
     device: str,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Forward the batches in eval mode under no_grad with the hooks on; (labels, predictions, samples)."""
+    """Forward the batches in eval mode under inference_mode with the hooks on; (labels, predictions, samples)."""
     n = recorder.n
     labels, predictions = np.empty(n, np.int64), np.full(n, -1, np.int64)
     handles = recorder.attach()
     was_training, row = model.training, 0
     model.eval()
     try:
-        with torch.no_grad(), reference_attention():
+        with torch.inference_mode(), reference_attention():
             for x, y in batches:
                 take = min(len(x), n - row)
                 if take <= 0:
@@ -179,7 +180,7 @@ def first_of(model: nn.Module, data: Any, batch_size: int, limit: int | None, de
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), reference_attention():
+        with torch.inference_mode(), reference_attention():
             run_checked(model, x0[:1].to(device))
     finally:
         model.train(was_training)
