@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from graphstore import services
 from graphstore.cli.context import console, settings_of
@@ -55,6 +56,20 @@ def _show_neo4j(state: dict[str, Any]) -> None:
     )
     if "heap" in state:
         console.print(f"[dim]memory: heap {state['heap']}, page cache {state['pagecache']}[/]", highlight=False)
+    warmed = state.get("warm_up")
+    if warmed and not warmed["error"]:
+        console.print(
+            f"[dim]write path warmed up: {warmed['rounds']} throw-away graph(s) written and dropped "
+            f"in {warmed['seconds']} s[/]",
+            highlight=False,
+        )
+    elif warmed:
+        console.print(
+            f"[yellow]warm-up stopped after {warmed['rounds']} round(s) (the server runs): "
+            f"{escape(warmed['error'])}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     if "write_plugin" in state:
         plugin = state["write_plugin"] or "not installed (writes go through Cypher UNWIND, about 2x slower)"
         console.print(f"[dim]graphstore write plugin: {plugin}[/]", highlight=False, soft_wrap=True)
@@ -85,6 +100,12 @@ def start(
     postgres: bool = POSTGRES_OPT,
     run_dir: Path | None = RUN_DIR_OPT,
     timeout: float = typer.Option(180.0, "--timeout", help="Seconds to wait for each server."),
+    warm_up: bool = typer.Option(
+        True,
+        "--warm-up/--no-warm-up",
+        help="After Neo4j starts, write and drop small throw-away graphs (a few seconds), so the first real "
+        "write does not run while the JIT compiles the write path.",
+    ),
 ) -> None:
     """Start the servers in the background (first Neo4j start fetches its jars with Maven); no-op if running.
 
@@ -97,7 +118,7 @@ def start(
     if neo4j:
         password = _explicit_password(ctx)
         with console.status("Starting Neo4j..."):
-            _show_neo4j(services.start_neo4j(dirs["neo4j"], password, timeout=timeout, say=_say))
+            _show_neo4j(services.start_neo4j(dirs["neo4j"], password, timeout=timeout, say=_say, warm_up=warm_up))
     root = dirs["neo4j"].parent
     console.print(
         f'Export the settings: eval "$(graphstore services env --run-dir {root})"', highlight=False, soft_wrap=True

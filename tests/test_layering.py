@@ -101,6 +101,7 @@ PEER_EDGES: set[tuple[str, str]] = {
     ("graphstore.config", "graphstore.registry"),  # graph store backends by URI scheme (STORE_BACKENDS)
     ("graphstore.progress", "graphstore.registry"),
     ("graphstore.persist", "graphstore.store"),
+    ("graphstore.services", "graphstore.store"),  # `services start` warms Neo4j's write path through the store
     ("graphstore.persist", "graphstore.connections"),
     ("graphstore.connections", "graphstore.store"),
     ("graphstore.connections", "graphstore.tracking"),

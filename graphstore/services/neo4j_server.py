@@ -380,8 +380,12 @@ def start_neo4j(
     timeout: float = 180.0,
     memory: dict[str, str] | None = None,
     say: Say = quiet,
+    warm_up: bool = True,
 ) -> dict[str, Any]:
-    """Start Neo4j in run_dir (no-op when it already runs); return its state: pid, ports, URIs, password."""
+    """Start Neo4j in run_dir (no-op when it already runs); return its state: pid, ports, URIs, password.
+
+    warm_up: write and drop small throw-away graphs once the server answers, so the first real write runs compiled
+    (services/neo4j_warmup.py); its outcome is in the result's `warm_up`, a failure does not fail the start."""
     run_dir = run_dirs.checked(run_dir, WHAT)
     current = neo4j_status(run_dir)
     if current["running"]:
@@ -419,7 +423,19 @@ def start_neo4j(
     say(f"Neo4j process {state['pid']} started; waiting for Bolt on {state['bolt_uri']}")
     _wait_ready(state, run_dir, timeout)
     seconds = round(time.monotonic() - started, 1)
-    return {**state, "running": True, "already_running": False, "seconds": seconds}
+    warmed = _warm_up(state, say) if warm_up else None
+    return {**state, "running": True, "already_running": False, "seconds": seconds, "warm_up": warmed}
+
+
+def _warm_up(state: dict[str, Any], say: Say) -> dict[str, Any]:
+    """Warm the new server's write path (rounds, seconds, error); a failure is said, not raised."""
+    from graphstore.services import neo4j_warmup  # deferred: the store, numpy and the driver load only here
+
+    say("Warming up the write path (throw-away graphs written and dropped)")
+    done = neo4j_warmup.warm_up(state["bolt_uri"], state["user"], state["password"])
+    if done.error:
+        say(f"Warm-up stopped after {done.rounds} round(s): {done.error}")
+    return {"rounds": done.rounds, "seconds": done.seconds, "error": done.error}
 
 
 def _write_plugin(dist: Path, say: Say) -> str | None:

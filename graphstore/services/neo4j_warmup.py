@@ -1,0 +1,104 @@
+"""The warm-up `graphstore services start` gives a fresh Neo4j server: small graphs written and dropped through the
+store's own write path, so the first real write does not pay for the JIT compiling it (bench/RESULTS.md,
+"First write after a start").
+
+Each round writes a throw-away graph (`graphstore-warmup-<32 hex>`, nodes and relationships in parallel lanes
+through the write plugin or Cypher, whichever the store picks) and drops it in the call, so the procedures, the
+kernel's write and commit paths, the index updates, the id lookup and the drop's queries are compiled, and the store
+is left as it was: no graph, no background drop. Rounds stop once the time budget is spent; a failure ends the
+warm-up (the server still runs) and is reported, never raised.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from contextlib import closing
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphstore.graph import Graph
+from graphstore.masking import mask_secret
+from graphstore.store.neo4j_store import Neo4jStore
+
+WARMUP_GRAPH = re.compile(r"^graphstore-warmup-[0-9a-f]{32}$")  # only such graphs are ever dropped here
+NODES, EDGES = 10_000, 50_000  # per round: about a second once compiled, enough calls for the JIT's top tier
+BATCH, LANE_MIN = 5_000, 10_000  # several transactions in two lanes, so lanes and commits are exercised too
+ROUNDS, BUDGET_S = 2, 6.0
+
+
+class OutOfTime(Exception):
+    """The warm-up's budget is spent: the write stops after its current batch (the graph is then dropped)."""
+
+
+@dataclass
+class WarmupResult:
+    """What the warm-up did: rounds written and dropped, seconds, and the error that ended it (None: none)."""
+
+    rounds: int
+    seconds: float
+    error: str | None = None
+
+
+def warmup_graph(nodes: int = NODES, edges: int = EDGES, seed: int = 0) -> Graph:
+    """A throw-away weights-like graph: Neuron nodes (layer, layer_index) and WEIGHT edges (w, abs_w)."""
+    rng = np.random.default_rng(seed)
+    graph = Graph(f"graphstore-warmup-{uuid.uuid4().hex}", "weights", params={"warmup": True})
+    layer_index = np.arange(nodes) % 4
+    graph.add_nodes("Neuron", np.arange(nodes), layer=layer_index.astype(str).astype(object), layer_index=layer_index)
+    w = rng.standard_normal(edges)
+    src, dst = rng.integers(0, nodes, edges), rng.integers(0, nodes, edges)
+    graph.add_edges("WEIGHT", "Neuron", "Neuron", src, dst, w=w, abs_w=np.abs(w))
+    return graph
+
+
+def _drop_leftovers(store: Neo4jStore) -> None:
+    """Drop warm-up graphs an interrupted earlier warm-up left (only ids of the warm-up's own pattern)."""
+    for info in store.list_graphs():
+        if WARMUP_GRAPH.match(info.graph_id):
+            _drop(store, info.graph_id)
+
+
+def _round(store: Neo4jStore, graph: Graph, deadline: float) -> bool:
+    """Write the graph, stopping after the batch that passes the deadline, and drop it in the call (also when the
+    write fails part-way); True when the whole graph was written."""
+
+    def check(step: str, done: int, total: int) -> None:
+        if time.monotonic() > deadline:
+            raise OutOfTime(step)
+
+    try:
+        store.write_graph(graph, on_progress=check)
+        return True
+    except OutOfTime:
+        return False
+    finally:
+        _drop(store, graph.graph_id)
+
+
+def _drop(store: Neo4jStore, graph_id: str) -> None:
+    """Drop the graph in the call by one writer (a small graph: fewer statements to plan than the halves)."""
+    writers, store.writers = store.writers, 1
+    try:
+        if store.graph_info(graph_id) is not None:
+            store.drop_graph(graph_id)
+    finally:
+        store.writers = writers
+
+
+def warm_up(uri: str, user: str, password: str, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> WarmupResult:
+    """Write and drop warm-up graphs on the server at uri: `rounds` of them, or fewer when `budget_s` runs out
+    (a write is then cut after its current batch; the drop that follows is not bounded by the budget)."""
+    start, done = time.monotonic(), 0
+    try:
+        with closing(Neo4jStore(uri, user, password, batch_size=BATCH, background_drops=False)) as store:
+            store.lane_min_rows = LANE_MIN
+            _drop_leftovers(store)
+            while done < rounds and _round(store, warmup_graph(seed=done), start + budget_s):
+                done += 1
+    except Exception as exc:  # noqa: BLE001 - a failed warm-up is reported; the server it warms still runs
+        error = mask_secret(f"{type(exc).__name__}: {exc}", password)
+        return WarmupResult(done, round(time.monotonic() - start, 1), error)
+    return WarmupResult(done, round(time.monotonic() - start, 1))
