@@ -28,7 +28,8 @@ def test_definition_grids_and_paper_values() -> None:
     pipeline = PIPELINES.get(definition.pipeline)
     smoke = make_plan(definition, pipeline, "smoke")
     paper = make_plan(definition, pipeline, "paper")
-    assert len(smoke.cells) == 8 and len(paper.cells) == 14 * 3 * 3 * 4
+    assert len(smoke.cells) == 4 * 3 and smoke.axes["seed"] == [0, 1, 2]  # 3 seeds (issue 22 item 6)
+    assert len(paper.cells) == 14 * 3 * 3 * 4
     rates = {p.where["task"]: p.value for p in definition.paper_values if p.column == "success"}
     assert rates == {"4-2-4": 1.0, "4-1-2-16": pytest.approx(35 / 36, abs=1e-4), "6-3-3-3": 1.0, "4-1-4": 1.0}
 
