@@ -74,8 +74,9 @@ def post_modules(model: nn.Module, layers: Sequence[tuple[str, nn.Module]]) -> l
 
 
 def _reduce(out: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C) by spatial mean; (B, F) unchanged."""
-    return out.float().mean(dim=(2, 3)) if out.ndim == 4 else out.float().reshape(len(out), -1)
+    """(B, C, H, W) -> (B, C) by spatial mean over the flattened positions (torch's two-axis mean is several times
+    slower, the same values); (B, F) unchanged."""
+    return out.float().flatten(2).mean(-1) if out.ndim == 4 else out.float().reshape(len(out), -1)
 
 
 def record(
