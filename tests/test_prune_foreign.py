@@ -2,7 +2,8 @@
 (random weights, small random inputs, layer1's convs) and on a plain nn.Sequential MLP trained briefly on the
 shipped digits, with the user's own train_fn; mask files with a SHA-256; structured and layer pruning refusing a
 foreign model by name; and `graphstore prune imp --model MODULE:CALLABLE --weights FILE` end to end (a subprocess
-per command): the run's last round ingested on the embedded store + SQLite and on Neo4j + PostgreSQL.
+per command): the run's last round ingested on the embedded store + SQLite and on Neo4j + PostgreSQL (by `ingest
+--run` and by `ingest --model`; tests/test_foreign_prune_data.py has the other datasets and `ingest --run`'s checks).
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ def pruned(user, tmp_path_factory) -> types.SimpleNamespace:
 
 
 def test_prune_imp_cli_records_the_run_and_its_round_files(pruned, user, tmp_path):
-    assert f"graphstore ingest --model pmods:mlp --weights {pruned.weights}" in pruned.output
+    assert "ingest the last round: graphstore ingest --run 1" in pruned.output
     masks = gs.prune.load_masks(pruned.masks)
     assert sorted(masks) == ["1.weight", "3.weight"]
     assert kept(masks, ["1.weight", "3.weight"]) == alive_after(64 * 32 + 32 * 10, 0.5, 2)
@@ -350,7 +351,12 @@ def test_prune_imp_cli_records_the_run_and_its_round_files(pruned, user, tmp_pat
     assert run.params["weights"]["sha256"] == hashlib.sha256(user.trained.read_bytes()).hexdigest()
     assert run.params["init_weights"]["sha256"] == hashlib.sha256(user.init.read_bytes()).hexdigest()
     by_run = cli(pruned.env, user, tmp_path, "ingest", "--run", "1", "--graphs", "weights")
-    fails_cleanly(by_run, f"--weights {pruned.weights}")  # no graphstore checkpoint: the hint names the round file
+    assert by_run.returncode == 0, by_run.stdout + by_run.stderr  # the last round's graphs, from the run's own files
+    with connect(pruned.env) as db:
+        assert db.read("1-r2-weights").edge_count == alive_after(64 * 32 + 32 * 10, 0.5, 2)
+        drop_prefixed(db, "1-r2-")
+    by_checkpoint = cli(pruned.env, user, tmp_path, "extract", "--run", "1", "--graph", "weights", "--out", "w.zip")
+    fails_cleanly(by_checkpoint, "graphstore ingest --run 1", f"--weights {pruned.weights}")  # extract: checkpoints
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -406,9 +412,9 @@ BAD = {
     "rewind epoch": (("--weights", "{trained}", "--rewind", "epoch"), ("--rewind epoch reads a graphstore",)),
     "weights without model": (("--model", "pmods:mlp"), ("--weights FILE",)),
     "weights that do not fit": (("--weights", "{r18}", "--rewind", "none"), ("do not fit pmods:mlp",)),
-    "a foreign dataset": (
+    "a dataset callable that does not take the options": (
         ("--weights", "{trained}", "--rewind", "none", "--dataset", "pmods:mlp"),
-        ("reads registry datasets", "gs.prune.imp"),
+        ("pmods:mlp(size=8) raised TypeError", "Check the --data-opt names"),
     ),
     "nproc": (("--weights", "{trained}", "--rewind", "none", "--nproc", "2"), ("one process",)),
     "weights with a registry model": (

@@ -7,7 +7,9 @@ every kind that has it; an int field such as class-graph's k takes the smallest 
 --opt KIND.KEY=VALUE. Everything is checked before the first extraction starts.
 
 `ingest --model MODULE:CALLABLE --weights FILE --dataset D` takes any network instead of a checkpoint; it runs
-graphstore.jobs.ingest_foreign, which stores what `gs.ingest` stores for the same model and data.
+graphstore.jobs.ingest_foreign, which stores what `gs.ingest` stores for the same model and data. `ingest --run ID
+[--round R]` of a run that pruned such a network (`prune imp|topology --model MODULE:CALLABLE`) ingests its round
+the same way, after checking the run's files (graphstore.jobs.ingest_pruned).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from graphstore.graph import check_graph_id
 from graphstore.jobs.base import JOBS, JobContext, JobSpec
 from graphstore.jobs.extract_options import ExtractOptions
 from graphstore.jobs.ingest_foreign import ForeignRun, run_foreign_ingest
+from graphstore.jobs.ingest_pruned import foreign_manifest, run_pruned_ingest
 from graphstore.jobs.model_ingest import Written
 from graphstore.jobs.source import CheckpointSource, ModelSource
 from graphstore.nn.checkpoint import file_sha256, load_checkpoint
@@ -272,12 +275,18 @@ def labelled(progress: ProgressCallback, label: str) -> ProgressCallback:
 
 def run_ingest(context: JobContext, params: IngestParams) -> IngestResult:
     """Plan, extract and store every requested graph; a resumed graph must come from the same extraction. With
-    --model, a foreign network's graphs (graphstore.jobs.ingest_foreign)."""
+    --model, a foreign network's graphs (graphstore.jobs.ingest_foreign); with --run of a run that pruned one, its
+    round's graphs (graphstore.jobs.ingest_pruned)."""
+    run = ForeignRun(
+        params.foreign, params.source, params.graphs, params.graph_id_prefix, params.replace, params.resume
+    )
     if params.foreign.given:
-        run = ForeignRun(
-            params.foreign, params.source, params.graphs, params.graph_id_prefix, params.replace, params.resume
-        )
         weights, written = run_foreign_ingest(context, run, params.options)
+        return IngestResult(weights, context.settings.graph_store_uri, [outcome_of(w) for w in written])
+    run_id = params.source.run if params.source.checkpoint is None else None
+    manifest = foreign_manifest(context, run_id) if run_id is not None else None
+    if manifest is not None:
+        weights, written = run_pruned_ingest(context, manifest, run, params.options)
         return IngestResult(weights, context.settings.graph_store_uri, [outcome_of(w) for w in written])
     inputs, planned = prepare(context, params.source, params.graphs, params.options, params.graph_id_prefix)
     outcomes = store_planned(context, inputs, planned, replace=params.replace, resume=params.resume)

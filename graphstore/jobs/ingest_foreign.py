@@ -22,10 +22,10 @@ from graphstore.extract.model_data import Data, registry_data, resolve_data
 from graphstore.extract.model_kinds import get_kind
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.extract_options import ExtractOptions
-from graphstore.jobs.model_ingest import Written, ingest_model, plan
+from graphstore.jobs.model_ingest import Planned, Written, ingest_model, plan
 from graphstore.jobs.source import CheckpointSource, ModelSource, SourceError
 from graphstore.nn.datasets.foreign import is_foreign_dataset, load_foreign_dataset
-from graphstore.nn.foreign import literal, load_foreign_model, parse_options
+from graphstore.nn.foreign import ForeignModel, literal, load_foreign_model, parse_options
 from graphstore.registry import UnknownName
 
 
@@ -94,21 +94,33 @@ def for_the_cli(exc: UntraceableModel | LayerPatternError) -> UntraceableModel |
     return type(exc)(exc.message, (exc.hint or "").replace("layers=", "--layers "))
 
 
-def run_foreign_ingest(context: JobContext, run: ForeignRun, options: ExtractOptions) -> tuple[Path, list[Written]]:
-    """Check the sources and options, load model and data, then ingest them as gs.ingest does."""
-    model_spec, weights = run.source.check(run.checkpoint)
+def planned_kinds(run: ForeignRun, options: ExtractOptions) -> Planned:
+    """The asked kinds with their parameters; --resume refused (a foreign model's ingest stores whole graphs)."""
     if run.resume:
         raise SourceError(
             "--resume finishes graphs of a graphstore checkpoint; a foreign model's ingest stores whole graphs.",
             "Drop --resume; pass --replace to extract them again.",
         )
     names = [n.strip() for n in run.graphs.split(",") if n.strip()]
-    planned = plan(names, *kind_options(options, [get_kind(n).name for n in names]))
+    return plan(names, *kind_options(options, [get_kind(n).name for n in names]))
+
+
+def run_foreign_ingest(context: JobContext, run: ForeignRun, options: ExtractOptions) -> tuple[Path, list[Written]]:
+    """Check the sources and options, load model and data, then ingest them as gs.ingest does."""
+    model_spec, weights = run.source.check(run.checkpoint)
+    planned = planned_kinds(run, options)
     context.status(f"Loading {model_spec} with {Path(weights).name} ...")
     loaded = load_foreign_model(model_spec, parse_options(run.source.model_opt, "--model-opt"), weights)
     data = foreign_data(context, options)
+    return Path(weights), store_foreign(context, loaded, data, planned, run, loaded.record())
+
+
+def store_foreign(
+    context: JobContext, loaded: ForeignModel, data: Data, planned: Planned, run: ForeignRun, extra: dict[str, Any]
+) -> list[Written]:
+    """gs.ingest's extraction and writes of the loaded model over the data, tracked with `extra` in the record."""
     try:
-        written = ingest_model(
+        return ingest_model(
             context.connections,
             loaded.model,
             data,
@@ -116,9 +128,8 @@ def run_foreign_ingest(context: JobContext, run: ForeignRun, options: ExtractOpt
             prefix=run.prefix,
             replace=run.replace,
             source=loaded.source,
-            extra=loaded.record(),
+            extra=extra,
             progress=context.progress,
         )
     except (UntraceableModel, LayerPatternError) as exc:
         raise for_the_cli(exc) from None
-    return Path(weights), written

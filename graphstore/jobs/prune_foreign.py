@@ -1,10 +1,12 @@
 """`graphstore prune imp|topology --model MODULE:CALLABLE --weights FILE [--init-weights FILE] --dataset D`.
 
 The model is built and its weights checked as `graphstore ingest --model` does (graphstore.nn.foreign); the data
-is a registry dataset (graphstore's training loop retrains each round: its splits, normalisation and metrics).
+is any --dataset ingest takes (a registry name, a torchvision class, MODULE:CALLABLE returning a Dataset), split
+for retraining by graphstore.pruning.foreign_data; graphstore's training loop retrains each round (--optimizer,
+--epochs, --lr, ... as for registry datasets) and logs loss and accuracy per round.
 The run records the model (class, source, parameter count, state-dict digest), the weights files' digests, the
 dataset and the method; each round's weights and masks are files of the run (graphstore.pruning.foreign_run), and
-`graphstore ingest --model MODULE:CALLABLE --weights <run folder>/round_<r>_weights.pt` turns a round into graphs.
+`graphstore ingest --run ID [--round R]` turns a round into graphs (graphstore.jobs.ingest_pruned).
 The other pruning methods refuse a foreign model by name (`registry_only`).
 """
 
@@ -18,13 +20,13 @@ from torch import nn
 from graphstore.extract.model_kinds import checked_forward
 from graphstore.jobs.base import JobContext
 from graphstore.jobs.model_ingest import model_record
-from graphstore.nn.datasets import DatasetSpec, load_dataset
-from graphstore.nn.datasets.foreign import is_foreign_dataset
+from graphstore.names import slug
 from graphstore.nn.foreign import fit_weights, load_foreign_model, parse_options
 from graphstore.nn.train import config_dict
 from graphstore.nn.weights_file import read_weights
-from graphstore.params import parse_assignments, to_dict
+from graphstore.params import to_dict
 from graphstore.pruning.common import PruningError
+from graphstore.pruning.foreign_data import retraining_data, spec_of
 from graphstore.pruning.foreign_run import ForeignPrune, ForeignPruneRun, run_foreign
 
 
@@ -44,7 +46,7 @@ def registry_only(choice: Any, method: str) -> None:
 
 
 def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune:
-    """The model with its trained weights, theta_0 (--init-weights) or None, the registry data and the record."""
+    """The model with its trained weights, theta_0 (--init-weights) or None, the data and the record."""
     if params.start.source.given:
         raise PruningError("Give a checkpoint (path or --run) or --model/--weights, not both.", "Drop one of them.")
     if params.nproc > 1:
@@ -62,7 +64,7 @@ def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune
             "A foreign model needs --model MODULE:CALLABLE and --weights FILE (its trained state dict).",
             "Example: --model torchvision.models:resnet18 --model-opt num_classes=10 --weights trained.pt",
         )
-    data = registry_dataset(context, choice)
+    data = retraining_data(spec_of(choice.dataset, choice.data_opt), context.settings.data_dir)
     loaded = load_foreign_model(choice.model, parse_options(choice.model_opt, "--model-opt"), choice.weights)
     check_fits(loaded.model, data, choice.model)
     record: dict[str, Any] = {"model": model_record(loaded.model, choice.model), **loaded.record()}
@@ -76,8 +78,10 @@ def foreign_start(context: JobContext, choice: Any, params: Any) -> ForeignPrune
     record.update(
         {"method": to_dict(params.method), "train": config_dict(params.train), "dataset": data.spec.to_dict()}
     )
-    name = f"{type(loaded.model).__name__.lower()}-{data.spec.name}"
-    return ForeignPrune(loaded.model.train(), theta0, data, record, name)
+    record["data_splits"] = data.meta.get("splits", {})
+    name = f"{type(loaded.model).__name__.lower()}-{slug(data.spec.name)}"
+    spec = {"model": choice.model, "model_opt": list(choice.model_opt), "dataset": data.spec.to_dict()}
+    return ForeignPrune(loaded.model.train(), theta0, data, record, name, spec)
 
 
 def check_fits(model: nn.Module, data: Any, spec: str) -> None:
@@ -97,19 +101,6 @@ def check_fits(model: nn.Module, data: Any, spec: str) -> None:
         )
 
 
-def registry_dataset(context: JobContext, choice: Any) -> Any:
-    """The --dataset of the registry (the training loop's splits); a torchvision class or MODULE:CALLABLE refused."""
-    if is_foreign_dataset(choice.dataset):
-        raise PruningError(
-            f"prune --model MODULE:CALLABLE retrains with graphstore's training loop, which reads registry datasets; "
-            f"--dataset {choice.dataset} is not one.",
-            "Pass a registry dataset (digits, mnist, cifar10, imagefolder --data-opt root=DIR, ...), or prune in "
-            "Python with your own training function: gs.prune.imp(model, train_fn) (docs/API.md).",
-        )
-    spec = DatasetSpec(choice.dataset, parse_assignments(choice.data_opt, "--data-opt"))
-    return load_dataset(spec, context.settings.data_dir)
-
-
 def run_foreign_rounds(context: JobContext, params: Any, on_round: Any) -> ForeignPruneRun:
     """IMP or T-IMP of the foreign model as a tracked run; a note names the command that ingests the last round."""
     choice = params.start.choice
@@ -118,8 +109,5 @@ def run_foreign_rounds(context: JobContext, params: Any, on_round: Any) -> Forei
     run = run_foreign(
         job, params.method, params.train, settings.data_dir, settings.tracking_url, context.progress, on_round
     )
-    last = run.rounds[-1].checkpoint
-    opts = "".join(f" --model-opt {o}" for o in choice.model_opt)
-    command = f"graphstore ingest --model {choice.model}{opts} --weights {last} --dataset {choice.dataset}"
-    context.note(f"ingest the last round: {command}")
+    context.note(f"ingest the last round: graphstore ingest --run {run.run_id} (or --round R for another)")
     return run

@@ -394,7 +394,8 @@ def find_checkpoint(
             f"{'' if round is None else f' round {round}'} in {run_dir(data_dir, run_id)}.",
             f"Checkpoints there: {have}."
             if not rounds
-            else "The run pruned a network of your own; its rounds are state dicts: graphstore ingest --model "
-            f"MODULE:CALLABLE --weights {rounds[-1]} --dataset D (prune imp --model printed the exact line).",
+            else "The run pruned a network of your own; its rounds are state dicts, not checkpoints: "
+            f"`graphstore ingest --run {run_id} [--round R]` stores their graphs, and `graphstore ingest --model "
+            f"MODULE:CALLABLE --weights {rounds[-1]} --dataset D` takes one file.",
         )
     return rows[-1][2]

@@ -1,11 +1,13 @@
 """`graphstore prune imp|topology --model MODULE:CALLABLE --weights FILE`: IMP / T-IMP of any network as a tracked
-run, retrained by graphstore's training loop on a registry dataset.
+run, retrained by graphstore's training loop on the --dataset (a registry dataset, or any Dataset of (input, label)
+pairs split by graphstore.pruning.foreign_data).
 
 The rounds are graphstore.pruning.foreign's (gs.prune.imp), with `train(model, data, config)` as train_fn. Each
 round r writes, under <data_dir>/runs/<run_id>/, the pruned weights as a plain state dict
 (`round_<r>_weights.pt`, which `graphstore ingest --model MODULE:CALLABLE --weights FILE` and torch.load read) and
-its masks (`round_<r>_masks.pt`, for gs.prune.apply_masks), each with a `.sha256` sidecar, and logs the round's
-sparsity and metrics at step r (round 0: the given weights, evaluated). theta_0 is `--init-weights`; without it
+its masks (`round_<r>_masks.pt`, for gs.prune.apply_masks), each with a `.sha256` sidecar, then records both digests
+in the folder's manifest (graphstore.pruning.foreign_manifest, what `graphstore ingest --run` reads), and logs the
+round's sparsity and metrics at step r (round 0: the given weights, evaluated). theta_0 is `--init-weights`; without it
 only `--rewind none` applies (a foreign file holds no record of the weights training started from).
 """
 
@@ -25,6 +27,7 @@ from graphstore.nn.train import evaluate, train
 from graphstore.progress import ProgressCallback
 from graphstore.pruning.common import Masks, PruningError, RoundRecord
 from graphstore.pruning.foreign import PruneRound, imp, prunable_layers, topology_imp
+from graphstore.pruning.foreign_manifest import Manifest, new_manifest
 from graphstore.pruning.mask_files import save_masks, save_with_digest
 from graphstore.pruning.params import ImpParams, TopologyImpParams
 
@@ -41,6 +44,7 @@ class ForeignPrune:
     data: LoadedDataset
     record: dict[str, Any]
     name: str
+    spec: dict[str, Any]  # the manifest's model, model_opt and dataset (foreign_manifest.new_manifest)
 
 
 @dataclass
@@ -91,7 +95,8 @@ def run_foreign(
     kind = "prune-topology" if isinstance(params, TopologyImpParams) else "prune-imp"
     with tracked_run(tracking_url, kind, job.name, job.record, config.seed, config.device) as tracked:
         out = ForeignPruneRun(tracked.run_id)
-        keep = Keeper(tracked, Path(run_dir(data_dir, tracked.run_id)), job.data, out, on_round)
+        folder = Path(run_dir(data_dir, tracked.run_id))
+        keep = Keeper(tracked, folder, job.data, out, new_manifest(folder, **job.spec), on_round)
 
         def train_fn(model: nn.Module) -> dict[str, float]:
             return dict(train(model, job.data, config, progress=progress).final)
@@ -113,13 +118,15 @@ class Keeper:
     folder: Path
     data: LoadedDataset
     out: ForeignPruneRun
+    manifest: Manifest
     then: Any = None
 
     def __call__(self, record: PruneRound, model: nn.Module, masks: Masks) -> None:
         if record.round == 0:
             record.metrics.update({f"test_{k}": v for k, v in evaluate(model, self.data, "test").items()})
         weights = save_with_digest(cpu_state(model), self.folder / f"round_{record.round}_weights.pt")
-        save_masks(masks, self.folder / f"round_{record.round}_masks.pt")
+        mask_file = save_masks(masks, self.folder / f"round_{record.round}_masks.pt")
+        self.manifest.add_round(record.round, weights, mask_file, record.sparsity)
         self.tracked.metrics(record.round, {**record.metrics, "sparsity": record.sparsity})
         self.tracked.note = f"after round {record.round}"
         self.out.rounds.append(RoundRecord(record.round, record.sparsity, dict(record.metrics), weights))

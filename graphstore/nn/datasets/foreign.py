@@ -1,12 +1,14 @@
 """Datasets nobody registered here, named on the command line: a torchvision.datasets class by name, or a
 MODULE:CALLABLE returning a torch Dataset or DataLoader of (input, label) pairs.
 
-`--dataset MNIST --data-opt root=DIR` builds torchvision.datasets.MNIST(root=DIR, train=<split is train>,
-download=False, transform=ToTensor()): graphstore never downloads, so a root without the files is a clear error.
-CamelCase names are torchvision's classes (MNIST, CIFAR10, FashionMNIST, ImageFolder, ...); lower-case names stay
-graphstore's registry (`mnist` reads <data_dir>/datasets as `graphstore train` does). `resize=N` adds a resize to
-N x N before ToTensor (ImageFolder trees of mixed sizes). `--dataset mypkg.data:make --data-opt n=100` calls
-mypkg.data.make(n=100). Class names come from the dataset's `classes` attribute when it has one.
+`--dataset MNIST --data-opt root=DIR` (or `torchvision.datasets:MNIST`) builds torchvision.datasets.MNIST(root=DIR,
+train=<split is train>, download=False, transform=ToTensor()): graphstore never downloads, so a root without the
+files is a clear error (a class without a `root` parameter, such as FakeData, needs none). CamelCase names are
+torchvision's classes (MNIST, CIFAR10, FashionMNIST, ImageFolder, ...); lower-case names stay graphstore's registry
+(`mnist` reads <data_dir>/datasets as `graphstore train` does). `resize=N` adds a resize to N x N before ToTensor
+(ImageFolder trees of mixed sizes). `--dataset mypkg.data:make --data-opt n=100` calls mypkg.data.make(n=100), with
+train=<split is train> (or split=<split>) added when the callable takes that parameter and --data-opt does not set
+it, as for torchvision's classes. Class names come from the dataset's `classes` attribute when it has one.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ def is_foreign_dataset(name: str) -> bool:
 
 
 def load_foreign_dataset(name: str, options: Mapping[str, Any], split: str) -> ForeignDataset:
-    """The Dataset (or DataLoader) `name` builds with `options`; `split` picks torchvision's train/test part."""
+    """The Dataset (or DataLoader) `name` builds with `options`; `split` picks the train/test part of a class or
+    callable that takes train= or split=."""
+    module, _, attr = name.partition(":")
+    if module.strip() == TORCHVISION and attr.strip():
+        return torchvision_dataset(attr.strip(), options, split)
     if ":" in name:
-        made = call(import_callable(name, "--dataset"), name, options, "--data")
+        fn = import_callable(name, "--dataset")
+        made = call(fn, name, with_split(fn, options, split), "--data")
         if not isinstance(made, (Dataset, DataLoader)):
             raise ForeignError(
                 f"{name} returned a {type(made).__name__}, not a torch Dataset or DataLoader.",
@@ -51,6 +58,35 @@ def load_foreign_dataset(name: str, options: Mapping[str, Any], split: str) -> F
             )
         return ForeignDataset(made, {"source": name, "options": {k: repr(v) for k, v in options.items()}})
     return torchvision_dataset(name, options, split)
+
+
+def split_parameter(fn: Any, options: Mapping[str, Any]) -> str | None:
+    """ "train" or "split" when `fn` takes that parameter and `options` do not set it (its own train/test parts)."""
+    try:
+        takes = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return None
+    found = next((p for p in ("train", "split") if p in takes), None)
+    return None if found is None or found in options else found
+
+
+def with_split(fn: Any, options: Mapping[str, Any], split: str) -> dict[str, Any]:
+    """`options` with train=<split is train> or split=<split> added where `fn` takes it and they do not set it."""
+    parameter = split_parameter(fn, options)
+    if parameter is None:
+        return dict(options)
+    return {**options, parameter: split == "train" if parameter == "train" else split}
+
+
+def has_own_split(name: str, options: Mapping[str, Any]) -> bool:
+    """Whether the foreign dataset `name` gives its own train and test parts (a train= or split= parameter that
+    --data-opt leaves to graphstore)."""
+    module, _, attr = name.partition(":")
+    if module.strip() == TORCHVISION and attr.strip():
+        return split_parameter(torchvision_class(attr.strip()), options) is not None
+    if ":" in name:
+        return split_parameter(import_callable(name, "--dataset"), options) is not None
+    return split_parameter(torchvision_class(name), options) is not None
 
 
 def torchvision_class(name: str) -> type:
@@ -74,34 +110,36 @@ def torchvision_options(cls: type, options: Mapping[str, Any], split: str) -> di
     """The constructor arguments: root checked, download=False, train/split from `split`, ToTensor by default."""
     import torchvision.transforms as T  # deferred: torchvision is slow to import and only this path needs it
 
-    opts = dict(options)
-    if opts.get("download"):
+    if options.get("download"):
         raise DatasetInvalid(
             "graphstore never downloads datasets (download=True given).",
             "Download it yourself into root, then pass --data-opt root=DIR.",
         )
-    if not opts.get("root"):
-        raise DatasetMissing(
-            f"--dataset {cls.__name__} needs the folder holding its files.", "Pass --data-opt root=DIR."
-        )
-    root = Path(str(opts["root"])).expanduser()
-    if not root.exists():
-        raise DatasetMissing(
-            f"The root folder {root} of {cls.__name__} does not exist.",
-            "Put the files there in torchvision's layout (graphstore never downloads), or pass another root=.",
-        )
-    opts["root"] = str(root)
     takes = inspect.signature(cls).parameters
+    opts = with_split(cls, options, split)
+    if "root" in takes:
+        opts["root"] = checked_root(cls, opts.get("root"))
     if "download" in takes:
         opts["download"] = False
-    if "train" in takes and "train" not in opts:
-        opts["train"] = split == "train"
-    elif "split" in takes and "split" not in opts:
-        opts["split"] = split
     size = opts.pop("resize", None)
     if "transform" in takes and "transform" not in opts:
         opts["transform"] = T.Compose([*([T.Resize((int(size), int(size)))] if size else []), T.ToTensor()])
     return opts
+
+
+def checked_root(cls: type, root: Any) -> str:
+    """The `root` folder of a torchvision class: given, and existing."""
+    if not root:
+        raise DatasetMissing(
+            f"--dataset {cls.__name__} needs the folder holding its files.", "Pass --data-opt root=DIR."
+        )
+    path = Path(str(root)).expanduser()
+    if not path.exists():
+        raise DatasetMissing(
+            f"The root folder {path} of {cls.__name__} does not exist.",
+            "Put the files there in torchvision's layout (graphstore never downloads), or pass another root=.",
+        )
+    return str(path)
 
 
 def torchvision_dataset(name: str, options: Mapping[str, Any], split: str) -> ForeignDataset:
@@ -111,10 +149,12 @@ def torchvision_dataset(name: str, options: Mapping[str, Any], split: str) -> Fo
     try:
         made = cls(**opts)
     except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, FileNotFoundError, ... for missing files
+        given = ", ".join(f"{k}={v!r}" for k, v in opts.items() if k != "transform")
         raise DatasetMissing(
-            f"{TORCHVISION}.{name}(root={opts['root']!r}) cannot read its files: {type(exc).__name__}: "
-            f"{first_line(exc)}",
-            f"Put {name}'s files under {opts['root']} in torchvision's layout (graphstore never downloads).",
+            f"{TORCHVISION}.{name}({given}) cannot read its files: {type(exc).__name__}: {first_line(exc)}",
+            f"Put {name}'s files under {opts['root']} in torchvision's layout (graphstore never downloads)."
+            if "root" in opts
+            else f"Check the --data-opt names and values against {TORCHVISION}.{name}{inspect.signature(cls)}.",
         ) from None
     shown = {k: repr(v) for k, v in opts.items() if k != "transform"}
     return ForeignDataset(made, {"source": f"{TORCHVISION}:{name}", "options": shown})
