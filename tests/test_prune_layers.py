@@ -171,6 +171,26 @@ def test_single_layer_selection_intersects_the_class_networks() -> None:
         select_layers_single(names, degrees, 0.0)
 
 
+def test_delta_stays_near_ln_c_unless_one_class_dominates_a_node() -> None:
+    """Why 001's sweep is a step here (docs/METHODS.md B4, issue 22): delta of a node whose class degrees share a sign
+    and differ by at most a factor r is >= ln C - ln r, so moderately class-selective nodes stay near ln C. By
+    hand: nine classes at degree 1 and one at 3 give delta = 0.75 ln 12 + 0.25 ln 4 = 2.2103 (0.96 ln 10)."""
+    from graphstore.extract.multilayer import entropy_delta
+
+    ln_c = np.log(10)
+    one_at_three = torch.tensor([1.0] * 9 + [3.0]).view(10, 1)
+    assert float(entropy_delta(one_at_three)) == pytest.approx(0.75 * np.log(12) + 0.25 * np.log(4), abs=1e-12)
+    assert float(entropy_delta(-one_at_three)) == pytest.approx(2.2102535776, abs=1e-9)  # all negative: same p_h
+    assert float(entropy_delta(torch.ones(10, 1))) == pytest.approx(ln_c)
+    rng = np.random.default_rng(0)
+    degrees = torch.from_numpy(np.exp(rng.uniform(0, rng.uniform(0, 20, 2000), (10, 2000))))
+    ratio = (degrees.max(0).values / degrees.min(0).values).numpy()
+    delta = entropy_delta(degrees).numpy()
+    assert (delta >= ln_c - np.log(ratio) - 1e-12).all() and (delta <= ln_c + 1e-12).all()
+    # delta <= ln C / 8 (a layer removed at gamma 0.25 while another stays at 2) needs r >= 10^(7/8) = 7.5 at least
+    assert (ratio[delta <= ln_c / 8] >= 10 ** (7 / 8)).all() and (delta <= ln_c / 8).any()
+
+
 def test_macro_precision_recall_by_hand_and_sklearn() -> None:
     from sklearn.metrics import precision_score, recall_score
 
