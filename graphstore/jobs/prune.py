@@ -41,7 +41,14 @@ class StartModel(ModelChoice):
             "flags": ("--model", "-m"),
         },
     )
-    dataset: str = field(default="digits", metadata={"help": "Dataset for --model.", "flags": ("--dataset", "-d")})
+    dataset: str = field(
+        default="digits",
+        metadata={
+            "help": "Dataset for --model: a registry name; with --model MODULE:CALLABLE also a torchvision class "
+            "(MNIST --data-opt root=DIR, torchvision.datasets:FakeData) or MODULE:CALLABLE returning a Dataset.",
+            "flags": ("--dataset", "-d"),
+        },
+    )
     weights: str | None = field(
         default=None,
         metadata={"help": "Trained weights of a --model MODULE:CALLABLE: a state dict, TorchScript or .pt2 archive."},

@@ -82,7 +82,7 @@ def verify_round_file(path: Path, recorded: Any) -> None:
         actual = ckpt.verify_file(path)
     except CheckpointError as exc:
         raise PruningError(exc.message, "Ingest another round (--round R), or run the pruning again.") from None
-    if ckpt.recorded_sha256(path) is None or actual != recorded:
+    if actual != recorded:
         raise PruningError(
             f"{path} does not match the SHA-256 the run recorded when it wrote the round: recorded {recorded}, "
             f"file now {actual}. It changed on disk after it was written (corruption or an edit).",
