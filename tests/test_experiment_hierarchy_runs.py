@@ -1,9 +1,13 @@
 """hierarchy-runs (000, issue 22 item 1): each fit records its finest-level communities and those holding no output
 neuron, and the shipped claims read those rows as 000 states them (the fits' RF varies; every nested SBM fit has
-a community without a class), nested SBM fits only. One real experiment run on a planted graph file (SQLite)."""
+a community without a class), nested SBM fits only. One real experiment run on a planted graph file (SQLite), and
+the smoke run without its graph naming the demo that makes it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +70,18 @@ def test_a_run_records_blocks_and_free_blocks_per_fit(tmp_path: Path) -> None:
         assert 1 <= row["blocks"] - row["free_blocks"] <= 10, row  # the blocks holding one or more of the 10 classes
         assert row["free_blocks"] >= 0 and row["blocks"] <= 130, row  # 130 neurons
         assert row["rf"] <= 8  # the planted tree is mostly recovered (random trees: about 12)
+
+
+def test_smoke_without_its_graph_names_the_demo_that_makes_it(tmp_path: Path) -> None:
+    env = {**os.environ, "GRAPHSTORE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("GRAPHSTORE_DATABASE_URL", None)
+    env.pop("GRAPHSTORE_GRAPH_STORE", None)
+    command = [sys.executable, "-m", "graphstore.cli.main", "experiment", "run", "hierarchy-runs", "--set", "seed=0"]
+    failed = subprocess.run(
+        [*command, "--no-progress"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
+    assert failed.returncode == 1, failed.stdout + failed.stderr  # a failed cell, recorded, resumable
+    out = " ".join((failed.stdout + failed.stderr).split())  # rich wraps the hint
+    assert "Graph 'planted-coactivation' is not in the store" in out
+    assert "graphstore demo --model mlp --dataset planted-tree --prefix planted" in out
+    assert "Traceback" not in out and "0 cell(s) completed, 1 failed" in out

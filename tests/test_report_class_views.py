@@ -209,7 +209,7 @@ def test_experiment_report_draws_the_consensus_of_its_cells_trees(tmp_path: Path
     reference = tmp_path / "reference.nwk"
     reference.write_text("((a,b),(c,d));")  # a file: a comma in --set makes a grid axis
     context = context_at(tmp_path)
-    sets = ("graph=", f"graph_file={path}", "method=louvain-levels", f"reference={reference}")
+    sets = ("graph=", f"graph_file={path}", "method=louvain-levels", f"reference={reference}", "seed=0,1,2,3")
     result = run_experiment(context, ExperimentParams(name="hierarchy-runs", sets=sets))
     assert not result.failed
     report = build_experiment_report(context, result.run_id)

@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from graphstore.analysis.hierarchy import METHODS, HierarchyParams, hierarchy_client
-from graphstore.errors import GraphstoreError
+from graphstore.errors import GraphNotFound, GraphstoreError
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.graph import Graph
+
+MISSING_GRAPH = (
+    "Give a stored graph (--set graph=ID; `graphstore store list`) or a file (--set graph=, --set graph_file=PATH); "
+    "the smoke scale's graph comes from `graphstore demo --model mlp --dataset planted-tree --prefix planted`."
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,11 @@ def load(ctx: CellContext, p: HierarchyRunsParams) -> Any:
         if not path.exists():
             raise GraphstoreError(f"Graph file {path} does not exist.", "Write it with `graphstore extract`.")
         return read_parquet(path)
-    with ctx.job.open_store() as store:
-        return store.read_graph(p.graph)
+    try:
+        with ctx.job.open_store() as store:
+            return store.read_graph(p.graph)
+    except GraphNotFound as e:
+        raise GraphNotFound(e.message, f"{e.hint or ''} {MISSING_GRAPH}".strip()) from None
 
 
 def lowest_blocks(tree: Graph) -> dict[str, int]:
