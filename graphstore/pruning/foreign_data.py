@@ -6,9 +6,10 @@ from the same --dataset values `graphstore ingest --model` takes, resolved by th
 The train/test rule: a class or callable with a `train=` or `split=` parameter that --data-opt leaves unset gives
 its own parts (train=True / split="train" to train on, train=False / split="test" to test on); any other dataset
 is split once, seeded: `test_fraction` of its samples (default 0.2) held out for testing by `split_seed` (default 0),
-two --data-opt keys graphstore takes for itself. Samples go through the checks ingest applies (an input tensor and
-one integer label per sample, graphstore.extract.hooks_data); a label outside the classes is named too. The inputs
-are used as the dataset gives them (no normalisation added), as ingest records them.
+two --data-opt keys graphstore takes for itself. There is no validation part (the training loop then watches the
+training loss). Samples go through the checks ingest applies (an input tensor and one integer label per sample,
+graphstore.extract.hooks_data); a label outside the classes is named too. The inputs are used as the dataset gives
+them (no normalisation added), as ingest records them.
 """
 
 from __future__ import annotations
