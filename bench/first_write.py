@@ -69,7 +69,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.25, help="1.0 = bench.ingest's 200k nodes / 2M edges")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="1%% of the graph, one round: the bench still runs")
     args = parser.parse_args()
+    if args.quick:
+        args.scale, args.rounds = 0.01, 1
     n, m = int(200_000 * args.scale), int(2_000_000 * args.scale)
     print(f"machine: {machine()}; load: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; {n:,} nodes, {m:,} edges")
     graph, before, rows = random_graph("bench-first-write", n, m), load(), []

@@ -58,9 +58,10 @@ def _show_neo4j(state: dict[str, Any]) -> None:
         console.print(f"[dim]memory: heap {state['heap']}, page cache {state['pagecache']}[/]", highlight=False)
     warmed = state.get("warm_up")
     if warmed and not warmed["error"]:
+        cut = " and one cut by its time budget" if warmed["cut"] else ""
         console.print(
-            f"[dim]write path warmed up: {warmed['rounds']} throw-away graph(s) written and dropped "
-            f"in {warmed['seconds']} s[/]",
+            f"[dim]write path warmed up in {warmed['seconds']} s: {warmed['rounds']} whole throw-away graph(s)"
+            f"{cut} written and dropped[/]",
             highlight=False,
         )
     elif warmed:

@@ -435,7 +435,7 @@ def _warm_up(state: dict[str, Any], say: Say) -> dict[str, Any]:
     done = neo4j_warmup.warm_up(state["bolt_uri"], state["user"], state["password"])
     if done.error:
         say(f"Warm-up stopped after {done.rounds} round(s): {done.error}")
-    return {"rounds": done.rounds, "seconds": done.seconds, "error": done.error}
+    return {"rounds": done.rounds, "cut": done.cut, "seconds": done.seconds, "error": done.error}
 
 
 def _write_plugin(dist: Path, say: Say) -> str | None:
