@@ -198,7 +198,7 @@ def correlated_pairs(
     (indices among the live columns; rho float32, as `spearman` has it), and the live mask.
 
     Ranks once (Z, live units x N), then Z Z^T one row strip of about `entries` values at a time, upper part only,
-    each strip's edges kept: memory is x, Z, one strip and the edges (never U x U), the GEMM half the dense one's.
+    each strip's edges kept: memory is x, Z, one strip and the edges (never U x U); the GEMM the upper triangle's.
     """
     z, live = rank_matrix(x, chunk)
     t, u = torch.from_numpy(z), len(z)
