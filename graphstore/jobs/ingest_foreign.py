@@ -6,7 +6,8 @@ graphstore.jobs.model_ingest, the code `gs.ingest` runs: the command line and Py
 the run records the model's source, options, parameter count, state-dict digest and the weights file's digest.
 The command's options map onto gs.ingest's: --layers, --limit, --device, --batch-size go to every kind that takes
 them, --k to knn (one graph per k) and class-graph (the smallest), --opt [KIND.]KEY=VALUE (Python literals) to
-one kind or all; --split picks the split of a registry or torchvision dataset (default test, as gs.ingest's).
+one kind or all; --split picks the split of a registry dataset, a torchvision class or a MODULE:CALLABLE that
+takes train=/split= (default test, as gs.ingest's).
 """
 
 from __future__ import annotations
