@@ -153,7 +153,8 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def forward_rounds(model: Any, data: Any, layers: list[str] | None, batch_size: int, reps: int) -> tuple[Any, dict]:
     """The recording with hooks and its floor, a plain model(x) loop over the same batches under inference_mode,
-    timed in `reps` rounds (order alternating) after one warm-up batch; (recording, seconds and best ratio)."""
+    timed in `reps` rounds (order alternating) after one warm-up batch; (recording, wall and CPU seconds, the best
+    of each over the best plain)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -166,20 +167,22 @@ def forward_rounds(model: Any, data: Any, layers: list[str] | None, batch_size: 
 
     with torch.inference_mode():
         model(data[:batch_size][0])
-    times: dict[str, list[float]] = {"plain": [], "hooks": []}
+    times: dict[str, list[float]] = {"plain": [], "hooks": [], "plain_cpu": [], "hooks_cpu": []}
     rec = None
     for round_ in range(reps):
         for kind in ("plain", "hooks") if round_ % 2 == 0 else ("hooks", "plain"):
             if kind == "plain":
-                times["plain"].append(round(timed(plain)[1], 3))
+                _, seconds, cpu = timed2(plain)
             else:
-                rec, seconds = timed(lambda: record_units(model, data, layers, batch_size=batch_size))
-                times["hooks"].append(round(seconds, 3))
-    best_plain, best_hooks = min(times["plain"]), min(times["hooks"])
+                rec, seconds, cpu = timed2(lambda: record_units(model, data, layers, batch_size=batch_size))
+            times[kind].append(round(seconds, 3))
+            times[f"{kind}_cpu"].append(round(cpu, 3))
+    best = {kind: min(values) for kind, values in times.items()}
     return rec, {
-        "forward_s": best_hooks,
-        "plain_forward_s": best_plain,
-        "forward_over_plain": round(best_hooks / best_plain, 3),
+        "forward_s": best["hooks"],
+        "plain_forward_s": best["plain"],
+        "forward_over_plain": round(best["hooks"] / best["plain"], 3),
+        "forward_cpu_over_plain": round(best["hooks_cpu"] / best["plain_cpu"], 3),
         "forward_rounds": times,
         "torch_threads": torch.get_num_threads(),
     }
