@@ -44,7 +44,7 @@ from graphstore.analysis.base import (
     undirected_igraph,
 )
 from graphstore.analysis.trees import check_leaves, newick_label, reference_tree, robinson_foulds
-from graphstore.graph import Graph
+from graphstore.graph import EdgeTable, Graph, NodeTable
 
 METHODS = ("auto", "nsbm", "louvain-levels")
 ENGINES = {"nsbm": "graph-tool nested SBM", "louvain-levels": "igraph Louvain levels"}
@@ -234,9 +234,26 @@ def neuron_graph(graph: Graph) -> Graph:
             "The hierarchy takes co-activation (or weight) graphs made by `graphstore ingest`.",
         )
     out = Graph(graph.graph_id, graph.kind, params=dict(graph.params))
-    out.nodes[NEURON] = graph.nodes[NEURON]
-    out.edges = {t: e for t, e in graph.edges.items() if e.src_label == NEURON and e.dst_label == NEURON}
+    out.nodes[NEURON] = sorted_nodes(graph.nodes[NEURON])
+    between = sorted(t for t, e in graph.edges.items() if e.src_label == NEURON and e.dst_label == NEURON)
+    out.edges = {t: sorted_edges(graph.edges[t]) for t in between}
     return out
+
+
+def sorted_nodes(table: NodeTable) -> NodeTable:
+    """The rows by key: the fit's vertex order is the graph's, not the order a store returned the rows in."""
+    order = np.argsort(table.keys, kind="stable")
+    return NodeTable(table.label, table.keys[order], {k: v[order] for k, v in table.props.items()})
+
+
+def sorted_edges(table: EdgeTable) -> EdgeTable:
+    """Each relationship as (lower key, higher key), rows by those keys then the properties: the fit reads the
+    graph undirected, and its result depends on the edge order (the same seed on a reordered graph differs)."""
+    low, high = np.minimum(table.src, table.dst), np.maximum(table.src, table.dst)
+    numeric = [v for _, v in sorted(table.props.items()) if np.issubdtype(v.dtype, np.number)]
+    order = np.lexsort([*reversed(numeric), high, low])
+    props = {k: v[order] for k, v in table.props.items()}
+    return EdgeTable(table.type, table.src_label, table.dst_label, low[order], high[order], props, table.directed)
 
 
 def _one_run(args: tuple) -> tuple[str, list[np.ndarray]]:

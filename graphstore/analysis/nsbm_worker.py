@@ -5,9 +5,12 @@ so graphstore runs this file with that interpreter:  python3 nsbm_worker.py IN.n
 IN holds n, src, dst, weight (may be empty), seeds (one fit per seed, in one process so graph-tool is imported
 once) and options (JSON: mh_sweeps, merge_sweeps, warm_start, refine_sweeps; {} = graph-tool's defaults).
 OUT holds levels_<i> (L x n, finest first), dl_<i> (description length) and seconds_<i> for the i-th seed.
+A fit is a function of (graph as given, seed, options): graph-tool runs on one OpenMP thread and its RNG gets a
+nonzero seed (docs/METHODS.md D, "Reproducible fits").
 """
 
 import json
+import random
 import sys
 import time
 from typing import Any
@@ -30,6 +33,12 @@ def build(n, src, dst, weight):
     return g, state_args
 
 
+def graph_tool_seed(seed):
+    """graph-tool's RNG seed for a user seed >= 0: seed + 1, as graph-tool reads seed_rng(0) as "seed from
+    std::random_device" (measured: seed 0 gave a new fit in every process), and + 1 keeps the seeds distinct."""
+    return int(seed) + 1
+
+
 def fit(g, state_args, seed, options, init_bs=None):
     """One minimisation of the nested SBM description length (graph-tool's minimize_nested_blockmodel_dl).
 
@@ -38,8 +47,10 @@ def fit(g, state_args, seed, options, init_bs=None):
     """
     import graph_tool.all as gt  # deferred: only the system Python that runs this worker has graph-tool
 
-    gt.seed_rng(seed)
+    gt.openmp_set_num_threads(1)  # parallel sweeps interleave by timing; one thread gives one order
+    gt.seed_rng(graph_tool_seed(seed))
     np.random.seed(seed)
+    random.seed(seed)
     mcmc = {k: int(options[k]) for k in ("mh_sweeps", "merge_sweeps") if k in options}
     state = gt.minimize_nested_blockmodel_dl(g, init_bs=init_bs, state_args=state_args, multilevel_mcmc_args=mcmc)
     for _ in range(int(options.get("refine_sweeps", 0))):
