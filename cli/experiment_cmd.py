@@ -14,7 +14,7 @@ from graphstore.cli.adapter import OUTPUT_PANEL, PROGRESS, Extra, job_command, s
 from graphstore.cli.context import console, err_console
 from graphstore.cli.output import OutputFormat, print_rows
 from graphstore.experiments.claims import FAILS, HOLDS, Verdict
-from graphstore.experiments.export import CSV_COLUMNS, long_rows, report_data
+from graphstore.experiments.export import CSV_COLUMNS, cell_rows, long_rows, one_line, report_data
 from graphstore.experiments.results import Stat, Summary
 from graphstore.experiments.runner import EXPERIMENT, ExperimentResult
 from graphstore.experiments.show import LIST, SHOW, ExperimentReport, Listing
@@ -71,7 +71,7 @@ FORMAT = Extra(
         "--format",
         "-f",
         help="table (for reading), json (run, cells, tables, paper values, claims with verdicts) or csv (the tables, "
-        "one row per table, group and column).",
+        "one row per table, group and column; the cells' status and errors as table 'cells').",
         rich_help_panel=OUTPUT_PANEL,
     ),
 )
@@ -95,7 +95,7 @@ def render_show(report: ExperimentReport, cli: dict[str, Any]) -> None:
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(report_data(report), default=str, indent=2) + "\n")
     elif fmt is OutputFormat.csv:
-        print_rows(CSV_COLUMNS, long_rows(report.summaries), fmt)
+        print_rows(CSV_COLUMNS, long_rows(report.summaries) + cell_rows(report.cells), fmt)
     else:
         render_report(report)
 
@@ -115,7 +115,7 @@ def render_report(report: ExperimentReport, _cli: dict[str, Any] | None = None) 
     for column in ("run", "cell", "status", "error"):
         cells.add_column(column)
     for c in report.cells:
-        cells.add_row(str(c.id), str(c.params.get("key", "")), c.status, (c.error or "")[:100])
+        cells.add_row(str(c.id), str(c.params.get("key", "")), c.status, one_line(c.error))
     console.print(cells)
     for summary in report.summaries:
         if summary.rows:

@@ -1,5 +1,6 @@
 """An experiment run's results as plain data: JSON (run, cells, tables, paper values, claims and verdicts) and long
-CSV rows (one row per table, group and column: mean, std, n), for `experiment show --format json|csv`."""
+CSV rows (one row per table, group and column: mean, std, n; the cells as table `cells`, their status and whole
+error as text), for `experiment show --format json|csv`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from graphstore.experiments.results import PaperComparison, Stat, Summary
 
 if TYPE_CHECKING:
     from graphstore.experiments.show import ExperimentReport
+    from graphstore.tracking.records import RunRecord
 
 CSV_COLUMNS = ["table", "group", "column", "mean", "std", "n", "text"]
 
@@ -82,3 +84,19 @@ def long_rows(summaries: list[Summary]) -> list[list[Any]]:
                 if isinstance(value, Stat):
                     out.append([summary.spec.name, group, column, value.mean, value.std, value.n, value.text])
     return out
+
+
+def cell_rows(cells: list[RunRecord]) -> list[list[Any]]:
+    """Every cell as CSV rows of table `cells`: its status, and its error whole (message and hint) when it failed."""
+    out: list[list[Any]] = []
+    for cell in cells:
+        key = cell.params.get("key", "")
+        out.append(["cells", key, "status", None, None, None, cell.status])
+        if cell.error:
+            out.append(["cells", key, "error", None, None, None, cell.error])
+    return out
+
+
+def one_line(error: str | None) -> str:
+    """An error (message, then `Hint: ...` on its own line) as one line for a table cell, nothing cut."""
+    return " ".join(line.strip() for line in (error or "").splitlines() if line.strip())
