@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphstore.analysis.hierarchy import HierarchyParams, graph_tool_python, hierarchy_client
+from graphstore.analysis.base import undirected_igraph
+from graphstore.analysis.hierarchy import (
+    HierarchyParams,
+    graph_tool_python,
+    hierarchy_client,
+    neuron_graph,
+    nsbm_fits,
+)
 from graphstore.analysis.nsbm_worker import graph_tool_seed
 from graphstore.graph import EdgeTable, Graph, NodeTable
 from tests.test_hierarchy import planted
@@ -77,3 +84,14 @@ def test_nsbm_same_levels_after_a_store_round_trip(store):
     graph.graph_id = "repro-planted"
     store.write_graph(shuffled(graph))
     assert_same(fit(graph, "nsbm"), fit(store.read_graph("repro-planted"), "nsbm"))
+
+
+@needs_graph_tool
+def test_nsbm_fit_of_a_seed_does_not_depend_on_the_worker_split():
+    # coactivation-hierarchy runs seeds seed .. seed + runs - 1 over as many workers as the machine has cores
+    g = undirected_igraph(neuron_graph(planted()), HierarchyParams())
+    together, apart = nsbm_fits(g, [1, 2, 3], "weight", workers=1), nsbm_fits(g, [1, 2, 3], "weight", workers=3)
+    alone = nsbm_fits(g, [3], "weight", workers=1)
+    for a, b in zip([*together, together[2]], [*apart, alone[0]], strict=True):
+        assert a[1] == b[1]  # description length, every digit
+        assert all(np.array_equal(x, y) for x, y in zip(a[0], b[0], strict=True)) and len(a[0]) == len(b[0])
