@@ -104,8 +104,8 @@ def start(
     warm_up: bool = typer.Option(
         True,
         "--warm-up/--no-warm-up",
-        help="After Neo4j starts, write and drop small throw-away graphs (a few seconds), so the first real "
-        "write does not run while the JIT compiles the write path.",
+        help="After Neo4j starts, write and drop small throw-away graphs (at most 10 s of writing, plus the "
+        "store's first open and the drops), so less of the JIT's compiling falls into the first real write.",
     ),
 ) -> None:
     """Start the servers in the background (first Neo4j start fetches its jars with Maven); no-op if running.
