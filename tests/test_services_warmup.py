@@ -92,6 +92,19 @@ def test_warm_up_leaves_no_graph(rounds: int, budget_s: float, whole: int, cut: 
 
 
 @pytest.mark.neo4j
+def test_a_warm_up_graph_left_by_a_killed_start_is_dropped_by_the_next_one() -> None:
+    params = neo4j_params()
+    left = neo4j_warmup.warmup_graph(nodes=10, edges=20)
+    with Neo4jStore(params.uri, params.user, params.password) as store:
+        store.write_graph(left)
+        store._set_graph_fields(left.graph_id, {"status": "writing"})  # as a start killed mid-write leaves it
+        done = neo4j_warmup.warm_up(params.uri, params.user, params.password, rounds=0)
+        assert done.error is None and done.rounds == 0
+        assert store.graph_info(left.graph_id) is None
+        assert store.read("MATCH (n:GraphNode {graph_id: $g}) RETURN count(n)", {"g": left.graph_id}).rows == [[0]]
+
+
+@pytest.mark.neo4j
 def test_a_failed_warm_up_is_reported_not_raised_and_names_no_secret() -> None:
     params = neo4j_params()
     wrong = "not-the-password-" + "x" * 12
