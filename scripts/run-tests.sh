@@ -29,7 +29,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v chromiu
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
     || echo "chromium could not be installed: tests/test_browser.py will fail (apt-get install -y chromium chromium-driver)"
 fi
-"$BIN/graphstore" services start --run-dir "$RUN_DIR"
+"$BIN/graphstore" services start --no-warm-up --run-dir "$RUN_DIR"  # the suite times nothing; tests/test_services_warmup.py tests the warm-up
 eval "$("$BIN/graphstore" services env --run-dir "$RUN_DIR")"
 export GRAPHSTORE_REQUIRE_SERVERS=1
 "$BIN/pytest" -q -p no:cacheprovider "$@"

@@ -611,7 +611,7 @@ def throwaway_neo4j() -> Iterator[dict[str, Any]]:
     root.chmod(0o755)
     run_dir = root / "neo4j"
     try:
-        yield neo4j_server.start_neo4j(run_dir, memory={"heap_max": "1g", "pagecache": "64m"})
+        yield neo4j_server.start_neo4j(run_dir, memory={"heap_max": "1g", "pagecache": "64m"}, warm_up=False)
     finally:
         neo4j_server.stop_neo4j(run_dir, purge=True)
         shutil.rmtree(root, ignore_errors=True)

@@ -300,7 +300,7 @@ def _graphs_in_server(home: Path) -> dict[str, tuple[int, int]]:
     from graphstore.services.neo4j_server import start_neo4j, stop_neo4j
     from graphstore.store.neo4j_store import Neo4jStore
 
-    state = start_neo4j(home, memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m"})
+    state = start_neo4j(home, memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m"}, warm_up=False)
     try:
         with Neo4jStore(state["bolt_uri"], state["user"], state["password"]) as store:
             return {i.graph_id: (i.node_count, i.edge_count) for i in store.list_graphs()}

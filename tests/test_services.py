@@ -239,7 +239,9 @@ def test_neo4j_lifecycle(run_tmp: Path) -> None:
     if not neo4j_dist.is_complete(neo4j_dist.dist_dir()):
         pytest.skip("Neo4j jars are not cached yet (run `graphstore services start` once)")
     run_dir = run_tmp / "neo4j"
-    info = neo4j_server.start_neo4j(run_dir, "lifecycle-pass", memory={"heap_max": "1g", "pagecache": "64m"})
+    info = neo4j_server.start_neo4j(
+        run_dir, "lifecycle-pass", memory={"heap_max": "1g", "pagecache": "64m"}, warm_up=False
+    )
     try:
         assert info["running"] and state.port_open(info["bolt_port"]) and state.port_open(info["http_port"])
         assert neo4j_server.start_neo4j(run_dir)["already_running"]

@@ -236,7 +236,7 @@ def test_local_neo4j_has_a_generated_private_password(run_root: Path) -> None:
     if not neo4j_dist.is_complete(neo4j_dist.dist_dir()):
         pytest.skip("Neo4j jars are not cached yet (run `graphstore services start` once)")
     run_dir = run_root / "neo4j"
-    info = neo4j_server.start_neo4j(run_dir, memory={"heap_max": "1g", "pagecache": "64m"})
+    info = neo4j_server.start_neo4j(run_dir, memory={"heap_max": "1g", "pagecache": "64m"}, warm_up=False)
     try:
         assert _mode(run_dir / state.STATE_FILE) == 0o600 and _mode(run_dir) == 0o700
         assert not (run_dir / "conf" / ".admin-args").exists()

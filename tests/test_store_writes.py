@@ -210,6 +210,7 @@ def small_tx_neo4j(tmp_path_factory):
     state = start_neo4j(
         root / "neo4j",
         memory={"heap_initial": "256m", "heap_max": "512m", "pagecache": "64m", "tx_max": SMALL_TX_MEMORY},
+        warm_up=False,
     )
     try:
         yield {**state, "root": root, "settings": settings, "import": report}
