@@ -39,6 +39,25 @@ class Executor(Protocol):
         """Run every task; yield each outcome when its cell ends."""
 
 
+def cores_per_worker(workers: int) -> int:
+    """The torch threads each of `workers` pool processes gets: the usable cores shared out, at least one."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+def share_cores(threads: int) -> None:
+    """Pool initializer: cap torch's intra-op threads, so `workers` processes do not each run a thread per core
+    (oversubscribed, torch's waiting threads spin and burn CPU without progress; docs/SCALING.md)."""
+    import torch  # deferred: a worker imports torch for its cells anyway; the driver need not
+
+    torch.set_num_threads(threads)
+
+
+def cell_pool(workers: int) -> ProcessPoolExecutor:
+    """A spawn pool of `workers` processes sharing the cores (share_cores)."""
+    spawn = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, spawn, initializer=share_cores, initargs=(cores_per_worker(workers),))
+
+
 def run_in_worker(task: CellTask) -> CellOutcome:
     """Run one cell in a worker process (its own JobContext: no progress, no notes)."""
     return run_cell_task(JobContext(task.settings), task)
@@ -55,8 +74,7 @@ class LocalExecutor:
             for task in tasks:
                 yield run_cell_task(context, task)
             return
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=spawn) as pool:
+        with cell_pool(min(self.workers, len(tasks))) as pool:
             pending = {pool.submit(run_in_worker, t) for t in tasks}
             try:
                 while pending:
