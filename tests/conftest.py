@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +48,15 @@ def _one_neo4j_test_at_a_time(request) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@pytest.fixture
+def run_root() -> Iterator[Path]:
+    """A throw-away services run root like scripts/run-tests.sh makes: `mktemp -d`, then mode 755."""
+    path = Path(tempfile.mkdtemp(prefix="gs-run-root-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def make_embedded(tmp_path) -> GraphStore:

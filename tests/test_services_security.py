@@ -16,7 +16,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -168,15 +167,6 @@ def test_test_postgres_needs_the_password_and_is_not_superuser() -> None:
 
 
 # ---- throw-away instances ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run_root() -> Iterator[Path]:
-    """A run root like scripts/run-tests.sh makes: `mktemp -d`, then mode 755."""
-    path = Path(tempfile.mkdtemp(prefix="gs-security-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

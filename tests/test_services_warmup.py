@@ -4,11 +4,8 @@ never fails the start (graphstore/services/neo4j_warmup.py)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,15 +33,6 @@ def _records(store: Neo4jStore) -> dict[str, int]:
     for label in ("Graph", "GraphNode", "GraphLane"):
         counts[label] = store.read(f"MATCH (n:{label}) RETURN count(n) AS n").rows[0][0]
     return counts
-
-
-@pytest.fixture
-def run_root() -> Iterator[Path]:
-    """A throw-away run root (mode 755, as scripts/run-tests.sh makes it)."""
-    path = Path(tempfile.mkdtemp(prefix="gs-warmup-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.slow
