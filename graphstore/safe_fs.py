@@ -90,6 +90,17 @@ def read_trusted_bytes(path: Path, what: str = "file") -> bytes:
         return handle.read()
 
 
+def _folder_problem(info: os.stat_result, subject: str, *, sticky_ok: bool) -> str | None:
+    """Why a folder (already stat-ed) could let another user swap its entries, or None: not ours (or root's), or
+    writable by group or others (unless sticky, when sticky_ok)."""
+    if info.st_uid not in (os.geteuid(), 0):
+        return f"{subject} belongs to {_owner_name(info.st_uid)}"
+    if info.st_mode & GROUP_OTHER_WRITE and not (sticky_ok and info.st_mode & stat.S_ISVTX):
+        mode = f"mode {stat.S_IMODE(info.st_mode):o}" + (", no sticky bit" if sticky_ok else "")
+        return f"other users can write {subject} ({mode})"
+    return None
+
+
 def check_data_file(path: Path, what: str = "file") -> None:
     """Refuse a database file that another user owns or can write, or that is a symlink, and a folder holding it that
     another user can write (sticky or not): the database engine creates journal and lock files beside it by name.
@@ -102,15 +113,10 @@ def check_data_file(path: Path, what: str = "file") -> None:
         info = os.stat(folder)
     except FileNotFoundError:
         return
-    trusted = {os.geteuid(), 0}
-    problem = None
-    if info.st_uid not in trusted:
-        problem = f"the folder {folder} belongs to {_owner_name(info.st_uid)}"
-    elif info.st_mode & GROUP_OTHER_WRITE:
-        problem = f"other users can write the folder {folder} (mode {stat.S_IMODE(info.st_mode):o})"
-    else:
+    problem = _folder_problem(info, f"the folder {folder}", sticky_ok=False)
+    if problem is None:
         with suppress(FileNotFoundError):
-            problem = _problem(path, os.lstat(path), trusted_uids=trusted, want_dir=False)
+            problem = _problem(path, os.lstat(path), trusted_uids={os.geteuid(), 0}, want_dir=False)
     if problem:
         raise UnsafePath(
             f"Refusing the {what} {path}: {problem}, so they could change or replace what graphstore reads and writes.",
@@ -122,12 +128,7 @@ def check_data_file(path: Path, what: str = "file") -> None:
 def check_parent_dir(path: Path, what: str = "folder") -> None:
     """Refuse a folder to create into whose entries another user could swap (theirs, or writable, not sticky)."""
     path = Path(path)
-    info = os.stat(path)
-    problem = None
-    if info.st_uid not in (os.geteuid(), 0):
-        problem = f"it belongs to {_owner_name(info.st_uid)}"
-    elif info.st_mode & GROUP_OTHER_WRITE and not info.st_mode & stat.S_ISVTX:
-        problem = f"other users can write it (mode {stat.S_IMODE(info.st_mode):o}, no sticky bit)"
+    problem = _folder_problem(os.stat(path), "it", sticky_ok=True)
     if problem:
         raise UnsafePath(
             f"Refusing to keep the {what} inside {path}: {problem}, so they could replace what graphstore puts there.",
