@@ -12,9 +12,9 @@ from graphstore.extract.coactivation import (
     average_ranks,
     coactivation_graph,
     rank_matrix,
+    rescaled,
     spearman,
-    threshold_edges,
-    upper_pairs,
+    strip_pairs,
 )
 from graphstore.nn.datasets import load_dataset
 from graphstore.nn.models import make_model
@@ -50,24 +50,28 @@ def test_constant_units_are_dropped():
 
 def test_threshold_and_linear_rescale_by_hand():
     rho = np.array([[1.0, 0.5, 0.9, -0.8], [0.5, 1.0, 0.49, 0.75], [0.9, 0.49, 1.0, 0.6], [-0.8, 0.75, 0.6, 1.0]])
-    i, j, r, w = threshold_edges(rho, 0.5, "linear")
+    i, j, r32 = strip_pairs(rho.astype(np.float32), 0, 0.5)  # the whole matrix as one strip
+    r = r32.astype(np.float64)
+    w = rescaled(r, 0.5, "linear")
     assert list(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 3), (2, 3)]
     assert np.allclose(r, [0.5, 0.9, 0.75, 0.6])
     assert np.allclose(w, [0.0, 0.8, 0.5, 0.2])
-    _, _, _, w2 = threshold_edges(rho, 0.5, "minmax")
+    w2 = rescaled(r, 0.5, "minmax")
     assert np.allclose(w2, [0.0, 1.0, 0.625, 0.25])
 
 
-@pytest.mark.parametrize("entries", [1, 7, 40, 1 << 24])
-def test_threshold_in_row_blocks_equals_the_whole_upper_triangle(entries):
-    """Row blocks of any size give the pairs of np.triu over the whole matrix, in the same row-major order."""
+@pytest.mark.parametrize("rows", [1, 2, 5, 13])
+def test_threshold_in_row_strips_equals_the_whole_upper_triangle(rows):
+    """Row strips (from the diagonal on) of any height give the pairs of np.triu over the whole matrix, in the same
+    row-major order."""
     rng = np.random.default_rng(5)
     a = rng.uniform(-1, 1, size=(13, 13)).astype(np.float32)
     rho = (a + a.T) / 2
-    i, j, r = upper_pairs(rho, 0.2, entries)
+    parts = [strip_pairs(rho[lo : lo + rows, lo:].copy(), lo, 0.2) for lo in range(0, 13, rows)]
+    i, j, r = (np.concatenate([p[k] for p in parts]) for k in range(3))
     ei, ej = np.nonzero(np.triu(rho >= 0.2, k=1))
     assert np.array_equal(i, ei) and np.array_equal(j, ej) and len(i) > 10
-    assert np.array_equal(r, rho[ei, ej].astype(np.float64))
+    assert np.array_equal(r, rho[ei, ej])
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 256])
@@ -151,7 +155,7 @@ def test_default_correlates_post_activation_values_and_the_graph_says_so(tmp_pat
     post = record(model, data, "test", select_layers(model, ()), "post", limit=90)
     live = post.values.std(axis=0) > 0
     rho, _ = spearman(post.values[:, live])
-    i, j, _, _ = threshold_edges(rho, 0.5)
+    i, _ = np.nonzero(np.triu(rho >= 0.5, k=1))
     assert len(g.edges["COACTIVATES"]) == len(i)  # the edges are those of the post-ReLU values
     pre = coactivation_graph("c-pre", model, data, CoactivationParams(split="test", limit=90, where="pre"))
     assert pre.params["where"] == "pre" and pre.params["dead_units"] <= g.params["dead_units"]

@@ -149,20 +149,6 @@ def spearman(x: np.ndarray, chunk: int = 256, sample_chunk: int = 0) -> tuple[np
     return rho, live
 
 
-def upper_pairs(rho: np.ndarray, threshold: float, entries: int = 1 << 24) -> tuple[np.ndarray, ...]:
-    """(i, j, rho[i, j] as float64) for i < j with rho[i, j] >= threshold, row-major, a row block at a time."""
-    u = len(rho)
-    step = max(1, entries // max(u, 1))
-    parts = []
-    for lo in range(0, u, step):
-        block = rho[lo : lo + step, lo:]
-        bi, bj = np.nonzero(np.triu(block >= threshold, k=1))
-        parts.append((bi + lo, bj + lo, block[bi, bj].astype(np.float64)))
-    if not parts:
-        return np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0)
-    return tuple(np.concatenate([p[n] for p in parts]) for n in range(3))
-
-
 def strip_rows(units: int, entries: int = 1 << 24) -> int:
     """Rows per strip of Z Z^T so that a strip (rows x units, float32) holds about `entries` values (>= 1 row)."""
     return max(1, min(units, entries // max(units, 1)))
@@ -214,25 +200,21 @@ def correlated_pairs(
     return i, j, r, live
 
 
+def check_rescale(rescale: str) -> None:
+    """Refuse a rescale rule that is not one of RESCALE."""
+    if rescale not in RESCALE:
+        raise GraphstoreError(f"Unknown rescale {rescale!r}.", f"Choose one of {', '.join(RESCALE)}.")
+
+
 def rescaled(r: np.ndarray, threshold: float, rescale: str) -> np.ndarray:
     """Kept rho (float64) mapped to w in [0, 1]: linear from [threshold, 1], or min-max over the kept edges."""
+    check_rescale(rescale)
     if rescale == "minmax":
         lo, hi = (r.min(), r.max()) if len(r) else (0.0, 1.0)
         w = (r - lo) / (hi - lo) if hi > lo else np.ones_like(r)
-    elif rescale == "linear":
-        w = (r - threshold) / (1.0 - threshold) if threshold < 1 else np.ones_like(r)
     else:
-        raise GraphstoreError(f"Unknown rescale {rescale!r}.", f"Choose one of {', '.join(RESCALE)}.")
+        w = (r - threshold) / (1.0 - threshold) if threshold < 1 else np.ones_like(r)
     return np.clip(w, 0.0, 1.0)
-
-
-def threshold_edges(
-    rho: np.ndarray, threshold: float = 0.5, rescale: str = "linear"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, rho, w) for i < j with rho >= threshold, rho rescaled to w in [0, 1], in row-major order, from a
-    whole matrix (row blocks of about 16M entries: no U x U boolean temporaries)."""
-    i, j, r = upper_pairs(rho, threshold)
-    return i, j, r, rescaled(r, threshold, rescale)
 
 
 def coactivation_graph(
@@ -268,8 +250,7 @@ def correlation_graph(
             f"Only {len(values)} samples in {source}; Spearman needs >= 3.",
             "Choose a larger split (--split) or a larger --limit.",
         )
-    if params.rescale not in RESCALE:
-        raise GraphstoreError(f"Unknown rescale {params.rescale!r}.", f"Choose one of {', '.join(RESCALE)}.")
+    check_rescale(params.rescale)  # before the recording's expensive correlation, not after
     i, j, r32, live = correlated_pairs(values, params.threshold, params.chunk, params.sample_chunk)
     keys = layout.keys[rows][live]
     src, dst = keys[i], keys[j]
