@@ -45,19 +45,17 @@ def is_foreign_dataset(name: str) -> bool:
 def load_foreign_dataset(name: str, options: Mapping[str, Any], split: str) -> ForeignDataset:
     """The Dataset (or DataLoader) `name` builds with `options`; `split` picks the train/test part of a class or
     callable that takes train= or split=."""
-    module, _, attr = name.partition(":")
-    if module.strip() == TORCHVISION and attr.strip():
-        return torchvision_dataset(attr.strip(), options, split)
-    if ":" in name:
-        fn = import_callable(name, "--dataset")
-        made = call(fn, name, with_split(fn, options, split), "--data")
-        if not isinstance(made, (Dataset, DataLoader)):
-            raise ForeignError(
-                f"{name} returned a {type(made).__name__}, not a torch Dataset or DataLoader.",
-                "Return a Dataset of (input, label) pairs, e.g. torch.utils.data.TensorDataset(inputs, labels).",
-            )
-        return ForeignDataset(made, {"source": name, "options": {k: repr(v) for k, v in options.items()}})
-    return torchvision_dataset(name, options, split)
+    class_name = torchvision_name(name)
+    if class_name is not None:
+        return torchvision_dataset(class_name, options, split)
+    fn = import_callable(name, "--dataset")
+    made = call(fn, name, with_split(fn, options, split), "--data")
+    if not isinstance(made, (Dataset, DataLoader)):
+        raise ForeignError(
+            f"{name} returned a {type(made).__name__}, not a torch Dataset or DataLoader.",
+            "Return a Dataset of (input, label) pairs, e.g. torch.utils.data.TensorDataset(inputs, labels).",
+        )
+    return ForeignDataset(made, {"source": name, "options": {k: repr(v) for k, v in options.items()}})
 
 
 def split_parameter(fn: Any, options: Mapping[str, Any]) -> str | None:
@@ -81,12 +79,18 @@ def with_split(fn: Any, options: Mapping[str, Any], split: str) -> dict[str, Any
 def has_own_split(name: str, options: Mapping[str, Any]) -> bool:
     """Whether the foreign dataset `name` gives its own train and test parts (a train= or split= parameter that
     --data-opt leaves to graphstore)."""
+    class_name = torchvision_name(name)
+    fn = torchvision_class(class_name) if class_name is not None else import_callable(name, "--dataset")
+    return split_parameter(fn, options) is not None
+
+
+def torchvision_name(name: str) -> str | None:
+    """The torchvision.datasets class a --dataset names (`MNIST`, `torchvision.datasets:MNIST`), or None for another
+    MODULE:CALLABLE."""
     module, _, attr = name.partition(":")
     if module.strip() == TORCHVISION and attr.strip():
-        return split_parameter(torchvision_class(attr.strip()), options) is not None
-    if ":" in name:
-        return split_parameter(import_callable(name, "--dataset"), options) is not None
-    return split_parameter(torchvision_class(name), options) is not None
+        return attr.strip()
+    return None if ":" in name else name
 
 
 def torchvision_class(name: str) -> type:
