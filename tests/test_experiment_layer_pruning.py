@@ -17,7 +17,8 @@ from graphstore.experiments.runner import ExperimentDataMissing, ExperimentParam
 from tests.experiment_support import context_at
 
 # the pipeline on a small net: medium-cnn, one seed, one epoch, 400 training digits, class maps over 200 images, two
-# gammas; the comparison at 1.5 so its "m" row is the sweep's gamma = 1.5 point (and shares its retrained run)
+# gammas; the comparison at 1.5 so its "m" row is the sweep's gamma = 1.5 point (and shares its retrained run); a
+# second arc weight (g_median on the post-ReLU maps) swept beside g_mean on the response
 SHORT = (
     "model=medium-cnn",
     "model_opts=batch_norm=true",
@@ -29,6 +30,7 @@ SHORT = (
     "gammas=0.5,1.5",
     "aggregates=mean",
     "compare_gamma=1.5",
+    "extra_arcs=activation:median",
 )
 
 
@@ -37,6 +39,8 @@ def test_definition_grids_and_001_values() -> None:
     pipeline = PIPELINES.get(definition.pipeline)
     smoke, paper = make_plan(definition, pipeline, "smoke"), make_plan(definition, pipeline, "paper")
     assert len(smoke.cells) == 3 and len(paper.cells) == 3
+    assert smoke.cells[0].params.arcs() == [("response", "mean"), ("activation", "median")]  # Fig. 14 + Fig. 15
+    assert paper.cells[0].params.arcs() == [("response", "mean"), ("response", "median")]
     s = smoke.cells[0].params  # 001's net and data reduced: BN-free VGG16 at 1/8 width, all 5,000 real MNIST digits
     assert (s.model, s.dataset, s.model_opts) == ("vgg16-plain", "mnist-5k", ("resize=32", "width=0.125"))
     assert (s.data_opts, s.train.epochs) == ((), 12)  # trained parents: test accuracy 0.958 +- 0.008 (3)
@@ -54,6 +58,13 @@ def test_definition_grids_and_001_values() -> None:
     }
     assert [fig14[g] for g in p.gammas] == [0, 1, 4, 4, 5, 6, 6, 6]
     assert all(v.scale == "paper" for v in definition.paper_values)
+
+
+@pytest.mark.parametrize("entry", ["activation", "relu:median", "activation:max", ":median"])
+def test_a_malformed_extra_arc_is_refused_before_any_training(entry: str) -> None:
+    definition = find_definition("layer-pruning")
+    with pytest.raises(Exception, match="SOURCE:WEIGHT"):
+        make_plan(definition, PIPELINES.get(definition.pipeline), "smoke", [f"extra_arcs={entry}"])
 
 
 def test_paper_scale_names_the_missing_mnist_files(tmp_path: Path) -> None:
@@ -80,17 +91,28 @@ def test_short_cell_end_to_end(tmp_path: Path) -> None:
     sweep, comparison = tables["sweep"], {r["mode"]: r for r in tables["comparison"]}
     assert trained.kind == "train" and {r.kind for r in retrained} == {"prune-layers"}
     assert len(retrained) == len({tuple(r["removed_layers"]) for r in [*sweep, *comparison.values()]})
-    assert [r["gamma"] for r in sweep] == [0.5, 1.5] and sweep[0]["removed"] <= sweep[1]["removed"] < 4
+    assert [(r["source"], r["weight"], r["gamma"]) for r in sweep] == [
+        ("response", "mean", 0.5),
+        ("response", "mean", 1.5),
+        ("activation", "median", 0.5),
+        ("activation", "median", 1.5),
+    ]
+    for arc in (sweep[:2], sweep[2:]):
+        assert arc[0]["removed"] <= arc[1]["removed"] < 4
     for row in [parent, *sweep, *comparison.values()]:
         assert all(0.0 <= row[k] <= 1.0 for k in ("accuracy", "precision", "recall")), row
         assert row["epoch_time"] > 0
-    assert parent["parameters"] > max(r["parameters"] for r in sweep) or sweep[-1]["removed"] == 0
-    assert comparison["m"]["removed_layers"] == sweep[1]["removed_layers"]
+    for row in sweep:  # a removal shrinks the model; no removal is the parent's architecture
+        assert row["parameters"] < parent["parameters"] if row["removed"] else row["parameters"] == parent["parameters"]
+    assert comparison["m"]["removed_layers"] == sweep[1]["removed_layers"]  # g_mean on the response, not g_median
     assert comparison["m"]["run"] == sweep[1]["run"]
     layers = tables["layers"]
-    assert [r["layer"] for r in layers] == ["conv1", "conv2", "conv3", "conv4"]
-    assert [r["nodes"] for r in layers] == [256, 256, 64, 64]
+    assert [(r["source"], r["layer"]) for r in layers] == [
+        (source, f"conv{i}") for source in ("response", "activation") for i in (1, 2, 3, 4)
+    ]
+    assert [r["nodes"] for r in layers] == [256, 256, 64, 64] * 2
     assert all(0.0 <= r["zero_share"] <= 1.0 and 0.0 <= r["max_delta"] <= 2.3026 for r in layers)
-    centers = {round(r["max_delta"] / r["switch_mean"], 9) for r in layers if r["max_delta"] > 0}
-    assert len(centers) == 1  # a layer's switch gamma is its largest delta over the one mean delta of all nodes
+    for arc in (layers[:4], layers[4:]):
+        centers = {round(r["max_delta"] / r["switch_mean"], 9) for r in arc if r["max_delta"] > 0}
+        assert len(centers) == 1  # a layer's switch gamma is its largest delta over the one mean delta of all nodes
     assert cpu_seconds < 90, cpu_seconds  # the whole file measured 56 s of CPU (all threads)

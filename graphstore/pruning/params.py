@@ -199,6 +199,7 @@ class SculptConfig:
 
 AGGREGATES = ("mean", "median")
 MODES = ("multilayer", "single")
+SOURCES = ("response", "activation")  # what 001's arc weights are read from (docs/METHODS.md B4)
 INITS = ("scratch", "inherit")
 
 
@@ -233,7 +234,7 @@ class LayerPruneParams:
         metadata={
             "help": "response = raw output of layer k+1, 'the convolution result' (001 3.1.3); activation = "
             "post-ReLU map of layer k.",
-            "choices": ("response", "activation"),
+            "choices": SOURCES,
         },
     )
     mode: str = field(

@@ -26,7 +26,7 @@ import numpy as np
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
 from graphstore.nn.config import TrainConfig
 from graphstore.params import parse_assignments
-from graphstore.pruning.params import AGGREGATES, LayerPruneParams
+from graphstore.pruning.params import AGGREGATES, SOURCES, LayerPruneParams
 
 GAMMAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 WEIGHTS = ("mean", "median")
@@ -53,6 +53,14 @@ class LayerPruningParams:
     gammas: tuple[float, ...] = field(default=GAMMAS, metadata={"help": "Gamma values swept (001: 0.25 to 2)."})
     aggregates: tuple[str, ...] = field(default=AGGREGATES, metadata={"help": "Aggregates of delta: mean, median."})
     weights: tuple[str, ...] = field(default=("mean",), metadata={"help": "Arc weights g: mean, median."})
+    extra_arcs: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "More arc weights swept besides `weights` (read from prune.source), SOURCE:WEIGHT each, e.g. "
+            "activation:median (001 Figure 15's g_median on post-ReLU maps); the tables' source column tells them "
+            "apart."
+        },
+    )
     compare_gamma: float = field(
         default=1.25, metadata={"help": "Gamma of the single- vs multilayer comparison (001 Table 1: 1.25)."}
     )
@@ -70,6 +78,20 @@ class LayerPruningParams:
             raise ValueError(
                 f"gammas, aggregates (mean, median) and weights (mean, median) must be non-empty; got {bad or 'none'}"
             )
+        self.arcs()  # refuses a malformed extra_arcs entry before any training
+
+    def arcs(self) -> list[tuple[str, str]]:
+        """The (source, weight) pairs the cell sweeps: `weights` on prune.source, then `extra_arcs`, each once."""
+        pairs = [(self.prune.source, w) for w in self.weights]
+        for entry in self.extra_arcs:
+            source, _, weight = entry.partition(":")
+            if source not in SOURCES or weight not in WEIGHTS:
+                raise ValueError(
+                    f"extra_arcs entry {entry!r} is not SOURCE:WEIGHT with SOURCE in {', '.join(SOURCES)} and WEIGHT "
+                    f"in {', '.join(WEIGHTS)} (e.g. activation:median)"
+                )
+            pairs.append((source, weight))
+        return list(dict.fromkeys(pairs))
 
     @property
     def seed(self) -> int:
@@ -87,9 +109,9 @@ class LayerPruningParams:
         epochs = self.retrain_epochs if retrain and self.retrain_epochs else self.train.epochs
         return replace(self.train, epochs=epochs, restore_best=self.train.patience > 0)
 
-    def method(self, weight: str) -> LayerPruneParams:
-        """The layer-pruning parameters for one arc weight."""
-        return replace(self.prune, weight=weight)
+    def method(self, weight: str, source: str = "") -> LayerPruneParams:
+        """The layer-pruning parameters for one arc weight (read from `source`, default prune.source)."""
+        return replace(self.prune, weight=weight, source=source or self.prune.source)
 
 
 def run_cell(ctx: CellContext, p: LayerPruningParams) -> None:
@@ -108,25 +130,26 @@ def run_cell(ctx: CellContext, p: LayerPruningParams) -> None:
     compare = [Choice("multilayer", "mean", p.compare_gamma), Choice("single", "mean", p.compare_gamma)]
     retrained: dict[tuple[str, ...], tuple[Any, dict[str, float]]] = {}
     parent: dict[str, float] = {}
-    for weight in p.weights:
-        ctx.job.note(f"layer pruning of {p.model} (seed {p.seed}) with g_{weight}: {len(plan)} sweep points")
+    for source, weight in p.arcs():
+        compared = weight == "mean" and source == p.prune.source  # 001 Table 1: g_mean
+        ctx.job.note(f"layer pruning of {p.model} (seed {p.seed}) with g_{weight} ({source}): {len(plan)} sweep points")
         result = prune_layers(
             start,
-            p.method(weight),
+            p.method(weight, source),
             p.train_config(retrain=True),
             settings.data_dir,
             settings.tracking_url,
-            name=f"{name}-g{weight}",
+            name=f"{name}-g{weight}" + ("" if source == p.prune.source else f"-{source}"),
             progress=ctx.job.progress,
-            plan=plan + (compare if weight == "mean" else []),
-            retrained=retrained,
+            plan=plan + (compare if compared else []),
+            retrained=retrained,  # a removal another arc weight already chose is not retrained again
         )
         parent = result.parent_metrics
         for row in result.rows[: len(plan)]:
-            ctx.record("sweep", weight=weight, **_row_values(row))
+            ctx.record("sweep", source=source, weight=weight, **_row_values(row))
         for row in result.rows[len(plan) :]:
             ctx.record("comparison", mode="s" if row.selection.mode == "single" else "m", **_row_values(row))
-        _record_layers(ctx, weight, result.layers, result.deltas)
+        _record_layers(ctx, source, weight, result.layers, result.deltas)
     ctx.record(
         "parent",
         parameters=parameter_count(_spec(start.model)),
@@ -165,7 +188,7 @@ def _row_values(row: Any) -> dict[str, Any]:
     }
 
 
-def _record_layers(ctx: CellContext, weight: str, names: list[str], deltas: list[Any]) -> None:
+def _record_layers(ctx: CellContext, source: str, weight: str, names: list[str], deltas: list[Any]) -> None:
     """Per conv layer: the largest delta, the share of its nodes with delta 0 (mixed-sign or zero class degrees),
     and its switch gammas: the layer stays while gamma < max delta / the mean (or median) delta of all nodes."""
     flat = np.concatenate([np.ravel(d) for d in deltas])
@@ -174,6 +197,7 @@ def _record_layers(ctx: CellContext, weight: str, names: list[str], deltas: list
         best = float(delta.max())
         ctx.record(
             "layers",
+            source=source,
             weight=weight,
             layer=layer,
             max_delta=best,
