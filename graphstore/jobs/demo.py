@@ -52,8 +52,8 @@ class DemoResult:
     hierarchy: Any = None
 
 
-def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """The demo's named queries: (title, query, parameters)."""
+def queries(prefix: str, class_name: str = "3") -> list[tuple[str, str, dict[str, Any]]]:
+    """The demo's named queries: (title, query, parameters); class_name is one of the dataset's classes."""
     return [
         ("hubs of the weight graph", "hubs", {"graph_id": f"{prefix}-weights", "limit": 5}),
         (
@@ -62,7 +62,11 @@ def queries(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
             {"graph_id": f"{prefix}-coactivation", "limit": 5},
         ),
         ("hub samples of the latent kNN graph", "hubs_knn", {"graph_id": f"{prefix}-knn-k8", "limit": 5}),
-        ("the classes nearest to class 3", "nearest_classes", {"graph_id": f"{prefix}-class-graph", "name": "3"}),
+        (
+            f"the classes nearest to class {class_name}",
+            "nearest_classes",
+            {"graph_id": f"{prefix}-class-graph", "name": class_name},
+        ),
     ]
 
 
@@ -100,12 +104,19 @@ def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
     context.note("5/5 named queries")
     steps = []
     with context.open_store() as store:
-        for title, name, values in queries(params.prefix):
+        for title, name, values in queries(params.prefix, _a_class_name(store, f"{params.prefix}-class-graph")):
             result = store.run_query(name, values)
             steps.append(QueryStep(title, name, values, list(result.columns), [list(r) for r in result.rows]))
     return DemoResult(
         pruning, ingest, analysis, steps, context.settings.graph_store_uri, commands(params, pruning), hierarchy
     )
+
+
+def _a_class_name(store: Any, graph_id: str) -> str:
+    """The fourth class of the stored class graph (its first when it has fewer): a name the dataset really has
+    (digits: "3"; planted-tree: "c011")."""
+    names = store.read_graph(graph_id, labels=["Class"], rel_types=[]).nodes["Class"].props["name"]
+    return str(names[min(3, len(names) - 1)])
 
 
 def commands(params: DemoParams, pruning: RoundsResult) -> list[str]:
