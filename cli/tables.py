@@ -38,12 +38,16 @@ def needed_width(headers: list[str], rows: list[list[str]]) -> int:
 
 
 def plain(table: Table) -> str:
-    """Aligned plain text: the title, the headers, then one line per row; nothing is cut or wrapped."""
+    """Aligned plain text: the title, the headers, then one line per row (a multi-line value continues in its own
+    column on the lines below); nothing is cut or wrapped."""
     headers, rows = columns_of(table)
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    split = [[v.splitlines() or [""] for v in row] for row in [headers, *rows]]
+    widths = [max(len(line) for row in split for line in row[i]) for i in range(len(headers))]
     lines = [cell_text(table.title)] if table.title else []
-    for row in [headers, *rows]:
-        lines.append(GAP.join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    for row in split:
+        for k in range(max((len(cell) for cell in row), default=1)):
+            parts = ((cell[k] if k < len(cell) else "").ljust(w) for cell, w in zip(row, widths, strict=True))
+            lines.append(GAP.join(parts).rstrip())
     return "\n".join(lines)
 
 
@@ -58,7 +62,8 @@ def vertical(table: Table) -> RenderableType:
         out.append(f"-- {number} --\n", style="dim")
         for header, value in zip(headers, row, strict=True):
             out.append(f"{header.rjust(width)}", style="bold")
-            out.append(f": {value}\n")
+            indent = "\n" + " " * (width + 2)  # a multi-line value's later lines start under its first
+            out.append(f": {indent.join(value.splitlines())}\n")
     return out
 
 

@@ -51,6 +51,26 @@ def test_a_piped_table_is_plain_aligned_text_without_wrapping() -> None:
     assert "│" not in text and "…" not in text
 
 
+def _multiline(width: int, terminal: bool) -> list[str]:
+    table = Table(title="claims")
+    for column in ("claim", "numbers", "verdict"):
+        table.add_column(column)
+    table.add_row("fits-differ", "RF 0.875\nn = 24", "holds")
+    out = io.StringIO()
+    TableConsole(file=out, width=width, force_terminal=terminal, color_system=None).print(table)
+    return out.getvalue().splitlines()
+
+
+def test_a_multi_line_value_continues_in_its_own_column() -> None:
+    piped = _multiline(20, terminal=False)
+    assert piped[2].split() == ["fits-differ", "RF", "0.875", "holds"]
+    column = piped[1].index("numbers")
+    assert piped[3].index("n = 24") == column and piped[3].strip() == "n = 24"
+    narrow = _multiline(30, terminal=True)  # one record per block: the second line under the value's first
+    first = next(line for line in narrow if "RF 0.875" in line)
+    assert narrow[narrow.index(first) + 1] == " " * first.index("RF 0.875") + "n = 24"
+
+
 def test_floats_show_four_significant_digits() -> None:
     assert shown(0.123456789012345) == "0.1235"
     assert shown(12345.678) == "1.235e+04"
