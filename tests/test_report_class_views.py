@@ -19,7 +19,8 @@ import pytest
 
 import graphstore.report.class_heatmaps as class_heatmaps
 import graphstore.report.class_trees as class_trees
-from graphstore.analysis.hierarchy import HierarchyParams, hierarchy_client
+from graphstore.analysis.base import undirected_igraph
+from graphstore.analysis.hierarchy import HierarchyParams, community_graph, hierarchy_client, louvain_levels
 from graphstore.analysis.trees import robinson_foulds
 from graphstore.errors import GraphNotFound
 from graphstore.experiments.base import PIPELINES, CellContext, Pipeline
@@ -31,7 +32,7 @@ from graphstore.report.class_trees import by_leaves, consensus, rf_matrix, split
 from graphstore.report.document import Code, Figure, Report
 from graphstore.report.experiments import build_experiment_report
 from graphstore.report.graphs import build_graph_report
-from graphstore.report.hierarchy_tree import hierarchy_clade, to_newick
+from graphstore.report.hierarchy_tree import community_classes, hierarchy_clade, to_newick
 from graphstore.report.html import render_html
 from graphstore.store.base import GraphStore
 from graphstore.store.neo4j_store import Neo4jStore
@@ -39,6 +40,7 @@ from graphstore.tracking import GraphRecord, open_tracking
 from tests.conftest import make_embedded
 from tests.experiment_support import context_at
 from tests.servers import neo4j_params
+from tests.test_hierarchy import planted
 from tests.test_report_drawings import knn_graph, neuron_graph, report_of, section
 
 TREES = ["((a,b),(c,d),e);", "((a,b),c,(d,e));", "((a,b,c),(d,e));"]
@@ -142,7 +144,7 @@ def hierarchy_graph() -> Graph:
 def test_hierarchy_graph_drawn_as_its_tree_with_class_names(tmp_path: Path) -> None:
     graph = hierarchy_graph()
     table, parent = graph.nodes["Community"], graph.edges["PARENT"]
-    root = hierarchy_clade(table.keys, table.props["level"], list(table.props["classes"]),
+    root = hierarchy_clade(table.keys, table.props["level"], community_classes(table),
                            dict(zip(parent.src.tolist(), parent.dst.tolist(), strict=True)))  # fmt: skip
     assert to_newick(root) == "(((a,b),(c)))"  # root (level 2) > {a,b,c} (level 1) > {a,b} and {c} (level 0)
     report = report_of(graph, tmp_path)
@@ -260,8 +262,7 @@ def tree_of(graph: Graph) -> str:
     """The hierarchy graph's tree as Newick."""
     table, parent = graph.nodes["Community"], graph.edges["PARENT"]
     links = dict(zip(parent.src.tolist(), parent.dst.tolist(), strict=True))
-    classes = [c if isinstance(c, str) else "" for c in table.props["classes"]]
-    return to_newick(hierarchy_clade(table.keys, np.asarray(table.props["level"]), classes, links))
+    return to_newick(hierarchy_clade(table.keys, np.asarray(table.props["level"]), community_classes(table), links))
 
 
 @dataclass(frozen=True)
@@ -312,3 +313,23 @@ def test_tree_columns_that_cannot_be_compared_leave_the_report_whole(
         return
     texts = [getattr(b, "text", "") for b in section(report, "Class trees of the cells").blocks]
     assert any(t.startswith(says) for t in texts), texts
+
+
+def test_class_names_with_commas_stay_whole_leaves() -> None:
+    """ImageNet-style names ("tench, Tinca tinca") hold commas: the hierarchy keeps each community's names as a JSON
+    list too, so the tree hangs whole names, not their comma-separated pieces."""
+    graph = planted()
+    names = graph.nodes["Neuron"].props["class_name"]
+    renamed = np.array([None if n is None else f"{n}, a kind" for n in names], dtype=object)
+    graph.nodes["Neuron"].props["class_name"] = renamed
+    params = HierarchyParams(runs=1)
+    tree = community_graph("commas", louvain_levels(undirected_igraph(graph, params), 0, "weight"), graph, params)
+    table, parent = tree.nodes["Community"], tree.edges["PARENT"]
+    root = hierarchy_clade(table.keys, np.asarray(table.props["level"]), community_classes(table),
+                           dict(zip(parent.src.tolist(), parent.dst.tolist(), strict=True)))  # fmt: skip
+
+    def leaves(clade: Any) -> list[str]:
+        return [clade.name] if not clade.children else [n for c in clade.children for n in leaves(c)]
+
+    assert sorted(leaves(root)) == sorted(n for n in renamed if n is not None)
+    assert "'T-shirt/top, a kind'" in to_newick(root)  # quoted: Newick reserves the comma

@@ -322,7 +322,8 @@ def hierarchy_client(graph: Graph, params: HierarchyParams) -> AnalysisResult:
 def community_graph(
     graph_id: str, levels: list[np.ndarray], graph: Graph, params: HierarchyParams, method: str = ""
 ) -> Graph:
-    """The nested partition of run 0 as :Community nodes (level, block, size, classes) with PARENT links upward.
+    """The nested partition of run 0 as :Community nodes (level, block, size, classes comma-joined for reading and as
+    a JSON list in class_list) with PARENT links upward.
 
     `graph` is the neuron graph the levels were computed on (node_index order); a neuron belongs to the community
     (level l, block b) when its `hierarchy_l<l>` is b. `method` is the method run (default: params.method).
@@ -332,6 +333,7 @@ def community_graph(
     class_of = np.full(graph.node_count, "", dtype=object)
     class_of[rows] = names
     keys, level_col, block_col, size_col, classes_col, parent_src, parent_dst = [], [], [], [], [], [], []
+    class_list_col: list[np.ndarray] = []  # the same names as a JSON list: a class name may hold a comma
     offset = 0
     for depth, membership in enumerate(levels):
         blocks, sizes = np.unique(membership, return_counts=True)
@@ -340,9 +342,9 @@ def community_graph(
         level_col.append(np.full(len(blocks), depth))
         block_col.append(blocks)
         size_col.append(sizes)
-        classes_col.append(
-            np.array([",".join(sorted(c for c in class_of[membership == b] if c)) for b in blocks], dtype=object)
-        )
+        held = [sorted(c for c in class_of[membership == b] if c) for b in blocks]
+        classes_col.append(np.array([",".join(names) for names in held], dtype=object))
+        class_list_col.append(np.array([json.dumps(names) if names else "" for names in held], dtype=object))
         if depth + 1 < len(levels):
             above = levels[depth + 1]
             parents = np.array([above[np.flatnonzero(membership == b)[0]] for b in blocks])
@@ -359,6 +361,7 @@ def community_graph(
         block=np.concatenate(block_col),
         size=np.concatenate(size_col),
         classes=np.concatenate(classes_col),
+        class_list=np.concatenate(class_list_col),
     )
     if parent_src:
         tree.add_edges("PARENT", "Community", "Community", np.concatenate(parent_src), np.concatenate(parent_dst))

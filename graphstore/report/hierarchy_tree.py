@@ -8,10 +8,13 @@ said under the figure. A section registered in GRAPH_SECTIONS for every graph; o
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from graphstore.analysis.trees import newick_label
 from graphstore.graph import Graph
+from graphstore.graph_data import NodeTable
 from graphstore.report.document import Code, Report, Text
 from graphstore.report.figures import clade_figure
 from graphstore.report.graphs import GRAPH_SECTIONS, Declared, GraphSection
@@ -21,7 +24,15 @@ from graphstore.tracking import AnalysisRecord
 TITLE = "Hierarchy tree"
 
 
-def hierarchy_clade(keys: np.ndarray, level: np.ndarray, classes: list[str], parent: dict[int, int]) -> Clade:
+def community_classes(table: NodeTable) -> list[list[str]]:
+    """Each community's class names: the JSON list `class_list` where the graph has it (a name may hold a comma),
+    else the comma-joined `classes` of hierarchy graphs written before it."""
+    if "class_list" in table.props:
+        return [json.loads(v) if isinstance(v, str) and v else [] for v in table.props["class_list"]]
+    return [v.split(",") if isinstance(v, str) and v else [] for v in table.props["classes"]]
+
+
+def hierarchy_clade(keys: np.ndarray, level: np.ndarray, classes: list[list[str]], parent: dict[int, int]) -> Clade:
     """The tree of the communities that hold classes: each one's children are those whose PARENT it is; the finest
     (level 0) communities get their class names as leaves. `parent` maps a community key to its parent's key."""
     holds = {int(k): c for k, c in zip(keys.tolist(), classes, strict=True) if c}
@@ -33,7 +44,7 @@ def hierarchy_clade(keys: np.ndarray, level: np.ndarray, classes: list[str], par
             nodes[up].children.append(clade)
     for key, lvl in zip(keys.tolist(), level.tolist(), strict=True):
         if int(lvl) == finest and key in holds:
-            nodes[key].children = [Clade(name) for name in sorted(holds[key].split(","))]
+            nodes[key].children = [Clade(name) for name in sorted(holds[key])]
     roots = [nodes[k] for k in nodes if parent.get(k) not in nodes]
     return roots[0] if len(roots) == 1 else Clade("joined", roots)
 
@@ -54,7 +65,7 @@ def _hierarchy(report: Report, graph: Graph, analyses: list[AnalysisRecord], dec
             TITLE, f"drawn for hierarchy graphs (:Community nodes joined by PARENT); this is a {graph.kind} graph."
         )
         return
-    classes = [c if isinstance(c, str) else "" for c in table.props["classes"]]
+    classes = community_classes(table)
     level = np.asarray(table.props["level"], dtype=np.int64)
     parent = dict(zip(parents.src.tolist(), parents.dst.tolist(), strict=True))
     if not any(classes):
