@@ -6,9 +6,10 @@ One cell = one model, dataset and seed:
 
 1. train the CNN once (the `train` job; 001 trains VGG16 from scratch) -> table `parent` (the unpruned model,
    001's gamma = 0: accuracy, macro precision and recall, mean epoch time, parameters);
-2. per arc weight (g_mean, g_median), delta of every node of the multilayer network once; per aggregate (mean,
-   median delta) and gamma in 0.25:2:0.25, the layers kept and removed, the rebuilt model's parameters, and the
-   model retrained from scratch (each distinct set of removed layers once) -> table `sweep` (001 Figures 12, 14, 15);
+2. per arc weight (g_mean, g_median on prune.source, then each `extra_arcs` SOURCE:WEIGHT), delta of every node
+   of the multilayer network once; per aggregate (mean, median delta) and gamma in 0.25:2:0.25, the layers kept
+   and removed, the rebuilt model's parameters, and the model retrained from scratch (each distinct set of
+   removed layers once) -> table `sweep` (001 Figures 12, 14, 15);
 3. at `compare_gamma` (001: 1.25, mean aggregate, g_mean) the multilayer selection ("m") against 001's
    single-layer one ("s": per class network, degree > gamma x its mean; the intersection) -> table `comparison`
    (001 Table 1);
