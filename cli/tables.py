@@ -29,11 +29,16 @@ def columns_of(table: Table) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def needed_width(headers: list[str], rows: list[list[str]]) -> int:
-    """Columns a boxed table needs to show every header and value on one line."""
-    widths = [
+def column_widths(headers: list[str], rows: list[list[str]]) -> list[int]:
+    """Per column, the longest line of its header and of its values (a multi-line value counts line by line)."""
+    return [
         max([len(h), *(len(line) for r in rows for line in r[i].splitlines() or [""])]) for i, h in enumerate(headers)
     ]
+
+
+def needed_width(headers: list[str], rows: list[list[str]]) -> int:
+    """Columns a boxed table needs to show every header and value on one line."""
+    widths = column_widths(headers, rows)
     return sum(widths) + 3 * len(widths) + 1
 
 
@@ -41,8 +46,8 @@ def plain(table: Table) -> str:
     """Aligned plain text: the title, the headers, then one line per row (a multi-line value continues in its own
     column on the lines below); nothing is cut or wrapped."""
     headers, rows = columns_of(table)
+    widths = column_widths(headers, rows)
     split = [[v.splitlines() or [""] for v in row] for row in [headers, *rows]]
-    widths = [max(len(line) for row in split for line in row[i]) for i in range(len(headers))]
     lines = [cell_text(table.title)] if table.title else []
     for row in split:
         for k in range(max((len(cell) for cell in row), default=1)):
@@ -55,6 +60,7 @@ def vertical(table: Table) -> RenderableType:
     """One block per row, `header: value` per line, for tables wider than the terminal."""
     headers, rows = columns_of(table)
     width = max((len(h) for h in headers), default=0)
+    indent = "\n" + " " * (width + 2)  # a multi-line value's later lines start under its first
     out = Text()
     if table.title:
         out.append(f"{cell_text(table.title)}\n", style="italic")
@@ -62,7 +68,6 @@ def vertical(table: Table) -> RenderableType:
         out.append(f"-- {number} --\n", style="dim")
         for header, value in zip(headers, row, strict=True):
             out.append(f"{header.rjust(width)}", style="bold")
-            indent = "\n" + " " * (width + 2)  # a multi-line value's later lines start under its first
             out.append(f": {indent.join(value.splitlines())}\n")
     return out
 
