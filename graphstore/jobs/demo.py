@@ -14,6 +14,7 @@ from graphstore.jobs.prune import ImpJobParams, PruneStart, RoundsResult, StartM
 from graphstore.jobs.source import CheckpointSource
 from graphstore.nn.config import TrainConfig
 from graphstore.pruning.params import ImpParams
+from graphstore.store.base import GraphStore
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class DemoResult:
     hierarchy: Any = None
 
 
-def queries(prefix: str, class_name: str = "3") -> list[tuple[str, str, dict[str, Any]]]:
+def queries(prefix: str, class_name: str) -> list[tuple[str, str, dict[str, Any]]]:
     """The demo's named queries: (title, query, parameters); class_name is one of the dataset's classes."""
     return [
         ("hubs of the weight graph", "hubs", {"graph_id": f"{prefix}-weights", "limit": 5}),
@@ -112,7 +113,7 @@ def run_demo(context: JobContext, params: DemoParams) -> DemoResult:
     )
 
 
-def _a_class_name(store: Any, graph_id: str) -> str:
+def _a_class_name(store: GraphStore, graph_id: str) -> str:
     """The fourth class of the stored class graph (its first when it has fewer): a name the dataset really has
     (digits: "3"; planted-tree: "c011")."""
     names = store.read_graph(graph_id, labels=["Class"], rel_types=[]).nodes["Class"].props["name"]
