@@ -14,6 +14,7 @@ from graphstore import services
 from graphstore.cli.context import console, settings_of
 from graphstore.errors import ServiceError
 from graphstore.masking import MASK, mask_url
+from graphstore.services.neo4j_server import MAX_WARM_UP_S, WARM_UP_S
 
 app = typer.Typer(
     help="Local Neo4j (+ Browser, GDS, APOC) and PostgreSQL servers for tests and development.\n\n"
@@ -104,13 +105,22 @@ def start(
     warm_up: bool = typer.Option(
         True,
         "--warm-up/--no-warm-up",
-        help="After Neo4j starts, write and drop small throw-away graphs (at most 10 s of writing, plus the "
+        help="After Neo4j starts, write and drop small throw-away graphs (see --warm-up-seconds, plus the "
         "store's first open and the drops), so less of the JIT's compiling falls into the first real write.",
+    ),
+    warm_up_seconds: float = typer.Option(
+        WARM_UP_S,
+        "--warm-up-seconds",
+        min=0.0,
+        max=MAX_WARM_UP_S,
+        help="The warm-up's writing budget: a shorter one starts sooner and leaves more of the compiling to the "
+        "first write (measured in bench/RESULTS.md, 'First write after services start'); 0 skips the warm-up.",
     ),
 ) -> None:
     """Start the servers in the background (first Neo4j start fetches its jars with Maven); no-op if running.
 
     Example: graphstore services start --no-postgres && eval "$(graphstore services env)"
+    Example: graphstore services start --warm-up-seconds 5   (a quicker start, a slower first write)
     """
     dirs = services.run_dirs(services.prepare_root(_run_root(ctx, run_dir)))
     if postgres:
@@ -119,7 +129,11 @@ def start(
     if neo4j:
         password = _explicit_password(ctx)
         with console.status("Starting Neo4j..."):
-            _show_neo4j(services.start_neo4j(dirs["neo4j"], password, timeout=timeout, say=_say, warm_up=warm_up))
+            _show_neo4j(
+                services.start_neo4j(
+                    dirs["neo4j"], password, timeout=timeout, say=_say, warm_up=warm_up, warm_up_seconds=warm_up_seconds
+                )
+            )
     root = dirs["neo4j"].parent
     console.print(
         f'Export the settings: eval "$(graphstore services env --run-dir {root})"', highlight=False, soft_wrap=True

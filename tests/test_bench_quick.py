@@ -62,6 +62,9 @@ def test_bench_quick_writes_records(name: str, tmp_path: Path) -> None:
         assert row["quick"] is True
         assert row["ours"], row
         assert isinstance(row["load_before"], float) and isinstance(row["load_after"], float)
+    if name == "hierarchy":  # the one-worker anchor, scaled to every run, gives the parallel speed-up
+        (row,) = rows
+        assert row["anchor"]["workers1_runs"] == 2 and row["ratios"]["workers1_scaled"] > 0
 
 
 def test_record_replaces_only_its_own_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from graphstore.errors import ServiceError
 from graphstore.services import neo4j_dist, neo4j_server, neo4j_warmup
 from graphstore.services.state import read_state
 from graphstore.store.neo4j_store import Neo4jStore
@@ -86,7 +87,7 @@ def test_a_warm_up_graph_left_by_a_killed_start_is_dropped_by_the_next_one() -> 
     with Neo4jStore(params.uri, params.user, params.password) as store:
         store.write_graph(left)
         store._set_graph_fields(left.graph_id, {"status": "writing"})  # as a start killed mid-write leaves it
-        done = neo4j_warmup.warm_up(params.uri, params.user, params.password, rounds=0)
+        done = neo4j_warmup.warm_up(params.uri, params.user, params.password, 600.0, rounds=0)
         assert done.error is None and done.rounds == 0
         assert store.graph_info(left.graph_id) is None
         assert store.read("MATCH (n:GraphNode {graph_id: $g}) RETURN count(n)", {"g": left.graph_id}).rows == [[0]]
@@ -96,17 +97,18 @@ def test_a_warm_up_graph_left_by_a_killed_start_is_dropped_by_the_next_one() -> 
 def test_a_failed_warm_up_is_reported_not_raised_and_names_no_secret() -> None:
     params = neo4j_params()
     wrong = "not-the-password-" + "x" * 12
-    done = neo4j_warmup.warm_up(params.uri, params.user, wrong)
+    done = neo4j_warmup.warm_up(params.uri, params.user, wrong, 600.0)
     assert done.rounds == 0 and done.error and wrong not in done.error
     said: list[str] = []
     state = {"bolt_uri": params.uri, "user": params.user, "password": wrong}
-    report = neo4j_server._warm_up(state, said.append)
+    report = neo4j_server._warm_up(state, said.append, 7.5)
     assert report["rounds"] == 0 and report["error"] and wrong not in report["error"]
     assert any("Warm-up stopped" in line for line in said) and not any(wrong in line for line in said)
+    assert any("up to 7.5 s of writing" in line for line in said)  # the budget asked for is the one used
 
 
 def test_warm_up_against_no_server_is_reported_quickly() -> None:
-    done = neo4j_warmup.warm_up("bolt://127.0.0.1:9", "neo4j", "some-password-123")
+    done = neo4j_warmup.warm_up("bolt://127.0.0.1:9", "neo4j", "some-password-123", neo4j_server.WARM_UP_S)
     assert done.rounds == 0 and done.error and "some-password-123" not in done.error
     assert done.seconds < 30
 
@@ -116,3 +118,13 @@ def test_warm_up_graph_ids_match_the_only_pattern_dropped() -> None:
     assert neo4j_warmup.WARMUP_GRAPH.match(graph.graph_id)
     assert not neo4j_warmup.WARMUP_GRAPH.match("graphstore-warmup-mine")
     assert graph.node_count == 10 and graph.edge_count == 20
+
+
+@pytest.mark.parametrize("seconds", [-1.0, neo4j_server.MAX_WARM_UP_S + 1])
+def test_a_warm_up_budget_out_of_range_is_refused_before_anything_starts(tmp_path: Path, seconds: float) -> None:
+    with pytest.raises(ServiceError, match="warm-up seconds must be between 0 and 600"):
+        neo4j_server.start_neo4j(tmp_path / "neo4j", warm_up_seconds=seconds)
+    assert not (tmp_path / "neo4j").exists()
+    refused = _cli("services", "start", "--no-postgres", "--warm-up-seconds", str(seconds), "--run-dir", str(tmp_path))
+    assert refused.returncode == 2 and "--warm-up-seconds" in refused.stderr, refused.stderr
+    assert not (tmp_path / "neo4j").exists()

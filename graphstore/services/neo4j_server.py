@@ -42,6 +42,10 @@ SUBDIRS = ("conf", "data", "logs", "run", "import")
 CONF_FILES = ("neo4j.conf", browser_content.JAR_NAME)  # all conf/ may hold: Neo4j reads it, its jars are code
 ADMIN_ARGS = ".admin-args"
 WHAT = "Neo4j run dir"
+# The warm-up's writing budget. The JIT's work is fixed CPU time, so what the warm-up moves out of the first write
+# grows with it: a 500k-edge first write was 1.40-1.78x a warm one after 10 s of writing, 1.05-1.11x after 25 s
+# (bench/RESULTS.md, "First write after `services start`"): the start takes about 15 s longer for it.
+WARM_UP_S, MAX_WARM_UP_S = 25.0, 600.0
 
 
 def machine_ram_bytes() -> int:
@@ -381,11 +385,18 @@ def start_neo4j(
     memory: dict[str, str] | None = None,
     say: Say = quiet,
     warm_up: bool = True,
+    warm_up_seconds: float = WARM_UP_S,
 ) -> dict[str, Any]:
     """Start Neo4j in run_dir (no-op when it already runs); return its state: pid, ports, URIs, password.
 
     warm_up: write and drop small throw-away graphs once the server answers, so the first real write runs compiled
-    (services/neo4j_warmup.py); its outcome is in the result's `warm_up`, a failure does not fail the start."""
+    (services/neo4j_warmup.py) within warm_up_seconds of writing (0: no warm-up); its
+    outcome is in the result's `warm_up`, a failure does not fail the start."""
+    if not 0 <= warm_up_seconds <= MAX_WARM_UP_S:
+        raise ServiceError(
+            f"warm-up seconds must be between 0 and {MAX_WARM_UP_S:g}, got {warm_up_seconds:g}; "
+            "0 skips the warm-up (as --no-warm-up does)"
+        )
     run_dir = run_dirs.checked(run_dir, WHAT)
     current = neo4j_status(run_dir)
     if current["running"]:
@@ -423,16 +434,17 @@ def start_neo4j(
     say(f"Neo4j process {state['pid']} started; waiting for Bolt on {state['bolt_uri']}")
     _wait_ready(state, run_dir, timeout)
     seconds = round(time.monotonic() - started, 1)
-    warmed = _warm_up(state, say) if warm_up else None
+    warmed = _warm_up(state, say, warm_up_seconds) if warm_up and warm_up_seconds != 0 else None
     return {**state, "running": True, "already_running": False, "seconds": seconds, "warm_up": warmed}
 
 
-def _warm_up(state: dict[str, Any], say: Say) -> dict[str, Any]:
-    """Warm the new server's write path (rounds, seconds, error); a failure is said, not raised."""
+def _warm_up(state: dict[str, Any], say: Say, budget_s: float = WARM_UP_S) -> dict[str, Any]:
+    """Warm the new server's write path within budget_s of writing; return rounds, seconds and error: a failure is
+    said, not raised."""
     from graphstore.services import neo4j_warmup  # deferred: the store, numpy and the driver load only here
 
-    say("Warming up the write path (throw-away graphs written and dropped)")
-    done = neo4j_warmup.warm_up(state["bolt_uri"], state["user"], state["password"])
+    say(f"Warming up the write path (throw-away graphs written and dropped, up to {budget_s:g} s of writing)")
+    done = neo4j_warmup.warm_up(state["bolt_uri"], state["user"], state["password"], budget_s)
     if done.error:
         say(f"Warm-up stopped after {done.rounds} round(s): {done.error}")
     return {"rounds": done.rounds, "cut": done.cut, "seconds": done.seconds, "error": done.error}

@@ -26,10 +26,7 @@ from graphstore.store.neo4j_store import Neo4jStore
 WARMUP_GRAPH = re.compile(r"^graphstore-warmup-[0-9a-f]{32}$")  # only such graphs are ever dropped here
 NODES, EDGES = 20_000, 100_000  # per round: the store's own batch size and two lanes, as a real write runs them
 BATCH, LANE_MIN = 20_000, 40_000
-# The JIT's work is fixed CPU time, so what the warm-up moves out of the first write grows with its budget: a
-# 500k-edge first write was 1.40-1.78x a warm one after 10 s of writing, 1.05-1.11x after 25 s (bench/RESULTS.md,
-# "First write after `services start`"): the start takes about 15 s longer for it.
-ROUNDS, BUDGET_S = 12, 25.0
+ROUNDS = 12  # at most this many graphs; the caller's budget (neo4j_server.WARM_UP_S by default) usually ends it
 
 
 class OutOfTime(Exception):
@@ -93,7 +90,7 @@ def _drop(store: Neo4jStore, graph_id: str) -> None:
         store.writers = writers
 
 
-def warm_up(uri: str, user: str, password: str, rounds: int = ROUNDS, budget_s: float = BUDGET_S) -> WarmupResult:
+def warm_up(uri: str, user: str, password: str, budget_s: float, rounds: int = ROUNDS) -> WarmupResult:
     """Write and drop warm-up graphs on the server at uri: `rounds` of them, or fewer when `budget_s` runs out.
 
     The budget counts from after the store's first open (its schema and plugin check: what the first command would
