@@ -330,7 +330,13 @@ def unit_map(
         model.train(was_training)
     cache: dict[int, list[tuple[str, range]]] = {}
     for layer in flow.layers.values():
-        layer.inputs = [
-            cache.setdefault(int(c), flow.sets.ranges(int(c))) for block in layer.blocks for c in block.columns
-        ]
+        layer.inputs = [cached_ranges(flow.sets, int(c), cache) for block in layer.blocks for c in block.columns]
     return list(flow.layers.values()), flow
+
+
+def cached_ranges(sets: SourceSets, set_id: int, cache: dict[int, list[tuple[str, range]]]) -> list[tuple[str, range]]:
+    """sets.ranges(set_id), computed once per set (columns fed by one residual sum share theirs)."""
+    found = cache.get(set_id)
+    if found is None:
+        found = cache[set_id] = sets.ranges(set_id)
+    return found

@@ -6,6 +6,7 @@ The helpers here combine id tensors the way operations combine values: unions ov
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,7 +40,8 @@ class SourceSets:
 
     def union(self, ids: Iterable[int]) -> int:
         """The id of the union of sets."""
-        ids = set(int(i) for i in ids) - {0}
+        ids = set(ids.tolist() if isinstance(ids, np.ndarray) else map(int, ids))
+        ids.discard(0)
         if len(ids) <= 1:
             return ids.pop() if ids else 0
         return self.intern(frozenset().union(*(self.sets[i] for i in ids)))
@@ -53,7 +55,7 @@ class SourceSets:
 
     def owner(self, unit: int) -> tuple[str, int]:
         """(layer name, index) of a global unit id."""
-        layer = int(np.searchsorted(self.offsets, unit, side="right")) - 1
+        layer = bisect.bisect_right(self.offsets, unit) - 1  # a list: numpy's per-call cost was most of ranges()
         return self.names[layer], unit - self.offsets[layer]
 
     def ranges(self, set_id: int) -> list[tuple[str, range]]:
