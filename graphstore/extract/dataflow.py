@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphstore.extract.dataflow_budget import available_bytes, check_fits, planned_edges
 from graphstore.extract.dataflow_flow import (
     KEEP_OPS,
     MIXING_OPS,
@@ -215,6 +216,7 @@ def dataflow_weight_graph(
         start = sets.offsets[sets.names.index(name)]
         keys = layout.layer_keys(name)
         key_of[start : start + len(keys)] = keys
+    check_fits(planned_edges(chosen, sets, key_of >= 0), available_bytes())
     parts: list[list[np.ndarray]] = []
     unlinked: dict[str, list[str]] = {}
     for layer in chosen:

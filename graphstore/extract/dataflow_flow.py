@@ -23,6 +23,7 @@ from torch import nn
 
 from graphstore.extract.dataflow_sources import (
     SourceSets,
+    carries_sources,
     is_tensor,
     keep_along,
     nulls,
@@ -133,6 +134,9 @@ class FlowInterpreter(fx.Interpreter):
             self.ids[n] = self.flow(n, value)
         except _Unsupported as exc:
             self.ids[n] = self.opaque(n, value, str(exc))
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:  # the ids could not follow the real op
+            why = f"{op_name(n) if n.op != 'call_module' else n.target} was not followed ({type(exc).__name__}: {exc})"
+            self.ids[n] = self.opaque(n, value, why)
         return value
 
     def idv(self, arg: Any) -> Any:
@@ -191,6 +195,8 @@ class FlowInterpreter(fx.Interpreter):
             return None
         if not tensors and not any(nulls(self.env[a]) is not None for a in n.all_input_nodes):
             return nulls(value)
+        if not any(carries_sources(self.ids[a]) for a in n.all_input_nodes):
+            return nulls(value)  # computed from parameters and constants only (swin's relative position bias)
         if name in MIXING_OPS:
             raise _Unsupported(f"{name} mixes two activations (or uses a weight outside an nn module)")
         if name in MOVE_OPS:

@@ -112,12 +112,23 @@ def is_tensor(value: Any) -> bool:
     return isinstance(value, torch.Tensor)
 
 
+def carries_sources(ids: Any) -> bool:
+    """Whether an id value names any unit (an id tensor with a non-empty set, or such a tensor inside a tuple)."""
+    if is_tensor(ids):
+        return bool(ids.any())
+    if isinstance(ids, (tuple, list)):
+        return any(carries_sources(i) for i in ids)
+    return False
+
+
 def nulls(value: Any) -> Any:
     """Id tensors with no sources for every tensor in a value (None for non-tensors)."""
     if is_tensor(value):
         return torch.zeros(value.shape, dtype=torch.int64)
+    if isinstance(value, torch.Size) or hasattr(value, "_fields"):
+        return None  # a shape (shufflenet's channel shuffle, vit's reshape) or a named tuple holds no tensor
     if isinstance(value, (tuple, list)):
-        return type(value)(nulls(v) for v in value) if not hasattr(value, "_fields") else None
+        return type(value)(nulls(v) for v in value)
     return None
 
 
