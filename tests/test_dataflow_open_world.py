@@ -137,3 +137,48 @@ def test_check_fits_without_a_memory_figure_builds() -> None:
     check_fits({"a": 10**12}, None)
     with pytest.raises(GraphTooLarge, match="a 1,000,000,000,000"):
         check_fits({"a": 10**12}, 2**40)
+
+
+def tiny_swin() -> nn.Module:
+    """torchvision's Swin Transformer at 16 x 16, embed 8, one block per stage, 2 x 2 windows."""
+    torch.manual_seed(0)
+    return torchvision.models.SwinTransformer(
+        patch_size=[4, 4], embed_dim=8, depths=[1, 1], num_heads=[1, 1], window_size=[2, 2], num_classes=3
+    ).eval()
+
+
+def test_swin_window_attention_reads_like_multi_head_attention() -> None:
+    layers, _ = unit_map(tiny_swin(), torch.randn(1, 3, 16, 16))
+    by = {layer.name: layer for layer in layers}
+    qkv, proj = by["features.1.0.attn.qkv"], by["features.1.0.attn.proj"]
+    assert (qkv.units, proj.units) == (24, 8)
+    assert qkv.inputs == [[("features.0.0", range(c, c + 1))] for c in range(8)]  # the stream after the stem
+    assert proj.inputs == [[("features.1.0.attn.qkv", range(16 + c, 17 + c))] for c in range(8)]  # v units only
+    # The residual add: the MLP reads the stream and the attention's projection, channel by channel.
+    assert by["features.1.0.mlp.0"].inputs[5] == [
+        ("features.0.0", range(5, 6)),
+        ("features.1.0.attn.proj", range(5, 6)),
+    ]
+    # Patch merging concatenates four 2 x 2 neighbours: 32 columns, channel c of the stream at column c, 8 + c, ...
+    merged = by["features.2.reduction"].inputs
+    assert len(merged) == 32 and merged[3] == merged[11] == merged[19] == merged[27]
+    assert merged[3] == [
+        ("features.0.0", range(3, 4)),
+        ("features.1.0.attn.proj", range(3, 4)),
+        ("features.1.0.mlp.3", range(3, 4)),
+    ]
+
+
+def test_swin_graphs_weights_and_coactivation() -> None:
+    from torch.utils.data import TensorDataset
+
+    import graphstore as gs
+
+    model = tiny_swin()
+    data = TensorDataset(torch.randn(32, 3, 16, 16), torch.randint(0, 3, (32,)))
+    g = gs.extract(model, data, "weights")
+    g.validate()
+    assert g.edge_count == sum(planned_edges(*_chosen(model, 16)).values())
+    c = gs.extract(model, data, "coactivation")
+    assert c.params["skipped"] == [f"features.{s}.0.attn.{p}" for s in (1, 3) for p in ("qkv", "proj")]
+    assert c.node_count == g.node_count - 3 - 24 - 8 - 48 - 16  # no inputs, no projection computed in the call

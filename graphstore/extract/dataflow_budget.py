@@ -26,16 +26,19 @@ class GraphTooLarge(GraphstoreError):
 
 def planned_edges(chosen: Sequence[UnitLayer], sets: SourceSets, kept: np.ndarray) -> dict[str, int]:
     """Edges each chosen layer will have before zero weights are dropped: per block, its output units times the
-    kept source units (`kept`: per global unit id) of its input columns; a conv kernel is one edge per channel pair."""
-    used = np.unique(np.concatenate([b.columns for layer in chosen for b in layer.blocks] or [np.zeros(0, int)]))
-    sizes = np.zeros(len(sets.sets), np.int64)
-    for set_id in used.tolist():
-        units = sets.sets[set_id]
-        sizes[set_id] = int(kept[np.fromiter(units, np.int64, len(units))].sum()) if units else 0
+    kept source units (`kept`: per global unit id) of its input columns, each source once (a flatten's columns
+    share their channel's; a conv kernel is one edge per channel pair)."""
     return {
-        layer.name: sum((b.rows.stop - b.rows.start) * int(sizes[b.columns].sum()) for b in layer.blocks)
+        layer.name: sum((b.rows.stop - b.rows.start) * _sources(sets, b.columns, kept) for b in layer.blocks)
         for layer in chosen
     }
+
+
+def _sources(sets: SourceSets, columns: np.ndarray, kept: np.ndarray) -> int:
+    """How many distinct kept units the sets of `columns` hold together."""
+    units = [np.fromiter(sets.sets[i], np.int64, len(sets.sets[i])) for i in np.unique(columns).tolist()]
+    joined = np.unique(np.concatenate(units)) if units else np.zeros(0, np.int64)
+    return int(kept[joined].sum())
 
 
 def available_bytes() -> int | None:

@@ -45,7 +45,10 @@ MOVE_OPS = {
     "expand", "expand_as", "view_as", "reshape_as", "repeat", "cat", "concat", "concatenate", "stack", "getitem",
     "chunk", "split", "unbind", "narrow", "select", "index_select", "flip", "roll", "movedim", "swapaxes",
     "clone", "to", "type", "float", "double", "half", "detach", "pad", "pixel_shuffle", "pixel_unshuffle", "getattr",
+    "_patch_merging_pad",  # torchvision's swin: a leaf function that pads and nothing else
 }  # fmt: skip
+# Leaf functions that apply two nn.Linear weights as attention (input, qkv weight, proj weight, ...): torchvision's swin
+WINDOW_ATTENTION_OPS = {"shifted_window_attention"}
 KEEP_OPS = {
     "batch_norm", "layer_norm", "group_norm", "instance_norm", "normalize", "softmax", "log_softmax", "dropout",
     "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "masked_fill", "masked_fill_", "contiguous",
@@ -197,6 +200,8 @@ class FlowInterpreter(fx.Interpreter):
             return nulls(value)
         if not any(carries_sources(self.ids[a]) for a in n.all_input_nodes):
             return nulls(value)  # computed from parameters and constants only (swin's relative position bias)
+        if name in WINDOW_ATTENTION_OPS:
+            return self.window_attention(n, value)
         if name in MIXING_OPS:
             raise _Unsupported(f"{name} mixes two activations (or uses a weight outside an nn module)")
         if name in MOVE_OPS:
@@ -211,6 +216,29 @@ class FlowInterpreter(fx.Interpreter):
             v = self.idv(n.args[2])
             return union_broadcast(self.sets, [reduce_dims(self.sets, v, [-2], True)], value.shape)
         return self.elementwise(n, name, value, tensors)
+
+    def window_attention(self, n: fx.Node, value: Any) -> Any:
+        """Attention through a function given its module's Linear weights (swin's shifted_window_attention): the qkv
+        layer (q, k, v units) reads the input's channels, the proj layer reads the v units only, as for MHA."""
+        x, qkv, proj = n.args[:3]
+        if not all(isinstance(a, fx.Node) and a.op == "get_attr" for a in (qkv, proj)):
+            raise _Unsupported(f"{op_name(n)} is given weights that are not module parameters")
+        qkv_name, proj_name = (str(cast(fx.Node, a).target).removesuffix(".weight") for a in (qkv, proj))
+        ids = self.ids[cast(fx.Node, x)]
+        w_qkv, w_proj = (self.weight_of(cast(fx.Node, a)) for a in (qkv, proj))
+        columns = keep_along(self.sets, ids, ids.ndim - 1)
+        units, e = w_qkv.shape[0], w_qkv.shape[0] // 3
+        self.layers[qkv_name] = UnitLayer(qkv_name, "Linear", units, "linear", [Block(slice(0, units), w_qkv, columns)])
+        v_units = self.sets.add_layer(qkv_name, units)[2 * e :]
+        out = w_proj.shape[0]
+        self.layers[proj_name] = UnitLayer(proj_name, "Linear", out, "linear", [Block(slice(0, out), w_proj, v_units)])
+        return spread(self.sets.add_layer(proj_name, out), value.ndim - 1, value.shape)
+
+    def weight_of(self, node: fx.Node) -> np.ndarray:
+        """A Linear weight read by a get_attr node, masked as its module's would be, as (rows, columns, 1)."""
+        target = str(node.target)
+        mask = self.masks.get(target, self.masks.get(target.removesuffix(".weight")))
+        return masked_weight(cast(torch.Tensor, self.env[node]), mask)[:, :, None]
 
     def move(self, n: fx.Node, name: str) -> Any:
         """Run the same data movement on the ids (the data argument's ids; indices and sizes stay real)."""

@@ -132,7 +132,8 @@ def hookable(gm: fx.GraphModule, chosen: list[UnitLayer], explicit: bool) -> tup
     skipped = [layer.name for layer in chosen if layer.name not in called]
     if skipped and explicit:
         raise HookError(
-            f"{', '.join(skipped)} are computed inside nn.MultiheadAttention: no module output to hook.",
+            f"{', '.join(skipped)} are computed inside an attention call (nn.MultiheadAttention, swin's "
+            "shifted_window_attention): no module output to hook.",
             "Choose the block's Linear modules instead (e.g. the encoder layer's linear1), or leave layers= unset.",
         )
     return [layer for layer in chosen if layer.name in called], skipped
