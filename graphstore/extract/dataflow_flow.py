@@ -196,10 +196,8 @@ class FlowInterpreter(fx.Interpreter):
         tensors = [a for a in n.all_input_nodes if is_tensor(self.env[a])]
         if nulls(value) is None:
             return None
-        if not tensors and not any(nulls(self.env[a]) is not None for a in n.all_input_nodes):
-            return nulls(value)
         if not any(carries_sources(self.ids[a]) for a in n.all_input_nodes):
-            return nulls(value)  # computed from parameters and constants only (swin's relative position bias)
+            return nulls(value)  # from parameters, sizes and constants only (swin's relative position bias)
         if name in WINDOW_ATTENTION_OPS:
             return self.window_attention(n, value)
         if name in MIXING_OPS:
@@ -226,19 +224,30 @@ class FlowInterpreter(fx.Interpreter):
         qkv_name, proj_name = (str(cast(fx.Node, a).target).removesuffix(".weight") for a in (qkv, proj))
         ids = self.ids[cast(fx.Node, x)]
         w_qkv, w_proj = (self.weight_of(cast(fx.Node, a)) for a in (qkv, proj))
-        columns = keep_along(self.sets, ids, ids.ndim - 1)
-        units, e = w_qkv.shape[0], w_qkv.shape[0] // 3
-        self.layers[qkv_name] = UnitLayer(qkv_name, "Linear", units, "linear", [Block(slice(0, units), w_qkv, columns)])
-        v_units = self.sets.add_layer(qkv_name, units)[2 * e :]
-        out = w_proj.shape[0]
-        self.layers[proj_name] = UnitLayer(proj_name, "Linear", out, "linear", [Block(slice(0, out), w_proj, v_units)])
-        return spread(self.sets.add_layer(proj_name, out), value.ndim - 1, value.shape)
+        blocks = [Block(slice(0, len(w_qkv)), w_qkv, keep_along(self.sets, ids, ids.ndim - 1))]
+        return self.attention_layers((qkv_name, "Linear", blocks), proj_name, w_proj, value.shape)
+
+    def attention_layers(
+        self, qkv: tuple[str, str, list[Block]], out_name: str, out_w: np.ndarray, shape: torch.Size
+    ) -> torch.Tensor:
+        """The two layers of an attention: `qkv` (name, module type, blocks of its q, k, v units) and the output
+        projection reading the v units only; the ids of the projection's output, of `shape`."""
+        name, module_type, blocks = qkv
+        units = sum(b.rows.stop - b.rows.start for b in blocks)
+        self.layers[name] = UnitLayer(name, module_type, units, "linear", blocks)
+        v_units = self.sets.add_layer(name, units)[2 * (units // 3) :]
+        out = len(out_w)
+        self.layers[out_name] = UnitLayer(out_name, "Linear", out, "linear", [Block(slice(0, out), out_w, v_units)])
+        return spread(self.sets.add_layer(out_name, out), len(shape) - 1, shape)
 
     def weight_of(self, node: fx.Node) -> np.ndarray:
         """A Linear weight read by a get_attr node, masked as its module's would be, as (rows, columns, 1)."""
         target = str(node.target)
-        mask = self.masks.get(target, self.masks.get(target.removesuffix(".weight")))
-        return masked_weight(cast(torch.Tensor, self.env[node]), mask)[:, :, None]
+        return masked_weight(cast(torch.Tensor, self.env[node]), self.mask_of(target))[:, :, None]
+
+    def mask_of(self, param: str) -> torch.Tensor | None:
+        """The mask of a weight parameter ("conv1.weight"), given under its own name or its module's."""
+        return self.masks.get(param, self.masks.get(param.removesuffix(".weight")))
 
     def move(self, n: fx.Node, name: str) -> Any:
         """Run the same data movement on the ids (the data argument's ids; indices and sizes stay real)."""
@@ -302,7 +311,7 @@ class FlowInterpreter(fx.Interpreter):
         conv = isinstance(m, CONV)
         dim = x.ndim - len(cast(Sequence[int], getattr(m, "kernel_size", ()))) - 1 if conv else x.ndim - 1
         columns = keep_along(self.sets, x, dim)
-        weight = masked_weight(cast(torch.Tensor, m.weight), self.masks.get(f"{name}.weight", self.masks.get(name)))
+        weight = masked_weight(cast(torch.Tensor, m.weight), self.mask_of(f"{name}.weight"))
         weight = weight.reshape(weight.shape[0], weight.shape[1], -1)
         groups = int(getattr(m, "groups", 1))
         rows, cols = weight.shape[0] // groups, weight.shape[1]
@@ -331,15 +340,9 @@ class FlowInterpreter(fx.Interpreter):
             x = self.ids[cast(fx.Node, bound[part])]
             wm = masked_weight(w, None if mask is None else mask[i * e : (i + 1) * e])
             blocks.append(Block(slice(i * e, (i + 1) * e), wm[:, :, None], keep_along(self.sets, x, x.ndim - 1)))
-        self.layers[f"{name}.in_proj"] = UnitLayer(
-            f"{name}.in_proj", "MultiheadAttention.in_proj", 3 * e, "linear", blocks
-        )
-        v_units = self.sets.add_layer(f"{name}.in_proj", 3 * e)[2 * e :]
         out_w = masked_weight(m.out_proj.weight, self.masks.get(f"{name}.out_proj.weight"))[:, :, None]
-        out_name = f"{name}.out_proj"
-        self.layers[out_name] = UnitLayer(out_name, "Linear", e, "linear", [Block(slice(0, e), out_w, v_units)])
-        out = spread(self.sets.add_layer(out_name, e), value[0].ndim - 1, value[0].shape)
-        return (out, nulls(value[1]))
+        qkv = (f"{name}.in_proj", "MultiheadAttention.in_proj", blocks)
+        return (self.attention_layers(qkv, f"{name}.out_proj", out_w, value[0].shape), nulls(value[1]))
 
 
 class _Unsupported(Exception):
